@@ -1,0 +1,23 @@
+"""The smoke drill's DAG: one task that prints a marker and the worker it ran on."""
+
+from __future__ import annotations
+
+import socket
+
+import pendulum
+from airflow.sdk import dag, task
+
+
+@dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), catchup=False,
+     tags=["testbed"])
+def smoke():
+    @task
+    def hello() -> str:
+        host = socket.gethostname()
+        print(f"TESTBED-SMOKE-MARKER ran on {host}")
+        return host
+
+    hello()
+
+
+smoke()

@@ -1,0 +1,119 @@
+"""Airflow's configuration for every node, as ``AIRFLOW__{SECTION}__{KEY}`` environment and
+secret files read through ``*_cmd`` options, the way the production guide recommends.
+
+Pure: (topology, secrets, node) -> environment and files. Nothing here touches Docker.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from testbed.secrets import Secrets
+from testbed.topology import Topology
+
+SECRETS_DIR = "/run/testbed"
+DAGS_FOLDER = "/opt/airflow/dags"
+LOG_BUCKET = "airflow-logs"
+REMOTE_BASE = f"s3://{LOG_BUCKET}/logs"
+API_PORT = 8080
+SCHEDULER_HEALTH_PORT = 8974
+MINIO_USER = "testbed"
+
+# Defaults every cluster gets; a topology's config overrides any of them.
+BASE_CONFIG: dict[str, dict[str, str]] = {
+    "core": {
+        "executor": "CeleryExecutor",
+        "dags_folder": DAGS_FOLDER,
+        "load_examples": "False",
+        "dags_are_paused_at_creation": "False",
+        "hostname_callable": "socket.gethostname",
+        "execution_api_server_url": f"http://api-server:{API_PORT}/execution/",
+        "simple_auth_manager_users": "admin:admin",
+        "simple_auth_manager_passwords_file": f"{SECRETS_DIR}/passwords.json",
+    },
+    "api": {"workers": "1", "port": str(API_PORT), "base_url": f"http://api-server:{API_PORT}"},
+    "scheduler": {
+        "enable_health_check": "True",
+        "scheduler_health_check_server_port": str(SCHEDULER_HEALTH_PORT),
+    },
+    "dag_processor": {"refresh_interval": "5"},
+    "celery": {"worker_concurrency": "4"},
+    "logging": {
+        "remote_logging": "True",
+        "remote_base_log_folder": REMOTE_BASE,
+        "remote_log_conn_id": "minio",
+        "encrypt_s3_logs": "False",
+    },
+}
+
+# Sensitive options read through `*_cmd` from files: never in a container's environment.
+CMD_OPTIONS = {
+    ("database", "sql_alchemy_conn"): "sql_alchemy_conn",
+    ("core", "fernet_key"): "fernet_key",
+    ("celery", "broker_url"): "broker_url",
+    ("celery", "result_backend"): "result_backend",
+}
+
+
+def env_name(section: str, key: str) -> str:
+    return f"AIRFLOW__{section.upper()}__{key.upper()}"
+
+
+def merged_config(topology: Topology) -> dict[str, dict[str, str]]:
+    merged = {s: dict(kv) for s, kv in BASE_CONFIG.items()}
+    for section, kv in topology.config.items():
+        merged.setdefault(section, {}).update({k: str(v) for k, v in kv.items()})
+    return merged
+
+
+def _pg_url(topology: Topology, node: str, secrets: Secrets, scheme: str) -> str:
+    host, port = _endpoint(topology, node, "postgres", 5432)
+    return f"{scheme}://airflow:{quote(secrets.pg_password)}@{host}:{port}/airflow"
+
+
+def _endpoint(topology: Topology, node: str, upstream: str, port: int) -> tuple[str, int]:
+    """Where ``node`` reaches ``upstream``: its own Toxiproxy link, or directly if it has none."""
+    for link in topology.links():
+        if (link.client, link.upstream) == (node, upstream):
+            return "toxiproxy", link.listen_port
+    return upstream, port
+
+
+def secret_files(topology: Topology, node: str, secrets: Secrets) -> dict[str, str]:
+    """The files behind the ``*_cmd`` options for one node (name -> content)."""
+    redis_host, redis_port = _endpoint(topology, node, "redis", 6379)
+    return {
+        "sql_alchemy_conn": _pg_url(topology, node, secrets, "postgresql+psycopg2"),
+        "result_backend": _pg_url(topology, node, secrets, "db+postgresql"),
+        "broker_url": f"redis://:{secrets.redis_password}@{redis_host}:{redis_port}/0",
+        "fernet_key": secrets.fernet_key,
+        "passwords.json": json.dumps({"admin": secrets.admin_password}),
+    }
+
+
+def environment(topology: Topology, node: str, secrets: Secrets) -> dict[str, str]:
+    """The environment of one Airflow node: plain options, `_cmd` options, the log connection."""
+    env = {env_name(s, k): v for s, kv in merged_config(topology).items() for k, v in kv.items()}
+    for (section, key), fname in CMD_OPTIONS.items():
+        env.pop(env_name(section, key), None)
+        env[env_name(section, key) + "_CMD"] = f"cat {SECRETS_DIR}/{fname}"
+    env[env_name("api_auth", "jwt_secret")] = secrets.jwt_secret
+    env[env_name("api", "secret_key")] = secrets.api_secret_key
+    env["AIRFLOW_CONN_MINIO"] = json.dumps(
+        {
+            "conn_type": "aws",
+            "login": MINIO_USER,
+            "password": secrets.minio_password,
+            "extra": {"endpoint_url": "http://minio:9000", "region_name": "us-east-1"},
+        }
+    )
+    return env
+
+
+def log_key(dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
+    """The S3 key under the log bucket of one task attempt's log (Airflow 3's default template)."""
+    mapped = f"map_index={map_index}/" if map_index >= 0 else ""
+    return (
+        f"logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/{mapped}attempt={try_number}.log"
+    )

@@ -1,0 +1,107 @@
+"""Host-side access to a cluster's Airflow REST API through the official `apache-airflow-client`.
+
+A token comes from the api-server's ``/auth/token`` (simple auth manager, per-run admin
+password); every call carries a request timeout, so a hung api-server is an answer
+("no answer"), never a hang of the testbed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import airflow_client.client as ac
+import requests
+from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
+
+from testbed.errors import TestbedError
+
+TERMINAL_RUN_STATES = {"success", "failed"}
+
+
+@dataclass
+class AirflowAPI:
+    base_url: str  # e.g. http://127.0.0.1:32778
+    password: str
+    username: str = "admin"
+    timeout: float = 10
+
+    def __post_init__(self) -> None:
+        self._client: ac.ApiClient | None = None
+
+    def token(self) -> str:
+        r = requests.post(
+            f"{self.base_url}/auth/token",
+            json={"username": self.username, "password": self.password},
+            timeout=self.timeout,
+        )
+        if r.status_code not in (200, 201):
+            raise TestbedError(f"/auth/token answered {r.status_code}: {r.text[:200]}")
+        return r.json()["access_token"]
+
+    @property
+    def client(self) -> ac.ApiClient:
+        if self._client is None:
+            cfg = ac.Configuration(host=self.base_url, access_token=self.token())
+            self._client = ac.ApiClient(cfg)
+        return self._client
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 90) -> None:
+        """Wait until the dag-processor has parsed and serialized ``dag_id``."""
+        api = ac.DAGApi(self.client)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                api.get_dag(dag_id, _request_timeout=self.timeout)
+                return
+            except ac.ApiException as exc:
+                if exc.status != 404 or time.monotonic() > deadline:
+                    raise TestbedError(
+                        f"DAG {dag_id!r} not available after {timeout:g}s (HTTP {exc.status})",
+                        hint="check the dag-processor's log: `testbed logs dag-processor`",
+                    ) from None
+            time.sleep(1)
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+        body = TriggerDAGRunPostBody(logical_date=None, conf=conf or {})
+        run = ac.DagRunApi(self.client).trigger_dag_run(dag_id, body, _request_timeout=self.timeout)
+        return run.dag_run_id
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        run = ac.DagRunApi(self.client).get_dag_run(dag_id, run_id, _request_timeout=self.timeout)
+        return str(run.state.value if hasattr(run.state, "value") else run.state)
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float) -> str:
+        """Wait until the run is in a terminal state; return it (raise on timeout)."""
+        deadline = time.monotonic() + timeout
+        state = "unknown"
+        while time.monotonic() < deadline:
+            state = self.run_state(dag_id, run_id)
+            if state in TERMINAL_RUN_STATES:
+                return state
+            time.sleep(1)
+        raise TestbedError(f"run {dag_id}/{run_id} still {state} after {timeout:g}s")
+
+    def task_instance(self, dag_id: str, run_id: str, task_id: str):
+        return ac.TaskInstanceApi(self.client).get_task_instance(
+            dag_id, run_id, task_id, _request_timeout=self.timeout
+        )
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+        resp = ac.TaskInstanceApi(self.client).get_log(
+            dag_id,
+            run_id,
+            task_id,
+            try_number,
+            full_content=True,
+            _request_timeout=self.timeout,
+        )
+        return _log_text(resp.content)
+
+
+def _log_text(content) -> str:
+    """The API returns structured log lines (Airflow 3) or plain text; flatten to text."""
+    items = getattr(content, "actual_instance", content)
+    if isinstance(items, str):
+        return items
+    return "\n".join(item if isinstance(item, str) else str(item.event) for item in items or [])

@@ -1,0 +1,263 @@
+"""The `testbed` command: a thin shell over the library (clusters, images, drills).
+
+Errors the testbed raises on purpose print as one actionable line (exit 2); Ctrl-C and SIGTERM
+tear down what the command booted (exit 130).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+
+import typer
+from rich.table import Table
+
+from testbed import labels as L
+from testbed import paths, progress, runtime
+from testbed.errors import ClusterError, TestbedError
+from testbed.images import catalog
+from testbed.topology import Topology
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
+images_app = typer.Typer(no_args_is_help=True, help="Build, list and prune the testbed images.")
+app.add_typer(images_app, name="images")
+console = progress.console
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:
+    """``["scheduler.scheduler_health_check_threshold=10"]`` -> nested config overrides."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        dotted, sep, value = item.partition("=")
+        section, dot, key = dotted.partition(".")
+        if not sep or not dot or not key:
+            raise TestbedError(
+                f"--set {item!r}: use SECTION.KEY=VALUE, "
+                "e.g. scheduler.scheduler_health_check_threshold=10"
+            )
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def running_runs() -> dict[str, list]:
+    runs: dict[str, list] = {}
+    for c in runtime.run_objects()[0]:
+        runs.setdefault(c.labels.get(L.RUN, "?"), []).append(c)
+    return runs
+
+
+def pick_run(run_id: str | None) -> str:
+    if run_id:
+        return run_id
+    runs = sorted(running_runs())
+    if len(runs) != 1:
+        raise ClusterError(
+            "no testbed cluster is running"
+            if not runs
+            else f"{len(runs)} clusters are running ({', '.join(runs)}); name one with --run"
+        )
+    return runs[0]
+
+
+def status_table(run_id: str) -> Table:
+    table = Table(title=f"run {run_id}", title_justify="left")
+    for col in ("node", "role", "state", "host ports (127.0.0.1)"):
+        table.add_column(col)
+    containers = runtime.run_objects(run_id)[0]
+    for c in sorted(containers, key=lambda c: c.name):
+        ports = c.attrs["NetworkSettings"]["Ports"] or {}
+        published = ", ".join(
+            f"{b[0]['HostPort']}->{p.split('/')[0]}" for p, b in ports.items() if b
+        )
+        table.add_row(
+            c.labels.get(L.NODE, c.name), c.labels.get(L.ROLE, "?"), runtime.state(c), published
+        )
+    return table
+
+
+def print_cluster(cluster) -> None:
+    console.print(status_table(cluster.run_id))
+    for name, url in cluster.urls().items():
+        console.print(f"  {name:17} {url}")
+    console.print(
+        f"  {'login':17} admin / password in {cluster.dir / 'secrets' / 'admin_password'}"
+    )
+    console.print(f"  {'run record':17} {cluster.dir}")
+
+
+@app.command()
+def up(
+    workers: int = typer.Option(2, help="Celery workers (each its own node)."),
+    airflow_version: str = typer.Option(catalog.DEFAULT_AIRFLOW_VERSION, help="Airflow version."),
+    set_: list[str] = typer.Option([], "--set", help="Airflow config override SECTION.KEY=VALUE."),
+    snapshot: bool = typer.Option(True, help="Start from a migrated database snapshot if any."),
+    build: bool = typer.Option(True, help="Build missing images first."),
+) -> None:
+    """Boot a cluster and leave it running; prints a status table and URLs."""
+    from testbed.cluster import Cluster
+    from testbed.images import build as image_build
+
+    topology = Topology(workers, airflow_version, parse_overrides(set_))
+    if build:
+        image_build.ensure((airflow_version,))
+    cluster = Cluster(topology, detached=True, use_snapshot=snapshot)
+    progress.step(f"booting run {cluster.run_id} ({workers} workers, Airflow {airflow_version})")
+    cluster.up()
+    progress.console.print(f"[green]all green[/] in {cluster.timings['total']:.1f}s")
+    print_cluster(cluster)
+
+
+@app.command()
+def status(
+    run: str | None = typer.Option(None, help="Run id (default: every running one)."),
+) -> None:
+    """Show the running clusters: nodes, roles, states, published ports."""
+    runs = [run] if run else sorted(running_runs())
+    if not runs:
+        console.print("no testbed cluster is running")
+    for run_id in runs:
+        console.print(status_table(run_id))
+
+
+@app.command()
+def down(
+    run: str | None = typer.Option(None, help="Run id (default: the only running one)."),
+    all_: bool = typer.Option(False, "--all", help="Every testbed run."),
+) -> None:
+    """Remove a cluster: every container, network and volume carrying its run label."""
+    from testbed.cluster import Cluster
+
+    for run_id in sorted(running_runs()) if all_ else [pick_run(run)]:
+        record = paths.run_dir(run_id) / "run.json"
+        failed = Cluster.attach(run_id).down() if record.exists() else runtime.remove_run(run_id)
+        _report_removal(run_id, failed)
+
+
+def _report_removal(run_id: str, failed: list[str]) -> None:
+    if failed:
+        raise ClusterError(f"run {run_id}: could not remove {'; '.join(failed)}")
+    progress.step(f"removed run {run_id}")
+
+
+@app.command()
+def gc(
+    all_: bool = typer.Option(False, "--all", help="Also runs still owned or detached."),
+) -> None:
+    """Remove what dead runs left behind (runs whose owner process is gone)."""
+    runs, failed = runtime.gc(everything=all_)
+    if failed:
+        raise ClusterError(f"gc could not remove {'; '.join(failed)}")
+    console.print(f"removed {len(runs)} run(s): {', '.join(sorted(runs)) or '-'}")
+
+
+@app.command()
+def logs(node: str, run: str | None = typer.Option(None), tail: int = typer.Option(100)) -> None:
+    """Print a node's container log."""
+    run_id = pick_run(run)
+    for c in runtime.run_objects(run_id)[0]:
+        if c.labels.get(L.NODE) == node:
+            sys.stdout.write("\n".join(runtime.logs_tail(c, tail)) + "\n")
+            return
+    raise ClusterError(f"no node {node!r} in run {run_id}")
+
+
+@app.command()
+def smoke(
+    run: str | None = typer.Option(None, help="Run id (default: the only running one)."),
+) -> None:
+    """Run the smoke drill against a running cluster."""
+    from testbed.cluster import Cluster
+    from testbed.smoke import run_smoke
+
+    result = run_smoke(Cluster.attach(pick_run(run)))
+    _print_smoke(result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _print_smoke(result) -> None:
+    mark = "[green]PASS[/]" if result.ok else "[red]FAIL[/]"
+    console.print(
+        f"{mark} smoke: run {result.run_id} {result.state} on {result.worker}; "
+        f"log in MinIO: {result.log_in_s3}; served by API: {result.api_log_has_marker}"
+    )
+
+
+@app.command()
+def demo(
+    workers: int = typer.Option(2), keep: bool = typer.Option(False, help="Leave it up.")
+) -> None:
+    """Build missing images, boot a cluster, run the smoke drill, tear down, show the record."""
+    from testbed.cluster import Cluster
+    from testbed.images import build as image_build
+    from testbed.smoke import run_smoke
+
+    t0 = time.monotonic()
+    image_build.ensure((catalog.DEFAULT_AIRFLOW_VERSION,))
+    cluster = Cluster(Topology(workers))
+    progress.step(f"booting run {cluster.run_id}")
+    cluster.up()
+    try:
+        result = run_smoke(cluster)
+    finally:
+        if not keep:
+            failed = cluster.down(reason="demo done")
+            if failed:
+                progress.warn(f"teardown left: {'; '.join(failed)}")
+    _print_smoke(result)
+    console.print(f"run record: {cluster.dir}  (history.jsonl, smoke.json, run.json, logs/)")
+    console.print(f"demo took {time.monotonic() - t0:.0f}s")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@images_app.command("build")
+def images_build(
+    airflow_version: list[str] = typer.Option(
+        [catalog.DEFAULT_AIRFLOW_VERSION], help=f"One of {', '.join(catalog.AIRFLOW_VERSIONS)}."
+    ),
+    verbose: bool = typer.Option(False, "-v", help="Show every build line."),
+) -> None:
+    """Build the images that are missing (a no-op when every input is unchanged)."""
+    from testbed.images import build as image_build
+
+    for ref, what in image_build.ensure(tuple(airflow_version), verbose=verbose):
+        console.print(f"{what:8} {ref.name}")
+
+
+@images_app.command("list")
+def images_list() -> None:
+    """List the testbed's images (built and snapshots)."""
+    from testbed.images import build as image_build
+
+    for img in image_build.testbed_images():
+        size = img.attrs.get("Size", 0) / 1e6
+        console.print(f"{', '.join(img.tags) or img.short_id:55} {size:8.0f} MB")
+
+
+@images_app.command("prune")
+def images_prune(
+    all_: bool = typer.Option(False, "--all", help="Also the current images."),
+) -> None:
+    """Remove testbed images that no current input hash names (or all of them)."""
+    from testbed.images import build as image_build
+
+    removed = image_build.prune(keep_current=not all_)
+    console.print(
+        f"removed {len(removed)} image(s)" + (": " + ", ".join(removed) if removed else "")
+    )
+
+
+def _sigterm(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        app()
+    except TestbedError as exc:
+        console.print(f"[red]error:[/] {exc.one_line()}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: what this command started has been removed")
+        sys.exit(130)

@@ -1,0 +1,277 @@
+"""A topology turned into running nodes: boot in dependency order (independent roles in
+parallel), readiness per role, the migration shortcut, the run record, and teardown.
+
+Boot order: network -> postgres, redis, minio, toxiproxy (parallel) -> log bucket ->
+``airflow db migrate`` (or a migrated snapshot) -> api-server, scheduler, dag-processor,
+triggerer and the workers (parallel). A failure or Ctrl-C at any point removes everything the
+run created before the error propagates.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
+
+import docker.errors
+from docker.models.containers import Container
+
+from testbed import labels as L
+from testbed import paths, progress, runtime
+from testbed.errors import ClusterError, ImageMissing
+from testbed.history import History
+from testbed.images import build as image_build
+from testbed.images import catalog
+from testbed.readiness import wait_ready
+from testbed.runtime import NodeSpec
+from testbed.secrets import Secrets
+from testbed.services import airflow, minio, postgres, redis, toxiproxy
+from testbed.topology import INFRA, Topology
+
+SERVICE_MODULES = {"postgres": postgres, "redis": redis, "minio": minio, "toxiproxy": toxiproxy}
+MIGRATE_TIMEOUT = 300
+
+
+def service_module(node: str):
+    return SERVICE_MODULES.get(node, airflow)
+
+
+class Cluster:
+    """One running (or booting) testbed cluster. Use as a context manager, or ``up``/``down``."""
+
+    def __init__(
+        self,
+        topology: Topology | None = None,
+        *,
+        run_id: str | None = None,
+        detached: bool = False,
+        use_snapshot: bool = True,
+        ready_timeout: float = 180,
+    ) -> None:
+        self.topology = topology or Topology()
+        self.run_id = run_id or L.new_run_id()
+        self.labels = L.run_labels(self.run_id, detached=detached)
+        self.dir = paths.run_dir(self.run_id)
+        self.history = History(self.dir / "history.jsonl")
+        self.secrets = Secrets.generate()
+        self.use_snapshot = use_snapshot
+        self.ready_timeout = ready_timeout
+        self.services_image = catalog.services_ref().name
+        self.airflow_image = catalog.airflow_ref(self.topology.airflow_version).name
+        self.snapshot = postgres.snapshot_name(self.airflow_image, self.services_image)
+        self.postgres_image = self.services_image
+        self.network = None
+        self.nodes: dict[str, Container] = {}
+        self.timings: dict[str, float] = {}
+        self._cancel = threading.Event()
+        self._ports: dict[tuple[str, int], int] = {}
+
+    @classmethod
+    def attach(cls, run_id: str) -> Cluster:
+        """A handle on a cluster booted earlier (e.g. by `testbed up`), from its run record."""
+        record_path = paths.run_dir(run_id) / "run.json"
+        if not record_path.exists():
+            raise ClusterError(
+                f"no run record at {record_path}",
+                hint="`testbed status` lists the running clusters",
+            )
+        record = json.loads(record_path.read_text())
+        topo = record["topology"]
+        config: dict[str, dict[str, str]] = {}
+        for dotted, value in topo["config"].items():
+            section, key = dotted.split(".", 1)
+            config.setdefault(section, {})[key] = value
+        self = cls(Topology(topo["workers"], topo["airflow_version"], config), run_id=run_id)
+        self.secrets = Secrets.load(self.dir / "secrets")
+        self.postgres_image = record["images"]["postgres"]
+        for c in runtime.run_objects(run_id)[0]:
+            self.nodes[c.labels.get(L.NODE, c.name)] = c
+        return self
+
+    # -- the Ctx protocol the service modules use -------------------------------------------
+    def container(self, node: str) -> Container:
+        try:
+            return self.nodes[node]
+        except KeyError:
+            raise ClusterError(
+                f"no node {node!r} in run {self.run_id}; nodes: {', '.join(self.nodes)}"
+            ) from None
+
+    def host_port(self, node: str, port: int) -> int:
+        key = (node, port)
+        if key not in self._ports:
+            self._ports[key] = runtime.host_port(self.container(node), port)
+        return self._ports[key]
+
+    # -- boot -------------------------------------------------------------------------------
+    def up(self) -> Cluster:
+        """Boot every node and wait until each is ready; on any failure, remove everything."""
+        started = time.monotonic()
+        try:
+            self._check_images()
+            self.secrets.save(self.dir / "secrets")
+            self.history.append(
+                "cluster",
+                phase="boot",
+                run_id=self.run_id,
+                topology=self.topology.nodes,
+                config=self.topology.flat_config(),
+            )
+            self.network = runtime.create_network(self.run_id, self.labels)
+            self._phase("infrastructure", list(INFRA))
+            minio.create_log_bucket(self)
+            self._migrate()
+            self._phase("airflow", self.topology.airflow_nodes)
+        except BaseException:
+            self._cancel.set()
+            self.down(reason="boot failed")
+            raise
+        self.timings["total"] = time.monotonic() - started
+        self.history.append("cluster", phase="ready", timings=self.timings)
+        self.write_record(state="running")
+        return self
+
+    def _check_images(self) -> None:
+        missing = [
+            n for n in (self.services_image, self.airflow_image) if not image_build.exists_name(n)
+        ]
+        if missing:
+            raise ImageMissing(
+                f"image(s) not built: {', '.join(missing)}",
+                hint="run `testbed images build` (or `make images`)",
+            )
+        if self.use_snapshot and postgres.snapshot_exists(self.snapshot):
+            self.postgres_image = self.snapshot
+
+    def _phase(self, name: str, nodes: list[str]) -> None:
+        """Create and start ``nodes`` in parallel, then wait for each to be ready."""
+        t0 = time.monotonic()
+        with progress.status(f"booting {name}") as update, ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(self._start_and_wait, n, update) for n in nodes]
+            try:
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                for f in done:
+                    f.result()  # the first failure propagates
+            except BaseException:
+                self._cancel.set()
+                raise
+        self.timings[name] = time.monotonic() - t0
+        progress.done(f"{name} ready: {', '.join(nodes)}", t0)
+
+    def _start_and_wait(self, node: str, update: Callable[[str], None]) -> None:
+        spec = self._spec(node)
+        self._start(spec)
+        probe = service_module(node).probe(self, node)
+        waited = wait_ready(
+            node,
+            self.nodes[node],
+            probe,
+            timeout=self.ready_timeout,
+            cancel=self._cancel,
+            on_wait=update,
+        )
+        self.history.append(
+            "container", node=node, state="ready", probe=probe.what, waited=round(waited, 3)
+        )
+
+    def _spec(self, node: str) -> NodeSpec:
+        return service_module(node).spec(self, node)
+
+    def _start(self, spec: NodeSpec) -> Container:
+        if self._cancel.is_set():
+            raise ClusterError("boot cancelled")
+        c = runtime.create(spec, self.run_id, self.network, self.labels)
+        self.nodes[spec.name] = c
+        c.start()
+        self.history.append("container", node=spec.name, state="started", image=spec.image)
+        return c
+
+    def _migrate(self) -> None:
+        if self.postgres_image == self.snapshot:
+            self.history.append("migration", mode="snapshot", image=self.snapshot)
+            progress.step(f"database: migrated snapshot {self.snapshot}")
+            return
+        t0 = time.monotonic()
+        with progress.status("airflow db migrate (first boot of this image pair)") as update:
+            c = self._start(airflow.migrate_spec(self))
+            update("running airflow db migrate")
+            try:
+                code = c.wait(timeout=MIGRATE_TIMEOUT)["StatusCode"]
+            except Exception:
+                code = -1
+            if code != 0:
+                raise ClusterError(
+                    "airflow db migrate failed:\n    " + "\n    ".join(runtime.logs_tail(c))
+                )
+            c.remove(force=True)
+            del self.nodes["migrate"]
+            self.timings["migrate"] = time.monotonic() - t0
+            if self.use_snapshot:
+                update(f"committing snapshot {self.snapshot}")
+                postgres.take_snapshot(self, self.snapshot)
+        self.history.append("migration", mode="migrate", seconds=self.timings["migrate"])
+        progress.done("database migrated" + (" and snapshotted" if self.use_snapshot else ""), t0)
+
+    # -- records, logs, teardown ------------------------------------------------------------
+    def urls(self) -> dict[str, str]:
+        return {
+            "api": airflow.api_url(self),
+            "scheduler_health": airflow.scheduler_health_url(self),
+            "minio": minio.url(self),
+            "toxiproxy": toxiproxy.api(self),
+            "postgres": f"postgresql://airflow@127.0.0.1:{self.host_port('postgres', 5432)}",
+        }
+
+    def write_record(self, state: str) -> Path:
+        record = {
+            "run_id": self.run_id,
+            "state": state,
+            "topology": {
+                "workers": self.topology.workers,
+                "airflow_version": self.topology.airflow_version,
+                "config": self.topology.flat_config(),
+            },
+            "images": {
+                "airflow": self.airflow_image,
+                "services": self.services_image,
+                "postgres": self.postgres_image,
+            },
+            "nodes": list(self.nodes),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "secrets_dir": str(self.dir / "secrets"),
+        }
+        if state == "running":
+            record["urls"] = self.urls()
+        path = self.dir / "run.json"
+        path.write_text(json.dumps(record, indent=2))
+        return path
+
+    def save_logs(self) -> Path:
+        folder = self.dir / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        for node, c in list(self.nodes.items()):
+            try:
+                (folder / f"{node}.log").write_bytes(c.logs(stdout=True, stderr=True))
+            except docker.errors.APIError:
+                pass
+        return folder
+
+    def down(self, reason: str = "teardown") -> list[str]:
+        """Save container logs, remove every object of this run; return what could not go."""
+        self._cancel.set()
+        self.save_logs()
+        failed = runtime.remove_run(self.run_id)
+        self.history.append("cluster", phase="down", reason=reason, failed=failed)
+        if self.dir.exists():
+            self.write_record(state="removed")
+        self.nodes.clear()
+        return failed
+
+    def __enter__(self) -> Cluster:
+        return self.up()
+
+    def __exit__(self, *exc) -> None:
+        self.down()

@@ -1,0 +1,54 @@
+"""The run's history: an append-only JSONL event log, the single source of truth of a run.
+
+Every operation, fault, observation and container state change is one event, written as one
+JSON line with a sequence number, wall-clock time (``wall``, epoch seconds) and monotonic time
+(``mono``, seconds, only comparable within one run). Checkers, verdicts and reports read
+events back; nothing else records what happened (the Jepsen way).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+class History:
+    """Appends events to ``path`` (one JSON object a line) and reads them back.
+
+    Thread-safe: boot steps run in parallel threads and all write here.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._seq = sum(1 for _ in self._lines())
+
+    def append(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Record one event of type ``kind`` and return it as written."""
+        with self._lock:
+            event = {"seq": self._seq, "kind": kind, "wall": time.time(), "mono": time.monotonic()}
+            event.update(fields)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(event, default=str, sort_keys=False) + "\n")
+            self._seq += 1
+            return event
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """All events so far, in order, optionally only those of one ``kind``."""
+        out = [json.loads(line) for line in self._lines()]
+        return [e for e in out if kind is None or e["kind"] == kind]
+
+    def _lines(self) -> Iterator[str]:
+        if not self.path.exists():
+            return iter(())
+        return (ln for ln in self.path.read_text(encoding="utf-8").splitlines() if ln.strip())
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    """Read a history file written by :class:`History`."""
+    return History(path).events()

@@ -1,0 +1,30 @@
+"""The testbed's images, built locally and offline; the engine never pulls.
+
+Three kinds, each tagged with a hash of its inputs so that a rebuild with nothing changed is a
+no-op (one ``docker images`` look-up):
+
+- ``testbed-base``: Debian trixie, debootstrapped on the host and ``docker import``-ed;
+- ``testbed-services``: Postgres, Redis, a krb5 KDC (Debian), MinIO and Toxiproxy (Go modules);
+- ``testbed-airflow:<version>-<hash>``: Airflow from a committed lock file, one per version.
+
+A fourth kind, ``testbed-pgdata``, is not built here: it is a Postgres snapshot with Airflow's
+schema already migrated (see :mod:`testbed.services.postgres`), made on a cluster's first boot.
+"""
+
+from testbed.images.catalog import (
+    AIRFLOW_VERSIONS,
+    DEFAULT_AIRFLOW_VERSION,
+    ImageRef,
+    airflow_ref,
+    base_ref,
+    services_ref,
+)
+
+__all__ = [
+    "AIRFLOW_VERSIONS",
+    "DEFAULT_AIRFLOW_VERSION",
+    "ImageRef",
+    "airflow_ref",
+    "base_ref",
+    "services_ref",
+]

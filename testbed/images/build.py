@@ -1,0 +1,203 @@
+"""Building the testbed images on this machine: debootstrap + import, Go binaries, docker build.
+
+Builds run with the host's network (``network_mode=host``) and trust a CA bundle
+(``TESTBED_CA_BUNDLE``, default the host's ``/etc/ssl/certs/ca-certificates.crt``) while
+installing, so TLS-intercepting proxies work; the bundle is removed from the final image.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import docker.errors
+
+from testbed import labels as L
+from testbed import paths, progress
+from testbed.errors import ImageBuildError
+from testbed.images import catalog
+from testbed.images.catalog import ImageRef
+from testbed.runtime import client
+
+HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def exists(ref: ImageRef) -> bool:
+    return exists_name(ref.name)
+
+
+def exists_name(name: str) -> bool:
+    try:
+        client().images.get(name)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def ensure(versions: tuple[str, ...], *, verbose: bool = False) -> list[tuple[ImageRef, str]]:
+    """Build whatever of the images is missing; return (ref, "built"|"present") for each."""
+    out = []
+    for ref in catalog.all_refs(versions):
+        if exists(ref):
+            out.append((ref, "present"))
+            continue
+        started = time.monotonic()
+        progress.step(f"building {ref.name}")
+        _BUILDERS[ref.kind](ref, verbose)
+        progress.done(f"built {ref.name}", started)
+        out.append((ref, "built"))
+    return out
+
+
+def _run(cmd: list[str], what: str, update, env: dict | None = None) -> None:
+    """Run a host command, showing its latest output line; raise with its tail on failure."""
+    tail: list[str] = []
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        tail = (tail + [line.rstrip()])[-20:]
+        update(line.strip())
+    if proc.wait() != 0:
+        progress.console.print("\n".join(tail))
+        raise ImageBuildError(what, f"`{' '.join(cmd[:3])} …` exited {proc.returncode}", tail=tail)
+
+
+def build_base(ref: ImageRef, verbose: bool) -> None:
+    if os.geteuid() != 0 or not shutil.which("debootstrap"):
+        raise ImageBuildError(ref.name, "debootstrap needs root and the debootstrap package")
+    cache = paths.cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        rootfs, tarball = Path(tmp) / "rootfs", Path(tmp) / "rootfs.tar"
+        cmd = [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(catalog.BASE_PACKAGES)}",
+            catalog.DEBIAN_SUITE,
+            str(rootfs),
+            catalog.debian_mirror(),
+        ]
+        with progress.status(f"debootstrap {catalog.DEBIAN_SUITE}") as update:
+            _run(cmd, ref.name, update)
+            for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+                shutil.rmtree(rootfs / junk, ignore_errors=True)
+            update("packing the root file system")
+            _run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], ref.name, update)
+            update(f"docker import as {ref.name}")
+            client().api.import_image_from_file(
+                str(tarball),
+                repository=ref.repo,
+                tag=ref.tag,
+                changes=[f"LABEL {L.KIND}=base", "ENV LANG=C.UTF-8", 'CMD ["/bin/bash"]'],
+            )
+
+
+def go_binary(name: str, update) -> Path:
+    """Build (once, cached by version) a Go module's binary on the host."""
+    module, version = catalog.GO_MODULES[name]
+    target = paths.cache_dir() / "go" / f"{module.rsplit('/', 1)[-1]}-{version}"
+    built = target / module.rsplit("/", 1)[-1]
+    if built.exists():
+        return built
+    if not shutil.which("go"):
+        raise ImageBuildError(
+            name,
+            "the Go toolchain is missing",
+            tail=["install Go (https://go.dev/doc/install) or `apt-get install golang`"],
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    update(f"go install {module}@{version}")
+    _run(
+        ["go", "install", f"{module}@{version}"],
+        name,
+        update,
+        env={"GOBIN": str(target), "CGO_ENABLED": "0"},
+    )
+    return built
+
+
+def _context(ref: ImageRef, tmp: Path, update) -> Path:
+    ctx = tmp / "ctx"
+    shutil.copytree(ref.context, ctx)
+    if ref.kind == "services":
+        (ctx / "bin").mkdir()
+        for name in catalog.GO_MODULES:
+            shutil.copy2(go_binary(name, update), ctx / "bin" / name)
+    if ref.kind == "airflow":
+        from uv import find_uv_bin
+
+        shutil.copy2(find_uv_bin(), ctx / "uv")
+        ca = Path(os.environ.get("TESTBED_CA_BUNDLE", HOST_CA))
+        (ctx / "ca-bundle.crt").write_bytes(ca.read_bytes() if ca.is_file() else b"")
+    return ctx
+
+
+def docker_build(ref: ImageRef, verbose: bool) -> None:
+    args = {"BASE": catalog.base_ref().name}
+    if ref.kind == "airflow":
+        args["AIRFLOW_VERSION"] = ref.tag.split("-", 1)[0]
+    with tempfile.TemporaryDirectory() as tmp, progress.status(f"building {ref.name}") as update:
+        ctx = _context(ref, Path(tmp), update)
+        tail: list[str] = []
+        stream = client().api.build(
+            path=str(ctx),
+            tag=ref.name,
+            buildargs=args,
+            network_mode="host",
+            rm=True,
+            forcerm=True,
+            decode=True,
+            labels={L.KIND: ref.kind},
+            pull=False,
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                progress.console.print("\n".join(tail))
+                raise ImageBuildError(ref.name, chunk["error"].strip(), tail=tail)
+            for line in chunk.get("stream", "").splitlines():
+                if line.strip():
+                    tail = (tail + [line])[-20:]
+                    update(line.strip())
+                    if verbose:
+                        progress.console.print(f"[dim]{line}[/]")
+
+
+_BUILDERS = {"base": build_base, "services": docker_build, "airflow": docker_build}
+
+
+def testbed_images() -> list:
+    """Every image this testbed built or snapshotted (by label)."""
+    return client().images.list(filters={"label": L.KIND})
+
+
+def prune(
+    keep_current: bool = True, versions: tuple[str, ...] = catalog.AIRFLOW_VERSIONS
+) -> list[str]:
+    """Remove testbed images whose tag is not a current one (or all, keep_current=False)."""
+    current = {r.name for r in catalog.all_refs(versions)} if keep_current else set()
+    removed = []
+    for img in testbed_images():
+        names = set(img.tags)
+        if keep_current and names & current:
+            continue
+        if keep_current and any(t.startswith("testbed-pgdata:") for t in names):
+            from testbed.services.postgres import snapshot_is_current
+
+            if snapshot_is_current(names):
+                continue
+        try:
+            client().images.remove(img.id, force=True)
+            removed.extend(names or {img.short_id})
+        except docker.errors.APIError:
+            pass
+    return removed

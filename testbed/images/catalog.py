@@ -1,0 +1,88 @@
+"""Names and input hashes of the testbed images (pure: no Docker, unit-testable).
+
+A tag is ``<repo>:<hash>`` where the hash covers every input of the build: the Dockerfile and
+the files copied in, the parent image's tag, the Debian suite and mirror, the Go module
+versions and the Airflow lock. Change any of them and the tag changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_AIRFLOW_VERSION = "3.3.2"
+AIRFLOW_VERSIONS = tuple(sorted(p.stem for p in (HERE / "airflow" / "locks").glob("*.txt")))
+
+DEBIAN_SUITE = "trixie"
+BASE_PACKAGES = ("ca-certificates",)
+GO_MODULES = {
+    # binary name in the image -> (go install path, version)
+    "minio": ("github.com/minio/minio", "v0.0.0-20260212201848-7aac2a2c5b7c"),
+    "toxiproxy-server": ("github.com/Shopify/toxiproxy/v2/cmd/server", "v2.5.0"),
+}
+BASE_RECIPE_VERSION = "1"  # bump when the debootstrap recipe in base.py changes
+
+
+def debian_mirror() -> str:
+    return os.environ.get("TESTBED_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    kind: str  # base | services | airflow
+    repo: str
+    tag: str
+    context: Path | None = None  # build context folder (None for base)
+
+    @property
+    def name(self) -> str:
+        return f"{self.repo}:{self.tag}"
+
+
+def _digest(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+        h.update(b"\0")
+    return h.hexdigest()[:12]
+
+
+def _tree_bytes(folder: Path, only: list[str] | None = None) -> list[bytes]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    if only is not None:
+        files = [p for p in files if p.relative_to(folder).as_posix() in only]
+    return [p.relative_to(folder).as_posix().encode() + b"\0" + p.read_bytes() for p in files]
+
+
+def base_ref() -> ImageRef:
+    tag = _digest(BASE_RECIPE_VERSION, DEBIAN_SUITE, debian_mirror(), *BASE_PACKAGES)
+    return ImageRef("base", "testbed-base", tag)
+
+
+def services_ref() -> ImageRef:
+    ctx = HERE / "services"
+    gomods = [f"{k}={m}@{v}" for k, (m, v) in sorted(GO_MODULES.items())]
+    tag = _digest(base_ref().name, *gomods, *_tree_bytes(ctx))
+    return ImageRef("services", "testbed-services", tag, ctx)
+
+
+def airflow_ref(version: str = DEFAULT_AIRFLOW_VERSION) -> ImageRef:
+    if version not in AIRFLOW_VERSIONS:
+        from testbed.errors import ImageMissing
+
+        raise ImageMissing(
+            f"no lock file for Airflow {version}",
+            hint=f"buildable versions: {', '.join(AIRFLOW_VERSIONS)}; add one with "
+            f"`make lock AIRFLOW_VERSION={version}`",
+        )
+    ctx = HERE / "airflow"
+    inputs = _tree_bytes(ctx, only=["Dockerfile", f"locks/{version}.txt"])
+    tag = f"{version}-{_digest(base_ref().name, version, *inputs)}"
+    return ImageRef("airflow", "testbed-airflow", tag, ctx)
+
+
+def all_refs(versions: tuple[str, ...] = (DEFAULT_AIRFLOW_VERSION,)) -> list[ImageRef]:
+    return [base_ref(), services_ref(), *(airflow_ref(v) for v in versions)]

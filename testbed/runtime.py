@@ -1,0 +1,221 @@
+"""The thin layer over the Docker engine: networks, labelled containers, exec with timeouts, logs.
+
+Nothing above this module talks to Docker directly. Every object created here carries the run's
+labels (see :mod:`testbed.labels`); :func:`remove_run` and :func:`gc` remove them again.
+Host ports are published on 127.0.0.1 only, chosen free by the engine.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.models.networks import Network
+
+from testbed import labels as L
+from testbed.errors import DockerUnavailable, ExecTimeout
+
+# A bridge without masquerading: containers reach each other and published ports work, but
+# nothing inside can reach beyond the host (no egress), and port mappings are possible
+# (an `internal` network would forbid those).
+NO_EGRESS = {"com.docker.network.bridge.enable_ip_masquerade": "false"}
+
+
+@cache
+def client() -> docker.DockerClient:
+    """The engine's client; raises DockerUnavailable with one actionable line."""
+    try:
+        c = docker.from_env(timeout=120)
+        c.ping()
+    except Exception as exc:  # the SDK raises several unrelated types here
+        raise DockerUnavailable(
+            f"no Docker engine answers ({type(exc).__name__})",
+            hint="run `make docker` (installs docker.io and starts dockerd), or start your engine",
+        ) from None
+    return c
+
+
+@dataclass
+class NodeSpec:
+    """Everything needed to create one node (container) of a cluster."""
+
+    name: str  # the node's hostname and network alias, e.g. "worker-1"
+    role: str  # e.g. "celery-worker"
+    image: str
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    files: dict[str, tuple[bytes, int]] = field(default_factory=dict)  # path -> (data, mode)
+    ports: list[int] = field(default_factory=list)  # container ports published on 127.0.0.1
+    user: str | None = None
+    workdir: str | None = None
+    mem_limit: str | None = None
+    file_uid: int = 50000  # owner of ``files`` (the airflow user; 0 for infrastructure roles)
+
+
+def create_network(run_id: str, run_labels: dict[str, str]) -> Network:
+    return client().networks.create(
+        f"{run_id}-net", driver="bridge", options=NO_EGRESS, labels=run_labels
+    )
+
+
+def container_name(run_id: str, node: str) -> str:
+    return f"{run_id}-{node}"
+
+
+def create(spec: NodeSpec, run_id: str, network: Network, run_labels: dict[str, str]) -> Container:
+    """Create (not start) a node's container, attached to the run network, files in place."""
+    labels = {**run_labels, L.ROLE: spec.role, L.NODE: spec.name}
+    container = client().containers.create(
+        spec.image,
+        command=spec.command,
+        name=container_name(run_id, spec.name),
+        hostname=spec.name,
+        environment=spec.env,
+        labels=labels,
+        user=spec.user,
+        working_dir=spec.workdir,
+        ports={f"{p}/tcp": ("127.0.0.1", None) for p in spec.ports},
+        mem_limit=spec.mem_limit,
+        init=True,
+        network=network.name,
+        networking_config={network.name: client().api.create_endpoint_config(aliases=[spec.name])},
+    )
+    if spec.files:
+        put_files(container, spec.files, uid=spec.file_uid)
+    return container
+
+
+def put_files(container: Container, files: dict[str, tuple[bytes, int]], uid: int = 50000) -> None:
+    """Copy files into a (possibly not yet started) container, with their modes."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, (data, mode) in files.items():
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode, info.uid, info.gid = len(data), mode, uid, 0
+            tar.addfile(info, io.BytesIO(data))
+    container.put_archive("/", buf.getvalue())
+
+
+def host_port(container: Container, port: int) -> int:
+    container.reload()
+    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
+    for b in bindings:
+        if b.get("HostIp") in ("127.0.0.1", "0.0.0.0", ""):
+            return int(b["HostPort"])
+    raise KeyError(f"port {port} of {container.name} is not published")
+
+
+@dataclass
+class ExecResult:
+    exit_code: int
+    output: str
+
+
+def exec_run(
+    container: Container,
+    cmd: list[str],
+    *,
+    timeout: float,
+    user: str | None = None,
+    node: str | None = None,
+) -> ExecResult:
+    """Run ``cmd`` in a running container; raise ExecTimeout after ``timeout`` seconds.
+
+    The timeout is enforced twice: inside the container (coreutils ``timeout -s KILL`` ends the
+    command) and on the host (a stuck engine call, e.g. on a paused container, is abandoned).
+    """
+    wrapped = ["timeout", "-s", "KILL", f"{timeout:g}", *cmd]
+    result: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            code, out = container.exec_run(wrapped, user=user or "", demux=False)
+            result["value"] = ExecResult(code, (out or b"").decode("utf-8", "replace"))
+        except Exception as exc:  # surfaced to the caller below
+            result["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout + 5)
+    if t.is_alive() or (
+        "value" in result and result["value"].exit_code == 137  # type: ignore[union-attr]
+    ):
+        raise ExecTimeout(node or container.name, cmd, timeout)
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result["value"]  # type: ignore[return-value]
+
+
+def logs_tail(container: Container, lines: int = 40) -> list[str]:
+    try:
+        raw = container.logs(tail=lines, stdout=True, stderr=True)
+    except docker.errors.APIError:
+        return []
+    return raw.decode("utf-8", "replace").splitlines()
+
+
+def state(container: Container) -> str:
+    try:
+        container.reload()
+    except docker.errors.NotFound:
+        return "removed"
+    s = container.attrs["State"]
+    if s.get("Status") == "exited":
+        return f"exited({s.get('ExitCode')})"
+    return s.get("Status", "unknown")
+
+
+def run_objects(run_id: str | None = None) -> tuple[list[Container], list[Network], list]:
+    """Containers, networks and volumes of one run (or of every run when run_id is None)."""
+    flt = {"label": f"{L.RUN}={run_id}" if run_id else L.RUN}
+    c = client()
+    return (
+        c.containers.list(all=True, filters=flt),
+        c.networks.list(filters=flt),
+        c.volumes.list(filters=flt),
+    )
+
+
+def remove_objects(
+    containers: Iterable[Container], networks: Iterable[Network], volumes: Iterable
+) -> list[str]:
+    """Remove the given objects, containers first; return what could not be removed."""
+    failed: list[str] = []
+    for obj in containers:
+        try:
+            obj.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            failed.append(f"container {obj.name}: {exc.explanation}")
+    for obj in [*networks, *volumes]:
+        try:
+            obj.remove()
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            failed.append(f"{obj.name}: {exc.explanation}")
+    return failed
+
+
+def remove_run(run_id: str) -> list[str]:
+    return remove_objects(*run_objects(run_id))
+
+
+def gc(*, everything: bool = False) -> tuple[set[str], list[str]]:
+    """Remove the objects of runs whose owner process is gone (or of all runs)."""
+    groups = run_objects()
+    pick = [[o for o in g if everything or not L.owner_alive(labels_of(o))] for g in groups]
+    runs = {labels_of(o).get(L.RUN, "?") for g in pick for o in g}
+    return runs, remove_objects(*pick)
+
+
+def labels_of(obj) -> dict[str, str]:
+    return obj.attrs.get("Labels") or obj.attrs.get("Config", {}).get("Labels") or {}

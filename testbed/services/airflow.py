@@ -1,0 +1,131 @@
+"""The Airflow roles: api-server, scheduler, dag-processor, triggerer, Celery workers, and the
+one-shot ``airflow db migrate``. All run the same image; each gets its own container, hostname,
+config environment, secret files, and (dag-processor and workers) its own copy of the DAGs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import requests
+
+from testbed import airflow_config as AC
+from testbed import paths, runtime
+from testbed.readiness import Probe
+from testbed.runtime import NodeSpec
+from testbed.services import Ctx, secret_file
+from testbed.services import postgres as pg
+
+ROLE_COMMANDS = {
+    "api-server": ["airflow", "api-server"],
+    "scheduler": ["airflow", "scheduler"],
+    "dag-processor": ["airflow", "dag-processor"],
+    "triggerer": ["airflow", "triggerer"],
+    "celery-worker": ["airflow", "celery", "worker"],
+    "migrate": ["airflow", "db", "migrate"],
+}
+NEEDS_DAGS = {"dag-processor", "celery-worker"}
+PORTS = {"api-server": [AC.API_PORT], "scheduler": [AC.SCHEDULER_HEALTH_PORT]}
+JOB_TYPES = {"dag-processor": "DagProcessorJob", "triggerer": "TriggererJob"}
+CELERY_PING = (
+    'celery -b "$(cat /run/testbed/broker_url)" inspect ping -d "celery@$1" -t 4 | grep -q pong'
+)
+
+
+def role_of(node: str) -> str:
+    return "celery-worker" if node.startswith("worker-") else node
+
+
+def dags_dir() -> Path:
+    return paths.project_root() / "scenarios" / "dags"
+
+
+def dag_files(folder: Path | None = None) -> dict[str, tuple[bytes, int]]:
+    folder = folder or dags_dir()
+    return {
+        f"{AC.DAGS_FOLDER}/{p.name}": (p.read_bytes(), 0o644) for p in sorted(folder.glob("*.py"))
+    }
+
+
+def spec(ctx: Ctx, node: str) -> NodeSpec:
+    role = role_of(node)
+    files = dict(
+        secret_file(name, value)
+        for name, value in AC.secret_files(ctx.topology, node, ctx.secrets).items()
+    )
+    if role in NEEDS_DAGS:
+        files.update(dag_files())
+    return NodeSpec(
+        name=node,
+        role=role,
+        image=ctx.airflow_image,
+        command=ROLE_COMMANDS[role],
+        env=AC.environment(ctx.topology, node, ctx.secrets),
+        files=files,
+        ports=PORTS.get(role, []),
+    )
+
+
+def api_url(ctx: Ctx) -> str:
+    return f"http://127.0.0.1:{ctx.host_port('api-server', AC.API_PORT)}"
+
+
+def scheduler_health_url(ctx: Ctx, node: str = "scheduler") -> str:
+    return f"http://127.0.0.1:{ctx.host_port(node, AC.SCHEDULER_HEALTH_PORT)}/health"
+
+
+def _http_ok(url_fn) -> bool:
+    return requests.get(url_fn(), timeout=2).status_code == 200
+
+
+def _job_alive(ctx: Ctx, node: str) -> bool:
+    """Cheap gate: the node's job row is running and heartbeating (what `jobs check` reads)."""
+    sql = (
+        "select 1 from job where job_type = %s and hostname = %s and state = 'running' "
+        "and latest_heartbeat > now() - interval '30 seconds'"
+    )
+    with pg.connect(ctx, timeout=3) as conn:
+        return conn.execute(sql, (JOB_TYPES[role_of(node)], node)).fetchone() is not None
+
+
+def _jobs_check(ctx: Ctx, node: str) -> bool:
+    if not _job_alive(ctx, node):
+        return False
+    cmd = ["airflow", "jobs", "check", "--job-type", JOB_TYPES[role_of(node)], "--local"]
+    return runtime.exec_run(ctx.container(node), cmd, timeout=45, node=node).exit_code == 0
+
+
+def _celery_ping(ctx: Ctx, node: str) -> bool:
+    c = ctx.container(node)
+    if f"celery@{node} ready." not in "\n".join(runtime.logs_tail(c, 200)):
+        return False
+    cmd = ["sh", "-c", CELERY_PING, "ping", node]
+    return runtime.exec_run(c, cmd, timeout=20, node=node).exit_code == 0
+
+
+def probe(ctx: Ctx, node: str) -> Probe:
+    role = role_of(node)
+    if role == "api-server":
+        return Probe(
+            "GET /api/v2/monitor/health",
+            lambda: _http_ok(lambda: f"{api_url(ctx)}/api/v2/monitor/health"),
+            interval=0.5,
+        )
+    if role == "scheduler":
+        return Probe(":8974/health", lambda: _http_ok(lambda: scheduler_health_url(ctx, node)))
+    if role in JOB_TYPES:
+        return Probe(
+            f"airflow jobs check --job-type {JOB_TYPES[role]}",
+            lambda: _jobs_check(ctx, node),
+            interval=1.0,
+        )
+    return Probe(
+        f"celery inspect ping celery@{node}", lambda: _celery_ping(ctx, node), interval=1.0
+    )
+
+
+def migrate_spec(ctx: Ctx) -> NodeSpec:
+    """A one-shot container running `airflow db migrate` straight against Postgres."""
+    s = spec(ctx, "migrate")
+    s.name, s.role = "migrate", "migrate"
+    return s

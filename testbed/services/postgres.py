@@ -1,0 +1,90 @@
+"""Postgres, the metadata database (Debian's package, ``tb-postgres`` entry point).
+
+Also the migration shortcut: after ``airflow db migrate`` ran once on a fresh database, the
+Postgres container is committed as ``testbed-pgdata:<airflow tag>--<services tag>``; later boots
+start from that snapshot and skip the migration. The role's password is reset per run.
+"""
+
+from __future__ import annotations
+
+import docker.errors
+import psycopg
+
+from testbed import labels as L
+from testbed import runtime
+from testbed.readiness import Probe
+from testbed.runtime import NodeSpec
+from testbed.services import Ctx, secret_file
+
+PORT = 5432
+SNAPSHOT_REPO = "testbed-pgdata"
+
+
+def spec(ctx: Ctx, node: str = "postgres") -> NodeSpec:
+    return NodeSpec(
+        name=node,
+        role="postgres",
+        image=ctx.postgres_image,
+        command=["tb-postgres"],
+        files=dict([secret_file("pg_password", ctx.secrets.pg_password)]),
+        ports=[PORT],
+        file_uid=0,
+    )
+
+
+def probe(ctx: Ctx, node: str = "postgres") -> Probe:
+    def attempt() -> bool:
+        c = ctx.container(node)
+        cmd = ["pg_isready", "-h", "127.0.0.1", "-p", str(PORT), "-t", "2"]
+        return runtime.exec_run(c, cmd, timeout=5, node=node).exit_code == 0
+
+    return Probe("pg_isready", attempt, interval=0.3)
+
+
+def connect(ctx: Ctx, timeout: float = 5) -> psycopg.Connection:
+    """A host-side connection to the metadata database (autocommit)."""
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=ctx.host_port("postgres", PORT),
+        user="airflow",
+        password=ctx.secrets.pg_password,
+        dbname="airflow",
+        connect_timeout=max(1, int(timeout)),
+        autocommit=True,
+        options=f"-c statement_timeout={int(timeout * 1000)}",
+    )
+
+
+def snapshot_tag(airflow_image: str, services_image: str) -> str:
+    return f"{airflow_image.split(':', 1)[1]}--{services_image.split(':', 1)[1]}"
+
+
+def snapshot_name(airflow_image: str, services_image: str) -> str:
+    return f"{SNAPSHOT_REPO}:{snapshot_tag(airflow_image, services_image)}"
+
+
+def snapshot_exists(name: str) -> bool:
+    try:
+        runtime.client().images.get(name)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def take_snapshot(ctx: Ctx, name: str) -> None:
+    """Commit the migrated database (the container pauses for the commit's duration)."""
+    repo, tag = name.split(":", 1)
+    ctx.container("postgres").commit(
+        repository=repo, tag=tag, changes=[f"LABEL {L.KIND}=pgdata"], pause=True
+    )
+
+
+def snapshot_is_current(tags: set[str]) -> bool:
+    """Whether a snapshot image belongs to the current airflow and services images."""
+    from testbed.images import catalog
+
+    current = {
+        snapshot_name(catalog.airflow_ref(v).name, catalog.services_ref().name)
+        for v in catalog.AIRFLOW_VERSIONS
+    }
+    return bool(tags & current)

@@ -1,0 +1,94 @@
+"""A cluster's topology: which roles run, how many Celery workers, which Airflow version and
+config overrides, and the links (component -> Postgres/Redis) routed through Toxiproxy.
+
+Pure data, no Docker: the cluster boots what this describes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from testbed.errors import TestbedError
+from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
+
+INFRA = ("postgres", "redis", "minio", "toxiproxy")
+AIRFLOW_CORE = ("api-server", "scheduler", "dag-processor", "triggerer")
+PROXY_BASE_PORT = 20000
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def worker_name(i: int) -> str:
+    return f"worker-{i}"
+
+
+@dataclass(frozen=True)
+class Link:
+    """One component's connection to a backing service, routed through Toxiproxy."""
+
+    client: str  # node name, e.g. "scheduler"
+    upstream: str  # "postgres" | "redis"
+    listen_port: int  # port on the toxiproxy node
+
+    @property
+    def name(self) -> str:  # the Toxiproxy proxy name
+        return f"{self.client}.{self.upstream}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.client}->{self.upstream}"
+
+
+@dataclass(frozen=True)
+class Topology:
+    workers: int = 2
+    airflow_version: str = DEFAULT_AIRFLOW_VERSION
+    config: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.workers <= 8:
+            raise TestbedError(f"workers must be 1..8, got {self.workers}")
+        if self.airflow_version not in AIRFLOW_VERSIONS:
+            raise TestbedError(
+                f"airflow_version {self.airflow_version!r} is not buildable; "
+                f"allowed: {', '.join(AIRFLOW_VERSIONS)}"
+            )
+        for section, keys in self.config.items():
+            for key in [section, *keys]:
+                if not _NAME.match(key):
+                    raise TestbedError(
+                        f"config key {key!r} is not a lowercase Airflow option name "
+                        "(e.g. scheduler.scheduler_health_check_threshold)"
+                    )
+
+    @property
+    def worker_names(self) -> list[str]:
+        return [worker_name(i) for i in range(1, self.workers + 1)]
+
+    @property
+    def airflow_nodes(self) -> list[str]:
+        return [*AIRFLOW_CORE, *self.worker_names]
+
+    @property
+    def nodes(self) -> list[str]:
+        return [*INFRA, *self.airflow_nodes]
+
+    def links(self) -> list[Link]:
+        """Every (component, backing service) pair, each with its own Toxiproxy port."""
+        pairs = [(n, "postgres") for n in AIRFLOW_CORE]
+        pairs.append(("scheduler", "redis"))
+        for w in self.worker_names:
+            pairs += [(w, "redis"), (w, "postgres")]
+        return [Link(c, u, PROXY_BASE_PORT + i) for i, (c, u) in enumerate(pairs)]
+
+    def link(self, client: str, upstream: str) -> Link:
+        for link in self.links():
+            if (link.client, link.upstream) == (client, upstream):
+                return link
+        raise TestbedError(
+            f"no link {client}->{upstream}; links: {', '.join(k.label for k in self.links())}"
+        )
+
+    def flat_config(self) -> dict[str, str]:
+        """Overrides as {"section.key": "value"} (for the run record and the history)."""
+        return {f"{s}.{k}": str(v) for s, keys in self.config.items() for k, v in keys.items()}
