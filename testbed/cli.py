@@ -31,7 +31,7 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:
     for item in items:
         dotted, sep, value = item.partition("=")
         section, dot, key = dotted.partition(".")
-        if not sep or not dot or not key:
+        if not (sep and dot and section and key):
             raise TestbedError(
                 f"--set {item!r}: use SECTION.KEY=VALUE, "
                 "e.g. scheduler.scheduler_health_check_threshold=10"

@@ -20,6 +20,9 @@ class TestbedError(Exception):
     def one_line(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
+    def __str__(self) -> str:
+        return self.one_line()
+
 
 class DockerUnavailable(TestbedError):
     """No Docker engine answers."""

@@ -84,5 +84,18 @@ def airflow_ref(version: str = DEFAULT_AIRFLOW_VERSION) -> ImageRef:
     return ImageRef("airflow", "testbed-airflow", tag, ctx)
 
 
+def lock_pins(version: str) -> dict[str, str]:
+    """The exact pins of an Airflow lock file: {normalized package name: version}."""
+    pins: dict[str, str] = {}
+    for line in (HERE / "airflow" / "locks" / f"{version}.txt").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "--")) or "==" not in line:
+            continue
+        name, _, rest = line.partition("==")
+        name = name.split("[", 1)[0].strip().lower().replace("_", "-")
+        pins[name] = rest.split()[0].rstrip("\\").strip().rstrip(";")
+    return pins
+
+
 def all_refs(versions: tuple[str, ...] = (DEFAULT_AIRFLOW_VERSION,)) -> list[ImageRef]:
     return [base_ref(), services_ref(), *(airflow_ref(v) for v in versions)]

@@ -1,0 +1,59 @@
+# The two commands: `make demo` (provision, build, boot, smoke drill, tear down) and `make test`.
+# Everything they need (Docker engine, debootstrap, the venv, the images) is provisioned here,
+# idempotently.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-unit test-integration docker venv images bench lint lock clean gc
+
+demo: docker venv
+	$(BIN)/testbed demo
+
+test: docker venv images
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5)"; rc=0; fi; exit $$rc
+
+test-unit: venv
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+test-integration: docker venv images
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+docker:
+	@scripts/provision-docker.sh
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+images: docker venv
+	$(BIN)/testbed images build
+
+bench: docker venv images
+	$(BIN)/python benchmarks/bench_boot.py
+
+lint: venv
+	$(BIN)/ruff check testbed tests benchmarks scenarios
+	$(BIN)/ruff format --check testbed tests benchmarks scenarios
+
+# Regenerate the Airflow lock files (needs uv; resolves for Debian trixie's Python 3.13).
+AIRFLOW_VERSIONS ?= 3.3.1 3.3.2
+lock: venv
+	@for v in $(AIRFLOW_VERSIONS); do \
+	  sed "s/{version}/$$v/" testbed/images/airflow/requirements.in > /tmp/testbed-req-$$v.in; \
+	  $(BIN)/uv pip compile /tmp/testbed-req-$$v.in --python-version 3.13 \
+	    --python-platform x86_64-unknown-linux-gnu --generate-hashes --no-header \
+	    --custom-compile-command "make lock" -q -o testbed/images/airflow/locks/$$v.txt; \
+	  echo "locked Airflow $$v"; done
+
+gc: venv
+	$(BIN)/testbed gc
+
+clean: gc
+	rm -rf $(VENV) .testbed

@@ -1,0 +1,77 @@
+"""Nothing is left behind: teardown, Ctrl-C during `testbed up`, gc of dead runs, image no-ops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from testbed import labels as L
+from testbed import runtime
+from testbed.cluster import Cluster
+from testbed.images import build as image_build
+from testbed.topology import Topology
+
+pytestmark = pytest.mark.integration
+
+
+def labelled(run_id: str) -> list[str]:
+    containers, networks, volumes = runtime.run_objects(run_id)
+    return [o.name for o in containers + networks] + [v.name for v in volumes]
+
+
+def test_down_leaves_zero_labelled_objects():
+    cluster = Cluster(Topology(workers=1)).up()
+    assert len(labelled(cluster.run_id)) == len(cluster.topology.nodes) + 1  # + the network
+    assert cluster.down() == []
+    assert labelled(cluster.run_id) == []
+    assert (cluster.dir / "logs" / "scheduler.log").stat().st_size > 0
+
+
+def test_ctrl_c_during_up_leaves_nothing(tmp_path):
+    env = {**os.environ, "TESTBED_HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "testbed", "up", "--workers", "1", "--no-build"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    flt = {"label": f"{L.PID}={proc.pid}"}
+    deadline = time.monotonic() + 60
+    while not runtime.client().containers.list(all=True, filters=flt):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "testbed up created no container in 60s"
+        time.sleep(0.2)
+    time.sleep(2)  # mid-boot: some nodes created, others still starting
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert runtime.client().containers.list(all=True, filters=flt) == []
+    assert runtime.client().networks.list(filters=flt) == []
+
+
+def test_gc_removes_objects_of_dead_runs_only():
+    dead_pid = subprocess.Popen(["true"])
+    dead_pid.wait()
+    dead = {**L.run_labels("tbgcdead"), L.PID: str(dead_pid.pid)}
+    alive = L.run_labels("tbgcalive")
+    c = runtime.client()
+    nets = [c.networks.create(f"{lab[L.RUN]}-net", labels=lab) for lab in (dead, alive)]
+    try:
+        runs, failed = runtime.gc()
+        assert "tbgcdead" in runs and "tbgcalive" not in runs and failed == []
+        assert labelled("tbgcdead") == [] and labelled("tbgcalive") != []
+    finally:
+        for n in nets:
+            try:
+                n.remove()
+            except Exception:
+                pass
+
+
+def test_image_rebuild_with_nothing_changed_is_a_noop():
+    results = image_build.ensure(("3.3.2",))
+    assert [what for _, what in results] == ["present"] * len(results)

@@ -1,0 +1,56 @@
+"""Airflow configuration per node: env names, `_cmd` secrets, overrides, links, log keys."""
+
+from __future__ import annotations
+
+from testbed import airflow_config as AC
+from testbed.secrets import Secrets
+from testbed.topology import Topology
+
+SECRETS = Secrets.generate()
+
+
+def test_env_uses_airflow_section_key_names():
+    env = AC.environment(Topology(), "scheduler", SECRETS)
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "True"
+    assert env["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"] == "s3://airflow-logs/logs"
+
+
+def test_sensitive_options_come_from_cmd_files_not_env():
+    env = AC.environment(Topology(), "worker-1", SECRETS)
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"] == "cat /run/testbed/sql_alchemy_conn"
+    assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in env
+    assert "AIRFLOW__CELERY__BROKER_URL" not in env
+    joined = "\n".join(env.values())
+    for value in (
+        SECRETS.pg_password,
+        SECRETS.redis_password,
+        SECRETS.fernet_key,
+        SECRETS.admin_password,
+    ):
+        assert value not in joined
+
+
+def test_overrides_win_over_defaults():
+    t = Topology(config={"celery": {"worker_concurrency": 1}, "scheduler": {"x_y": "z"}})
+    env = AC.environment(t, "scheduler", SECRETS)
+    assert env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "1"
+    assert env["AIRFLOW__SCHEDULER__X_Y"] == "z"
+
+
+def test_each_node_reaches_backends_through_its_own_proxy():
+    t = Topology(workers=2)
+    files = AC.secret_files(t, "worker-2", SECRETS)
+    redis_port = t.link("worker-2", "redis").listen_port
+    pg_port = t.link("worker-2", "postgres").listen_port
+    assert files["broker_url"].endswith(f"@toxiproxy:{redis_port}/0")
+    assert f"@toxiproxy:{pg_port}/airflow" in files["sql_alchemy_conn"]
+    assert files["result_backend"].startswith("db+postgresql://")
+    # the one-shot migration has no link: it goes straight to postgres
+    assert "@postgres:5432/airflow" in AC.secret_files(t, "migrate", SECRETS)["sql_alchemy_conn"]
+
+
+def test_log_key_matches_airflow3_template():
+    key = AC.log_key("d", "manual__x", "t", 2)
+    assert key == "logs/dag_id=d/run_id=manual__x/task_id=t/attempt=2.log"
+    assert "map_index=3/" in AC.log_key("d", "r", "t", 1, map_index=3)

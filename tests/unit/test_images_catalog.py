@@ -1,0 +1,38 @@
+"""Image names and input hashes; the Airflow lock files' pins."""
+
+from __future__ import annotations
+
+import pytest
+
+from testbed.errors import ImageMissing
+from testbed.images import catalog
+
+
+def test_tags_are_deterministic_and_versioned():
+    assert catalog.airflow_ref("3.3.2").name == catalog.airflow_ref("3.3.2").name
+    assert catalog.airflow_ref("3.3.1").tag.startswith("3.3.1-")
+    assert catalog.airflow_ref("3.3.1").tag != catalog.airflow_ref("3.3.2").tag
+    assert catalog.services_ref().name.startswith("testbed-services:")
+
+
+def test_tag_changes_with_the_debian_mirror(monkeypatch):
+    before = (catalog.base_ref().tag, catalog.services_ref().tag, catalog.airflow_ref().tag)
+    monkeypatch.setenv("TESTBED_DEBIAN_MIRROR", "http://mirror.example/debian")
+    after = (catalog.base_ref().tag, catalog.services_ref().tag, catalog.airflow_ref().tag)
+    assert all(a != b for a, b in zip(before, after, strict=True))
+
+
+def test_unknown_version_says_what_is_buildable():
+    with pytest.raises(ImageMissing, match="3.3.1, 3.3.2"):
+        catalog.airflow_ref("3.2.0")
+
+
+@pytest.mark.parametrize("version", ["3.3.1", "3.3.2"])
+def test_lock_pins_airflow_and_the_celery_workaround(version):
+    pins = catalog.lock_pins(version)
+    assert pins["apache-airflow"] == version
+    assert pins["apache-airflow-core"] == version
+    assert pins["celery"] == "5.6.3" and pins["kombu"] == "5.6.2"
+    for provider in ("celery", "amazon", "postgres"):
+        assert f"apache-airflow-providers-{provider}" in pins
+    assert "pykerberos" in pins  # the kerberos extra

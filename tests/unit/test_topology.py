@@ -1,0 +1,51 @@
+"""Topology: node names, Toxiproxy links, validation of bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from testbed.errors import TestbedError
+from testbed.topology import PROXY_BASE_PORT, Topology
+
+
+def test_nodes_and_workers():
+    t = Topology(workers=3)
+    assert t.worker_names == ["worker-1", "worker-2", "worker-3"]
+    assert t.nodes[:4] == ["postgres", "redis", "minio", "toxiproxy"]
+    assert t.nodes[-3:] == t.worker_names
+    assert len(set(t.nodes)) == len(t.nodes)
+
+
+def test_every_component_has_its_own_link_and_port():
+    t = Topology(workers=2)
+    labels = [k.label for k in t.links()]
+    assert "scheduler->postgres" in labels and "scheduler->redis" in labels
+    assert "worker-2->redis" in labels and "worker-2->postgres" in labels
+    assert "api-server->redis" not in labels
+    ports = [k.listen_port for k in t.links()]
+    assert len(set(ports)) == len(ports) and min(ports) == PROXY_BASE_PORT
+    assert t.link("worker-1", "redis").name == "worker-1.redis"
+
+
+def test_unknown_link_names_the_existing_ones():
+    with pytest.raises(TestbedError, match="links: api-server->postgres"):
+        Topology().link("minio", "postgres")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"workers": 0}, "workers must be 1..8"),
+        ({"workers": 9}, "workers must be 1..8"),
+        ({"airflow_version": "2.10.5"}, "allowed: 3.3.1, 3.3.2"),
+        ({"config": {"Scheduler": {"x": "1"}}}, "'Scheduler' is not a lowercase"),
+    ],
+)
+def test_bad_topology_is_rejected(kwargs, message):
+    with pytest.raises(TestbedError, match=message):
+        Topology(**kwargs)
+
+
+def test_flat_config():
+    t = Topology(config={"scheduler": {"scheduler_health_check_threshold": 10}})
+    assert t.flat_config() == {"scheduler.scheduler_health_check_threshold": "10"}
