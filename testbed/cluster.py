@@ -161,7 +161,9 @@ class Cluster:
         self.timings[name] = time.monotonic() - t0
         progress.done(f"{name} ready: {', '.join(nodes)}", t0)
 
-    def _start_and_wait(self, node: str, update: Callable[[str], None]) -> None:
+    def _start_and_wait(
+        self, node: str, update: Callable[[str], None], timeout: float | None = None
+    ) -> None:
         spec = self._spec(node)
         self._start(spec)
         probe = service_module(node).probe(self, node)
@@ -169,13 +171,29 @@ class Cluster:
             node,
             self.nodes[node],
             probe,
-            timeout=self.ready_timeout,
+            timeout=timeout or self.ready_timeout,
             cancel=self._cancel,
             on_wait=update,
         )
         self.history.append(
             "container", node=node, state="ready", probe=probe.what, waited=round(waited, 3)
         )
+
+    def add_node(self, node: str, timeout: float | None = None) -> Container:
+        """Boot one more node (e.g. a replacement ``scheduler-2``) and wait until it is ready."""
+        self._start_and_wait(node, lambda _msg: None, timeout)
+        return self.nodes[node]
+
+    def replace_node(self, node: str, wait: bool = True) -> Container:
+        """Remove a node's container and boot a fresh one for the same node (same hostname)."""
+        old = self.nodes.pop(node, None)
+        if old is not None:
+            old.remove(force=True)
+            self.history.append("container", node=node, state="removed")
+        self._ports = {k: v for k, v in self._ports.items() if k[0] != node}
+        if wait:
+            return self.add_node(node)
+        return self._start(self._spec(node))
 
     def _spec(self, node: str) -> NodeSpec:
         return service_module(node).spec(self, node)

@@ -5,6 +5,7 @@ config environment, secret files, and (dag-processor and workers) its own copy o
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import requests
@@ -33,7 +34,11 @@ CELERY_PING = (
 
 
 def role_of(node: str) -> str:
-    return "celery-worker" if node.startswith("worker-") else node
+    """``worker-N`` -> celery-worker; ``scheduler-2`` (an extra or replacement) -> scheduler."""
+    if node.startswith("worker-"):
+        return "celery-worker"
+    base = re.sub(r"-\d+$", "", node)
+    return base if base in ROLE_COMMANDS else node
 
 
 def dags_dir() -> Path:
@@ -112,7 +117,9 @@ def probe(ctx: Ctx, node: str) -> Probe:
             interval=0.5,
         )
     if role == "scheduler":
-        return Probe(":8974/health", lambda: _http_ok(lambda: scheduler_health_url(ctx, node)))
+        return Probe(
+            ":8974/health", lambda: _http_ok(lambda: scheduler_health_url(ctx, node)), interval=0.5
+        )
     if role in JOB_TYPES:
         return Probe(
             f"airflow jobs check --job-type {JOB_TYPES[role]}",

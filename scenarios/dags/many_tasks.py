@@ -1,0 +1,28 @@
+"""Many short tasks in one run (``conf.count`` mapped tasks, default 8): the "no task lost"
+drills trigger a few of these while a link is down."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pendulum
+from airflow.sdk import dag, task
+
+
+@dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), catchup=False,
+     tags=["testbed"], params={"count": 8, "seconds": 2})
+def many_tasks():
+    @task
+    def items(params=None) -> list[int]:
+        return list(range(int(params["count"])))
+
+    @task(retries=2)
+    def one(i: int, params=None) -> str:
+        time.sleep(int(params["seconds"]))
+        return f"{i} on {socket.gethostname()}"
+
+    one.expand(i=items())
+
+
+many_tasks()

@@ -1,0 +1,367 @@
+"""Faults (Jepsen's nemeses): each a context manager whose ``heal`` is idempotent and always runs.
+
+``with Hang(cluster, "scheduler"):`` injects on enter and heals on exit, even when the body
+raised. Inject and heal are recorded in the run's history; a heal that fails is recorded as
+``heal_failed`` and reported by the heal audit, and never replaces the body's own exception.
+
+Kinds: hang (``docker pause`` of the node, or SIGSTOP of its main process only, which leaves
+helper processes such as the scheduler's health server alive), kill (SIGKILL), stop (SIGTERM
+with a deadline), restart, replace (a fresh container for the same node), partition (a node cut
+off the cluster network, or one link between two nodes dropped with iptables), and link faults
+through Toxiproxy (latency, timeout/blackhole, bandwidth, reset_peer, down).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from typing import TYPE_CHECKING, Any
+
+import docker.errors
+import requests
+
+from testbed import runtime
+from testbed.errors import TestbedError
+from testbed.services import toxiproxy
+
+if TYPE_CHECKING:
+    from testbed.cluster import Cluster
+
+
+class FaultError(TestbedError):
+    """A fault could not be injected or healed."""
+
+
+class Fault:
+    kind = "fault"
+
+    def __init__(self, cluster: Cluster, target: str, *, name: str | None = None) -> None:
+        self.cluster, self.target = cluster, target
+        self.name = name or f"{self.kind}:{target}"
+        self.injected = False
+
+    # subclasses implement these two
+    def _inject(self) -> None:
+        raise NotImplementedError
+
+    def _heal(self) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return {}
+
+    def inject(self) -> Fault:
+        self.cluster.history.append(
+            "fault",
+            phase="inject",
+            name=self.name,
+            fault=self.kind,
+            target=self.target,
+            **self.describe(),
+        )
+        self.injected = True
+        self._inject()
+        return self
+
+    def heal(self) -> bool:
+        """Undo the fault (idempotent). Returns False, and records why, when the heal failed."""
+        if not self.injected:
+            return True
+        try:
+            self._heal()
+        except Exception as exc:  # recorded; must not hide the caller's verdict
+            self.cluster.history.append(
+                "fault",
+                phase="heal_failed",
+                name=self.name,
+                fault=self.kind,
+                target=self.target,
+                error=str(exc),
+            )
+            return False
+        self.injected = False
+        self.cluster.history.append(
+            "fault", phase="heal", name=self.name, fault=self.kind, target=self.target
+        )
+        return True
+
+    def __enter__(self) -> Fault:
+        return self.inject()
+
+    def __exit__(self, *exc) -> None:
+        self.heal()
+
+    @property
+    def container(self):
+        return self.cluster.container(self.target)
+
+
+class Hang(Fault):
+    """Freeze a node: ``mode="pause"`` (the whole container) or ``"sigstop"`` (main process)."""
+
+    kind = "hang"
+
+    def __init__(self, cluster: Cluster, target: str, mode: str = "pause", **kw) -> None:
+        if mode not in ("pause", "sigstop"):
+            raise FaultError(f"hang mode {mode!r}; allowed: pause, sigstop")
+        super().__init__(cluster, target, **kw)
+        self.mode = mode
+        self._pid: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"mode": self.mode}
+
+    def _inject(self) -> None:
+        if self.mode == "pause":
+            self.container.pause()
+        else:
+            self._pid = main_pid(self.container)
+            os.kill(self._pid, signal.SIGSTOP)
+
+    def _heal(self) -> None:
+        if self.mode == "pause":
+            if runtime.state(self.container) == "paused":
+                self.container.unpause()
+        elif self._pid is not None:
+            try:
+                os.kill(self._pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+
+def main_pid(container) -> int:
+    """Host pid of the node's main process: the child of the container's init (docker-init)."""
+    container.reload()
+    init_pid = container.attrs["State"]["Pid"]
+    children = [int(p) for p in _children(init_pid)]
+    if not children:
+        raise FaultError(f"{container.name}: no main process under init pid {init_pid}")
+    return children[0]
+
+
+def _children(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return fh.read().split()
+    except OSError as exc:
+        raise FaultError(f"cannot read the process tree of pid {pid}: {exc}") from None
+
+
+class Kill(Fault):
+    """SIGKILL a node (all its processes); the heal starts it again unless it was replaced."""
+
+    kind = "kill"
+    signal_name = "SIGKILL"
+
+    def _inject(self) -> None:
+        self.container.kill(signal=self.signal_name)
+
+    def _heal(self) -> None:
+        if runtime.state(self.container) != "running":
+            self.container.start()
+
+
+class Stop(Kill):
+    """Graceful stop: SIGTERM, then SIGKILL after ``deadline`` seconds (docker stop)."""
+
+    kind = "stop"
+
+    def __init__(self, cluster: Cluster, target: str, deadline: float = 30, **kw) -> None:
+        super().__init__(cluster, target, **kw)
+        self.deadline = deadline
+
+    def describe(self) -> dict[str, Any]:
+        return {"deadline": self.deadline}
+
+    def _inject(self) -> None:
+        self.container.stop(timeout=int(self.deadline))
+
+
+class Restart(Fault):
+    kind = "restart"
+
+    def _inject(self) -> None:
+        self.container.restart(timeout=10)
+
+    def _heal(self) -> None:
+        if runtime.state(self.container) != "running":
+            self.container.start()
+
+
+class Replace(Fault):
+    """Remove the node's container and boot a fresh one with the same spec and hostname."""
+
+    kind = "replace"
+
+    def _inject(self) -> None:
+        self.cluster.replace_node(self.target)
+
+    def _heal(self) -> None:
+        if runtime.state(self.container) != "running":
+            self.container.start()
+
+
+class Partition(Fault):
+    """Cut ``target`` off the cluster network, or (``peer=``) only its link to one other node."""
+
+    kind = "partition"
+
+    def __init__(self, cluster: Cluster, target: str, peer: str | None = None, **kw) -> None:
+        super().__init__(cluster, target, **kw)
+        self.peer = peer
+
+    def describe(self) -> dict[str, Any]:
+        return {"peer": self.peer} if self.peer else {}
+
+    def _inject(self) -> None:
+        if self.peer is None:
+            self.cluster.network.disconnect(self.container, force=True)
+        else:
+            for rule in self._rules():
+                _iptables("-I", rule)
+
+    def _heal(self) -> None:
+        if self.peer is None:
+            if not on_network(self.container, self.cluster.network.name):
+                self.cluster.network.connect(self.container, aliases=[self.target])
+        else:
+            for rule in self._rules():
+                while _iptables("-C", rule, check=False) == 0:
+                    _iptables("-D", rule)
+
+    def _rules(self) -> list[list[str]]:
+        a, b = ip_of(self.container), ip_of(self.cluster.container(self.peer))
+        tag = ["-m", "comment", "--comment", f"testbed:{self.cluster.run_id}"]
+        return [
+            ["DOCKER-USER", "-s", a, "-d", b, *tag, "-j", "DROP"],
+            ["DOCKER-USER", "-s", b, "-d", a, *tag, "-j", "DROP"],
+        ]
+
+
+def _iptables(op: str, rule: list[str], check: bool = True) -> int:
+    chain, *rest = rule
+    proc = subprocess.run(["iptables", op, chain, *rest], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise FaultError(f"iptables {op} {' '.join(rule)}: {proc.stderr.strip()}")
+    return proc.returncode
+
+
+def ip_of(container) -> str:
+    container.reload()
+    nets = container.attrs["NetworkSettings"]["Networks"]
+    return next(iter(nets.values()))["IPAddress"]
+
+
+def on_network(container, network: str) -> bool:
+    container.reload()
+    return network in container.attrs["NetworkSettings"]["Networks"]
+
+
+TOXICS = {
+    "latency": ("latency", {"latency": 1000, "jitter": 0}),
+    "timeout": ("timeout", {"timeout": 0}),  # blackhole: data is dropped, nothing is closed
+    "bandwidth": ("bandwidth", {"rate": 16}),
+    "reset_peer": ("reset_peer", {"timeout": 0}),
+}
+
+
+class LinkFault(Fault):
+    """A Toxiproxy fault on one link (e.g. ``scheduler->postgres``): a toxic, or ``down``."""
+
+    kind = "link"
+
+    def __init__(self, cluster: Cluster, link: str, toxic: str, **params) -> None:
+        client, _, upstream = link.partition("->")
+        name = params.pop("name", None)
+        super().__init__(cluster, link, name=name)
+        if toxic not in (*TOXICS, "down"):
+            raise FaultError(f"toxic {toxic!r}; allowed: {', '.join([*TOXICS, 'down'])}")
+        self.proxy = cluster.topology.link(client, upstream).name
+        self.toxic, self.params = toxic, params
+
+    def describe(self) -> dict[str, Any]:
+        return {"toxic": self.toxic, "proxy": self.proxy, **self.params}
+
+    def _url(self, path: str = "") -> str:
+        return f"{toxiproxy.api(self.cluster)}/proxies/{self.proxy}{path}"
+
+    def _inject(self) -> None:
+        if self.toxic == "down":
+            _ok(requests.post(self._url(), json={"enabled": False}, timeout=5))
+            return
+        kind, defaults = TOXICS[self.toxic]
+        for stream in ("upstream", "downstream"):
+            body = {
+                "name": f"tb-{stream}",
+                "type": kind,
+                "stream": stream,
+                "attributes": {**defaults, **self.params},
+            }
+            _ok(requests.post(self._url("/toxics"), json=body, timeout=5))
+
+    def _heal(self) -> None:
+        _ok(requests.post(self._url(), json={"enabled": True}, timeout=5))
+        for toxic in requests.get(self._url("/toxics"), timeout=5).json():
+            r = requests.delete(self._url(f"/toxics/{toxic['name']}"), timeout=5)
+            if r.status_code not in (204, 404):
+                _ok(r)
+
+
+def _ok(r: requests.Response) -> None:
+    if r.status_code >= 300:
+        raise FaultError(f"toxiproxy {r.request.method} {r.url}: {r.status_code} {r.text[:200]}")
+
+
+def heal_audit(cluster: Cluster) -> list[str]:
+    """What is still broken: paused or stopped processes, toxics, disabled proxies, nodes off
+    the network, iptables rules of this run. Empty means every fault healed."""
+    problems: list[str] = []
+    for node, c in cluster.nodes.items():
+        st = runtime.state(c)
+        if st == "paused":
+            problems.append(f"{node} is paused")
+        elif st == "running":
+            if not on_network(c, cluster.network.name):
+                problems.append(f"{node} is off the cluster network")
+            problems += [f"{node}: process {pid} is stopped (SIGSTOP)" for pid in stopped_pids(c)]
+    try:
+        for name, proxy in (
+            requests.get(f"{toxiproxy.api(cluster)}/proxies", timeout=5).json().items()
+        ):
+            if not proxy.get("enabled", True):
+                problems.append(f"proxy {name} is disabled")
+            problems += [f"proxy {name} has toxic {t['name']}" for t in proxy.get("toxics", [])]
+    except (requests.RequestException, docker.errors.APIError) as exc:
+        problems.append(f"toxiproxy API did not answer: {exc}")
+    rules = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True)
+    problems += [
+        f"iptables rule left: {ln}"
+        for ln in rules.stdout.splitlines()
+        if f"testbed:{cluster.run_id}" in ln
+    ]
+    return problems
+
+
+def stopped_pids(container) -> list[int]:
+    container.reload()
+    init = container.attrs["State"].get("Pid") or 0
+    out = []
+    for pid in _descendants(init):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "T":
+                    out.append(pid)
+        except OSError:
+            continue
+    return out
+
+
+def _descendants(pid: int) -> list[int]:
+    if pid <= 0:
+        return []
+    try:
+        kids = [int(k) for k in _children(pid)]
+    except FaultError:
+        return []
+    return kids + [d for k in kids for d in _descendants(k)]

@@ -1,0 +1,188 @@
+"""Probes: one bounded look at the cluster, recorded in the history as an observation.
+
+A probe that gets no answer within its timeout records ``error="timeout"`` (Jepsen's unknown
+outcome): an observation, never a crash. An :class:`Observer` thread polls a set of probes
+at a fixed interval while a scenario runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from testbed import airflow_config as AC
+from testbed import runtime
+from testbed.errors import ExecTimeout
+from testbed.services import airflow, minio, postgres
+
+if TYPE_CHECKING:
+    from testbed.cluster import Cluster
+
+PROBE_TIMEOUT = 3.0
+
+
+def observe(cluster: Cluster, probe: str, target: str, fn: Callable[[], Any]) -> dict:
+    """Run one probe; record its value, or "timeout", or the error's text."""
+    try:
+        value, error = fn(), None
+    except (requests.Timeout, ExecTimeout, TimeoutError):
+        value, error = None, "timeout"
+    except requests.ConnectionError as exc:
+        value, error = None, f"connection: {type(exc).__name__}"
+    except Exception as exc:  # any other failure is an observation too
+        value, error = None, f"{type(exc).__name__}: {exc}"[:300]
+    return cluster.history.append(
+        "observation", probe=probe, target=target, value=value, error=error
+    )
+
+
+def api_health(cluster: Cluster) -> dict:
+    def fn() -> Any:
+        url = f"{airflow.api_url(cluster)}/api/v2/monitor/health"
+        return requests.get(url, timeout=PROBE_TIMEOUT).json()
+
+    return observe(cluster, "api_health", "api-server", fn)
+
+
+def scheduler_health(cluster: Cluster, node: str = "scheduler") -> dict:
+    def fn() -> Any:
+        r = requests.get(airflow.scheduler_health_url(cluster, node), timeout=PROBE_TIMEOUT)
+        return {"status": r.status_code}
+
+    return observe(cluster, "scheduler_health", node, fn)
+
+
+def jobs_check(cluster: Cluster, node: str, job_type: str = "SchedulerJob") -> dict:
+    def fn() -> Any:
+        cmd = ["airflow", "jobs", "check", "--job-type", job_type, "--local"]
+        r = runtime.exec_run(cluster.container(node), cmd, timeout=30, node=node)
+        return {"ok": r.exit_code == 0}
+
+    return observe(cluster, "jobs_check", node, fn)
+
+
+TI_SQL = (
+    "select dag_id, run_id, task_id, map_index, try_number, state, queued_by_job_id, hostname "
+    "from task_instance where dag_id = %s and run_id = %s order by task_id, map_index"
+)
+
+
+def task_instances(cluster: Cluster, dag_id: str, run_id: str) -> list[dict]:
+    """One observation per task instance of a run, read from the metadata database."""
+    out = []
+    try:
+        with postgres.connect(cluster, timeout=PROBE_TIMEOUT) as conn:
+            rows = conn.execute(TI_SQL, (dag_id, run_id)).fetchall()
+    except Exception as exc:
+        err = "timeout" if "timeout" in str(exc).lower() else f"{type(exc).__name__}: {exc}"
+        return [
+            cluster.history.append(
+                "observation", probe="task_instance", target=dag_id, value=None, error=err[:300]
+            )
+        ]
+    keys = (
+        "dag_id",
+        "run_id",
+        "task_id",
+        "map_index",
+        "try_number",
+        "state",
+        "queued_by_job_id",
+        "hostname",
+    )
+    for row in rows:
+        value = dict(zip(keys, row, strict=True))
+        out.append(
+            cluster.history.append(
+                "observation", probe="task_instance", target=dag_id, value=value, error=None
+            )
+        )
+    return out
+
+
+def scheduler_jobs(cluster: Cluster) -> dict:
+    sql = (
+        "select id, hostname, state from job where job_type = 'SchedulerJob' "
+        "and state = 'running' order by id desc"
+    )
+
+    def fn() -> Any:
+        with postgres.connect(cluster, timeout=PROBE_TIMEOUT) as conn:
+            rows = conn.execute(sql).fetchall()
+        return [{"id": i, "hostname": h, "state": s} for i, h, s in rows]
+
+    return observe(cluster, "scheduler_job", "postgres", fn)
+
+
+def log_events(cluster: Cluster, dag_id: str, run_id: str, event: str) -> dict:
+    sql = (
+        "select event, task_id, try_number, extra from log where dag_id = %s and run_id = %s "
+        "and event ilike %s order by id"
+    )
+
+    def fn() -> Any:
+        with postgres.connect(cluster, timeout=PROBE_TIMEOUT) as conn:
+            rows = conn.execute(sql, (dag_id, run_id, f"%{event}%")).fetchall()
+        return [{"event": e, "task_id": t, "try_number": n, "extra": x} for e, t, n, x in rows]
+
+    return observe(cluster, "log_event", dag_id, fn)
+
+
+def remote_log(
+    cluster: Cluster,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    try_number: int,
+    api_text: Callable[[], str] | None = None,
+) -> dict:
+    """Is the attempt's log object in MinIO, and (optionally) does the API serve it?"""
+    key = AC.log_key(dag_id, run_id, task_id, try_number)
+
+    def fn() -> Any:
+        s3 = minio.s3(cluster, timeout=PROBE_TIMEOUT)
+        present = s3.list_objects_v2(Bucket=AC.LOG_BUCKET, Prefix=key).get("KeyCount", 0) > 0
+        value: dict[str, Any] = {
+            "key": key,
+            "present": present,
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "task_id": task_id,
+            "try_number": try_number,
+        }
+        if api_text is not None:
+            value["api_readable"] = f"s3://{AC.LOG_BUCKET}/{key}" in api_text()
+        return value
+
+    return observe(cluster, "remote_log", "minio", fn)
+
+
+class Observer:
+    """Polls each of ``probes`` every ``interval`` seconds, each in its own background thread
+    (a probe stuck on a hung endpoint does not delay the others), until stopped."""
+
+    def __init__(self, probes: list[Callable[[], Any]], interval: float = 0.5) -> None:
+        self.probes, self.interval = probes, interval
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._loop, args=(p,), daemon=True, name=f"observer-{i}")
+            for i, p in enumerate(probes)
+        ]
+
+    def _loop(self, probe: Callable[[], Any]) -> None:
+        while not self._stop.is_set():
+            probe()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Observer:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=2 * PROBE_TIMEOUT + self.interval)
