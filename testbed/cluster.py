@@ -87,8 +87,10 @@ class Cluster:
         self = cls(Topology(topo["workers"], topo["airflow_version"], config), run_id=run_id)
         self.secrets = Secrets.load(self.dir / "secrets")
         self.postgres_image = record["images"]["postgres"]
-        for c in runtime.run_objects(run_id)[0]:
+        containers, networks, _ = runtime.run_objects(run_id)
+        for c in containers:
             self.nodes[c.labels.get(L.NODE, c.name)] = c
+        self.network = networks[0] if networks else None
         return self
 
     # -- the Ctx protocol the service modules use -------------------------------------------

@@ -1,0 +1,82 @@
+"""Every fault injects for real and heals, and the heal audit sees what is left."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from testbed import faults, observe, runtime
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(pred, timeout: float, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
+
+
+def test_pause_hang_freezes_the_node_and_heals(testbed_cluster):
+    c = testbed_cluster
+    with faults.Hang(c, "triggerer", "pause"):
+        assert runtime.state(c.container("triggerer")) == "paused"
+        assert faults.heal_audit(c) == ["triggerer is paused"]
+    assert runtime.state(c.container("triggerer")) == "running"
+    assert faults.heal_audit(c) == []
+
+
+def test_sigstop_hang_stops_only_the_main_process(testbed_cluster):
+    c = testbed_cluster
+    with faults.Hang(c, "scheduler", "sigstop") as f:
+        stopped = faults.stopped_pids(c.container("scheduler"))
+        assert stopped == [f._pid]
+        # the health server is a child process: it still answers (with 503 once stale)
+        first = observe.scheduler_health(c)
+        assert first["error"] is None, first
+    assert faults.stopped_pids(c.container("scheduler")) == []
+    assert wait_for(lambda: observe.scheduler_health(c)["value"] == {"status": 200}, 30)
+
+
+def test_link_blackhole_is_on_one_link_only(testbed_cluster):
+    c = testbed_cluster
+    with faults.LinkFault(c, "worker-1->redis", "timeout"):
+        problems = faults.heal_audit(c)
+        assert problems == [
+            "proxy worker-1.redis has toxic tb-upstream",
+            "proxy worker-1.redis has toxic tb-downstream",
+        ]
+    assert faults.heal_audit(c) == []
+
+
+def test_link_down_and_partition_heal(testbed_cluster):
+    c = testbed_cluster
+    with faults.LinkFault(c, "triggerer->postgres", "down"):
+        assert faults.heal_audit(c) == ["proxy triggerer.postgres is disabled"]
+    with faults.Partition(c, "worker-2"):
+        assert faults.heal_audit(c) == ["worker-2 is off the cluster network"]
+    with faults.Partition(c, "worker-2", peer="redis"):
+        assert len([p for p in faults.heal_audit(c) if "iptables" in p]) == 2
+    assert faults.heal_audit(c) == []
+
+
+def test_heal_runs_when_the_body_fails_and_failures_are_recorded(testbed_cluster):
+    c = testbed_cluster
+    with (
+        pytest.raises(RuntimeError, match="the test's own failure"),
+        faults.Hang(c, "dag-processor", "pause"),
+    ):
+        raise RuntimeError("the test's own failure")
+    assert runtime.state(c.container("dag-processor")) == "running"
+    broken = faults.LinkFault(c, "scheduler->redis", "latency", latency=100)
+    broken.inject()
+    broken.proxy = "no-such-proxy"  # the heal will fail against the API
+    assert broken.heal() is False
+    last = c.history.events("fault")[-1]
+    assert last["phase"] == "heal_failed" and "404" in last["error"]
+    broken.proxy = "scheduler.redis"
+    assert broken.heal() is True and faults.heal_audit(c) == []
