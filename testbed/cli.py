@@ -210,6 +210,23 @@ def demo(
     raise typer.Exit(0 if result.ok else 1)
 
 
+@app.command()
+def compose(
+    out: str = typer.Option("compose/celery", help="Folder to write docker-compose.yml into."),
+    workers: int = typer.Option(2),
+    airflow_version: str = typer.Option(catalog.DEFAULT_AIRFLOW_VERSION),
+    set_: list[str] = typer.Option([], "--set", help="Airflow config override SECTION.KEY=VALUE."),
+) -> None:
+    """Render a runnable Compose project of the same topology (for reproducing by hand)."""
+    from pathlib import Path
+
+    from testbed.compose import render
+
+    topology = Topology(workers, airflow_version, parse_overrides(set_))
+    path = render(topology, Path(out))
+    console.print(f"wrote {path}; run it with: docker-compose -f {path} up -d")
+
+
 @images_app.command("build")
 def images_build(
     airflow_version: list[str] = typer.Option(

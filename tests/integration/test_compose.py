@@ -1,0 +1,50 @@
+"""The rendered Compose project is runnable: it boots to healthy and `testbed down` removes it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import pytest
+import requests
+
+from testbed import runtime
+from testbed.compose import render
+from testbed.topology import Topology
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
+def test_compose_project_boots_healthy(tmp_path):
+    path = render(Topology(workers=1), tmp_path, run_id="tbccompose")
+    try:
+        subprocess.run(
+            ["docker-compose", "up", "-d"],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        api = next(
+            c
+            for c in runtime.run_objects("tbccompose")[0]
+            if c.labels["io.testbed.node"] == "api-server"
+        )
+        url = f"http://127.0.0.1:{runtime.host_port(api, 8080)}/api/v2/monitor/health"
+        deadline, health = time.monotonic() + 120, {}
+        while time.monotonic() < deadline:
+            try:
+                health = requests.get(url, timeout=3).json()
+                if health["scheduler"]["status"] == "healthy":
+                    break
+            except (requests.RequestException, KeyError, ValueError):
+                pass
+            time.sleep(1)
+        assert health.get("scheduler", {}).get("status") == "healthy", health
+        assert health["metadatabase"]["status"] == "healthy"
+    finally:
+        failed = runtime.remove_run("tbccompose")
+    assert failed == [] and runtime.run_objects("tbccompose") == ([], [], [])
+    assert path.exists()
