@@ -87,13 +87,16 @@ class AirflowAPI:
             dag_id, run_id, task_id, _request_timeout=self.timeout
         )
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
+    ) -> str:
         resp = ac.TaskInstanceApi(self.client).get_log(
             dag_id,
             run_id,
             task_id,
             try_number,
             full_content=True,
+            map_index=map_index,
             _request_timeout=self.timeout,
         )
         return _log_text(resp.content)

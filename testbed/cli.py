@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -225,6 +226,74 @@ def compose(
     topology = Topology(workers, airflow_version, parse_overrides(set_))
     path = render(topology, Path(out))
     console.print(f"wrote {path}; run it with: docker-compose -f {path} up -d")
+
+
+@app.command()
+def validate(
+    files: list[Path] = typer.Argument(..., help="Scenario files (.yaml or .py)."),
+) -> None:
+    """Validate scenario files (schema, names, DAGs, nodes, links); nothing boots."""
+    from testbed.scenario import load
+
+    for file in files:
+        s = load(file)
+        console.print(f"[green]ok[/] {file}: scenario {s.name}, {len(s.steps)} steps")
+
+
+@app.command()
+def run(
+    files: list[Path] = typer.Argument(..., help="Scenario files (.yaml or .py), run in order."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; boot nothing."),
+    keep: bool = typer.Option(False, help="Leave the cluster running afterwards."),
+) -> None:
+    """Run scenarios on a real cluster (one boot, reset between scenarios of one topology).
+
+    Exit 0 only if every expectation held and every fault healed; 1 if an expectation failed
+    or a step could not be carried out; 3 if the expectations held but the heal audit found
+    something left broken."""
+    from testbed.scenario import load
+    from testbed.scenario.plan import plan
+
+    scenarios = [load(f) for f in files]  # every file is validated before anything boots
+    if dry_run:
+        for s in scenarios:
+            console.print("\n".join(plan(s)), highlight=False, soft_wrap=True)
+        return
+    raise typer.Exit(_run_all(scenarios, keep))
+
+
+def _run_all(scenarios, keep: bool) -> int:
+    from testbed.images import build as image_build
+    from testbed.pool import ClusterPool
+    from testbed.scenario.execute import execute
+
+    image_build.ensure(tuple({s.topology.airflow_version for s in scenarios}))
+    pool, codes = ClusterPool(detached=keep), []
+    try:
+        for s in scenarios:
+            cluster = pool.get(s.topology.build())
+            progress.step(f"scenario {s.name} on run {cluster.run_id}")
+            verdict, folder = execute(
+                s, cluster, on_step=lambda i, text: progress.step(f"  {i:2}. {text}")
+            )
+            _print_verdict(verdict, folder)
+            codes.append(0 if verdict.clean else 1 if not verdict.ok else 3)
+    finally:
+        if not keep:
+            failed = pool.close(reason="testbed run done")
+            if failed:
+                progress.warn(f"teardown left: {'; '.join(failed)}")
+    if pool.reset_seconds:
+        console.print(f"resets: {', '.join(f'{x:.1f}s' for x in pool.reset_seconds)}")
+    return max(codes, default=0)
+
+
+def _print_verdict(verdict, folder) -> None:
+    for line in verdict.lines():
+        color = {"PASS": "green", "FAIL": "red", "NOTE": "cyan"}.get(line[:4], "yellow")
+        console.print(f"  [{color}]{line[:4]}[/]{line[4:]}", highlight=False)
+    mark = "[green]PASSED[/]" if verdict.ok else "[red]FAILED[/]"
+    console.print(f"{mark} {verdict.scenario} in {verdict.wall_seconds:.0f}s; record: {folder}")
 
 
 @images_app.command("build")

@@ -67,6 +67,7 @@ class Cluster:
         self.nodes: dict[str, Container] = {}
         self.timings: dict[str, float] = {}
         self._cancel = threading.Event()
+        self.good_since = 0.0
         self._ports: dict[tuple[str, int], int] = {}
 
     @classmethod
@@ -132,6 +133,7 @@ class Cluster:
             self.down(reason="boot failed")
             raise
         self.timings["total"] = time.monotonic() - started
+        self.mark_good()
         self.history.append("cluster", phase="ready", timings=self.timings)
         self.write_record(state="running")
         return self
@@ -186,13 +188,36 @@ class Cluster:
         self._start_and_wait(node, lambda _msg: None, timeout)
         return self.nodes[node]
 
-    def replace_node(self, node: str, wait: bool = True) -> Container:
-        """Remove a node's container and boot a fresh one for the same node (same hostname)."""
+    def start_node(self, node: str) -> Container:
+        """Create and start a node without waiting (see :meth:`wait_node`)."""
+        return self._start(self._spec(node))
+
+    def wait_node(self, node: str, timeout: float | None = None) -> float:
+        """Wait until an existing node passes its readiness probe; return the seconds waited."""
+        probe = service_module(node).probe(self, node)
+        return wait_ready(
+            node,
+            self.nodes[node],
+            probe,
+            timeout=timeout or self.ready_timeout,
+            cancel=threading.Event(),
+        )
+
+    def mark_good(self) -> None:
+        """Every node is known ready as of now (a later reset waits only for restarts)."""
+        self.good_since = time.time()
+
+    def remove_node(self, node: str) -> None:
+        """Remove a node's container (and with it everything on its local disk)."""
         old = self.nodes.pop(node, None)
         if old is not None:
             old.remove(force=True)
             self.history.append("container", node=node, state="removed")
         self._ports = {k: v for k, v in self._ports.items() if k[0] != node}
+
+    def replace_node(self, node: str, wait: bool = True) -> Container:
+        """Remove a node's container and boot a fresh one for the same node (same hostname)."""
+        self.remove_node(node)
         if wait:
             return self.add_node(node)
         return self._start(self._spec(node))

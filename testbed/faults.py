@@ -8,11 +8,13 @@ Kinds: hang (``docker pause`` of the node, or SIGSTOP of its main process only, 
 helper processes such as the scheduler's health server alive), kill (SIGKILL), stop (SIGTERM
 with a deadline), restart, replace (a fresh container for the same node), partition (a node cut
 off the cluster network, or one link between two nodes dropped with iptables), and link faults
-through Toxiproxy (latency, timeout/blackhole, bandwidth, reset_peer, down).
+through Toxiproxy (latency, timeout/blackhole, bandwidth, reset_peer, down) on one link or a
+glob of links (``*->redis``); and remove (the node's container gone, its disk with it).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import signal
 import subprocess
@@ -202,6 +204,20 @@ class Replace(Fault):
             self.container.start()
 
 
+class Remove(Fault):
+    """Remove the node's container entirely (its local disk with it); the heal boots a fresh
+    node of the same name, so the cluster is whole again for the next scenario."""
+
+    kind = "remove"
+
+    def _inject(self) -> None:
+        self.cluster.remove_node(self.target)
+
+    def _heal(self) -> None:
+        if self.target not in self.cluster.nodes:
+            self.cluster.add_node(self.target)
+
+
 class Partition(Fault):
     """Cut ``target`` off the cluster network, or (``peer=``) only its link to one other node."""
 
@@ -272,23 +288,34 @@ class LinkFault(Fault):
     kind = "link"
 
     def __init__(self, cluster: Cluster, link: str, toxic: str, **params) -> None:
-        client, _, upstream = link.partition("->")
         name = params.pop("name", None)
         super().__init__(cluster, link, name=name)
         if toxic not in (*TOXICS, "down"):
             raise FaultError(f"toxic {toxic!r}; allowed: {', '.join([*TOXICS, 'down'])}")
-        self.proxy = cluster.topology.link(client, upstream).name
+        self.proxies = link_proxies(cluster, link)
         self.toxic, self.params = toxic, params
 
-    def describe(self) -> dict[str, Any]:
-        return {"toxic": self.toxic, "proxy": self.proxy, **self.params}
+    @property
+    def proxy(self) -> str:
+        return self.proxies[0]
 
-    def _url(self, path: str = "") -> str:
-        return f"{toxiproxy.api(self.cluster)}/proxies/{self.proxy}{path}"
+    @proxy.setter
+    def proxy(self, value: str) -> None:
+        self.proxies = [value]
+
+    def describe(self) -> dict[str, Any]:
+        return {"toxic": self.toxic, "proxies": self.proxies, **self.params}
+
+    def _url(self, proxy: str, path: str = "") -> str:
+        return f"{toxiproxy.api(self.cluster)}/proxies/{proxy}{path}"
 
     def _inject(self) -> None:
+        for proxy in self.proxies:
+            self._inject_one(proxy)
+
+    def _inject_one(self, proxy: str) -> None:
         if self.toxic == "down":
-            _ok(requests.post(self._url(), json={"enabled": False}, timeout=5))
+            _ok(requests.post(self._url(proxy), json={"enabled": False}, timeout=5))
             return
         kind, defaults = TOXICS[self.toxic]
         for stream in ("upstream", "downstream"):
@@ -298,14 +325,30 @@ class LinkFault(Fault):
                 "stream": stream,
                 "attributes": {**defaults, **self.params},
             }
-            _ok(requests.post(self._url("/toxics"), json=body, timeout=5))
+            _ok(requests.post(self._url(proxy, "/toxics"), json=body, timeout=5))
 
     def _heal(self) -> None:
-        _ok(requests.post(self._url(), json={"enabled": True}, timeout=5))
-        for toxic in requests.get(self._url("/toxics"), timeout=5).json():
-            r = requests.delete(self._url(f"/toxics/{toxic['name']}"), timeout=5)
-            if r.status_code not in (204, 404):
-                _ok(r)
+        for proxy in self.proxies:
+            heal_proxy(self.cluster, proxy)
+
+
+def link_proxies(cluster: Cluster, pattern: str) -> list[str]:
+    """Proxy names of the links matching ``client->upstream`` (``*`` globs allowed)."""
+    links = cluster.topology.links()
+    found = [k.name for k in links if fnmatch.fnmatchcase(k.label, pattern)]
+    if not found:
+        raise FaultError(f"no link {pattern!r}; links: {', '.join(k.label for k in links)}")
+    return found
+
+
+def heal_proxy(cluster: Cluster, proxy: str) -> None:
+    """Enable the proxy and delete every toxic on it."""
+    url = f"{toxiproxy.api(cluster)}/proxies/{proxy}"
+    _ok(requests.post(url, json={"enabled": True}, timeout=5))
+    for toxic in requests.get(f"{url}/toxics", timeout=5).json():
+        r = requests.delete(f"{url}/toxics/{toxic['name']}", timeout=5)
+        if r.status_code not in (204, 404):
+            _ok(r)
 
 
 def _ok(r: requests.Response) -> None:

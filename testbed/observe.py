@@ -138,9 +138,10 @@ def remote_log(
     task_id: str,
     try_number: int,
     api_text: Callable[[], str] | None = None,
+    map_index: int = -1,
 ) -> dict:
     """Is the attempt's log object in MinIO, and (optionally) does the API serve it?"""
-    key = AC.log_key(dag_id, run_id, task_id, try_number)
+    key = AC.log_key(dag_id, run_id, task_id, try_number, map_index)
 
     def fn() -> Any:
         s3 = minio.s3(cluster, timeout=PROBE_TIMEOUT)
@@ -152,6 +153,7 @@ def remote_log(
             "run_id": run_id,
             "task_id": task_id,
             "try_number": try_number,
+            "map_index": map_index,
         }
         if api_text is not None:
             value["api_readable"] = f"s3://{AC.LOG_BUCKET}/{key}" in api_text()

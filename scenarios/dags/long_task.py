@@ -11,8 +11,14 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 
 
-@dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), catchup=False,
-     tags=["testbed"], params={"seconds": 60}, default_args={"retries": 1, "retry_delay": timedelta(seconds=2)})
+@dag(
+    schedule=None,
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["testbed"],
+    params={"seconds": 60},
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=2)},
+)
 def long_task():
     @task
     def work() -> str:

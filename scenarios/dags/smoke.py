@@ -8,8 +8,12 @@ import pendulum
 from airflow.sdk import dag, task
 
 
-@dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), catchup=False,
-     tags=["testbed"])
+@dag(
+    schedule=None,
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["testbed"],
+)
 def smoke():
     @task
     def hello() -> str:

@@ -1,0 +1,126 @@
+"""Health checks: a fault is detected (health flips, or the endpoint stops answering), health
+recovers after the heal, health stays good over a window, and whether a probe answered at all.
+
+Classification of one observation: ``no answer`` (timeout / connection error), ``unhealthy``
+(the scheduler health server's non-200, or the api-server's component status not "healthy"),
+or ``healthy``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from testbed.checks.result import CheckResult
+from testbed.checks.view import Event, View
+
+Probe = Literal["api_health", "scheduler_health", "jobs_check"]
+
+
+class HealthParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    probe: Probe = "api_health"
+    target: str | None = None  # node for scheduler_health / jobs_check (default: any)
+    component: str = "scheduler"  # which component of the api-server's answer
+    after: str | None = None  # the fault whose inject (flip) or heal (recover) starts the clock
+    max_delay: float | None = None  # seconds from that event; None: only the window's T
+    no_answer_counts: bool = True  # a probe that hangs counts as detection (flip only)
+
+
+def classify(obs: Event, component: str = "scheduler") -> str:
+    if obs.get("error"):
+        return "no answer"
+    value: Any = obs.get("value") or {}
+    if obs["probe"] == "api_health":
+        status = (value.get(component) or {}).get("status")
+        return "healthy" if status == "healthy" else "unhealthy"
+    if obs["probe"] == "scheduler_health":
+        return "healthy" if value.get("status") == 200 else "unhealthy"
+    return "healthy" if value.get("ok") else "unhealthy"
+
+
+def _start(view: View, p: HealthParams, phase: str) -> tuple[float | None, str | None]:
+    if p.after is None:
+        return view.since, None
+    ev = view.fault(p.after, phase)
+    if ev is None:
+        return None, f"fault {p.after!r} has no {phase} event in the history"
+    return ev["mono"], None
+
+
+def _first(view: View, p: HealthParams, wanted: set[str], phase: str, verb: str) -> CheckResult:
+    start, problem = _start(view, p, phase)
+    if problem:
+        return CheckResult.failed(problem)
+    seen = view.observations(p.probe, p.target, after=start)
+    for obs in seen:
+        cls = classify(obs, p.component)
+        if cls in wanted:
+            delay = round(obs["mono"] - start, 3) if start is not None else None
+            if p.max_delay is not None and delay is not None and delay > p.max_delay:
+                return CheckResult.failed(
+                    f"{p.probe} {verb} ({cls}) after {delay}s, later than {p.max_delay:g}s",
+                    delay=delay,
+                    detected_by=cls,
+                )
+            return CheckResult.passed(
+                f"{p.probe} {verb} ({cls})" + (f" {delay}s after {p.after}" if p.after else ""),
+                delay=delay,
+                detected_by=cls,
+            )
+    last = classify(seen[-1], p.component) if seen else "nothing observed"
+    return CheckResult.failed(f"{p.probe} never {verb}: {len(seen)} observations, last {last}")
+
+
+def health_flipped(view: View, p: HealthParams) -> CheckResult:
+    wanted = {"unhealthy", "no answer"} if p.no_answer_counts else {"unhealthy"}
+    return _first(view, p, wanted, "inject", "flipped")
+
+
+def health_recovered(view: View, p: HealthParams) -> CheckResult:
+    return _first(view, p, {"healthy"}, "heal", "recovered")
+
+
+def health_stable(view: View, p: HealthParams) -> CheckResult:
+    """Always (over the window): every observation healthy, and there was at least one."""
+    seen = view.observations(p.probe, p.target)
+    bad = [o for o in seen if classify(o, p.component) != "healthy"]
+    if not seen:
+        return CheckResult.failed(f"no {p.probe} observation in the window")
+    if bad:
+        return CheckResult.failed(
+            f"{len(bad)} of {len(seen)} {p.probe} observations not healthy "
+            f"(first: {classify(bad[0], p.component)})",
+            bad=len(bad),
+            total=len(seen),
+        )
+    return CheckResult.passed(f"all {len(seen)} {p.probe} observations healthy", total=len(seen))
+
+
+class AnsweredParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    probe: Probe = "scheduler_health"
+    target: str | None = None
+    fault: str  # the observations between this fault's inject and its heal (or now)
+
+
+def probe_answered(view: View, p: AnsweredParams) -> CheckResult:
+    """Did the probe answer (in time) for the whole time the fault was in force?"""
+    inject, heal = view.fault(p.fault, "inject"), view.fault(p.fault, "heal")
+    if inject is None:
+        return CheckResult.failed(f"fault {p.fault!r} was never injected")
+    end = heal["mono"] if heal else float("inf")
+    seen = view.observations(p.probe, p.target, after=inject["mono"])
+    seen = [o for o in seen if o["mono"] < end]
+    silent = [o for o in seen if o.get("error")]
+    m = {"answered": len(seen) - len(silent), "no_answer": len(silent), "total": len(seen)}
+    if not seen:
+        return CheckResult.failed(f"no {p.probe} observation while {p.fault} was in force", **m)
+    if silent:
+        return CheckResult.failed(
+            f"{p.probe} gave no answer {len(silent)} of {len(seen)} times during {p.fault} "
+            f"(first: {silent[0]['error']})",
+            **m,
+        )
+    return CheckResult.passed(f"{p.probe} answered all {len(seen)} times during {p.fault}", **m)

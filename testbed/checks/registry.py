@@ -1,0 +1,54 @@
+"""The names the scenario DSL uses for checks: each with its function, its parameter model,
+and the probes the engine must run before evaluating it (checks themselves stay pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from testbed.checks import health, logs, tasks
+from testbed.checks.result import CheckResult
+from testbed.checks.view import View
+from testbed.errors import ScenarioError
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    fn: Callable[[View, BaseModel], CheckResult]
+    params: type[BaseModel]
+    needs: tuple[str, ...] = ()  # extra probes: "remote_log", "scheduler_job", "log_event"
+
+    @property
+    def doc(self) -> str:
+        return (self.fn.__doc__ or "").strip().splitlines()[0] if self.fn.__doc__ else ""
+
+    def evaluate(self, events: list[dict], params: BaseModel, since: float | None = None):
+        return self.fn(View(events, since=since), params)
+
+
+REGISTRY: dict[str, CheckSpec] = {
+    s.name: s
+    for s in (
+        CheckSpec("health_flipped", health.health_flipped, health.HealthParams),
+        CheckSpec("health_recovered", health.health_recovered, health.HealthParams),
+        CheckSpec("health_stable", health.health_stable, health.HealthParams),
+        CheckSpec("probe_answered", health.probe_answered, health.AnsweredParams),
+        CheckSpec("task_adopted", tasks.task_adopted, tasks.AdoptedParams, ("scheduler_job",)),
+        CheckSpec("task_retried", tasks.task_retried, tasks.RetriedParams, ("log_event",)),
+        CheckSpec("no_task_lost", tasks.no_task_lost, tasks.NoLossParams),
+        CheckSpec("remote_log", logs.remote_log, logs.RemoteLogParams, ("remote_log",)),
+        CheckSpec("remote_logs_all", logs.remote_logs_all, logs.AllLogsParams, ("remote_log",)),
+    )
+}
+
+
+def get(name: str) -> CheckSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ScenarioError(
+            f"unknown check {name!r}; allowed: {', '.join(sorted(REGISTRY))}"
+        ) from None

@@ -1,0 +1,131 @@
+"""Task checks over task-instance observations (read from the metadata DB by the engine):
+a task adopted by a new scheduler, a task retried after a heartbeat timeout, no task lost."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from testbed.checks.result import CheckResult
+from testbed.checks.view import TERMINAL_TI_STATES, View
+
+
+class TaskParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    run: str
+    task: str
+    map_index: int = -1
+
+
+class AdoptedParams(TaskParams):
+    by: str  # the node of the adopting scheduler, e.g. scheduler-2
+    after: str | None = None  # the fault that orphaned it (for the adoption delay)
+
+
+def task_adopted(view: View, p: AdoptedParams) -> CheckResult:
+    """``queued_by_job_id`` moved to a SchedulerJob of node ``by``, and the task succeeded."""
+    values = view.task(p.run, p.task, p.map_index)
+    if not values:
+        return CheckResult.failed(f"task {p.task} of run {p.run} was never observed")
+    jobs = [j for j in _jobs(view) if j["hostname"] == p.by]
+    new_ids = {j["id"] for j in jobs}
+    first_job = next((v["queued_by_job_id"] for v in values if v.get("queued_by_job_id")), None)
+    adopted = next((i for i, v in enumerate(values) if v.get("queued_by_job_id") in new_ids), None)
+    final = values[-1]
+    m = {"old_job": first_job, "new_jobs": sorted(new_ids), "final_state": final["state"]}
+    if adopted is None:
+        return CheckResult.failed(
+            f"task {p.task} never queued_by a SchedulerJob of {p.by} "
+            f"(jobs of {p.by} seen: {sorted(new_ids) or 'none'}; "
+            f"queued_by_job_id last {final.get('queued_by_job_id')})",
+            **m,
+        )
+    if first_job in new_ids:
+        return CheckResult.failed(f"task {p.task} was queued by {p.by} from the start", **m)
+    if values[adopted]["try_number"] != values[0]["try_number"]:
+        return CheckResult.failed(
+            f"task {p.task} was retried (try {values[adopted]['try_number']}), not adopted", **m
+        )
+    if final["state"] != "success":
+        return CheckResult.failed(f"task {p.task} adopted but ended {final['state']}", **m)
+    m["new_job"] = values[adopted]["queued_by_job_id"]
+    return CheckResult.passed(
+        f"task {p.task} adopted: queued_by_job_id {first_job} -> {m['new_job']} ({p.by}), "
+        f"then success on try {final['try_number']}",
+        **m,
+    )
+
+
+def _jobs(view: View) -> list[dict]:
+    out: dict[int, dict] = {}
+    for obs in view.observations("scheduler_job"):
+        for job in obs.get("value") or []:
+            out[job["id"]] = job
+    return list(out.values())
+
+
+class RetriedParams(TaskParams):
+    reason: str = "heartbeat timeout"  # the `log` table event that explains the retry
+    state: str = "success"
+
+
+def task_retried(view: View, p: RetriedParams) -> CheckResult:
+    """try_number went up, the reason's event was logged, and the last try ended in ``state``."""
+    values = view.task(p.run, p.task, p.map_index)
+    if not values:
+        return CheckResult.failed(f"task {p.task} of run {p.run} was never observed")
+    tries = sorted({v["try_number"] for v in values})
+    hosts = {v["try_number"]: v.get("hostname") for v in values if v.get("hostname")}
+    events = [
+        ev
+        for obs in view.observations("log_event")
+        for ev in (obs.get("value") or [])
+        if ev.get("task_id") == p.task and p.reason.lower() in str(ev.get("event", "")).lower()
+    ]
+    final = values[-1]
+    m = {"tries": tries, "hosts": hosts, "events": len(events), "final_state": final["state"]}
+    if final["try_number"] < 2:
+        return CheckResult.failed(f"task {p.task} never retried (tries {tries})", **m)
+    if not events:
+        return CheckResult.failed(f"no {p.reason!r} event logged for task {p.task}", **m)
+    if final["state"] != p.state:
+        return CheckResult.failed(
+            f"task {p.task} retried but try {final['try_number']} ended {final['state']}", **m
+        )
+    return CheckResult.passed(
+        f"task {p.task} retried after {p.reason!r}: tries {tries} on {hosts}, "
+        f"try {final['try_number']} {final['state']}",
+        **m,
+    )
+
+
+class NoLossParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    runs: list[str] | None = None  # default: every run the scenario triggered
+    state: str = "success"
+    min_tasks: int = 1
+
+
+def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
+    """Every task instance of the runs ended in ``state`` (its latest observation)."""
+    names = p.runs if p.runs is not None else view.run_names()
+    if not names:
+        return CheckResult.failed("no run was triggered")
+    total, wrong = 0, []
+    for name in names:
+        series = view.task_series(name)
+        if len(series) < p.min_tasks:
+            wrong.append(f"{name}: {len(series)} task instances observed")
+        for (task_id, idx), obs in sorted(series.items()):
+            total += 1
+            state = obs[-1]["value"]["state"]
+            if state != p.state:
+                label = task_id if idx < 0 else f"{task_id}[{idx}]"
+                kind = "lost" if state not in TERMINAL_TI_STATES else "ended"
+                wrong.append(f"{name}.{label} {kind} {state}")
+    if wrong:
+        return CheckResult.failed(
+            f"{len(wrong)} problem(s): {'; '.join(wrong[:8])}", tasks=total, bad=len(wrong)
+        )
+    return CheckResult.passed(
+        f"all {total} task instances of {len(names)} run(s) ended {p.state}", tasks=total
+    )

@@ -1,0 +1,70 @@
+"""A read-only view of a history's events with the lookups checks share: triggered runs,
+fault inject/heal times, observations of a probe in a time window, task-instance series."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+Event = dict[str, Any]
+TERMINAL_TI_STATES = {"success", "failed", "skipped", "upstream_failed", "removed"}
+
+
+class View:
+    def __init__(self, events: Iterable[Event], since: float | None = None) -> None:
+        """``since``: a monotonic time; observations before it are outside the window (the
+        ``always during`` form of an expectation). Triggers and faults are always visible."""
+        self.events = list(events)
+        self.since = since
+
+    # -- runs and faults ------------------------------------------------------------------
+    def run(self, name: str) -> tuple[str, str] | None:
+        for e in self.events:
+            if e["kind"] == "trigger" and e.get("name") == name:
+                return e["dag_id"], e["run_id"]
+        return None
+
+    def run_names(self) -> list[str]:
+        return [e["name"] for e in self.events if e["kind"] == "trigger"]
+
+    def fault(self, name: str, phase: str = "inject") -> Event | None:
+        """The fault's first ``inject``, or its last ``heal``."""
+        found = [
+            e
+            for e in self.events
+            if e["kind"] == "fault" and e.get("name") == name and e.get("phase") == phase
+        ]
+        if not found:
+            return None
+        return found[0] if phase == "inject" else found[-1]
+
+    # -- observations -------------------------------------------------------------------
+    def observations(
+        self, probe: str, target: str | None = None, after: float | None = None
+    ) -> list[Event]:
+        lo = max(x for x in (after, self.since, float("-inf")) if x is not None)
+        return [
+            e
+            for e in self.events
+            if e["kind"] == "observation"
+            and e.get("probe") == probe
+            and (target is None or e.get("target") == target)
+            and e["mono"] >= lo
+        ]
+
+    def task_series(self, run_name: str) -> dict[tuple[str, int], list[Event]]:
+        """Every task-instance observation of a run, per (task_id, map_index), in order."""
+        ids = self.run(run_name)
+        out: dict[tuple[str, int], list[Event]] = {}
+        if ids is None:
+            return out
+        for e in self.observations("task_instance"):
+            v = e.get("value") or {}
+            if (v.get("dag_id"), v.get("run_id")) == ids:
+                out.setdefault((v["task_id"], v.get("map_index", -1)), []).append(e)
+        return out
+
+    def task(self, run_name: str, task_id: str, map_index: int = -1) -> list[dict[str, Any]]:
+        """The observed values of one task instance, in order."""
+        series = self.task_series(run_name).get((task_id, map_index), [])
+        return [e["value"] for e in series]

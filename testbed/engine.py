@@ -1,0 +1,264 @@
+"""The scenario engine's runner: carries out steps against a running cluster and records them.
+
+Each step records a ``step`` start/end event; faults are kept by name and all healed in
+:meth:`Runner.finish` (and by their ``for`` timers); an :class:`~testbed.observe.Observer`
+records health, scheduler-job and task-instance observations throughout. Before a check is
+evaluated the runner gathers what it needs (log objects, ``log`` table events); the verdict is
+computed from the history by the checks, never from the runner's own state.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from testbed import faults, observe
+from testbed.api import TERMINAL_RUN_STATES
+from testbed.checks import CheckResult, CheckSpec, View
+from testbed.cluster import Cluster
+from testbed.errors import TestbedError
+from testbed.smoke import api_for
+
+FAULTS: dict[str, Callable[..., faults.Fault]] = {
+    "hang": faults.Hang,
+    "kill": faults.Kill,
+    "stop": faults.Stop,
+    "restart": faults.Restart,
+    "replace": faults.Replace,
+    "remove": faults.Remove,
+    "partition": faults.Partition,
+    "link": faults.LinkFault,
+}
+
+
+class StepFailed(TestbedError):
+    """A wait step timed out or an action could not be carried out."""
+
+
+class Runner:
+    def __init__(self, cluster: Cluster, *, observe_interval: float = 0.5) -> None:
+        self.cluster, self.history = cluster, cluster.history
+        self.api = api_for(cluster)
+        self.runs: dict[str, tuple[str, str]] = {}  # trigger name -> (dag_id, run_id)
+        self.faults: dict[str, faults.Fault] = {}
+        self._timers: list[threading.Timer] = []
+        self._index = 0
+        probes: list[Callable[[], Any]] = [
+            lambda: observe.api_health(cluster),
+            lambda: observe.scheduler_health(cluster, "scheduler"),
+            lambda: observe.scheduler_jobs(cluster),
+            self._observe_runs,
+        ]
+        self.observer = observe.Observer(probes, interval=observe_interval)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self, **meta: Any) -> Runner:
+        config = self.cluster.topology.flat_config()
+        self.history.append("scenario", phase="start", config=config, **meta)
+        self.observer.__enter__()
+        return self
+
+    def finish(self) -> list[str]:
+        """Heal every fault, stop observing, take final observations; return the heal audit."""
+        for t in self._timers:
+            t.cancel()
+        for fault in self.faults.values():
+            fault.heal()
+        self.observer.__exit__()
+        self._observe_runs()
+        problems = faults.heal_audit(self.cluster)
+        self.history.append("heal_audit", problems=problems)
+        return problems
+
+    def _step(self, action: str, name: str | None = None, **fields: Any) -> _StepScope:
+        return _StepScope(self, action, name, fields)
+
+    # -- observations -------------------------------------------------------------------------
+    def _observe_runs(self) -> None:
+        for dag_id, run_id in list(self.runs.values()):
+            observe.task_instances(self.cluster, dag_id, run_id)
+
+    def gather(self, spec: CheckSpec, params: BaseModel) -> None:
+        """Run the probes a check needs beyond the observer's (see ``CheckSpec.needs``)."""
+        if "scheduler_job" in spec.needs:
+            observe.scheduler_jobs(self.cluster)
+        if "log_event" in spec.needs:
+            for dag_id, run_id in list(self.runs.values()):
+                observe.log_events(self.cluster, dag_id, run_id, "")
+        if "remote_log" in spec.needs:
+            for attempt in self._attempts(params):
+                self._observe_log(*attempt)
+
+    def _attempts(self, params: BaseModel) -> list[tuple[str, str, str, int, int]]:
+        run = getattr(params, "run", None)
+        if run not in self.runs:
+            return []
+        dag_id, run_id = self.runs[run]
+        if getattr(params, "task", None):
+            return [(dag_id, run_id, params.task, params.try_number, params.map_index)]
+        self._observe_runs()
+        out = []
+        for (task, idx), series in View(self.history.events()).task_series(run).items():
+            last = series[-1]["value"]
+            if last["state"] in TERMINAL_RUN_STATES:
+                out += [(dag_id, run_id, task, n, idx) for n in range(1, last["try_number"] + 1)]
+        return out
+
+    def _observe_log(self, dag_id: str, run_id: str, task: str, try_number: int, idx: int) -> None:
+        def api_text() -> str:
+            try:
+                return self.api.task_log(dag_id, run_id, task, try_number, idx)
+            except Exception:  # the API not serving it is the observation
+                return ""
+
+        observe.remote_log(self.cluster, dag_id, run_id, task, try_number, api_text, idx)
+
+    # -- steps --------------------------------------------------------------------------------
+    def trigger(self, name: str, dag: str, conf: dict | None = None) -> str:
+        with self._step("trigger", name, dag=dag):
+            self.api.wait_for_dag(dag)
+            run_id = self.api.trigger(dag, conf)
+            self.runs[name] = (dag, run_id)
+            self.history.append("trigger", name=name, dag_id=dag, run_id=run_id, conf=conf or {})
+            return run_id
+
+    def wait(self, run: str, state: str, timeout: float, task: str | None = None) -> None:
+        """Wait until the run (or one of its tasks) is in ``state``; fail the step otherwise."""
+        dag_id, run_id = self.runs[run]
+        with self._step("wait", run, state=state, task=task, timeout=timeout):
+            deadline = time.monotonic() + timeout
+            seen = None
+            while time.monotonic() < deadline:
+                seen = self._state(dag_id, run_id, task)
+                if seen == state:
+                    return
+                if task is None and seen in TERMINAL_RUN_STATES:
+                    break
+                time.sleep(0.5)
+            what = f"task {task} of run {run}" if task else f"run {run}"
+            raise StepFailed(f"{what} is {seen}, not {state}, after {timeout:g}s")
+
+    def _state(self, dag_id: str, run_id: str, task: str | None) -> str | None:
+        if task is None:
+            try:
+                return self.api.run_state(dag_id, run_id)
+            except Exception:
+                return None
+        for ev in reversed(self.history.events("observation")):
+            v = ev.get("value") or {}
+            if (
+                ev["probe"] == "task_instance"
+                and v.get("run_id") == run_id
+                and v.get("task_id") == task
+            ):
+                return v.get("state")
+        return None
+
+    def fault(
+        self, name: str, kind: str, target: str, duration: float | None = None, **params: Any
+    ) -> faults.Fault:
+        """Inject a fault now; heal it after ``duration`` seconds, or at a later heal step."""
+        with self._step("fault", name, fault=kind, target=target, duration=duration, **params):
+            target = self._resolve(target)
+            fault = FAULTS[kind](self.cluster, target, name=name, **params)
+            self.faults[name] = fault
+            fault.inject()
+            if duration is not None:
+                timer = threading.Timer(duration, fault.heal)
+                timer.daemon = True
+                timer.start()
+                self._timers.append(timer)
+            return fault
+
+    def _resolve(self, target: str) -> str:
+        """``host_of:RUN.TASK`` -> the node the task instance last ran on."""
+        if not target.startswith("host_of:"):
+            return target
+        run, _, task = target.removeprefix("host_of:").partition(".")
+        if run not in self.runs:
+            raise StepFailed(f"{target}: run {run!r} was not triggered")
+        dag_id, run_id = self.runs[run]
+        host = None
+        for ti in observe.task_instances(self.cluster, dag_id, run_id):
+            v = ti.get("value") or {}
+            if v.get("task_id") == task and v.get("hostname"):
+                host = v["hostname"]
+        if host not in self.cluster.nodes:
+            raise StepFailed(f"{target}: task has no node yet (hostname {host!r})")
+        self.history.append("resolved", target=target, node=host)
+        return host
+
+    def heal(self, name: str) -> bool:
+        with self._step("heal", name):
+            return self.faults[name].heal()
+
+    def add_node(self, node: str) -> None:
+        with self._step("add_node", node):
+            self.cluster.add_node(node)
+
+    def sleep(self, seconds: float) -> None:
+        with self._step("sleep", None, seconds=seconds):
+            time.sleep(seconds)
+
+    def expect(
+        self,
+        name: str,
+        spec: CheckSpec,
+        params: BaseModel,
+        *,
+        within: float | None = None,
+        during: float | None = None,
+        finding: bool = False,
+        poll: float = 1.0,
+    ) -> CheckResult:
+        """``within``: holds at some point before T; ``during``: holds over the whole window."""
+        with self._step("expect", name, check=spec.name, within=within, during=during):
+            start = time.monotonic()
+            if during is not None:
+                time.sleep(during)
+                self.gather(spec, params)
+                result = spec.evaluate(self.history.events(), params, since=start)
+            else:
+                while True:
+                    self.gather(spec, params)
+                    result = spec.evaluate(self.history.events(), params)
+                    if result.ok or time.monotonic() - start >= (within or 0):
+                        break
+                    time.sleep(poll)
+            self.history.append(
+                "expectation",
+                name=name,
+                check=spec.name,
+                ok=result.ok,
+                finding=finding,
+                detail=result.detail,
+                measurements=result.measurements,
+                params=params.model_dump(),
+            )
+            return result
+
+
+class _StepScope:
+    """Records a step's start and end (with its error, if any) around its body."""
+
+    def __init__(self, runner: Runner, action: str, name: str | None, fields: dict) -> None:
+        self.runner, self.action, self.name, self.fields = runner, action, name, fields
+
+    def __enter__(self) -> _StepScope:
+        r = self.runner
+        r.history.append(
+            "step", phase="start", index=r._index, action=self.action, name=self.name, **self.fields
+        )
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        r = self.runner
+        error = None if exc is None else str(exc)
+        r.history.append(
+            "step", phase="end", index=r._index, action=self.action, name=self.name, error=error
+        )
+        r._index += 1

@@ -1,0 +1,40 @@
+"""Reuse of one booted cluster across scenarios: the same topology gets the same cluster,
+reset between scenarios (see :mod:`testbed.reset`); a different topology replaces it.
+
+Used by ``testbed run`` with several files and by the pytest plugin (one pool per xdist
+worker, so a worker never boots a cluster twice for the same topology).
+"""
+
+from __future__ import annotations
+
+from testbed.cluster import Cluster
+from testbed.reset import reset
+from testbed.topology import Topology
+
+
+class ClusterPool:
+    def __init__(self, *, detached: bool = False) -> None:
+        self.cluster: Cluster | None = None
+        self.detached = detached
+        self.used = False  # has a scenario run on the current cluster yet?
+        self.reset_seconds: list[float] = []
+
+    def get(self, topology: Topology) -> Cluster:
+        """A ready cluster of ``topology``: the current one (reset) or a freshly booted one."""
+        if self.cluster is not None and self.cluster.topology == topology:
+            if self.used:
+                self.reset_seconds.append(reset(self.cluster))
+            self.used = True
+            return self.cluster
+        self.close()
+        self.cluster = Cluster(topology, detached=self.detached).up()
+        self.used = True
+        return self.cluster
+
+    def close(self, reason: str = "pool closed") -> list[str]:
+        """Remove the current cluster; return what could not be removed."""
+        failed: list[str] = []
+        if self.cluster is not None:
+            failed = self.cluster.down(reason=reason)
+        self.cluster, self.used = None, False
+        return failed

@@ -1,0 +1,89 @@
+"""Fast reset of a reused cluster between scenarios: back to the shape it booted in.
+
+Heals whatever a scenario may have left (paused nodes, stopped processes, toxics, disabled
+proxies, iptables rules, nodes off the network), removes nodes the topology does not have
+(e.g. a replacement ``scheduler-2``), boots nodes that are missing or stopped, waits for every
+node started since the cluster was last known good, and fails DAG runs left unfinished so the
+next scenario starts with idle workers. Records a ``reset`` event with its duration.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from testbed import faults, runtime
+from testbed.cluster import Cluster
+from testbed.services import postgres
+
+UNFINISHED_SQL = (
+    "update task_instance set state = 'failed' where state in "
+    "('queued', 'running', 'scheduled', 'up_for_retry', 'up_for_reschedule', 'deferred', "
+    "'restarting');"
+    "update dag_run set state = 'failed' where state in ('queued', 'running')"
+)
+
+
+def reset(cluster: Cluster) -> float:
+    """Reset ``cluster`` (see the module docstring); return the seconds it took."""
+    t0 = time.monotonic()
+    _heal_everything(cluster)
+    restarted = _restore_nodes(cluster)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(cluster.wait_node, restarted))
+    with postgres.connect(cluster, timeout=10) as conn:
+        conn.execute(UNFINISHED_SQL)
+    seconds = time.monotonic() - t0
+    cluster.history.append("reset", seconds=round(seconds, 3), restarted=restarted)
+    cluster.mark_good()
+    return seconds
+
+
+def _heal_everything(cluster: Cluster) -> None:
+    for node, c in list(cluster.nodes.items()):
+        st = runtime.state(c)
+        if st == "paused":
+            c.unpause()
+        if st in ("running", "paused"):
+            for pid in faults.stopped_pids(c):
+                os.kill(pid, signal.SIGCONT)
+            if not faults.on_network(c, cluster.network.name):
+                cluster.network.connect(c, aliases=[node])
+    for link in cluster.topology.links():
+        faults.heal_proxy(cluster, link.name)
+    rules = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True)
+    for line in rules.stdout.splitlines():
+        if f"testbed:{cluster.run_id}" in line and line.startswith("-A "):
+            subprocess.run(["iptables", "-D", *line.split()[1:]], capture_output=True)
+
+
+def _restore_nodes(cluster: Cluster) -> list[str]:
+    """Remove extra nodes, start stopped ones, create missing ones; return those to wait for."""
+    wanted = cluster.topology.nodes
+    for node in [n for n in cluster.nodes if n not in wanted]:
+        cluster.remove_node(node)
+    restarted = []
+    for node in wanted:
+        c = cluster.nodes.get(node)
+        if c is None:
+            cluster.start_node(node)
+        elif runtime.state(c) != "running":
+            c.start()
+        elif not _started_after(c, cluster.good_since):
+            continue
+        restarted.append(node)
+    return restarted
+
+
+def _started_after(container, since: float) -> bool:
+    container.reload()
+    started = container.attrs["State"].get("StartedAt", "")
+    try:  # docker: 2026-11-25T12:00:00.123456789Z
+        stamp = datetime.fromisoformat(started[:26].rstrip("Z") + "+00:00").timestamp()
+    except ValueError:
+        return True
+    return stamp > since

@@ -1,0 +1,199 @@
+"""The scenario model: one validated data structure behind both front-ends (YAML and Python).
+
+A scenario is a topology (workers, Airflow version, config overrides) and ordered steps:
+``trigger`` a DAG run, ``wait`` for a state, inject a ``fault`` (for a duration or until a later
+``heal``), ``expect`` a check eventually ``within`` T or ``always during`` a window, ``heal``,
+``add_node``, ``sleep``. Validation is strict: unknown keys, bad durations, unknown checks,
+roles, links, DAGs and names are rejected before anything boots.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from testbed.checks import registry
+from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
+from testbed.scenario.durations import Duration
+from testbed.topology import Topology
+
+NAME = r"^[A-Za-z][A-Za-z0-9_.-]*$"
+TI_STATES = ("queued", "running", "success", "failed", "up_for_retry", "scheduled")
+FaultKind = Literal["hang", "kill", "stop", "restart", "replace", "remove", "partition", "link"]
+FAULT_PARAMS = {  # which optional fields each fault kind takes
+    "hang": {"mode"},
+    "stop": {"deadline"},
+    "partition": {"peer"},
+    "link": {"toxic", "attributes"},
+}
+
+
+ConfigKey = Annotated[str, Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")]  # section.key
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class TopologySpec(Strict):
+    workers: int = Field(2, ge=1, le=8)
+    airflow_version: Literal[tuple(AIRFLOW_VERSIONS)] = DEFAULT_AIRFLOW_VERSION  # type: ignore[valid-type]
+    config: dict[ConfigKey, str | int | float | bool] = {}
+
+    def build(self) -> Topology:
+        nested: dict[str, dict[str, str]] = {}
+        for dotted, value in self.config.items():
+            section, key = dotted.split(".", 1)
+            nested.setdefault(section, {})[key] = str(value)
+        return Topology(self.workers, self.airflow_version, nested)
+
+
+class Trigger(Strict):
+    action: Literal["trigger"] = "trigger"
+    name: str = Field(pattern=NAME)
+    dag: str
+    conf: dict[str, Any] = {}
+
+
+class Wait(Strict):
+    action: Literal["wait"] = "wait"
+    run: str
+    task: str | None = None
+    state: Literal[TI_STATES] = "success"  # type: ignore[valid-type]
+    timeout: Duration = 120.0
+
+
+class Fault(Strict):
+    action: Literal["fault"] = "fault"
+    name: str = Field(pattern=NAME)
+    kind: FaultKind
+    target: str
+    for_: Duration | None = Field(None, alias="for")
+    mode: Literal["pause", "sigstop"] | None = None
+    deadline: Duration | None = None
+    peer: str | None = None
+    toxic: Literal["latency", "timeout", "bandwidth", "reset_peer", "down"] | None = None
+    attributes: dict[str, int] = {}
+
+    @model_validator(mode="after")
+    def _kind_params(self) -> Fault:
+        allowed = FAULT_PARAMS.get(self.kind, set())
+        for field in ("mode", "deadline", "peer", "toxic"):
+            if getattr(self, field) is not None and field not in allowed:
+                raise ValueError(f"{field!r} does not apply to a {self.kind} fault")
+        if self.attributes and self.kind != "link":
+            raise ValueError(f"'attributes' does not apply to a {self.kind} fault")
+        if self.kind == "link" and self.toxic is None:
+            raise ValueError("a link fault needs 'toxic' (latency, timeout, bandwidth, ...)")
+        return self
+
+    def params(self) -> dict[str, Any]:
+        p = {k: getattr(self, k) for k in FAULT_PARAMS.get(self.kind, ()) if k != "attributes"}
+        p = {k: v for k, v in p.items() if v is not None}
+        return {**p, **self.attributes}
+
+
+class Heal(Strict):
+    action: Literal["heal"] = "heal"
+    fault: str
+
+
+class AddNode(Strict):
+    action: Literal["add_node"] = "add_node"
+    node: str
+
+
+class Sleep(Strict):
+    action: Literal["sleep"] = "sleep"
+    seconds: Duration
+
+
+class Expect(Strict):
+    """``within``: holds at some point before T (polled); ``during``: holds over the window."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    action: Literal["expect"] = "expect"
+    check: str
+    name: str | None = None
+    within: Duration | None = None
+    during: Duration | None = None
+    finding: bool = False  # recorded and reported, but not part of the verdict
+
+    @model_validator(mode="after")
+    def _params(self) -> Expect:
+        if self.within is not None and self.during is not None:
+            raise ValueError("use either 'within' (eventually) or 'during' (always), not both")
+        spec = registry.REGISTRY.get(self.check)
+        if spec is None:
+            raise ValueError(
+                f"unknown check {self.check!r}; allowed: {', '.join(sorted(registry.REGISTRY))}"
+            )
+        allowed = sorted(spec.params.model_fields)
+        unknown = sorted(set(self.model_extra or {}) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"unknown field(s) {', '.join(unknown)} for check {self.check}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+        try:
+            spec.params.model_validate(self.model_extra or {})
+        except Exception as exc:
+            raise ValueError(f"check {self.check}: {exc}") from None
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.check
+
+    def check_params(self) -> BaseModel:
+        return registry.get(self.check).params.model_validate(self.model_extra or {})
+
+
+Step = Annotated[
+    Trigger | Wait | Fault | Heal | AddNode | Sleep | Expect, Field(discriminator="action")
+]
+ACTIONS = ("trigger", "wait", "fault", "heal", "add_node", "sleep", "expect")
+
+
+class Scenario(Strict):
+    name: str = Field(pattern=NAME)
+    description: str = ""
+    topology: TopologySpec = TopologySpec()
+    steps: list[Step] = Field(min_length=1)
+    timeout: Duration = 900.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _step_shorthand(cls, data: Any) -> Any:
+        """YAML form: each step is ``{action: {fields}}`` (or ``{heal: name}`` etc.)."""
+        if isinstance(data, dict) and isinstance(data.get("steps"), list):
+            steps = []
+            for i, step in enumerate(data["steps"]):
+                try:
+                    steps.append(_unwrap(step))
+                except ValueError as exc:
+                    raise ValueError(f"steps.{i}: {exc}") from None
+            data = {**data, "steps": steps}
+        return data
+
+
+SCALAR_FIELD = {"heal": "fault", "add_node": "node", "sleep": "seconds"}
+
+
+def _unwrap(step: Any) -> Any:
+    if not isinstance(step, dict) or "action" in step:
+        return step
+    if len(step) != 1:
+        raise ValueError(
+            f"a step is one mapping {{action: fields}}; got keys {', '.join(map(str, step))}; "
+            f"actions: {', '.join(ACTIONS)}"
+        )
+    ((action, body),) = step.items()
+    if action not in ACTIONS:
+        raise ValueError(f"unknown step action {action!r}; allowed: {', '.join(ACTIONS)}")
+    if not isinstance(body, dict):
+        if action not in SCALAR_FIELD:
+            raise ValueError(f"step {action!r} takes a mapping of fields")
+        body = {SCALAR_FIELD[action]: body}
+    return {"action": action, **body}

@@ -1,0 +1,60 @@
+"""The dry-run plan: what a scenario will do, step by step, without booting anything."""
+
+from __future__ import annotations
+
+from testbed.scenario.model import (
+    AddNode,
+    Expect,
+    Fault,
+    Heal,
+    Scenario,
+    Sleep,
+    Trigger,
+    Wait,
+)
+
+
+def describe_step(step) -> str:
+    if isinstance(step, Trigger):
+        conf = f" conf={step.conf}" if step.conf else ""
+        return f"trigger {step.dag} as {step.name!r}{conf}"
+    if isinstance(step, Wait):
+        what = f"task {step.task} of {step.run}" if step.task else f"run {step.run}"
+        return f"wait until {what} is {step.state} (at most {step.timeout:g}s)"
+    if isinstance(step, Fault):
+        params = ", ".join(f"{k}={v}" for k, v in step.params().items())
+        scope = f" for {step.for_:g}s" if step.for_ is not None else " until healed"
+        return (
+            f"fault {step.name!r}: {step.kind} {step.target}"
+            + (f" ({params})" if params else "")
+            + scope
+        )
+    if isinstance(step, Heal):
+        return f"heal {step.fault!r}"
+    if isinstance(step, AddNode):
+        return f"add node {step.node} (and wait until it is ready)"
+    if isinstance(step, Sleep):
+        return f"sleep {step.seconds:g}s"
+    if isinstance(step, Expect):
+        params = ", ".join(f"{k}={v}" for k, v in (step.model_extra or {}).items())
+        if step.during is not None:
+            when = f"always during the next {step.during:g}s"
+        elif step.within is not None:
+            when = f"eventually within {step.within:g}s"
+        else:
+            when = "now"
+        kind = "record finding" if step.finding else "expect"
+        return f"{kind} {step.check}({params}) {when}"
+    raise TypeError(step)
+
+
+def plan(s: Scenario) -> list[str]:
+    t = s.topology
+    lines = [
+        f"scenario {s.name}: {' '.join(s.description.split())}".rstrip(": "),
+        f"topology: Airflow {t.airflow_version}, {t.workers} Celery worker(s)",
+    ]
+    lines += [f"  config {k} = {v}" for k, v in t.config.items()]
+    lines += [f"{i:2}. {describe_step(step)}" for i, step in enumerate(s.steps)]
+    lines.append(f"then: heal every fault, heal audit; whole scenario at most {s.timeout:g}s")
+    return lines

@@ -1,0 +1,117 @@
+"""Cross-step validation, after the schema: names refer to what exists at that point of the
+scenario (runs triggered earlier, faults injected earlier, nodes of the topology or added,
+links routed through Toxiproxy, DAGs in the DAG folder). Returns ``(field path, message)``s."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from pathlib import Path
+
+from testbed.scenario.model import AddNode, Expect, Fault, Heal, Scenario, Trigger, Wait
+
+_DAG = re.compile(r"@dag\(.*?\)\s*def\s+(\w+)\s*\(", re.S)
+HOST_OF = "host_of:"  # a fault target: the node a task ran on, e.g. host_of:long.work
+_ADDABLE = re.compile(r"^(scheduler|triggerer|dag-processor|api-server)-\d+$|^worker-\d+$")
+
+
+def dag_ids(folder: Path) -> set[str]:
+    """The DAG ids defined (``@dag`` functions) in the scenario DAG folder."""
+    return {m for p in folder.glob("*.py") for m in _DAG.findall(p.read_text())}
+
+
+class _State:
+    def __init__(self, s: Scenario) -> None:
+        self.topology = s.topology.build()
+        self.nodes = set(self.topology.nodes)
+        self.links = {link.label for link in self.topology.links()}
+        self.runs: set[str] = set()
+        self.faults: set[str] = set()
+
+
+def cross_check(s: Scenario, dags: set[str]) -> list[tuple[str, str]]:
+    st, errors = _State(s), []
+    for i, step in enumerate(s.steps):
+        where = f"steps.{i}.{step.action}"
+        for field, msg in _step_errors(step, st, dags):
+            errors.append((f"{where}.{field}" if field else where, msg))
+    return errors
+
+
+def _step_errors(step, st: _State, dags: set[str]) -> list[tuple[str, str]]:
+    if isinstance(step, Trigger):
+        return _trigger(step, st, dags)
+    if isinstance(step, Wait):
+        return [] if step.run in st.runs else [("run", _unknown("run", step.run, st.runs))]
+    if isinstance(step, Fault):
+        return _fault(step, st)
+    if isinstance(step, Heal):
+        if step.fault not in st.faults:
+            return [("fault", _unknown("fault", step.fault, st.faults))]
+        return []
+    if isinstance(step, AddNode):
+        return _add_node(step, st)
+    if isinstance(step, Expect):
+        return _expect(step, st)
+    return []
+
+
+def _unknown(what: str, name: str, known: set[str]) -> str:
+    return f"unknown {what} {name!r} at this step; known: {', '.join(sorted(known)) or 'none'}"
+
+
+def _trigger(step: Trigger, st: _State, dags: set[str]) -> list[tuple[str, str]]:
+    out = []
+    if step.name in st.runs:
+        out.append(("name", f"run name {step.name!r} is used twice"))
+    if step.dag not in dags:
+        out.append(("dag", f"unknown DAG {step.dag!r}; DAGs: {', '.join(sorted(dags))}"))
+    st.runs.add(step.name)
+    return out
+
+
+def _fault(step: Fault, st: _State) -> list[tuple[str, str]]:
+    out = []
+    if step.name in st.faults:
+        out.append(("name", f"fault name {step.name!r} is used twice"))
+    st.faults.add(step.name)
+    if step.target.startswith(HOST_OF):
+        run = step.target[len(HOST_OF) :].partition(".")[0]
+        if run not in st.runs:
+            out.append(("target", _unknown("run", run, st.runs) + f" (in {step.target!r})"))
+    elif step.kind == "link":
+        if not fnmatch.filter(st.links, step.target):
+            out.append(("target", f"no link {step.target!r}; links: {', '.join(sorted(st.links))}"))
+    elif step.target not in st.nodes:
+        out.append(("target", _unknown("node", step.target, st.nodes)))
+    if step.peer is not None and step.peer not in st.nodes:
+        out.append(("peer", _unknown("node", step.peer, st.nodes)))
+    if step.kind == "remove":
+        st.nodes.discard(step.target)
+    return out
+
+
+def _add_node(step: AddNode, st: _State) -> list[tuple[str, str]]:
+    if step.node in st.nodes:
+        return [("node", f"node {step.node!r} already exists")]
+    if not _ADDABLE.match(step.node):
+        return [("node", f"cannot add {step.node!r}; use e.g. scheduler-2, triggerer-2, worker-3")]
+    st.nodes.add(step.node)
+    return []
+
+
+def _expect(step: Expect, st: _State) -> list[tuple[str, str]]:
+    p, out = step.model_extra or {}, []
+    for field in ("run",):
+        if field in p and p[field] not in st.runs:
+            out.append((field, _unknown("run", p[field], st.runs)))
+    for run in p.get("runs") or []:
+        if run not in st.runs:
+            out.append(("runs", _unknown("run", run, st.runs)))
+    for field in ("after", "fault"):
+        if isinstance(p.get(field), str) and p[field] not in st.faults:
+            out.append((field, _unknown("fault", p[field], st.faults)))
+    for field in ("by", "target"):
+        if p.get(field) is not None and p[field] not in st.nodes:
+            out.append((field, _unknown("node", p[field], st.nodes)))
+    return out

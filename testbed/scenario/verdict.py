@@ -1,0 +1,79 @@
+"""The verdict of a scenario run, computed from its history alone: every expectation (not
+findings) held and every step completed. Heal-audit problems are reported beside it, never
+instead of it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Verdict:
+    scenario: str
+    ok: bool
+    expectations: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    failed_steps: list[dict[str, Any]] = field(default_factory=list)
+    heal_problems: list[str] = field(default_factory=list)
+    heal_failures: list[dict[str, Any]] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    @property
+    def clean(self) -> bool:
+        """Passed and left nothing broken."""
+        return self.ok and not self.heal_problems and not self.heal_failures
+
+    def lines(self) -> list[str]:
+        out = []
+        for e in self.expectations:
+            mark = "PASS" if e["ok"] else "FAIL"
+            out.append(f"{mark}  {e['name']}: {e['detail']}")
+        out += [f"NOTE  {f['name']}: {f['detail']}" for f in self.findings]
+        out += [
+            f"STEP  {s['action']} {s.get('name') or ''}: {s['error']}" for s in self.failed_steps
+        ]
+        out += [f"HEAL  {h['name']}: {h['error']}" for h in self.heal_failures]
+        out += [f"LEFT  {p}" for p in self.heal_problems]
+        return out
+
+    def save(self, path: Path) -> Path:
+        path.write_text(json.dumps(asdict(self) | {"clean": self.clean}, indent=2, default=str))
+        return path
+
+
+def compute(scenario: str, events: list[dict[str, Any]]) -> Verdict:
+    exps = [e for e in events if e["kind"] == "expectation"]
+    failed = [
+        e for e in events if e["kind"] == "step" and e.get("phase") == "end" and e.get("error")
+    ]
+    audits = [e for e in events if e["kind"] == "heal_audit"]
+    heal_failures = [e for e in events if e["kind"] == "fault" and e.get("phase") == "heal_failed"]
+    expectations = [_summary(e) for e in exps if not e.get("finding")]
+    findings = [_summary(e) for e in exps if e.get("finding")]
+    starts = [e for e in events if e["kind"] == "scenario"]
+    wall = events[-1]["mono"] - starts[0]["mono"] if starts and events else 0.0
+    return Verdict(
+        scenario=scenario,
+        ok=bool(expectations) and all(e["ok"] for e in expectations) and not failed,
+        expectations=expectations,
+        findings=findings,
+        failed_steps=[
+            {"action": e["action"], "name": e.get("name"), "error": e["error"]} for e in failed
+        ],
+        heal_problems=audits[-1]["problems"] if audits else ["no heal audit recorded"],
+        heal_failures=[{"name": e["name"], "error": e["error"]} for e in heal_failures],
+        wall_seconds=round(wall, 1),
+    )
+
+
+def _summary(e: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": e["name"],
+        "check": e.get("check"),
+        "ok": e["ok"],
+        "detail": e["detail"],
+        "measurements": e.get("measurements", {}),
+    }

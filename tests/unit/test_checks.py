@@ -1,0 +1,234 @@
+"""Checks are pure functions over hand-written histories: no Docker, no cluster."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from testbed.checks import REGISTRY
+
+_seq = itertools.count()
+
+
+def ev(kind: str, mono: float, **fields) -> dict:
+    return {"seq": next(_seq), "kind": kind, "wall": 1e9 + mono, "mono": mono, **fields}
+
+
+def api(mono: float, status: str | None = "healthy", error: str | None = None) -> dict:
+    value = (
+        None if error else {"metadatabase": {"status": "healthy"}, "scheduler": {"status": status}}
+    )
+    return ev(
+        "observation", mono, probe="api_health", target="api-server", value=value, error=error
+    )
+
+
+def sched(mono: float, status: int | None = 200, error: str | None = None) -> dict:
+    value = None if error else {"status": status}
+    return ev(
+        "observation", mono, probe="scheduler_health", target="scheduler", value=value, error=error
+    )
+
+
+def fault(mono: float, phase: str, name: str = "f") -> dict:
+    return ev("fault", mono, phase=phase, name=name, fault="hang", target="scheduler")
+
+
+def ti(
+    mono, run_id="r1", task="work", state="running", try_number=1, job=7, host="worker-1", idx=-1
+):
+    value = {
+        "dag_id": "long_task",
+        "run_id": run_id,
+        "task_id": task,
+        "map_index": idx,
+        "try_number": try_number,
+        "state": state,
+        "queued_by_job_id": job,
+        "hostname": host,
+    }
+    return ev(
+        "observation", mono, probe="task_instance", target="long_task", value=value, error=None
+    )
+
+
+TRIGGER = ev("trigger", 0.0, name="long", dag_id="long_task", run_id="r1", conf={})
+
+
+def run(check: str, events: list[dict], since: float | None = None, **params):
+    spec = REGISTRY[check]
+    return spec.evaluate(events, spec.params(**params), since=since)
+
+
+# -- health ------------------------------------------------------------------------------------
+def test_flip_measures_the_delay_from_the_fault():
+    h = [api(9), fault(10, "inject"), api(11), api(15.5, "unhealthy"), api(16, "unhealthy")]
+    r = run("health_flipped", h, after="f")
+    assert r.ok and r.measurements == {"delay": 5.5, "detected_by": "unhealthy"}
+
+
+def test_flip_before_the_fault_does_not_count_and_late_flip_fails_max_delay():
+    h = [api(5, "unhealthy"), fault(10, "inject"), api(11), api(30, "unhealthy")]
+    assert not run("health_flipped", h, after="f", max_delay=12).ok
+    assert run("health_flipped", h, after="f", max_delay=25).ok
+    assert not run("health_flipped", h[:3], after="f").ok
+
+
+def test_no_answer_counts_as_detection_only_when_allowed():
+    h = [fault(10, "inject"), sched(12, error="timeout")]
+    assert (
+        run("health_flipped", h, probe="scheduler_health", after="f").measurements["detected_by"]
+        == "no answer"
+    )
+    strict = run("health_flipped", h, probe="scheduler_health", after="f", no_answer_counts=False)
+    assert not strict.ok and "never flipped" in strict.detail
+    h.append(sched(13, 503))
+    assert run("health_flipped", h, probe="scheduler_health", after="f", no_answer_counts=False).ok
+
+
+def test_recovery_is_measured_from_the_heal():
+    h = [fault(1, "inject"), api(5, "unhealthy"), fault(20, "heal"), api(21, "unhealthy"), api(22)]
+    r = run("health_recovered", h, after="f")
+    assert r.ok and r.measurements["delay"] == 2
+    assert not run("health_recovered", h[:4], after="f").ok
+    assert "no heal event" in run("health_recovered", h[:2], after="f").detail
+
+
+def test_stable_is_about_the_window_only():
+    h = [api(1, "unhealthy"), api(10), api(11)]
+    assert run("health_stable", h, since=5).ok
+    assert not run("health_stable", h).ok
+    assert not run("health_stable", h, since=50).ok  # nothing observed is not "stable"
+
+
+def test_probe_answered_counts_silence_while_the_fault_is_in_force():
+    h = [
+        fault(1, "inject"),
+        sched(2),
+        sched(3, error="timeout"),
+        fault(5, "heal"),
+        sched(6, error="timeout"),
+    ]
+    r = run("probe_answered", h, fault="f")
+    assert not r.ok and r.measurements == {"answered": 1, "no_answer": 1, "total": 2}
+    assert run("probe_answered", [fault(1, "inject"), sched(2)], fault="f").ok
+
+
+# -- tasks -------------------------------------------------------------------------------------
+def jobs(mono: float, *pairs: tuple[int, str]) -> dict:
+    value = [{"id": i, "hostname": h, "state": "running"} for i, h in pairs]
+    return ev(
+        "observation", mono, probe="scheduler_job", target="postgres", value=value, error=None
+    )
+
+
+def test_adoption_needs_the_new_schedulers_job_id_and_success():
+    base = [TRIGGER, jobs(1, (7, "scheduler")), ti(2, job=7), jobs(20, (9, "scheduler-2"))]
+    adopted = [*base, ti(30, job=9), ti(40, state="success", job=9)]
+    r = run("task_adopted", adopted, run="long", task="work", by="scheduler-2")
+    assert r.ok and r.measurements["old_job"] == 7 and r.measurements["new_job"] == 9
+    assert not run("task_adopted", base, run="long", task="work", by="scheduler-2").ok
+    still_running = [*base, ti(30, job=9)]
+    assert (
+        "ended running"
+        in run("task_adopted", still_running, run="long", task="work", by="scheduler-2").detail
+    )
+
+
+def test_a_retry_is_not_an_adoption():
+    h = [
+        TRIGGER,
+        jobs(1, (9, "scheduler-2")),
+        ti(2, job=7),
+        ti(30, try_number=2, job=9, state="success"),
+    ]
+    r = run("task_adopted", h, run="long", task="work", by="scheduler-2")
+    assert not r.ok and "retried" in r.detail
+
+
+def log_event(mono: float, event: str, task: str = "work") -> dict:
+    value = [{"event": event, "task_id": task, "try_number": 1, "extra": ""}]
+    return ev("observation", mono, probe="log_event", target="long_task", value=value, error=None)
+
+
+def test_retry_after_heartbeat_timeout():
+    h = [TRIGGER, ti(1), ti(30, state="up_for_retry"), ti(35, try_number=2, host="worker-2")]
+    h += [
+        log_event(31, "heartbeat timeout"),
+        ti(60, try_number=2, state="success", host="worker-2"),
+    ]
+    r = run("task_retried", h, run="long", task="work")
+    assert r.ok and r.measurements["tries"] == [1, 2]
+    assert r.measurements["hosts"] == {1: "worker-1", 2: "worker-2"}
+    no_event = [e for e in h if e.get("probe") != "log_event"]
+    assert (
+        "no 'heartbeat timeout' event"
+        in run("task_retried", no_event, run="long", task="work").detail
+    )
+    assert not run("task_retried", [TRIGGER, ti(1, state="success")], run="long", task="work").ok
+
+
+def test_no_task_lost_uses_the_latest_state_of_every_instance():
+    h = [
+        TRIGGER,
+        ti(1, task="a", state="running"),
+        ti(2, task="b", state="success"),
+        ti(3, task="a", state="success"),
+    ]
+    assert run("no_task_lost", h).ok
+    h.append(ti(4, task="c", state="queued"))
+    r = run("no_task_lost", h)
+    assert not r.ok and "long.c lost queued" in r.detail
+    assert not run(
+        "no_task_lost", [TRIGGER]
+    ).ok  # a run without task instances is not "nothing lost"
+    assert not run("no_task_lost", []).ok
+
+
+# -- remote logs -------------------------------------------------------------------------------
+def rlog(mono, try_number, present=True, api_readable=True, task="work", idx=-1) -> dict:
+    value = {
+        "key": f"k{try_number}",
+        "present": present,
+        "api_readable": api_readable,
+        "dag_id": "long_task",
+        "run_id": "r1",
+        "task_id": task,
+        "try_number": try_number,
+        "map_index": idx,
+    }
+    return ev("observation", mono, probe="remote_log", target="minio", value=value, error=None)
+
+
+def test_remote_log_present_missing_and_unreadable():
+    h = [TRIGGER, rlog(1, 1, present=False), rlog(2, 2)]
+    assert run("remote_log", h, run="long", task="work", try_number=2).ok
+    assert not run("remote_log", h, run="long", task="work", try_number=1).ok
+    assert run("remote_log", h, run="long", task="work", try_number=1, present=False).ok
+    unreadable = [TRIGGER, rlog(1, 1, api_readable=False)]
+    assert "does not serve" in run("remote_log", unreadable, run="long", task="work").detail
+    assert "never looked for" in run("remote_log", [TRIGGER], run="long", task="work").detail
+
+
+def test_every_finished_attempt_of_a_run_needs_its_log():
+    h = [
+        TRIGGER,
+        ti(1, task="one", idx=0, state="success"),
+        ti(1, task="one", idx=1, state="success", try_number=2),
+    ]
+    h += [
+        rlog(2, 1, task="one", idx=0),
+        rlog(2, 1, task="one", idx=1),
+        rlog(2, 2, task="one", idx=1),
+    ]
+    assert run("remote_logs_all", h, run="long").ok
+    r = run("remote_logs_all", h[:-1], run="long")
+    assert not r.ok and "one[1] try 2 not looked for" in r.detail
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_check_fails_on_an_empty_history(name):
+    spec = REGISTRY[name]
+    required = {k: "x" for k, f in spec.params.model_fields.items() if f.is_required()}
+    assert spec.evaluate([], spec.params(**required)).ok is False
