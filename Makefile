@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-unit test-integration docker venv images bench lint lock clean gc
+.PHONY: demo test test-unit test-integration docker venv images bench bench-drills lint lock clean gc
 
 demo: docker venv
 	$(BIN)/testbed demo
@@ -37,6 +37,11 @@ images: docker venv
 
 bench: docker venv images
 	$(BIN)/python benchmarks/bench_boot.py
+
+# The drill pack: each drill's wall time, the pack's, resets, detection delay (ROUNDS=3).
+ROUNDS ?= 1
+bench-drills: docker venv images
+	$(BIN)/python benchmarks/bench_drills.py --rounds $(ROUNDS)
 
 lint: venv
 	$(BIN)/ruff check testbed tests benchmarks scenarios

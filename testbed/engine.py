@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from testbed import faults, observe
+from testbed import faults, observe, runtime
 from testbed.api import TERMINAL_RUN_STATES
 from testbed.checks import CheckResult, CheckSpec, View
 from testbed.cluster import Cluster
@@ -52,7 +52,9 @@ class Runner:
             lambda: observe.scheduler_health(cluster, "scheduler"),
             lambda: observe.scheduler_jobs(cluster),
             self._observe_runs,
+            self._watch_containers,
         ]
+        self._states: dict[str, str] = {}
         self.observer = observe.Observer(probes, interval=observe_interval)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -81,6 +83,17 @@ class Runner:
     def _observe_runs(self) -> None:
         for dag_id, run_id in list(self.runs.values()):
             observe.task_instances(self.cluster, dag_id, run_id)
+
+    def _watch_containers(self) -> None:
+        """Record every node's container state when it changes (running, paused, exited...)."""
+        for node, c in list(self.cluster.nodes.items()):
+            try:
+                state = runtime.state(c)
+            except Exception:  # removed meanwhile
+                state = "gone"
+            if self._states.get(node) != state:
+                self._states[node] = state
+                self.history.append("container", node=node, state=state)
 
     def gather(self, spec: CheckSpec, params: BaseModel) -> None:
         """Run the probes a check needs beyond the observer's (see ``CheckSpec.needs``)."""

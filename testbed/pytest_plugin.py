@@ -1,21 +1,39 @@
-"""pytest plugin (entry point ``pytest11: testbed``): fixtures that boot real testbed clusters.
+"""pytest plugin (entry point ``pytest11: testbed``): real clusters and scenarios as fixtures.
 
-- ``testbed_cluster``: one default cluster per test session *per xdist worker* (each worker
-  has its own run id, network and labels); removed at session end, also after Ctrl-C.
-- Before the first boot, objects left by dead runs are garbage-collected (the "next run's
-  clean-up" of a run that was killed).
+- ``testbed_pool``: one :class:`~testbed.pool.ClusterPool` per session *and xdist worker*
+  (each worker has its own run ids, networks and labels; a worker never boots a cluster twice
+  for the same topology: it reuses it, reset between tests).
+- ``testbed_cluster``: a ready default cluster (2 workers) from the pool, reset between tests.
+- ``testbed_run_scenario``: a function ``(scenario or path) -> Verdict`` running it on a pooled
+  cluster of the scenario's topology; ``testbed_verdict`` runs the scenario named by the test's
+  ``@pytest.mark.scenario(path)`` marker.
+- Tests with the ``scenario`` marker run after the others (fewer reboots of the pool).
+- On a failed test that ran a scenario, the report gets the verdict, the tail of the history
+  and where the history and container logs were saved.
+- Before the first boot, objects left by dead runs are garbage-collected.
 Importing this module is cheap and needs no Docker; only requesting a fixture touches it.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import pytest
+
+RECORD = pytest.StashKey[list]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs a Docker engine and the testbed images")
+    config.addinivalue_line(
+        "markers", "scenario(path): run this scenario file for the testbed_verdict fixture"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("scenario") is not None)
 
 
 @pytest.fixture(scope="session")
@@ -30,13 +48,74 @@ def testbed_gc() -> set[str]:
 
 
 @pytest.fixture(scope="session")
-def testbed_cluster(testbed_gc):
-    """A running default cluster (2 workers), booted once per session and worker."""
-    from testbed.cluster import Cluster
+def testbed_pool(testbed_gc):
+    from testbed.pool import ClusterPool
 
-    cluster = Cluster()
-    cluster.up()
-    yield cluster
-    failed = cluster.down(reason="pytest session end")
+    pool = ClusterPool()
+    yield pool
+    failed = pool.close(reason="pytest session end")
     if failed:  # reported, but never replaces the tests' own verdicts
         warnings.warn(f"testbed teardown left objects behind: {failed}", stacklevel=1)
+
+
+@pytest.fixture
+def testbed_cluster(testbed_pool):
+    """A ready default cluster (2 workers), reused across tests and reset between them."""
+    from testbed.topology import Topology
+
+    return testbed_pool.get(Topology())
+
+
+@pytest.fixture
+def testbed_run_scenario(request, testbed_pool):
+    """``run(scenario_or_path) -> Verdict`` on a pooled cluster of the scenario's topology."""
+    from testbed.scenario import Scenario, load
+    from testbed.scenario.execute import execute
+
+    def run(scenario: Scenario | str | Path):
+        if not isinstance(scenario, Scenario):
+            scenario = load(scenario)
+        cluster = testbed_pool.get(scenario.topology.build())
+        verdict, folder = execute(scenario, cluster)
+        request.node.stash.setdefault(RECORD, []).append((verdict, folder, cluster))
+        return verdict
+
+    return run
+
+
+@pytest.fixture
+def testbed_verdict(request, testbed_run_scenario):
+    """The verdict of the scenario named by the test's ``scenario`` marker."""
+    marker = request.node.get_closest_marker("scenario")
+    if marker is None or not marker.args:
+        raise pytest.UsageError("testbed_verdict needs @pytest.mark.scenario('path/to/file')")
+    return testbed_run_scenario(marker.args[0])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.when == "call" and report.failed:
+        for verdict, folder, cluster in item.stash.get(RECORD, []):
+            report.sections.append(
+                (f"testbed {verdict.scenario}", _evidence(verdict, folder, cluster))
+            )
+    return report
+
+
+def _evidence(verdict, folder: Path, cluster) -> str:
+    logs = folder / "logs"
+    try:
+        logs.mkdir(exist_ok=True)
+        for node, c in list(cluster.nodes.items()):
+            (logs / f"{node}.log").write_bytes(c.logs(stdout=True, stderr=True, tail=2000))
+    except Exception as exc:  # evidence is best effort; the verdict stands regardless
+        logs = Path(f"(container logs not saved: {exc})")
+    history = folder / "history.jsonl"
+    tail = history.read_text().splitlines()[-25:] if history.exists() else []
+    brief = [
+        json.dumps({k: e[k] for k in e if k not in ("wall",)})[:300] for e in map(json.loads, tail)
+    ]
+    return "\n".join(
+        [*verdict.lines(), f"history: {history}", f"container logs: {logs}", "last events:", *brief]
+    )

@@ -74,12 +74,31 @@ def _first(view: View, p: HealthParams, wanted: set[str], phase: str, verb: str)
 
 
 def health_flipped(view: View, p: HealthParams) -> CheckResult:
+    """Healthy before the fault, then unhealthy (or silent) after it: a detection."""
     wanted = {"unhealthy", "no answer"} if p.no_answer_counts else {"unhealthy"}
+    start, problem = _start(view, p, "inject")
+    if problem is None and start is not None:
+        before = [o for o in view.observations(p.probe, p.target) if o["mono"] < start]
+        if not before or classify(before[-1], p.component) != "healthy":
+            last = classify(before[-1], p.component) if before else "nothing observed"
+            return CheckResult.failed(f"{p.probe} was not healthy before {p.after} ({last})")
     return _first(view, p, wanted, "inject", "flipped")
 
 
 def health_recovered(view: View, p: HealthParams) -> CheckResult:
+    """Healthy again after the fault's heal."""
     return _first(view, p, {"healthy"}, "heal", "recovered")
+
+
+def healthy(view: View, p: HealthParams) -> CheckResult:
+    """The latest observation is healthy (a precondition before injecting a fault)."""
+    seen = view.observations(p.probe, p.target)
+    if not seen:
+        return CheckResult.failed(f"no {p.probe} observation yet")
+    state = classify(seen[-1], p.component)
+    if state != "healthy":
+        return CheckResult.failed(f"{p.probe} is {state}")
+    return CheckResult.passed(f"{p.probe} is healthy")
 
 
 def health_stable(view: View, p: HealthParams) -> CheckResult:

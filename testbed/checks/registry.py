@@ -35,6 +35,7 @@ REGISTRY: dict[str, CheckSpec] = {
         CheckSpec("health_flipped", health.health_flipped, health.HealthParams),
         CheckSpec("health_recovered", health.health_recovered, health.HealthParams),
         CheckSpec("health_stable", health.health_stable, health.HealthParams),
+        CheckSpec("healthy", health.healthy, health.HealthParams),
         CheckSpec("probe_answered", health.probe_answered, health.AnsweredParams),
         CheckSpec("task_adopted", tasks.task_adopted, tasks.AdoptedParams, ("scheduler_job",)),
         CheckSpec("task_retried", tasks.task_retried, tasks.RetriedParams, ("log_event",)),

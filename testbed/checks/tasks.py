@@ -28,7 +28,8 @@ def task_adopted(view: View, p: AdoptedParams) -> CheckResult:
         return CheckResult.failed(f"task {p.task} of run {p.run} was never observed")
     jobs = [j for j in _jobs(view) if j["hostname"] == p.by]
     new_ids = {j["id"] for j in jobs}
-    first_job = next((v["queued_by_job_id"] for v in values if v.get("queued_by_job_id")), None)
+    queued = [v for v in values if v.get("queued_by_job_id")]
+    first_job = queued[0]["queued_by_job_id"] if queued else None
     adopted = next((i for i, v in enumerate(values) if v.get("queued_by_job_id") in new_ids), None)
     final = values[-1]
     m = {"old_job": first_job, "new_jobs": sorted(new_ids), "final_state": final["state"]}
@@ -41,7 +42,7 @@ def task_adopted(view: View, p: AdoptedParams) -> CheckResult:
         )
     if first_job in new_ids:
         return CheckResult.failed(f"task {p.task} was queued by {p.by} from the start", **m)
-    if values[adopted]["try_number"] != values[0]["try_number"]:
+    if values[adopted]["try_number"] != queued[0]["try_number"]:
         return CheckResult.failed(
             f"task {p.task} was retried (try {values[adopted]['try_number']}), not adopted", **m
         )

@@ -69,14 +69,27 @@ def test_flip_measures_the_delay_from_the_fault():
 
 
 def test_flip_before_the_fault_does_not_count_and_late_flip_fails_max_delay():
-    h = [api(5, "unhealthy"), fault(10, "inject"), api(11), api(30, "unhealthy")]
+    h = [api(5, "unhealthy"), api(9), fault(10, "inject"), api(11), api(30, "unhealthy")]
     assert not run("health_flipped", h, after="f", max_delay=12).ok
     assert run("health_flipped", h, after="f", max_delay=25).ok
-    assert not run("health_flipped", h[:3], after="f").ok
+    assert not run("health_flipped", h[:4], after="f").ok
+
+
+def test_a_flip_needs_a_healthy_baseline_before_the_fault():
+    already = [api(9, "unhealthy"), fault(10, "inject"), api(11, "unhealthy")]
+    r = run("health_flipped", already, after="f")
+    assert not r.ok and "not healthy before f (unhealthy)" in r.detail
+    assert not run("health_flipped", already[1:], after="f").ok
+
+
+def test_healthy_looks_at_the_latest_observation():
+    assert run("healthy", [api(1, "unhealthy"), api(2)]).ok
+    assert not run("healthy", [api(1), api(2, error="timeout")]).ok
+    assert not run("healthy", []).ok
 
 
 def test_no_answer_counts_as_detection_only_when_allowed():
-    h = [fault(10, "inject"), sched(12, error="timeout")]
+    h = [sched(9), fault(10, "inject"), sched(12, error="timeout")]
     assert (
         run("health_flipped", h, probe="scheduler_health", after="f").measurements["detected_by"]
         == "no answer"
@@ -124,7 +137,8 @@ def jobs(mono: float, *pairs: tuple[int, str]) -> dict:
 
 
 def test_adoption_needs_the_new_schedulers_job_id_and_success():
-    base = [TRIGGER, jobs(1, (7, "scheduler")), ti(2, job=7), jobs(20, (9, "scheduler-2"))]
+    base = [TRIGGER, ti(1, state="scheduled", try_number=0, job=None), jobs(1, (7, "scheduler"))]
+    base += [ti(2, job=7), jobs(20, (9, "scheduler-2"))]
     adopted = [*base, ti(30, job=9), ti(40, state="success", job=9)]
     r = run("task_adopted", adopted, run="long", task="work", by="scheduler-2")
     assert r.ok and r.measurements["old_job"] == 7 and r.measurements["new_job"] == 9
