@@ -42,7 +42,8 @@ class AirflowAPI:
     @property
     def client(self) -> ac.ApiClient:
         if self._client is None:
-            cfg = ac.Configuration(host=self.base_url, access_token=self.token())
+            # one retry at most: a call is bounded by about 2 x timeout, never urllib3's 4 x
+            cfg = ac.Configuration(host=self.base_url, access_token=self.token(), retries=1)
             self._client = ac.ApiClient(cfg)
         return self._client
 

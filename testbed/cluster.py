@@ -68,7 +68,6 @@ class Cluster:
         self.timings: dict[str, float] = {}
         self._cancel = threading.Event()
         self.good_since = 0.0
-        self._ports: dict[tuple[str, int], int] = {}
 
     @classmethod
     def attach(cls, run_id: str) -> Cluster:
@@ -104,10 +103,8 @@ class Cluster:
             ) from None
 
     def host_port(self, node: str, port: int) -> int:
-        key = (node, port)
-        if key not in self._ports:
-            self._ports[key] = runtime.host_port(self.container(node), port)
-        return self._ports[key]
+        # Looked up every time: a restarted container gets a new host port from the engine.
+        return runtime.host_port(self.container(node), port)
 
     # -- boot -------------------------------------------------------------------------------
     def up(self) -> Cluster:
@@ -200,8 +197,12 @@ class Cluster:
             self.nodes[node],
             probe,
             timeout=timeout or self.ready_timeout,
-            cancel=threading.Event(),
+            cancel=self._cancel,
         )
+
+    def cancel(self) -> None:
+        """Stop every wait of this cluster now (boot, readiness of restarted nodes)."""
+        self._cancel.set()
 
     def mark_good(self) -> None:
         """Every node is known ready as of now (a later reset waits only for restarts)."""
@@ -213,7 +214,6 @@ class Cluster:
         if old is not None:
             old.remove(force=True)
             self.history.append("container", node=node, state="removed")
-        self._ports = {k: v for k, v in self._ports.items() if k[0] != node}
 
     def replace_node(self, node: str, wait: bool = True) -> Container:
         """Remove a node's container and boot a fresh one for the same node (same hostname)."""

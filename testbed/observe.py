@@ -7,6 +7,7 @@ at a fixed interval while a scenario runs.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -70,9 +71,14 @@ TI_SQL = (
 )
 
 
+_ROUNDS = itertools.count(1)
+
+
 def task_instances(cluster: Cluster, dag_id: str, run_id: str) -> list[dict]:
-    """One observation per task instance of a run, read from the metadata database."""
-    out = []
+    """One observation per task instance of a run, read from the metadata database; the rows
+    of one read share a ``round`` (a row missing from the latest round no longer exists, e.g.
+    the placeholder of a mapped task once it is expanded)."""
+    out, round_ = [], next(_ROUNDS)
     try:
         with postgres.connect(cluster, timeout=PROBE_TIMEOUT) as conn:
             rows = conn.execute(TI_SQL, (dag_id, run_id)).fetchall()
@@ -97,7 +103,12 @@ def task_instances(cluster: Cluster, dag_id: str, run_id: str) -> list[dict]:
         value = dict(zip(keys, row, strict=True))
         out.append(
             cluster.history.append(
-                "observation", probe="task_instance", target=dag_id, value=value, error=None
+                "observation",
+                probe="task_instance",
+                target=dag_id,
+                value=value,
+                error=None,
+                round=round_,
             )
         )
     return out
@@ -140,7 +151,8 @@ def remote_log(
     api_text: Callable[[], str] | None = None,
     map_index: int = -1,
 ) -> dict:
-    """Is the attempt's log object in MinIO, and (optionally) does the API serve it?"""
+    """Is the attempt's log object in MinIO, and (if it is, optionally) does the API serve it
+    from there? (For a missing object the API would go to the worker's log server instead.)"""
     key = AC.log_key(dag_id, run_id, task_id, try_number, map_index)
 
     def fn() -> Any:
@@ -155,7 +167,7 @@ def remote_log(
             "try_number": try_number,
             "map_index": map_index,
         }
-        if api_text is not None:
+        if api_text is not None and present:  # the API is asked only for logs in S3
             value["api_readable"] = f"s3://{AC.LOG_BUCKET}/{key}" in api_text()
         return value
 

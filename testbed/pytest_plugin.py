@@ -84,12 +84,12 @@ def testbed_run_scenario(request, testbed_pool):
 
 
 @pytest.fixture
-def testbed_verdict(request, testbed_run_scenario):
+def testbed_verdict(request):
     """The verdict of the scenario named by the test's ``scenario`` marker."""
     marker = request.node.get_closest_marker("scenario")
     if marker is None or not marker.args:
         raise pytest.UsageError("testbed_verdict needs @pytest.mark.scenario('path/to/file')")
-    return testbed_run_scenario(marker.args[0])
+    return request.getfixturevalue("testbed_run_scenario")(marker.args[0])
 
 
 @pytest.hookimpl(wrapper=True)

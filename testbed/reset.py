@@ -33,8 +33,12 @@ def reset(cluster: Cluster) -> float:
     t0 = time.monotonic()
     _heal_everything(cluster)
     restarted = _restore_nodes(cluster)
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(cluster.wait_node, restarted))
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(cluster.wait_node, restarted))
+    except BaseException:  # Ctrl-C or a node that never came back: stop the other waits
+        cluster.cancel()
+        raise
     with postgres.connect(cluster, timeout=10) as conn:
         conn.execute(UNFINISHED_SQL)
     seconds = time.monotonic() - t0

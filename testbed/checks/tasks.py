@@ -49,6 +49,10 @@ def task_adopted(view: View, p: AdoptedParams) -> CheckResult:
     if final["state"] != "success":
         return CheckResult.failed(f"task {p.task} adopted but ended {final['state']}", **m)
     m["new_job"] = values[adopted]["queued_by_job_id"]
+    fault = view.fault(p.after) if p.after else None
+    if fault is not None:
+        series = view.task_series(p.run)[(p.task, p.map_index)]
+        m["adopted_after_s"] = round(series[adopted]["mono"] - fault["mono"], 3)
     return CheckResult.passed(
         f"task {p.task} adopted: queued_by_job_id {first_job} -> {m['new_job']} ({p.by}), "
         f"then success on try {final['try_number']}",
@@ -111,7 +115,7 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
     names = p.runs if p.runs is not None else view.run_names()
     if not names:
         return CheckResult.failed("no run was triggered")
-    total, wrong = 0, []
+    total, wrong, max_try = 0, [], 0
     for name in names:
         series = view.task_series(name)
         if len(series) < p.min_tasks:
@@ -119,6 +123,7 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
         for (task_id, idx), obs in sorted(series.items()):
             total += 1
             state = obs[-1]["value"]["state"]
+            max_try = max(max_try, obs[-1]["value"].get("try_number") or 0)
             if state != p.state:
                 label = task_id if idx < 0 else f"{task_id}[{idx}]"
                 kind = "lost" if state not in TERMINAL_TI_STATES else "ended"
@@ -128,5 +133,7 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
             f"{len(wrong)} problem(s): {'; '.join(wrong[:8])}", tasks=total, bad=len(wrong)
         )
     return CheckResult.passed(
-        f"all {total} task instances of {len(names)} run(s) ended {p.state}", tasks=total
+        f"all {total} task instances of {len(names)} run(s) ended {p.state} (max try {max_try})",
+        tasks=total,
+        max_try=max_try,
     )

@@ -53,16 +53,21 @@ class View:
         ]
 
     def task_series(self, run_name: str) -> dict[tuple[str, int], list[Event]]:
-        """Every task-instance observation of a run, per (task_id, map_index), in order."""
+        """Every task-instance observation of a run, per (task_id, map_index), in order; only
+        the task instances present in the latest read of the run (a ``round``), when known."""
         ids = self.run(run_name)
         out: dict[tuple[str, int], list[Event]] = {}
         if ids is None:
             return out
+        latest: dict[tuple[str, int], int] = {}
         for e in self.observations("task_instance"):
             v = e.get("value") or {}
             if (v.get("dag_id"), v.get("run_id")) == ids:
-                out.setdefault((v["task_id"], v.get("map_index", -1)), []).append(e)
-        return out
+                key = (v["task_id"], v.get("map_index", -1))
+                out.setdefault(key, []).append(e)
+                latest[key] = e.get("round", 0)
+        last_round = max(latest.values(), default=0)
+        return {k: s for k, s in out.items() if latest[k] == last_round}
 
     def task(self, run_name: str, task_id: str, map_index: int = -1) -> list[dict[str, Any]]:
         """The observed values of one task instance, in order."""

@@ -142,6 +142,11 @@ def test_adoption_needs_the_new_schedulers_job_id_and_success():
     adopted = [*base, ti(30, job=9), ti(40, state="success", job=9)]
     r = run("task_adopted", adopted, run="long", task="work", by="scheduler-2")
     assert r.ok and r.measurements["old_job"] == 7 and r.measurements["new_job"] == 9
+    crash = ev("fault", 10, phase="inject", name="crash")
+    timed = run(
+        "task_adopted", [*adopted, crash], run="long", task="work", by="scheduler-2", after="crash"
+    )
+    assert timed.measurements["adopted_after_s"] == 20
     assert not run("task_adopted", base, run="long", task="work", by="scheduler-2").ok
     still_running = [*base, ti(30, job=9)]
     assert (
@@ -246,3 +251,12 @@ def test_every_check_fails_on_an_empty_history(name):
     spec = REGISTRY[name]
     required = {k: "x" for k, f in spec.params.model_fields.items() if f.is_required()}
     assert spec.evaluate([], spec.params(**required)).ok is False
+
+
+def test_a_task_instance_missing_from_the_latest_read_no_longer_exists():
+    placeholder = {**ti(1, task="one", state=None), "round": 1}
+    expanded = [{**ti(2, task="one", idx=i, state="success"), "round": 2} for i in (0, 1)]
+    h = [TRIGGER, placeholder, *expanded]
+    r = run("no_task_lost", h)
+    assert r.ok and r.measurements["tasks"] == 2
+    assert not run("no_task_lost", [TRIGGER, placeholder]).ok

@@ -1,0 +1,58 @@
+"""The pytest plugin's pure parts: scenario tests are ordered last, a failed scenario test's
+report carries the verdict and where the evidence is, and the marker is required."""
+
+from __future__ import annotations
+
+pytest_plugins = ["pytester"]
+
+CONFTEST = """
+import json, pytest
+from types import SimpleNamespace
+from testbed.pytest_plugin import RECORD
+from testbed.scenario.verdict import Verdict
+
+@pytest.fixture
+def recorded(request, tmp_path):
+    folder = tmp_path / "drill-1"
+    folder.mkdir()
+    (folder / "history.jsonl").write_text(
+        json.dumps({"seq": 0, "kind": "step", "wall": 1.0, "mono": 1.0, "action": "wait"}) + "\\n")
+    verdict = Verdict("drill", ok=False, expectations=[
+        {"name": "flip", "check": "health_flipped", "ok": False, "detail": "never flipped"}])
+    cluster = SimpleNamespace(nodes={})
+    request.node.stash.setdefault(RECORD, []).append((verdict, folder, cluster))
+    return verdict
+"""
+
+
+def test_a_failed_scenario_test_reports_its_verdict_and_evidence(pytester):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        """
+        def test_drill(recorded):
+            assert recorded.ok
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*testbed drill*", "FAIL  flip: never flipped", "history: *drill-1/history.jsonl"]
+    )
+
+
+def test_scenario_tests_run_last_and_need_a_marker(pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.scenario()
+        def test_a(testbed_verdict):
+            pass
+
+        def test_b():
+            pass
+        """
+    )
+    result = pytester.runpytest("-v", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*test_b PASSED*", "*test_a ERROR*"])
+    result.stdout.fnmatch_lines(["*needs @pytest.mark.scenario*"])
