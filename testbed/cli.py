@@ -285,7 +285,7 @@ def _run_all(scenarios, keep: bool) -> int:
                 progress.warn(f"teardown left: {'; '.join(failed)}")
     if pool.reset_seconds:
         console.print(f"resets: {', '.join(f'{x:.1f}s' for x in pool.reset_seconds)}")
-    return max(codes, default=0)
+    return 1 if 1 in codes else 3 if 3 in codes else 0
 
 
 def _print_verdict(verdict, folder) -> None:

@@ -61,18 +61,28 @@ class Runner:
     def start(self, **meta: Any) -> Runner:
         config = self.cluster.topology.flat_config()
         self.history.append("scenario", phase="start", config=config, **meta)
+        if config:
+            observe.config_in_force(self.cluster, sorted(config))
         self.observer.__enter__()
         return self
 
     def finish(self) -> list[str]:
-        """Heal every fault, stop observing, take final observations; return the heal audit."""
-        for t in self._timers:
-            t.cancel()
-        for fault in self.faults.values():
-            fault.heal()
-        self.observer.__exit__()
+        """Heal every fault, stop observing, take final observations; return the heal audit.
+
+        Each stage runs even if an earlier one raised (a second Ctrl-C, a failing audit)."""
+        try:
+            for t in self._timers:
+                t.cancel()
+                t.join()
+            for fault in self.faults.values():
+                fault.heal()  # records its own failure, never raises
+        finally:
+            self.observer.__exit__()
         self._observe_runs()
-        problems = faults.heal_audit(self.cluster)
+        try:
+            problems = faults.heal_audit(self.cluster)
+        except Exception as exc:  # reported as what it is: the audit could not be made
+            problems = [f"heal audit failed: {type(exc).__name__}: {exc}"]
         self.history.append("heal_audit", problems=problems)
         return problems
 
@@ -96,7 +106,11 @@ class Runner:
                 self.history.append("container", node=node, state=state)
 
     def gather(self, spec: CheckSpec, params: BaseModel) -> None:
-        """Run the probes a check needs beyond the observer's (see ``CheckSpec.needs``)."""
+        """Run the probes a check needs beyond the observer's (see ``CheckSpec.needs``); task
+        instances are read afresh first, so a check never judges a stale row."""
+        self._observe_runs()
+        if getattr(params, "probe", None) == "jobs_check":  # an exec: only when asked for
+            observe.jobs_check(self.cluster, params.target or "scheduler")
         if "scheduler_job" in spec.needs:
             observe.scheduler_jobs(self.cluster)
         if "log_event" in spec.needs:
@@ -232,8 +246,9 @@ class Runner:
         with self._step("expect", name, check=spec.name, within=within, during=during):
             start = time.monotonic()
             if during is not None:
-                time.sleep(during)
-                self.gather(spec, params)
+                while time.monotonic() - start < during:  # on-demand probes: the whole window
+                    self.gather(spec, params)
+                    time.sleep(min(poll, max(0.0, during - (time.monotonic() - start))))
                 result = spec.evaluate(self.history.events(), params, since=start)
             else:
                 while True:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import signal
 import subprocess
+import threading
 from typing import TYPE_CHECKING, Any
 
 import docker.errors
@@ -42,6 +44,7 @@ class Fault:
         self.cluster, self.target = cluster, target
         self.name = name or f"{self.kind}:{target}"
         self.injected = False
+        self._lock = threading.Lock()  # a `for` timer and a heal step may race
 
     # subclasses implement these two
     def _inject(self) -> None:
@@ -68,6 +71,10 @@ class Fault:
 
     def heal(self) -> bool:
         """Undo the fault (idempotent). Returns False, and records why, when the heal failed."""
+        with self._lock:
+            return self._heal_once()
+
+    def _heal_once(self) -> bool:
         if not self.injected:
             return True
         try:
@@ -320,16 +327,28 @@ class LinkFault(Fault):
         kind, defaults = TOXICS[self.toxic]
         for stream in ("upstream", "downstream"):
             body = {
-                "name": f"tb-{stream}",
+                "name": self._toxic_name(stream),
                 "type": kind,
                 "stream": stream,
                 "attributes": {**defaults, **self.params},
             }
             _ok(requests.post(self._url(proxy, "/toxics"), json=body, timeout=5))
 
+    def _toxic_name(self, stream: str) -> str:
+        return f"tb-{re.sub(r'[^A-Za-z0-9_.-]', '_', self.name)}-{stream}"
+
     def _heal(self) -> None:
+        """Undo only this fault: its own toxics, or the proxy it disabled (faults may overlap)."""
         for proxy in self.proxies:
-            heal_proxy(self.cluster, proxy)
+            url = self._url(proxy)
+            if self.toxic == "down":
+                _ok(requests.post(url, json={"enabled": True}, timeout=5))
+                continue
+            _ok(requests.get(url, timeout=5))  # the proxy itself must exist
+            for stream in ("upstream", "downstream"):
+                r = requests.delete(f"{url}/toxics/{self._toxic_name(stream)}", timeout=5)
+                if r.status_code not in (204, 404):
+                    _ok(r)
 
 
 def link_proxies(cluster: Cluster, pattern: str) -> list[str]:
@@ -357,14 +376,17 @@ def _ok(r: requests.Response) -> None:
 
 
 def heal_audit(cluster: Cluster) -> list[str]:
-    """What is still broken: paused or stopped processes, toxics, disabled proxies, nodes off
-    the network, iptables rules of this run. Empty means every fault healed."""
-    problems: list[str] = []
-    for node, c in cluster.nodes.items():
+    """What is still broken: missing, stopped or paused nodes, stopped processes, toxics,
+    disabled proxies, nodes off the network, iptables rules of this run. Empty means every
+    fault healed."""
+    problems = [f"{n} is missing" for n in cluster.topology.nodes if n not in cluster.nodes]
+    for node, c in list(cluster.nodes.items()):
         st = runtime.state(c)
         if st == "paused":
             problems.append(f"{node} is paused")
-        elif st == "running":
+        elif st != "running":
+            problems.append(f"{node} is {st}")
+        else:
             if not on_network(c, cluster.network.name):
                 problems.append(f"{node} is off the cluster network")
             problems += [f"{node}: process {pid} is stopped (SIGSTOP)" for pid in stopped_pids(c)]
@@ -378,6 +400,8 @@ def heal_audit(cluster: Cluster) -> list[str]:
     except (requests.RequestException, docker.errors.APIError) as exc:
         problems.append(f"toxiproxy API did not answer: {exc}")
     rules = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True)
+    if rules.returncode != 0:
+        problems.append(f"iptables rules could not be listed: {rules.stderr.strip()[:200]}")
     problems += [
         f"iptables rule left: {ln}"
         for ln in rules.stdout.splitlines()

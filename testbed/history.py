@@ -40,7 +40,9 @@ class History:
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         """All events so far, in order, optionally only those of one ``kind``."""
-        out = [json.loads(line) for line in self._lines()]
+        with self._lock:  # never a half-written line
+            lines = list(self._lines())
+        out = [json.loads(line) for line in lines]
         return [e for e in out if kind is None or e["kind"] == kind]
 
     def _lines(self) -> Iterator[str]:

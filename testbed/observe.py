@@ -8,6 +8,7 @@ at a fixed interval while a scenario runs.
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -56,13 +57,49 @@ def scheduler_health(cluster: Cluster, node: str = "scheduler") -> dict:
     return observe(cluster, "scheduler_health", node, fn)
 
 
-def jobs_check(cluster: Cluster, node: str, job_type: str = "SchedulerJob") -> dict:
+JOB_TYPES = {
+    "scheduler": "SchedulerJob",
+    "triggerer": "TriggererJob",
+    "dag-processor": "DagProcessorJob",
+}
+
+
+def jobs_check(cluster: Cluster, node: str, job_type: str | None = None) -> dict:
+    """``airflow jobs check --local`` on the node: is its own job alive (heartbeat fresh)?"""
+    job_type = job_type or JOB_TYPES.get(airflow.role_of(node), "SchedulerJob")
+
     def fn() -> Any:
         cmd = ["airflow", "jobs", "check", "--job-type", job_type, "--local"]
         r = runtime.exec_run(cluster.container(node), cmd, timeout=30, node=node)
-        return {"ok": r.exit_code == 0}
+        if r.exit_code == 0:
+            return {"ok": True}
+        if "No alive jobs found" in r.output:  # the one answer that means "not alive"
+            return {"ok": False}
+        raise RuntimeError(f"exit {r.exit_code}: {r.output.strip()[-200:]}")
 
     return observe(cluster, "jobs_check", node, fn)
+
+
+CONFIG_SCRIPT = (
+    "import json, sys\n"
+    "from airflow.configuration import conf\n"
+    "keys = [k.split('.', 1) for k in sys.argv[1:]]\n"
+    "print(json.dumps({f'{s}.{k}': conf.get(s, k, fallback=None) for s, k in keys}))\n"
+)
+
+
+def config_in_force(cluster: Cluster, keys: list[str], node: str = "scheduler") -> dict:
+    """The values Airflow itself reads on ``node`` for ``keys`` (section.key), not what the
+    testbed meant to set: proof that the overrides took effect."""
+
+    def fn() -> Any:
+        cmd = ["python", "-c", CONFIG_SCRIPT, *keys]
+        r = runtime.exec_run(cluster.container(node), cmd, timeout=30, node=node)
+        if r.exit_code != 0:
+            raise RuntimeError(r.output.strip().splitlines()[-1:] or r.exit_code)
+        return json.loads(r.output.strip().splitlines()[-1])
+
+    return observe(cluster, "config", node, fn)
 
 
 TI_SQL = (
@@ -72,13 +109,19 @@ TI_SQL = (
 
 
 _ROUNDS = itertools.count(1)
+_ROUND_LOCK = threading.Lock()  # one read (query + its appends) at a time: rounds never interleave
 
 
 def task_instances(cluster: Cluster, dag_id: str, run_id: str) -> list[dict]:
     """One observation per task instance of a run, read from the metadata database; the rows
     of one read share a ``round`` (a row missing from the latest round no longer exists, e.g.
     the placeholder of a mapped task once it is expanded)."""
-    out, round_ = [], next(_ROUNDS)
+    with _ROUND_LOCK:
+        return _task_instances(cluster, dag_id, run_id, next(_ROUNDS))
+
+
+def _task_instances(cluster: Cluster, dag_id: str, run_id: str, round_: int) -> list[dict]:
+    out = []
     try:
         with postgres.connect(cluster, timeout=PROBE_TIMEOUT) as conn:
             rows = conn.execute(TI_SQL, (dag_id, run_id)).fetchall()

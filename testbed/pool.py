@@ -7,6 +7,7 @@ worker, so a worker never boots a cluster twice for the same topology).
 
 from __future__ import annotations
 
+from testbed import progress
 from testbed.cluster import Cluster
 from testbed.reset import reset
 from testbed.topology import Topology
@@ -22,10 +23,14 @@ class ClusterPool:
     def get(self, topology: Topology) -> Cluster:
         """A ready cluster of ``topology``: the current one (reset) or a freshly booted one."""
         if self.cluster is not None and self.cluster.topology == topology:
-            if self.used:
+            if not self.used:
+                self.used = True
+                return self.cluster
+            try:
                 self.reset_seconds.append(reset(self.cluster))
-            self.used = True
-            return self.cluster
+                return self.cluster
+            except Exception as exc:  # a cluster that cannot be reset is replaced, not reused
+                progress.warn(f"reset of {self.cluster.run_id} failed ({exc}); booting anew")
         self.close()
         self.cluster = Cluster(topology, detached=self.detached).up()
         self.used = True

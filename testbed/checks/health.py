@@ -117,6 +117,10 @@ def health_stable(view: View, p: HealthParams) -> CheckResult:
     return CheckResult.passed(f"all {len(seen)} {p.probe} observations healthy", total=len(seen))
 
 
+class AfterFaultParams(HealthParams):
+    after: str  # required: a flip or a recovery is measured from a fault's inject or heal
+
+
 class AnsweredParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     probe: Probe = "scheduler_health"

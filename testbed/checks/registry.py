@@ -32,8 +32,8 @@ class CheckSpec:
 REGISTRY: dict[str, CheckSpec] = {
     s.name: s
     for s in (
-        CheckSpec("health_flipped", health.health_flipped, health.HealthParams),
-        CheckSpec("health_recovered", health.health_recovered, health.HealthParams),
+        CheckSpec("health_flipped", health.health_flipped, health.AfterFaultParams),
+        CheckSpec("health_recovered", health.health_recovered, health.AfterFaultParams),
         CheckSpec("health_stable", health.health_stable, health.HealthParams),
         CheckSpec("healthy", health.healthy, health.HealthParams),
         CheckSpec("probe_answered", health.probe_answered, health.AnsweredParams),

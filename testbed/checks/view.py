@@ -65,7 +65,7 @@ class View:
             if (v.get("dag_id"), v.get("run_id")) == ids:
                 key = (v["task_id"], v.get("map_index", -1))
                 out.setdefault(key, []).append(e)
-                latest[key] = e.get("round", 0)
+                latest[key] = max(latest.get(key, 0), e.get("round", 0))
         last_round = max(latest.values(), default=0)
         return {k: s for k, s in out.items() if latest[k] == last_round}
 

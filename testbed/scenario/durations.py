@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -20,6 +21,8 @@ def parse_duration(value: object) -> float:
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
     else:
         raise ValueError(f"bad duration {value!r}; use e.g. 30s, 2m, 500ms, 1h or seconds")
+    if not math.isfinite(seconds):
+        raise ValueError(f"duration {value!r} is not finite")
     if seconds < 0:
         raise ValueError(f"duration {value!r} is negative")
     return seconds

@@ -19,9 +19,16 @@ from testbed.scenario.verdict import Verdict, compute
 
 
 def scenario_dir(cluster: Cluster, name: str) -> Path:
+    """A new folder ``scenarios/<name>-<n>`` (never one a previous run wrote to)."""
     base = cluster.dir / "scenarios"
-    n = len(list(base.glob(f"{name}-*"))) + 1 if base.exists() else 1
-    return base / f"{name}-{n}"
+    base.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        try:
+            (base / f"{name}-{n}").mkdir()
+            return base / f"{name}-{n}"
+        except FileExistsError:
+            n += 1
 
 
 def execute(

@@ -44,6 +44,8 @@ def _python(path: Path) -> Scenario:
         spec.loader.exec_module(module)  # type: ignore[union-attr]
     except ValidationError as exc:
         raise ScenarioError(f"{path}: {describe(exc)}") from None
+    except Exception as exc:  # the file's own error, as one line
+        raise ScenarioError(f"{path}: {type(exc).__name__}: {exc}") from None
     found = getattr(module, "SCENARIO", None)
     if not isinstance(found, Scenario):
         raise ScenarioError(f"{path}: defines no SCENARIO = Scenario(...)")

@@ -84,6 +84,8 @@ class Fault(Strict):
                 raise ValueError(f"{field!r} does not apply to a {self.kind} fault")
         if self.attributes and self.kind != "link":
             raise ValueError(f"'attributes' does not apply to a {self.kind} fault")
+        if self.for_ is not None and self.kind in ("remove", "replace", "restart"):
+            raise ValueError(f"'for' does not apply to a {self.kind} fault; heal it with a step")
         if self.kind == "link" and self.toxic is None:
             raise ValueError("a link fault needs 'toxic' (latency, timeout, bandwidth, ...)")
         return self

@@ -45,10 +45,12 @@ class Verdict:
 
 
 def compute(scenario: str, events: list[dict[str, Any]]) -> Verdict:
+    """Passed: at least one expectation, all held, no step failed, nothing aborted."""
     exps = [e for e in events if e["kind"] == "expectation"]
     failed = [
         e for e in events if e["kind"] == "step" and e.get("phase") == "end" and e.get("error")
     ]
+    aborted = [e for e in events if e["kind"] == "aborted"]
     audits = [e for e in events if e["kind"] == "heal_audit"]
     heal_failures = [e for e in events if e["kind"] == "fault" and e.get("phase") == "heal_failed"]
     expectations = [_summary(e) for e in exps if not e.get("finding")]
@@ -57,11 +59,12 @@ def compute(scenario: str, events: list[dict[str, Any]]) -> Verdict:
     wall = events[-1]["mono"] - starts[0]["mono"] if starts and events else 0.0
     return Verdict(
         scenario=scenario,
-        ok=bool(expectations) and all(e["ok"] for e in expectations) and not failed,
+        ok=bool(expectations) and all(e["ok"] for e in expectations) and not failed and not aborted,
         expectations=expectations,
         findings=findings,
         failed_steps=[
-            {"action": e["action"], "name": e.get("name"), "error": e["error"]} for e in failed
+            {"action": e.get("action", "aborted"), "name": e.get("name"), "error": e["error"]}
+            for e in failed or aborted  # an abort outside any step (the scenario timeout)
         ],
         heal_problems=audits[-1]["problems"] if audits else ["no heal audit recorded"],
         heal_failures=[{"name": e["name"], "error": e["error"]} for e in heal_failures],

@@ -47,8 +47,8 @@ def test_link_blackhole_is_on_one_link_only(testbed_cluster):
     with faults.LinkFault(c, "worker-1->redis", "timeout"):
         problems = faults.heal_audit(c)
         assert problems == [
-            "proxy worker-1.redis has toxic tb-upstream",
-            "proxy worker-1.redis has toxic tb-downstream",
+            "proxy worker-1.redis has toxic tb-link_worker-1-_redis-upstream",
+            "proxy worker-1.redis has toxic tb-link_worker-1-_redis-downstream",
         ]
     assert faults.heal_audit(c) == []
 
@@ -80,3 +80,16 @@ def test_heal_runs_when_the_body_fails_and_failures_are_recorded(testbed_cluster
     assert last["phase"] == "heal_failed" and "404" in last["error"]
     broken.proxy = "scheduler.redis"
     assert broken.heal() is True and faults.heal_audit(c) == []
+
+
+def test_overlapping_link_faults_heal_only_their_own_toxics(testbed_cluster):
+    c = testbed_cluster
+    every = faults.LinkFault(c, "*->redis", "latency", name="slow", latency=50)
+    one = faults.LinkFault(c, "worker-1->redis", "timeout", name="cut")
+    with every:
+        assert sorted(every.proxies) == ["scheduler.redis", "worker-1.redis", "worker-2.redis"]
+        with one:
+            assert len(faults.heal_audit(c)) == 3 * 2 + 2
+        left = faults.heal_audit(c)
+        assert len(left) == 3 * 2 and all("tb-slow-" in p for p in left), left
+    assert faults.heal_audit(c) == []

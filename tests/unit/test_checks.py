@@ -260,3 +260,20 @@ def test_a_task_instance_missing_from_the_latest_read_no_longer_exists():
     r = run("no_task_lost", h)
     assert r.ok and r.measurements["tasks"] == 2
     assert not run("no_task_lost", [TRIGGER, placeholder]).ok
+
+
+def test_a_verdict_needs_every_step_and_no_abort():
+    from testbed.scenario.verdict import compute
+
+    held = ev("expectation", 1, name="x", check="healthy", ok=True, detail="fine")
+    audit = ev("heal_audit", 2, problems=[])
+    assert compute("s", [ev("scenario", 0), held, audit]).clean
+    aborted = ev("aborted", 1.5, error="StepFailed: scenario timeout of 5s reached")
+    v = compute("s", [ev("scenario", 0), held, aborted, audit])
+    assert not v.ok and v.failed_steps[0]["error"].startswith("StepFailed")
+    failed_step = ev("step", 1.2, phase="end", action="wait", name="r", error="timeout")
+    assert not compute("s", [ev("scenario", 0), held, failed_step, audit]).ok
+    finding_only = {**held, "finding": True}
+    assert not compute("s", [ev("scenario", 0), finding_only, audit]).ok  # nothing was expected
+    left = compute("s", [ev("scenario", 0), held, ev("heal_audit", 2, problems=["x is paused"])])
+    assert left.ok and not left.clean

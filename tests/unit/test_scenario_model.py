@@ -128,6 +128,14 @@ def test_python_api_and_yaml_build_the_same_model():
             with_step(0, {"trigger": {"name": "long", "dag": "no_such_dag"}}),
             "unknown DAG 'no_such_dag'; DAGs: ",
         ),
+        (with_step(3, {"expect": {"check": "health_recovered"}}), "after"),
+        (
+            with_step(
+                2, {"fault": {"name": "f", "kind": "remove", "target": "worker-1", "for": "5s"}}
+            ),
+            "'for' does not apply to a remove fault",
+        ),
+        (with_step(1, {"wait": {"run": "long", "timeout": float("inf")}}), "is not finite"),
         ({**GOOD, "topology": {"workerz": 2}}, "topology.workerz: unknown field"),
         ({**GOOD, "topology": {"workers": 0}}, "topology.workers"),
         ({**GOOD, "topology": {"airflow_version": "2.9.0"}}, "topology.airflow_version"),
