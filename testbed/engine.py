@@ -109,8 +109,11 @@ class Runner:
         """Run the probes a check needs beyond the observer's (see ``CheckSpec.needs``); task
         instances are read afresh first, so a check never judges a stale row."""
         self._observe_runs()
-        if getattr(params, "probe", None) == "jobs_check":  # an exec: only when asked for
-            observe.jobs_check(self.cluster, params.target or "scheduler")
+        probe, target = getattr(params, "probe", None), getattr(params, "target", None)
+        if probe == "jobs_check":  # an exec: only when asked for
+            observe.jobs_check(self.cluster, target or "scheduler")
+        elif probe == "scheduler_health" and target not in (None, "scheduler"):
+            observe.scheduler_health(self.cluster, target)  # e.g. a replacement scheduler-2
         if "scheduler_job" in spec.needs:
             observe.scheduler_jobs(self.cluster)
         if "log_event" in spec.needs:

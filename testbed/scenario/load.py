@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from testbed.errors import ScenarioError
-from testbed.scenario.model import Scenario
+from testbed.scenario.model import Scenario, allowed_fields
 from testbed.scenario.validate import cross_check, dag_ids
 from testbed.services.airflow import dags_dir
 
@@ -77,7 +77,8 @@ def describe(exc: ValidationError) -> str:
         loc = ".".join(str(x) for x in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown field"
+            allowed = allowed_fields(tuple(err["loc"]))
+            msg = "unknown field" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
             loc = loc or "?"
         elif err["type"] == "literal_error":
             msg = f"{msg} (got {err.get('input')!r})"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from testbed.checks import registry
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
@@ -136,12 +136,15 @@ class Expect(Strict):
         if unknown:
             raise ValueError(
                 f"unknown field(s) {', '.join(unknown)} for check {self.check}; "
-                f"allowed: {', '.join(allowed)}"
+                f"allowed: {', '.join(allowed)} (and name, within, during, finding)"
             )
         try:
             spec.params.model_validate(self.model_extra or {})
-        except Exception as exc:
-            raise ValueError(f"check {self.check}: {exc}") from None
+        except ValidationError as exc:
+            problems = [
+                f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in exc.errors()
+            ]
+            raise ValueError(f"check {self.check}: {'; '.join(problems)}") from None
         return self
 
     @property
@@ -199,3 +202,27 @@ def _unwrap(step: Any) -> Any:
             raise ValueError(f"step {action!r} takes a mapping of fields")
         body = {SCALAR_FIELD[action]: body}
     return {"action": action, **body}
+
+
+ACTION_MODELS: dict[str, type[BaseModel]] = {
+    "trigger": Trigger,
+    "wait": Wait,
+    "fault": Fault,
+    "heal": Heal,
+    "add_node": AddNode,
+    "sleep": Sleep,
+    "expect": Expect,
+}
+
+
+def allowed_fields(loc: tuple) -> list[str]:
+    """The field names allowed where a validation error points (for "unknown field")."""
+    if loc and loc[0] == "steps" and len(loc) >= 3 and loc[2] in ACTION_MODELS:
+        model: type[BaseModel] = ACTION_MODELS[loc[2]]
+    elif loc and loc[0] == "topology":
+        model = TopologySpec
+    elif len(loc) == 1:
+        model = Scenario
+    else:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items() if name != "action"]

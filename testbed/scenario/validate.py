@@ -27,6 +27,7 @@ class _State:
         self.links = {link.label for link in self.topology.links()}
         self.runs: set[str] = set()
         self.faults: set[str] = set()
+        self.removed: dict[str, str] = {}  # remove-fault name -> the node it removed
 
 
 def cross_check(s: Scenario, dags: set[str]) -> list[tuple[str, str]]:
@@ -48,6 +49,8 @@ def _step_errors(step, st: _State, dags: set[str]) -> list[tuple[str, str]]:
     if isinstance(step, Heal):
         if step.fault not in st.faults:
             return [("fault", _unknown("fault", step.fault, st.faults))]
+        if step.fault in st.removed:  # healing a remove boots the node again
+            st.nodes.add(st.removed.pop(step.fault))
         return []
     if isinstance(step, AddNode):
         return _add_node(step, st)
@@ -88,6 +91,7 @@ def _fault(step: Fault, st: _State) -> list[tuple[str, str]]:
         out.append(("peer", _unknown("node", step.peer, st.nodes)))
     if step.kind == "remove":
         st.nodes.discard(step.target)
+        st.removed[step.name] = step.target
     return out
 
 

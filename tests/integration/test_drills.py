@@ -10,7 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DRILLS = sorted((ROOT / "scenarios").glob("*.yaml"))
 
-pytestmark = pytest.mark.integration
+# One xdist group: under `pytest -n 2 --dist loadgroup` the drills share one worker and its
+# one cluster (two drill clusters at once on 2 cores would make timing-based checks flaky).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-drills")]
 
 
 @pytest.mark.parametrize(
