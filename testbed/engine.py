@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from testbed import faults, observe, runtime
+from testbed import checks, faults, observe, runtime
 from testbed.api import TERMINAL_RUN_STATES
 from testbed.checks import CheckResult, CheckSpec, View
 from testbed.cluster import Cluster
@@ -61,8 +61,10 @@ class Runner:
     def start(self, **meta: Any) -> Runner:
         config = self.cluster.topology.flat_config()
         self.history.append("scenario", phase="start", config=config, **meta)
-        if config:
+        if config:  # the overrides, as Airflow itself reads them, are the first expectation
             observe.config_in_force(self.cluster, sorted(config))
+            spec = checks.get("config_in_force")
+            self._record("overrides in force", spec, spec.params(expected=config), finding=False)
         self.observer.__enter__()
         return self
 
@@ -260,17 +262,30 @@ class Runner:
                     if result.ok or time.monotonic() - start >= (within or 0):
                         break
                     time.sleep(poll)
-            self.history.append(
-                "expectation",
-                name=name,
-                check=spec.name,
-                ok=result.ok,
-                finding=finding,
-                detail=result.detail,
-                measurements=result.measurements,
-                params=params.model_dump(),
-            )
-            return result
+            return self._record(name, spec, params, finding, result)
+
+    def _record(
+        self,
+        name: str,
+        spec: CheckSpec,
+        params: BaseModel,
+        finding: bool,
+        result: CheckResult | None = None,
+    ) -> CheckResult:
+        """Evaluate (unless given) and record one expectation."""
+        if result is None:
+            result = spec.evaluate(self.history.events(), params)
+        self.history.append(
+            "expectation",
+            name=name,
+            check=spec.name,
+            ok=result.ok,
+            finding=finding,
+            detail=result.detail,
+            measurements=result.measurements,
+            params=params.model_dump(),
+        )
+        return result
 
 
 class _StepScope:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from testbed.checks import health, logs, tasks
+from testbed.checks import config, health, logs, tasks
 from testbed.checks.result import CheckResult
 from testbed.checks.view import View
 from testbed.errors import ScenarioError
@@ -42,6 +42,7 @@ REGISTRY: dict[str, CheckSpec] = {
         CheckSpec("no_task_lost", tasks.no_task_lost, tasks.NoLossParams),
         CheckSpec("remote_log", logs.remote_log, logs.RemoteLogParams, ("remote_log",)),
         CheckSpec("remote_logs_all", logs.remote_logs_all, logs.AllLogsParams, ("remote_log",)),
+        CheckSpec("config_in_force", config.config_in_force, config.ConfigParams),
     )
 }
 

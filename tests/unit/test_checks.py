@@ -249,7 +249,10 @@ def test_every_finished_attempt_of_a_run_needs_its_log():
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_every_check_fails_on_an_empty_history(name):
     spec = REGISTRY[name]
-    required = {k: "x" for k, f in spec.params.model_fields.items() if f.is_required()}
+    dummy = {"expected": {"a.b": "1"}}
+    required = {
+        k: dummy.get(k, "x") for k, f in spec.params.model_fields.items() if f.is_required()
+    }
     assert spec.evaluate([], spec.params(**required)).ok is False
 
 
@@ -277,3 +280,22 @@ def test_a_verdict_needs_every_step_and_no_abort():
     assert not compute("s", [ev("scenario", 0), finding_only, audit]).ok  # nothing was expected
     left = compute("s", [ev("scenario", 0), held, ev("heal_audit", 2, problems=["x is paused"])])
     assert left.ok and not left.clean
+
+
+def test_overrides_must_be_what_airflow_reads():
+    def conf(value):
+        return ev("observation", 1, probe="config", target="scheduler", value=value, error=None)
+
+    want = {"scheduler.scheduler_health_check_threshold": "20"}
+    assert run(
+        "config_in_force",
+        [conf({"scheduler.scheduler_health_check_threshold": "20"})],
+        expected=want,
+    ).ok
+    wrong = run(
+        "config_in_force",
+        [conf({"scheduler.scheduler_health_check_threshold": "30"})],
+        expected=want,
+    )
+    assert not wrong.ok and "wanted '20'" in wrong.detail
+    assert not run("config_in_force", [], expected=want).ok
