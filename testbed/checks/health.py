@@ -8,6 +8,7 @@ or ``healthy``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -26,6 +27,7 @@ class HealthParams(BaseModel):
     after: str | None = None  # the fault whose inject (flip) or heal (recover) starts the clock
     max_delay: float | None = None  # seconds from that event; None: only the window's T
     no_answer_counts: bool = True  # a probe that hangs counts as detection (flip only)
+    max_age: float | None = None  # `healthy` on api_health: the heartbeat is at most this old
 
 
 def classify(obs: Event, component: str = "scheduler") -> str:
@@ -98,7 +100,23 @@ def healthy(view: View, p: HealthParams) -> CheckResult:
     state = classify(seen[-1], p.component)
     if state != "healthy":
         return CheckResult.failed(f"{p.probe} is {state}")
+    if p.max_age is not None:
+        age = heartbeat_age(seen[-1], p.component)
+        if age is None or age > p.max_age:
+            return CheckResult.failed(
+                f"{p.component} heartbeat is {age}s old, not at most {p.max_age:g}s", age=age
+            )
+        return CheckResult.passed(f"{p.probe} is healthy, heartbeat {age}s old", age=age)
     return CheckResult.passed(f"{p.probe} is healthy")
+
+
+def heartbeat_age(obs: Event, component: str) -> float | None:
+    """Seconds between the component's latest heartbeat (api-server's answer) and the probe."""
+    value = (obs.get("value") or {}).get(component) or {}
+    stamp = value.get(f"latest_{component}_heartbeat")
+    if obs["probe"] != "api_health" or not stamp:
+        return None
+    return round(obs["wall"] - datetime.fromisoformat(stamp).timestamp(), 1)
 
 
 def health_stable(view: View, p: HealthParams) -> CheckResult:

@@ -299,3 +299,18 @@ def test_overrides_must_be_what_airflow_reads():
     )
     assert not wrong.ok and "wanted '20'" in wrong.detail
     assert not run("config_in_force", [], expected=want).ok
+
+
+def test_healthy_can_demand_a_fresh_heartbeat():
+    from datetime import UTC, datetime
+
+    def at(age: float) -> dict:
+        obs = api(5)
+        stamp = datetime.fromtimestamp(obs["wall"] - age, UTC).isoformat()
+        obs["value"]["scheduler"]["latest_scheduler_heartbeat"] = stamp
+        return obs
+
+    assert run("healthy", [at(4.0)], max_age=8).measurements["age"] == 4.0
+    stale = run("healthy", [at(16.3)], max_age=8)
+    assert not stale.ok and "16.3s old" in stale.detail
+    assert not run("healthy", [api(5)], max_age=8).ok  # no heartbeat in the answer
