@@ -132,8 +132,7 @@ class Runner:
         dag_id, run_id = self.runs[run]
         if getattr(params, "task", None):
             return [(dag_id, run_id, params.task, params.try_number, params.map_index)]
-        self._observe_runs()
-        out = []
+        out = []  # every attempt of every finished task instance (gather read them just now)
         for (task, idx), series in View(self.history.events()).task_series(run).items():
             last = series[-1]["value"]
             if last["state"] in TERMINAL_RUN_STATES:
@@ -160,12 +159,11 @@ class Runner:
 
     def wait(self, run: str, state: str, timeout: float, task: str | None = None) -> None:
         """Wait until the run (or one of its tasks) is in ``state``; fail the step otherwise."""
-        dag_id, run_id = self.runs[run]
         with self._step("wait", run, state=state, task=task, timeout=timeout):
             deadline = time.monotonic() + timeout
             seen = None
             while time.monotonic() < deadline:
-                seen = self._state(dag_id, run_id, task)
+                seen = self._state(run, task)
                 if seen == state:
                     return
                 if task is None and seen in TERMINAL_RUN_STATES:
@@ -174,21 +172,15 @@ class Runner:
             what = f"task {task} of run {run}" if task else f"run {run}"
             raise StepFailed(f"{what} is {seen}, not {state}, after {timeout:g}s")
 
-    def _state(self, dag_id: str, run_id: str, task: str | None) -> str | None:
+    def _state(self, run: str, task: str | None) -> str | None:
+        """The run's state from the API, or the task's latest observed state (None: unknown)."""
         if task is None:
             try:
-                return self.api.run_state(dag_id, run_id)
-            except Exception:
+                return self.api.run_state(*self.runs[run])
+            except Exception:  # no answer yet is "unknown", the wait goes on
                 return None
-        for ev in reversed(self.history.events("observation")):
-            v = ev.get("value") or {}
-            if (
-                ev["probe"] == "task_instance"
-                and v.get("run_id") == run_id
-                and v.get("task_id") == task
-            ):
-                return v.get("state")
-        return None
+        values = View(self.history.events()).task(run, task)
+        return values[-1]["state"] if values else None
 
     def fault(
         self, name: str, kind: str, target: str, duration: float | None = None, **params: Any
