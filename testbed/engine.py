@@ -21,6 +21,7 @@ from testbed.api import TERMINAL_RUN_STATES
 from testbed.checks import CheckResult, CheckSpec, View
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
+from testbed.scenario.validate import HOST_OF
 from testbed.smoke import api_for
 
 FAULTS: dict[str, Callable[..., faults.Fault]] = {
@@ -200,9 +201,9 @@ class Runner:
 
     def _resolve(self, target: str) -> str:
         """``host_of:RUN.TASK`` -> the node the task instance last ran on."""
-        if not target.startswith("host_of:"):
+        if not target.startswith(HOST_OF):
             return target
-        run, _, task = target.removeprefix("host_of:").partition(".")
+        run, _, task = target.removeprefix(HOST_OF).partition(".")
         if run not in self.runs:
             raise StepFailed(f"{target}: run {run!r} was not triggered")
         dag_id, run_id = self.runs[run]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import shlex
 import signal
 import subprocess
 import threading
@@ -399,15 +400,26 @@ def heal_audit(cluster: Cluster) -> list[str]:
             problems += [f"proxy {name} has toxic {t['name']}" for t in proxy.get("toxics", [])]
     except (requests.RequestException, docker.errors.APIError) as exc:
         problems.append(f"toxiproxy API did not answer: {exc}")
-    rules = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True)
-    if rules.returncode != 0:
-        problems.append(f"iptables rules could not be listed: {rules.stderr.strip()[:200]}")
-    problems += [
-        f"iptables rule left: {ln}"
-        for ln in rules.stdout.splitlines()
-        if f"testbed:{cluster.run_id}" in ln
-    ]
+    try:
+        problems += [f"iptables rule left: {ln}" for ln in run_rules(cluster.run_id)]
+    except FaultError as exc:
+        problems.append(str(exc))
     return problems
+
+
+def run_rules(run_id: str) -> list[str]:
+    """This run's rules in the DOCKER-USER chain, as ``iptables -S`` prints them."""
+    proc = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise FaultError(f"iptables rules could not be listed: {proc.stderr.strip()[:200]}")
+    tag = f"testbed:{run_id}"
+    return [ln for ln in proc.stdout.splitlines() if ln.startswith("-A ") and tag in ln]
+
+
+def delete_run_rules(run_id: str) -> None:
+    """Remove every iptables rule this run added (a reset's heal of any partition)."""
+    for line in run_rules(run_id):
+        _iptables("-D", shlex.split(line)[1:])  # -S quotes the comment: split like a shell
 
 
 def stopped_pids(container) -> list[int]:

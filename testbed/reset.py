@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -59,10 +58,7 @@ def _heal_everything(cluster: Cluster) -> None:
                 cluster.network.connect(c, aliases=[node])
     for link in cluster.topology.links():
         faults.heal_proxy(cluster, link.name)
-    rules = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True)
-    for line in rules.stdout.splitlines():
-        if f"testbed:{cluster.run_id}" in line and line.startswith("-A "):
-            subprocess.run(["iptables", "-D", *line.split()[1:]], capture_output=True)
+    faults.delete_run_rules(cluster.run_id)
 
 
 def _restore_nodes(cluster: Cluster) -> list[str]:

@@ -166,7 +166,7 @@ class Scenario(Strict):
     description: str = ""
     topology: TopologySpec = TopologySpec()
     steps: list[Step] = Field(min_length=1)
-    timeout: Duration = 900.0
+    timeout: Duration = 900.0  # no step starts later than this (each step has its own bound)
 
     @model_validator(mode="before")
     @classmethod

@@ -56,5 +56,5 @@ def plan(s: Scenario) -> list[str]:
     ]
     lines += [f"  config {k} = {v}" for k, v in t.config.items()]
     lines += [f"{i:2}. {describe_step(step)}" for i, step in enumerate(s.steps)]
-    lines.append(f"then: heal every fault, heal audit; whole scenario at most {s.timeout:g}s")
+    lines.append(f"then: heal every fault, heal audit; no step starts after {s.timeout:g}s")
     return lines

@@ -106,9 +106,8 @@ def _add_node(step: AddNode, st: _State) -> list[tuple[str, str]]:
 
 def _expect(step: Expect, st: _State) -> list[tuple[str, str]]:
     p, out = step.model_extra or {}, []
-    for field in ("run",):
-        if field in p and p[field] not in st.runs:
-            out.append((field, _unknown("run", p[field], st.runs)))
+    if "run" in p and p["run"] not in st.runs:
+        out.append(("run", _unknown("run", p["run"], st.runs)))
     for run in p.get("runs") or []:
         if run not in st.runs:
             out.append(("runs", _unknown("run", run, st.runs)))

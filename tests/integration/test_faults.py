@@ -93,3 +93,15 @@ def test_overlapping_link_faults_heal_only_their_own_toxics(testbed_cluster):
         left = faults.heal_audit(c)
         assert len(left) == 3 * 2 and all("tb-slow-" in p for p in left), left
     assert faults.heal_audit(c) == []
+
+
+def test_reset_heals_what_a_scenario_left_behind(testbed_cluster):
+    from testbed.reset import reset
+
+    c = testbed_cluster
+    faults.Partition(c, "worker-2", peer="redis").inject()
+    faults.Hang(c, "triggerer", "pause").inject()
+    faults.LinkFault(c, "scheduler->redis", "latency", name="slow", latency=50).inject()
+    assert len(faults.heal_audit(c)) == 2 + 1 + 2
+    reset(c)
+    assert faults.heal_audit(c) == []
