@@ -264,8 +264,9 @@ def run(
 
 def _run_all(scenarios, keep: bool) -> int:
     from testbed.images import build as image_build
+    from testbed.interrupts import deferred
     from testbed.pool import ClusterPool
-    from testbed.scenario.execute import execute
+    from testbed.scenario.execute import Interrupted, execute
 
     image_build.ensure(tuple({s.topology.airflow_version for s in scenarios}))
     pool, codes = ClusterPool(detached=keep), []
@@ -273,14 +274,19 @@ def _run_all(scenarios, keep: bool) -> int:
         for s in scenarios:
             cluster = pool.get(s.topology.build())
             progress.step(f"scenario {s.name} on run {cluster.run_id}")
-            verdict, folder = execute(
-                s, cluster, on_step=lambda i, text: progress.step(f"  {i:2}. {text}")
-            )
+            try:
+                verdict, folder = execute(
+                    s, cluster, on_step=lambda i, text: progress.step(f"  {i:2}. {text}")
+                )
+            except Interrupted as stop:
+                _print_verdict(stop.verdict, stop.folder)
+                raise
             _print_verdict(verdict, folder)
             codes.append(0 if verdict.clean else 1 if not verdict.ok else 3)
     finally:
         if not keep:
-            failed = pool.close(reason="testbed run done")
+            with deferred("removing the cluster; this finishes in a few seconds"):
+                failed = pool.close(reason="testbed run done")
             if failed:
                 progress.warn(f"teardown left: {'; '.join(failed)}")
     if pool.reset_seconds:
@@ -293,6 +299,7 @@ def _print_verdict(verdict, folder) -> None:
         color = {"PASS": "green", "FAIL": "red", "NOTE": "cyan"}.get(line[:4], "yellow")
         console.print(f"  [{color}]{line[:4]}[/]{line[4:]}", highlight=False)
     mark = "[green]PASSED[/]" if verdict.ok else "[red]FAILED[/]"
+    mark = "[yellow]INTERRUPTED[/]" if verdict.interrupted else mark
     console.print(f"{mark} {verdict.scenario} in {verdict.wall_seconds:.0f}s; record: {folder}")
 
 

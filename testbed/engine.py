@@ -5,6 +5,11 @@ Each step records a ``step`` start/end event; faults are kept by name and all he
 records health, scheduler-job and task-instance observations throughout. Before a check is
 evaluated the runner gathers what it needs (log objects, ``log`` table events); the verdict is
 computed from the history by the checks, never from the runner's own state.
+
+The runner cannot hang: :meth:`Runner.run_step` carries a step out in its own thread while the
+calling (main) thread waits at most the step's bound plus :data:`GRACE`; a step past that is
+failed with what it was waiting for (:func:`testbed.bounded.pending`), and every probe and
+read inside a step has its own hard deadline. :meth:`Runner.finish` bounds each heal too.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from testbed import checks, faults, observe, runtime
-from testbed.api import TERMINAL_RUN_STATES
+from testbed import bounded, checks, faults, observe, runtime
+from testbed.api import TERMINAL_RUN_STATES, AirflowAPI
 from testbed.checks import CheckResult, CheckSpec, View
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
@@ -36,25 +41,49 @@ FAULTS: dict[str, Callable[..., faults.Fault]] = {
 }
 
 
+API_BOUND = 5.0  # one API call inside a wait
+GRACE = 5.0  # how far past its bound a step may run before the main thread gives up on it
+HEAL_BOUND = 60.0  # one fault's heal in finish()
+AUDIT_BOUND = 60.0
+STEP_JOIN = 10.0  # how long finish() lets an overrun step's thread end before healing
+
+
 class StepFailed(TestbedError):
     """A wait step timed out or an action could not be carried out."""
 
 
+class StepOverrun(StepFailed):
+    """A step did not end within its bound (plus grace); the main thread moved on."""
+
+
 class Runner:
-    def __init__(self, cluster: Cluster, *, observe_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        observe_interval: float = 0.5,
+        api: AirflowAPI | None = None,
+        probes: list[Callable[[], Any]] | None = None,
+    ) -> None:
+        """``api`` and ``probes`` default to the cluster's API and the standard probes (health,
+        scheduler jobs, task instances, container states); tests pass their own."""
         self.cluster, self.history = cluster, cluster.history
-        self.api = api_for(cluster)
+        self.api = api or api_for(cluster)
         self.runs: dict[str, tuple[str, str]] = {}  # trigger name -> (dag_id, run_id)
         self.faults: dict[str, faults.Fault] = {}
         self._timers: list[threading.Timer] = []
         self._index = 0
-        probes: list[Callable[[], Any]] = [
-            lambda: observe.api_health(cluster),
-            lambda: observe.scheduler_health(cluster, "scheduler"),
-            lambda: observe.scheduler_jobs(cluster),
-            self._observe_runs,
-            self._watch_containers,
-        ]
+        self._scope: _StepScope | None = None
+        self._step_thread: threading.Thread | None = None
+        self.cancelled = threading.Event()  # set on an overrun or Ctrl-C: step loops stop
+        if probes is None:
+            probes = [
+                lambda: observe.api_health(cluster),
+                lambda: observe.scheduler_health(cluster, "scheduler"),
+                lambda: observe.scheduler_jobs(cluster),
+                self._observe_runs,
+                self._watch_containers,
+            ]
         self._states: dict[str, str] = {}
         self.observer = observe.Observer(probes, interval=observe_interval)
 
@@ -73,24 +102,88 @@ class Runner:
         """Heal every fault, stop observing, take final observations; return the heal audit.
 
         Each stage runs even if an earlier one raised (a second Ctrl-C, a failing audit)."""
+        self.cancelled.set()
         try:
+            if self._step_thread is not None:  # an overrun step: let it end before healing
+                self._step_thread.join(STEP_JOIN)
             for t in self._timers:
                 t.cancel()
-                t.join()
-            for fault in self.faults.values():
-                fault.heal()  # records its own failure, never raises
+                t.join(HEAL_BOUND)
+            self._heal_all()
         finally:
             self.observer.__exit__()
         self._observe_runs()
         try:
-            problems = faults.heal_audit(self.cluster)
+            problems = bounded.call(
+                lambda: faults.heal_audit(self.cluster), AUDIT_BOUND, "heal audit"
+            )
         except Exception as exc:  # reported as what it is: the audit could not be made
             problems = [f"heal audit failed: {type(exc).__name__}: {exc}"]
         self.history.append("heal_audit", problems=problems)
         return problems
 
+    def _heal_all(self) -> None:
+        """Heal every fault, each bounded; then once more those that failed (a fault's heal may
+        need another healed first, e.g. a link fault while Toxiproxy itself was frozen)."""
+        stuck: set[str] = set()
+        for _ in range(2):
+            for fault in [f for f in self.faults.values() if f.injected]:
+                if fault.name in stuck:
+                    continue  # its heal is still under way in an abandoned thread
+                try:
+                    bounded.call(fault.heal, HEAL_BOUND, f"heal of {fault.name}")
+                except bounded.NoAnswer as exc:  # heal() records its own errors; not a hang
+                    stuck.add(fault.name)
+                    self.history.append(
+                        "fault",
+                        phase="heal_failed",
+                        name=fault.name,
+                        fault=fault.kind,
+                        target=fault.target,
+                        error=str(exc),
+                    )
+
     def _step(self, action: str, name: str | None = None, **fields: Any) -> _StepScope:
         return _StepScope(self, action, name, fields)
+
+    def run_step(self, body: Callable[[], Any], bound: float, why: str | None = None) -> Any:
+        """Carry out one step (``body`` opens its own step scope) in a thread; wait at most
+        ``bound`` + GRACE seconds. Past that, fail the step with what it was waiting for and
+        raise StepOverrun: the main thread never waits on a stuck call. Ctrl-C (raised here,
+        in the main thread) cancels the step."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def target() -> None:
+            try:
+                box["value"] = body()
+            except BaseException as exc:  # handed to the main thread below
+                box["error"] = exc
+            finally:
+                done.set()
+
+        self._step_thread = threading.Thread(target=target, daemon=True, name="step")
+        self._step_thread.start()
+        try:
+            finished = done.wait(bound + GRACE)
+        except BaseException:  # Ctrl-C: the step's loops stop at their next look
+            self.cancelled.set()
+            raise
+        if not finished:
+            self.cancelled.set()
+            raise self._overrun(why or f"its bound of {bound:g}s")
+        self._step_thread = None
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")
+
+    def _overrun(self, why: str) -> StepOverrun:
+        waiting = bounded.pending()
+        error = f"step did not end within {why} (+{GRACE:g}s grace)"
+        error += f"; waiting for: {'; '.join(waiting)}" if waiting else "; no call was pending"
+        if self._scope is not None:
+            self._scope.abandon(error)
+        return StepOverrun(error)
 
     # -- observations -------------------------------------------------------------------------
     def _observe_runs(self) -> None:
@@ -101,16 +194,21 @@ class Runner:
         """Record every node's container state when it changes (running, paused, exited...)."""
         for node, c in list(self.cluster.nodes.items()):
             try:
-                state = runtime.state(c)
+                state = bounded.call(
+                    lambda c=c: runtime.state(c), 10, f"container state of {node}", key=f"st:{c.id}"
+                )
+            except bounded.NoAnswer:
+                state = "no answer"  # the engine did not say; recorded as such
             except Exception:  # removed meanwhile
                 state = "gone"
             if self._states.get(node) != state:
                 self._states[node] = state
                 self.history.append("container", node=node, state=state)
 
-    def gather(self, spec: CheckSpec, params: BaseModel) -> None:
+    def gather(self, spec: CheckSpec, params: BaseModel, deadline: float | None = None) -> None:
         """Run the probes a check needs beyond the observer's (see ``CheckSpec.needs``); task
-        instances are read afresh first, so a check never judges a stale row."""
+        instances are read afresh first, so a check never judges a stale row. No new probe
+        starts after ``deadline`` (monotonic), and each probe is bounded on its own."""
         self._observe_runs()
         probe, target = getattr(params, "probe", None), getattr(params, "target", None)
         if probe == "jobs_check":  # an exec: only when asked for
@@ -124,6 +222,8 @@ class Runner:
                 observe.log_events(self.cluster, dag_id, run_id, "")
         if "remote_log" in spec.needs:
             for attempt in self._attempts(params):
+                if deadline is not None and time.monotonic() > deadline:
+                    break  # the rest are unobserved: the check judges what was seen
                 self._observe_log(*attempt)
 
     def _attempts(self, params: BaseModel) -> list[tuple[str, str, str, int, int]]:
@@ -150,10 +250,15 @@ class Runner:
         observe.remote_log(self.cluster, dag_id, run_id, task, try_number, api_text, idx)
 
     # -- steps --------------------------------------------------------------------------------
-    def trigger(self, name: str, dag: str, conf: dict | None = None) -> str:
-        with self._step("trigger", name, dag=dag):
-            self.api.wait_for_dag(dag)
-            run_id = self.api.trigger(dag, conf)
+    def trigger(self, name: str, dag: str, conf: dict | None = None, timeout: float = 120) -> str:
+        """Trigger a run of ``dag`` once the dag-processor has it; at most ``timeout`` seconds."""
+        with self._step("trigger", name, dag=dag, timeout=timeout):
+            deadline = time.monotonic() + timeout
+            self.api.wait_for_dag(dag, timeout=max(1.0, timeout - 2 * API_BOUND))
+            if self.cancelled.is_set():
+                raise StepFailed("cancelled before the run was triggered")
+            bound = max(1.0, deadline - time.monotonic())
+            run_id = bounded.call(lambda: self.api.trigger(dag, conf), bound, f"api: trigger {dag}")
             self.runs[name] = (dag, run_id)
             self.history.append("trigger", name=name, dag_id=dag, run_id=run_id, conf=conf or {})
             return run_id
@@ -163,21 +268,24 @@ class Runner:
         with self._step("wait", run, state=state, task=task, timeout=timeout):
             deadline = time.monotonic() + timeout
             seen = None
-            while time.monotonic() < deadline:
-                seen = self._state(run, task)
+            while time.monotonic() < deadline and not self.cancelled.is_set():
+                seen = self._state(run, task, deadline)
                 if seen == state:
                     return
                 if task is None and seen in TERMINAL_RUN_STATES:
                     break
-                time.sleep(0.5)
+                self.cancelled.wait(0.5)
             what = f"task {task} of run {run}" if task else f"run {run}"
             raise StepFailed(f"{what} is {seen}, not {state}, after {timeout:g}s")
 
-    def _state(self, run: str, task: str | None) -> str | None:
+    def _state(self, run: str, task: str | None, deadline: float) -> str | None:
         """The run's state from the API, or the task's latest observed state (None: unknown)."""
         if task is None:
+            bound = max(0.5, min(API_BOUND, deadline - time.monotonic()))
             try:
-                return self.api.run_state(*self.runs[run])
+                return bounded.call(
+                    lambda: self.api.run_state(*self.runs[run]), bound, f"api: state of run {run}"
+                )
             except Exception:  # no answer yet is "unknown", the wait goes on
                 return None
         values = View(self.history.events()).task(run, task)
@@ -221,13 +329,13 @@ class Runner:
         with self._step("heal", name):
             return self.faults[name].heal()
 
-    def add_node(self, node: str) -> None:
-        with self._step("add_node", node):
-            self.cluster.add_node(node)
+    def add_node(self, node: str, timeout: float | None = None) -> None:
+        with self._step("add_node", node, timeout=timeout):
+            self.cluster.add_node(node, timeout=max(1.0, timeout - GRACE) if timeout else None)
 
     def sleep(self, seconds: float) -> None:
         with self._step("sleep", None, seconds=seconds):
-            time.sleep(seconds)
+            self.cancelled.wait(seconds)
 
     def expect(
         self,
@@ -243,18 +351,19 @@ class Runner:
         """``within``: holds at some point before T; ``during``: holds over the whole window."""
         with self._step("expect", name, check=spec.name, within=within, during=during):
             start = time.monotonic()
+            end = start + (during if during is not None else within or 0)
             if during is not None:
-                while time.monotonic() - start < during:  # on-demand probes: the whole window
-                    self.gather(spec, params)
-                    time.sleep(min(poll, max(0.0, during - (time.monotonic() - start))))
+                while time.monotonic() < end and not self.cancelled.is_set():
+                    self.gather(spec, params, end)  # on-demand probes: the whole window
+                    self.cancelled.wait(min(poll, max(0.0, end - time.monotonic())))
                 result = spec.evaluate(self.history.events(), params, since=start)
             else:
                 while True:
-                    self.gather(spec, params)
+                    self.gather(spec, params, end)
                     result = spec.evaluate(self.history.events(), params)
-                    if result.ok or time.monotonic() - start >= (within or 0):
+                    if result.ok or time.monotonic() >= end or self.cancelled.is_set():
                         break
-                    time.sleep(poll)
+                    self.cancelled.wait(poll)
             return self._record(name, spec, params, finding, result)
 
     def _record(
@@ -282,22 +391,47 @@ class Runner:
 
 
 class _StepScope:
-    """Records a step's start and end (with its error, if any) around its body."""
+    """Records a step's start and end (with its error, if any) around its body. A step the
+    main thread gave up on (:meth:`abandon`) gets its end event then; when its body returns
+    later, that is recorded as ``phase="late"``."""
 
     def __init__(self, runner: Runner, action: str, name: str | None, fields: dict) -> None:
         self.runner, self.action, self.name, self.fields = runner, action, name, fields
+        self._lock = threading.Lock()
+        self._ended = False
 
     def __enter__(self) -> _StepScope:
         r = self.runner
+        self.index = r._index
+        r._scope = self
         r.history.append(
-            "step", phase="start", index=r._index, action=self.action, name=self.name, **self.fields
+            "step",
+            phase="start",
+            index=self.index,
+            action=self.action,
+            name=self.name,
+            **self.fields,
         )
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        r = self.runner
-        error = None if exc is None else str(exc)
-        r.history.append(
-            "step", phase="end", index=r._index, action=self.action, name=self.name, error=error
+    def _end(self, phase: str, error: str | None) -> None:
+        self.runner.history.append(
+            "step", phase=phase, index=self.index, action=self.action, name=self.name, error=error
         )
-        r._index += 1
+
+    def abandon(self, error: str) -> None:
+        with self._lock:
+            if not self._ended:
+                self._ended = True
+                self._end("end", error)
+                self.runner._index = self.index + 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        error = None if exc is None else str(exc)
+        with self._lock:
+            if self._ended:  # the main thread already ended it
+                self._end("late", error)
+                return
+            self._ended = True
+            self._end("end", error)
+            self.runner._index = self.index + 1

@@ -1,8 +1,10 @@
 """Probes: one bounded look at the cluster, recorded in the history as an observation.
 
 A probe that gets no answer within its timeout records ``error="timeout"`` (Jepsen's unknown
-outcome): an observation, never a crash. An :class:`Observer` thread polls a set of probes
-at a fixed interval while a scenario runs.
+outcome): an observation, never a crash. Every probe runs under a hard deadline
+(:mod:`testbed.bounded`), whatever its client library does, and a probe whose previous call on
+the same target is still stuck is "timeout" at once (no pile-up of threads on a frozen node).
+An :class:`Observer` thread polls a set of probes at a fixed interval while a scenario runs.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from testbed import airflow_config as AC
-from testbed import runtime
+from testbed import bounded, runtime
 from testbed.errors import ExecTimeout
 from testbed.services import airflow, minio, postgres
 
@@ -24,12 +27,16 @@ if TYPE_CHECKING:
     from testbed.cluster import Cluster
 
 PROBE_TIMEOUT = 3.0
+DEADLINE_SLACK = 2.0  # a probe's hard deadline: its own timeout plus this
 
 
-def observe(cluster: Cluster, probe: str, target: str, fn: Callable[[], Any]) -> dict:
-    """Run one probe; record its value, or "timeout", or the error's text."""
+def observe(
+    cluster: Cluster, probe: str, target: str, fn: Callable[[], Any], timeout: float = PROBE_TIMEOUT
+) -> dict:
+    """Run one probe under a hard deadline; record its value, or "timeout", or the error."""
     try:
-        value, error = fn(), None
+        what, key = f"{probe} probe of {target}", f"{cluster.run_id}:{probe}:{target}"
+        value, error = bounded.call(fn, timeout + DEADLINE_SLACK, what, key=key), None
     except (requests.Timeout, ExecTimeout, TimeoutError):
         value, error = None, "timeout"
     except requests.ConnectionError as exc:
@@ -77,7 +84,7 @@ def jobs_check(cluster: Cluster, node: str, job_type: str | None = None) -> dict
             return {"ok": False}
         raise RuntimeError(f"exit {r.exit_code}: {r.output.strip()[-200:]}")
 
-    return observe(cluster, "jobs_check", node, fn)
+    return observe(cluster, "jobs_check", node, fn, timeout=30)
 
 
 CONFIG_SCRIPT = (
@@ -99,7 +106,7 @@ def config_in_force(cluster: Cluster, keys: list[str], node: str = "scheduler") 
             raise RuntimeError(r.output.strip().splitlines()[-1:] or r.exit_code)
         return json.loads(r.output.strip().splitlines()[-1])
 
-    return observe(cluster, "config", node, fn)
+    return observe(cluster, "config", node, fn, timeout=30)
 
 
 TI_SQL = (
@@ -109,52 +116,57 @@ TI_SQL = (
 
 
 _ROUNDS = itertools.count(1)
-_ROUND_LOCK = threading.Lock()  # one read (query + its appends) at a time: rounds never interleave
+_ROUND_LOCK = threading.Lock()  # held only to append one read's rows, never across the query
+_LATEST: dict[tuple[str, str], float] = {}  # (dag_id, run_id) -> start of the newest read kept
+TI_KEYS = (
+    "dag_id",
+    "run_id",
+    "task_id",
+    "map_index",
+    "try_number",
+    "state",
+    "queued_by_job_id",
+    "hostname",
+)
 
 
 def task_instances(cluster: Cluster, dag_id: str, run_id: str) -> list[dict]:
     """One observation per task instance of a run, read from the metadata database; the rows
     of one read share a ``round`` (a row missing from the latest round no longer exists, e.g.
-    the placeholder of a mapped task once it is expanded)."""
-    with _ROUND_LOCK:
-        return _task_instances(cluster, dag_id, run_id, next(_ROUNDS))
-
-
-def _task_instances(cluster: Cluster, dag_id: str, run_id: str, round_: int) -> list[dict]:
-    out = []
+    the placeholder of a mapped task once it is expanded). Reads may overlap (the observer and
+    a check's gather); a read that started before the newest one already recorded is dropped,
+    so rounds never go back in time. No lock is held while the database is asked."""
+    started = time.monotonic()
     try:
-        with postgres.connect(cluster, timeout=PROBE_TIMEOUT) as conn:
-            rows = conn.execute(TI_SQL, (dag_id, run_id)).fetchall()
+        key = f"{cluster.run_id}:ti:{run_id}:{threading.current_thread().name}"
+        rows = postgres.query(cluster, TI_SQL, (dag_id, run_id), timeout=PROBE_TIMEOUT, key=key)
     except Exception as exc:
-        err = "timeout" if "timeout" in str(exc).lower() else f"{type(exc).__name__}: {exc}"
+        err = (
+            "timeout"
+            if isinstance(exc, TimeoutError) or "timeout" in str(exc).lower()
+            else (f"{type(exc).__name__}: {exc}")
+        )
         return [
             cluster.history.append(
                 "observation", probe="task_instance", target=dag_id, value=None, error=err[:300]
             )
         ]
-    keys = (
-        "dag_id",
-        "run_id",
-        "task_id",
-        "map_index",
-        "try_number",
-        "state",
-        "queued_by_job_id",
-        "hostname",
-    )
-    for row in rows:
-        value = dict(zip(keys, row, strict=True))
-        out.append(
+    with _ROUND_LOCK:
+        if _LATEST.get((dag_id, run_id), float("-inf")) > started:
+            return []  # a newer read is already recorded
+        _LATEST[(dag_id, run_id)] = started
+        round_ = next(_ROUNDS)
+        return [
             cluster.history.append(
                 "observation",
                 probe="task_instance",
                 target=dag_id,
-                value=value,
+                value=dict(zip(TI_KEYS, row, strict=True)),
                 error=None,
                 round=round_,
             )
-        )
-    return out
+            for row in rows
+        ]
 
 
 def scheduler_jobs(cluster: Cluster) -> dict:
@@ -164,8 +176,7 @@ def scheduler_jobs(cluster: Cluster) -> dict:
     )
 
     def fn() -> Any:
-        with postgres.connect(cluster, timeout=PROBE_TIMEOUT) as conn:
-            rows = conn.execute(sql).fetchall()
+        rows = postgres.query(cluster, sql, timeout=PROBE_TIMEOUT)
         return [{"id": i, "hostname": h, "state": s} for i, h, s in rows]
 
     return observe(cluster, "scheduler_job", "postgres", fn)
@@ -178,8 +189,7 @@ def log_events(cluster: Cluster, dag_id: str, run_id: str, event: str) -> dict:
     )
 
     def fn() -> Any:
-        with postgres.connect(cluster, timeout=PROBE_TIMEOUT) as conn:
-            rows = conn.execute(sql, (dag_id, run_id, f"%{event}%")).fetchall()
+        rows = postgres.query(cluster, sql, (dag_id, run_id, f"%{event}%"), timeout=PROBE_TIMEOUT)
         return [{"event": e, "task_id": t, "try_number": n, "extra": x} for e, t, n, x in rows]
 
     return observe(cluster, "log_event", dag_id, fn)
@@ -240,6 +250,9 @@ class Observer:
         return self
 
     def __exit__(self, *exc) -> None:
+        """Stop; wait for the probes under way, all together at most one probe's deadline
+        (a probe stuck past it is abandoned: its thread is a daemon and records nothing new)."""
         self._stop.set()
+        deadline = time.monotonic() + PROBE_TIMEOUT + DEADLINE_SLACK + self.interval
         for t in self._threads:
-            t.join(timeout=2 * PROBE_TIMEOUT + self.interval)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))

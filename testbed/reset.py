@@ -38,8 +38,7 @@ def reset(cluster: Cluster) -> float:
     except BaseException:  # Ctrl-C or a node that never came back: stop the other waits
         cluster.cancel()
         raise
-    with postgres.connect(cluster, timeout=10) as conn:
-        conn.execute(UNFINISHED_SQL)
+    postgres.query(cluster, UNFINISHED_SQL, timeout=10)
     seconds = time.monotonic() - t0
     cluster.history.append("reset", seconds=round(seconds, 3), restarted=restarted)
     cluster.mark_good()

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from testbed import progress
 from testbed.checks import registry
 from testbed.cluster import Cluster
 from testbed.engine import Runner, StepFailed
@@ -31,38 +32,82 @@ def scenario_dir(cluster: Cluster, name: str) -> Path:
             n += 1
 
 
+make_runner: Callable[[Cluster], Runner] = Runner  # tests swap in a runner with fake probes
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a scenario: its faults were healed (unless Ctrl-C came again) and a
+    partial verdict was written; carries them so the caller can say where."""
+
+    def __init__(self, verdict: Verdict, folder: Path) -> None:
+        super().__init__(f"interrupted; partial verdict in {folder}")
+        self.verdict, self.folder = verdict, folder
+
+
 def execute(
     scenario: M.Scenario,
     cluster: Cluster,
     on_step: Callable[[int, str], None] | None = None,
 ) -> tuple[Verdict, Path]:
-    """Run ``scenario`` on ``cluster``; return its verdict and its folder (history, verdict)."""
+    """Run ``scenario`` on ``cluster``; return its verdict and its folder (history, verdict).
+
+    Each step is bounded by its own bound and by the scenario's timeout, enforced by this
+    (the main) thread. Ctrl-C heals, writes a partial verdict and raises :class:`Interrupted`;
+    a second Ctrl-C skips what is left of the healing (the caller's teardown still runs)."""
     folder = scenario_dir(cluster, scenario.name)
     saved, cluster.history = cluster.history, History(folder / "history.jsonl")
+    interrupted = False
     try:
-        runner = Runner(cluster).start(scenario=scenario.name, run_id=cluster.run_id)
-        deadline = time.monotonic() + scenario.timeout
+        runner = make_runner(cluster).start(scenario=scenario.name, run_id=cluster.run_id)
         try:
-            for i, step in enumerate(scenario.steps):
-                if on_step:
-                    on_step(i, describe_step(step))
-                if time.monotonic() > deadline:
-                    raise StepFailed(f"scenario timeout of {scenario.timeout:g}s reached")
-                _dispatch(runner, step)
+            _steps(runner, scenario, on_step)
+        except KeyboardInterrupt:
+            interrupted = True
+            _interrupted(cluster, runner, "a step")
         except Exception as exc:  # recorded in the step's end event; stop here
             cluster.history.append("aborted", error=f"{type(exc).__name__}: {exc}"[:500])
-        finally:
+        try:
             runner.finish()
+        except KeyboardInterrupt:  # the second Ctrl-C: no more healing, teardown follows
+            interrupted = True
+            _interrupted(cluster, runner, "healing")
         verdict = compute(scenario.name, cluster.history.events())
         verdict.save(folder / "verdict.json")
+        if interrupted:
+            raise Interrupted(verdict, folder)
         return verdict, folder
     finally:
         cluster.history = saved
 
 
+def _steps(runner: Runner, scenario: M.Scenario, on_step) -> None:
+    deadline = time.monotonic() + scenario.timeout
+    for i, step in enumerate(scenario.steps):
+        if on_step:
+            on_step(i, describe_step(step))
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise StepFailed(f"scenario timeout of {scenario.timeout:g}s reached before step {i}")
+        bound, why = step.bound(), None
+        if left < bound:
+            bound, why = left, f"the {left:.1f}s left of the scenario's {scenario.timeout:g}s"
+        runner.run_step(lambda step=step: _dispatch(runner, step), bound, why)
+
+
+def _interrupted(cluster: Cluster, runner: Runner, during: str) -> None:
+    runner.cancelled.set()
+    cluster.history.append("interrupted", step=runner._index, during=during)
+    progress.warn(
+        f"interrupted during {during} (step {runner._index}): healing every fault and writing "
+        "a partial verdict; Ctrl-C again skips the healing (the cluster is removed either way)"
+        if during == "a step"
+        else "interrupted again: healing skipped; the cluster is removed next"
+    )
+
+
 def _dispatch(runner: Runner, step) -> None:
     if isinstance(step, M.Trigger):
-        runner.trigger(step.name, step.dag, step.conf)
+        runner.trigger(step.name, step.dag, step.conf, step.bound())
     elif isinstance(step, M.Wait):
         runner.wait(step.run, step.state, step.timeout, step.task)
     elif isinstance(step, M.Fault):
@@ -70,7 +115,7 @@ def _dispatch(runner: Runner, step) -> None:
     elif isinstance(step, M.Heal):
         runner.heal(step.fault)
     elif isinstance(step, M.AddNode):
-        runner.add_node(step.node)
+        runner.add_node(step.node, step.bound())
     elif isinstance(step, M.Sleep):
         runner.sleep(step.seconds)
     elif isinstance(step, M.Expect):

@@ -49,7 +49,23 @@ class TopologySpec(Strict):
         return Topology(self.workers, self.airflow_version, nested)
 
 
-class Trigger(Strict):
+# Every step has a bound: the main thread waits at most that (plus a few seconds' grace) for
+# it, whatever the cluster does. ``wait`` has ``timeout``, ``expect`` its window, ``sleep`` its
+# length; the other actions take an optional ``timeout`` with these defaults (seconds).
+DEFAULT_BOUNDS = {"trigger": 120.0, "fault": 60.0, "heal": 60.0, "add_node": 240.0}
+EXPECT_SLACK = 15.0  # one last round of on-demand probes after an expectation's window
+
+
+class Bounded(Strict):
+    """A step with an optional ``timeout`` (its bound)."""
+
+    timeout: Duration | None = None
+
+    def bound(self) -> float:
+        return self.timeout if self.timeout is not None else DEFAULT_BOUNDS[self.action]
+
+
+class Trigger(Bounded):
     action: Literal["trigger"] = "trigger"
     name: str = Field(pattern=NAME)
     dag: str
@@ -63,8 +79,11 @@ class Wait(Strict):
     state: Literal[TI_STATES] = "success"  # type: ignore[valid-type]
     timeout: Duration = 120.0
 
+    def bound(self) -> float:
+        return self.timeout
 
-class Fault(Strict):
+
+class Fault(Bounded):
     action: Literal["fault"] = "fault"
     name: str = Field(pattern=NAME)
     kind: FaultKind
@@ -90,18 +109,23 @@ class Fault(Strict):
             raise ValueError("a link fault needs 'toxic' (latency, timeout, bandwidth, ...)")
         return self
 
+    def bound(self) -> float:
+        if self.timeout is None and self.deadline is not None:  # a stop waits its deadline
+            return self.deadline + DEFAULT_BOUNDS["fault"]
+        return super().bound()
+
     def params(self) -> dict[str, Any]:
         p = {k: getattr(self, k) for k in FAULT_PARAMS.get(self.kind, ()) if k != "attributes"}
         p = {k: v for k, v in p.items() if v is not None}
         return {**p, **self.attributes}
 
 
-class Heal(Strict):
+class Heal(Bounded):
     action: Literal["heal"] = "heal"
     fault: str
 
 
-class AddNode(Strict):
+class AddNode(Bounded):
     action: Literal["add_node"] = "add_node"
     node: str
 
@@ -109,6 +133,9 @@ class AddNode(Strict):
 class Sleep(Strict):
     action: Literal["sleep"] = "sleep"
     seconds: Duration
+
+    def bound(self) -> float:
+        return self.seconds
 
 
 class Expect(Strict):
@@ -150,6 +177,9 @@ class Expect(Strict):
     @property
     def label(self) -> str:
         return self.name or self.check
+
+    def bound(self) -> float:
+        return (self.during or self.within or 0.0) + EXPECT_SLACK
 
     def check_params(self) -> BaseModel:
         return registry.get(self.check).params.model_validate(self.model_extra or {})

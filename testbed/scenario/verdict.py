@@ -20,6 +20,7 @@ class Verdict:
     heal_problems: list[str] = field(default_factory=list)
     heal_failures: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: float = 0.0
+    interrupted: str | None = None  # "at step N (during ...)": a partial verdict
 
     @property
     def clean(self) -> bool:
@@ -36,6 +37,8 @@ class Verdict:
             f"STEP  {s['action']} {s.get('name') or ''}: {s['error']}" for s in self.failed_steps
         ]
         out += [f"HEAL  {h['name']}: {h['error']}" for h in self.heal_failures]
+        if self.interrupted:
+            out.append(f"STOP  interrupted {self.interrupted}: a partial verdict")
         out += [f"LEFT  {p}" for p in self.heal_problems]
         return out
 
@@ -51,6 +54,7 @@ def compute(scenario: str, events: list[dict[str, Any]]) -> Verdict:
         e for e in events if e["kind"] == "step" and e.get("phase") == "end" and e.get("error")
     ]
     aborted = [e for e in events if e["kind"] == "aborted"]
+    stops = [e for e in events if e["kind"] == "interrupted"]
     audits = [e for e in events if e["kind"] == "heal_audit"]
     heal_failures = [e for e in events if e["kind"] == "fault" and e.get("phase") == "heal_failed"]
     expectations = [_summary(e) for e in exps if not e.get("finding")]
@@ -59,7 +63,9 @@ def compute(scenario: str, events: list[dict[str, Any]]) -> Verdict:
     wall = events[-1]["mono"] - starts[0]["mono"] if starts and events else 0.0
     return Verdict(
         scenario=scenario,
-        ok=bool(expectations) and all(e["ok"] for e in expectations) and not failed and not aborted,
+        ok=bool(expectations)
+        and all(e["ok"] for e in expectations)
+        and not (failed or aborted or stops),
         expectations=expectations,
         findings=findings,
         failed_steps=[
@@ -69,6 +75,7 @@ def compute(scenario: str, events: list[dict[str, Any]]) -> Verdict:
         heal_problems=audits[-1]["problems"] if audits else ["no heal audit recorded"],
         heal_failures=[{"name": e["name"], "error": e["error"]} for e in heal_failures],
         wall_seconds=round(wall, 1),
+        interrupted=f"at step {stops[0]['step']} (during {stops[0]['during']})" if stops else None,
     )
 
 

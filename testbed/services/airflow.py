@@ -89,8 +89,7 @@ def _job_alive(ctx: Ctx, node: str) -> bool:
         "select 1 from job where job_type = %s and hostname = %s and state = 'running' "
         "and latest_heartbeat > now() - interval '30 seconds'"
     )
-    with pg.connect(ctx, timeout=3) as conn:
-        return conn.execute(sql, (JOB_TYPES[role_of(node)], node)).fetchone() is not None
+    return bool(pg.query(ctx, sql, (JOB_TYPES[role_of(node)], node), timeout=3))
 
 
 def _jobs_check(ctx: Ctx, node: str) -> bool:

@@ -7,11 +7,14 @@ start from that snapshot and skip the migration. The role's password is reset pe
 
 from __future__ import annotations
 
+import os
+import socket
+
 import docker.errors
 import psycopg
 
+from testbed import bounded, runtime
 from testbed import labels as L
-from testbed import runtime
 from testbed.readiness import Probe
 from testbed.runtime import NodeSpec
 from testbed.services import Ctx, secret_file
@@ -41,18 +44,58 @@ def probe(ctx: Ctx, node: str = "postgres") -> Probe:
     return Probe("pg_isready", attempt, interval=0.3)
 
 
+# TCP keepalives and a user timeout, so a silent peer is noticed by the socket itself too.
+KEEPALIVE = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2}
+
+
 def connect(ctx: Ctx, timeout: float = 5) -> psycopg.Connection:
-    """A host-side connection to the metadata database (autocommit)."""
+    """A host-side connection to the metadata database (autocommit).
+
+    Its timeouts cover connecting and a server that runs a statement too long; a *frozen*
+    server (paused, SIGSTOPped) still accepts TCP and never answers, which only a client-side
+    deadline catches: use :func:`query` for anything the runner must not wait on forever."""
     return psycopg.connect(
         host="127.0.0.1",
         port=ctx.host_port("postgres", PORT),
         user="airflow",
         password=ctx.secrets.pg_password,
         dbname="airflow",
-        connect_timeout=max(1, int(timeout)),
+        connect_timeout=max(2, int(timeout)),
         autocommit=True,
         options=f"-c statement_timeout={int(timeout * 1000)}",
+        tcp_user_timeout=int(timeout * 1000),
+        **KEEPALIVE,
     )
+
+
+def query(
+    ctx: Ctx, sql: str, params: tuple = (), *, timeout: float = 5, key: str | None = None
+) -> list[tuple]:
+    """One statement on a fresh connection, with a hard deadline of ``timeout`` + 1 s: raises
+    :class:`~testbed.bounded.NoAnswer` (and shuts the socket down, so no thread stays stuck)
+    when the server gives no answer."""
+    held: dict[str, psycopg.Connection] = {}
+
+    def run() -> list[tuple]:
+        with connect(ctx, timeout) as conn:
+            held["conn"] = conn
+            cur = conn.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+
+    what = f"postgres: {' '.join(sql.split()[:6])}"
+    return bounded.call(run, timeout + 1, what, key=key, abort=lambda: _shutdown(held))
+
+
+def _shutdown(held: dict) -> None:
+    """Shut the connection's socket down from another thread: its blocked read returns."""
+    conn = held.get("conn")
+    if conn is None or conn.closed:
+        return
+    dup = socket.socket(fileno=os.dup(conn.pgconn.socket))
+    try:
+        dup.shutdown(socket.SHUT_RDWR)
+    finally:
+        dup.close()
 
 
 def snapshot_tag(airflow_image: str, services_image: str) -> str:
