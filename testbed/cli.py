@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from testbed import labels as L
@@ -237,7 +238,7 @@ def validate(
 
     for file in files:
         s = load(file)
-        console.print(f"[green]ok[/] {file}: scenario {s.name}, {len(s.steps)} steps")
+        console.print(f"[green]ok[/] {escape(str(file))}: scenario {s.name}, {len(s.steps)} steps")
 
 
 @app.command()
@@ -257,7 +258,7 @@ def run(
     scenarios = [load(f) for f in files]  # every file is validated before anything boots
     if dry_run:
         for s in scenarios:
-            console.print("\n".join(plan(s)), highlight=False, soft_wrap=True)
+            progress.plain("\n".join(plan(s)))
         return
     raise typer.Exit(_run_all(scenarios, keep))
 
@@ -276,7 +277,7 @@ def _run_all(scenarios, keep: bool) -> int:
             progress.step(f"scenario {s.name} on run {cluster.run_id}")
             try:
                 verdict, folder = execute(
-                    s, cluster, on_step=lambda i, text: progress.step(f"  {i:2}. {text}")
+                    s, cluster, on_step=lambda i, text: progress.step(f"  {i:2}. {escape(text)}")
                 )
             except Interrupted as stop:
                 _print_verdict(stop.verdict, stop.folder)
@@ -297,7 +298,7 @@ def _run_all(scenarios, keep: bool) -> int:
 def _print_verdict(verdict, folder) -> None:
     for line in verdict.lines():
         color = {"PASS": "green", "FAIL": "red", "NOTE": "cyan"}.get(line[:4], "yellow")
-        console.print(f"  [{color}]{line[:4]}[/]{line[4:]}", highlight=False)
+        console.print(f"  [{color}]{line[:4]}[/]{escape(line[4:])}", highlight=False)
     mark = "[green]PASSED[/]" if verdict.ok else "[red]FAILED[/]"
     mark = "[yellow]INTERRUPTED[/]" if verdict.interrupted else mark
     console.print(f"{mark} {verdict.scenario} in {verdict.wall_seconds:.0f}s; record: {folder}")
@@ -349,7 +350,7 @@ def main() -> None:
     try:
         app()
     except TestbedError as exc:
-        console.print(f"[red]error:[/] {exc.one_line()}")
+        console.print(f"[red]error:[/] {escape(exc.one_line())}")
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: what this command started has been removed")

@@ -74,6 +74,7 @@ class Runner:
         self._timers: list[threading.Timer] = []
         self._index = 0
         self._scope: _StepScope | None = None
+        self._bound: float | None = None
         self._step_thread: threading.Thread | None = None
         self.cancelled = threading.Event()  # set on an overrun or Ctrl-C: step loops stop
         if probes is None:
@@ -134,14 +135,7 @@ class Runner:
                     bounded.call(fault.heal, HEAL_BOUND, f"heal of {fault.name}")
                 except bounded.NoAnswer as exc:  # heal() records its own errors; not a hang
                     stuck.add(fault.name)
-                    self.history.append(
-                        "fault",
-                        phase="heal_failed",
-                        name=fault.name,
-                        fault=fault.kind,
-                        target=fault.target,
-                        error=str(exc),
-                    )
+                    fault.record("heal_failed", error=str(exc))
 
     def _step(self, action: str, name: str | None = None, **fields: Any) -> _StepScope:
         return _StepScope(self, action, name, fields)
@@ -153,6 +147,7 @@ class Runner:
         in the main thread) cancels the step."""
         box: dict[str, Any] = {}
         done = threading.Event()
+        self._bound = bound  # recorded in the step's start event
 
         def target() -> None:
             try:
@@ -404,13 +399,9 @@ class _StepScope:
         r = self.runner
         self.index = r._index
         r._scope = self
+        fields = {"bound": r._bound, **self.fields}
         r.history.append(
-            "step",
-            phase="start",
-            index=self.index,
-            action=self.action,
-            name=self.name,
-            **self.fields,
+            "step", phase="start", index=self.index, action=self.action, name=self.name, **fields
         )
         return self
 

@@ -81,20 +81,17 @@ class Fault:
         try:
             self._heal()
         except Exception as exc:  # recorded; must not hide the caller's verdict
-            self.cluster.history.append(
-                "fault",
-                phase="heal_failed",
-                name=self.name,
-                fault=self.kind,
-                target=self.target,
-                error=str(exc),
-            )
+            self.record("heal_failed", error=str(exc))
             return False
         self.injected = False
-        self.cluster.history.append(
-            "fault", phase="heal", name=self.name, fault=self.kind, target=self.target
-        )
+        self.record("heal")
         return True
+
+    def record(self, phase: str, **fields: Any) -> None:
+        """One ``fault`` event of this fault in the history."""
+        self.cluster.history.append(
+            "fault", phase=phase, name=self.name, fault=self.kind, target=self.target, **fields
+        )
 
     def __enter__(self) -> Fault:
         return self.inject()

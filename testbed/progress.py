@@ -1,21 +1,30 @@
 """Progress output for long work (image builds, cluster boot, waits): what we wait for, how long.
 
 All user-facing output goes through the one rich Console here, on stderr, so stdout stays
-usable for machine-readable output.
+usable for machine-readable output. Text that comes from outside (user input, logs, build
+output, error messages) is escaped, never read as Rich markup. Output to a pipe or file is not
+wrapped; there a status prints a plain line when it starts and every :data:`TICK` seconds
+while it lasts (a live spinner only on a terminal), so a CI log shows long work progressing.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 
-console = Console(stderr=True, highlight=False)
+_TTY = sys.stderr.isatty()
+console = Console(stderr=True, highlight=False, soft_wrap=True, width=None if _TTY else 200)
+TICK = 20.0  # seconds between progress lines when stderr is not a terminal
 
 
 def step(msg: str) -> None:
+    """``msg`` may carry markup of our own; escape anything from outside before passing it."""
     console.print(f"[bold cyan]•[/] {msg}")
 
 
@@ -24,16 +33,50 @@ def done(msg: str, started: float) -> None:
 
 
 def warn(msg: str) -> None:
-    console.print(f"[yellow]![/] {msg}")
+    console.print(f"[yellow]![/] {escape(msg)}")
+
+
+def plain(text: str) -> None:
+    """Print outside text as it is (no markup, no highlighting)."""
+    console.print(text, markup=False)
 
 
 @contextmanager
-def status(msg: str) -> Iterator[callable]:
-    """A live one-line status; yields ``update(text)`` to show the latest detail."""
+def status(msg: str) -> Iterator[Callable[[str], None]]:
+    """A one-line status; yields ``update(text)`` to show the latest detail."""
+    if console.is_terminal:
+        with _live(msg) as update:
+            yield update
+    else:
+        with _ticker(msg) as update:
+            yield update
+
+
+@contextmanager
+def _live(msg: str) -> Iterator[Callable[[str], None]]:
     started = time.monotonic()
     with console.status(msg) as live:
 
         def update(detail: str) -> None:
-            live.update(f"{msg} [dim]{time.monotonic() - started:4.0f}s  {detail[:90]}[/]")
+            elapsed = time.monotonic() - started
+            live.update(f"{msg} [dim]{elapsed:4.0f}s  {escape(detail[:90])}[/]")
 
         yield update
+
+
+@contextmanager
+def _ticker(msg: str) -> Iterator[Callable[[str], None]]:
+    started, latest, stop = time.monotonic(), [""], threading.Event()
+    plain(f"… {msg}")
+
+    def tick() -> None:
+        while not stop.wait(TICK):
+            detail = f": {latest[0][:120]}" if latest[0] else ""
+            plain(f"… {msg} ({time.monotonic() - started:.0f}s){detail}")
+
+    ticker = threading.Thread(target=tick, daemon=True, name="progress")
+    ticker.start()
+    try:
+        yield lambda detail: latest.__setitem__(0, detail)
+    finally:
+        stop.set()

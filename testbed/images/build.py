@@ -68,7 +68,7 @@ def _run(cmd: list[str], what: str, update, env: dict | None = None) -> None:
         tail = (tail + [line.rstrip()])[-20:]
         update(line.strip())
     if proc.wait() != 0:
-        progress.console.print("\n".join(tail))
+        progress.plain("\n".join(tail))
         raise ImageBuildError(what, f"`{' '.join(cmd[:3])} …` exited {proc.returncode}", tail=tail)
 
 
@@ -162,14 +162,14 @@ def docker_build(ref: ImageRef, verbose: bool) -> None:
         )
         for chunk in stream:
             if "error" in chunk:
-                progress.console.print("\n".join(tail))
+                progress.plain("\n".join(tail))
                 raise ImageBuildError(ref.name, chunk["error"].strip(), tail=tail)
             for line in chunk.get("stream", "").splitlines():
                 if line.strip():
                     tail = (tail + [line])[-20:]
                     update(line.strip())
                     if verbose:
-                        progress.console.print(f"[dim]{line}[/]")
+                        progress.plain(line)
 
 
 _BUILDERS = {"base": build_base, "services": docker_build, "airflow": docker_build}

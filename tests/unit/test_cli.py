@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from testbed.cli import parse_overrides
@@ -17,3 +21,18 @@ def test_parse_overrides():
 def test_bad_override_says_the_format(bad):
     with pytest.raises(TestbedError, match="SECTION.KEY=VALUE"):
         parse_overrides([bad])
+
+
+def _testbed(*args: str, cwd) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("testbed")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=60)
+
+
+def test_user_text_is_not_read_as_markup_nor_wrapped_in_a_pipe(tmp_path):
+    bad = tmp_path / "bad_key_with_a_long_name_so_that_the_line_is_well_past_eighty_columns.yaml"
+    bad.write_text("name: x\ntopology: {config: {Scheduler.Threshold: 1}}\nsteps:\n  - sleep: 1s\n")
+    r = _testbed("validate", str(bad), cwd=tmp_path)
+    assert r.returncode == 2
+    assert "^[a-z_]+\\.[a-z0-9_]+$" in r.stderr  # the pattern, brackets and all
+    (line,) = [ln for ln in r.stderr.splitlines() if "error:" in ln]
+    assert bad.name in line and len(line) > 80  # one line, not broken at 80 columns
