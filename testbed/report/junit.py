@@ -46,9 +46,9 @@ def suite(verdict: Verdict, folder: Path) -> ET.Element:
     cases += step_cases(verdict, events)
     cases.append(heal_case(verdict))
     if not verdict.ok and not any(c.find("failure") is not None for c in cases):
-        cases.append(
-            case(verdict.scenario, "verdict", "scenario failed", "\n".join(verdict.lines()))
-        )
+        why = "no expectation recorded" if not verdict.expectations else "the verdict failed"
+        text = "\n".join(verdict.lines()) or why
+        cases.append(case(verdict.scenario, "verdict", f"scenario failed: {why}", text))
     el.extend(cases)
     el.set("tests", str(len(cases)))
     el.set("failures", str(sum(c.find("failure") is not None for c in cases)))

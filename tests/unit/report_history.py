@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 HOSTILE = '<script>alert("x")</script> & more'
+ODD_KIND = "<img src=x onerror=alert(1)>"
 T0_MONO, T0_WALL = 5000.0, 1_750_000_000.0
 
 
@@ -112,6 +113,7 @@ def drill() -> list[dict[str, Any]]:
     )
     r.add(59, "heal_audit", problems=["toxic down on scheduler->postgres"])
     r.add(59.5, "weird_kind", detail=HOSTILE)
+    r.add(59.4, ODD_KIND, name="<i>x</i>")  # an unknown kind whose very name is markup
     for i in range(60):
         t = float(i)
         status = "unhealthy" if 30 <= t < 41 else "healthy"
