@@ -25,8 +25,6 @@ TI_STATES = {
     "failed": "bad",
     "upstream_failed": "bad",
     "running": "running",
-    "up_for_retry": "error",
-    "restarting": "error",
 }
 CONTAINER_OK = {"running", "ready"}
 CONTAINER_PENDING = {"started", "created", "restarting"}

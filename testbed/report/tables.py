@@ -17,6 +17,9 @@ KNOWN_KINDS = {
 }  # fmt: skip
 
 
+TIMES = ("seq", "kind", "wall", "mono")  # shown as the row's time, not again in its event
+
+
 def cell(value: Any) -> str:
     if value is None:
         return "<td class='none'>—</td>"
@@ -149,7 +152,7 @@ def logs(rec: Record) -> str:
 
 def unknown(rec: Record) -> str:
     rows = [
-        row(t_cell(rec.t(e)), cell(e["kind"]), cell({k: v for k, v in e.items() if k != "kind"}))
+        row(t_cell(rec.t(e)), cell(e["kind"]), cell({k: v for k, v in e.items() if k not in TIMES}))
         for e in rec.events
         if e["kind"] not in KNOWN_KINDS
     ]

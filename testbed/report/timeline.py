@@ -164,7 +164,7 @@ def axis(frame: Frame) -> str:
 def tick_step(span: float, wanted: int = 12) -> float:
     raw = span / wanted
     base = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1
-    return next(m * base for m in (1, 2, 5, 10) if m * base >= raw)
+    return next(m * base for m in (1, 2, 2.5, 5, 10) if m * base >= raw)
 
 
 def lane_grounds(frame: Frame, lanes: list[Lane]) -> str:
@@ -285,9 +285,15 @@ def step_label(frame: Frame, group: list[StepMark]) -> str:
         room -= len(label) + 3
         if room <= 3:
             break
-    at = f"translate({x + 3:.1f},{frame.step_base - 3:.1f}) rotate(-40)"
     title = f"<title>{escape(' · '.join(s.label for s in group))}</title>"
-    return f"<text transform='{at}' class='step-label'>{title}{' · '.join(spans)}</text>"
+    if x + STEP_LABEL_MAX * CHAR_PX * 0.77 < WIDTH:  # up and to the right
+        at, anchor = f"translate({x + 3:.1f},{frame.step_base - 3:.1f}) rotate(-40)", "start"
+    else:  # near the right edge: up and to the left
+        at, anchor = f"translate({x - 3:.1f},{frame.step_base - 3:.1f}) rotate(40)", "end"
+    return (
+        f"<text transform='{at}' text-anchor='{anchor}' class='step-label'>"
+        f"{title}{' · '.join(spans)}</text>"
+    )
 
 
 def draw_expectation(frame: Frame, m: ExpectMark) -> str:
