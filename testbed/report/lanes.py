@@ -10,6 +10,7 @@ Sparse probes and other events are points. Pure data: no drawing here.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,10 +135,16 @@ def observation_lanes(rec: Record) -> list[Lane]:
     for e in rec.of("observation"):
         grouped.setdefault(observation_lane_key(e, run_names), []).append(e)
     lanes = []
-    for (_, title, group), obs in sorted(grouped.items(), key=lambda kv: kv[0][:2]):
+    for (_, title, group), obs in sorted(grouped.items(), key=lambda kv: natural(kv[0][:2])):
         spans = obs[0].get("probe") in SPAN_PROBES
         lanes.append(Lane(title, group, observation_marks(rec, obs, spans)))
     return lanes
+
+
+def natural(key: tuple[int, str]) -> tuple:
+    """Sort ``work[10]`` after ``work[9]``."""
+    order, title = key
+    return order, [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", title)]
 
 
 def observation_marks(rec: Record, obs: list[Event], spans: bool) -> list[Mark]:

@@ -384,3 +384,19 @@ def test_junit_a_failed_verdict_always_has_a_failure_and_text_is_xml_safe(tmp_pa
     root = junit(tmp_path / "x", ("ansi", ansi))
     message = cases(root.find("testsuite"))["up"].find("failure").get("message")
     assert message == "boom [31mred[0m <b>&</b>"
+
+
+def test_mapped_task_lanes_are_in_map_index_order(tmp_path):
+    r = Recorder()
+    r.add(0, "scenario", phase="start", config={})
+    r.add(0.5, "trigger", name="fan", dag_id="d", run_id="m1")
+    for m in (10, 2, 1):
+        value = {"dag_id": "d", "run_id": "m1", "task_id": "w", "map_index": m, "state": "queued"}
+        r.add(1, "observation", probe="task_instance", target="d", value=value, error=None)
+    html = write_html(write_record(tmp_path / "fan-1", r.sorted(), logs=False)).read_text()
+    assert list(lanes(svg_of(html))) == [
+        "task fan.w[1]",
+        "task fan.w[2]",
+        "task fan.w[10]",
+        "trigger",
+    ]
