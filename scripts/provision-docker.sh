@@ -11,6 +11,7 @@ need_pkgs=()
 command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)  # for compose/ (by hand)
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)  # the report's browser test
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || die "missing ${need_pkgs[*]}; run as root or: sudo apt-get install -y ${need_pkgs[*]}"
   command -v apt-get >/dev/null 2>&1 || die "missing ${need_pkgs[*]} and no apt-get here; install them by hand"
