@@ -37,6 +37,7 @@ class _Call:
     what: str
     key: str | None
     started: float
+    owner: str  # the name of the thread that made the call
 
 
 _lock = threading.Lock()
@@ -85,13 +86,15 @@ def _register(what: str, key: str | None, timeout: float) -> int:
         if key is not None and any(c.key == key for c in _calls.values()):
             raise NoAnswer(what, timeout, busy=True)
         ident = next(_ids)
-        _calls[ident] = _Call(what, key, time.monotonic())
+        _calls[ident] = _Call(what, key, time.monotonic(), threading.current_thread().name)
         return ident
 
 
-def pending() -> list[str]:
-    """The calls under way (abandoned ones included), oldest first, with how long each waits."""
+def pending(owner: str | None = None) -> list[str]:
+    """The calls under way (abandoned ones included), oldest first, with how long each waits;
+    only those made by the thread named ``owner``, if given."""
     now = time.monotonic()
     with _lock:
         calls = sorted(_calls.values(), key=lambda c: c.started)
+    calls = [c for c in calls if owner is None or c.owner == owner]
     return [f"{c.what} (for {now - c.started:.1f}s)" for c in calls]

@@ -246,12 +246,16 @@ def run(
     files: list[Path] = typer.Argument(..., help="Scenario files (.yaml or .py), run in order."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; boot nothing."),
     keep: bool = typer.Option(False, help="Leave the cluster running afterwards."),
+    junit: Path | None = typer.Option(
+        None, help="Also write JUnit XML here (a testcase per expectation)."
+    ),
 ) -> None:
     """Run scenarios on a real cluster (one boot, reset between scenarios of one topology).
 
-    Exit 0 only if every expectation held and every fault healed; 1 if an expectation failed
-    or a step could not be carried out; 3 if the expectations held but the heal audit found
-    something left broken."""
+    Each scenario's record folder gets history.jsonl, verdict.json and report.html (a timeline a
+    person can read). Exit 0 only if every expectation held and every fault healed; 1 if an
+    expectation failed or a step could not be carried out; 3 if the expectations held but the
+    heal audit found something left broken."""
     from testbed.scenario import load
     from testbed.scenario.plan import plan
 
@@ -260,17 +264,38 @@ def run(
         for s in scenarios:
             progress.plain("\n".join(plan(s)))
         return
-    raise typer.Exit(_run_all(scenarios, keep))
+    raise typer.Exit(_run_all(scenarios, keep, junit))
 
 
-def _run_all(scenarios, keep: bool) -> int:
+@app.command()
+def report(
+    path: Path = typer.Argument(..., help="A scenario record folder, or a run folder."),
+) -> None:
+    """Write the HTML report of a record (every scenario of a run folder); print its path."""
+    from testbed.report import write_html
+
+    folders = [path] if (path / "history.jsonl").exists() else []
+    if (path / "scenarios").is_dir():
+        folders = sorted(
+            p for p in (path / "scenarios").iterdir() if (p / "history.jsonl").exists()
+        )
+    if not folders:
+        raise TestbedError(
+            f"{path}: no history.jsonl here or under {path / 'scenarios'}",
+            hint="give a scenario record folder (.testbed/runs/RUN/scenarios/NAME-N) or a run",
+        )
+    for folder in folders:
+        progress.plain(f"report: {write_html(folder)}")
+
+
+def _run_all(scenarios, keep: bool, junit: Path | None = None) -> int:
     from testbed.images import build as image_build
     from testbed.interrupts import deferred
     from testbed.pool import ClusterPool
     from testbed.scenario.execute import Interrupted, execute
 
     image_build.ensure(tuple({s.topology.airflow_version for s in scenarios}))
-    pool, codes = ClusterPool(detached=keep), []
+    pool, codes, results = ClusterPool(detached=keep), [], []
     try:
         for s in scenarios:
             cluster = pool.get(s.topology.build())
@@ -280,11 +305,17 @@ def _run_all(scenarios, keep: bool) -> int:
                     s, cluster, on_step=lambda i, text: progress.step(f"  {i:2}. {escape(text)}")
                 )
             except Interrupted as stop:
+                results.append((stop.verdict, stop.folder))
                 _print_verdict(stop.verdict, stop.folder)
                 raise
+            results.append((verdict, folder))
             _print_verdict(verdict, folder)
             codes.append(0 if verdict.clean else 1 if not verdict.ok else 3)
     finally:
+        if junit is not None and results:
+            from testbed.report import write_junit
+
+            progress.plain(f"JUnit: {write_junit(results, junit)}")
         if not keep:
             with deferred("removing the cluster; this finishes in a few seconds"):
                 failed = pool.close(reason="testbed run done")
@@ -302,6 +333,8 @@ def _print_verdict(verdict, folder) -> None:
     mark = "[green]PASSED[/]" if verdict.ok else "[red]FAILED[/]"
     mark = "[yellow]INTERRUPTED[/]" if verdict.interrupted else mark
     console.print(f"{mark} {verdict.scenario} in {verdict.wall_seconds:.0f}s; record: {folder}")
+    if (folder / "report.html").exists():
+        progress.plain(f"  report: {folder / 'report.html'}")
 
 
 @images_app.command("build")

@@ -14,6 +14,7 @@ read inside a step has its own hard deadline. :meth:`Runner.finish` bounds each 
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +46,7 @@ API_BOUND = 5.0  # one API call inside a wait
 GRACE = 5.0  # how far past its bound a step may run before the main thread gives up on it
 HEAL_BOUND = 60.0  # one fault's heal in finish()
 AUDIT_BOUND = 60.0
+_STEP_IDS = itertools.count(1)
 STEP_JOIN = 10.0  # how long finish() lets an overrun step's thread end before healing
 
 
@@ -157,7 +159,8 @@ class Runner:
             finally:
                 done.set()
 
-        self._step_thread = threading.Thread(target=target, daemon=True, name="step")
+        name = f"testbed-step-{next(_STEP_IDS)}"  # its calls are told apart from older ones
+        self._step_thread = threading.Thread(target=target, daemon=True, name=name)
         self._step_thread.start()
         try:
             finished = done.wait(bound + GRACE)
@@ -173,7 +176,8 @@ class Runner:
         return box.get("value")
 
     def _overrun(self, why: str) -> StepOverrun:
-        waiting = bounded.pending()
+        step = self._step_thread.name if self._step_thread else None
+        waiting = bounded.pending(owner=step) or bounded.pending()
         error = f"step did not end within {why} (+{GRACE:g}s grace)"
         error += f"; waiting for: {'; '.join(waiting)}" if waiting else "; no call was pending"
         if self._scope is not None:
@@ -249,7 +253,12 @@ class Runner:
         """Trigger a run of ``dag`` once the dag-processor has it; at most ``timeout`` seconds."""
         with self._step("trigger", name, dag=dag, timeout=timeout):
             deadline = time.monotonic() + timeout
-            self.api.wait_for_dag(dag, timeout=max(1.0, timeout - 2 * API_BOUND))
+            parsed = max(1.0, timeout - 2 * API_BOUND)
+            bounded.call(
+                lambda: self.api.wait_for_dag(dag, timeout=parsed),
+                timeout,
+                f"api: is DAG {dag} parsed yet",
+            )
             if self.cancelled.is_set():
                 raise StepFailed("cancelled before the run was triggered")
             bound = max(1.0, deadline - time.monotonic())
@@ -287,14 +296,22 @@ class Runner:
         return values[-1]["state"] if values else None
 
     def fault(
-        self, name: str, kind: str, target: str, duration: float | None = None, **params: Any
+        self,
+        name: str,
+        kind: str,
+        target: str,
+        duration: float | None = None,
+        *,
+        bound: float = 60.0,
+        **params: Any,
     ) -> faults.Fault:
-        """Inject a fault now; heal it after ``duration`` seconds, or at a later heal step."""
+        """Inject a fault now (within ``bound`` seconds); heal it after ``duration`` seconds, or
+        at a later heal step."""
         with self._step("fault", name, fault=kind, target=target, duration=duration, **params):
             target = self._resolve(target)
             fault = FAULTS[kind](self.cluster, target, name=name, **params)
             self.faults[name] = fault
-            fault.inject()
+            bounded.call(fault.inject, bound, f"inject {kind} on {target}")
             if duration is not None:
                 timer = threading.Timer(duration, fault.heal)
                 timer.daemon = True
@@ -320,9 +337,10 @@ class Runner:
         self.history.append("resolved", target=target, node=host)
         return host
 
-    def heal(self, name: str) -> bool:
-        with self._step("heal", name):
-            return self.faults[name].heal()
+    def heal(self, name: str, timeout: float = HEAL_BOUND) -> bool:
+        with self._step("heal", name, timeout=timeout):
+            fault = self.faults[name]
+            return bounded.call(fault.heal, timeout, f"heal of {name} ({fault.kind})")
 
     def add_node(self, node: str, timeout: float | None = None) -> None:
         with self._step("add_node", node, timeout=timeout):

@@ -9,7 +9,8 @@
   ``@pytest.mark.scenario(path)`` marker.
 - Tests with the ``scenario`` marker run after the others (fewer reboots of the pool).
 - On a failed test that ran a scenario, the report gets the verdict, the tail of the history
-  and where the history and container logs were saved.
+  and where the HTML report, the history and container logs were saved; with ``--junitxml``
+  every scenario test carries its record, report and expectations as properties.
 - Before the first boot, objects left by dead runs are garbage-collected.
 Importing this module is cheap and needs no Docker; only requesting a fixture touches it.
 """
@@ -78,6 +79,7 @@ def testbed_run_scenario(request, testbed_pool):
         cluster = testbed_pool.get(scenario.topology.build())
         verdict, folder = execute(scenario, cluster)
         request.node.stash.setdefault(RECORD, []).append((verdict, folder, cluster))
+        _properties(request.node, verdict, folder)
         return verdict
 
     return run
@@ -90,6 +92,16 @@ def testbed_verdict(request):
     if marker is None or not marker.args:
         raise pytest.UsageError("testbed_verdict needs @pytest.mark.scenario('path/to/file')")
     return request.getfixturevalue("testbed_run_scenario")(marker.args[0])
+
+
+def _properties(item: pytest.Item, verdict, folder: Path) -> None:
+    """What ``--junitxml`` carries for a scenario test: the record, the HTML report, and each
+    expectation's outcome (findings marked as such, never as failures)."""
+    props = item.user_properties
+    props += [("testbed_record", str(folder)), ("testbed_report", str(folder / "report.html"))]
+    for e in verdict.expectations:
+        props.append((f"expect: {e['name']}", ("PASS " if e["ok"] else "FAIL ") + e["detail"]))
+    props += [(f"finding: {f['name']}", f["detail"]) for f in verdict.findings]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -117,5 +129,12 @@ def _evidence(verdict, folder: Path, cluster) -> str:
         json.dumps({k: e[k] for k in e if k not in ("wall",)})[:300] for e in map(json.loads, tail)
     ]
     return "\n".join(
-        [*verdict.lines(), f"history: {history}", f"container logs: {logs}", "last events:", *brief]
+        [
+            *verdict.lines(),
+            f"report: {folder / 'report.html'}",
+            f"history: {history}",
+            f"container logs: {logs}",
+            "last events:",
+            *brief,
+        ]
     )

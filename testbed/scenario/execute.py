@@ -14,6 +14,7 @@ from testbed.checks import registry
 from testbed.cluster import Cluster
 from testbed.engine import Runner, StepFailed
 from testbed.history import History
+from testbed.report import write_html
 from testbed.scenario import model as M
 from testbed.scenario.plan import describe_step
 from testbed.scenario.verdict import Verdict, compute
@@ -73,11 +74,22 @@ def execute(
             _interrupted(cluster, runner, "healing")
         verdict = compute(scenario.name, cluster.history.events())
         verdict.save(folder / "verdict.json")
+        write_report(folder)
         if interrupted:
             raise Interrupted(verdict, folder)
         return verdict, folder
     finally:
         cluster.history = saved
+
+
+def write_report(folder: Path) -> Path | None:
+    """The record's HTML report (``report.html``); a report that cannot be written is said,
+    never allowed to change or hide the verdict."""
+    try:
+        return write_html(folder)
+    except Exception as exc:
+        progress.warn(f"no HTML report for {folder}: {type(exc).__name__}: {exc}")
+        return None
 
 
 def _steps(runner: Runner, scenario: M.Scenario, on_step) -> None:
@@ -96,7 +108,7 @@ def _steps(runner: Runner, scenario: M.Scenario, on_step) -> None:
 
 def _interrupted(cluster: Cluster, runner: Runner, during: str) -> None:
     runner.cancelled.set()
-    cluster.history.append("interrupted", step=runner._index, during=during)
+    cluster.history.append("interrupted", index=runner._index, during=during)
     progress.warn(
         f"interrupted during {during} (step {runner._index}): healing every fault and writing "
         "a partial verdict; Ctrl-C again skips the healing (the cluster is removed either way)"
@@ -111,9 +123,11 @@ def _dispatch(runner: Runner, step) -> None:
     elif isinstance(step, M.Wait):
         runner.wait(step.run, step.state, step.timeout, step.task)
     elif isinstance(step, M.Fault):
-        runner.fault(step.name, step.kind, step.target, step.for_, **step.params())
+        runner.fault(
+            step.name, step.kind, step.target, step.for_, bound=step.bound(), **step.params()
+        )
     elif isinstance(step, M.Heal):
-        runner.heal(step.fault)
+        runner.heal(step.fault, step.bound())
     elif isinstance(step, M.AddNode):
         runner.add_node(step.node, step.bound())
     elif isinstance(step, M.Sleep):

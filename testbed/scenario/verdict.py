@@ -75,8 +75,12 @@ def compute(scenario: str, events: list[dict[str, Any]]) -> Verdict:
         heal_problems=audits[-1]["problems"] if audits else ["no heal audit recorded"],
         heal_failures=[{"name": e["name"], "error": e["error"]} for e in heal_failures],
         wall_seconds=round(wall, 1),
-        interrupted=f"at step {stops[0]['step']} (during {stops[0]['during']})" if stops else None,
+        interrupted=_interruption(stops[0]) if stops else None,
     )
+
+
+def _interruption(e: dict[str, Any]) -> str:
+    return f"at step {e.get('index', '?')} (during {e.get('during', 'a step')})"
 
 
 def _summary(e: dict[str, Any]) -> dict[str, Any]:

@@ -36,3 +36,18 @@ def test_user_text_is_not_read_as_markup_nor_wrapped_in_a_pipe(tmp_path):
     assert "^[a-z_]+\\.[a-z0-9_]+$" in r.stderr  # the pattern, brackets and all
     (line,) = [ln for ln in r.stderr.splitlines() if "error:" in ln]
     assert bad.name in line and len(line) > 80  # one line, not broken at 80 columns
+
+
+def test_report_command_writes_each_scenario_report_of_a_run(tmp_path):
+    from tests.unit.report_history import drill, write_record
+
+    run = tmp_path / "run-1"
+    for name in ("a-1", "b-1"):
+        write_record(run / "scenarios" / name, drill())
+    r = _testbed("report", str(run), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    written = sorted(ln.split("report: ", 1)[1] for ln in r.stderr.splitlines() if "report:" in ln)
+    assert written == [str(run / "scenarios" / n / "report.html") for n in ("a-1", "b-1")]
+    assert "<svg" in (run / "scenarios" / "a-1" / "report.html").read_text()
+    r = _testbed("report", str(tmp_path / "nothing"), cwd=tmp_path)
+    assert r.returncode == 2 and "no history.jsonl" in r.stderr

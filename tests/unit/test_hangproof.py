@@ -151,7 +151,7 @@ def test_trigger_on_a_frozen_api_ends_at_its_bound(run):
     verdict, took, events = run([{"trigger": {"name": "r", "dag": "smoke", "timeout": "1s"}}])
     assert not verdict.ok and took < 1 + 0.5 + 3
     err = _failed_step(events, "trigger")["error"]
-    assert "did not end within its bound of 1s" in err and "waiting for" in err
+    assert "api: is DAG smoke parsed yet: no answer within 1s" in err  # what it waited for
 
 
 def test_wait_on_a_frozen_api_ends_at_its_timeout(run, monkeypatch):
@@ -174,6 +174,19 @@ def test_expect_with_frozen_probes_ends_with_its_window(run, form):
     assert not verdict.ok
 
 
+def test_an_overrun_names_what_the_step_was_waiting_for(tmp_path, fast):
+    runner = engine.Runner(FakeCluster(tmp_path), api=FrozenAPI(), probes=[])
+    bounded.call(lambda: None, 1, "an observer's call")  # other threads' calls are not named
+    t0 = time.monotonic()
+    with pytest.raises(engine.StepOverrun) as err:
+        runner.run_step(lambda: bounded.call(never, 60, "the frozen thing"), bound=0.5)
+    assert time.monotonic() - t0 < 0.5 + 0.5 + 1
+    assert "within its bound of 0.5s (+0.5s grace); waiting for: the frozen thing (for" in str(
+        err.value
+    )
+    assert runner.cancelled.is_set()  # the step's loops stop at their next look
+
+
 def test_heal_that_never_returns_fails_the_step_and_finish_still_ends(run):
     steps = [
         {"fault": {"name": "f", "kind": "hang", "target": "postgres"}},
@@ -181,10 +194,7 @@ def test_heal_that_never_returns_fails_the_step_and_finish_still_ends(run):
     ]
     verdict, took, events = run(steps)
     assert took < 1 + 0.5 + 0.2 + 2 * 0.5 + 0.5 + 3  # step + join + heals + audit + slack
-    assert (
-        "heal of f" in _failed_step(events, "heal")["error"]
-        or "waiting for" in (_failed_step(events, "heal")["error"])
-    )
+    assert _failed_step(events, "heal")["error"] == "heal of f (blocking): no answer within 1s"
     assert any(e["kind"] == "fault" and e["phase"] == "heal_failed" for e in events)
     assert verdict.heal_problems and "heal audit failed" in verdict.heal_problems[0]
 

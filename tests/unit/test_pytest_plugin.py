@@ -56,3 +56,25 @@ def test_scenario_tests_run_last_and_need_a_marker(pytester):
     result = pytester.runpytest("-v", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*test_b PASSED*", "*test_a ERROR*"])
     result.stdout.fnmatch_lines(["*needs @pytest.mark.scenario*"])
+
+
+def test_junitxml_carries_the_record_report_and_expectations(pytester):
+    pytester.makeconftest(
+        CONFTEST.replace(
+            "    return verdict",
+            "    from testbed.pytest_plugin import _properties\n"
+            "    verdict.findings = [{'name': 'api answers', 'detail': 'no answer for 3s'}]\n"
+            "    _properties(request.node, verdict, folder)\n    return verdict",
+        )
+    )
+    pytester.makepyfile("def test_drill(recorded):\n    assert recorded.ok\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--junitxml=out.xml")
+    result.assert_outcomes(failed=1)
+    import xml.etree.ElementTree as ET
+
+    props = {
+        p.get("name"): p.get("value") for p in ET.parse(pytester.path / "out.xml").iter("property")
+    }
+    assert props["testbed_report"].endswith("drill-1/report.html")
+    assert props["expect: flip"] == "FAIL never flipped"
+    assert props["finding: api answers"] == "no answer for 3s"
