@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import requests
 
 from testbed import airflow_config as AC
@@ -37,15 +38,23 @@ def observe(
     try:
         what, key = f"{probe} probe of {target}", f"{cluster.run_id}:{probe}:{target}"
         value, error = bounded.call(fn, timeout + DEADLINE_SLACK, what, key=key), None
-    except (requests.Timeout, ExecTimeout, TimeoutError):
-        value, error = None, "timeout"
-    except requests.ConnectionError as exc:
-        value, error = None, f"connection: {type(exc).__name__}"
-    except Exception as exc:  # any other failure is an observation too
-        value, error = None, f"{type(exc).__name__}: {exc}"[:300]
+    except Exception as exc:  # any failure is an observation too
+        value, error = None, describe_error(exc)
     return cluster.history.append(
         "observation", probe=probe, target=target, value=value, error=error
     )
+
+
+def describe_error(exc: Exception) -> str:
+    """ "timeout" for no answer (whichever library said so), "connection: ..." for a refused or
+    reset connection, else the error's type and text."""
+    if isinstance(
+        exc, requests.Timeout | ExecTimeout | TimeoutError | psycopg.errors.ConnectionTimeout
+    ):
+        return "timeout"
+    if isinstance(exc, requests.ConnectionError):
+        return f"connection: {type(exc).__name__}"
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 def api_health(cluster: Cluster) -> dict:

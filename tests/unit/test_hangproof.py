@@ -10,7 +10,9 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
+import requests
 
 from testbed import bounded, engine, faults, observe
 from testbed.history import History
@@ -222,3 +224,17 @@ def test_ctrl_c_heals_and_writes_a_partial_verdict(run):
     events = History(stop.value.folder / "history.jsonl").events()
     assert [e["name"] for e in events if e["kind"] == "healed_for_real"] == ["k"]
     assert any(line.startswith("STOP  interrupted at step 1") for line in verdict.lines())
+
+
+@pytest.mark.parametrize(
+    ("exc", "said"),
+    [
+        (bounded.NoAnswer("x", 1), "timeout"),
+        (psycopg.errors.ConnectionTimeout("connection timeout expired"), "timeout"),
+        (requests.ReadTimeout("read timed out"), "timeout"),
+        (requests.ConnectionError("refused"), "connection: ConnectionError"),
+        (psycopg.OperationalError("server closed the connection"), "OperationalError: server"),
+    ],
+)
+def test_no_answer_is_timeout_whichever_library_says_it(exc, said):
+    assert observe.describe_error(exc).startswith(said)
