@@ -47,13 +47,15 @@ PS_SCRIPT = (
     "ps -eww -o pid=,ppid=,user=,stat=,etimes=,args=; echo '@@exe'; "
     'for d in /proc/[0-9]*; do echo "${d#/proc/} $(readlink "$d/exe" 2>/dev/null)"; done'
 )
-CELERY_INSPECT = 'celery -b "$(cat {dir}/broker_url)" inspect {what} -t {t}'
+# -d names every worker: the command returns as soon as they all replied (else after -t)
+CELERY_INSPECT = 'celery -b "$(cat {dir}/broker_url)" inspect {what} -t {t} -d {dest}'
 
 ACTIVITY_SQL = (
     "select pid, application_name, client_addr, backend_type, state, wait_event_type, "
     "wait_event, xact_start, query_start, now() - query_start as running_for, "
     "pg_blocking_pids(pid) as blocked_by, left(query, 300) as query "
-    "from pg_stat_activity where pid <> pg_backend_pid() order by pid"
+    "from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() "
+    "order by pid"
 )
 LOCKS_SQL = (
     "select l.pid, l.locktype, l.mode, l.granted, l.relation::regclass::text as relation, "
@@ -261,7 +263,10 @@ class _Capture:
             if worker is None:
                 part.out[fname] = "no running worker node to run `celery inspect` from\n"
                 raise RuntimeError("no running worker node")
-            cmd = CELERY_INSPECT.format(dir=SECRETS_DIR, what=what, t=CELERY_REPLY_TIMEOUT)
+            dest = ",".join(f"celery@{n}" for n in states if role_of(n) == "celery-worker")
+            cmd = CELERY_INSPECT.format(
+                dir=SECRETS_DIR, what=what, t=CELERY_REPLY_TIMEOUT, dest=dest
+            )
             r = runtime.exec_run(
                 self.cluster.container(worker),
                 ["sh", "-c", cmd],
