@@ -220,18 +220,20 @@ class _Capture:
             raise RuntimeError(f"py-spy could not dump any of {len(targets)} processes")
 
     def _dump(self, c, p: Proc, part: Part) -> tuple[str, bool]:
-        base = ["py-spy", "dump", "--pid", str(p.pid)]
-        note = ""
-        if self.native:
-            r = self._pyspy(c, [*base, "--native"], part)
+        """py-spy's richest dump that works: with native frames, without, or (a stopped
+        process cannot be ptrace-suspended) read without suspending it (``--nonblocking``)."""
+        attempts = [["--native"], []] if self.native else [[]]
+        notes = []
+        if p.stat.startswith("T"):
+            attempts = []
+            notes.append("(process is stopped (SIGSTOP/T): read with --nonblocking)\n")
+        for extra in [*attempts, ["--nonblocking"]]:
+            r = self._pyspy(c, ["py-spy", "dump", "--pid", str(p.pid), *extra], part)
             if r is not None and r.exit_code == 0:
-                return r.output, True
-            why = "no answer" if r is None else r.output.strip().splitlines()[-1:] or r.exit_code
-            note = f"(--native failed: {why}; dumped without native frames)\n"
-        r = self._pyspy(c, base, part)
-        if r is None:
-            return note + "(py-spy gave no answer in time)\n", False
-        return note + r.output, r.exit_code == 0
+                return "".join(notes) + r.output, True
+            why = "no answer in time" if r is None else _last_line(r.output) or r.exit_code
+            notes.append(f"(py-spy dump {' '.join(extra)} failed: {why})\n")
+        return "".join(notes), False
 
     def _pyspy(self, c, cmd: list[str], part: Part) -> runtime.ExecResult | None:
         try:
@@ -345,6 +347,11 @@ def capture(
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     cluster.history.append("diagnostics", **summary)
     return summary
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
 
 
 def _bounded(fn: Callable[[], str], timeout: float, default: str) -> str:

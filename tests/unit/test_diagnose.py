@@ -103,10 +103,13 @@ def fake(tmp_path, monkeypatch):
     cluster = FakeCluster(tmp_path)
     states = {"c-scheduler": "running", "c-worker-1": "running"}
     hang = threading.Event()  # set: py-spy and Postgres never answer (until the test ends)
+    cluster.ps_output = PS_OUTPUT
+    cluster.commands = []
 
     def exec_run(container, cmd, *, timeout, user=None, node=None):
+        cluster.commands.append(cmd)
         if cmd[0] == "sh" and "ps -eww" in cmd[2]:
-            return ExecResult(0, PS_OUTPUT)
+            return ExecResult(0, cluster.ps_output)
         if cmd[0] == "py-spy":
             if hang.is_set():
                 time.sleep(timeout)
@@ -186,3 +189,14 @@ def test_capture_of_a_paused_node_still_reads_the_database(fake, tmp_path):
         summary["parts"]["stacks"].startswith("error:") and "paused" in summary["parts"]["stacks"]
     )
     assert summary["parts"]["database"] == "ok" and summary["parts"]["logs"] == "ok"
+
+
+def test_a_stopped_process_is_read_without_suspending_it(fake, tmp_path):
+    cluster, _, _ = fake
+    cluster.ps_output = PS_OUTPUT.replace("7       1 airflow  Sl", "7       1 airflow  T ")
+    summary = diagnose.capture(cluster, "scheduler", "test", tmp_path, timeout=5)
+    assert summary["parts"]["stacks"] == "ok"
+    dumps = [c for c in cluster.commands if c[0] == "py-spy"]
+    assert ["py-spy", "dump", "--pid", "7", "--nonblocking"] in dumps
+    assert ["py-spy", "dump", "--pid", "42", "--native"] in dumps
+    assert "stopped" in (tmp_path / summary["path"] / "stacks.txt").read_text()
