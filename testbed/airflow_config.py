@@ -69,7 +69,12 @@ def merged_config(topology: Topology) -> dict[str, dict[str, str]]:
 
 def _pg_url(topology: Topology, node: str, secrets: Secrets, scheme: str) -> str:
     host, port = _endpoint(topology, node, "postgres", 5432)
-    return f"{scheme}://airflow:{quote(secrets.pg_password)}@{host}:{port}/airflow"
+    # application_name: pg_stat_activity names the node of every session (all sessions come
+    # from Toxiproxy's address, so client_addr cannot tell them apart)
+    return (
+        f"{scheme}://airflow:{quote(secrets.pg_password)}@{host}:{port}/airflow"
+        f"?application_name={node}"
+    )
 
 
 def _endpoint(topology: Topology, node: str, upstream: str, port: int) -> tuple[str, int]:

@@ -165,6 +165,31 @@ def logs(node: str, run: str | None = typer.Option(None), tail: int = typer.Opti
 
 
 @app.command()
+def diagnose(
+    node: str = typer.Argument(..., help="The node to look at, e.g. scheduler or worker-1."),
+    run: str | None = typer.Option(None, help="Run id (default: the only running one)."),
+    out: Path | None = typer.Option(None, help="Folder to write into (default: the run record)."),
+    timeout: float = typer.Option(20, help="Bound of the whole capture, in seconds."),
+) -> None:
+    """Capture hang diagnostics of a node: Python stacks (py-spy), database sessions and
+    locks, Celery's active and reserved tasks, the node's last log lines."""
+    from testbed.cluster import Cluster
+    from testbed.diagnose import capture
+
+    cluster = Cluster.attach(pick_run(run))
+    cluster.container(node)  # an unknown node is an error before anything is captured
+    folder = out or cluster.dir
+    summary = capture(cluster, node, "testbed diagnose (by hand)", folder, timeout=timeout)
+    for part, status in summary["parts"].items():
+        color = "green" if status == "ok" else "yellow"
+        console.print(f"  {part:16} [{color}]{status}[/]", highlight=False)
+    console.print(
+        f"diagnostics of {node} ({summary['state']}) in {summary['took_seconds']:.1f}s: "
+        f"{Path(folder) / summary['path']}"
+    )
+
+
+@app.command()
 def smoke(
     run: str | None = typer.Option(None, help="Run id (default: the only running one)."),
 ) -> None:

@@ -2,7 +2,9 @@
 
 A tag is ``<repo>:<hash>`` where the hash covers every input of the build: the Dockerfile and
 the files copied in, the parent image's tag, the Debian suite and mirror, the Go module
-versions and the Airflow lock. Change any of them and the tag changes.
+versions, the Airflow lock and the tools lock (``airflow/tools.lock``: py-spy and other
+diagnostic tools, kept out of Airflow's lock so adding one never re-locks Airflow, and out of
+``locks/`` so it is never taken for an Airflow version). Change any of them and the tag changes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DEFAULT_AIRFLOW_VERSION = "3.3.2"
 AIRFLOW_VERSIONS = tuple(sorted(p.stem for p in (HERE / "airflow" / "locks").glob("*.txt")))
+TOOLS_LOCK = "tools.lock"  # in the airflow build context, beside the Dockerfile
 
 DEBIAN_SUITE = "trixie"
 BASE_PACKAGES = ("ca-certificates",)
@@ -79,15 +82,19 @@ def airflow_ref(version: str = DEFAULT_AIRFLOW_VERSION) -> ImageRef:
             f"`make lock AIRFLOW_VERSION={version}`",
         )
     ctx = HERE / "airflow"
-    inputs = _tree_bytes(ctx, only=["Dockerfile", f"locks/{version}.txt"])
+    inputs = _tree_bytes(ctx, only=["Dockerfile", f"locks/{version}.txt", TOOLS_LOCK])
     tag = f"{version}-{_digest(base_ref().name, version, *inputs)}"
     return ImageRef("airflow", "testbed-airflow", tag, ctx)
 
 
 def lock_pins(version: str) -> dict[str, str]:
     """The exact pins of an Airflow lock file: {normalized package name: version}."""
+    return _pins(HERE / "airflow" / "locks" / f"{version}.txt")
+
+
+def _pins(path: Path) -> dict[str, str]:
     pins: dict[str, str] = {}
-    for line in (HERE / "airflow" / "locks" / f"{version}.txt").read_text().splitlines():
+    for line in path.read_text().splitlines():
         line = line.strip()
         if not line or line.startswith(("#", "--")) or "==" not in line:
             continue
@@ -95,6 +102,11 @@ def lock_pins(version: str) -> dict[str, str]:
         name = name.split("[", 1)[0].strip().lower().replace("_", "-")
         pins[name] = rest.split()[0].rstrip("\\").strip().rstrip(";")
     return pins
+
+
+def tools_pins() -> dict[str, str]:
+    """The exact pins of the tools lock (installed beside Airflow): {package: version}."""
+    return _pins(HERE / "airflow" / TOOLS_LOCK)
 
 
 def all_refs(versions: tuple[str, ...] = (DEFAULT_AIRFLOW_VERSION,)) -> list[ImageRef]:

@@ -54,3 +54,9 @@ def test_log_key_matches_airflow3_template():
     key = AC.log_key("d", "manual__x", "t", 2)
     assert key == "logs/dag_id=d/run_id=manual__x/task_id=t/attempt=2.log"
     assert "map_index=3/" in AC.log_key("d", "r", "t", 1, map_index=3)
+
+
+def test_database_sessions_are_named_after_their_node():
+    files = AC.secret_files(Topology(workers=1), "scheduler", SECRETS)
+    assert files["sql_alchemy_conn"].endswith("/airflow?application_name=scheduler")
+    assert files["result_backend"].endswith("/airflow?application_name=scheduler")

@@ -36,3 +36,22 @@ def test_lock_pins_airflow_and_the_celery_workaround(version):
     for provider in ("celery", "amazon", "postgres"):
         assert f"apache-airflow-providers-{provider}" in pins
     assert "pykerberos" in pins  # the kerberos extra
+
+
+def test_tools_lock_is_hash_pinned_and_not_an_airflow_version():
+    assert catalog.tools_pins() == {"py-spy": "0.4.3"}
+    assert "tools" not in catalog.AIRFLOW_VERSIONS
+    text = (catalog.HERE / "airflow" / catalog.TOOLS_LOCK).read_text()
+    requirements = [ln for ln in text.splitlines() if "==" in ln and not ln.startswith("#")]
+    assert requirements and text.count("--hash=sha256:") >= len(requirements)
+
+
+def test_airflow_tag_covers_the_tools_lock(tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(catalog.HERE / "airflow", tmp_path / "airflow")
+    monkeypatch.setattr(catalog, "HERE", tmp_path)
+    before = catalog.airflow_ref("3.3.2").tag
+    lock = tmp_path / "airflow" / catalog.TOOLS_LOCK
+    lock.write_text(lock.read_text().replace("0.4.3", "0.4.2"))
+    assert catalog.airflow_ref("3.3.2").tag != before
