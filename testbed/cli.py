@@ -315,8 +315,11 @@ def upgrade_plan(
         help="For a version whose image is not built, read the schema head from its "
         "apache-airflow-core wheel (needs the package index).",
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON on stdout."),
 ) -> None:
     """Whether the guide allows a live (rolling) upgrade FROM -> TO, and its steps in order."""
+    import json
+
     from testbed.upgrade import versions
     from testbed.upgrade.plan import plan_between
 
@@ -325,6 +328,10 @@ def upgrade_plan(
 
     nodes = Topology(workers).airflow_nodes
     plan, a, b = plan_between(from_version, to_version, read, nodes=nodes)
+    if as_json:
+        sources = {i.version: i.source for i in (a, b)}
+        sys.stdout.write(json.dumps({**plan.to_json(), "sources": sources}, indent=1) + "\n")
+        return
     lines = plan.lines()
     read_from = [a] if a.version == b.version else [a, b]
     lines[1:1] = [

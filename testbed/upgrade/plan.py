@@ -21,7 +21,7 @@ version numbers (3.1.7 -> 3.1.8 is a patch release that changes the schema).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 from testbed.topology import Topology
@@ -56,6 +56,9 @@ class Plan:
     @property
     def live(self) -> bool:
         return self.kind == "live"
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "live": self.live, "steps": [asdict(s) for s in self.steps]}
 
     def lines(self) -> list[str]:
         out = [f"Airflow {self.from_version} -> {self.to_version}: {self.summary}"]

@@ -205,6 +205,17 @@ def test_downgrade_without_schema_change_rolls_clients_first():
     assert got == sorted(got)
 
 
+def test_plan_as_json():
+    data = make_plan("3.1.7", "3.1.8", H317, H318, nodes=["worker-1"]).to_json()
+    assert (data["kind"], data["live"], data["to_head"]) == ("downtime", False, H318)
+    assert data["steps"][1] == {
+        "phase": "drain",
+        "action": "term",
+        "node": "worker-1",
+        "detail": "one TERM: warm shutdown (stop consuming, finish running tasks); no second TERM",
+    }
+
+
 def test_same_version_is_nothing_to_do():
     plan = make_plan("3.3.2", "3.3.2", H332, H332, nodes=NODES)
     assert (plan.kind, plan.steps) == ("none", ())
