@@ -362,6 +362,42 @@ def _print_verdict(verdict, folder) -> None:
         progress.plain(f"  report: {folder / 'report.html'}")
 
 
+@app.command("upgrade-plan")
+def upgrade_plan(
+    from_version: str = typer.Argument(..., metavar="FROM", help="Airflow version running now."),
+    to_version: str = typer.Argument(..., metavar="TO", help="Airflow version to go to."),
+    workers: int = typer.Option(2, help="Celery workers of the topology the steps name."),
+    wheel: bool = typer.Option(
+        True,
+        "--wheel/--image-only",
+        help="For a version whose image is not built, read the schema head from its "
+        "apache-airflow-core wheel (needs the package index).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON on stdout."),
+) -> None:
+    """Whether the guide allows a live (rolling) upgrade FROM -> TO, and its steps in order."""
+    import json
+
+    from testbed.upgrade import versions
+    from testbed.upgrade.plan import plan_between
+
+    def read(version: str) -> versions.SchemaInfo:
+        return versions.schema_info(version, allow_wheel=wheel)
+
+    nodes = Topology(workers).airflow_nodes
+    plan, a, b = plan_between(from_version, to_version, read, nodes=nodes)
+    if as_json:
+        sources = {i.version: i.source for i in (a, b)}
+        sys.stdout.write(json.dumps({**plan.to_json(), "sources": sources}, indent=1) + "\n")
+        return
+    lines = plan.lines()
+    read_from = [a] if a.version == b.version else [a, b]
+    lines[1:1] = [
+        f"  schema head of {i.version}: {i.head} (from the {i.source})" for i in read_from
+    ]
+    progress.plain("\n".join(lines))
+
+
 @images_app.command("build")
 def images_build(
     airflow_version: list[str] = typer.Option(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from testbed.checks import config, health, logs, tasks
+from testbed.checks import config, health, logs, tasks, upgrade
 from testbed.checks.result import CheckResult
 from testbed.checks.view import View
 from testbed.errors import ScenarioError
@@ -19,7 +19,8 @@ class CheckSpec:
     name: str
     fn: Callable[[View, BaseModel], CheckResult]
     params: type[BaseModel]
-    needs: tuple[str, ...] = ()  # extra probes: "remote_log", "scheduler_job", "log_event"
+    needs: tuple[str, ...] = ()  # extra probes: "remote_log", "scheduler_job", "log_event",
+    # "schema", "pg_locks" (testbed.upgrade.observe)
 
     @property
     def doc(self) -> str:
@@ -43,6 +44,13 @@ REGISTRY: dict[str, CheckSpec] = {
         CheckSpec("remote_log", logs.remote_log, logs.RemoteLogParams, ("remote_log",)),
         CheckSpec("remote_logs_all", logs.remote_logs_all, logs.AllLogsParams, ("remote_log",)),
         CheckSpec("config_in_force", config.config_in_force, config.ConfigParams),
+        CheckSpec("schema_head", upgrade.schema_head, upgrade.SchemaHeadParams, ("schema",)),
+        CheckSpec(
+            "no_migration_lock", upgrade.no_migration_lock, upgrade.LockParams, ("pg_locks",)
+        ),
+        CheckSpec("versions_in_force", upgrade.versions_in_force, upgrade.VersionsParams),
+        CheckSpec("component_refused", upgrade.component_refused, upgrade.RefusedParams),
+        CheckSpec("drained_cleanly", upgrade.drained_cleanly, upgrade.DrainedParams),
     )
 }
 

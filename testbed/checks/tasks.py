@@ -108,10 +108,12 @@ class NoLossParams(BaseModel):
     runs: list[str] | None = None  # default: every run the scenario triggered
     state: str = "success"
     min_tasks: int = 1
+    max_try: int | None = None  # e.g. 1: a retry counts as a loss too (an upgrade drill)
 
 
 def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
-    """Every task instance of the runs ended in ``state`` (its latest observation)."""
+    """Every task instance of the runs ended in ``state`` (its latest observation), and on
+    at most ``max_try`` tries when that is given."""
     names = p.runs if p.runs is not None else view.run_names()
     if not names:
         return CheckResult.failed("no run was triggered")
@@ -124,10 +126,13 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
             total += 1
             state = obs[-1]["value"]["state"]
             max_try = max(max_try, obs[-1]["value"].get("try_number") or 0)
+            tries = obs[-1]["value"].get("try_number") or 0
+            label = task_id if idx < 0 else f"{task_id}[{idx}]"
             if state != p.state:
-                label = task_id if idx < 0 else f"{task_id}[{idx}]"
                 kind = "lost" if state not in TERMINAL_TI_STATES else "ended"
                 wrong.append(f"{name}.{label} {kind} {state}")
+            elif p.max_try is not None and tries > p.max_try:
+                wrong.append(f"{name}.{label} retried: try {tries}")
     if wrong:
         return CheckResult.failed(
             f"{len(wrong)} problem(s): {'; '.join(wrong[:8])}", tasks=total, bad=len(wrong)

@@ -104,7 +104,7 @@ def test_python_api_and_yaml_build_the_same_model():
         ),
         (
             with_step(3, {"expect": {"check": "health_flopped"}}),
-            "unknown check 'health_flopped'; allowed: config_in_force, health_flipped",
+            "unknown check 'health_flopped'; allowed: component_refused, config_in_force",
         ),
         (
             with_step(3, {"expect": {"check": "health_flipped", "prob": "x"}}),

@@ -1,0 +1,345 @@
+"""The guide's upgrade procedure between two Airflow versions, as data (pure: heads passed in).
+
+``production-deployment.rst`` ("Live-upgrading Airflow") allows a live (rolling) upgrade only
+when the metadata schema does not change; the testbed decides that by comparing the two
+versions' Alembic heads (read from the images, see :mod:`testbed.upgrade.versions`), never by
+version numbers (3.1.7 -> 3.1.8 is a patch release that changes the schema).
+
+- Same head, upgrade: **live**. api-server and triggerer rolled first; then each Celery
+  worker in turn: one TERM (warm shutdown: stop consuming, finish running tasks), wait until
+  it runs nothing, replace the image, start, wait ready; then the schedulers one by one; the
+  dag-processor is stopped and started (not horizontally scaled; a short gap is fine).
+- Different heads, upgrade: **downtime** window: drain, stop, backup, migrate, check, start.
+- Same head, downgrade: live too, in the reverse order (workers first, api-server last), so
+  that clients are never newer than the Execution API they talk to (Airflow promises only
+  that older clients keep working against a newer server).
+- Different heads, downgrade: **rollback**: older code refuses a newer schema; restore the
+  backup taken before the upgrade. ``airflow db downgrade`` reverses the schema, not the rows
+  (apache/airflow#68317: a 3.2.1 -> 3.1.8 downgrade left the scheduler crash-looping).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from testbed.topology import Topology
+from testbed.upgrade.versions import SchemaInfo, check_buildable, migration_path, version_key
+
+Kind = Literal["none", "live", "downtime", "rollback"]
+MIGRATION_LOCK = 1  # Airflow's DBLocks.MIGRATIONS: `airflow db migrate` holds pg_advisory_lock(1)
+
+
+@dataclass(frozen=True)
+class Step:
+    phase: str  # check | roll | drain | stop | backup | migrate | restore | start | verify
+    action: str  # what the drill does: term, wait_idle, replace, wait_ready, stop, start, ...
+    node: str | None
+    detail: str
+
+    def line(self, n: int) -> str:
+        return f"{n:3}. {self.phase:8} {self.node or '-':14} {self.detail}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    from_version: str
+    to_version: str
+    from_head: str
+    to_head: str
+    kind: Kind
+    summary: str
+    reasons: tuple[str, ...]
+    steps: tuple[Step, ...]
+
+    @property
+    def live(self) -> bool:
+        return self.kind == "live"
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "live": self.live, "steps": [asdict(s) for s in self.steps]}
+
+    def lines(self) -> list[str]:
+        out = [f"Airflow {self.from_version} -> {self.to_version}: {self.summary}"]
+        out += [f"  why: {r}" for r in self.reasons]
+        if self.steps:
+            out.append("  steps:")
+            out += ["  " + s.line(i) for i, s in enumerate(self.steps, 1)]
+        return out
+
+
+def role(node: str) -> str:
+    """``worker-2`` -> celery-worker; ``scheduler-2`` -> scheduler (as the cluster names them)."""
+    if node.startswith("worker-"):
+        return "celery-worker"
+    base, _, tail = node.rpartition("-")
+    return base if tail.isdigit() and base else node
+
+
+def make_plan(
+    from_version: str,
+    to_version: str,
+    from_head: str,
+    to_head: str,
+    *,
+    nodes: Sequence[str] | None = None,
+    migrations: int | None = None,
+) -> Plan:
+    """The plan from ``from_version`` to ``to_version`` on ``nodes`` (default: the testbed's
+    default topology); ``migrations``: how many revisions lie between the heads, if known."""
+    nodes = list(nodes if nodes is not None else Topology().airflow_nodes)
+    by_role = {r: [n for n in nodes if role(n) == r] for r in _ROLES}
+    direction = _direction(from_version, to_version)
+    same = from_head == to_head
+    heads = f"schema head {from_head}" if same else f"schema {from_head} -> {to_head}"
+    if direction == "same":
+        summary = "same version: nothing to do"
+        return Plan(from_version, to_version, from_head, to_head, "none", summary, (), ())
+    if direction == "upgrade" and same:
+        return Plan(
+            from_version,
+            to_version,
+            from_head,
+            to_head,
+            "live",
+            f"live (rolling) upgrade allowed ({heads} unchanged)",
+            _live_reasons(by_role),
+            tuple(_live_steps(to_version, to_head, by_role)),
+        )
+    count = f"{migrations} migration(s)" if migrations is not None else "migrations"
+    if direction == "upgrade":
+        return Plan(
+            from_version,
+            to_version,
+            from_head,
+            to_head,
+            "downtime",
+            f"NO live upgrade: downtime window with migration ({heads}, {count})",
+            (
+                "the guide allows a live upgrade only when the metadata schema does not change; "
+                f"{to_version} changes it ({from_head} -> {to_head})",
+                "scheduler, dag-processor, triggerer and api-server refuse to start when their "
+                "code and the schema differ, in both directions ([database] check_migrations)",
+            ),
+            tuple(_downtime_steps(from_version, to_version, from_head, to_head, by_role)),
+        )
+    if same:
+        return Plan(
+            from_version,
+            to_version,
+            from_head,
+            to_head,
+            "live",
+            f"live (rolling) downgrade possible ({heads} unchanged), in reverse order",
+            (
+                "a downgrade without schema change is the same code swap as an upgrade; the guide "
+                "does not describe it",
+                "workers first, api-server last: Airflow promises only that older clients keep "
+                "working against a newer Execution API, not the reverse",
+            ),
+            tuple(_live_steps(to_version, to_head, by_role, reverse=True)),
+        )
+    return Plan(
+        from_version,
+        to_version,
+        from_head,
+        to_head,
+        "rollback",
+        f"NO live downgrade: rollback window ({heads}: {count} to take back)",
+        (
+            f"{to_version} code refuses the newer schema {from_head} (it is not its head)",
+            "restoring the backup taken before the upgrade is the dependable rollback "
+            "(rows written since are lost)",
+            f"`airflow db downgrade -r {to_head}` (run with the {from_version} image, the only "
+            "one holding the migrations to reverse) reverses the schema, not the rows: "
+            "apache/airflow#68317 reports a 3.2.1 -> 3.1.8 downgrade leaving the scheduler "
+            "crash-looping",
+        ),
+        tuple(_rollback_steps(from_version, to_version, to_head, by_role)),
+    )
+
+
+def plan_between(
+    from_version: str,
+    to_version: str,
+    read: Callable[[str], SchemaInfo],
+    *,
+    nodes: Sequence[str] | None = None,
+) -> tuple[Plan, SchemaInfo, SchemaInfo]:
+    """Read both versions' schemas with ``read`` (e.g. :func:`~testbed.upgrade.versions.
+    schema_info`) and make the plan; raises UnknownVersion for a version with no lock file."""
+    check_buildable(from_version)
+    check_buildable(to_version)
+    a, b = read(from_version), read(to_version)
+    newer = b if version_key(to_version) >= version_key(from_version) else a
+    older = a if newer is b else b
+    try:
+        count: int | None = len(migration_path(newer.revisions, older.head, newer.head))
+    except ValueError:
+        count = None  # the older head is not on the newer chain: said by the plan's numbers
+    plan = make_plan(from_version, to_version, a.head, b.head, nodes=nodes, migrations=count)
+    return plan, a, b
+
+
+_ROLES = ("api-server", "triggerer", "celery-worker", "scheduler", "dag-processor")
+
+
+def _direction(a: str, b: str) -> str:
+    ka, kb = version_key(a), version_key(b)
+    return "same" if ka == kb else "upgrade" if kb > ka else "downgrade"
+
+
+def _live_reasons(by_role: dict[str, list[str]]) -> tuple[str, ...]:
+    reasons = ["the guide allows a live upgrade when the metadata schema does not change"]
+    if len(by_role["api-server"]) == 1:
+        reasons.append(
+            "one api-server: the API has a gap while it is replaced (the guide's zero downtime "
+            "needs more than one instance)"
+        )
+    return tuple(reasons)
+
+
+def _roll(node: str, version: str, ready: str) -> list[Step]:
+    return [
+        Step("roll", "replace", node, f"stop, replace the image with {version}, start"),
+        Step("roll", "wait_ready", node, f"wait until {ready}"),
+    ]
+
+
+def _drain_worker(node: str) -> list[Step]:
+    return [
+        Step(
+            "drain",
+            "term",
+            node,
+            "one TERM: warm shutdown (stop consuming, finish running tasks); no second TERM",
+        ),
+        Step("drain", "wait_idle", node, "wait until it runs nothing and has exited"),
+    ]
+
+
+def _worker_steps(node: str, version: str) -> list[Step]:
+    return [
+        *_drain_worker(node),
+        Step("roll", "replace", node, f"replace the image with {version}, start"),
+        Step("roll", "wait_ready", node, "wait until `celery inspect ping` answers"),
+    ]
+
+
+READY = {
+    "api-server": "/api/v2/monitor/health answers",
+    "triggerer": "its TriggererJob heartbeats (`airflow jobs check`)",
+    "scheduler": "its health server answers 200",
+    "dag-processor": "its DagProcessorJob heartbeats (`airflow jobs check`)",
+}
+
+
+def _live_steps(
+    version: str, head: str, by_role: dict[str, list[str]], *, reverse: bool = False
+) -> list[Step]:
+    groups: list[list[Step]] = [
+        [s for n in by_role["api-server"] for s in _roll(n, version, READY["api-server"])],
+        [s for n in by_role["triggerer"] for s in _roll(n, version, READY["triggerer"])],
+        [s for n in by_role["celery-worker"] for s in _worker_steps(n, version)],
+        [s for n in by_role["scheduler"] for s in _roll(n, version, READY["scheduler"])],
+        [
+            s
+            for n in by_role["dag-processor"]
+            for s in (
+                Step("roll", "stop", n, "stop (not horizontally scaled: a short gap is fine)"),
+                Step("roll", "start", n, f"start on {version}"),
+                Step("roll", "wait_ready", n, f"wait until {READY['dag-processor']}"),
+            )
+        ],
+    ]
+    if reverse:  # workers, schedulers, dag-processor, then triggerer and api-server
+        groups = [groups[2], groups[3], groups[4], groups[1], groups[0]]
+    check = Step("check", "heads_equal", None, f"both versions have schema head {head}")
+    verify = Step("verify", "versions", None, f"every node runs {version}; schema still at {head}")
+    return [check, *(s for g in groups for s in g), verify]
+
+
+def _stop_all_drained(by_role: dict[str, list[str]]) -> list[Step]:
+    """Drain, then stop: schedulers first (nothing new is queued), each worker warm-shut down,
+    then the rest of what talks to the database."""
+    steps = [
+        Step("drain", "stop", n, "stop: nothing new is scheduled or queued")
+        for n in by_role["scheduler"]
+    ]
+    steps += [s for n in by_role["celery-worker"] for s in _drain_worker(n)]
+    steps += [
+        Step("stop", "stop", n, "stop")
+        for r in ("dag-processor", "triggerer", "api-server")
+        for n in by_role[r]
+    ]
+    return steps
+
+
+def _start_all(version: str, by_role: dict[str, list[str]]) -> list[Step]:
+    steps: list[Step] = []
+    for r in ("api-server", "scheduler", "dag-processor", "triggerer"):
+        for n in by_role[r]:
+            steps += [
+                Step("start", "replace", n, f"start on {version}"),
+                Step("start", "wait_ready", n, f"wait until {READY[r]}"),
+            ]
+    for n in by_role["celery-worker"]:
+        steps += [
+            Step("start", "replace", n, f"start on {version}"),
+            Step("start", "wait_ready", n, "wait until `celery inspect ping` answers"),
+        ]
+    return steps
+
+
+def _downtime_steps(
+    from_version: str, to_version: str, from_head: str, to_head: str, by_role
+) -> list[Step]:
+    return [
+        Step("check", "heads_differ", None, f"schema head {from_head} -> {to_head}"),
+        *_stop_all_drained(by_role),
+        Step("backup", "pg_dump", "postgres", f"back up the metadata DB (schema {from_head})"),
+        Step(
+            "migrate",
+            "db_migrate",
+            "migrate",
+            f"`airflow db migrate` with the {to_version} image as a one-shot node "
+            f"(holds pg_advisory_lock({MIGRATION_LOCK}) meanwhile)",
+        ),
+        Step(
+            "check",
+            "check_migrations",
+            "migrate",
+            f"`airflow db check-migrations` on {to_version}; alembic_version = {to_head}; "
+            "no migration lock left",
+        ),
+        *_start_all(to_version, by_role),
+        Step(
+            "verify",
+            "versions",
+            None,
+            f"every node runs {to_version}; in-flight runs resume; nothing lost",
+        ),
+    ]
+
+
+def _rollback_steps(from_version: str, to_version: str, to_head: str, by_role) -> list[Step]:
+    return [
+        Step("check", "heads_differ", None, f"{to_version} needs schema head {to_head}"),
+        *_stop_all_drained(by_role),
+        Step("backup", "pg_dump", "postgres", f"back up the DB as {from_version} left it"),
+        Step(
+            "restore",
+            "pg_restore",
+            "postgres",
+            f"restore the backup taken before the upgrade to {from_version}",
+        ),
+        Step("check", "check_migrations", "migrate", f"alembic_version = {to_head}"),
+        *_start_all(to_version, by_role),
+        Step(
+            "verify",
+            "versions",
+            None,
+            f"every node runs {to_version}; scheduler and triggerer stay up",
+        ),
+    ]
