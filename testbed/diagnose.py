@@ -343,10 +343,30 @@ def capture(
             (out_dir / fname).write_text(redact(text + suffix, secrets))
         if not files:
             (out_dir / f"{part.name}.txt").write_text(f"# part {part.name}: {status}\n")
+    stacks = out_dir / "stacks.txt"
+    summary["main_frames"] = main_frames(stacks.read_text()) if stacks.exists() else {}
     summary["took_seconds"] = round(time.monotonic() - t0, 3)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     cluster.history.append("diagnostics", **summary)
     return summary
+
+
+def main_frames(stacks: str, limit: int = 60) -> dict[str, list[str]]:
+    """The MainThread frames (innermost first, named frames only) of each process in a
+    ``stacks.txt``, keyed by the process's command line: what a check over the history can
+    match without reading files."""
+    out: dict[str, list[str]] = {}
+    proc, frames = None, None
+    for line in stacks.splitlines():
+        if line.startswith("===== pid "):
+            proc, frames = line.split(": ", 1)[-1].strip(), None
+        elif line.startswith("Thread "):
+            frames = out.setdefault(proc or "?", []) if '"MainThread"' in line else None
+        elif frames is not None and line.startswith("    "):
+            frame = line.strip()
+            if not frame.startswith("0x") and len(frames) < limit:
+                frames.append(frame)
+    return out
 
 
 def _last_line(text: str) -> str:

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from testbed import bounded, checks, faults, observe, runtime
 from testbed.api import TERMINAL_RUN_STATES, AirflowAPI
+from testbed.autodiagnose import AutoDiagnose
 from testbed.checks import CheckResult, CheckSpec, View
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
@@ -48,6 +49,7 @@ HEAL_BOUND = 60.0  # one fault's heal in finish()
 AUDIT_BOUND = 60.0
 _STEP_IDS = itertools.count(1)
 STEP_JOIN = 10.0  # how long finish() lets an overrun step's thread end before healing
+DIAGNOSTICS_JOIN = 25.0  # a capture's own bound (20 s) plus its slack
 
 
 class StepFailed(TestbedError):
@@ -66,10 +68,13 @@ class Runner:
         observe_interval: float = 0.5,
         api: AirflowAPI | None = None,
         probes: list[Callable[[], Any]] | None = None,
+        capture: Callable[..., dict] | None = None,
     ) -> None:
-        """``api`` and ``probes`` default to the cluster's API and the standard probes (health,
-        scheduler jobs, task instances, container states); tests pass their own."""
+        """``api``, ``probes`` and ``capture`` default to the cluster's API, the standard probes
+        (health, scheduler jobs, task instances, container states) and
+        :func:`testbed.diagnose.capture`; tests pass their own."""
         self.cluster, self.history = cluster, cluster.history
+        self.autodiag = AutoDiagnose(cluster, cluster.history.path.parent, capture)
         self.api = api or api_for(cluster)
         self.runs: dict[str, tuple[str, str]] = {}  # trigger name -> (dag_id, run_id)
         self.faults: dict[str, faults.Fault] = {}
@@ -81,8 +86,8 @@ class Runner:
         self.cancelled = threading.Event()  # set on an overrun or Ctrl-C: step loops stop
         if probes is None:
             probes = [
-                lambda: observe.api_health(cluster),
-                lambda: observe.scheduler_health(cluster, "scheduler"),
+                lambda: self.autodiag.saw(observe.api_health(cluster)),
+                lambda: self.autodiag.saw(observe.scheduler_health(cluster, "scheduler")),
                 lambda: observe.scheduler_jobs(cluster),
                 self._observe_runs,
                 self._watch_containers,
@@ -101,12 +106,14 @@ class Runner:
         self.observer.__enter__()
         return self
 
-    def finish(self) -> list[str]:
-        """Heal every fault, stop observing, take final observations; return the heal audit.
-
-        Each stage runs even if an earlier one raised (a second Ctrl-C, a failing audit)."""
+    def finish(self, diagnostics_wait: float = DIAGNOSTICS_JOIN) -> list[str]:
+        """Let diagnostics under way finish (at most ``diagnostics_wait`` s: they must see the
+        fault, not its heal), heal every fault, stop observing, take final observations;
+        return the heal audit. Each stage runs even if an earlier one raised (a second
+        Ctrl-C, a failing audit)."""
         self.cancelled.set()
         try:
+            self.autodiag.join(diagnostics_wait)
             if self._step_thread is not None:  # an overrun step: let it end before healing
                 self._step_thread.join(STEP_JOIN)
             for t in self._timers:
@@ -169,11 +176,18 @@ class Runner:
             raise
         if not finished:
             self.cancelled.set()
-            raise self._overrun(why or f"its bound of {bound:g}s")
+            overrun = self._overrun(why or f"its bound of {bound:g}s")
+            self._diagnose_step(overrun)
+            raise overrun
         self._step_thread = None
         if "error" in box:
+            self._diagnose_step(box["error"])
             raise box["error"]
         return box.get("value")
+
+    def _diagnose_step(self, error: BaseException) -> None:
+        if isinstance(error, Exception):  # not Ctrl-C: nobody waits for evidence then
+            self.autodiag.request("scheduler", f"step {self._index - 1} failed: {error}"[:300])
 
     def _overrun(self, why: str) -> StepOverrun:
         step = self._step_thread.name if self._step_thread else None
@@ -211,7 +225,7 @@ class Runner:
         self._observe_runs()
         probe, target = getattr(params, "probe", None), getattr(params, "target", None)
         if probe == "jobs_check":  # an exec: only when asked for
-            observe.jobs_check(self.cluster, target or "scheduler")
+            self.autodiag.saw(observe.jobs_check(self.cluster, target or "scheduler"))
         elif probe == "scheduler_health" and target not in (None, "scheduler"):
             observe.scheduler_health(self.cluster, target)  # e.g. a replacement scheduler-2
         if "scheduler_job" in spec.needs:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from testbed.checks import config, health, logs, tasks, upgrade
+from testbed.checks import config, diagnostics, health, logs, tasks, upgrade
 from testbed.checks.result import CheckResult
 from testbed.checks.view import View
 from testbed.errors import ScenarioError
@@ -44,6 +44,7 @@ REGISTRY: dict[str, CheckSpec] = {
         CheckSpec("remote_log", logs.remote_log, logs.RemoteLogParams, ("remote_log",)),
         CheckSpec("remote_logs_all", logs.remote_logs_all, logs.AllLogsParams, ("remote_log",)),
         CheckSpec("config_in_force", config.config_in_force, config.ConfigParams),
+        CheckSpec("stack_shows", diagnostics.stack_shows, diagnostics.StackParams),
         CheckSpec("schema_head", upgrade.schema_head, upgrade.SchemaHeadParams, ("schema",)),
         CheckSpec(
             "no_migration_lock", upgrade.no_migration_lock, upgrade.LockParams, ("pg_locks",)

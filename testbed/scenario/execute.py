@@ -12,7 +12,7 @@ from pathlib import Path
 from testbed import progress
 from testbed.checks import registry
 from testbed.cluster import Cluster
-from testbed.engine import Runner, StepFailed
+from testbed.engine import DIAGNOSTICS_JOIN, Runner, StepFailed
 from testbed.history import History
 from testbed.report import write_html
 from testbed.scenario import model as M
@@ -68,7 +68,7 @@ def execute(
         except Exception as exc:  # recorded in the step's end event; stop here
             cluster.history.append("aborted", error=f"{type(exc).__name__}: {exc}"[:500])
         try:
-            runner.finish()
+            runner.finish(diagnostics_wait=0 if interrupted else DIAGNOSTICS_JOIN)
         except KeyboardInterrupt:  # the second Ctrl-C: no more healing, teardown follows
             interrupted = True
             _interrupted(cluster, runner, "healing")
