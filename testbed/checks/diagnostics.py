@@ -47,13 +47,17 @@ def stack_shows(view: View, p: StackParams) -> CheckResult:
         for proc, frames in (cap.get("main_frames") or {}).items():
             depth = next((i for i, f in enumerate(frames) if pattern.search(f)), None)
             if depth is not None:
+                where = next((f for f in frames[depth:] if "airflow/" in f), "")
                 return CheckResult.passed(
-                    f"{p.node}: {frames[depth]} in {proc} ({cap.get('path')})",
+                    f"{p.node}: {frames[depth]}"
+                    + (f" under {where}" if where else "")
+                    + f" in {proc.rsplit('/', 1)[-1]} ({cap.get('path')})",
                     frame=frames[depth],
                     depth=depth,
                     process=proc,
                     path=cap.get("path"),
                     reason=cap.get("reason"),
+                    airflow_frame=where or None,
                     delay=round(cap["mono"] - start, 1) if start is not None else None,
                 )
     tops = [
