@@ -14,6 +14,7 @@ from testbed.checks import registry
 from testbed.cluster import Cluster
 from testbed.engine import DIAGNOSTICS_JOIN, Runner, StepFailed
 from testbed.history import History
+from testbed.interrupts import deferred
 from testbed.report import write_html
 from testbed.scenario import model as M
 from testbed.scenario.plan import describe_step
@@ -72,9 +73,10 @@ def execute(
         except KeyboardInterrupt:  # the second Ctrl-C: no more healing, teardown follows
             interrupted = True
             _interrupted(cluster, runner, "healing")
-        verdict = compute(scenario.name, cluster.history.events())
-        verdict.save(folder / "verdict.json")
-        write_report(folder)
+        with deferred("writing the verdict; the cluster is removed next"):
+            verdict = compute(scenario.name, cluster.history.events())
+            verdict.save(folder / "verdict.json")
+            write_report(folder)
         if interrupted:
             raise Interrupted(verdict, folder)
         return verdict, folder
