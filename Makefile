@@ -32,8 +32,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
+# The Airflow versions the drill pack runs (the upgrade drills start from the older ones).
+DRILL_VERSIONS ?= 3.3.2 3.3.1 3.2.2
 images: docker venv
-	$(BIN)/testbed images build
+	$(BIN)/testbed images build $(foreach v,$(DRILL_VERSIONS),--airflow-version $(v))
 
 bench: docker venv images
 	$(BIN)/python benchmarks/bench_boot.py
