@@ -278,7 +278,7 @@ class Runner(UpgradeSteps):
                 if not n.startswith("migrate"):
                     upgrade_observe.airflow_version(self.cluster, n)
         if spec.name in ("component_refused", "exited") and node in self.cluster.nodes:
-            upgrade_observe.container_log(self.cluster, node)
+            upgrade_observe.container_log(self.cluster, node, lines=400)
 
     def _schema_info(self, version: str | None) -> None:
         """Record what ``version``'s own code says its schema is (once per scenario)."""

@@ -43,7 +43,7 @@ class UpgradeSteps:
             picked = nodes or everyone
             start = self.cluster.version_of(picked[0])
             plan, _, _ = plan_between(start, to, schema_info, nodes=everyone)
-            self.history.append("upgrade_plan", **plan.to_json())
+            self.history.append("upgrade_plan", plan=plan.to_json())
             if strategy == "rolling" and not plan.live:
                 raise UpgradeStepFailed(f"{start} -> {to}: {plan.summary}")
             if nodes and not plan.live:
