@@ -32,8 +32,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
+# The Airflow versions the drill pack runs (the upgrade drills start from the older ones).
+DRILL_VERSIONS ?= 3.3.2 3.3.1 3.2.2
 images: docker venv
-	$(BIN)/testbed images build
+	$(BIN)/testbed images build $(foreach v,$(DRILL_VERSIONS),--airflow-version $(v))
 
 bench: docker venv images
 	$(BIN)/python benchmarks/bench_boot.py
@@ -47,11 +49,14 @@ lint: venv
 	$(BIN)/ruff check testbed tests benchmarks scenarios
 	$(BIN)/ruff format --check testbed tests benchmarks scenarios
 
-# Regenerate the Airflow lock files (needs uv; resolves for Debian trixie's Python 3.13).
+# Regenerate the Airflow lock files (needs uv; resolves for Debian trixie's Python 3.13);
+# overrides/<version>.in adds pins one version needs (say why in the file).
 AIRFLOW_VERSIONS ?= 3.3.1 3.3.2
 lock: venv
 	@for v in $(AIRFLOW_VERSIONS); do \
 	  sed "s/{version}/$$v/" testbed/images/airflow/requirements.in > /tmp/testbed-req-$$v.in; \
+	  if [ -f testbed/images/airflow/overrides/$$v.in ]; then \
+	    cat testbed/images/airflow/overrides/$$v.in >> /tmp/testbed-req-$$v.in; fi; \
 	  $(BIN)/uv pip compile /tmp/testbed-req-$$v.in --python-version 3.13 \
 	    --python-platform x86_64-unknown-linux-gnu --generate-hashes --no-header \
 	    --custom-compile-command "make lock" -q -o testbed/images/airflow/locks/$$v.txt; \

@@ -78,9 +78,11 @@ def _pg_url(topology: Topology, node: str, secrets: Secrets, scheme: str) -> str
 
 
 def _endpoint(topology: Topology, node: str, upstream: str, port: int) -> tuple[str, int]:
-    """Where ``node`` reaches ``upstream``: its own Toxiproxy link, or directly if it has none."""
+    """Where ``node`` reaches ``upstream``: its own Toxiproxy link, or directly if it has none
+    (every one-shot migrator, ``migrate`` or ``migrate-N``, shares the ``migrate`` link)."""
+    client = "migrate" if node.startswith("migrate") else node
     for link in topology.links():
-        if (link.client, link.upstream) == (node, upstream):
+        if (link.client, link.upstream) == (client, upstream):
             return "toxiproxy", link.listen_port
     return upstream, port
 

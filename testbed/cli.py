@@ -319,7 +319,7 @@ def _run_all(scenarios, keep: bool, junit: Path | None = None) -> int:
     from testbed.pool import ClusterPool
     from testbed.scenario.execute import Interrupted, execute
 
-    image_build.ensure(tuple({s.topology.airflow_version for s in scenarios}))
+    image_build.ensure(tuple(sorted(set().union(*(s.versions() for s in scenarios)))))
     pool, codes, results = ClusterPool(detached=keep), [], []
     try:
         for s in scenarios:

@@ -65,6 +65,8 @@ class Cluster:
         self.postgres_image = self.services_image
         self.network = None
         self.nodes: dict[str, Container] = {}
+        self.versions: dict[str, str] = {}  # node -> Airflow version, where not the topology's
+        self.reusable = True  # False once a scenario changed what a reset cannot undo
         self.timings: dict[str, float] = {}
         self._cancel = threading.Event()
         self.good_since = 0.0
@@ -101,6 +103,20 @@ class Cluster:
             raise ClusterError(
                 f"no node {node!r} in run {self.run_id}; nodes: {', '.join(self.nodes)}"
             ) from None
+
+    def version_of(self, node: str) -> str:
+        """The Airflow version ``node`` runs (or will run when next created)."""
+        return self.versions.get(node, self.topology.airflow_version)
+
+    def image_for(self, node: str) -> str:
+        return catalog.airflow_ref(self.version_of(node)).name
+
+    def set_version(self, node: str, version: str) -> None:
+        """Create ``node`` from ``version``'s image from now on (an upgrade); the cluster can
+        no longer be reset to its topology, so a pool boots a fresh one after this scenario."""
+        self.versions[node] = version
+        if version != self.topology.airflow_version:
+            self.reusable = False
 
     def host_port(self, node: str, port: int) -> int:
         # Looked up every time: a restarted container gets a new host port from the engine.
@@ -221,6 +237,10 @@ class Cluster:
         if wait:
             return self.add_node(node)
         return self._start(self._spec(node))
+
+    def start_spec(self, spec: NodeSpec) -> Container:
+        """Create and start a node from an explicit spec (e.g. a one-shot migrator)."""
+        return self._start(spec)
 
     def _spec(self, node: str) -> NodeSpec:
         return service_module(node).spec(self, node)

@@ -45,6 +45,9 @@ class StaticCtx:
     airflow_image: str
     postgres_image: str
 
+    def image_for(self, node: str) -> str:
+        return self.airflow_image
+
 
 def specs(topology: Topology, secrets: Secrets) -> list[NodeSpec]:
     services = catalog.services_ref().name

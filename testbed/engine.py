@@ -30,6 +30,10 @@ from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.scenario.validate import HOST_OF
 from testbed.smoke import api_for
+from testbed.topology import INFRA
+from testbed.upgrade import observe as upgrade_observe
+from testbed.upgrade.runner import UpgradeSteps
+from testbed.upgrade.versions import schema_info
 
 FAULTS: dict[str, Callable[..., faults.Fault]] = {
     "hang": faults.Hang,
@@ -60,7 +64,7 @@ class StepOverrun(StepFailed):
     """A step did not end within its bound (plus grace); the main thread moved on."""
 
 
-class Runner:
+class Runner(UpgradeSteps):
     def __init__(
         self,
         cluster: Cluster,
@@ -75,7 +79,9 @@ class Runner:
         :func:`testbed.diagnose.capture`; tests pass their own."""
         self.cluster, self.history = cluster, cluster.history
         self.autodiag = AutoDiagnose(cluster, cluster.history.path.parent, capture)
-        self.api = api or api_for(cluster)
+        self._fixed_api, self._api = api, (None, None)
+        self.workloads = {}
+        self._schemas_recorded: set[str] = set()
         self.runs: dict[str, tuple[str, str]] = {}  # trigger name -> (dag_id, run_id)
         self.faults: dict[str, faults.Fault] = {}
         self._timers: list[threading.Timer] = []
@@ -95,6 +101,18 @@ class Runner:
         self._states: dict[str, str] = {}
         self.observer = observe.Observer(probes, interval=observe_interval)
 
+    @property
+    def api(self) -> AirflowAPI:
+        """The API client, made anew when the api-server node was (an upgrade replaces it,
+        and its host port with it)."""
+        if self._fixed_api is not None:
+            return self._fixed_api
+        node = self.cluster.nodes.get("api-server")
+        ident = node.id if node is not None else None
+        if self._api[0] != ident or self._api[1] is None:
+            self._api = (ident, api_for(self.cluster))
+        return self._api[1]
+
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self, **meta: Any) -> Runner:
         config = self.cluster.topology.flat_config()
@@ -112,6 +130,8 @@ class Runner:
         return the heal audit. Each stage runs even if an earlier one raised (a second
         Ctrl-C, a failing audit)."""
         self.cancelled.set()
+        for workload in list(self.workloads.values()):
+            workload.stop()
         try:
             self.autodiag.join(diagnostics_wait)
             if self._step_thread is not None:  # an overrun step: let it end before healing
@@ -230,6 +250,7 @@ class Runner:
             observe.scheduler_health(self.cluster, target)  # e.g. a replacement scheduler-2
         if "scheduler_job" in spec.needs:
             observe.scheduler_jobs(self.cluster)
+        self._gather_upgrade(spec, params)
         if "log_event" in spec.needs:
             for dag_id, run_id in list(self.runs.values()):
                 observe.log_events(self.cluster, dag_id, run_id, "")
@@ -238,6 +259,32 @@ class Runner:
                 if deadline is not None and time.monotonic() > deadline:
                     break  # the rest are unobserved: the check judges what was seen
                 self._observe_log(*attempt)
+
+    def _gather_upgrade(self, spec: CheckSpec, params: BaseModel) -> None:
+        """The probes of the upgrade checks: schema, advisory locks, versions, a node's log."""
+        if "schema" in spec.needs:
+            for version in {
+                getattr(params, "version", None),
+                getattr(params, "from_version", None),
+            }:
+                self._schema_info(version)
+            upgrade_observe.schema(self.cluster)
+        if "pg_locks" in spec.needs:
+            upgrade_observe.pg_locks(self.cluster)
+        node = getattr(params, "node", None)
+        if spec.name == "versions_in_force":
+            picked = getattr(params, "nodes", None)
+            for n in picked or [n for n in self.cluster.nodes if n not in INFRA]:
+                if not n.startswith("migrate"):
+                    upgrade_observe.airflow_version(self.cluster, n)
+        if spec.name in ("component_refused", "exited") and node in self.cluster.nodes:
+            upgrade_observe.container_log(self.cluster, node, lines=400)
+
+    def _schema_info(self, version: str | None) -> None:
+        """Record what ``version``'s own code says its schema is (once per scenario)."""
+        if version and version not in self._schemas_recorded:
+            upgrade_observe.record_schema_info(self.history, schema_info(version))
+            self._schemas_recorded.add(version)
 
     def _attempts(self, params: BaseModel) -> list[tuple[str, str, str, int, int]]:
         run = getattr(params, "run", None)

@@ -22,7 +22,8 @@ class ClusterPool:
 
     def get(self, topology: Topology) -> Cluster:
         """A ready cluster of ``topology``: the current one (reset) or a freshly booted one."""
-        if self.cluster is not None and self.cluster.topology == topology:
+        reusable = self.cluster is not None and self.cluster.reusable
+        if reusable and self.cluster.topology == topology:
             if not self.used:
                 self.used = True
                 return self.cluster

@@ -70,12 +70,14 @@ def testbed_cluster(testbed_pool):
 @pytest.fixture
 def testbed_run_scenario(request, testbed_pool):
     """``run(scenario_or_path) -> Verdict`` on a pooled cluster of the scenario's topology."""
+    from testbed.images import build as image_build
     from testbed.scenario import Scenario, load
     from testbed.scenario.execute import execute
 
     def run(scenario: Scenario | str | Path):
         if not isinstance(scenario, Scenario):
             scenario = load(scenario)
+        image_build.ensure(tuple(sorted(scenario.versions())))  # a no-op once built
         cluster = testbed_pool.get(scenario.topology.build())
         verdict, folder = execute(scenario, cluster)
         request.node.stash.setdefault(RECORD, []).append((verdict, folder, cluster))

@@ -79,6 +79,7 @@ class Topology:
         pairs.append(("scheduler", "redis"))
         for w in self.worker_names:
             pairs += [(w, "redis"), (w, "postgres")]
+        pairs.append(("migrate", "postgres"))  # last: the others keep their ports
         return [Link(c, u, PROXY_BASE_PORT + i) for i, (c, u) in enumerate(pairs)]
 
     def link(self, client: str, upstream: str) -> Link:

@@ -52,6 +52,7 @@ REGISTRY: dict[str, CheckSpec] = {
         CheckSpec("versions_in_force", upgrade.versions_in_force, upgrade.VersionsParams),
         CheckSpec("component_refused", upgrade.component_refused, upgrade.RefusedParams),
         CheckSpec("drained_cleanly", upgrade.drained_cleanly, upgrade.DrainedParams),
+        CheckSpec("exited", upgrade.exited, upgrade.ExitedParams),
     )
 }
 

@@ -254,7 +254,42 @@ def _ti_series(view: View) -> dict[TiKey, list[Event]]:
 
 def drained_cleanly(view: View, p: DrainedParams) -> CheckResult:
     """Every task instance running on the node at its first ``signal`` ended success on the
-    same try, on the same node: a warm shutdown, no retry. Measures the drain time."""
+    same try, on the same node: a warm shutdown, no retry. Measures the drain time. A glob
+    (``worker-*``) judges every signalled node it matches: all must drain, and at least
+    ``min_tasks`` tasks must have been running across them."""
+    if any(ch in p.node for ch in "*?["):
+        return _drained_all(view, p)
+    return _drained_one(view, p)
+
+
+def _drained_all(view: View, p: DrainedParams) -> CheckResult:
+    nodes = sorted(
+        {e["node"] for e in _events(view, "signal") if fnmatch.fnmatch(e["node"], p.node)}
+    )
+    if not nodes:
+        return CheckResult.failed(f"no node matching {p.node} was sent {p.signal}")
+    results = {
+        n: _drained_one(view, p.model_copy(update={"node": n, "min_tasks": 0})) for n in nodes
+    }
+    running = sum(r.measurements.get("running_at_signal", 0) for r in results.values())
+    bad = [f"{n}: {r.detail}" for n, r in results.items() if not r.ok]
+    m = {"running_at_signal": running, "per_node": {n: r.measurements for n, r in results.items()}}
+    if bad:
+        return CheckResult.failed("; ".join(bad)[:500], **m)
+    if running < p.min_tasks:
+        return CheckResult.failed(
+            f"{running} task instance(s) were running on {', '.join(nodes)} at {p.signal}, "
+            f"fewer than {p.min_tasks}",
+            **m,
+        )
+    return CheckResult.passed(
+        f"all {running} task instance(s) running on {', '.join(nodes)} at their {p.signal} "
+        "ended success on the same try",
+        **m,
+    )
+
+
+def _drained_one(view: View, p: DrainedParams) -> CheckResult:
     sig = next(
         (
             e
@@ -311,3 +346,25 @@ def drained_cleanly(view: View, p: DrainedParams) -> CheckResult:
         f"on the same try" + (f", within {m['drained_s']}s" if "drained_s" in m else ""),
         **m,
     )
+
+
+# -- exited -------------------------------------------------------------------------------------
+class ExitedParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    node: str  # e.g. migrate-2
+    code: int | None = 0  # None: any non-zero exit
+
+
+def exited(view: View, p: ExitedParams) -> CheckResult:
+    """The node (a one-shot migrator, or any node) exited with ``code`` (None: non-zero)."""
+    codes = [e.get("exit_code") for e in _events(view, "migrate") if e.get("node") == p.node]
+    codes = [c for c in codes if c is not None]
+    states = [e.get("state") for e in _events(view, "container") if e.get("node") == p.node]
+    codes += [c for c in map(_exit_code, states) if c is not None]
+    if not codes:
+        return CheckResult.failed(f"{p.node} was not seen exiting")
+    code = codes[-1]
+    ok = code != 0 if p.code is None else code == p.code
+    wanted = "non-zero" if p.code is None else str(p.code)
+    detail = f"{p.node} exited {code}" + ("" if ok else f", not {wanted}")
+    return (CheckResult.passed if ok else CheckResult.failed)(detail, exit_code=code)

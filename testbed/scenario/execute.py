@@ -134,6 +134,20 @@ def _dispatch(runner: Runner, step) -> None:
         runner.add_node(step.node, step.bound())
     elif isinstance(step, M.Sleep):
         runner.sleep(step.seconds)
+    elif isinstance(step, M.Upgrade):
+        runner.upgrade(step.to, step.nodes, step.strategy, step.drain_timeout, step.bound())
+    elif isinstance(step, M.Migrate):
+        runner.migrate(step.name, step.to, step.wait, step.bound())
+    elif isinstance(step, M.WaitNode):
+        runner.wait_node(step.node, step.state, step.timeout)
+    elif isinstance(step, M.Backup):
+        runner.backup(step.name)
+    elif isinstance(step, M.Restore):
+        runner.restore(step.name)
+    elif isinstance(step, M.Workload):
+        runner.workload(step.name, step.dag, step.every, step.conf)
+    elif isinstance(step, M.StopWorkload):
+        runner.stop_workload(step.name)
     elif isinstance(step, M.Expect):
         spec = registry.get(step.check)
         runner.expect(

@@ -52,7 +52,17 @@ class TopologySpec(Strict):
 # Every step has a bound: the main thread waits at most that (plus a few seconds' grace) for
 # it, whatever the cluster does. ``wait`` has ``timeout``, ``expect`` its window, ``sleep`` its
 # length; the other actions take an optional ``timeout`` with these defaults (seconds).
-DEFAULT_BOUNDS = {"trigger": 120.0, "fault": 60.0, "heal": 60.0, "add_node": 240.0}
+DEFAULT_BOUNDS = {
+    "trigger": 120.0,
+    "fault": 60.0,
+    "heal": 60.0,
+    "add_node": 240.0,
+    "upgrade": 900.0,
+    "migrate": 300.0,
+    "backup": 120.0,
+    "restore": 120.0,
+}
+Version = Literal[tuple(AIRFLOW_VERSIONS)]  # type: ignore[valid-type]
 EXPECT_SLACK = 15.0  # one last round of on-demand probes after an expectation's window
 
 
@@ -185,18 +195,123 @@ class Expect(Strict):
         return registry.get(self.check).params.model_validate(self.model_extra or {})
 
 
+class Upgrade(Bounded):
+    """The guide's upgrade of ``nodes`` (default: every Airflow node) to ``to``, as
+    ``testbed upgrade-plan`` prints it: rolling when both versions share a schema head, else the
+    downtime window (drain, stop, backup, migrate, check, start). ``strategy: rolling`` refuses
+    the downtime path (the step fails, saying why)."""
+
+    action: Literal["upgrade"] = "upgrade"
+    to: Version
+    nodes: list[str] | None = None
+    strategy: Literal["auto", "rolling"] = "auto"
+    drain_timeout: Duration = 180.0
+
+
+class Migrate(Bounded):
+    """``airflow db migrate`` of version ``to`` as the one-shot node ``name`` (a fault target
+    while it runs); ``wait: false`` goes on at once (see ``wait_node``)."""
+
+    action: Literal["migrate"] = "migrate"
+    to: Version
+    name: str = Field("migrate", pattern=r"^migrate(-\d+)?$")
+    wait: bool = True
+
+
+class WaitNode(Strict):
+    action: Literal["wait_node"] = "wait_node"
+    node: str
+    state: Literal["exited", "running", "ready"] = "exited"
+    timeout: Duration = 120.0
+
+    def bound(self) -> float:
+        return self.timeout
+
+
+class Backup(Bounded):
+    """``pg_dump`` of the metadata database, kept in the Postgres node as ``name``."""
+
+    action: Literal["backup"] = "backup"
+    name: str = Field("before", pattern=NAME)
+
+
+class Restore(Bounded):
+    """The metadata database replaced by backup ``name`` (stop the Airflow nodes first)."""
+
+    action: Literal["restore"] = "restore"
+    name: str = Field("before", pattern=NAME)
+
+
+class Workload(Strict):
+    """Keep triggering ``dag`` every ``every`` seconds until ``stop_workload`` (or the end);
+    each run is named ``<name>-<n>`` and judged by ``no_task_lost`` like any other."""
+
+    action: Literal["workload"] = "workload"
+    name: str = Field(pattern=NAME)
+    dag: str
+    every: Duration = 10.0
+    conf: dict[str, Any] = {}
+
+    def bound(self) -> float:
+        return 70.0  # the DAG must be parsed first (at most 60 s)
+
+
+class StopWorkload(Strict):
+    action: Literal["stop_workload"] = "stop_workload"
+    name: str
+
+    def bound(self) -> float:
+        return 30.0
+
+
 Step = Annotated[
-    Trigger | Wait | Fault | Heal | AddNode | Sleep | Expect, Field(discriminator="action")
+    Trigger
+    | Wait
+    | Fault
+    | Heal
+    | AddNode
+    | Sleep
+    | Expect
+    | Upgrade
+    | Migrate
+    | WaitNode
+    | Backup
+    | Restore
+    | Workload
+    | StopWorkload,
+    Field(discriminator="action"),
 ]
-ACTIONS = ("trigger", "wait", "fault", "heal", "add_node", "sleep", "expect")
+ACTIONS = (
+    "trigger",
+    "wait",
+    "fault",
+    "heal",
+    "add_node",
+    "sleep",
+    "expect",
+    "upgrade",
+    "migrate",
+    "wait_node",
+    "backup",
+    "restore",
+    "workload",
+    "stop_workload",
+)
 
 
 class Scenario(Strict):
+    """A topology and ordered steps; see the module docstring."""
+
     name: str = Field(pattern=NAME)
     description: str = ""
     topology: TopologySpec = TopologySpec()
     steps: list[Step] = Field(min_length=1)
     timeout: Duration = 900.0  # no step starts later than this (each step has its own bound)
+
+    def versions(self) -> set[str]:
+        """Every Airflow version the scenario runs (its images must be built)."""
+        wanted = {self.topology.airflow_version}
+        return wanted | {s.to for s in self.steps if isinstance(s, Upgrade | Migrate)}
 
     @model_validator(mode="before")
     @classmethod
@@ -213,7 +328,14 @@ class Scenario(Strict):
         return data
 
 
-SCALAR_FIELD = {"heal": "fault", "add_node": "node", "sleep": "seconds"}
+SCALAR_FIELD = {
+    "heal": "fault",
+    "add_node": "node",
+    "sleep": "seconds",
+    "backup": "name",
+    "restore": "name",
+    "stop_workload": "name",
+}
 
 
 def _unwrap(step: Any) -> Any:
@@ -242,6 +364,13 @@ ACTION_MODELS: dict[str, type[BaseModel]] = {
     "add_node": AddNode,
     "sleep": Sleep,
     "expect": Expect,
+    "upgrade": Upgrade,
+    "migrate": Migrate,
+    "wait_node": WaitNode,
+    "backup": Backup,
+    "restore": Restore,
+    "workload": Workload,
+    "stop_workload": StopWorkload,
 }
 
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from testbed.scenario.model import (
     AddNode,
+    Backup,
     Expect,
     Fault,
     Heal,
+    Migrate,
+    Restore,
     Scenario,
     Sleep,
+    StopWorkload,
     Trigger,
+    Upgrade,
     Wait,
+    WaitNode,
+    Workload,
 )
 
 
@@ -45,6 +52,27 @@ def describe_step(step) -> str:
             when = "now"
         kind = "record finding" if step.finding else "expect"
         return f"{kind} {step.check}({params}) {when}"
+    return _describe_upgrade_step(step)
+
+
+def _describe_upgrade_step(step) -> str:
+    if isinstance(step, Upgrade):
+        nodes = ", ".join(step.nodes) if step.nodes else "every Airflow node"
+        how = "rolling only" if step.strategy == "rolling" else "as the guide says"
+        return f"upgrade {nodes} to Airflow {step.to} ({how}; see `testbed upgrade-plan`)"
+    if isinstance(step, Migrate):
+        tail = "and wait until it exits" if step.wait else "(and go on at once)"
+        return f"airflow db migrate of {step.to} as node {step.name} {tail}"
+    if isinstance(step, WaitNode):
+        return f"wait until node {step.node} is {step.state} (at most {step.timeout:g}s)"
+    if isinstance(step, Backup):
+        return f"back up the metadata DB as {step.name!r} (pg_dump)"
+    if isinstance(step, Restore):
+        return f"restore the metadata DB from backup {step.name!r}"
+    if isinstance(step, Workload):
+        return f"workload {step.name!r}: trigger {step.dag} every {step.every:g}s"
+    if isinstance(step, StopWorkload):
+        return f"stop workload {step.name!r}"
     raise TypeError(step)
 
 

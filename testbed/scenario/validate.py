@@ -8,7 +8,23 @@ import fnmatch
 import re
 from pathlib import Path
 
-from testbed.scenario.model import AddNode, Expect, Fault, Heal, Scenario, Trigger, Wait
+from testbed.scenario.model import (
+    AddNode,
+    Backup,
+    Expect,
+    Fault,
+    Heal,
+    Migrate,
+    Restore,
+    Scenario,
+    StopWorkload,
+    Trigger,
+    Upgrade,
+    Wait,
+    WaitNode,
+    Workload,
+)
+from testbed.topology import INFRA
 
 _DAG = re.compile(r"@dag\(.*?\)\s*def\s+(\w+)\s*\(", re.S)
 HOST_OF = "host_of:"  # a fault target: the node a task ran on, e.g. host_of:long.work
@@ -28,6 +44,8 @@ class _State:
         self.runs: set[str] = set()
         self.faults: set[str] = set()
         self.removed: dict[str, str] = {}  # remove-fault name -> the node it removed
+        self.backups: set[str] = set()
+        self.workloads: set[str] = set()
 
 
 def cross_check(s: Scenario, dags: set[str]) -> list[tuple[str, str]]:
@@ -56,6 +74,39 @@ def _step_errors(step, st: _State, dags: set[str]) -> list[tuple[str, str]]:
         return _add_node(step, st)
     if isinstance(step, Expect):
         return _expect(step, st)
+    return _upgrade_step_errors(step, st, dags)
+
+
+def _upgrade_step_errors(step, st: _State, dags: set[str]) -> list[tuple[str, str]]:
+    """The upgrade steps and the workload: nodes, migrators, backups and workloads by name."""
+    if isinstance(step, Upgrade):
+        airflow = {n for n in st.nodes if n not in INFRA and not n.startswith("migrate")}
+        bad = [n for n in step.nodes or [] if n not in airflow]
+        return [("nodes", _unknown("Airflow node", bad[0], airflow))] if bad else []
+    if isinstance(step, Migrate):
+        st.nodes.add(step.name)
+        return []
+    if isinstance(step, WaitNode):
+        return [] if step.node in st.nodes else [("node", _unknown("node", step.node, st.nodes))]
+    if isinstance(step, Backup):
+        st.backups.add(step.name)
+        return []
+    if isinstance(step, Restore):
+        return (
+            [] if step.name in st.backups else [("name", _unknown("backup", step.name, st.backups))]
+        )
+    if isinstance(step, Workload):
+        out = (
+            []
+            if step.dag in dags
+            else [("dag", f"unknown DAG {step.dag!r}; DAGs: {', '.join(sorted(dags))}")]
+        )
+        if step.name in st.workloads:
+            out.append(("name", f"workload name {step.name!r} is used twice"))
+        st.workloads.add(step.name)
+        return out
+    if isinstance(step, StopWorkload) and step.name not in st.workloads:
+        return [("name", _unknown("workload", step.name, st.workloads))]
     return []
 
 

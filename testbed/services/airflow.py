@@ -63,7 +63,7 @@ def spec(ctx: Ctx, node: str) -> NodeSpec:
     return NodeSpec(
         name=node,
         role=role,
-        image=ctx.airflow_image,
+        image=ctx.image_for(node),
         command=ROLE_COMMANDS[role],
         env=AC.environment(ctx.topology, node, ctx.secrets),
         files=files,
@@ -130,8 +130,9 @@ def probe(ctx: Ctx, node: str) -> Probe:
     )
 
 
-def migrate_spec(ctx: Ctx) -> NodeSpec:
-    """A one-shot container running `airflow db migrate` straight against Postgres."""
-    s = spec(ctx, "migrate")
-    s.name, s.role = "migrate", "migrate"
+def migrate_spec(ctx: Ctx, node: str = "migrate") -> NodeSpec:
+    """A one-shot container running `airflow db migrate` straight against Postgres (``node``:
+    ``migrate`` or ``migrate-N``, with that node's Airflow version)."""
+    s = spec(ctx, node)
+    s.name, s.role = node, "migrate"
     return s

@@ -20,6 +20,9 @@ class FakeCtx:
     airflow_image: str = "testbed-airflow:3.3.2-def"
     postgres_image: str = "testbed-services:abc"
 
+    def image_for(self, node: str) -> str:
+        return self.airflow_image
+
 
 def test_airflow_roles_commands_and_ports():
     ctx = FakeCtx()

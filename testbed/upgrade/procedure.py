@@ -1,0 +1,220 @@
+"""Carrying out an upgrade plan (:mod:`testbed.upgrade.plan`) on a running cluster, step by
+step, each one recorded as an ``upgrade`` event with its timing: the plan ``testbed
+upgrade-plan`` prints is exactly what a drill does.
+
+Actions: ``term`` (one SIGTERM: Celery's warm shutdown), ``wait_idle`` (the worker finished its
+tasks and exited), ``stop``, ``replace``/``start`` (the node's container created again from the
+new version's image), ``wait_ready``, ``pg_dump``/``pg_restore`` (the metadata DB, inside the
+Postgres node), ``db_migrate`` (a one-shot migrator node), ``check_migrations`` and the checks
+of heads and versions (observations for the checks to judge). Every wait is bounded and stops
+when the scenario is cancelled.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from testbed import bounded, runtime
+from testbed.errors import TestbedError
+from testbed.upgrade import observe as uobs
+from testbed.upgrade.plan import Plan, Step
+
+if TYPE_CHECKING:
+    from testbed.cluster import Cluster
+
+PG = "/usr/lib/postgresql/bin"
+BACKUP_DIR = "/var/lib/testbed"
+STOP_GRACE = 30  # seconds docker waits after SIGTERM before SIGKILL, for non-worker roles
+
+
+class UpgradeFailed(TestbedError):
+    """An upgrade action failed or ran out of time."""
+
+
+@dataclass
+class Procedure:
+    """One plan being carried out on ``cluster`` towards ``version``."""
+
+    cluster: Cluster
+    version: str
+    cancelled: threading.Event
+    drain_timeout: float = 180.0
+    ready_timeout: float = 180.0
+    before_signal: Callable[[], object] = lambda: None  # e.g. read task instances first
+    only: set[str] | None = None  # carry out steps of these nodes only (a partial roll)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def run(self, plan: Plan) -> None:
+        for i, step in enumerate(plan.steps):
+            if self.only is not None and step.node not in (None, *self.only, "postgres", "migrate"):
+                continue
+            if self.cancelled.is_set():
+                raise UpgradeFailed(f"cancelled before {step.action} {step.node or ''}")
+            self._one(i, step)
+
+    def _one(self, i: int, step: Step) -> None:
+        h = self.cluster.history
+        fields = {"index": i, "phase_of_plan": step.phase, "action": step.action, "node": step.node}
+        h.append("upgrade", phase="start", detail=step.detail, **fields)
+        t0 = time.monotonic()
+        error = None
+        try:
+            ACTIONS[step.action](self, step)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            raise
+        finally:
+            took = round(time.monotonic() - t0, 3)
+            self.timings[f"{i}:{step.action}:{step.node}"] = took
+            h.append("upgrade", phase="end", seconds=took, error=error, **fields)
+
+    # -- actions ---------------------------------------------------------------------------
+    def term(self, step: Step) -> None:
+        self.before_signal()
+        uobs.send_signal(self.cluster, step.node, "TERM")
+
+    def wait_idle(self, step: Step) -> None:
+        """The TERMed worker finished its running tasks and exited (a warm shutdown)."""
+        self._wait_state(step.node, lambda st: st.startswith("exited"), self.drain_timeout)
+
+    def stop(self, step: Step) -> None:
+        c = self.cluster.container(step.node)
+        bounded.call(lambda: c.stop(timeout=STOP_GRACE), STOP_GRACE + 15, f"stop {step.node}")
+
+    def replace(self, step: Step) -> None:
+        """The node's container created anew from the target version's image, and started."""
+        node = step.node
+        self.cluster.set_version(node, self.version)
+        if node in self.cluster.nodes:
+            self.cluster.remove_node(node)
+        self.cluster.start_node(node)
+
+    def wait_ready(self, step: Step) -> None:
+        self.cluster.wait_node(step.node, self.ready_timeout)
+
+    def pg_dump(self, step: Step) -> None:
+        backup(self.cluster, "upgrade")
+
+    def pg_restore(self, step: Step) -> None:
+        restore(self.cluster, "upgrade")
+
+    def db_migrate(self, step: Step) -> None:
+        code = migrate(self.cluster, "migrate", self.version, timeout=self.ready_timeout)
+        if code != 0:
+            raise UpgradeFailed(f"`airflow db migrate` to {self.version} exited {code}")
+
+    def check_migrations(self, step: Step) -> None:
+        uobs.schema(self.cluster)
+        uobs.pg_locks(self.cluster)
+
+    def heads(self, step: Step) -> None:
+        from testbed.upgrade.versions import schema_info
+
+        for version in {self.cluster.topology.airflow_version, self.version}:
+            uobs.record_schema_info(self.cluster.history, schema_info(version))
+        uobs.schema(self.cluster)
+
+    def versions(self, step: Step) -> None:
+        uobs.schema(self.cluster)
+        for node in airflow_nodes(self.cluster):
+            uobs.airflow_version(self.cluster, node)
+
+    def _wait_state(self, node: str, ok: Callable[[str], bool], timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        c = self.cluster.container(node)
+        while True:
+            st = bounded.call(lambda: runtime.state(c), 10, f"container state of {node}")
+            if ok(st):
+                self.cluster.history.append("container", node=node, state=st)
+                return st
+            if time.monotonic() > deadline or self.cancelled.is_set():
+                raise UpgradeFailed(f"{node} still {st} after {timeout:g}s")
+            self.cancelled.wait(0.5)
+
+
+ACTIONS: dict[str, Callable[[Procedure, Step], None]] = {
+    "term": Procedure.term,
+    "wait_idle": Procedure.wait_idle,
+    "stop": Procedure.stop,
+    "replace": Procedure.replace,
+    "start": Procedure.replace,
+    "wait_ready": Procedure.wait_ready,
+    "pg_dump": Procedure.pg_dump,
+    "pg_restore": Procedure.pg_restore,
+    "db_migrate": Procedure.db_migrate,
+    "check_migrations": Procedure.check_migrations,
+    "heads_equal": Procedure.heads,
+    "heads_differ": Procedure.heads,
+    "versions": Procedure.versions,
+}
+
+
+def airflow_nodes(cluster: Cluster) -> list[str]:
+    infra = {"postgres", "redis", "minio", "toxiproxy"}
+    return [n for n in cluster.nodes if n not in infra and not n.startswith("migrate")]
+
+
+# -- the database: backup, restore, migrate ------------------------------------------------------
+def _pg(cluster: Cluster, cmd: list[str], what: str, timeout: float = 120) -> str:
+    c = cluster.container("postgres")
+    r = runtime.exec_run(c, ["runuser", "-u", "postgres", "--", *cmd], timeout=timeout)
+    if r.exit_code != 0:
+        raise UpgradeFailed(f"{what} exited {r.exit_code}: {r.output.strip()[-300:]}")
+    return r.output
+
+
+def backup(cluster: Cluster, name: str) -> None:
+    """``pg_dump`` of the metadata DB into the Postgres node (custom format)."""
+    path = f"{BACKUP_DIR}/backup-{name}.dump"
+    t0 = time.monotonic()
+    _pg(cluster, [f"{PG}/pg_dump", "-h", "/tmp", "-U", "postgres", "-Fc", "-f", path, "airflow"],
+        "pg_dump")  # fmt: skip
+    cluster.history.append("backup", name=name, path=path, seconds=round(time.monotonic() - t0, 3))
+
+
+def restore(cluster: Cluster, name: str) -> None:
+    """Replace the metadata DB with backup ``name`` (every Airflow node must be stopped)."""
+    path = f"{BACKUP_DIR}/backup-{name}.dump"
+    t0 = time.monotonic()
+    psql = [f"{PG}/psql", "-h", "/tmp", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c"]
+    _pg(cluster, [*psql, "DROP DATABASE IF EXISTS airflow WITH (FORCE)"], "drop database")
+    _pg(cluster, [*psql, "CREATE DATABASE airflow OWNER airflow"], "create database")
+    _pg(cluster, [f"{PG}/pg_restore", "-h", "/tmp", "-U", "postgres", "-d", "airflow",
+                  "--no-owner", "--role=airflow", path], "pg_restore")  # fmt: skip
+    cluster.history.append("restore", name=name, path=path, seconds=round(time.monotonic() - t0, 3))
+
+
+def start_migrate(cluster: Cluster, node: str, version: str) -> None:
+    """Start ``airflow db migrate`` of ``version`` as the one-shot node ``node``."""
+    from testbed.services import airflow
+
+    cluster.set_version(node, version)
+    if node in cluster.nodes:
+        cluster.remove_node(node)
+    cluster.start_spec(airflow.migrate_spec(cluster, node))
+    cluster.history.append("migrate", phase="start", node=node, version=version)
+
+
+def wait_migrate(cluster: Cluster, node: str, timeout: float) -> int:
+    """Wait until the migrator exits; record its exit code, time and last lines; return it."""
+    c = cluster.container(node)
+    t0 = time.monotonic()
+    try:
+        code = bounded.call(lambda: c.wait()["StatusCode"], timeout, f"{node}: airflow db migrate")
+    except bounded.NoAnswer:
+        code = None
+    tail = runtime.logs_tail(c, 30)
+    cluster.history.append(
+        "migrate", phase="end", node=node, exit_code=code,
+        seconds=round(time.monotonic() - t0, 3), tail=tail[-15:],
+    )  # fmt: skip
+    return -1 if code is None else code
+
+
+def migrate(cluster: Cluster, node: str, version: str, timeout: float) -> int:
+    start_migrate(cluster, node, version)
+    return wait_migrate(cluster, node, timeout)

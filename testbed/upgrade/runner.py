@@ -1,0 +1,113 @@
+"""The scenario steps of an upgrade drill, as a part of the engine's Runner: ``upgrade`` (the
+guide's procedure, :mod:`testbed.upgrade.procedure`), ``migrate`` (a one-shot migrator node),
+``wait_node``, ``backup``/``restore`` of the metadata DB, and the background ``workload``.
+
+Each runs inside the runner's step scope (recorded, bounded by the main thread like any step).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from testbed import bounded, runtime
+from testbed.errors import TestbedError
+from testbed.upgrade import procedure
+from testbed.upgrade.plan import plan_between
+from testbed.upgrade.versions import schema_info
+from testbed.workload import Workload
+
+if TYPE_CHECKING:
+    from testbed.engine import Runner
+
+
+class UpgradeStepFailed(TestbedError):
+    """An upgrade step could not be carried out as asked."""
+
+
+class UpgradeSteps:
+    """Mixed into :class:`~testbed.engine.Runner` (uses its cluster, history and step scope)."""
+
+    workloads: dict[str, Workload]
+
+    def upgrade(
+        self: Runner,
+        to: str,
+        nodes: list[str] | None = None,
+        strategy: str = "auto",
+        drain_timeout: float = 180.0,
+        timeout: float = 900.0,
+    ) -> None:
+        with self._step("upgrade", to, nodes=nodes, strategy=strategy):
+            everyone = procedure.airflow_nodes(self.cluster)
+            picked = nodes or everyone
+            start = self.cluster.version_of(picked[0])
+            plan, _, _ = plan_between(start, to, schema_info, nodes=everyone)
+            self.history.append("upgrade_plan", plan=plan.to_json())
+            if strategy == "rolling" and not plan.live:
+                raise UpgradeStepFailed(f"{start} -> {to}: {plan.summary}")
+            if nodes and not plan.live:
+                raise UpgradeStepFailed(f"{start} -> {to} needs every node: {plan.summary}")
+            if plan.kind in ("downtime", "rollback"):
+                self.cluster.reusable = False  # the schema changed: no reset brings it back
+            proc = procedure.Procedure(
+                self.cluster,
+                to,
+                self.cancelled,
+                drain_timeout=drain_timeout,
+                ready_timeout=min(180.0, timeout),
+                before_signal=self._observe_runs,
+                only=set(nodes) if nodes else None,
+            )
+            proc.run(plan)
+
+    def migrate(self: Runner, name: str, to: str, wait: bool = True, timeout: float = 300) -> int:
+        with self._step("migrate", name, to=to, wait=wait):
+            self.cluster.reusable = False
+            procedure.start_migrate(self.cluster, name, to)
+            if not wait:
+                return 0
+            return procedure.wait_migrate(self.cluster, name, timeout)
+
+    def wait_node(self: Runner, node: str, state: str, timeout: float) -> None:
+        with self._step("wait_node", node, state=state, timeout=timeout):
+            deadline = time.monotonic() + timeout
+            c = self.cluster.container(node)
+            if state == "ready":
+                self.cluster.wait_node(node, timeout)
+                return
+            seen = None
+            while time.monotonic() < deadline and not self.cancelled.is_set():
+                seen = bounded.call(lambda: runtime.state(c), 10, f"container state of {node}")
+                if seen.startswith(state):
+                    self.history.append("container", node=node, state=seen)
+                    if node.startswith("migrate") and state == "exited":
+                        procedure.wait_migrate(self.cluster, node, 5)  # its record: code, tail
+                    return
+                self.cancelled.wait(0.5)
+            raise UpgradeStepFailed(f"node {node} is {seen}, not {state}, after {timeout:g}s")
+
+    def backup(self: Runner, name: str) -> None:
+        with self._step("backup", name):
+            procedure.backup(self.cluster, name)
+
+    def restore(self: Runner, name: str) -> None:
+        with self._step("restore", name):
+            self.cluster.reusable = False
+            procedure.restore(self.cluster, name)
+
+    def workload(self: Runner, name: str, dag: str, every: float, conf: dict[str, Any]) -> None:
+        with self._step("workload", name, dag=dag, every=every):
+            self.api.wait_for_dag(dag, timeout=60)
+
+            def on_run(run_name: str, dag_id: str, run_id: str) -> None:
+                self.runs[run_name] = (dag_id, run_id)
+
+            self.workloads[name] = Workload(
+                name, dag, every, conf, lambda d, c: self.api.trigger(d, c), self.history.append,
+                on_run,
+            ).start()  # fmt: skip
+
+    def stop_workload(self: Runner, name: str) -> None:
+        with self._step("stop_workload", name):
+            self.workloads.pop(name).stop()
