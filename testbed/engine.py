@@ -403,9 +403,24 @@ class Runner(UpgradeSteps):
             fault = self.faults[name]
             return bounded.call(fault.heal, timeout, f"heal of {name} ({fault.kind})")
 
-    def add_node(self, node: str, timeout: float | None = None) -> None:
-        with self._step("add_node", node, timeout=timeout):
+    def add_node(
+        self,
+        node: str,
+        timeout: float | None = None,
+        version: str | None = None,
+        wait: bool = True,
+    ) -> None:
+        with self._step("add_node", node, timeout=timeout, version=version, wait=wait):
+            if version:
+                self.cluster.set_version(node, version)
+            if not wait:
+                self.cluster.start_node(node)
+                return
             self.cluster.add_node(node, timeout=max(1.0, timeout - GRACE) if timeout else None)
+
+    def remove_node(self, node: str) -> None:
+        with self._step("remove_node", node):
+            bounded.call(lambda: self.cluster.remove_node(node), 60, f"remove {node}")
 
     def sleep(self, seconds: float) -> None:
         with self._step("sleep", None, seconds=seconds):

@@ -131,7 +131,9 @@ def _dispatch(runner: Runner, step) -> None:
     elif isinstance(step, M.Heal):
         runner.heal(step.fault, step.bound())
     elif isinstance(step, M.AddNode):
-        runner.add_node(step.node, step.bound())
+        runner.add_node(step.node, step.bound(), step.version, step.wait)
+    elif isinstance(step, M.RemoveNode):
+        runner.remove_node(step.node)
     elif isinstance(step, M.Sleep):
         runner.sleep(step.seconds)
     elif isinstance(step, M.Upgrade):

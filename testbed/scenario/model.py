@@ -61,6 +61,7 @@ DEFAULT_BOUNDS = {
     "migrate": 300.0,
     "backup": 120.0,
     "restore": 120.0,
+    "remove_node": 60.0,
 }
 Version = Literal[tuple(AIRFLOW_VERSIONS)]  # type: ignore[valid-type]
 EXPECT_SLACK = 15.0  # one last round of on-demand probes after an expectation's window
@@ -136,7 +137,19 @@ class Heal(Bounded):
 
 
 class AddNode(Bounded):
+    """One more node (e.g. ``scheduler-2``), of ``version`` if given (e.g. a newer scheduler
+    against an older schema); ``wait: false`` does not wait for it to be ready."""
+
     action: Literal["add_node"] = "add_node"
+    node: str
+    version: Version | None = None
+    wait: bool = True
+
+
+class RemoveNode(Bounded):
+    """Remove a node added earlier (its container and disk), e.g. a refused ``scheduler-2``."""
+
+    action: Literal["remove_node"] = "remove_node"
     node: str
 
 
@@ -278,7 +291,8 @@ Step = Annotated[
     | Backup
     | Restore
     | Workload
-    | StopWorkload,
+    | StopWorkload
+    | RemoveNode,
     Field(discriminator="action"),
 ]
 ACTIONS = (
@@ -296,6 +310,7 @@ ACTIONS = (
     "restore",
     "workload",
     "stop_workload",
+    "remove_node",
 )
 
 
@@ -311,7 +326,8 @@ class Scenario(Strict):
     def versions(self) -> set[str]:
         """Every Airflow version the scenario runs (its images must be built)."""
         wanted = {self.topology.airflow_version}
-        return wanted | {s.to for s in self.steps if isinstance(s, Upgrade | Migrate)}
+        wanted |= {s.to for s in self.steps if isinstance(s, Upgrade | Migrate)}
+        return wanted | {s.version for s in self.steps if isinstance(s, AddNode) and s.version}
 
     @model_validator(mode="before")
     @classmethod
@@ -335,6 +351,7 @@ SCALAR_FIELD = {
     "backup": "name",
     "restore": "name",
     "stop_workload": "name",
+    "remove_node": "node",
 }
 
 
@@ -371,6 +388,7 @@ ACTION_MODELS: dict[str, type[BaseModel]] = {
     "restore": Restore,
     "workload": Workload,
     "stop_workload": StopWorkload,
+    "remove_node": RemoveNode,
 }
 
 

@@ -9,6 +9,7 @@ from testbed.scenario.model import (
     Fault,
     Heal,
     Migrate,
+    RemoveNode,
     Restore,
     Scenario,
     Sleep,
@@ -39,7 +40,9 @@ def describe_step(step) -> str:
     if isinstance(step, Heal):
         return f"heal {step.fault!r}"
     if isinstance(step, AddNode):
-        return f"add node {step.node} (and wait until it is ready)"
+        version = f" on Airflow {step.version}" if step.version else ""
+        wait = "and wait until it is ready" if step.wait else "without waiting"
+        return f"add node {step.node}{version} ({wait})"
     if isinstance(step, Sleep):
         return f"sleep {step.seconds:g}s"
     if isinstance(step, Expect):
@@ -71,6 +74,8 @@ def _describe_upgrade_step(step) -> str:
         return f"restore the metadata DB from backup {step.name!r}"
     if isinstance(step, Workload):
         return f"workload {step.name!r}: trigger {step.dag} every {step.every:g}s"
+    if isinstance(step, RemoveNode):
+        return f"remove node {step.node}"
     if isinstance(step, StopWorkload):
         return f"stop workload {step.name!r}"
     raise TypeError(step)

@@ -15,6 +15,7 @@ from testbed.scenario.model import (
     Fault,
     Heal,
     Migrate,
+    RemoveNode,
     Restore,
     Scenario,
     StopWorkload,
@@ -46,6 +47,7 @@ class _State:
         self.removed: dict[str, str] = {}  # remove-fault name -> the node it removed
         self.backups: set[str] = set()
         self.workloads: set[str] = set()
+        self.added: set[str] = set()
 
 
 def cross_check(s: Scenario, dags: set[str]) -> list[tuple[str, str]]:
@@ -105,6 +107,12 @@ def _upgrade_step_errors(step, st: _State, dags: set[str]) -> list[tuple[str, st
             out.append(("name", f"workload name {step.name!r} is used twice"))
         st.workloads.add(step.name)
         return out
+    if isinstance(step, RemoveNode):
+        if step.node not in st.added:
+            return [("node", _unknown("node added by this scenario", step.node, st.added))]
+        st.nodes.discard(step.node)
+        st.added.discard(step.node)
+        return []
     if isinstance(step, StopWorkload) and step.name not in st.workloads:
         return [("name", _unknown("workload", step.name, st.workloads))]
     return []
@@ -152,6 +160,7 @@ def _add_node(step: AddNode, st: _State) -> list[tuple[str, str]]:
     if not _ADDABLE.match(step.node):
         return [("node", f"cannot add {step.node!r}; use e.g. scheduler-2, triggerer-2, worker-3")]
     st.nodes.add(step.node)
+    st.added.add(step.node)
     return []
 
 

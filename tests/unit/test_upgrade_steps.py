@@ -57,6 +57,8 @@ def test_upgrade_steps_parse_and_name_their_versions():
         ({"restore": "nope"}, "unknown backup 'nope'"),
         ({"workload": {"name": "w", "dag": "no_such_dag"}}, "unknown DAG 'no_such_dag'"),
         ({"stop_workload": "w"}, "unknown workload 'w'"),
+        ({"remove_node": "scheduler"}, "unknown node added by this scenario 'scheduler'"),
+        ({"add_node": {"node": "scheduler-2", "version": "9.9.9"}}, "add_node.version"),
     ],
 )
 def test_bad_upgrade_steps_are_refused_before_anything_boots(step, said):
@@ -127,3 +129,19 @@ def test_drained_cleanly_over_a_glob_judges_every_signalled_worker():
     r = spec.evaluate(ev, spec.params(node="worker-*"))
     assert not r.ok and "worker-2" in r.detail and "retried" in r.detail
     assert not spec.evaluate(ev, spec.params(node="scheduler*")).ok
+
+
+def test_a_node_added_on_another_version_can_be_removed_again():
+    s = from_data(
+        scenario(
+            {"add_node": {"node": "scheduler-2", "version": "3.3.2", "wait": False}},
+            {"wait_node": {"node": "scheduler-2", "state": "exited"}},
+            {"remove_node": "scheduler-2"},
+        ),
+        "up.yaml",
+    )
+    assert s.versions() == {"3.2.2", "3.3.2"}
+    assert "add node scheduler-2 on Airflow 3.3.2 (without waiting)" in "\n".join(plan(s))
+    steps = [{"add_node": {"node": "scheduler-2"}}, {"remove_node": "scheduler-2"}]
+    said = error_of(scenario(*steps, {"wait_node": {"node": "scheduler-2"}}))
+    assert "steps.2.wait_node.node: unknown node 'scheduler-2'" in said
