@@ -208,13 +208,17 @@ class Cluster:
     def wait_node(self, node: str, timeout: float | None = None) -> float:
         """Wait until an existing node passes its readiness probe; return the seconds waited."""
         probe = service_module(node).probe(self, node)
-        return wait_ready(
+        waited = wait_ready(
             node,
             self.nodes[node],
             probe,
             timeout=timeout or self.ready_timeout,
             cancel=self._cancel,
         )
+        self.history.append(
+            "container", node=node, state="ready", probe=probe.what, waited=round(waited, 3)
+        )
+        return waited
 
     def cancel(self) -> None:
         """Stop every wait of this cluster now (boot, readiness of restarted nodes)."""
