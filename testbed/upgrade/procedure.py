@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from testbed.cluster import Cluster
 
 PG = "/usr/lib/postgresql/bin"
-BACKUP_DIR = "/var/lib/testbed"
+BACKUP_DIR = "/tmp"  # inside the Postgres node, writable by the postgres user
 STOP_GRACE = 30  # seconds docker waits after SIGTERM before SIGKILL, for non-worker roles
 
 
