@@ -239,6 +239,8 @@ def test_every_drill_validates_and_plans(path):
 
 def test_the_drill_pack_has_the_six_drills():
     assert {p.stem for p in DRILLS} == {
+        "dag_processor_db_stall",
+        "kerberos_baseline",
         "scheduler_hang",
         "scheduler_db_stall",
         "scheduler_crash_adoption",
