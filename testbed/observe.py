@@ -271,12 +271,13 @@ class Observer:
 
 # -- Kerberos (clusters with `kerberos: true`) ---------------------------------------------------
 KERBEROS_THROTTLE = {"kerberos_ticket": 2.0, "keytab_scan": 30.0}  # seconds between repeats
-_LAST_PROBE: dict[tuple[str, str, str], float] = {}
+_LAST_PROBE: dict[tuple[str, str, str], float] = {}  # (history file, probe, node) -> when
 
 
 def _due(cluster: Cluster, probe: str, target: str) -> bool:
     """Whether ``probe`` of ``target`` may run again (a check's gather polls every second)."""
-    key, now = (cluster.run_id, probe, target), time.monotonic()
+    # per history file: a scenario's first gather always probes (its history starts empty)
+    key, now = (str(cluster.history.path), probe, target), time.monotonic()
     if now - _LAST_PROBE.get(key, float("-inf")) < KERBEROS_THROTTLE.get(probe, 0.0):
         return False
     _LAST_PROBE[key] = now
@@ -380,19 +381,35 @@ def failed_task_logs(cluster: Cluster, name: str, dag_id: str, run_id: str, tis:
         def fn(s3_key: str = s3_key, ti: dict = ti) -> Any:
             s3 = minio.s3(cluster, timeout=PROBE_TIMEOUT)
             body = s3.get_object(Bucket=AC.LOG_BUCKET, Key=s3_key)["Body"].read()
-            lines = body.decode("utf-8", "replace").splitlines()
+            lines = [_log_text(ln) for ln in body.decode("utf-8", "replace").splitlines()]
             return {
                 "run": name,
                 "task_id": ti["task_id"],
                 "map_index": ti["map_index"],
                 "try_number": ti["try_number"],
                 "hostname": ti.get("hostname"),
-                "lines": [ln[:400] for ln in lines if KERBEROS_LOG_LINE.search(ln)][:20],
+                "lines": [ln[:600] for ln in lines if KERBEROS_LOG_LINE.search(ln)][:20],
             }
 
         obs = observe(cluster, "task_log", name, fn)
         if obs.get("error") is None:
             _LOGS_SEEN.add(key)
+
+
+def _log_text(line: str) -> str:
+    """A task log line as text: Airflow 3 writes JSON lines; the exception's type and message
+    are in ``error_detail`` (libpq's GSSAPI error is the message)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict):
+        return line
+    parts = [str(record.get("event", ""))]
+    for detail in record.get("error_detail") or []:
+        if isinstance(detail, dict):
+            parts.append(f"{detail.get('exc_type')}: {detail.get('exc_value')}")
+    return " | ".join(p for p in parts if p)
 
 
 def gather_kerberos_tickets(cluster: Cluster, runs: dict, params: Any) -> None:

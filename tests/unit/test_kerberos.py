@@ -486,3 +486,17 @@ def test_node_stayed_up_records_exits_and_restarts():
     late = [*quiet, ticket(200, "worker-1", 48, restarts=2)]
     assert run("node_stayed_up", late, fault="kdc_down").ok  # after the window
     assert not run("node_stayed_up", [inject], fault="kdc_down").ok
+
+
+def test_task_log_lines_carry_the_exception_message():
+    from testbed.observe import KERBEROS_LOG_LINE, _log_text
+
+    line = json.dumps(
+        {
+            "event": "Task failed with exception",
+            "error_detail": [{"exc_type": "OperationalError", "exc_value": GSS_ERROR}],
+        }
+    )
+    text = _log_text(line)
+    assert text.endswith("Ticket expired") and KERBEROS_LOG_LINE.search(text)
+    assert _log_text("plain text") == "plain text" and _log_text("[1]") == "[1]"

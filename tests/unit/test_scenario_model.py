@@ -241,6 +241,9 @@ def test_the_drill_pack_has_the_six_drills():
     assert {p.stem for p in DRILLS} == {
         "dag_processor_db_stall",
         "kerberos_baseline",
+        "kerberos_kdc_outage",
+        "kerberos_kdc_long_outage",
+        "kerberos_sidecar_killed",
         "scheduler_hang",
         "scheduler_db_stall",
         "scheduler_crash_adoption",
