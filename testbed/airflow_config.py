@@ -10,7 +10,8 @@ import json
 from urllib.parse import quote
 
 from testbed.secrets import Secrets
-from testbed.topology import Topology
+from testbed.services import kdc
+from testbed.topology import Topology, role_is_worker
 
 SECRETS_DIR = "/run/testbed"
 DAGS_FOLDER = "/opt/airflow/dags"
@@ -46,6 +47,21 @@ BASE_CONFIG: dict[str, dict[str, str]] = {
         "encrypt_s3_logs": "False",
     },
 }
+
+# Clusters with Kerberos: the shared credential cache (a memory-backed volume written by the
+# sidecar, read-only on the worker) and the refresher's options. A plain path: Airflow exports it
+# as KRB5CCNAME when `[core] security = kerberos`. `include_ip = False`: Airflow's default (True)
+# binds the ticket to the *sidecar's* address, and the worker, a separate container with its
+# own address, is refused ("Incorrect net address"). A 30 s refresh keeps a 90 s ticket fresh.
+CCACHE_DIR = "/var/lib/airflow-krb"
+CCACHE = f"{CCACHE_DIR}/ccache"
+KERBEROS_CONFIG: dict[str, str] = {
+    "ccache": CCACHE,
+    "reinit_frequency": "30",
+    "include_ip": "False",
+    "forwardable": "False",
+}
+PG_KRB_CONN = "pg_krb"  # the connection id the kerberized DAG uses
 
 # Sensitive options read through `*_cmd` from files: never in a container's environment.
 CMD_OPTIONS = {
@@ -107,6 +123,8 @@ def environment(topology: Topology, node: str, secrets: Secrets) -> dict[str, st
         env[env_name(section, key) + "_CMD"] = f"cat {SECRETS_DIR}/{fname}"
     env[env_name("api_auth", "jwt_secret")] = secrets.jwt_secret
     env[env_name("api", "secret_key")] = secrets.api_secret_key
+    if topology.kerberos and role_is_worker(node):
+        env.update(worker_kerberos_env(topology))
     env["AIRFLOW_CONN_MINIO"] = json.dumps(
         {
             "conn_type": "aws",
@@ -115,6 +133,44 @@ def environment(topology: Topology, node: str, secrets: Secrets) -> dict[str, st
             "extra": {"endpoint_url": "http://minio:9000", "region_name": "us-east-1"},
         }
     )
+    return env
+
+
+def kerberos_options(topology: Topology) -> dict[str, str]:
+    """``[kerberos]`` for workers and sidecars: the testbed's values, then the topology's."""
+    overrides = topology.config.get("kerberos", {})
+    return {**KERBEROS_CONFIG, **{k: str(v) for k, v in overrides.items()}}
+
+
+def worker_kerberos_env(topology: Topology) -> dict[str, str]:
+    """What a worker adds in a cluster with Kerberos: `[core] security = kerberos` (Airflow then
+    sets KRB5CCNAME to the shared cache), the krb5 config, and the kerberized target's
+    connection (no password: the ticket is the credential). Never a keytab."""
+    env = {env_name("core", "security"): "kerberos", "KRB5_CONFIG": kdc.KRB5_CONF}
+    env.update({env_name("kerberos", k): v for k, v in kerberos_options(topology).items()})
+    env[f"AIRFLOW_CONN_{PG_KRB_CONN.upper()}"] = json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": kdc.fqdn("pg-krb"),
+            "port": 5432,
+            "schema": "kerberized",
+            "login": "etl",
+            "extra": {"gssencmode": "require", "connect_timeout": "10"},
+        }
+    )
+    return env
+
+
+def sidecar_environment(topology: Topology, principal: str, keytab_name: str) -> dict[str, str]:
+    """The sidecar's whole environment: `[kerberos]` with its principal and keytab, and nothing
+    of the cluster's secrets (no database, broker, fernet, API or JWT secret). Without a
+    metadata database, `airflow kerberos` needs `[database] check_migrations = False`."""
+    env = {env_name("core", "security"): "kerberos", "KRB5_CONFIG": kdc.KRB5_CONF}
+    env.update({env_name("kerberos", k): v for k, v in kerberos_options(topology).items()})
+    env[env_name("kerberos", "principal")] = principal
+    env[env_name("kerberos", "keytab")] = f"{SECRETS_DIR}/{keytab_name}"
+    env[env_name("database", "check_migrations")] = "False"
+    env[env_name("core", "load_examples")] = "False"
     return env
 
 

@@ -95,16 +95,22 @@ def up(
     set_: list[str] = typer.Option([], "--set", help="Airflow config override SECTION.KEY=VALUE."),
     snapshot: bool = typer.Option(True, help="Start from a migrated database snapshot if any."),
     build: bool = typer.Option(True, help="Build missing images first."),
+    kerberos: bool = typer.Option(
+        False, help="Add a KDC, a ticket-refresher sidecar per worker and a kerberized Postgres."
+    ),
 ) -> None:
     """Boot a cluster and leave it running; prints a status table and URLs."""
     from testbed.cluster import Cluster
     from testbed.images import build as image_build
 
-    topology = Topology(workers, airflow_version, parse_overrides(set_))
+    topology = Topology(workers, airflow_version, parse_overrides(set_), kerberos=kerberos)
     if build:
         image_build.ensure((airflow_version,))
     cluster = Cluster(topology, detached=True, use_snapshot=snapshot)
-    progress.step(f"booting run {cluster.run_id} ({workers} workers, Airflow {airflow_version})")
+    extra = ", Kerberos" if kerberos else ""
+    progress.step(
+        f"booting run {cluster.run_id} ({workers} workers, Airflow {airflow_version}{extra})"
+    )
     cluster.up()
     progress.console.print(f"[green]all green[/] in {cluster.timings['total']:.1f}s")
     print_cluster(cluster)

@@ -1,10 +1,11 @@
 """A topology turned into running nodes: boot in dependency order (independent roles in
 parallel), readiness per role, the migration shortcut, the run record, and teardown.
 
-Boot order: network -> postgres, redis, minio, toxiproxy (parallel) -> log bucket ->
-``airflow db migrate`` (or a migrated snapshot) -> api-server, scheduler, dag-processor,
-triggerer and the workers (parallel). A failure or Ctrl-C at any point removes everything the
-run created before the error propagates.
+Boot order: network -> postgres, redis, minio, toxiproxy (and the KDC, with Kerberos)
+(parallel) -> log bucket -> ``airflow db migrate`` (or a migrated snapshot) -> api-server,
+scheduler, dag-processor, triggerer and the workers (and, with Kerberos, each worker's ticket
+refresher and the kerberized Postgres) (parallel). A failure or Ctrl-C at any point removes
+everything the run created before the error propagates.
 """
 
 from __future__ import annotations
@@ -28,14 +29,23 @@ from testbed.images import catalog
 from testbed.readiness import wait_ready
 from testbed.runtime import NodeSpec
 from testbed.secrets import Secrets
-from testbed.services import airflow, minio, postgres, redis, toxiproxy
-from testbed.topology import INFRA, Topology
+from testbed.services import airflow, kdc, kerberos, minio, pg_krb, postgres, redis, toxiproxy
+from testbed.topology import PG_KRB, SIDECAR_SUFFIX, Topology
 
-SERVICE_MODULES = {"postgres": postgres, "redis": redis, "minio": minio, "toxiproxy": toxiproxy}
+SERVICE_MODULES = {
+    "postgres": postgres,
+    "redis": redis,
+    "minio": minio,
+    "toxiproxy": toxiproxy,
+    "kdc": kdc,
+    PG_KRB: pg_krb,
+}
 MIGRATE_TIMEOUT = 300
 
 
 def service_module(node: str):
+    if node.endswith(SIDECAR_SUFFIX):
+        return kerberos
     return SERVICE_MODULES.get(node, airflow)
 
 
@@ -86,7 +96,10 @@ class Cluster:
         for dotted, value in topo["config"].items():
             section, key = dotted.split(".", 1)
             config.setdefault(section, {})[key] = value
-        self = cls(Topology(topo["workers"], topo["airflow_version"], config), run_id=run_id)
+        topology = Topology(
+            topo["workers"], topo["airflow_version"], config, kerberos=topo.get("kerberos", False)
+        )
+        self = cls(topology, run_id=run_id)
         self.secrets = Secrets.load(self.dir / "secrets")
         self.postgres_image = record["images"]["postgres"]
         containers, networks, _ = runtime.run_objects(run_id)
@@ -137,10 +150,10 @@ class Cluster:
                 config=self.topology.flat_config(),
             )
             self.network = runtime.create_network(self.run_id, self.labels)
-            self._phase("infrastructure", list(INFRA))
+            self._phase("infrastructure", self.topology.infra_nodes)
             minio.create_log_bucket(self)
             self._migrate()
-            self._phase("airflow", self.topology.airflow_nodes)
+            self._phase("airflow", self.topology.airflow_nodes + self.topology.kerberos_nodes)
         except BaseException:
             self._cancel.set()
             self.down(reason="boot failed")
@@ -242,6 +255,13 @@ class Cluster:
             return self.add_node(node)
         return self._start(self._spec(node))
 
+    def aliases(self, node: str) -> list[str]:
+        """Every name ``node`` has on the run network (a reconnect must restore them all)."""
+        try:
+            return [node, *self._spec(node).aliases]
+        except Exception:  # e.g. a migrator: its short name is all it has
+            return [node]
+
     def start_spec(self, spec: NodeSpec) -> Container:
         """Create and start a node from an explicit spec (e.g. a one-shot migrator)."""
         return self._start(spec)
@@ -302,6 +322,7 @@ class Cluster:
                 "workers": self.topology.workers,
                 "airflow_version": self.topology.airflow_version,
                 "config": self.topology.flat_config(),
+                "kerberos": self.topology.kerberos,
             },
             "images": {
                 "airflow": self.airflow_image,

@@ -30,8 +30,8 @@ from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.scenario.validate import HOST_OF
 from testbed.smoke import api_for
-from testbed.topology import INFRA
 from testbed.upgrade import observe as upgrade_observe
+from testbed.upgrade import procedure
 from testbed.upgrade.runner import UpgradeSteps
 from testbed.upgrade.versions import schema_info
 
@@ -259,6 +259,9 @@ class Runner(UpgradeSteps):
                 if deadline is not None and time.monotonic() > deadline:
                     break  # the rest are unobserved: the check judges what was seen
                 self._observe_log(*attempt)
+        for need in spec.needs:  # probes registered by name (e.g. the Kerberos ones)
+            if need in observe.GATHERERS:
+                observe.GATHERERS[need](self.cluster, dict(self.runs), params)
 
     def _gather_upgrade(self, spec: CheckSpec, params: BaseModel) -> None:
         """The probes of the upgrade checks: schema, advisory locks, versions, a node's log."""
@@ -274,9 +277,8 @@ class Runner(UpgradeSteps):
         node = getattr(params, "node", None)
         if spec.name == "versions_in_force":
             picked = getattr(params, "nodes", None)
-            for n in picked or [n for n in self.cluster.nodes if n not in INFRA]:
-                if not n.startswith("migrate"):
-                    upgrade_observe.airflow_version(self.cluster, n)
+            for n in picked or procedure.airflow_nodes(self.cluster):
+                upgrade_observe.airflow_version(self.cluster, n)
         if spec.name in ("component_refused", "exited") and node in self.cluster.nodes:
             upgrade_observe.container_log(self.cluster, node, lines=400)
 

@@ -247,7 +247,8 @@ class Partition(Fault):
     def _heal(self) -> None:
         if self.peer is None:
             if not on_network(self.container, self.cluster.network.name):
-                self.cluster.network.connect(self.container, aliases=[self.target])
+                aliases = self.cluster.aliases(self.target)
+                self.cluster.network.connect(self.container, aliases=aliases)
         else:
             for rule in self._rules():
                 while _iptables("-C", rule, check=False) == 0:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -265,3 +267,182 @@ class Observer:
         deadline = time.monotonic() + PROBE_TIMEOUT + DEADLINE_SLACK + self.interval
         for t in self._threads:
             t.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+# -- Kerberos (clusters with `kerberos: true`) ---------------------------------------------------
+KERBEROS_THROTTLE = {"kerberos_ticket": 2.0, "keytab_scan": 30.0}  # seconds between repeats
+_LAST_PROBE: dict[tuple[str, str, str], float] = {}  # (history file, probe, node) -> when
+
+
+def _due(cluster: Cluster, probe: str, target: str) -> bool:
+    """Whether ``probe`` of ``target`` may run again (a check's gather polls every second)."""
+    # per history file: a scenario's first gather always probes (its history starts empty)
+    key, now = (str(cluster.history.path), probe, target), time.monotonic()
+    if now - _LAST_PROBE.get(key, float("-inf")) < KERBEROS_THROTTLE.get(probe, 0.0):
+        return False
+    _LAST_PROBE[key] = now
+    return True
+
+
+def kerberos_ticket(cluster: Cluster, node: str) -> dict:
+    """``klist`` of the shared credential cache as ``node`` (a worker: what its tasks will use)
+    sees it, parsed (principal, each ticket's start/expiry), with the node's and its sidecar's
+    container state, restart count and start time (the sidecar exits when a kinit fails; its
+    restart policy brings it back)."""
+    from testbed.services import kerberos
+
+    def fn() -> Any:
+        r = runtime.exec_run(
+            cluster.container(node), ["klist", "-c", AC.CCACHE], timeout=PROBE_TIMEOUT, node=node
+        )
+        value: dict[str, Any] = (
+            kerberos.parse_klist(r.output)
+            if r.exit_code == 0
+            else {"principal": None, "tickets": [], "klist_error": r.output.strip()[-200:]}
+        )
+        for key, name in (("node", node), ("sidecar", kerberos.sidecar_of(node))):
+            c = cluster.nodes.get(name)
+            if c is not None:  # state() reloads the container's attributes
+                value[key] = {
+                    "state": runtime.state(c),
+                    "restarts": c.attrs.get("RestartCount", 0),
+                    "started_at": c.attrs.get("State", {}).get("StartedAt"),
+                }
+        return value
+
+    return observe(cluster, "kerberos_ticket", node, fn)
+
+
+def keytab_scan(cluster: Cluster, node: str) -> dict:
+    """Look for keys on ``node``: keytab files anywhere on its filesystem (as root), keytab
+    variables in its processes' environments (as its own user), its mounts, whether the
+    credential cache can be written (as root and as its user), and, from the engine's side, the
+    container's mounts and configured environment (keytab variables; whether the KDC's master
+    password appears anywhere in it)."""
+    from testbed.services import keytab_scan as scan
+
+    source = Path(scan.__file__).read_text()
+    base = ["python3", "-c", source, "--cache", AC.CCACHE]
+
+    def fn() -> Any:
+        c = cluster.container(node)
+        as_root = runtime.exec_run(c, base, timeout=60, user="root", node=node)
+        as_user = runtime.exec_run(c, [*base, "--user"], timeout=20, node=node)
+        for r in (as_root, as_user):
+            if r.exit_code != 0:
+                raise RuntimeError(f"scan exited {r.exit_code}: {r.output.strip()[-200:]}")
+        value = json.loads(as_root.output.strip().splitlines()[-1])
+        user = json.loads(as_user.output.strip().splitlines()[-1])
+        value["env"], value["cache_as_user"] = user["env"], user["cache"]
+        c.reload()
+        env = c.attrs["Config"].get("Env") or []
+        secret = cluster.secrets.kdc_master_password
+        value["container"] = {
+            "mounts": [
+                {"destination": m.get("Destination"), "name": m.get("Name"), "rw": m.get("RW")}
+                for m in c.attrs.get("Mounts", [])
+            ],
+            "keytab_env": [e for e in env if "KTNAME" in e or "KEYTAB" in e.split("=")[0]],
+            "kdc_password_in_env": bool(secret) and any(secret in e for e in env),
+        }
+        return value
+
+    return observe(cluster, "keytab_scan", node, fn, timeout=60)
+
+
+XCOM_SQL = (
+    "select task_id, map_index, value from xcom where dag_id = %s and run_id = %s "
+    "and key = 'return_value' order by task_id, map_index"
+)
+KERBEROS_LOG_LINE = re.compile(r"(?i)gss|kerberos|krb5|ticket|kdc|credential")
+_LOGS_SEEN: set[tuple] = set()
+
+
+def kerberos_results(cluster: Cluster, name: str, dag_id: str, run_id: str) -> dict:
+    """What the kerberized tasks of a run returned (their XComs: the server's view of their
+    session, from ``pg_stat_gssapi``), keyed by ``"task_id[map_index]"``."""
+
+    def fn() -> Any:
+        rows = postgres.query(cluster, XCOM_SQL, (dag_id, run_id), timeout=PROBE_TIMEOUT)
+        return {"run": name, "xcom": {f"{t}[{i}]": v for t, i, v in rows}}
+
+    return observe(cluster, "kerberos_xcom", name, fn)
+
+
+def failed_task_logs(cluster: Cluster, name: str, dag_id: str, run_id: str, tis: list) -> None:
+    """The Kerberos/GSSAPI lines of each failed attempt's log (from MinIO, once it is there):
+    one ``task_log`` observation per attempt, recorded once."""
+    for ti in tis:
+        key = (cluster.run_id, run_id, ti["task_id"], ti["map_index"], ti["try_number"])
+        if ti["state"] != "failed" or key in _LOGS_SEEN:
+            continue
+        s3_key = AC.log_key(dag_id, run_id, ti["task_id"], ti["try_number"], ti["map_index"])
+
+        def fn(s3_key: str = s3_key, ti: dict = ti) -> Any:
+            s3 = minio.s3(cluster, timeout=PROBE_TIMEOUT)
+            body = s3.get_object(Bucket=AC.LOG_BUCKET, Key=s3_key)["Body"].read()
+            lines = [_log_text(ln) for ln in body.decode("utf-8", "replace").splitlines()]
+            return {
+                "run": name,
+                "task_id": ti["task_id"],
+                "map_index": ti["map_index"],
+                "try_number": ti["try_number"],
+                "hostname": ti.get("hostname"),
+                "lines": [ln[:600] for ln in lines if KERBEROS_LOG_LINE.search(ln)][:20],
+            }
+
+        obs = observe(cluster, "task_log", name, fn)
+        if obs.get("error") is None:
+            _LOGS_SEEN.add(key)
+
+
+def _log_text(line: str) -> str:
+    """A task log line as text: Airflow 3 writes JSON lines; the exception's type and message
+    are in ``error_detail`` (libpq's GSSAPI error is the message)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict):
+        return line
+    parts = [str(record.get("event", ""))]
+    for detail in record.get("error_detail") or []:
+        if isinstance(detail, dict):
+            parts.append(f"{detail.get('exc_type')}: {detail.get('exc_value')}")
+    return " | ".join(p for p in parts if p)
+
+
+def gather_kerberos_tickets(cluster: Cluster, runs: dict, params: Any) -> None:
+    for node in getattr(params, "targets", None) or cluster.topology.worker_names:
+        if node in cluster.nodes and _due(cluster, "kerberos_ticket", node):
+            kerberos_ticket(cluster, node)
+
+
+def gather_keytab_scans(cluster: Cluster, runs: dict, params: Any) -> None:
+    for node in getattr(params, "targets", None) or cluster.topology.worker_names:
+        if node in cluster.nodes and _due(cluster, "keytab_scan", node):
+            keytab_scan(cluster, node)
+
+
+def gather_kerberos_tasks(cluster: Cluster, runs: dict, params: Any) -> None:
+    name = getattr(params, "run", None)
+    if name not in runs:
+        return
+    dag_id, run_id = runs[name]
+    kerberos_results(cluster, name, dag_id, run_id)
+    tis = [e["value"] for e in cluster.history.events() if _ti_of(e, dag_id, run_id)]
+    latest = {(v["task_id"], v["map_index"]): v for v in tis}
+    failed_task_logs(cluster, name, dag_id, run_id, list(latest.values()))
+
+
+def _ti_of(e: dict, dag_id: str, run_id: str) -> bool:
+    v = e.get("value") if e.get("probe") == "task_instance" else None
+    return isinstance(v, dict) and (v.get("dag_id"), v.get("run_id")) == (dag_id, run_id)
+
+
+# What the engine runs before evaluating a check that declares one of these needs (CheckSpec).
+GATHERERS: dict[str, Callable[[Cluster, dict, Any], None]] = {
+    "kerberos_ticket": gather_kerberos_tickets,
+    "keytab_scan": gather_keytab_scans,
+    "kerberos_task": gather_kerberos_tasks,
+}

@@ -54,7 +54,7 @@ def _heal_everything(cluster: Cluster) -> None:
             for pid in faults.stopped_pids(c):
                 os.kill(pid, signal.SIGCONT)
             if not faults.on_network(c, cluster.network.name):
-                cluster.network.connect(c, aliases=[node])
+                cluster.network.connect(c, aliases=cluster.aliases(node))
     for link in cluster.topology.links():
         faults.heal_proxy(cluster, link.name)
     faults.delete_run_rules(cluster.run_id)

@@ -57,6 +57,24 @@ class NodeSpec:
     workdir: str | None = None
     mem_limit: str | None = None
     file_uid: int = 50000  # owner of ``files`` (the airflow user; 0 for infrastructure roles)
+    root_files: dict[str, tuple[bytes, int]] = field(default_factory=dict)  # owned by root
+    aliases: list[str] = field(default_factory=list)  # more names on the run network
+    volumes: list[Volume] = field(default_factory=list)
+    restart: str | None = None  # a Docker restart policy, e.g. "on-failure"
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A named volume of the run (``<run id>-<name>``, carrying the run's labels, so removing
+    the run removes it), mounted at ``path``. ``tmpfs``: backed by memory, never the host's
+    disk, owned by ``uid`` with ``mode`` (e.g. a credential cache shared by two nodes)."""
+
+    name: str
+    path: str
+    read_only: bool = False
+    tmpfs: bool = False
+    uid: int = 50000
+    mode: str = "0700"
 
 
 def create_network(run_id: str, run_labels: dict[str, str]) -> Network:
@@ -72,6 +90,13 @@ def container_name(run_id: str, node: str) -> str:
 def create(spec: NodeSpec, run_id: str, network: Network, run_labels: dict[str, str]) -> Container:
     """Create (not start) a node's container, attached to the run network, files in place."""
     labels = {**run_labels, L.ROLE: spec.role, L.NODE: spec.name}
+    volumes = {
+        ensure_volume(v, run_id, run_labels): {
+            "bind": v.path,
+            "mode": "ro" if v.read_only else "rw",
+        }
+        for v in spec.volumes
+    }
     container = client().containers.create(
         spec.image,
         command=spec.command,
@@ -84,12 +109,39 @@ def create(spec: NodeSpec, run_id: str, network: Network, run_labels: dict[str, 
         ports={f"{p}/tcp": ("127.0.0.1", None) for p in spec.ports},
         mem_limit=spec.mem_limit,
         init=True,
+        volumes=volumes or None,
+        restart_policy={"Name": spec.restart} if spec.restart else None,
         network=network.name,
-        networking_config={network.name: client().api.create_endpoint_config(aliases=[spec.name])},
+        networking_config={
+            network.name: client().api.create_endpoint_config(aliases=[spec.name, *spec.aliases])
+        },
     )
     if spec.files:
         put_files(container, spec.files, uid=spec.file_uid)
+    if spec.root_files:
+        put_files(container, spec.root_files, uid=0)
     return container
+
+
+def volume_name(run_id: str, name: str) -> str:
+    return f"{run_id}-{name}"
+
+
+def ensure_volume(volume: Volume, run_id: str, run_labels: dict[str, str]) -> str:
+    """The run's volume of that name, created (with the run's labels) if it does not exist."""
+    name = volume_name(run_id, volume.name)
+    try:
+        client().volumes.get(name)
+    except docker.errors.NotFound:
+        opts = None
+        if volume.tmpfs:
+            opts = {
+                "type": "tmpfs",
+                "device": "tmpfs",
+                "o": f"size=1m,uid={volume.uid},mode={volume.mode}",
+            }
+        client().volumes.create(name, driver="local", driver_opts=opts, labels=run_labels)
+    return name
 
 
 def put_files(container: Container, files: dict[str, tuple[bytes, int]], uid: int = 50000) -> None:

@@ -23,6 +23,9 @@ class Secrets:
     pg_password: str
     redis_password: str
     minio_password: str
+    # The KDC database's master password (clusters with Kerberos): only the KDC node gets it,
+    # once, to create its database; a default keeps records of older runs loadable.
+    kdc_master_password: str = ""
 
     def __repr__(self) -> str:  # never leak a value through a log line or a traceback
         return f"Secrets({', '.join(f.name + '=***' for f in fields(self))})"
@@ -37,6 +40,7 @@ class Secrets:
             pg_password=secrets.token_hex(16),
             redis_password=secrets.token_hex(16),
             minio_password=secrets.token_hex(16),
+            kdc_master_password=secrets.token_urlsafe(24),
         )
 
     def save(self, folder: Path) -> Path:

@@ -1,5 +1,7 @@
 """A cluster's topology: which roles run, how many Celery workers, which Airflow version and
-config overrides, and the links (component -> Postgres/Redis) routed through Toxiproxy.
+config overrides, the links (component -> Postgres/Redis) routed through Toxiproxy, and
+whether the Kerberos pieces run (a KDC, a ticket-refresher sidecar per worker, a kerberized
+Postgres the tasks use).
 
 Pure data, no Docker: the cluster boots what this describes.
 """
@@ -14,12 +16,25 @@ from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
 
 INFRA = ("postgres", "redis", "minio", "toxiproxy")
 AIRFLOW_CORE = ("api-server", "scheduler", "dag-processor", "triggerer")
+KERBEROS_INFRA = ("kdc",)
+PG_KRB = "pg-krb"  # the kerberized target: a second Postgres that accepts only GSSAPI
+SIDECAR_SUFFIX = "-kerberos"
 PROXY_BASE_PORT = 20000
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def worker_name(i: int) -> str:
     return f"worker-{i}"
+
+
+def role_is_worker(node: str) -> bool:
+    """``worker-3`` is a Celery worker; ``worker-3-kerberos`` (its sidecar) is not."""
+    return re.fullmatch(r"worker-\d+", node) is not None
+
+
+def sidecar_name(worker: str) -> str:
+    """The node running ``airflow kerberos`` for one worker, e.g. ``worker-1-kerberos``."""
+    return f"{worker}{SIDECAR_SUFFIX}"
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,7 @@ class Topology:
     workers: int = 2
     airflow_version: str = DEFAULT_AIRFLOW_VERSION
     config: dict[str, dict[str, str]] = field(default_factory=dict)
+    kerberos: bool = False  # a KDC, a sidecar per worker, the kerberized target
 
     def __post_init__(self) -> None:
         if not 1 <= self.workers <= 8:
@@ -70,8 +86,21 @@ class Topology:
         return [*AIRFLOW_CORE, *self.worker_names]
 
     @property
+    def infra_nodes(self) -> list[str]:
+        """The nodes booted before the metadata database is migrated."""
+        return [*INFRA, *(KERBEROS_INFRA if self.kerberos else ())]
+
+    @property
+    def kerberos_nodes(self) -> list[str]:
+        """The kerberized target and one sidecar per worker (booted beside the Airflow nodes,
+        once the KDC is ready); none without ``kerberos``."""
+        if not self.kerberos:
+            return []
+        return [PG_KRB, *(sidecar_name(w) for w in self.worker_names)]
+
+    @property
     def nodes(self) -> list[str]:
-        return [*INFRA, *self.airflow_nodes]
+        return [*self.infra_nodes, *self.airflow_nodes, *self.kerberos_nodes]
 
     def links(self) -> list[Link]:
         """Every (component, backing service) pair, each with its own Toxiproxy port."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from testbed.checks import config, diagnostics, health, logs, tasks, upgrade
+from testbed.checks import config, diagnostics, health, kerberos, logs, tasks, upgrade
 from testbed.checks.result import CheckResult
 from testbed.checks.view import View
 from testbed.errors import ScenarioError
@@ -20,7 +20,8 @@ class CheckSpec:
     fn: Callable[[View, BaseModel], CheckResult]
     params: type[BaseModel]
     needs: tuple[str, ...] = ()  # extra probes: "remote_log", "scheduler_job", "log_event",
-    # "schema", "pg_locks" (testbed.upgrade.observe)
+    # "schema", "pg_locks" (testbed.upgrade.observe); "kerberos_task", "kerberos_ticket",
+    # "keytab_scan" (testbed.observe.GATHERERS)
 
     @property
     def doc(self) -> str:
@@ -53,6 +54,40 @@ REGISTRY: dict[str, CheckSpec] = {
         CheckSpec("component_refused", upgrade.component_refused, upgrade.RefusedParams),
         CheckSpec("drained_cleanly", upgrade.drained_cleanly, upgrade.DrainedParams),
         CheckSpec("exited", upgrade.exited, upgrade.ExitedParams),
+        CheckSpec(
+            "kerberos_authenticated",
+            kerberos.kerberos_authenticated,
+            kerberos.AuthParams,
+            ("kerberos_task",),
+        ),
+        CheckSpec(
+            "kerberos_refused",
+            kerberos.kerberos_refused,
+            kerberos.RefusedParams,
+            ("kerberos_task",),
+        ),
+        CheckSpec("keytab_absent", kerberos.keytab_absent, kerberos.NodesParams, ("keytab_scan",)),
+        CheckSpec(
+            "worker_cache_read_only",
+            kerberos.worker_cache_read_only,
+            kerberos.NodesParams,
+            ("keytab_scan",),
+        ),
+        CheckSpec(
+            "ticket_refreshed",
+            kerberos.ticket_refreshed,
+            kerberos.TicketParams,
+            ("kerberos_ticket",),
+        ),
+        CheckSpec(
+            "ticket_valid", kerberos.ticket_valid, kerberos.ValidParams, ("kerberos_ticket",)
+        ),
+        CheckSpec(
+            "node_stayed_up",
+            kerberos.node_stayed_up,
+            kerberos.StayedUpParams,
+            ("kerberos_ticket",),
+        ),
     )
 }
 

@@ -40,13 +40,14 @@ class TopologySpec(Strict):
     workers: int = Field(2, ge=1, le=8)
     airflow_version: Literal[tuple(AIRFLOW_VERSIONS)] = DEFAULT_AIRFLOW_VERSION  # type: ignore[valid-type]
     config: dict[ConfigKey, str | int | float | bool] = {}
+    kerberos: bool = False  # a KDC, a ticket-refresher sidecar per worker, a kerberized Postgres
 
     def build(self) -> Topology:
         nested: dict[str, dict[str, str]] = {}
         for dotted, value in self.config.items():
             section, key = dotted.split(".", 1)
             nested.setdefault(section, {})[key] = str(value)
-        return Topology(self.workers, self.airflow_version, nested)
+        return Topology(self.workers, self.airflow_version, nested, kerberos=self.kerberos)
 
 
 # Every step has a bound: the main thread waits at most that (plus a few seconds' grace) for

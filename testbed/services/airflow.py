@@ -14,8 +14,10 @@ from testbed import airflow_config as AC
 from testbed import paths, runtime
 from testbed.readiness import Probe
 from testbed.runtime import NodeSpec
-from testbed.services import Ctx, secret_file
+from testbed.services import Ctx, kdc, secret_file
 from testbed.services import postgres as pg
+from testbed.services.kerberos import ccache_volume
+from testbed.topology import SIDECAR_SUFFIX, role_is_worker
 
 ROLE_COMMANDS = {
     "api-server": ["airflow", "api-server"],
@@ -34,8 +36,11 @@ CELERY_PING = (
 
 
 def role_of(node: str) -> str:
-    """``worker-N`` -> celery-worker; ``scheduler-2`` (an extra or replacement) -> scheduler."""
-    if node.startswith("worker-"):
+    """``worker-N`` -> celery-worker; ``scheduler-2`` (an extra or replacement) -> scheduler;
+    ``worker-N-kerberos`` -> kerberos (the worker's ticket refresher)."""
+    if node.endswith(SIDECAR_SUFFIX):
+        return "kerberos"
+    if role_is_worker(node):
         return "celery-worker"
     base = re.sub(r"-\d+$", "", node)
     return base if base in ROLE_COMMANDS else node
@@ -60,7 +65,7 @@ def spec(ctx: Ctx, node: str) -> NodeSpec:
     )
     if role in NEEDS_DAGS:
         files.update(dag_files())
-    return NodeSpec(
+    s = NodeSpec(
         name=node,
         role=role,
         image=ctx.image_for(node),
@@ -69,6 +74,11 @@ def spec(ctx: Ctx, node: str) -> NodeSpec:
         files=files,
         ports=PORTS.get(role, []),
     )
+    if ctx.topology.kerberos and role == "celery-worker":
+        # the cache its sidecar refreshes, read-only; the krb5 config root-owned; no keytab
+        s.volumes.append(ccache_volume(node, read_only=True))
+        s.root_files.update(kdc.conf_file())
+    return s
 
 
 def api_url(ctx: Ctx) -> str:

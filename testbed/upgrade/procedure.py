@@ -153,9 +153,14 @@ ACTIONS: dict[str, Callable[[Procedure, Step], None]] = {
 }
 
 
+UPGRADED_ROLES = {"api-server", "scheduler", "dag-processor", "triggerer", "celery-worker"}
+
+
 def airflow_nodes(cluster: Cluster) -> list[str]:
-    infra = {"postgres", "redis", "minio", "toxiproxy"}
-    return [n for n in cluster.nodes if n not in infra and not n.startswith("migrate")]
+    """The nodes an upgrade rolls (not the infrastructure, migrators or Kerberos sidecars)."""
+    from testbed.services.airflow import role_of
+
+    return [n for n in cluster.nodes if role_of(n) in UPGRADED_ROLES]
 
 
 # -- the database: backup, restore, migrate ------------------------------------------------------

@@ -246,4 +246,13 @@ def test_the_drill_pack_keeps_its_drills():
         "logs_persist",
         "broker_outage",
         "dag_processor_db_stall",
+        "kerberos_baseline",
+        "kerberos_kdc_outage",
+        "kerberos_kdc_long_outage",
+        "kerberos_sidecar_killed",
+        "upgrade_rolling_patch",
+        "upgrade_minor_downtime",
+        "upgrade_migrate_killed",
+        "upgrade_two_migrators",
+        "upgrade_schema_guard",
     }

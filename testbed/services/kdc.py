@@ -1,0 +1,127 @@
+"""The Kerberos KDC (MIT ``krb5kdc`` from Debian, ``tb-kdc`` entry point in the services image).
+
+Its realm database is created at the node's first boot with this run's master password (a secret
+file the entry point deletes once the stash exists). Ticket lifetimes are short on purpose
+(:data:`TICKET_LIFE`, :data:`RENEW_LIFE`) so renewal happens inside a drill. Principals for the
+workers and the kerberized target are added on demand with ``kadmin.local`` over ``docker exec``
+(:func:`keytab`): no kadmind listens, and a keytab travels from the KDC straight into the one
+node that holds it, never to the host's disk.
+
+Every Kerberos node gets the same ``/etc/krb5.conf`` (:func:`krb5_conf`): no DNS tricks (``rdns``
+and ``dns_canonicalize_hostname`` off: Docker's reverse DNS would turn a node's name into
+``<container>.<network>``), dotted names through the ``testbed.internal`` domain, TCP only.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from testbed import runtime
+from testbed.errors import ClusterError
+from testbed.readiness import Probe
+from testbed.runtime import NodeSpec
+from testbed.services import Ctx, secret_file
+
+REALM = "TESTBED.INTERNAL"
+DOMAIN = "testbed.internal"
+HOST = f"kdc.{DOMAIN}"
+PORT = 88
+TICKET_LIFE = 90  # seconds: a ticket expires inside a drill
+RENEW_LIFE = 600
+KRB5_CONF = "/etc/krb5.conf"
+PROBE_KEYTAB = "/etc/krb5kdc/probe.keytab"  # on the KDC node only
+
+# Adds the principal if it is missing, then exports its current keys (-norandkey: the kvno stays)
+# to a private temporary file printed as base64 and removed.
+_EXPORT = (
+    'set -eu; p="$1"; life="$2"; renew="$3"; '
+    'if ! kadmin.local -q "getprinc $p" 2>/dev/null | grep -q "^Principal: "; then '
+    'kadmin.local -q "addprinc -randkey -maxlife ${life}s -maxrenewlife ${renew}s $p" '
+    ">/dev/null 2>&1; fi; "
+    "umask 077; t=$(mktemp -u /tmp/kt.XXXXXX); "
+    'kadmin.local -q "ktadd -norandkey -k $t $p" >/dev/null 2>&1; base64 -w0 "$t"; rm -f "$t"'
+)
+
+
+def fqdn(node: str) -> str:
+    return f"{node}.{DOMAIN}"
+
+
+def principal(service: str, node: str) -> str:
+    """``airflow/worker-1.testbed.internal@TESTBED.INTERNAL``."""
+    return f"{service}/{fqdn(node)}@{REALM}"
+
+
+def krb5_conf(ticket_life: int = TICKET_LIFE, renew_life: int = RENEW_LIFE) -> str:
+    return f"""[libdefaults]
+    default_realm = {REALM}
+    dns_lookup_realm = false
+    dns_lookup_kdc = false
+    rdns = false
+    dns_canonicalize_hostname = false
+    udp_preference_limit = 1
+    ticket_lifetime = {ticket_life}
+    renew_lifetime = {renew_life}
+    forwardable = false
+[realms]
+    {REALM} = {{
+        kdc = {HOST}:{PORT}
+    }}
+[domain_realm]
+    .{DOMAIN} = {REALM}
+    {DOMAIN} = {REALM}
+"""
+
+
+def conf_file() -> dict[str, tuple[bytes, int]]:
+    """``/etc/krb5.conf`` as a root-owned, world-readable file of a node."""
+    return {KRB5_CONF: (krb5_conf().encode(), 0o644)}
+
+
+def spec(ctx: Ctx, node: str = "kdc") -> NodeSpec:
+    return NodeSpec(
+        name=node,
+        role="kdc",
+        image=ctx.services_image,
+        command=["tb-kdc"],
+        env={
+            "TB_KRB_REALM": REALM,
+            "TB_KRB_TICKET_LIFE": str(TICKET_LIFE),
+            "TB_KRB_RENEW_LIFE": str(RENEW_LIFE),
+            "KRB5_CONFIG": KRB5_CONF,
+        },
+        files=dict([secret_file("kdc_master_password", ctx.secrets.kdc_master_password)]),
+        root_files=conf_file(),
+        aliases=[HOST],
+        file_uid=0,
+    )
+
+
+def probe(ctx: Ctx, node: str = "kdc") -> Probe:
+    """The KDC answers: a kinit of the probe principal (its keytab never leaves the KDC node)
+    over TCP to the KDC's own service name, into a memory cache."""
+
+    def attempt() -> bool:
+        cmd = ["kinit", "-k", "-t", PROBE_KEYTAB, "-c", "MEMORY:probe", f"probe@{REALM}"]
+        return runtime.exec_run(ctx.container(node), cmd, timeout=10, node=node).exit_code == 0
+
+    return Probe(f"kinit probe@{REALM}", attempt, interval=0.3)
+
+
+def keytab(ctx: Ctx, principal_name: str, node: str = "kdc") -> bytes:
+    """The keytab of ``principal_name`` (created if missing), exported from the KDC node."""
+    cmd = ["sh", "-c", _EXPORT, "export", principal_name, str(TICKET_LIFE), str(RENEW_LIFE)]
+    r = runtime.exec_run(ctx.container(node), cmd, timeout=30, node=node)
+    data = base64.b64decode(r.output.strip() or b"", validate=True) if r.exit_code == 0 else b""
+    if not data.startswith(b"\x05\x02"):  # the keytab format's version bytes
+        raise ClusterError(
+            f"no keytab for {principal_name} from the KDC (exit {r.exit_code})",
+            hint="see the kdc node's log (testbed logs); is the KDC ready?",
+        )
+    return data
+
+
+def rotate(ctx: Ctx, principal_name: str, node: str = "kdc") -> str:
+    """New random keys for a principal (its kvno goes up); returns kadmin's output."""
+    cmd = ["kadmin.local", "-q", f"cpw -randkey {principal_name}"]
+    return runtime.exec_run(ctx.container(node), cmd, timeout=30, node=node).output
