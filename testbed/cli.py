@@ -216,31 +216,50 @@ def _print_smoke(result) -> None:
     )
 
 
+DEMO_DRILL = "scenarios/scheduler_db_stall.yaml"
+
+
 @app.command()
 def demo(
-    workers: int = typer.Option(2), keep: bool = typer.Option(False, help="Leave it up.")
+    drill: Path = typer.Option(
+        Path(DEMO_DRILL), help="The drill to run after the smoke drill (a scenario file)."
+    ),
+    keep: bool = typer.Option(False, help="Leave the cluster up."),
 ) -> None:
-    """Build missing images, boot a cluster, run the smoke drill, tear down, show the record."""
+    """Build missing images, boot a cluster, run the smoke drill and a real fault drill (by
+    default the blackholed scheduler->Postgres link, with its hang diagnostics), tear down,
+    and print where the drill's report is."""
     from testbed.cluster import Cluster
     from testbed.images import build as image_build
+    from testbed.interrupts import deferred
+    from testbed.scenario import load
+    from testbed.scenario.execute import execute
     from testbed.smoke import run_smoke
 
     t0 = time.monotonic()
-    image_build.ensure((catalog.DEFAULT_AIRFLOW_VERSION,))
-    cluster = Cluster(Topology(workers))
+    scenario = load(paths.project_root() / drill if not drill.is_absolute() else drill)
+    image_build.ensure(tuple(sorted(scenario.versions())))
+    cluster = Cluster(scenario.topology.build())
     progress.step(f"booting run {cluster.run_id}")
     cluster.up()
     try:
         result = run_smoke(cluster)
+        _print_smoke(result)
+        progress.step(f"drill {scenario.name}: {' '.join(scenario.description.split())[:200]}")
+        verdict, folder = execute(
+            scenario, cluster, on_step=lambda i, text: progress.step(f"  {i:2}. {escape(text)}")
+        )
     finally:
         if not keep:
-            failed = cluster.down(reason="demo done")
+            with deferred("removing the demo cluster; this finishes in a few seconds"):
+                failed = cluster.down(reason="demo done")
             if failed:
                 progress.warn(f"teardown left: {'; '.join(failed)}")
-    _print_smoke(result)
+    _print_verdict(verdict, folder)
     console.print(f"run record: {cluster.dir}  (history.jsonl, smoke.json, run.json, logs/)")
+    progress.plain(f"drill report: {folder / 'report.html'}")
     console.print(f"demo took {time.monotonic() - t0:.0f}s")
-    raise typer.Exit(0 if result.ok else 1)
+    raise typer.Exit(0 if result.ok and verdict.ok else 1)
 
 
 @app.command()
