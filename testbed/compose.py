@@ -26,6 +26,8 @@ MODULES = {"postgres": postgres, "redis": redis, "minio": minio, "toxiproxy": to
 HEALTH = {
     "postgres": ["CMD", "pg_isready", "-h", "127.0.0.1", "-t", "2"],
     "redis": ["CMD-SHELL", 'redis-cli -a "$$(cat /run/testbed/redis_password)" ping | grep PONG'],
+    # its API answers once every proxy of its config file listens
+    "toxiproxy": ["CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8474"],
 }
 MAKE_BUCKET = (
     "import boto3, json, os; c = json.loads(os.environ['AIRFLOW_CONN_MINIO']); "
@@ -68,15 +70,18 @@ def specs(topology: Topology, secrets: Secrets) -> list[NodeSpec]:
 def _depends(spec: NodeSpec) -> dict:
     if spec.role in ("postgres", "redis", "minio", "toxiproxy"):
         return {}
-    if spec.role == "migrate":
-        return {"postgres": {"condition": "service_healthy"}}
+    if spec.role == "migrate":  # through its own Toxiproxy link, like the testbed's migrators
+        return {
+            "postgres": {"condition": "service_healthy"},
+            "toxiproxy": {"condition": "service_healthy"},
+        }
     if spec.role == "minio-init":
         return {"minio": {"condition": "service_started"}}
     return {
         "migrate": {"condition": "service_completed_successfully"},
         "minio-init": {"condition": "service_completed_successfully"},
         "redis": {"condition": "service_healthy"},
-        "toxiproxy": {"condition": "service_started"},
+        "toxiproxy": {"condition": "service_healthy"},
     }
 
 
