@@ -245,6 +245,7 @@ class Cluster:
         """Remove a node's container (and with it everything on its local disk)."""
         old = self.nodes.pop(node, None)
         if old is not None:
+            self._save_log(node, old, f"{node}-{old.short_id}.log")  # evidence outlives it
             old.remove(force=True)
             self.history.append("container", node=node, state="removed")
 
@@ -340,14 +341,18 @@ class Cluster:
         return path
 
     def save_logs(self) -> Path:
+        for node, c in list(self.nodes.items()):
+            self._save_log(node, c, f"{node}.log")
+        return self.dir / "logs"
+
+    def _save_log(self, node: str, container: Container, name: str) -> None:
+        """Keep a container's log in the run record (at teardown, or before a node goes)."""
         folder = self.dir / "logs"
         folder.mkdir(parents=True, exist_ok=True)
-        for node, c in list(self.nodes.items()):
-            try:
-                (folder / f"{node}.log").write_bytes(c.logs(stdout=True, stderr=True))
-            except docker.errors.APIError:
-                pass
-        return folder
+        try:
+            (folder / name).write_bytes(container.logs(stdout=True, stderr=True))
+        except docker.errors.APIError:
+            pass
 
     def down(self, reason: str = "teardown") -> list[str]:
         """Save container logs, remove every object of this run; return what could not go."""

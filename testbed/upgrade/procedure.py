@@ -88,9 +88,10 @@ class Procedure:
     def replace(self, step: Step) -> None:
         """The node's container created anew from the target version's image, and started."""
         node = step.node
-        self.cluster.set_version(node, self.version)
         if node in self.cluster.nodes:
+            self.stop(step)  # graceful (SIGTERM, then the grace): a roll never SIGKILLs a node
             self.cluster.remove_node(node)
+        self.cluster.set_version(node, self.version)
         self.cluster.start_node(node)
 
     def wait_ready(self, step: Step) -> None:
