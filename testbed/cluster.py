@@ -20,8 +20,8 @@ from pathlib import Path
 import docker.errors
 from docker.models.containers import Container
 
+from testbed import faults, paths, progress, runtime
 from testbed import labels as L
-from testbed import paths, progress, runtime
 from testbed.errors import ClusterError, ImageMissing
 from testbed.history import History
 from testbed.images import build as image_build
@@ -359,6 +359,10 @@ class Cluster:
         self._cancel.set()
         self.save_logs()
         failed = runtime.remove_run(self.run_id)
+        try:  # a peer partition whose heal never ran (a second Ctrl-C) leaves host rules
+            faults.delete_run_rules(self.run_id)
+        except Exception as exc:
+            failed.append(f"iptables rules of {self.run_id}: {exc}")
         self.history.append("cluster", phase="down", reason=reason, failed=failed)
         if self.dir.exists():
             self.write_record(state="removed")

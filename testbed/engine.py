@@ -49,7 +49,7 @@ FAULTS: dict[str, Callable[..., faults.Fault]] = {
 
 API_BOUND = 5.0  # one API call inside a wait
 GRACE = 5.0  # how far past its bound a step may run before the main thread gives up on it
-HEAL_BOUND = 60.0  # one fault's heal in finish()
+HEAL_BOUND = 240.0  # one fault's heal in finish(): a remove's heal boots the node (<= 180 s)
 AUDIT_BOUND = 60.0
 _STEP_IDS = itertools.count(1)
 STEP_JOIN = 10.0  # how long finish() lets an overrun step's thread end before healing

@@ -38,7 +38,8 @@ def observe(
 ) -> dict:
     """Run one probe under a hard deadline; record its value, or "timeout", or the error."""
     try:
-        what, key = f"{probe} probe of {target}", f"{cluster.run_id}:{probe}:{target}"
+        thread = threading.current_thread().name  # the observer's and a gather's never collide
+        what, key = f"{probe} probe of {target}", f"{cluster.run_id}:{probe}:{target}:{thread}"
         value, error = bounded.call(fn, timeout + DEADLINE_SLACK, what, key=key), None
     except Exception as exc:  # any failure is an observation too
         value, error = None, describe_error(exc)
@@ -164,7 +165,8 @@ def task_instances(cluster: Cluster, dag_id: str, run_id: str) -> list[dict]:
         ]
     with _ROUND_LOCK:
         if _LATEST.get((dag_id, run_id), float("-inf")) > started:
-            return []  # a newer read is already recorded
+            # a newer read is already recorded: this one is not, but its caller gets the rows
+            return [{"value": dict(zip(TI_KEYS, row, strict=True))} for row in rows]
         _LATEST[(dag_id, run_id)] = started
         round_ = next(_ROUNDS)
         return [

@@ -56,7 +56,7 @@ class TopologySpec(Strict):
 DEFAULT_BOUNDS = {
     "trigger": 120.0,
     "fault": 60.0,
-    "heal": 60.0,
+    "heal": 240.0,  # healing a remove or replace boots the node again
     "add_node": 240.0,
     "upgrade": 900.0,
     "migrate": 300.0,

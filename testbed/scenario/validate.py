@@ -113,8 +113,10 @@ def _upgrade_step_errors(step, st: _State, dags: set[str]) -> list[tuple[str, st
         st.nodes.discard(step.node)
         st.added.discard(step.node)
         return []
-    if isinstance(step, StopWorkload) and step.name not in st.workloads:
-        return [("name", _unknown("workload", step.name, st.workloads))]
+    if isinstance(step, StopWorkload):
+        if step.name not in st.workloads:
+            return [("name", _unknown("workload", step.name, st.workloads))]
+        st.workloads.discard(step.name)
     return []
 
 

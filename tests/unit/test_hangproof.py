@@ -178,7 +178,10 @@ def test_expect_with_frozen_probes_ends_with_its_window(run, form):
 
 def test_an_overrun_names_what_the_step_was_waiting_for(tmp_path, fast):
     runner = engine.Runner(FakeCluster(tmp_path), api=FrozenAPI(), probes=[])
-    bounded.call(lambda: None, 1, "an observer's call")  # other threads' calls are not named
+    other = threading.Thread(  # another thread's call, still pending: not the step's
+        target=lambda: bounded.call(never, 60, "an observer's call"), daemon=True
+    )
+    other.start()
     t0 = time.monotonic()
     with pytest.raises(engine.StepOverrun) as err:
         runner.run_step(lambda: bounded.call(never, 60, "the frozen thing"), bound=0.5)
@@ -186,6 +189,8 @@ def test_an_overrun_names_what_the_step_was_waiting_for(tmp_path, fast):
     assert "within its bound of 0.5s (+0.5s grace); waiting for: the frozen thing (for" in str(
         err.value
     )
+    assert "an observer's call" not in str(err.value)
+    assert any(p.startswith("an observer's call") for p in bounded.pending())  # it was pending
     assert runner.cancelled.is_set()  # the step's loops stop at their next look
 
 

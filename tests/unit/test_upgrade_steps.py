@@ -145,3 +145,10 @@ def test_a_node_added_on_another_version_can_be_removed_again():
     steps = [{"add_node": {"node": "scheduler-2"}}, {"remove_node": "scheduler-2"}]
     said = error_of(scenario(*steps, {"wait_node": {"node": "scheduler-2"}}))
     assert "steps.2.wait_node.node: unknown node 'scheduler-2'" in said
+
+
+def test_a_workload_is_stopped_once():
+    steps = [{"workload": {"name": "w", "dag": "smoke"}}, {"stop_workload": "w"}]
+    assert "steps.2.stop_workload.name: unknown workload 'w'" in error_of(
+        scenario(*steps, {"stop_workload": "w"})
+    )
