@@ -52,7 +52,8 @@ def kerberized():
                 gss, principal, encrypted, user = cur.fetchone()
         finally:
             conn.close()
-        keytab_env = {k: os.environ[k] for k in ("KRB5_KTNAME", "KRB5_CLIENT_KTNAME") if k in os.environ}
+        names = ("KRB5_KTNAME", "KRB5_CLIENT_KTNAME")
+        keytab_env = {k: os.environ[k] for k in names if k in os.environ}
         seen = {
             "hostname": host,
             "gss_authenticated": gss,
