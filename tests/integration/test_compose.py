@@ -20,20 +20,18 @@ pytestmark = pytest.mark.integration
 def test_compose_project_boots_healthy(tmp_path):
     path = render(Topology(workers=1), tmp_path, run_id="tbccompose")
     try:
-        subprocess.run(
-            ["docker-compose", "up", "-d"],
-            cwd=tmp_path,
-            check=True,
-            capture_output=True,
-            timeout=300,
+        up = subprocess.run(
+            ["docker-compose", "up", "-d"], cwd=tmp_path, capture_output=True, text=True, timeout=300
         )
+        assert up.returncode == 0, f"docker-compose up exited {up.returncode}: {up.stderr[-2000:]}"
         api = next(
             c
             for c in runtime.run_objects("tbccompose")[0]
             if c.labels["io.testbed.node"] == "api-server"
         )
         url = f"http://127.0.0.1:{runtime.host_port(api, 8080)}/api/v2/monitor/health"
-        deadline, health = time.monotonic() + 120, {}
+        # 240 s: under `make test` the pool's own cluster is up too, on the same 2 cores
+        deadline, health = time.monotonic() + 240, {}
         while time.monotonic() < deadline:
             try:
                 health = requests.get(url, timeout=3).json()
