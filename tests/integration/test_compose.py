@@ -21,7 +21,11 @@ def test_compose_project_boots_healthy(tmp_path):
     path = render(Topology(workers=1), tmp_path, run_id="tbccompose")
     try:
         up = subprocess.run(
-            ["docker-compose", "up", "-d"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+            ["docker-compose", "up", "-d"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert up.returncode == 0, f"docker-compose up exited {up.returncode}: {up.stderr[-2000:]}"
         api = next(
