@@ -285,6 +285,10 @@ def on_network(container, network: str) -> bool:
 TOXICS = {
     "latency": ("latency", {"latency": 1000, "jitter": 0}),
     "timeout": ("timeout", {"timeout": 0}),  # blackhole: data is dropped, nothing is closed
+    # A stall: data is held (an hour's latency) and delivered when the toxic is removed, so the
+    # link heals cleanly. A blackhole's dropped bytes leave the client either waiting forever or
+    # with a broken protocol stream (the dag-processor then exits 1): not a heal.
+    "stall": ("latency", {"latency": 3_600_000, "jitter": 0}),
     "bandwidth": ("bandwidth", {"rate": 16}),
     "reset_peer": ("reset_peer", {"timeout": 0}),
 }

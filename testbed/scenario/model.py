@@ -104,7 +104,7 @@ class Fault(Bounded):
     mode: Literal["pause", "sigstop"] | None = None
     deadline: Duration | None = None
     peer: str | None = None
-    toxic: Literal["latency", "timeout", "bandwidth", "reset_peer", "down"] | None = None
+    toxic: Literal["latency", "stall", "timeout", "bandwidth", "reset_peer", "down"] | None = None
     attributes: dict[str, int] = {}
 
     @model_validator(mode="after")
@@ -118,7 +118,7 @@ class Fault(Bounded):
         if self.for_ is not None and self.kind in ("remove", "replace", "restart"):
             raise ValueError(f"'for' does not apply to a {self.kind} fault; heal it with a step")
         if self.kind == "link" and self.toxic is None:
-            raise ValueError("a link fault needs 'toxic' (latency, timeout, bandwidth, ...)")
+            raise ValueError("a link fault needs 'toxic' (latency, stall, timeout, bandwidth, ...)")
         return self
 
     def bound(self) -> float:
