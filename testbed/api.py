@@ -90,6 +90,20 @@ class AirflowAPI:
             time.sleep(1)
         raise TestbedError(f"run {dag_id}/{run_id} still {state} after {timeout:g}s")
 
+    def parsed_files(self) -> set[str]:
+        """The DAG files (relative to the DAG folder) of every DAG the api-server knows."""
+        r = ac.DAGApi(self.client).get_dags_without_preload_content(
+            limit=1000, _request_timeout=self.timeout
+        )
+        return {d.get("relative_fileloc") or "" for d in _json(r, "list DAGs")["dags"]}
+
+    def import_errors(self) -> dict[str, str]:
+        """The dag-processor's import errors: {file (relative): its traceback}."""
+        r = ac.ImportErrorApi(self.client).get_import_errors_without_preload_content(
+            limit=1000, _request_timeout=self.timeout
+        )
+        return {e["filename"]: e["stack_trace"] for e in _json(r, "import errors")["import_errors"]}
+
     def task_instance(self, dag_id: str, run_id: str, task_id: str):
         return ac.TaskInstanceApi(self.client).get_task_instance(
             dag_id, run_id, task_id, _request_timeout=self.timeout

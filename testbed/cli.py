@@ -98,14 +98,28 @@ def up(
     kerberos: bool = typer.Option(
         False, help="Add a KDC, a ticket-refresher sidecar per worker and a kerberized Postgres."
     ),
+    dags: Path | None = typer.Option(None, help="Your DAG folder (instead of the testbed's)."),
+    requirements: Path | None = typer.Option(
+        None, help="A requirements file of extra packages (installed into a derived image)."
+    ),
 ) -> None:
     """Boot a cluster and leave it running; prints a status table and URLs."""
     from testbed.cluster import Cluster
     from testbed.images import build as image_build
+    from testbed.scenario.load import requirement_lines
 
-    topology = Topology(workers, airflow_version, parse_overrides(set_), kerberos=kerberos)
+    reqs = tuple(requirement_lines(requirements, "--requirements")) if requirements else ()
+    topology = Topology(
+        workers,
+        airflow_version,
+        parse_overrides(set_),
+        kerberos=kerberos,
+        dags=str(dags.resolve()) if dags else None,
+        requirements=reqs,
+    )
     if build:
         image_build.ensure((airflow_version,))
+        image_build.ensure_extra((airflow_version,), reqs)
     cluster = Cluster(topology, detached=True, use_snapshot=snapshot)
     extra = ", Kerberos" if kerberos else ""
     progress.step(
@@ -238,7 +252,7 @@ def demo(
 
     t0 = time.monotonic()
     scenario = load(paths.project_root() / drill if not drill.is_absolute() else drill)
-    image_build.ensure(tuple(sorted(scenario.versions())))
+    image_build.ensure_scenarios([scenario])
     cluster = Cluster(scenario.topology.build())
     progress.step(f"booting run {cluster.run_id}")
     cluster.up()
@@ -344,7 +358,7 @@ def _run_all(scenarios, keep: bool, junit: Path | None = None) -> int:
     from testbed.pool import ClusterPool
     from testbed.scenario.execute import Interrupted, execute
 
-    image_build.ensure(tuple(sorted(set().union(*(s.versions() for s in scenarios)))))
+    image_build.ensure_scenarios(scenarios)
     pool, codes, results = ClusterPool(detached=keep), [], []
     try:
         for s in scenarios:

@@ -97,7 +97,12 @@ class Cluster:
             section, key = dotted.split(".", 1)
             config.setdefault(section, {})[key] = value
         topology = Topology(
-            topo["workers"], topo["airflow_version"], config, kerberos=topo.get("kerberos", False)
+            topo["workers"],
+            topo["airflow_version"],
+            config,
+            kerberos=topo.get("kerberos", False),
+            dags=topo.get("dags"),
+            requirements=tuple(topo.get("requirements", ())),
         )
         self = cls(topology, run_id=run_id)
         self.secrets = Secrets.load(self.dir / "secrets")
@@ -122,7 +127,10 @@ class Cluster:
         return self.versions.get(node, self.topology.airflow_version)
 
     def image_for(self, node: str) -> str:
-        return catalog.airflow_ref(self.version_of(node)).name
+        version = self.version_of(node)
+        if self.topology.requirements:  # the user's extra packages, in a derived image
+            return catalog.extra_ref(version, self.topology.requirements).name
+        return catalog.airflow_ref(version).name
 
     def set_version(self, node: str, version: str) -> None:
         """Create ``node`` from ``version``'s image from now on (an upgrade); the cluster can
@@ -166,12 +174,15 @@ class Cluster:
 
     def _check_images(self) -> None:
         missing = [
-            n for n in (self.services_image, self.airflow_image) if not image_build.exists_name(n)
+            n
+            for n in (self.services_image, self.airflow_image, self.image_for("scheduler"))
+            if not image_build.exists_name(n)
         ]
         if missing:
             raise ImageMissing(
-                f"image(s) not built: {', '.join(missing)}",
-                hint="run `testbed images build` (or `make images`)",
+                f"image(s) not built: {', '.join(dict.fromkeys(missing))}",
+                hint="run `testbed images build` (or `make images`); a scenario's extra "
+                "requirements are built by `testbed run`",
             )
         if self.use_snapshot and postgres.snapshot_exists(self.snapshot):
             self.postgres_image = self.snapshot
@@ -324,6 +335,8 @@ class Cluster:
                 "airflow_version": self.topology.airflow_version,
                 "config": self.topology.flat_config(),
                 "kerberos": self.topology.kerberos,
+                "dags": self.topology.dags,
+                "requirements": list(self.topology.requirements),
             },
             "images": {
                 "airflow": self.airflow_image,

@@ -48,6 +48,8 @@ class StaticCtx:
     postgres_image: str
 
     def image_for(self, node: str) -> str:
+        if self.topology.requirements:  # the user's extra packages (`testbed run` builds it)
+            return catalog.extra_ref(self.topology.airflow_version, self.topology.requirements).name
         return self.airflow_image
 
 

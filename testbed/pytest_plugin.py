@@ -77,7 +77,7 @@ def testbed_run_scenario(request, testbed_pool):
     def run(scenario: Scenario | str | Path):
         if not isinstance(scenario, Scenario):
             scenario = load(scenario)
-        image_build.ensure(tuple(sorted(scenario.versions())))  # a no-op once built
+        image_build.ensure_scenarios([scenario])  # a no-op once built
         cluster = testbed_pool.get(scenario.topology.build())
         verdict, folder = execute(scenario, cluster)
         request.node.stash.setdefault(RECORD, []).append((verdict, folder, cluster))

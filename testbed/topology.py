@@ -1,7 +1,8 @@
 """A cluster's topology: which roles run, how many Celery workers, which Airflow version and
 config overrides, the links (component -> Postgres/Redis) routed through Toxiproxy, and
 whether the Kerberos pieces run (a KDC, a ticket-refresher sidecar per worker, a kerberized
-Postgres the tasks use).
+Postgres the tasks use), and the user's own workload: a DAG folder and extra Python packages
+(installed into an image derived from the Airflow one).
 
 Pure data, no Docker: the cluster boots what this describes.
 """
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
 
 from testbed.errors import TestbedError
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
@@ -60,8 +64,11 @@ class Topology:
     airflow_version: str = DEFAULT_AIRFLOW_VERSION
     config: dict[str, dict[str, str]] = field(default_factory=dict)
     kerberos: bool = False  # a KDC, a sidecar per worker, the kerberized target
+    dags: str | None = None  # the user's DAG folder (absolute); None: the testbed's own DAGs
+    requirements: tuple[str, ...] = ()  # extra packages (PEP 508), in a derived image
 
     def __post_init__(self) -> None:
+        self._check_workload()
         if not 1 <= self.workers <= 8:
             raise TestbedError(f"workers must be 1..8, got {self.workers}")
         if self.airflow_version not in AIRFLOW_VERSIONS:
@@ -76,6 +83,23 @@ class Topology:
                         f"config key {key!r} is not a lowercase Airflow option name "
                         "(e.g. scheduler.scheduler_health_check_threshold)"
                     )
+
+    def _check_workload(self) -> None:
+        if self.dags is not None and not Path(self.dags).is_dir():
+            raise TestbedError(f"dags: {self.dags} is not a folder")
+        for line in self.requirements:
+            try:
+                req = Requirement(line)
+            except InvalidRequirement as exc:
+                raise TestbedError(
+                    f"requirements: {line!r} is not a package requirement "
+                    f"(e.g. humanize==4.12.3): {exc}"
+                ) from None
+            if req.url:
+                raise TestbedError(
+                    f"requirements: {line!r} points at a URL; only packages from the index "
+                    "(name, version specifier, extras) are allowed"
+                )
 
     @property
     def worker_names(self) -> list[str]:

@@ -8,6 +8,7 @@ installing, so TLS-intercepting proxies work; the bundle is removed from the fin
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +25,7 @@ from testbed.images.catalog import ImageRef
 from testbed.runtime import client
 
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colours in a build's output
 
 
 def exists(ref: ImageRef) -> bool:
@@ -51,6 +53,43 @@ def ensure(versions: tuple[str, ...], *, verbose: bool = False) -> list[tuple[Im
         progress.done(f"built {ref.name}", started)
         out.append((ref, "built"))
     return out
+
+
+def ensure_scenarios(scenarios) -> list[tuple[ImageRef, str]]:
+    """Every image the scenarios need: the Airflow versions they run, and for those with extra
+    requirements the derived images (one per version)."""
+    out = ensure(tuple(sorted(set().union(*(s.versions() for s in scenarios)))))
+    for s in scenarios:
+        reqs = s.topology.build().requirements
+        out += ensure_extra(tuple(sorted(s.versions())), reqs)
+    return out
+
+
+def ensure_extra(
+    versions: tuple[str, ...], requirements: tuple[str, ...]
+) -> list[tuple[ImageRef, str]]:
+    """Build what is missing of the derived images with a user's extra packages (one per
+    Airflow version the scenario runs); nothing without extra requirements."""
+    from testbed.images import extra
+
+    out = []
+    for version in versions if requirements else ():
+        ref = catalog.extra_ref(version, requirements)
+        if exists(ref):
+            out.append((ref, "present"))
+            continue
+        started = time.monotonic()
+        progress.step(f"building {ref.name} (Airflow {version} + {', '.join(requirements)})")
+        extra.build(ref, version, requirements, ca_bundle())
+        progress.done(f"built {ref.name}", started)
+        out.append((ref, "built"))
+    return out
+
+
+def ca_bundle() -> bytes:
+    """The CA bundle trusted while installing (empty when the host has none)."""
+    ca = Path(os.environ.get("TESTBED_CA_BUNDLE", HOST_CA))
+    return ca.read_bytes() if ca.is_file() else b""
 
 
 def _run(cmd: list[str], what: str, update, env: dict | None = None) -> None:
@@ -137,8 +176,7 @@ def _context(ref: ImageRef, tmp: Path, update) -> Path:
         from uv import find_uv_bin
 
         shutil.copy2(find_uv_bin(), ctx / "uv")
-        ca = Path(os.environ.get("TESTBED_CA_BUNDLE", HOST_CA))
-        (ctx / "ca-bundle.crt").write_bytes(ca.read_bytes() if ca.is_file() else b"")
+        (ctx / "ca-bundle.crt").write_bytes(ca_bundle())
     return ctx
 
 
@@ -147,29 +185,34 @@ def docker_build(ref: ImageRef, verbose: bool) -> None:
     if ref.kind == "airflow":
         args["AIRFLOW_VERSION"] = ref.tag.split("-", 1)[0]
     with tempfile.TemporaryDirectory() as tmp, progress.status(f"building {ref.name}") as update:
-        ctx = _context(ref, Path(tmp), update)
-        tail: list[str] = []
-        stream = client().api.build(
-            path=str(ctx),
-            tag=ref.name,
-            buildargs=args,
-            network_mode="host",
-            rm=True,
-            forcerm=True,
-            decode=True,
-            labels={L.KIND: ref.kind},
-            pull=False,
-        )
-        for chunk in stream:
-            if "error" in chunk:
-                progress.plain("\n".join(tail))
-                raise ImageBuildError(ref.name, chunk["error"].strip(), tail=tail)
-            for line in chunk.get("stream", "").splitlines():
-                if line.strip():
-                    tail = (tail + [line])[-20:]
-                    update(line.strip())
-                    if verbose:
-                        progress.plain(line)
+        stream_build(_context(ref, Path(tmp), update), ref, args, update, verbose)
+
+
+def stream_build(ctx: Path, ref: ImageRef, args: dict, update, verbose: bool = False) -> None:
+    """``docker build`` a prepared context, showing the latest output line; a failure raises
+    :class:`ImageBuildError` with the last lines of the output."""
+    tail: list[str] = []
+    stream = client().api.build(
+        path=str(ctx),
+        tag=ref.name,
+        buildargs=args,
+        network_mode="host",
+        rm=True,
+        forcerm=True,
+        decode=True,
+        labels={L.KIND: ref.kind},
+        pull=False,
+    )
+    for chunk in stream:
+        if "error" in chunk:
+            progress.plain("\n".join(tail))
+            raise ImageBuildError(ref.name, chunk["error"].strip(), tail=tail)
+        for line in _ANSI.sub("", chunk.get("stream", "")).splitlines():
+            if line.strip():
+                tail = (tail + [line.strip()])[-20:]
+                update(line.strip())
+                if verbose:
+                    progress.plain(line)
 
 
 _BUILDERS = {"base": build_base, "services": docker_build, "airflow": docker_build}

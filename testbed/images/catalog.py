@@ -87,6 +87,16 @@ def airflow_ref(version: str = DEFAULT_AIRFLOW_VERSION) -> ImageRef:
     return ImageRef("airflow", "testbed-airflow", tag, ctx)
 
 
+def extra_ref(version: str, requirements: tuple[str, ...]) -> ImageRef:
+    """The Airflow image of ``version`` with a user's extra packages: tagged by the Airflow
+    image it derives from and the (sorted) requirement lines, so the same inputs name the same
+    image and a second build is a no-op."""
+    parent = airflow_ref(version)
+    lines = sorted({r.strip() for r in requirements})
+    tag = f"{version}-{_digest(parent.name, *lines)}"
+    return ImageRef("airflow-extra", "testbed-airflow-extra", tag, None)
+
+
 def lock_pins(version: str) -> dict[str, str]:
     """The exact pins of an Airflow lock file: {normalized package name: version}."""
     return _pins(HERE / "airflow" / "locks" / f"{version}.txt")

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from testbed import progress
+from testbed import dagcheck, progress
 from testbed.checks import registry
 from testbed.cluster import Cluster
 from testbed.engine import DIAGNOSTICS_JOIN, Runner, StepFailed
@@ -96,6 +96,8 @@ def write_report(folder: Path) -> Path | None:
 
 def _steps(runner: Runner, scenario: M.Scenario, on_step) -> None:
     deadline = time.monotonic() + scenario.timeout
+    if scenario.topology.dags:  # the user's DAGs: each must import before the drill starts
+        _dags_parsed(runner, Path(scenario.topology.dags))
     for i, step in enumerate(scenario.steps):
         if on_step:
             on_step(i, describe_step(step))
@@ -106,6 +108,13 @@ def _steps(runner: Runner, scenario: M.Scenario, on_step) -> None:
         if left < bound:
             bound, why = left, f"the {left:.1f}s left of the scenario's {scenario.timeout:g}s"
         runner.run_step(lambda step=step: _dispatch(runner, step), bound, why)
+
+
+def _dags_parsed(runner: Runner, folder: Path) -> None:
+    """Bounded by the parse timeout (every API call in it has its own deadline)."""
+    progress.step(f"waiting for the dag-processor to parse the DAG files of {folder}")
+    files = dagcheck.wait_parsed(runner.api, folder, cancelled=runner.cancelled)
+    runner.history.append("dags_parsed", folder=str(folder), files=sorted(files))
 
 
 def _interrupted(cluster: Cluster, runner: Runner, during: str) -> None:

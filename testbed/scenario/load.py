@@ -9,9 +9,10 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from testbed.errors import ScenarioError
+from testbed import dagscan
+from testbed.errors import ScenarioError, TestbedError
 from testbed.scenario.model import Scenario, allowed_fields
-from testbed.scenario.validate import cross_check, dag_ids
+from testbed.scenario.validate import cross_check
 from testbed.services.airflow import dags_dir
 
 
@@ -21,9 +22,9 @@ def load(path: str | Path, dags: Path | None = None) -> Scenario:
     if not path.is_file():
         raise ScenarioError(f"{path}: no such scenario file")
     if path.suffix in (".yaml", ".yml"):
-        return from_data(_yaml(path), str(path), dags)
+        return from_data(_yaml(path), str(path), dags, base=path.parent)
     if path.suffix == ".py":
-        return check(_python(path), str(path), dags)
+        return check(_python(path), str(path), dags, base=path.parent)
     raise ScenarioError(f"{path}: a scenario is a .yaml, .yml or .py file")
 
 
@@ -52,18 +53,37 @@ def _python(path: Path) -> Scenario:
     return found
 
 
-def from_data(data: object, source: str = "<scenario>", dags: Path | None = None) -> Scenario:
+def from_data(
+    data: object, source: str = "<scenario>", dags: Path | None = None, base: Path | None = None
+) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario is a mapping with name, topology, steps")
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(f"{source}: {describe(exc)}") from None
-    return check(scenario, source, dags)
+    return check(scenario, source, dags, base)
 
 
-def check(scenario: Scenario, source: str, dags: Path | None = None) -> Scenario:
-    errors = cross_check(scenario, dag_ids(dags or dags_dir()))
+def check(
+    scenario: Scenario, source: str, dags: Path | None = None, base: Path | None = None
+) -> Scenario:
+    """Resolve the topology's paths (relative to ``base``, the scenario's folder), build the
+    topology, and cross-check the steps against it and the DAG folder's ids."""
+    scenario = resolve_paths(scenario, base or Path.cwd(), source)
+    try:
+        scenario.topology.build()
+    except TestbedError as exc:
+        raise ScenarioError(f"{source}: topology.{exc}") from None
+    folder = dags or (Path(scenario.topology.dags) if scenario.topology.dags else dags_dir())
+    scan = dagscan.scan(folder)
+    errors = cross_check(scenario, set(scan.ids))
+    if not scan.complete:  # some DAG ids are computed: an id not listed may still exist
+        errors = [e for e in errors if not e[1].startswith("unknown DAG")]
+    errors += [
+        ("topology.dags", f"{folder / f}: not valid Python ({why})")
+        for f, why in scan.unparsable.items()
+    ]
     if errors:
         lines = [f"{field}: {msg}" for field, msg in errors]
         raise ScenarioError(f"{source}: " + "; ".join(lines))
@@ -85,3 +105,36 @@ def describe(exc: ValidationError) -> str:
         parts.append(f"{loc}: {msg}" if loc else msg)
     more = len(exc.errors()) - 4
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def resolve_paths(scenario: Scenario, base: Path, source: str) -> Scenario:
+    """The DAG folder made absolute; a requirements file read into its lines."""
+    topo = scenario.topology
+    update: dict = {}
+    if topo.dags is not None:
+        update["dags"] = str((base / topo.dags).resolve())
+    if isinstance(topo.requirements, str):
+        update["requirements"] = requirement_lines(base / topo.requirements, source)
+    if not update:
+        return scenario
+    return scenario.model_copy(update={"topology": topo.model_copy(update=update)})
+
+
+def requirement_lines(path: Path, source: str) -> list[str]:
+    """A requirements file's requirement lines (comments and blanks dropped); pip options
+    (``-r``, ``--index-url``, ``-e``) are refused: packages come from the configured index."""
+    if not path.is_file():
+        raise ScenarioError(f"{source}: topology.requirements: {path} is not a file")
+    lines = []
+    for n, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-"):
+            raise ScenarioError(
+                f"{source}: topology.requirements: {path} line {n}: pip options "
+                f"({line.split()[0]}) are not allowed; list packages only (name, version "
+                "specifier, extras)"
+            )
+        lines.append(line)
+    return lines

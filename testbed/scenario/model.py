@@ -41,13 +41,26 @@ class TopologySpec(Strict):
     airflow_version: Literal[tuple(AIRFLOW_VERSIONS)] = DEFAULT_AIRFLOW_VERSION  # type: ignore[valid-type]
     config: dict[ConfigKey, str | int | float | bool] = {}
     kerberos: bool = False  # a KDC, a ticket-refresher sidecar per worker, a kerberized Postgres
+    # The user's own workload: a DAG folder (relative to the scenario file) used instead of the
+    # testbed's, and extra packages (PEP 508 lines, or a requirements file's path) installed
+    # into an image derived from the Airflow one.
+    dags: str | None = None
+    requirements: list[str] | str = []
 
     def build(self) -> Topology:
         nested: dict[str, dict[str, str]] = {}
         for dotted, value in self.config.items():
             section, key = dotted.split(".", 1)
             nested.setdefault(section, {})[key] = str(value)
-        return Topology(self.workers, self.airflow_version, nested, kerberos=self.kerberos)
+        reqs = self.requirements
+        return Topology(
+            self.workers,
+            self.airflow_version,
+            nested,
+            kerberos=self.kerberos,
+            dags=self.dags,
+            requirements=tuple(reqs if isinstance(reqs, list) else [reqs]),
+        )
 
 
 # Every step has a bound: the main thread waits at most that (plus a few seconds' grace) for

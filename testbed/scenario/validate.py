@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from pathlib import Path
 
 from testbed.scenario.model import (
     AddNode,
@@ -27,14 +26,8 @@ from testbed.scenario.model import (
 )
 from testbed.topology import INFRA
 
-_DAG = re.compile(r"@dag\(.*?\)\s*def\s+(\w+)\s*\(", re.S)
 HOST_OF = "host_of:"  # a fault target: the node a task ran on, e.g. host_of:long.work
 _ADDABLE = re.compile(r"^(scheduler|triggerer|dag-processor|api-server)-\d+$|^worker-\d+$")
-
-
-def dag_ids(folder: Path) -> set[str]:
-    """The DAG ids defined (``@dag`` functions) in the scenario DAG folder."""
-    return {m for p in folder.glob("*.py") for m in _DAG.findall(p.read_text())}
 
 
 class _State:

@@ -12,6 +12,8 @@ import requests
 
 from testbed import airflow_config as AC
 from testbed import paths, runtime
+from testbed.dagscan import SKIP_DIRS
+from testbed.errors import TestbedError
 from testbed.readiness import Probe
 from testbed.runtime import NodeSpec
 from testbed.services import Ctx, kdc, secret_file
@@ -50,10 +52,27 @@ def dags_dir() -> Path:
     return paths.project_root() / "scenarios" / "dags"
 
 
+MAX_DAG_BYTES = 64 * 1024 * 1024  # a DAG folder is copied into every node that parses/runs
+
+
 def dag_files(folder: Path | None = None) -> dict[str, tuple[bytes, int]]:
+    """Every file of the DAG folder (subfolders included: helper modules, SQL, configs; caches
+    and VCS folders skipped), as the files to put under Airflow's dags folder on a node."""
     folder = folder or dags_dir()
+    files = [
+        p
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not SKIP_DIRS & set(p.relative_to(folder).parts[:-1])
+    ]
+    size = sum(p.stat().st_size for p in files)
+    if size > MAX_DAG_BYTES:
+        raise TestbedError(
+            f"dags: {folder} holds {size / 2**20:.0f} MiB; at most {MAX_DAG_BYTES // 2**20} MiB "
+            "is copied into each node (leave data out of the DAG folder)"
+        )
     return {
-        f"{AC.DAGS_FOLDER}/{p.name}": (p.read_bytes(), 0o644) for p in sorted(folder.glob("*.py"))
+        f"{AC.DAGS_FOLDER}/{p.relative_to(folder).as_posix()}": (p.read_bytes(), 0o644)
+        for p in files
     }
 
 
@@ -64,7 +83,8 @@ def spec(ctx: Ctx, node: str) -> NodeSpec:
         for name, value in AC.secret_files(ctx.topology, node, ctx.secrets).items()
     )
     if role in NEEDS_DAGS:
-        files.update(dag_files())
+        dags = ctx.topology.dags
+        files.update(dag_files(Path(dags) if dags else None))
     s = NodeSpec(
         name=node,
         role=role,

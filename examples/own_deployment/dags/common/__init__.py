@@ -1,0 +1,1 @@
+"""Helpers shared by this deployment's DAGs (the DAG folder is on the tasks' import path)."""
