@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-unit test-integration docker venv images bench bench-drills lint lock clean gc
+.PHONY: demo test test-unit test-integration docker venv images bench bench-drills bench-timescale lint lock clean gc
 
 demo: docker venv
 	$(BIN)/testbed demo
@@ -40,10 +40,16 @@ images: docker venv
 bench: docker venv images
 	$(BIN)/python benchmarks/bench_boot.py
 
-# The drill pack: each drill's wall time, the pack's, resets, detection delay (ROUNDS=3).
+# The drill pack: each drill's wall time, the pack's, resets, detection delays (ROUNDS=3),
+# at timescale 1.0 and compressed, side by side with the ratio.
 ROUNDS ?= 1
+SCALES ?= 1.0,0.5
 bench-drills: docker venv images
-	$(BIN)/python benchmarks/bench_drills.py --rounds $(ROUNDS)
+	$(BIN)/python benchmarks/bench_drills.py --rounds $(ROUNDS) --scales $(SCALES)
+
+# How far compressed time goes: heartbeat ages and false flips per timescale (quiet drill).
+bench-timescale: docker venv images
+	$(BIN)/python benchmarks/bench_timescale.py --rounds $(ROUNDS) --scales 1.0,0.5,0.25
 
 lint: venv
 	$(BIN)/ruff check testbed tests benchmarks scenarios

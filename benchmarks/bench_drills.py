@@ -1,17 +1,20 @@
-"""Benchmark of the drill pack: each drill's wall time, the whole pack's, the reset between
-drills on a reused cluster, and drill 1's detection delay against its threshold.
+"""Benchmark of the drill pack: each drill's wall time, the whole pack's (boot included), the
+reset between drills on a reused cluster, and the detection delays against their thresholds —
+at each timescale given (compressed time, testbed/timescale.py), side by side.
 
-    python benchmarks/bench_drills.py [--rounds 3] [scenarios/*.yaml]
+    python benchmarks/bench_drills.py [--rounds 3] [--scales 1.0,0.5] [scenarios/*.yaml]
 
-Every round runs the whole pack on one cluster (booted once per round, reset between drills).
-Reports medians over the rounds measured in this one run and writes
-benchmarks/results/drills-<time>.json. A drill that fails is reported, and counted.
+Every round runs the whole pack on one cluster per topology (booted in the round, reset between
+drills). Reports medians over the rounds measured in this one run, and the ratio of each
+timescale's pack time to the first's; writes benchmarks/results/drills-<time>.json. A drill
+that fails is reported, and counted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -20,8 +23,23 @@ from testbed.images import build as image_build
 from testbed.pool import ClusterPool
 from testbed.scenario import load
 from testbed.scenario.execute import execute
+from testbed.timescale import ENV as TIMESCALE_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
+# The six-drill pack of the issue that set the goal (one topology, one cluster per round) and
+# the quiet control drill.
+DEFAULT_PACK = [
+    ROOT / "scenarios" / f"{name}.yaml"
+    for name in (
+        "quiet",
+        "scheduler_hang",
+        "scheduler_crash_adoption",
+        "worker_node_loss",
+        "logs_persist",
+        "broker_outage",
+        "scheduler_db_stall",
+    )
+]
 
 
 def one_round(paths: list[Path]) -> dict:
@@ -56,30 +74,44 @@ def median(values: list[float]) -> float | None:
     return round(statistics.median(values), 2) if values else None
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("paths", nargs="*", type=Path)
-    args = ap.parse_args()
-    paths = args.paths or sorted((ROOT / "scenarios").glob("*.yaml"))
-    image_build.ensure(tuple({load(p).topology.airflow_version for p in paths}))
-    rounds = []
-    for i in range(args.rounds):
-        print(f"round {i + 1}/{args.rounds}")
-        rounds.append(one_round(paths))
+def summarize(rounds: list[dict]) -> dict:
     names = list(rounds[0]["drills"])
-    summary = {
-        "rounds": args.rounds,
+    return {
+        "rounds": len(rounds),
         "pack_s_median": median([r["pack_s"] for r in rounds]),
         "reset_s_median": median([s for r in rounds for s in r["resets_s"]]),
         "drill_s_median": {n: median([r["drills"][n]["wall_s"] for r in rounds]) for n in names},
         "passed": {n: sum(r["drills"][n]["ok"] for r in rounds) for n in names},
         "raw": rounds,
     }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--scales", default="1.0", help="timescales, e.g. 1.0,0.5 (first: baseline)")
+    ap.add_argument("paths", nargs="*", type=Path)
+    args = ap.parse_args()
+    paths = args.paths or DEFAULT_PACK
+    image_build.ensure_scenarios([load(p) for p in paths])
+    by_scale: dict[str, dict] = {}
+    for scale in args.scales.split(","):
+        os.environ[TIMESCALE_ENV] = scale
+        rounds = []
+        for i in range(args.rounds):
+            print(f"timescale {scale}: round {i + 1}/{args.rounds}", flush=True)
+            rounds.append(one_round(paths))
+        by_scale[scale] = summarize(rounds)
+    base = next(iter(by_scale.values()))["pack_s_median"]
+    for s in by_scale.values():
+        s["pack_ratio_to_first"] = (
+            round(base / s["pack_s_median"], 2) if s["pack_s_median"] else None
+        )
     out = ROOT / "benchmarks" / "results" / f"drills-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2))
-    print(json.dumps({k: v for k, v in summary.items() if k != "raw"}, indent=2))
+    out.write_text(json.dumps(by_scale, indent=2))
+    brief = {k: {f: v for f, v in s.items() if f != "raw"} for k, s in by_scale.items()}
+    print(json.dumps(brief, indent=2))
     print(f"wrote {out}")
 
 

@@ -78,7 +78,7 @@ def env_name(section: str, key: str) -> str:
 
 def merged_config(topology: Topology) -> dict[str, dict[str, str]]:
     merged = {s: dict(kv) for s, kv in BASE_CONFIG.items()}
-    for section, kv in topology.config.items():
+    for section, kv in topology.effective_config().items():
         merged.setdefault(section, {}).update({k: str(v) for k, v in kv.items()})
     return merged
 

@@ -103,6 +103,7 @@ class Cluster:
             kerberos=topo.get("kerberos", False),
             dags=topo.get("dags"),
             requirements=tuple(topo.get("requirements", ())),
+            timescale=topo.get("timescale", 1.0),
         )
         self = cls(topology, run_id=run_id)
         self.secrets = Secrets.load(self.dir / "secrets")
@@ -155,7 +156,8 @@ class Cluster:
                 phase="boot",
                 run_id=self.run_id,
                 topology=self.topology.nodes,
-                config=self.topology.flat_config(),
+                config=self.topology.flat_effective(),
+                timescale=self.topology.timescale,
             )
             self.network = runtime.create_network(self.run_id, self.labels)
             self._phase("infrastructure", self.topology.infra_nodes)
@@ -337,6 +339,8 @@ class Cluster:
                 "kerberos": self.topology.kerberos,
                 "dags": self.topology.dags,
                 "requirements": list(self.topology.requirements),
+                "timescale": self.topology.timescale,
+                "config_in_force": self.topology.flat_effective(),
             },
             "images": {
                 "airflow": self.airflow_image,

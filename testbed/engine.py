@@ -115,8 +115,9 @@ class Runner(UpgradeSteps):
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self, **meta: Any) -> Runner:
-        config = self.cluster.topology.flat_config()
-        self.history.append("scenario", phase="start", config=config, **meta)
+        config = self.cluster.topology.flat_effective()
+        scale = self.cluster.topology.timescale
+        self.history.append("scenario", phase="start", config=config, timescale=scale, **meta)
         if config:  # the overrides, as Airflow itself reads them, are the first expectation
             observe.config_in_force(self.cluster, sorted(config))
             spec = checks.get("config_in_force")

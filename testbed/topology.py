@@ -15,6 +15,7 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from testbed import timescale
 from testbed.errors import TestbedError
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
 
@@ -66,9 +67,11 @@ class Topology:
     kerberos: bool = False  # a KDC, a sidecar per worker, the kerberized target
     dags: str | None = None  # the user's DAG folder (absolute); None: the testbed's own DAGs
     requirements: tuple[str, ...] = ()  # extra packages (PEP 508), in a derived image
+    timescale: float = 1.0  # every Airflow timer a drill depends on, scaled (testbed.timescale)
 
     def __post_init__(self) -> None:
         self._check_workload()
+        timescale.check(self.timescale)
         if not 1 <= self.workers <= 8:
             raise TestbedError(f"workers must be 1..8, got {self.workers}")
         if self.airflow_version not in AIRFLOW_VERSIONS:
@@ -144,5 +147,17 @@ class Topology:
         )
 
     def flat_config(self) -> dict[str, str]:
-        """Overrides as {"section.key": "value"} (for the run record and the history)."""
-        return {f"{s}.{k}": str(v) for s, keys in self.config.items() for k, v in keys.items()}
+        """Overrides as {"section.key": "value"} (for the run record)."""
+        return _flat(self.config)
+
+    def effective_config(self) -> dict[str, dict[str, str]]:
+        """The overrides the nodes get: the topology's, with every timer scaled."""
+        return timescale.effective(self.config, self.timescale)
+
+    def flat_effective(self) -> dict[str, str]:
+        """The effective overrides as {"section.key": "value"} (what config_in_force checks)."""
+        return _flat(self.effective_config())
+
+
+def _flat(config: dict[str, dict[str, str]]) -> dict[str, str]:
+    return {f"{s}.{k}": str(v) for s, keys in config.items() for k, v in keys.items()}

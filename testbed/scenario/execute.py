@@ -17,6 +17,7 @@ from testbed.history import History
 from testbed.interrupts import deferred
 from testbed.report import write_html
 from testbed.scenario import model as M
+from testbed.scenario.compress import compress
 from testbed.scenario.plan import describe_step
 from testbed.scenario.verdict import Verdict, compute
 
@@ -56,6 +57,7 @@ def execute(
     Each step is bounded by its own bound and by the scenario's timeout, enforced by this
     (the main) thread. Ctrl-C heals, writes a partial verdict and raises :class:`Interrupted`;
     a second Ctrl-C skips what is left of the healing (the caller's teardown still runs)."""
+    scenario = compress(scenario, cluster.topology.timescale)
     folder = scenario_dir(cluster, scenario.name)
     saved, cluster.history = cluster.history, History(folder / "history.jsonl")
     interrupted = False

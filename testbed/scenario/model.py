@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from testbed import timescale
 from testbed.checks import registry
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
 from testbed.scenario.durations import Duration
@@ -46,6 +47,9 @@ class TopologySpec(Strict):
     # into an image derived from the Airflow one.
     dags: str | None = None
     requirements: list[str] | str = []
+    # Compressed time: every Airflow timer the drill depends on, and the scenario's own waits,
+    # scaled by this factor (see testbed/timescale.py); TESTBED_TIMESCALE overrides it.
+    timescale: float = Field(1.0, ge=0.1, le=1.0)
 
     def build(self) -> Topology:
         nested: dict[str, dict[str, str]] = {}
@@ -60,6 +64,7 @@ class TopologySpec(Strict):
             kerberos=self.kerberos,
             dags=self.dags,
             requirements=tuple(reqs if isinstance(reqs, list) else [reqs]),
+            timescale=timescale.from_env(self.timescale),
         )
 
 

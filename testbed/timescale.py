@@ -1,0 +1,89 @@
+"""Compressed time: one factor (``timescale``, 0.1–1.0) applied to every Airflow timer a drill
+depends on, so that a drill waiting for a heartbeat timeout or a health threshold waits a
+fraction of it — consistently, every timer by the same factor.
+
+A timer's base value is the topology's override if it has one, else Airflow's default; the
+scaled value is what the nodes get (and what ``config_in_force`` checks Airflow really reads).
+Integer options are rounded, and nothing goes below one second.
+
+A scenario's own durations follow (:mod:`testbed.scenario.compress`): a fault's ``for:``, a
+``sleep``, an expectation's ``during:`` window scale by the factor; the detection bounds
+``max_delay`` and ``max_age`` scale except for :data:`SLACK` seconds of observation (probe
+interval, a heartbeat written late by a busy 2-core machine), which do not shrink with Airflow's
+timers. ``within:`` and ``timeout:`` are upper bounds on waiting: a passing drill never waits
+them out, so they are left as written.
+
+Pure: no Docker.
+"""
+
+from __future__ import annotations
+
+import os
+
+from testbed.errors import TestbedError
+
+# section.key: (Airflow 3's default in seconds, "int" | "float") — read from config.yml of
+# the pinned Airflow (3.1–3.3 agree on these).
+TIMERS: dict[str, tuple[float, str]] = {
+    "scheduler.scheduler_heartbeat_sec": (5, "int"),
+    "scheduler.job_heartbeat_sec": (5, "float"),
+    "scheduler.scheduler_health_check_threshold": (30, "int"),
+    "scheduler.orphaned_tasks_check_interval": (300, "float"),
+    "scheduler.task_instance_heartbeat_timeout": (300, "int"),
+    "scheduler.task_instance_heartbeat_timeout_detection_interval": (10, "float"),
+    "workers.min_heartbeat_interval": (5, "int"),
+    "triggerer.job_heartbeat_sec": (5, "float"),
+    "triggerer.triggerer_health_check_threshold": (30, "float"),
+    "dag_processor.health_check_threshold": (30, "int"),
+}
+MIN_SECONDS = 1.0
+SLACK = 5.0  # seconds of a detection bound that are observation, not Airflow's timers
+LIMITS = (0.1, 1.0)
+ENV = "TESTBED_TIMESCALE"  # overrides every scenario's timescale (proof runs, benchmarks)
+
+
+def check(timescale: float) -> None:
+    lo, hi = LIMITS
+    if not lo <= timescale <= hi:
+        raise TestbedError(f"timescale must be between {lo:g} and {hi:g}, got {timescale:g}")
+
+
+def from_env(default: float) -> float:
+    """``TESTBED_TIMESCALE`` when set (validated), else ``default``."""
+    raw = os.environ.get(ENV, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise TestbedError(f"{ENV}={raw!r} is not a number (e.g. 0.5)") from None
+    check(value)
+    return value
+
+
+def timer_value(base: float, kind: str, timescale: float) -> str:
+    value = max(MIN_SECONDS, float(base) * timescale)
+    return str(max(1, round(value))) if kind == "int" else f"{value:g}"
+
+
+def effective(config: dict[str, dict[str, str]], timescale: float) -> dict[str, dict[str, str]]:
+    """The overrides with every timer scaled (unchanged at 1.0)."""
+    out = {section: dict(keys) for section, keys in config.items()}
+    if timescale == 1.0:
+        return out
+    for dotted, (default, kind) in TIMERS.items():
+        section, key = dotted.split(".", 1)
+        base = config.get(section, {}).get(key, default)
+        out.setdefault(section, {})[key] = timer_value(float(base), kind, timescale)
+    return out
+
+
+def duration(seconds: float, timescale: float) -> float:
+    """A scenario's own wait (``for:``, ``sleep``, ``during:``), scaled."""
+    return round(seconds * timescale, 3)
+
+
+def detection_bound(seconds: float, timescale: float) -> float:
+    """A detection bound (``max_delay``, ``max_age``): the timer part scales, :data:`SLACK`
+    seconds of observation do not (and the bound never grows)."""
+    return round(min(seconds, seconds * timescale + SLACK * (1 - timescale)), 3)
