@@ -34,6 +34,7 @@ from typing import Any
 from testbed.errors import ScenarioError
 from testbed.topology import INFRA, Topology
 
+KINDS = ("hang", "kill", "restart", "partition", "link")
 NODE_KINDS = ("hang", "kill", "restart", "partition")
 DEFAULT_KINDS = ("hang", "kill", "restart", "link")
 TOXICS = {"postgres": ("latency", "stall"), "redis": ("latency", "down")}

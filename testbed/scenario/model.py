@@ -15,7 +15,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from testbed.chaos.generate import KINDS as CHAOS_KINDS
 from testbed.checks import registry
+from testbed.errors import TestbedError
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
 from testbed.scenario.durations import Duration
 from testbed.topology import Topology
@@ -280,7 +282,7 @@ class StopWorkload(Strict):
         return 30.0
 
 
-ChaosKind = Literal["hang", "kill", "restart", "partition", "link"]
+ChaosKind = Literal[CHAOS_KINDS]  # type: ignore[valid-type]
 
 
 class Chaos(Strict):
@@ -399,8 +401,11 @@ class Scenario(Strict):
             )
         from testbed.chaos import schedule  # the chaos package builds on this model
 
-        drawn = schedule.draw_for(chaos[0], self.topology)
-        expanded = schedule.to_scenario(drawn, self.name, self.topology)
+        try:
+            drawn = schedule.draw_for(chaos[0], self.topology)
+            expanded = schedule.to_scenario(drawn, self.name, self.topology)
+        except TestbedError as exc:  # a ValueError: the loader names the file and the step
+            raise ValueError(f"chaos: {exc.one_line()}") from None
         self.steps = expanded.steps
         if "timeout" not in self.model_fields_set:
             self.timeout = max(self.timeout, expanded.timeout)
