@@ -14,6 +14,7 @@ are not perfectly repeatable; a result is a schedule that did fail, not a proof 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -125,7 +126,7 @@ def _with(schedule: Schedule, i: int, **changes: float) -> Schedule:
 
 
 def _key(schedule: Schedule) -> tuple:
-    return ("shortened", schedule.faults, schedule.duration)
+    return ("shortened", json.dumps([f.to_json() for f in schedule.faults]), schedule.duration)
 
 
 @dataclass
