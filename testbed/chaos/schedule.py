@@ -107,9 +107,8 @@ class Schedule:
             t += f.gap
             out.append(f"  {i:2}. at {t:5.0f}s  {f.label()} for {f.seconds:g}s")
             t += f.seconds
-        out.append(
-            f"      until {self.duration:5.0f}s  quiet; then invariants (settle {self.settle:g}s)"
-        )
+        settle = f" (runs may take {self.settle:g}s to end)" if self.workload else ""
+        out.append(f"      until {self.duration:5.0f}s  quiet; then the invariants{settle}")
         return out
 
 
