@@ -17,6 +17,7 @@ from rich.table import Table
 
 from testbed import labels as L
 from testbed import paths, progress, runtime
+from testbed.chaos.cli import chaos as chaos_command
 from testbed.errors import ClusterError, TestbedError
 from testbed.images import catalog
 from testbed.topology import Topology
@@ -472,6 +473,9 @@ def images_prune(
     console.print(
         f"removed {len(removed)} image(s)" + (": " + ", ".join(removed) if removed else "")
     )
+
+
+app.command()(chaos_command)  # testbed/chaos/cli.py
 
 
 def _sigterm(_signum, _frame) -> None:

@@ -290,14 +290,25 @@ class Runner(UpgradeSteps):
             self._schemas_recorded.add(version)
 
     def _attempts(self, params: BaseModel) -> list[tuple[str, str, str, int, int]]:
+        """The attempts whose remote logs a check needs: one, those of a run, or (no ``run``
+        given: ``remote_logs_all`` over every run) those of every run."""
         run = getattr(params, "run", None)
+        if run is None and not getattr(params, "task", None):
+            view = View(self.history.events())
+            return [a for name in list(self.runs) for a in self._run_attempts(view, name)]
         if run not in self.runs:
             return []
         dag_id, run_id = self.runs[run]
         if getattr(params, "task", None):
             return [(dag_id, run_id, params.task, params.try_number, params.map_index)]
-        out = []  # every attempt of every finished task instance (gather read them just now)
-        for (task, idx), series in View(self.history.events()).task_series(run).items():
+        return self._run_attempts(View(self.history.events()), run)
+
+    def _run_attempts(self, view: View, run: str) -> list[tuple[str, str, str, int, int]]:
+        """Every attempt of every finished task instance of ``run`` (gather read them just
+        now)."""
+        dag_id, run_id = self.runs[run]
+        out = []
+        for (task, idx), series in view.task_series(run).items():
             last = series[-1]["value"]
             if last["state"] in TERMINAL_RUN_STATES:
                 out += [(dag_id, run_id, task, n, idx) for n in range(1, last["try_number"] + 1)]

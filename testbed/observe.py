@@ -122,7 +122,8 @@ def config_in_force(cluster: Cluster, keys: list[str], node: str = "scheduler") 
 
 
 TI_SQL = (
-    "select dag_id, run_id, task_id, map_index, try_number, state, queued_by_job_id, hostname "
+    "select dag_id, run_id, task_id, map_index, try_number, state, queued_by_job_id, hostname, "
+    "max_tries "
     "from task_instance where dag_id = %s and run_id = %s order by task_id, map_index"
 )
 
@@ -139,6 +140,7 @@ TI_KEYS = (
     "state",
     "queued_by_job_id",
     "hostname",
+    "max_tries",  # the retries the task had: a chaos run's retry budget
 )
 
 

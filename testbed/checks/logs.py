@@ -60,40 +60,89 @@ def remote_log(view: View, p: RemoteLogParams) -> CheckResult:
 
 class AllLogsParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    run: str
+    run: str | None = None  # default: every run the scenario triggered
     via_api: bool = True
+    # an attempt whose node was killed or restarted while it ran is not required: a killed
+    # worker uploads no log (the worker_node_loss drill's finding); how many is measured
+    excuse_killed: bool = False
+
+
+LOSING_FAULTS = ("kill", "restart", "stop", "remove", "replace")
 
 
 def remote_logs_all(view: View, p: AllLogsParams) -> CheckResult:
-    """Every attempt of every finished task instance of the run: in MinIO and served by the API."""
-    ids = view.run(p.run)
-    if ids is None:
-        return CheckResult.failed(f"run {p.run!r} was never triggered")
-    checked, missing = 0, []
-    for (task, idx), series in sorted(view.task_series(p.run).items()):
-        last = series[-1]["value"]
-        if last["state"] not in ("success", "failed"):
-            continue
-        for attempt in range(1, last["try_number"] + 1):
-            checked += 1
-            obs = attempt_obs(view, *ids, task, attempt, idx)
-            label = f"{task}" + (f"[{idx}]" if idx >= 0 else "") + f" try {attempt}"
-            if obs is None:
-                missing.append(f"{label} not looked for")
-            elif not obs["value"]["present"]:
-                missing.append(f"{label} not in MinIO")
-            elif p.via_api and not obs["value"].get("api_readable"):
-                missing.append(f"{label} not served by the API")
-    if not checked:
-        return CheckResult.failed(f"run {p.run} has no finished task instance")
+    """Every attempt of every finished task instance of the run (default: of every run): in
+    MinIO and served by the API."""
+    names = [p.run] if p.run is not None else view.run_names()
+    if not names:
+        return CheckResult.failed("no run was triggered")
+    checked, missing, excused = 0, [], []
+    for name in names:
+        ids = view.run(name)
+        if ids is None:
+            return CheckResult.failed(f"run {name!r} was never triggered")
+        for (task, idx), series in sorted(view.task_series(name).items()):
+            last = series[-1]["value"]
+            if last["state"] not in ("success", "failed"):
+                continue
+            for attempt in range(1, last["try_number"] + 1):
+                label = f"{task}" + (f"[{idx}]" if idx >= 0 else "") + f" try {attempt}"
+                label = label if p.run is not None else f"{name}.{label}"
+                problem = _attempt_problem(view, ids, task, attempt, idx, p.via_api)
+                if problem and p.excuse_killed and _killed_while_running(view, series, attempt):
+                    excused.append(label)
+                    continue
+                checked += 1
+                if problem:
+                    missing.append(f"{label} {problem}")
+    return _all_logs_result(names if p.run is None else [p.run], checked, missing, excused, p)
+
+
+def _attempt_problem(view: View, ids, task: str, attempt: int, idx: int, via_api: bool):
+    obs = attempt_obs(view, *ids, task, attempt, idx)
+    if obs is None:
+        return "not looked for"
+    if not obs["value"]["present"]:
+        return "not in MinIO"
+    if via_api and not obs["value"].get("api_readable"):
+        return "not served by the API"
+    return None
+
+
+def _killed_while_running(view: View, series: list[dict], attempt: int) -> bool:
+    """A kill/restart-like fault hit the node this attempt ran on while the attempt was the
+    task instance's latest (from its first observation to the next try's)."""
+    mine = [o for o in series if o["value"]["try_number"] == attempt]
+    later = [o for o in series if o["value"]["try_number"] > attempt]
+    hosts = {o["value"].get("hostname") for o in mine} - {None, ""}
+    if not mine or not hosts:
+        return False
+    start, end = mine[0]["mono"], later[0]["mono"] if later else float("inf")
+    return any(
+        e["kind"] == "fault"
+        and e.get("phase") == "inject"
+        and e.get("fault") in LOSING_FAULTS
+        and e.get("target") in hosts
+        and start <= e["mono"] <= end
+        for e in view.events
+    )
+
+
+def _all_logs_result(names, checked, missing, excused, p: AllLogsParams) -> CheckResult:
+    where = f"run {names[0]}" if len(names) == 1 else f"{len(names)} runs"
+    m = {"checked": checked, "excused": excused}
+    if not checked and not excused:
+        return CheckResult.failed(f"{where}: no finished task instance", **m)
     if missing:
         return CheckResult.failed(
             f"{len(missing)} of {checked} attempt logs: {'; '.join(missing[:6])}",
-            checked=checked,
             missing=len(missing),
+            **m,
         )
+    note = f" ({len(excused)} lost with a killed node: {', '.join(excused[:4])})" if excused else ""
     return CheckResult.passed(
         f"all {checked} finished attempts' logs in MinIO"
-        + (" and served by the API" if p.via_api else ""),
-        checked=checked,
+        + (" and served by the API" if p.via_api else "")
+        + note,
+        **m,
     )

@@ -109,36 +109,50 @@ class NoLossParams(BaseModel):
     state: str = "success"
     min_tasks: int = 1
     max_try: int | None = None  # e.g. 1: a retry counts as a loss too (an upgrade drill)
+    # a chaos run's fault model: ``failed`` is allowed only once the task used every try its
+    # retries gave it (try_number > max_tries); any other end is a loss
+    retry_budget: bool = False
 
 
 def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
     """Every task instance of the runs ended in ``state`` (its latest observation), and on
-    at most ``max_try`` tries when that is given."""
+    at most ``max_try`` tries when that is given; with ``retry_budget``, ``failed`` after its
+    last allowed try also counts as an end (how many is measured)."""
     names = p.runs if p.runs is not None else view.run_names()
     if not names:
         return CheckResult.failed("no run was triggered")
-    total, wrong, max_try = 0, [], 0
+    total, wrong, max_try, spent = 0, [], 0, []
     for name in names:
         series = view.task_series(name)
         if len(series) < p.min_tasks:
             wrong.append(f"{name}: {len(series)} task instances observed")
         for (task_id, idx), obs in sorted(series.items()):
             total += 1
-            state = obs[-1]["value"]["state"]
-            max_try = max(max_try, obs[-1]["value"].get("try_number") or 0)
-            tries = obs[-1]["value"].get("try_number") or 0
-            label = task_id if idx < 0 else f"{task_id}[{idx}]"
-            if state != p.state:
-                kind = "lost" if state not in TERMINAL_TI_STATES else "ended"
-                wrong.append(f"{name}.{label} {kind} {state}")
+            value = obs[-1]["value"]
+            tries = value.get("try_number") or 0
+            max_try = max(max_try, tries)
+            label = f"{name}.{task_id}" + ("" if idx < 0 else f"[{idx}]")
+            if p.retry_budget and _budget_spent(value):
+                spent.append(f"{label} (try {tries} of {value['max_tries'] + 1})")
+            elif value["state"] != p.state:
+                kind = "lost" if value["state"] not in TERMINAL_TI_STATES else "ended"
+                wrong.append(f"{label} {kind} {value['state']}")
             elif p.max_try is not None and tries > p.max_try:
-                wrong.append(f"{name}.{label} retried: try {tries}")
+                wrong.append(f"{label} retried: try {tries}")
+    m = {"tasks": total, "max_try": max_try, "budget_spent": spent}
     if wrong:
         return CheckResult.failed(
-            f"{len(wrong)} problem(s): {'; '.join(wrong[:8])}", tasks=total, bad=len(wrong)
+            f"{len(wrong)} problem(s): {'; '.join(wrong[:8])}", bad=len(wrong), **m
         )
+    budget = f"; {len(spent)} failed with every retry used: {', '.join(spent[:4])}" if spent else ""
     return CheckResult.passed(
-        f"all {total} task instances of {len(names)} run(s) ended {p.state} (max try {max_try})",
-        tasks=total,
-        max_try=max_try,
+        f"all {total} task instances of {len(names)} run(s) ended {p.state} (max try "
+        f"{max_try}){budget}",
+        **m,
     )
+
+
+def _budget_spent(value: dict) -> bool:
+    """Failed on its last allowed try: the retry budget ran out (not a loss)."""
+    limit = value.get("max_tries")
+    return value["state"] == "failed" and limit is not None and value["try_number"] > limit

@@ -63,6 +63,8 @@ def execute(
     interrupted = False
     try:
         runner = make_runner(cluster).start(scenario=scenario.name, run_id=cluster.run_id)
+        for schedule in scenario.chaos_schedules:  # a chaos run: what it drew, before step 0
+            cluster.history.append("chaos", schedule=schedule)
         try:
             _steps(runner, scenario, on_step)
         except KeyboardInterrupt:

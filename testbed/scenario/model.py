@@ -3,7 +3,9 @@
 A scenario is a topology (workers, Airflow version, config overrides) and ordered steps:
 ``trigger`` a DAG run, ``wait`` for a state, inject a ``fault`` (for a duration or until a later
 ``heal``), ``expect`` a check eventually ``within`` T or ``always during`` a window, ``heal``,
-``add_node``, ``sleep``. Validation is strict: unknown keys, bad durations, unknown checks,
+``add_node``, ``sleep``; or one ``chaos`` step (seeded random faults under a workload, drawn by
+:mod:`testbed.chaos` and expanded into those plain steps when the scenario is validated).
+Validation is strict: unknown keys, bad durations, unknown checks,
 roles, links, DAGs and names are rejected before anything boots.
 """
 
@@ -11,10 +13,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from testbed import timescale
+from testbed.chaos.generate import KINDS as CHAOS_KINDS
 from testbed.checks import registry
+from testbed.errors import TestbedError
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
 from testbed.scenario.durations import Duration
 from testbed.topology import Topology
@@ -296,6 +300,34 @@ class StopWorkload(Strict):
         return 30.0
 
 
+ChaosKind = Literal[CHAOS_KINDS]  # type: ignore[valid-type]
+
+
+class Chaos(Strict):
+    """Seeded random chaos: faults drawn from ``seed`` (kind, target, how long, the quiet gap
+    before it) over ``duration`` while ``workload`` (``DAG[:every]``, or null) keeps triggering
+    runs; then every run must end, logs be in MinIO, health recover (see
+    :mod:`testbed.chaos.schedule` for the invariants; ``expect`` adds more). It is a whole
+    scenario: the only step. Validation draws the schedule and puts the plain steps in its
+    place (``testbed run --dry-run`` prints them); the same seed draws the same schedule."""
+
+    action: Literal["chaos"] = "chaos"
+    seed: int
+    duration: Duration = 600.0
+    faults: list[ChaosKind] = ["hang", "kill", "restart", "link"]
+    targets: list[str] | None = None  # nodes and links; default: testbed.chaos.generate
+    workload: str | None = "many_tasks:10s"
+    min_fault: Duration = Field(5.0, ge=1)
+    max_fault: Duration = 30.0
+    min_gap: Duration = 5.0
+    max_gap: Duration = 20.0
+    settle: Duration = 240.0  # after the last heal: how long runs may take to end
+    expect: list[dict[str, Any]] = []  # more invariants, as expect steps' fields
+
+    def bound(self) -> float:
+        return self.duration
+
+
 Step = Annotated[
     Trigger
     | Wait
@@ -311,7 +343,8 @@ Step = Annotated[
     | Restore
     | Workload
     | StopWorkload
-    | RemoveNode,
+    | RemoveNode
+    | Chaos,
     Field(discriminator="action"),
 ]
 ACTIONS = (
@@ -330,6 +363,7 @@ ACTIONS = (
     "workload",
     "stop_workload",
     "remove_node",
+    "chaos",
 )
 
 
@@ -341,6 +375,16 @@ class Scenario(Strict):
     topology: TopologySpec = TopologySpec()
     steps: list[Step] = Field(min_length=1)
     timeout: Duration = 900.0  # no step starts later than this (each step has its own bound)
+    _chaos: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+
+    @property
+    def chaos_schedules(self) -> list[dict[str, Any]]:
+        """The chaos schedules (JSON) these steps were drawn from; recorded before step 0."""
+        return self._chaos
+
+    def attach_schedule(self, schedule: dict[str, Any]) -> Scenario:
+        self._chaos = [schedule]
+        return self
 
     def versions(self) -> set[str]:
         """Every Airflow version the scenario runs (its images must be built)."""
@@ -361,6 +405,29 @@ class Scenario(Strict):
                     raise ValueError(f"steps.{i}: {exc}") from None
             data = {**data, "steps": steps}
         return data
+
+    @model_validator(mode="after")
+    def _expand_chaos(self) -> Scenario:
+        """A ``chaos`` step: draw its schedule and run the plain steps it stands for."""
+        chaos = [s for s in self.steps if isinstance(s, Chaos)]
+        if not chaos:
+            return self
+        if len(self.steps) != 1:
+            raise ValueError(
+                "a chaos step is the whole scenario: make it the only step "
+                "(add invariants with its 'expect' list)"
+            )
+        from testbed.chaos import schedule  # the chaos package builds on this model
+
+        try:
+            drawn = schedule.draw_for(chaos[0], self.topology)
+            expanded = schedule.to_scenario(drawn, self.name, self.topology)
+        except TestbedError as exc:  # a ValueError: the loader names the file and the step
+            raise ValueError(f"chaos: {exc.one_line()}") from None
+        self.steps = expanded.steps
+        if "timeout" not in self.model_fields_set:
+            self.timeout = max(self.timeout, expanded.timeout)
+        return self.attach_schedule(drawn.to_json())
 
 
 SCALAR_FIELD = {
@@ -408,6 +475,7 @@ ACTION_MODELS: dict[str, type[BaseModel]] = {
     "workload": Workload,
     "stop_workload": StopWorkload,
     "remove_node": RemoveNode,
+    "chaos": Chaos,
 }
 
 

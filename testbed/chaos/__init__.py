@@ -1,0 +1,13 @@
+"""Seeded random chaos: a generator draws faults from a seed, a workload keeps triggering runs,
+and invariants are checked over the whole history; a failing record can be replayed exactly
+and shrunk to a smaller scenario a person can read.
+
+- :mod:`~testbed.chaos.generate`: the pure draw (same seed and parameters, same schedule), the
+  fault model (which kinds hit which targets, and why some targets are never drawn).
+- :mod:`~testbed.chaos.schedule`: a schedule as plain scenario steps and invariants, as YAML,
+  and read back from a record's history (for ``--replay``).
+- :mod:`~testbed.chaos.shrink`: delta debugging over the faults, then shorter faults and gaps,
+  with the "does it still fail the same way" predicate injected.
+- :mod:`~testbed.chaos.run`: the real predicate and runs on one reused cluster.
+- :mod:`~testbed.chaos.cli`: ``testbed chaos``.
+"""

@@ -1,0 +1,174 @@
+"""``testbed chaos``: draw a seeded schedule and run it (``--dry-run``: print it, boot nothing),
+run a record's schedule again (``--replay``), or shrink a failing record (``--shrink``).
+Every input is checked — kinds, targets, durations, the workload's DAG, the record — before
+anything boots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+
+from testbed import progress
+from testbed.chaos.generate import KINDS, ChaosError
+
+
+def parse_list(text: str | None, what: str, allowed: tuple[str, ...] | None = None):
+    """``"hang,kill"`` -> ``["hang", "kill"]``; an unknown item is an error naming the rest."""
+    if text is None:
+        return None
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise ChaosError(f"--{what} is empty")
+    bad = [x for x in items if allowed is not None and x not in allowed]
+    if bad:
+        raise ChaosError(f"unknown {what[:-1]} {bad[0]!r}; allowed: {', '.join(allowed or ())}")
+    return items
+
+
+def build(seed: int, options: dict[str, Any], workers: int, overrides: list[str]):
+    """The validated chaos scenario (the schedule drawn and expanded) for the options given."""
+    from testbed.chaos import schedule as S
+    from testbed.cli import parse_overrides
+    from testbed.scenario import from_data
+
+    step = {k: v for k, v in options.items() if v is not None}
+    config = {**S.CONFIG, **_flat(parse_overrides(overrides))}
+    data = {
+        "name": S.scenario_name(seed),
+        "topology": {"workers": workers, "config": config},
+        "steps": [{"chaos": {"seed": seed, **step}}],
+    }
+    return from_data(data, "testbed chaos options")
+
+
+def _flat(nested: dict[str, dict[str, str]]) -> dict[str, str]:
+    return {f"{s}.{k}": v for s, keys in nested.items() for k, v in keys.items()}
+
+
+def _reject_draw_options(flag: str, options: dict[str, Any], seed: int | None) -> None:
+    given = [k for k, v in options.items() if v is not None] + (
+        ["seed"] if seed is not None else []
+    )
+    if given:
+        raise ChaosError(
+            f"{flag} runs the recorded schedule; --{given[0].replace('_', '-')} does not apply"
+        )
+
+
+def chaos(
+    seed: int | None = typer.Option(None, help="The seed the schedule is drawn from."),
+    duration: str | None = typer.Option(None, help="The chaos window, e.g. 10m (default 10m)."),
+    faults: str | None = typer.Option(
+        None, help=f"Fault kinds, comma-separated: {', '.join(KINDS)} (default: all but partition)."
+    ),
+    targets: str | None = typer.Option(
+        None, help="Nodes and links (scheduler, worker-1, '*->redis'); default: Airflow's own."
+    ),
+    workload: str | None = typer.Option(
+        None, help="DAG[:every] kept triggering, or none (default many_tasks:10s)."
+    ),
+    min_fault: str | None = typer.Option(None, help="Shortest fault (default 5s)."),
+    max_fault: str | None = typer.Option(None, help="Longest fault (default 30s)."),
+    min_gap: str | None = typer.Option(None, help="Shortest quiet gap before a fault (5s)."),
+    max_gap: str | None = typer.Option(None, help="Longest quiet gap before a fault (20s)."),
+    settle: str | None = typer.Option(None, help="How long runs may take to end after (4m)."),
+    workers: int = typer.Option(2, help="Celery workers."),
+    set_: list[str] = typer.Option([], "--set", help="Airflow config override SECTION.KEY=VALUE."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the schedule; boot nothing."),
+    replay: Path | None = typer.Option(None, help="Run a record's schedule again, exactly."),
+    shrink: Path | None = typer.Option(None, help="Shrink a failing record's schedule."),
+    invariant: str | None = typer.Option(None, help="With --shrink: the failure to keep."),
+    max_runs: int = typer.Option(30, help="With --shrink: at most this many candidate runs."),
+    out: Path | None = typer.Option(None, help="With --shrink: where to write the YAML."),
+    keep: bool = typer.Option(False, help="Leave the cluster running afterwards."),
+) -> None:
+    """Seeded random chaos under a workload, judged over the whole history: no task lost
+    (within its retry budget), every finished attempt's log in MinIO, health recovered, the
+    heal audit clean. Exit 0 only if all held; 1 if something failed; 3 if only the audit."""
+    options = {
+        "duration": duration,
+        "faults": parse_list(faults, "faults", KINDS),
+        "targets": parse_list(targets, "targets"),
+        "workload": workload,
+        "min_fault": min_fault,
+        "max_fault": max_fault,
+        "min_gap": min_gap,
+        "max_gap": max_gap,
+        "settle": settle,
+    }
+    from testbed.chaos import schedule as S
+    from testbed.scenario.plan import plan
+
+    if replay is not None and shrink is not None:
+        raise ChaosError("--replay and --shrink: one at a time")
+    if shrink is not None:
+        _reject_draw_options("--shrink", options, seed)
+        raise typer.Exit(_shrink(shrink, invariant, max_runs, out, keep, dry_run))
+    if replay is not None:
+        _reject_draw_options("--replay", options, seed)
+        recorded = S.from_record(replay)
+        scenario = S.runnable(recorded, S.scenario_name(recorded.seed))
+    else:
+        if seed is None:
+            raise ChaosError("--seed is needed (or --replay RECORD, or --shrink RECORD)")
+        scenario = build(seed, options, workers, set_)
+    _print_schedule(scenario)
+    if dry_run:
+        progress.plain("\n".join(plan(scenario)))
+        return
+    from testbed.cli import _run_all
+
+    code = _run_all([scenario], keep)
+    progress.plain("run the same schedule again: testbed chaos --replay RECORD (the record above)")
+    raise typer.Exit(code)
+
+
+def _print_schedule(scenario) -> None:
+    from testbed.chaos import schedule as S
+
+    for data in scenario.chaos_schedules:
+        progress.plain("\n".join(S.Schedule.from_json(data).lines()))
+
+
+def _shrink(
+    record: Path, invariant: str | None, max_runs: int, out: Path | None, keep, dry_run
+) -> int:
+    from testbed.chaos import schedule as S
+    from testbed.chaos.run import failing_invariant, shrink_record
+    from testbed.images import build as image_build
+    from testbed.interrupts import deferred
+    from testbed.pool import ClusterPool
+
+    schedule = S.from_record(record)
+    target = failing_invariant(record, invariant)  # said before anything boots
+    scenario = S.runnable(schedule, "check")  # and the schedule still validates
+    progress.plain("\n".join(schedule.lines()))
+    progress.step(f"shrinking: keep failing {target!r}, at most {max_runs} runs")
+    if dry_run:
+        return 0
+    image_build.ensure(tuple(sorted(scenario.versions())))
+    pool = ClusterPool(detached=keep)
+
+    def said(candidate, folder, failed) -> None:
+        mark = "fails" if target in failed else "holds"
+        progress.step(
+            f"  {len(candidate.faults)} faults, {candidate.duration:g}s: {mark} ({folder.name})"
+        )
+
+    try:
+        result, path, _ = shrink_record(
+            record, pool, invariant=target, max_runs=max_runs, out=out, on_result=said
+        )
+    finally:
+        if not keep:
+            with deferred("removing the cluster; this finishes in a few seconds"):
+                pool.close(reason="testbed chaos --shrink done")
+    progress.plain("\n".join(result.schedule.lines()))
+    progress.plain(
+        f"shrunk {result.faults_before} -> {len(result.schedule.faults)} faults in "
+        f"{result.runs} runs; still fails {escape(target)!r}: {path}"
+    )
+    return 0
