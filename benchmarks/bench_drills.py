@@ -26,8 +26,8 @@ from testbed.scenario.execute import execute
 from testbed.timescale import ENV as TIMESCALE_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
-# The six-drill pack of the issue that set the goal (one topology, one cluster per round) and
-# the quiet control drill.
+# The six-drill pack of the issue that set the goal, the other drill of its topology, and the
+# quiet control drill (one topology: one cluster per round).
 DEFAULT_PACK = [
     ROOT / "scenarios" / f"{name}.yaml"
     for name in (
@@ -38,6 +38,7 @@ DEFAULT_PACK = [
         "logs_persist",
         "broker_outage",
         "scheduler_db_stall",
+        "dag_processor_db_stall",
     )
 ]
 

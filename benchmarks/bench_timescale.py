@@ -1,7 +1,8 @@
 """How far compressed time goes on this machine: for each timescale, boot the drill pack's
 topology, run the quiet control drill (no fault), and measure from its history the age of each
 component's heartbeat as the api-server reports it (median, p95, max, and as a fraction of the
-scaled health threshold) and the false flips (healthy -> not healthy with no fault).
+scaled health threshold), the false flips (healthy -> unhealthy with no fault) and the probes
+the api-server did not answer within the probe timeout (counted apart: not a flip).
 
     python benchmarks/bench_timescale.py [--scales 1.0,0.5,0.25] [--rounds 1]
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from testbed import timescale as T
 from testbed.checks.health import classify, heartbeat_age
+from testbed.errors import TestbedError
 from testbed.images import build as image_build
 from testbed.pool import ClusterPool
 from testbed.scenario import load
@@ -48,8 +50,11 @@ def measure(history: Path, config: dict[str, str]) -> dict:
     for comp, option in COMPONENTS.items():
         ages = [a for a in (heartbeat_age(o, comp) for o in seen) if a is not None]
         states = [classify(o, comp) for o in seen]
+        answered = [st for st in states if st != "no answer"]  # a probe timeout is not a flip
         flips = sum(
-            1 for a, b in zip(states, states[1:], strict=False) if a == "healthy" and b != "healthy"
+            1
+            for a, b in zip(answered, answered[1:], strict=False)
+            if a == "healthy" and b == "unhealthy"
         )
         threshold = float(config.get(option) or T.TIMERS[option][0])
         out[comp] = {
@@ -59,17 +64,22 @@ def measure(history: Path, config: dict[str, str]) -> dict:
             "age_max_s": max(ages) if ages else None,
             "p95_of_threshold": round(pct(ages, 0.95) / threshold, 2) if ages else None,
             "false_flips": flips,
+            "no_answer": len(states) - len(answered),
             "observations": len(states),
         }
     return out
 
 
 def one(scale: float) -> dict:
+    """The quiet drill at one timescale; a cluster that does not boot at it is a result too."""
     os.environ[T.ENV] = str(scale)
     scenario = load(QUIET)
     pool = ClusterPool()
     try:
-        cluster = pool.get(scenario.topology.build())
+        try:
+            cluster = pool.get(scenario.topology.build())
+        except TestbedError as exc:
+            return {"timescale": scale, "boot_error": str(exc)[:500]}
         boot = cluster.timings.get("total")
         verdict, folder = execute(scenario, cluster)
     finally:
@@ -98,8 +108,14 @@ def main() -> None:
         for scale in scales:
             res = one(scale)
             results.append(res)
+            if "boot_error" in res:
+                print(
+                    f"round {r + 1} timescale {scale:<5g} NO BOOT {res['boot_error']}", flush=True
+                )
+                continue
             comps = " ".join(
                 f"{c}: p95 {m['age_p95_s']}s/{m['threshold_s']:g}s flips {m['false_flips']}"
+                f" no-answer {m['no_answer']}"
                 for c, m in res["components"].items()
             )
             mark = "ok" if res["quiet_ok"] else "FLAPPED"

@@ -107,8 +107,10 @@ def up(
     """Boot a cluster and leave it running; prints a status table and URLs."""
     from testbed.cluster import Cluster
     from testbed.images import build as image_build
-    from testbed.scenario.load import requirement_lines
+    from testbed.scenario.own import requirement_lines
 
+    if dags is not None and not dags.is_dir():
+        raise TestbedError(f"--dags: {dags} is not a folder")
     reqs = tuple(requirement_lines(requirements, "--requirements")) if requirements else ()
     topology = Topology(
         workers,

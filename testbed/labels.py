@@ -20,6 +20,7 @@ ROLE = "io.testbed.role"
 NODE = "io.testbed.node"
 DETACHED = "io.testbed.detached"
 KIND = "io.testbed.kind"  # image kind, on images the testbed builds
+PARENT = "io.testbed.parent"  # on a derived image (a user's extra packages): the image it extends
 
 
 def new_run_id(prefix: str = "tb") -> str:

@@ -4,7 +4,8 @@ fraction of it — consistently, every timer by the same factor.
 
 A timer's base value is the topology's override if it has one, else Airflow's default; the
 scaled value is what the nodes get (and what ``config_in_force`` checks Airflow really reads).
-Integer options are rounded, and nothing goes below one second.
+Integer thresholds and timeouts round up, integer intervals down; nothing goes below one
+second (the lowest timescale, 0.2, takes Airflow's 5 s heartbeats to exactly that).
 
 A scenario's own durations follow (:mod:`testbed.scenario.compress`): a fault's ``for:``, a
 ``sleep``, an expectation's ``during:`` window scale by the factor; the detection bounds
@@ -18,34 +19,38 @@ Pure: no Docker.
 
 from __future__ import annotations
 
+import math
 import os
 
 from testbed.errors import TestbedError
 
-# section.key: (Airflow 3's default in seconds, "int" | "float") — read from config.yml of
-# the pinned Airflow (3.1–3.3 agree on these).
+# section.key: (Airflow 3's default in seconds, kind): the defaults from config.yml of the
+# pinned Airflow; the kind from how Airflow's code reads the option (getint/getfloat;
+# `triggerer_health_check_threshold` is read both ways, so it must be an integer) and what it
+# is: an integer threshold or timeout rounds up, an integer interval rounds down, so the
+# margin between a heartbeat and the threshold that judges it never shrinks by rounding.
 TIMERS: dict[str, tuple[float, str]] = {
-    "scheduler.scheduler_heartbeat_sec": (5, "int"),
+    "scheduler.scheduler_heartbeat_sec": (5, "float"),
     "scheduler.job_heartbeat_sec": (5, "float"),
-    "scheduler.scheduler_health_check_threshold": (30, "int"),
+    "scheduler.scheduler_health_check_threshold": (30, "int-up"),
     "scheduler.orphaned_tasks_check_interval": (300, "float"),
-    "scheduler.task_instance_heartbeat_timeout": (300, "int"),
+    "scheduler.task_instance_heartbeat_timeout": (300, "int-up"),
     "scheduler.task_instance_heartbeat_timeout_detection_interval": (10, "float"),
-    "workers.min_heartbeat_interval": (5, "int"),
+    "workers.min_heartbeat_interval": (5, "int-down"),
     "triggerer.job_heartbeat_sec": (5, "float"),
-    "triggerer.triggerer_health_check_threshold": (30, "float"),
-    "dag_processor.health_check_threshold": (30, "int"),
+    "triggerer.triggerer_health_check_threshold": (30, "int-up"),
+    "dag_processor.health_check_threshold": (30, "int-up"),
 }
 MIN_SECONDS = 1.0
 SLACK = 5.0  # seconds of a detection bound that are observation, not Airflow's timers
-LIMITS = (0.1, 1.0)
+LIMITS = (0.2, 1.0)  # 0.2: Airflow's 5 s heartbeats become 1 s, the floor
 ENV = "TESTBED_TIMESCALE"  # overrides every scenario's timescale (proof runs, benchmarks)
 
 
 def check(timescale: float) -> None:
     lo, hi = LIMITS
     if not lo <= timescale <= hi:
-        raise TestbedError(f"timescale must be between {lo:g} and {hi:g}, got {timescale:g}")
+        raise TestbedError(f"timescale: must be between {lo:g} and {hi:g}, got {timescale:g}")
 
 
 def from_env(default: float) -> float:
@@ -56,14 +61,35 @@ def from_env(default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise TestbedError(f"{ENV}={raw!r} is not a number (e.g. 0.5)") from None
-    check(value)
+        raise TestbedError(f"timescale: {ENV}={raw!r} is not a number (e.g. 0.5)") from None
+    lo, hi = LIMITS
+    if not lo <= value <= hi:
+        raise TestbedError(f"timescale: {ENV}={raw!r} is not between {lo:g} and {hi:g}")
     return value
 
 
 def timer_value(base: float, kind: str, timescale: float) -> str:
     value = max(MIN_SECONDS, float(base) * timescale)
-    return str(max(1, round(value))) if kind == "int" else f"{value:g}"
+    if kind == "int-up":
+        return str(math.ceil(round(value, 6)))
+    if kind == "int-down":
+        return str(max(1, math.floor(round(value, 6))))
+    return f"{value:g}"
+
+
+def check_timers(config: dict[str, dict[str, str]]) -> None:
+    """A timer override must be a number of seconds (it is scaled)."""
+    for dotted in TIMERS:
+        section, key = dotted.split(".", 1)
+        raw = config.get(section, {}).get(key)
+        if raw is None:
+            continue
+        try:
+            float(raw)
+        except ValueError:
+            raise TestbedError(
+                f"config {dotted}: {raw!r} is not a number of seconds (it is a timer)"
+            ) from None
 
 
 def effective(config: dict[str, dict[str, str]], timescale: float) -> dict[str, dict[str, str]]:

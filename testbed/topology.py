@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -88,8 +87,9 @@ class Topology:
                     )
 
     def _check_workload(self) -> None:
-        if self.dags is not None and not Path(self.dags).is_dir():
-            raise TestbedError(f"dags: {self.dags} is not a folder")
+        """Requirement lines and timer values (the DAG folder's existence is checked where a
+        scenario or `testbed up` names it: a record's folder may be gone when it is torn down)."""
+        timescale.check_timers(self.config)
         for line in self.requirements:
             try:
                 req = Requirement(line)

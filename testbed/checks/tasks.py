@@ -114,6 +114,9 @@ class NoLossParams(BaseModel):
     retry_budget: bool = False
 
 
+DOWNSTREAM_OF_FAILED = ("upstream_failed", "skipped")
+
+
 def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
     """Every task instance of the runs ended in ``state`` (its latest observation), and on
     at most ``max_try`` tries when that is given; with ``retry_budget``, ``failed`` after its
@@ -126,6 +129,7 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
         series = view.task_series(name)
         if len(series) < p.min_tasks:
             wrong.append(f"{name}: {len(series)} task instances observed")
+        run_spent = p.retry_budget and any(_budget_spent(o[-1]["value"]) for o in series.values())
         for (task_id, idx), obs in sorted(series.items()):
             total += 1
             value = obs[-1]["value"]
@@ -134,6 +138,8 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
             label = f"{name}.{task_id}" + ("" if idx < 0 else f"[{idx}]")
             if p.retry_budget and _budget_spent(value):
                 spent.append(f"{label} (try {tries} of {value['max_tries'] + 1})")
+            elif run_spent and value["state"] in DOWNSTREAM_OF_FAILED:
+                continue  # downstream of a task that used its whole retry budget
             elif value["state"] != p.state:
                 kind = "lost" if value["state"] not in TERMINAL_TI_STATES else "ended"
                 wrong.append(f"{label} {kind} {value['state']}")

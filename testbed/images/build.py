@@ -188,7 +188,9 @@ def docker_build(ref: ImageRef, verbose: bool) -> None:
         stream_build(_context(ref, Path(tmp), update), ref, args, update, verbose)
 
 
-def stream_build(ctx: Path, ref: ImageRef, args: dict, update, verbose: bool = False) -> None:
+def stream_build(
+    ctx: Path, ref: ImageRef, args: dict, update, verbose: bool = False, labels: dict | None = None
+) -> None:
     """``docker build`` a prepared context, showing the latest output line; a failure raises
     :class:`ImageBuildError` with the last lines of the output."""
     tail: list[str] = []
@@ -200,7 +202,7 @@ def stream_build(ctx: Path, ref: ImageRef, args: dict, update, verbose: bool = F
         rm=True,
         forcerm=True,
         decode=True,
-        labels={L.KIND: ref.kind},
+        labels={L.KIND: ref.kind, **(labels or {})},
         pull=False,
     )
     for chunk in stream:
@@ -231,8 +233,8 @@ def prune(
     removed = []
     for img in testbed_images():
         names = set(img.tags)
-        if keep_current and names & current:
-            continue
+        if keep_current and (names & current or img.labels.get(L.PARENT) in current):
+            continue  # a current image, or one derived from it (a user's extra packages)
         if keep_current and any(t.startswith("testbed-pgdata:") for t in names):
             from testbed.services.postgres import snapshot_is_current
 

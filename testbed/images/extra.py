@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from testbed import labels as L
 from testbed import progress
 from testbed.errors import ImageBuildError
 from testbed.images import catalog
@@ -51,7 +52,7 @@ def build(ref: ImageRef, version: str, requirements: tuple[str, ...], ca: bytes)
     with tempfile.TemporaryDirectory() as tmp, progress.status(f"building {ref.name}") as update:
         write_context(Path(tmp), version, requirements, ca)
         try:
-            stream_build(Path(tmp), ref, {"PARENT": parent}, update)
+            stream_build(Path(tmp), ref, {"PARENT": parent}, update, labels={L.PARENT: parent})
         except ImageBuildError as exc:
             why = f"installing {', '.join(requirements)} on Airflow {version}: "
             raise ImageBuildError(ref.name, why + _cause(exc.tail), tail=exc.tail) from None

@@ -71,7 +71,7 @@ def execute(
             interrupted = True
             _interrupted(cluster, runner, "a step")
         except Exception as exc:  # recorded in the step's end event; stop here
-            cluster.history.append("aborted", error=f"{type(exc).__name__}: {exc}"[:500])
+            cluster.history.append("aborted", error=f"{type(exc).__name__}: {exc}"[:2000])
         try:
             runner.finish(diagnostics_wait=0 if interrupted else DIAGNOSTICS_JOIN)
         except KeyboardInterrupt:  # the second Ctrl-C: no more healing, teardown follows
@@ -117,8 +117,10 @@ def _steps(runner: Runner, scenario: M.Scenario, on_step) -> None:
 def _dags_parsed(runner: Runner, folder: Path) -> None:
     """Bounded by the parse timeout (every API call in it has its own deadline)."""
     progress.step(f"waiting for the dag-processor to parse the DAG files of {folder}")
-    files = dagcheck.wait_parsed(runner.api, folder, cancelled=runner.cancelled)
-    runner.history.append("dags_parsed", folder=str(folder), files=sorted(files))
+    got = dagcheck.wait_parsed(runner.api, folder, cancelled=runner.cancelled)
+    runner.history.append("dags_parsed", folder=str(folder), files=got.files, not_seen=got.not_seen)
+    if got.not_seen:
+        progress.warn(f"not parsed within {dagcheck.PARSE_TIMEOUT:g}s: {', '.join(got.not_seen)}")
 
 
 def _interrupted(cluster: Cluster, runner: Runner, during: str) -> None:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from testbed import dagscan
 from testbed.errors import ScenarioError, TestbedError
+from testbed.scenario import own
 from testbed.scenario.model import Scenario, allowed_fields
 from testbed.scenario.validate import cross_check
 from testbed.services.airflow import dags_dir
@@ -58,6 +59,7 @@ def from_data(
 ) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario is a mapping with name, topology, steps")
+    data = own.resolve_raw(data, base or Path.cwd(), source)  # before a chaos step expands
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -70,11 +72,13 @@ def check(
 ) -> Scenario:
     """Resolve the topology's paths (relative to ``base``, the scenario's folder), build the
     topology, and cross-check the steps against it and the DAG folder's ids."""
-    scenario = resolve_paths(scenario, base or Path.cwd(), source)
+    scenario = own.resolve_paths(scenario, base or Path.cwd(), source)
     try:
         scenario.topology.build()
     except TestbedError as exc:
         raise ScenarioError(f"{source}: topology.{exc}") from None
+    if scenario.topology.dags and not Path(scenario.topology.dags).is_dir():
+        raise ScenarioError(f"{source}: topology.dags: {scenario.topology.dags} is not a folder")
     folder = dags or (Path(scenario.topology.dags) if scenario.topology.dags else dags_dir())
     scan = dagscan.scan(folder)
     errors = cross_check(scenario, set(scan.ids))
@@ -105,36 +109,3 @@ def describe(exc: ValidationError) -> str:
         parts.append(f"{loc}: {msg}" if loc else msg)
     more = len(exc.errors()) - 4
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
-
-
-def resolve_paths(scenario: Scenario, base: Path, source: str) -> Scenario:
-    """The DAG folder made absolute; a requirements file read into its lines."""
-    topo = scenario.topology
-    update: dict = {}
-    if topo.dags is not None:
-        update["dags"] = str((base / topo.dags).resolve())
-    if isinstance(topo.requirements, str):
-        update["requirements"] = requirement_lines(base / topo.requirements, source)
-    if not update:
-        return scenario
-    return scenario.model_copy(update={"topology": topo.model_copy(update=update)})
-
-
-def requirement_lines(path: Path, source: str) -> list[str]:
-    """A requirements file's requirement lines (comments and blanks dropped); pip options
-    (``-r``, ``--index-url``, ``-e``) are refused: packages come from the configured index."""
-    if not path.is_file():
-        raise ScenarioError(f"{source}: topology.requirements: {path} is not a file")
-    lines = []
-    for n, raw in enumerate(path.read_text().splitlines(), 1):
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("-"):
-            raise ScenarioError(
-                f"{source}: topology.requirements: {path} line {n}: pip options "
-                f"({line.split()[0]}) are not allowed; list packages only (name, version "
-                "specifier, extras)"
-            )
-        lines.append(line)
-    return lines

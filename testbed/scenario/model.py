@@ -53,7 +53,7 @@ class TopologySpec(Strict):
     requirements: list[str] | str = []
     # Compressed time: every Airflow timer the drill depends on, and the scenario's own waits,
     # scaled by this factor (see testbed/timescale.py); TESTBED_TIMESCALE overrides it.
-    timescale: float = Field(1.0, ge=0.1, le=1.0)
+    timescale: float = Field(1.0, ge=0.2, le=1.0)
 
     def build(self) -> Topology:
         nested: dict[str, dict[str, str]] = {}

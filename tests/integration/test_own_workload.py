@@ -23,10 +23,15 @@ def _events(verdict_folder: Path, kind: str) -> list[dict]:
     return [e for e in map(json.loads, lines) if e["kind"] == kind]
 
 
-def _last_record(request) -> Path:
+def _last(request) -> tuple:
+    """(verdict, record folder, cluster) of the test's last scenario."""
     from testbed.pytest_plugin import RECORD
 
-    return request.node.stash[RECORD][-1][1]
+    return request.node.stash[RECORD][-1]
+
+
+def _last_record(request) -> Path:
+    return _last(request)[1]
 
 
 def test_own_deployment_drill(testbed_run_scenario, request):
@@ -35,9 +40,13 @@ def test_own_deployment_drill(testbed_run_scenario, request):
     assert verdict.ok, "\n".join(verdict.lines())
     parsed = _events(_last_record(request), "dags_parsed")
     assert parsed and parsed[0]["files"] == ["banner_report.py", "nightly_etl.py"]
+    topo = scenario.topology.build()
+    ref = catalog.extra_ref(topo.airflow_version, ("pyfiglet==1.0.4",))
+    cluster = _last(request)[2]
+    for node in ("dag-processor", "worker-1", "worker-2"):  # every node runs the derived image
+        assert ref.name in cluster.container(node).image.tags, node
     # the same inputs name the same derived image: a second build is a no-op
-    again = image_build.ensure_extra(("3.3.2",), scenario.topology.build().requirements)
-    ref = catalog.extra_ref("3.3.2", ("pyfiglet==1.0.4",))
+    again = image_build.ensure_extra((topo.airflow_version,), topo.requirements)
     assert again == [(ref, "present")]
 
 

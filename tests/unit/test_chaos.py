@@ -234,6 +234,22 @@ def test_no_task_lost_allows_failed_only_with_every_retry_used():
     assert not result.ok and "a.t ended failed" in result.detail
 
 
+def test_downstream_of_a_spent_budget_is_not_lost_but_elsewhere_it_is():
+    spent = [
+        _trigger("a", "r1"),
+        _ti(1, "r1", "t", 3, "failed"),
+        _ti(1, "r1", "d", 0, "upstream_failed"),
+    ]
+    assert _check("no_task_lost", spent, retry_budget=True).ok
+    alone = [
+        _trigger("a", "r1"),
+        _ti(1, "r1", "t", 1, "success"),
+        _ti(1, "r1", "d", 0, "upstream_failed"),
+    ]
+    result = _check("no_task_lost", alone, retry_budget=True)
+    assert not result.ok and "a.d ended upstream_failed" in result.detail
+
+
 def _log(run_id, task, attempt, present):
     value = {"dag_id": "d", "run_id": run_id, "task_id": task, "try_number": attempt,
              "present": present, "api_readable": present, "key": "k"}  # fmt: skip

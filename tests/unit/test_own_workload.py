@@ -28,11 +28,16 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 
 def test_scan_reads_every_definition_form_without_importing(tmp_path):
-    write(tmp_path, "a.py", "import not_installed\n@dag\ndef plain(): pass\n")
-    write(tmp_path, "b.py", "@dag(schedule=None)\ndef called(): pass\n")
-    write(tmp_path, "c.py", "@airflow.sdk.dag(dag_id='renamed')\ndef f(): pass\n")
+    write(tmp_path, "a.py", "import not_installed\n@dag\ndef plain(): pass\nplain()\n")
+    write(tmp_path, "b.py", "@dag(schedule=None)\ndef called(): pass\ncalled()\n")
+    write(tmp_path, "c.py", "@airflow.sdk.dag(dag_id='renamed')\ndef f(): pass\nf()\n")
     write(tmp_path, "d.py", "with DAG('classic', schedule=None):\n    pass\n")
     write(tmp_path, "sub/e.py", "x = DAG(dag_id='nested')\n")
+    write(tmp_path, "f.py", "@dag('positional')\ndef g(): pass\ng()\n")
+    write(tmp_path, "g.py", "@dag(dag_id='')\ndef empty_id(): pass\nempty_id()\n")
+    write(
+        tmp_path, "h.py", "from airflow.sdk import DAG as D\nwith D(dag_id='aliased'):\n    pass\n"
+    )
     scan = dagscan.scan(tmp_path)
     assert scan.ids == {
         "plain": "a.py",
@@ -40,8 +45,24 @@ def test_scan_reads_every_definition_form_without_importing(tmp_path):
         "renamed": "c.py",
         "classic": "d.py",
         "nested": "sub/e.py",
+        "positional": "f.py",
+        "empty_id": "g.py",
+        "aliased": "h.py",
     }
     assert scan.complete
+    assert scan.dag_files == set(scan.ids.values())
+
+
+def test_only_module_level_definitions_make_a_dag_file(tmp_path):
+    write(tmp_path, "common/factory.py", "def make(n):\n    return DAG(dag_id=n)\n")
+    write(tmp_path, "uncalled.py", "@dag\ndef never(): pass\n")
+    write(tmp_path, "uses.py", "from common.factory import make\nmake('built')\n")
+    write(tmp_path, "skipped/old.py", "with DAG('old'):\n    pass\n")
+    write(tmp_path, ".airflowignore", "skipped\n")
+    scan = dagscan.scan(tmp_path)
+    assert scan.dag_files == set()  # the factory's DAG only exists where it is called
+    assert "old" not in scan.ids  # .airflowignore'd, as the dag-processor does
+    assert scan.computed == ["common/factory.py"] and not scan.complete
 
 
 def test_scan_counts_computed_ids_and_syntax_errors(tmp_path):
@@ -85,9 +106,9 @@ def test_bad_requirements_are_refused(line, says):
         Topology(requirements=(line,))
 
 
-def test_missing_dag_folder_is_refused(tmp_path):
-    with pytest.raises(TestbedError, match="is not a folder"):
-        Topology(dags=str(tmp_path / "nope"))
+def test_a_record_whose_dag_folder_is_gone_still_makes_a_topology(tmp_path):
+    # `testbed down` rebuilds the topology from run.json: the folder may be gone by then
+    assert Topology(dags=str(tmp_path / "gone")).dags.endswith("gone")
 
 
 def test_extra_image_tag_depends_on_inputs_only():
@@ -150,6 +171,23 @@ def test_syntax_error_in_a_dag_file_is_reported_before_boot(tmp_path):
         from_data(_scenario("dags"), "own.yaml", base=tmp_path)
 
 
+def test_requirements_file_with_continuations_and_comments(tmp_path):
+    shutil.copytree(EXAMPLE / "dags", tmp_path / "dags")
+    write(tmp_path, "reqs.txt", "pyfiglet==1.0.4\t# banners\ncowsay \\\n  ==6.1\n# end\n")
+    s = from_data(_scenario("dags", requirements="reqs.txt"), "own.yaml", base=tmp_path)
+    assert s.topology.build().requirements == ("pyfiglet==1.0.4", "cowsay ==6.1")
+
+
+def test_a_bad_requirement_line_names_its_file_and_line(tmp_path):
+    shutil.copytree(EXAMPLE / "dags", tmp_path / "dags")
+    write(tmp_path, "reqs.txt", "pyfiglet==1.0.4 \\\n  --hash=sha256:ab\nnot a req!\n")
+    with pytest.raises(ScenarioError, match=r"reqs\.txt line 1: pip options \(--hash=sha256:ab\)"):
+        from_data(_scenario("dags", requirements="reqs.txt"), "own.yaml", base=tmp_path)
+    write(tmp_path, "reqs.txt", "pyfiglet==1.0.4\nnot a req!\n")
+    with pytest.raises(ScenarioError, match=r"reqs\.txt line 2: 'not a req!' is not a package"):
+        from_data(_scenario("dags", requirements="reqs.txt"), "own.yaml", base=tmp_path)
+
+
 def test_requirements_file_with_pip_options_is_refused(tmp_path):
     shutil.copytree(EXAMPLE / "dags", tmp_path / "dags")
     write(tmp_path, "reqs.txt", "# ours\npyfiglet==1.0.4  # banners\n--index-url http://x\n")
@@ -184,3 +222,57 @@ def test_a_resolver_refusal_is_explained_in_one_line():
     why = extra._cause(tail)
     assert why.startswith("× No solution found")
     assert "requests==2.0.0 and requests==2.34.2" in why and "intermediate" not in why
+
+
+class FakeAPI:
+    """The two reads dagcheck makes, answering from lists of states (one per poll)."""
+
+    def __init__(self, parsed: list[set[str]], errors: list[dict[str, str]]) -> None:
+        self.parsed, self.errors = parsed, errors
+
+    def parsed_files(self) -> set[str]:
+        return self.parsed.pop(0) if len(self.parsed) > 1 else self.parsed[0]
+
+    def import_errors(self) -> dict[str, str]:
+        return self.errors.pop(0) if len(self.errors) > 1 else self.errors[0]
+
+
+def test_wait_parsed_returns_when_every_dag_file_is_parsed(monkeypatch):
+    monkeypatch.setattr(dagcheck.time, "sleep", lambda s: None)
+    api = FakeAPI([set(), {"banner_report.py"}, {"banner_report.py", "nightly_etl.py"}], [{}])
+    got = dagcheck.wait_parsed(api, EXAMPLE / "dags", timeout=30)
+    assert got.files == ["banner_report.py", "nightly_etl.py"] and got.not_seen == []
+
+
+def test_wait_parsed_raises_every_import_error_even_of_unscanned_files(monkeypatch):
+    monkeypatch.setattr(dagcheck.time, "sleep", lambda s: None)
+    trace = "Traceback...\nModuleNotFoundError: No module named 'x'\n"
+    api = FakeAPI(
+        [{"banner_report.py"}], [{"nightly_etl.py": trace, "helpers/made.py": "SyntaxError: y"}]
+    )
+    with pytest.raises(dagcheck.DagImportErrors) as err:
+        dagcheck.wait_parsed(api, EXAMPLE / "dags", timeout=30)
+    assert "helpers/made.py: SyntaxError: y" in str(err.value)
+    assert "nightly_etl.py: ModuleNotFoundError: No module named 'x'" in str(err.value)
+
+
+def test_wait_parsed_gives_up_softly_on_files_never_parsed(monkeypatch):
+    monkeypatch.setattr(dagcheck.time, "sleep", lambda s: None)
+    api = FakeAPI([{"banner_report.py"}], [{}])
+    got = dagcheck.wait_parsed(api, EXAMPLE / "dags", timeout=0)
+    assert got.files == ["banner_report.py"] and got.not_seen == ["nightly_etl.py"]
+
+
+def test_a_chaos_run_on_your_own_dags_resolves_them_against_the_scenario(tmp_path, monkeypatch):
+    shutil.copytree(EXAMPLE / "dags", tmp_path / "proj" / "dags")
+    write(tmp_path, "proj/reqs.txt", "pyfiglet==1.0.4\n")
+    monkeypatch.chdir(tmp_path)  # not the scenario's folder
+    data = {
+        "name": "c",
+        "topology": {"dags": "dags", "requirements": "reqs.txt"},
+        "steps": [{"chaos": {"seed": 3, "duration": "60s", "workload": "nightly_etl:20s"}}],
+    }
+    s = from_data(data, "proj/chaos.yaml", base=tmp_path / "proj")
+    (recorded,) = s.chaos_schedules
+    assert recorded["topology"]["dags"] == str((tmp_path / "proj" / "dags").resolve())
+    assert s.topology.build().requirements == ("pyfiglet==1.0.4",)

@@ -29,9 +29,12 @@ def test_every_timer_scales_from_the_override_or_airflows_default():
     assert {f"{s}.{k}" for s, kv in eff.items() for k in kv} == set(T.TIMERS)
 
 
-def test_nothing_goes_below_a_second_and_one_leaves_config_alone():
-    eff = T.effective({}, 0.1)
-    assert eff["scheduler"]["scheduler_heartbeat_sec"] == "1"
+def test_rounding_never_shrinks_the_margin_and_nothing_goes_below_a_second():
+    eff = T.effective({"scheduler": {"scheduler_health_check_threshold": "9"}}, 0.5)
+    assert eff["scheduler"]["scheduler_health_check_threshold"] == "5"  # 4.5 rounds up
+    assert eff["workers"]["min_heartbeat_interval"] == "2"  # 2.5 rounds down
+    eff = T.effective({"scheduler": {"scheduler_heartbeat_sec": "2"}}, 0.2)
+    assert eff["scheduler"]["scheduler_heartbeat_sec"] == "1"  # 0.4: the floor
     assert eff["scheduler"]["job_heartbeat_sec"] == "1"
     config = {"core": {"parallelism": "8"}}
     assert T.effective(config, 1.0) == config
@@ -55,17 +58,25 @@ def test_detection_bounds_keep_their_observation_slack():
 
 @pytest.mark.parametrize("bad", [0.05, 1.5])
 def test_timescale_out_of_range_is_refused(bad):
-    with pytest.raises(TestbedError, match="timescale must be between 0.1 and 1"):
+    with pytest.raises(TestbedError, match="timescale: must be between 0.2 and 1"):
         Topology(timescale=bad)
     with pytest.raises(ScenarioError, match="topology.timescale"):
         from_data({"name": "x", "topology": {"timescale": bad}, "steps": [{"sleep": 1}]})
+
+
+def test_a_timer_override_must_be_seconds():
+    with pytest.raises(TestbedError, match="scheduler.scheduler_heartbeat_sec: 'fast' is not a"):
+        Topology(config={"scheduler": {"scheduler_heartbeat_sec": "fast"}}, timescale=0.5)
 
 
 def test_env_overrides_the_scenario_and_is_checked(monkeypatch):
     monkeypatch.setenv(T.ENV, "0.25")
     assert load(SCENARIOS / "quiet.yaml").topology.build().timescale == 0.25
     monkeypatch.setenv(T.ENV, "fast")
-    with pytest.raises(ScenarioError, match="TESTBED_TIMESCALE='fast' is not a number"):
+    with pytest.raises(ScenarioError, match="timescale: TESTBED_TIMESCALE='fast' is not a num"):
+        load(SCENARIOS / "quiet.yaml")
+    monkeypatch.setenv(T.ENV, "0.1")
+    with pytest.raises(ScenarioError, match="TESTBED_TIMESCALE='0.1' is not between 0.2 and 1"):
         load(SCENARIOS / "quiet.yaml")
 
 
@@ -94,3 +105,4 @@ def test_fault_durations_sleeps_and_windows_scale():
     assert fault.for_ == 15 and sleep.seconds == 15
     q = compress(load(SCENARIOS / "quiet.yaml"), 0.5)
     assert [st.during for st in q.steps if st.action == "expect"][:3] == [30, 7.5, 7.5]
+    assert [st.timeout for st in q.steps if st.action == "wait"] == [90, 120]  # upper bounds
