@@ -40,7 +40,7 @@ cert() { # name subject eku [san]
   openssl req -new -key "$PKI/$n.key" -subj "$subj" -out "$PKI/$n.csr"
   { echo "basicConstraints=CA:FALSE"; echo "keyUsage=critical,digitalSignature,keyEncipherment"
     echo "extendedKeyUsage=$eku"; [ -n "$san" ] && echo "subjectAltName=$san"; } > "$PKI/$n.ext"
-  openssl x509 -req -in "$PKI/$n.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+  openssl x509 -req -in "$PKI/$n.csr" -CA "$PKI/${CA:-ca}.crt" -CAkey "$PKI/${CA:-ca}.key" -CAcreateserial \
     -days 30 -extfile "$PKI/$n.ext" -out "$PKI/$n.crt" 2>/dev/null
 }
 kubeconfig() { # file user
@@ -70,6 +70,11 @@ if [ ! -f "$PKI/ca.crt" ]; then
   cert scheduler /CN=system:kube-scheduler clientAuth
   cert kube-proxy /CN=system:kube-proxy clientAuth
   cert kubelet "/O=system:nodes/CN=system:node:$NODE" clientAuth
+  # the aggregation layer's front proxy (--requestheader-*): without it every component logs
+  # "missing content for CA bundle ...requestheader-client-ca-file" at start
+  key "$PKI/front-proxy-ca.key"
+  openssl req -x509 -new -key "$PKI/front-proxy-ca.key" -subj /CN=front-proxy-ca -days 30 -out "$PKI/front-proxy-ca.crt"
+  CA=front-proxy-ca cert front-proxy-client /CN=front-proxy-client clientAuth
   key "$PKI/sa.key"; openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub"
   for u in admin controller-manager scheduler kube-proxy kubelet; do kubeconfig "$u" "$u"; done
   phase "certificates and kubeconfigs written"
@@ -111,6 +116,10 @@ start kube-apiserver kube-apiserver --advertise-address="$IP" --secure-port=6443
   --kubelet-preferred-address-types=InternalIP \
   --service-account-key-file=$PKI/sa.pub --service-account-signing-key-file=$PKI/sa.key \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+  --requestheader-client-ca-file=$PKI/front-proxy-ca.crt --requestheader-allowed-names=front-proxy-client \
+  --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+  --requestheader-extra-headers-prefix=X-Remote-Extra- \
+  --proxy-client-cert-file=$PKI/front-proxy-client.crt --proxy-client-key-file=$PKI/front-proxy-client.key \
   --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction --allow-privileged=true \
   --profiling=false
 wait_for "kube-apiserver ready" 180 kubectl get --raw /readyz
@@ -135,8 +144,12 @@ clientConnection: {kubeconfig: $K/kube-proxy.conf}
 mode: iptables
 clusterCIDR: 10.244.0.0/16
 hostnameOverride: $NODE
+nodePortAddresses: [primary]
 oomScoreAdj: 0
-conntrack: {maxPerCore: 0}
+# 0 = leave the kernel's value: /proc/sys stays read-only in the node, and nf_conntrack_max
+# is the host's ("open /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established:
+# read-only file system" otherwise)
+conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 KP
   start kube-proxy kube-proxy --config=$K/kube-proxy.yaml
 fi
