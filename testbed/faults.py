@@ -58,16 +58,20 @@ class Fault:
         return {}
 
     def inject(self) -> Fault:
-        self.cluster.history.append(
-            "fault",
-            phase="inject",
-            name=self.name,
-            fault=self.kind,
-            target=self.target,
-            **self.describe(),
-        )
-        self.injected = True
-        self._inject()
+        """Inject under the fault's lock: a heal (the ``for`` timer's, or ``finish()``'s after
+        an inject abandoned at its bound) waits for an inject under way, so the inject can
+        never land after its heal."""
+        with self._lock:
+            self.cluster.history.append(
+                "fault",
+                phase="inject",
+                name=self.name,
+                fault=self.kind,
+                target=self.target,
+                **self.describe(),
+            )
+            self.injected = True
+            self._inject()
         return self
 
     def heal(self) -> bool:
