@@ -19,31 +19,37 @@ from typing import Any
 class History:
     """Appends events to ``path`` (one JSON object a line) and reads them back.
 
-    Thread-safe: boot steps run in parallel threads and all write here.
+    Thread-safe: boot steps run in parallel threads and all write here. The events are also
+    kept in memory as written (what the file holds, parsed once): a runner polling its checks
+    every second over an hour-long history re-reads nothing. One writer per file (the run's
+    cluster, or the scenario's runner); a reader of a finished record reads the file once.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._seq = sum(1 for _ in self._lines())
+        self._events: list[dict[str, Any]] = [json.loads(line) for line in self._lines()]
+        self._seq = len(self._events)
 
     def append(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Record one event of type ``kind`` and return it as written."""
         with self._lock:
             event = {"seq": self._seq, "kind": kind, "wall": time.time(), "mono": time.monotonic()}
             event.update(fields)
+            line = json.dumps(event, default=str, sort_keys=False)
             with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(event, default=str, sort_keys=False) + "\n")
+                fh.write(line + "\n")
+            self._events.append(json.loads(line))  # exactly what a reader of the file gets
             self._seq += 1
             return event
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
-        """All events so far, in order, optionally only those of one ``kind``."""
-        with self._lock:  # never a half-written line
-            lines = list(self._lines())
-        out = [json.loads(line) for line in lines]
-        return [e for e in out if kind is None or e["kind"] == kind]
+        """All events so far, in order, optionally only those of one ``kind`` (shallow copies:
+        a caller changing one changes nothing here)."""
+        with self._lock:
+            out = list(self._events)
+        return [dict(e) for e in out if kind is None or e["kind"] == kind]
 
     def _lines(self) -> Iterator[str]:
         if not self.path.exists():
