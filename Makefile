@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-unit test-integration docker venv images bench bench-drills bench-timescale lint lock clean gc
+.PHONY: demo test test-unit test-integration docker venv images bench bench-drills bench-timescale soak lint lock clean gc
 
 demo: docker venv
 	$(BIN)/testbed demo
@@ -46,6 +46,13 @@ ROUNDS ?= 1
 SCALES ?= 1.0,0.5
 bench-drills: docker venv images
 	$(BIN)/python benchmarks/bench_drills.py --rounds $(ROUNDS) --scales $(SCALES)
+
+# A soak: DURATION of seeded chaos under a workload, the runner's own CPU and memory sampled,
+# a summary (counts, distributions) in the record's soak.json.
+DURATION ?= 30m
+SEED ?= 1
+soak: docker venv images
+	$(BIN)/testbed soak --duration $(DURATION) --seed $(SEED)
 
 # How far compressed time goes: heartbeat ages and false flips per timescale (quiet drill).
 bench-timescale: docker venv images

@@ -20,6 +20,7 @@ from testbed import paths, progress, runtime
 from testbed.chaos.cli import chaos as chaos_command
 from testbed.errors import ClusterError, TestbedError
 from testbed.images import catalog
+from testbed.soak.cli import soak as soak_command
 from testbed.topology import Topology
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
@@ -478,6 +479,7 @@ def images_prune(
 
 
 app.command()(chaos_command)  # testbed/chaos/cli.py
+app.command()(soak_command)  # testbed/soak/cli.py
 
 
 def _sigterm(_signum, _frame) -> None:

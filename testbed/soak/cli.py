@@ -1,0 +1,64 @@
+"""``testbed soak``: a long seeded chaos run (the same generator, workload and invariants as
+``testbed chaos``) with the runner's own CPU and memory sampled, then a summary of the whole
+run printed and written beside the record as ``soak.json``."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from testbed import progress
+
+
+def soak(
+    duration: str = typer.Option("30m", help="The chaos window, e.g. 1h."),
+    seed: int = typer.Option(1, help="The seed the schedule is drawn from."),
+    faults: str | None = typer.Option(None, help="Fault kinds (as for testbed chaos)."),
+    workload: str | None = typer.Option(None, help="DAG[:every] (default many_tasks:10s)."),
+    workers: int = typer.Option(2, help="Celery workers."),
+    interval: float = typer.Option(10.0, help="Seconds between samples of the runner's use."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the schedule; boot nothing."),
+) -> None:
+    """A soak: hours of seeded chaos under a workload; exit 0 only if every invariant held."""
+    from testbed.chaos.cli import _print_schedule, build, parse_list
+    from testbed.chaos.generate import KINDS
+
+    options = {
+        "duration": duration,
+        "faults": parse_list(faults, "faults", KINDS),
+        "workload": workload,
+    }
+    scenario = build(seed, options, workers, [])
+    _print_schedule(scenario)
+    if dry_run:
+        return
+    verdict, folder, summary = run(scenario, interval)
+    (folder / "soak.json").write_text(json.dumps(summary, indent=2))
+    progress.plain(json.dumps(summary, indent=2))
+    progress.plain(f"soak summary: {folder / 'soak.json'}; report: {folder / 'report.html'}")
+    raise typer.Exit(0 if verdict.clean else 1 if not verdict.ok else 3)
+
+
+def run(scenario, interval: float):
+    """Boot, run the scenario with the sampler on, tear down; (verdict, folder, summary)."""
+    from testbed.history import load
+    from testbed.images import build as image_build
+    from testbed.interrupts import deferred
+    from testbed.pool import ClusterPool
+    from testbed.scenario.execute import execute
+    from testbed.soak.summary import summarize
+    from testbed.soak.usage import UsageSampler
+
+    image_build.ensure_scenarios([scenario])
+    pool = ClusterPool()
+    try:
+        cluster = pool.get(scenario.topology.build())
+        with UsageSampler(cluster, interval):
+            verdict, folder = execute(scenario, cluster)
+        for line in verdict.lines():
+            progress.plain(line)
+    finally:
+        with deferred("removing the cluster; this finishes in a few seconds"):
+            pool.close(reason="testbed soak done")
+    return verdict, folder, summarize(load(folder / "history.jsonl"))
