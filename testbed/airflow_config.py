@@ -20,6 +20,7 @@ REMOTE_BASE = f"s3://{LOG_BUCKET}/logs"
 API_PORT = 8080
 SCHEDULER_HEALTH_PORT = 8974
 MINIO_USER = "testbed"
+TIMESCALE_ENV = "TESTBED_TIMESCALE"  # read by the testbed's own DAGs (scenarios/dags/)
 
 # Defaults every cluster gets; a topology's config overrides any of them.
 BASE_CONFIG: dict[str, dict[str, str]] = {
@@ -121,6 +122,8 @@ def environment(topology: Topology, node: str, secrets: Secrets) -> dict[str, st
     for (section, key), fname in CMD_OPTIONS.items():
         env.pop(env_name(section, key), None)
         env[env_name(section, key) + "_CMD"] = f"cat {SECRETS_DIR}/{fname}"
+    if topology.timescale != 1.0:  # the testbed's own DAGs run their `seconds` on this clock
+        env[TIMESCALE_ENV] = f"{topology.timescale:g}"
     env[env_name("api_auth", "jwt_secret")] = secrets.jwt_secret
     env[env_name("api", "secret_key")] = secrets.api_secret_key
     if topology.kerberos and role_is_worker(node):

@@ -1,8 +1,12 @@
 """A long task for the fault drills: runs ``conf.seconds`` (default 60) seconds, ticking once a
-second, with one retry, so that a lost worker's task is retried elsewhere."""
+second, with one retry, so that a lost worker's task is retried elsewhere. The seconds are on
+the drill's clock: scaled by the cluster's timescale (``TESTBED_TIMESCALE``), like Airflow's
+timers, so a task outlives a detection by the same margin at every timescale."""
 
 from __future__ import annotations
 
+import math
+import os
 import socket
 import time
 from datetime import timedelta
@@ -22,7 +26,8 @@ from airflow.sdk import dag, get_current_context, task
 def long_task():
     @task
     def work() -> str:
-        seconds = int(get_current_context()["params"]["seconds"])
+        scale = float(os.environ.get("TESTBED_TIMESCALE", "1"))
+        seconds = math.ceil(int(get_current_context()["params"]["seconds"]) * scale)
         host = socket.gethostname()
         for i in range(seconds):
             print(f"TESTBED-TICK {i} on {host}", flush=True)

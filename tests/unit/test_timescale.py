@@ -45,6 +45,8 @@ def test_the_nodes_get_the_scaled_timers():
     env = AC.environment(topo, "scheduler", Secrets.generate())
     assert env["AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD"] == "10"
     assert env["AIRFLOW__DAG_PROCESSOR__HEALTH_CHECK_THRESHOLD"] == "15"
+    assert env["TESTBED_TIMESCALE"] == "0.5"  # the testbed's own DAGs' clock
+    assert "TESTBED_TIMESCALE" not in AC.environment(Topology(), "worker-1", Secrets.generate())
     assert topo.flat_config() == {"scheduler.scheduler_health_check_threshold": "20"}
     assert topo.flat_effective()["scheduler.scheduler_health_check_threshold"] == "10"
 
