@@ -104,6 +104,9 @@ def up(
     requirements: Path | None = typer.Option(
         None, help="A requirements file of extra packages (installed into a derived image)."
     ),
+    timescale: float = typer.Option(
+        1.0, help="Compressed time: every Airflow timer a drill depends on times this (0.2-1)."
+    ),
 ) -> None:
     """Boot a cluster and leave it running; prints a status table and URLs."""
     from testbed.cluster import Cluster
@@ -120,6 +123,7 @@ def up(
         kerberos=kerberos,
         dags=str(dags.resolve()) if dags else None,
         requirements=reqs,
+        timescale=timescale,
     )
     if build:
         image_build.ensure((airflow_version,))

@@ -51,3 +51,17 @@ def test_report_command_writes_each_scenario_report_of_a_run(tmp_path):
     assert "<svg" in (run / "scenarios" / "a-1" / "report.html").read_text()
     r = _testbed("report", str(tmp_path / "nothing"), cwd=tmp_path)
     assert r.returncode == 2 and "no history.jsonl" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--timescale", "0.1"], "timescale: must be between 0.2 and 1, got 0.1"),
+        (["--dags", "no/such/folder"], "--dags: no/such/folder is not a folder"),
+    ],
+)
+def test_up_refuses_bad_input_before_booting(tmp_path, args, says):
+    done = _testbed("up", "--no-build", *args, cwd=tmp_path)
+    assert done.returncode != 0
+    assert says in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
