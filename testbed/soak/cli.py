@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import typer
+from rich.markup import escape
 
 from testbed import progress
 
@@ -55,7 +56,9 @@ def run(scenario, interval: float):
     try:
         cluster = pool.get(scenario.topology.build())
         with UsageSampler(cluster, interval):
-            verdict, folder = execute(scenario, cluster)
+            verdict, folder = execute(
+                scenario, cluster, on_step=lambda i, text: progress.step(f"  {i:2}. {escape(text)}")
+            )
         for line in verdict.lines():
             progress.plain(line)
     finally:
