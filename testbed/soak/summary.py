@@ -29,6 +29,8 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
         if e["kind"] == "observation" and e.get("probe") == "task_instance" and e.get("value"):
             v = e["value"]
             final[(v["dag_id"], v["run_id"], v["task_id"], v.get("map_index", -1))] = v
+    mapped = {k[:3] for k in final if k[3] >= 0}  # a mapped task's pre-expansion row is not one
+    final = {k: v for k, v in final.items() if k[3] >= 0 or k[:3] not in mapped}
     faults = Counter(
         e.get("fault") for e in events if e["kind"] == "fault" and e.get("phase") == "inject"
     )

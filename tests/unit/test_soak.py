@@ -48,6 +48,14 @@ def test_summary_counts_final_states_retries_faults_and_delays():
     assert r["rss_growth_mb_per_hour"] == 20.0 and r["rss_mb"]["max"] == 120.0
 
 
+def test_a_mapped_tasks_pre_expansion_row_is_not_counted():
+    row = _ti("r1", "one", 0, None)  # the placeholder before expansion (map_index -1)
+    expanded = _ti("r1", "one", 1, "success")
+    expanded["value"]["map_index"] = 0
+    s = summarize([row, expanded])
+    assert s["task_instances"] == 1 and s["task_states"] == {"success": 1}
+
+
 def test_no_samples_no_runner_figures():
     assert summarize([])["runner"] is None
     assert distribution([]) is None
