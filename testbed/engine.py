@@ -26,8 +26,10 @@ from testbed import bounded, checks, faults, observe, runtime
 from testbed.api import TERMINAL_RUN_STATES, AirflowAPI
 from testbed.autodiagnose import AutoDiagnose
 from testbed.checks import CheckResult, CheckSpec, View
+from testbed.checks.view import TERMINAL_TI_STATES
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
+from testbed.logwatch import Attempt, LogWatch
 from testbed.scenario.validate import HOST_OF
 from testbed.smoke import api_for
 from testbed.upgrade import observe as upgrade_observe
@@ -83,6 +85,11 @@ class Runner(UpgradeSteps):
         self.workloads = {}
         self._schemas_recorded: set[str] = set()
         self.runs: dict[str, tuple[str, str]] = {}  # trigger name -> (dag_id, run_id)
+        # runs whose task instances all ended: not read again (they cannot change unless the
+        # database is restored); their logs go to the log watch when ``watch_logs`` is set
+        self._settled: set[tuple[str, str]] = set()
+        self.watch_logs = False  # set when a check will want every run's logs (execute)
+        self.logs = LogWatch(cluster, self._api_log)
         self.faults: dict[str, faults.Fault] = {}
         self._timers: list[threading.Timer] = []
         self._index = 0
@@ -97,6 +104,7 @@ class Runner(UpgradeSteps):
                 lambda: observe.scheduler_jobs(cluster),
                 self._observe_runs,
                 self._watch_containers,
+                lambda: self.logs.background() if self.watch_logs else None,
             ]
         self._states: dict[str, str] = {}
         self.observer = observe.Observer(probes, interval=observe_interval)
@@ -221,8 +229,15 @@ class Runner(UpgradeSteps):
 
     # -- observations -------------------------------------------------------------------------
     def _observe_runs(self) -> None:
+        """Read the task instances of every run that has not settled yet."""
         for dag_id, run_id in list(self.runs.values()):
-            observe.task_instances(self.cluster, dag_id, run_id)
+            if (dag_id, run_id) in self._settled:
+                continue
+            rows = [r.get("value") for r in observe.task_instances(self.cluster, dag_id, run_id)]
+            if rows and all(v and v["state"] in TERMINAL_TI_STATES for v in rows):
+                self._settled.add((dag_id, run_id))
+                if self.watch_logs:
+                    self.logs.settled(_finished_attempts(rows))
 
     def _watch_containers(self) -> None:
         """Record every node's container state when it changes (running, paused, exited...)."""
@@ -255,11 +270,8 @@ class Runner(UpgradeSteps):
         if "log_event" in spec.needs:
             for dag_id, run_id in list(self.runs.values()):
                 observe.log_events(self.cluster, dag_id, run_id, "")
-        if "remote_log" in spec.needs:
-            for attempt in self._attempts(params):
-                if deadline is not None and time.monotonic() > deadline:
-                    break  # the rest are unobserved: the check judges what was seen
-                self._observe_log(*attempt)
+        if "remote_log" in spec.needs:  # past the deadline the check judges what was seen
+            self.logs.observe(self._attempts(params), deadline)
         for need in spec.needs:  # probes registered by name (e.g. the Kerberos ones)
             if need in observe.GATHERERS:
                 observe.GATHERERS[need](self.cluster, dict(self.runs), params)
@@ -294,34 +306,25 @@ class Runner(UpgradeSteps):
         given: ``remote_logs_all`` over every run) those of every run."""
         run = getattr(params, "run", None)
         if run is None and not getattr(params, "task", None):
-            view = View(self.history.events())
+            view = View(self.history.snapshot())
             return [a for name in list(self.runs) for a in self._run_attempts(view, name)]
         if run not in self.runs:
             return []
         dag_id, run_id = self.runs[run]
         if getattr(params, "task", None):
             return [(dag_id, run_id, params.task, params.try_number, params.map_index)]
-        return self._run_attempts(View(self.history.events()), run)
+        return self._run_attempts(View(self.history.snapshot()), run)
 
-    def _run_attempts(self, view: View, run: str) -> list[tuple[str, str, str, int, int]]:
+    def _run_attempts(self, view: View, run: str) -> list[Attempt]:
         """Every attempt of every finished task instance of ``run`` (gather read them just
         now)."""
-        dag_id, run_id = self.runs[run]
-        out = []
-        for (task, idx), series in view.task_series(run).items():
-            last = series[-1]["value"]
-            if last["state"] in TERMINAL_RUN_STATES:
-                out += [(dag_id, run_id, task, n, idx) for n in range(1, last["try_number"] + 1)]
-        return out
+        return _finished_attempts([s[-1]["value"] for s in view.task_series(run).values()])
 
-    def _observe_log(self, dag_id: str, run_id: str, task: str, try_number: int, idx: int) -> None:
-        def api_text() -> str:
-            try:
-                return self.api.task_log(dag_id, run_id, task, try_number, idx)
-            except Exception:  # the API not serving it is the observation
-                return ""
-
-        observe.remote_log(self.cluster, dag_id, run_id, task, try_number, api_text, idx)
+    def _api_log(self, dag_id: str, run_id: str, task: str, try_number: int, idx: int) -> str:
+        try:
+            return self.api.task_log(dag_id, run_id, task, try_number, idx)
+        except Exception:  # the API not serving it is the observation
+            return ""
 
     # -- steps --------------------------------------------------------------------------------
     def trigger(self, name: str, dag: str, conf: dict | None = None, timeout: float = 120) -> str:
@@ -367,7 +370,7 @@ class Runner(UpgradeSteps):
                 )
             except Exception:  # no answer yet is "unknown", the wait goes on
                 return None
-        values = View(self.history.events()).task(run, task)
+        values = View(self.history.snapshot()).task(run, task)
         return values[-1]["state"] if values else None
 
     def fault(
@@ -459,11 +462,11 @@ class Runner(UpgradeSteps):
                 while time.monotonic() < end and not self.cancelled.is_set():
                     self.gather(spec, params, end)  # on-demand probes: the whole window
                     self.cancelled.wait(min(poll, max(0.0, end - time.monotonic())))
-                result = spec.evaluate(self.history.events(), params, since=start)
+                result = spec.evaluate(self.history.snapshot(), params, since=start)
             else:
                 while True:
                     self.gather(spec, params, end)
-                    result = spec.evaluate(self.history.events(), params)
+                    result = spec.evaluate(self.history.snapshot(), params)
                     if result.ok or time.monotonic() >= end or self.cancelled.is_set():
                         break
                     self.cancelled.wait(poll)
@@ -479,7 +482,7 @@ class Runner(UpgradeSteps):
     ) -> CheckResult:
         """Evaluate (unless given) and record one expectation."""
         if result is None:
-            result = spec.evaluate(self.history.events(), params)
+            result = spec.evaluate(self.history.snapshot(), params)
         self.history.append(
             "expectation",
             name=name,
@@ -534,3 +537,13 @@ class _StepScope:
             self._ended = True
             self._end("end", error)
             self.runner._index = self.index + 1
+
+
+def _finished_attempts(rows: list[dict]) -> list[Attempt]:
+    """Every attempt of every task instance among ``rows`` that ended success or failed."""
+    return [
+        (v["dag_id"], v["run_id"], v["task_id"], n, v.get("map_index", -1))
+        for v in rows
+        if v["state"] in TERMINAL_RUN_STATES
+        for n in range(1, v["try_number"] + 1)
+    ]

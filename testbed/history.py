@@ -51,6 +51,12 @@ class History:
             out = list(self._events)
         return [dict(e) for e in out if kind is None or e["kind"] == kind]
 
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The events so far, in order, as stored (no copies: for the runner's checks, which
+        poll every second over histories of an hour; the events must not be changed)."""
+        with self._lock:
+            return list(self._events)
+
     def _lines(self) -> Iterator[str]:
         if not self.path.exists():
             return iter(())

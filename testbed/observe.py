@@ -131,6 +131,11 @@ TI_SQL = (
 _ROUNDS = itertools.count(1)
 _ROUND_LOCK = threading.Lock()  # held only to append one read's rows, never across the query
 _LATEST: dict[tuple[str, str], float] = {}  # (dag_id, run_id) -> start of the newest read kept
+# (history file, dag_id, run_id) -> (rows, when) of the last read recorded: an unchanged read
+# is recorded again only after KEEPALIVE seconds (a polled run of an hour-long soak would
+# otherwise write every row of every run twice a second)
+_RECORDED: dict[tuple[str, str, str], tuple[tuple, float]] = {}
+KEEPALIVE = 10.0
 TI_KEYS = (
     "dag_id",
     "run_id",
@@ -147,9 +152,12 @@ TI_KEYS = (
 def task_instances(cluster: Cluster, dag_id: str, run_id: str) -> list[dict]:
     """One observation per task instance of a run, read from the metadata database; the rows
     of one read share a ``round`` (a row missing from the latest round no longer exists, e.g.
-    the placeholder of a mapped task once it is expanded). Reads may overlap (the observer and
-    a check's gather); a read that started before the newest one already recorded is dropped,
-    so rounds never go back in time. No lock is held while the database is asked."""
+    the placeholder of a mapped task once it is expanded). A read equal to the last one
+    recorded for the run is recorded only every :data:`KEEPALIVE` seconds (so the latest round
+    is always the run's current rows, and every change is recorded when it is first read).
+    Reads may overlap (the observer and a check's gather); a read that started before the
+    newest one already recorded is dropped, so rounds never go back in time. No lock is held
+    while the database is asked. Returns the read's rows as observations either way."""
     started = time.monotonic()
     try:
         key = f"{cluster.run_id}:ti:{run_id}:{threading.current_thread().name}"
@@ -165,22 +173,27 @@ def task_instances(cluster: Cluster, dag_id: str, run_id: str) -> list[dict]:
                 "observation", probe="task_instance", target=dag_id, value=None, error=err[:300]
             )
         ]
+    read = [{"value": dict(zip(TI_KEYS, row, strict=True))} for row in rows]
+    rec_key, snapshot = (str(cluster.history.path), dag_id, run_id), tuple(map(tuple, rows))
     with _ROUND_LOCK:
         if _LATEST.get((dag_id, run_id), float("-inf")) > started:
-            # a newer read is already recorded: this one is not, but its caller gets the rows
-            return [{"value": dict(zip(TI_KEYS, row, strict=True))} for row in rows]
+            return read  # a newer read is already recorded: this one is not
+        last = _RECORDED.get(rec_key)
+        if last is not None and last[0] == snapshot and started - last[1] < KEEPALIVE:
+            return read  # nothing changed since the last round recorded (and it is recent)
         _LATEST[(dag_id, run_id)] = started
+        _RECORDED[rec_key] = (snapshot, started)
         round_ = next(_ROUNDS)
         return [
             cluster.history.append(
                 "observation",
                 probe="task_instance",
                 target=dag_id,
-                value=dict(zip(TI_KEYS, row, strict=True)),
+                value=r["value"],
                 error=None,
                 round=round_,
             )
-            for row in rows
+            for r in read
         ]
 
 
@@ -434,7 +447,7 @@ def gather_kerberos_tasks(cluster: Cluster, runs: dict, params: Any) -> None:
         return
     dag_id, run_id = runs[name]
     kerberos_results(cluster, name, dag_id, run_id)
-    tis = [e["value"] for e in cluster.history.events() if _ti_of(e, dag_id, run_id)]
+    tis = [e["value"] for e in cluster.history.snapshot() if _ti_of(e, dag_id, run_id)]
     latest = {(v["task_id"], v["map_index"]): v for v in tis}
     failed_task_logs(cluster, name, dag_id, run_id, list(latest.values()))
 

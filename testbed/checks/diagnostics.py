@@ -35,10 +35,8 @@ def stack_shows(view: View, p: StackParams) -> CheckResult:
         return CheckResult.failed(f"fault {p.after!r} has no inject event in the history")
     caps = [
         e
-        for e in view.events
-        if e["kind"] == "diagnostics"
-        and e.get("node") == p.node
-        and (start is None or e["mono"] >= start)
+        for e in view.of("diagnostics")
+        if e.get("node") == p.node and (start is None or e["mono"] >= start)
     ]
     if not caps:
         return CheckResult.failed(f"no diagnostics of {p.node} were captured")

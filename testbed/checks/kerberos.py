@@ -386,8 +386,8 @@ def node_stayed_up(view: View, p: StayedUpParams) -> CheckResult:
         return node is not None and (node == p.node if p.node else node.endswith(SIDECAR_SUFFIX))
 
     states: dict[str, list[str]] = {}
-    for e in view.events:
-        if e["kind"] == "container" and mine(e.get("node")) and inject["mono"] <= e["mono"] <= end:
+    for e in view.of("container"):
+        if mine(e.get("node")) and inject["mono"] <= e["mono"] <= end:
             states.setdefault(e["node"], []).append(e["state"])
     starts: dict[str, list[tuple[int, str]]] = {}
     for o in view.observations("kerberos_ticket"):

@@ -119,12 +119,11 @@ def _killed_while_running(view: View, series: list[dict], attempt: int) -> bool:
         return False
     start, end = mine[0]["mono"], later[0]["mono"] if later else float("inf")
     return any(
-        e["kind"] == "fault"
-        and e.get("phase") == "inject"
+        e.get("phase") == "inject"
         and e.get("fault") in LOSING_FAULTS
         and e.get("target") in hosts
         and start <= e["mono"] <= end
-        for e in view.events
+        for e in view.of("fault")
     )
 
 

@@ -37,7 +37,7 @@ REFUSAL_MESSAGES = ["You need to migrate the database", "Database migration requ
 
 
 def _events(view: View, kind: str) -> list[Event]:
-    return [e for e in view.events if e["kind"] == kind]
+    return view.of(kind)
 
 
 def _latest(view: View, probe: str, target: str) -> tuple[Event | None, str | None]:

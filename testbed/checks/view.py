@@ -13,27 +13,39 @@ TERMINAL_TI_STATES = {"success", "failed", "skipped", "upstream_failed", "remove
 class View:
     def __init__(self, events: Iterable[Event], since: float | None = None) -> None:
         """``since``: a monotonic time; observations before it are outside the window (the
-        ``always during`` form of an expectation). Triggers and faults are always visible."""
+        ``always during`` form of an expectation). Triggers and faults are always visible, and
+        so are task instances (their rows are state: a task that did not change during the
+        window is in the state last read before it).
+
+        Events are indexed once, by kind and by probe: a check over an hour-long history
+        looks up what it needs instead of scanning every event per question."""
         self.events = list(events)
         self.since = since
+        self._kinds: dict[str, list[Event]] = {}
+        self._probes: dict[str, list[Event]] = {}
+        self._runs: dict[tuple[str, str], list[Event]] | None = None
+        for e in self.events:
+            self._kinds.setdefault(e["kind"], []).append(e)
+            if e["kind"] == "observation":
+                self._probes.setdefault(e.get("probe"), []).append(e)
+
+    def of(self, kind: str) -> list[Event]:
+        """Every event of one ``kind``, in order."""
+        return self._kinds.get(kind, [])
 
     # -- runs and faults ------------------------------------------------------------------
     def run(self, name: str) -> tuple[str, str] | None:
-        for e in self.events:
-            if e["kind"] == "trigger" and e.get("name") == name:
+        for e in self.of("trigger"):
+            if e.get("name") == name:
                 return e["dag_id"], e["run_id"]
         return None
 
     def run_names(self) -> list[str]:
-        return [e["name"] for e in self.events if e["kind"] == "trigger"]
+        return [e["name"] for e in self.of("trigger")]
 
     def fault(self, name: str, phase: str = "inject") -> Event | None:
         """The fault's first ``inject``, or its last ``heal``."""
-        found = [
-            e
-            for e in self.events
-            if e["kind"] == "fault" and e.get("name") == name and e.get("phase") == phase
-        ]
+        found = [e for e in self.of("fault") if e.get("name") == name and e.get("phase") == phase]
         if not found:
             return None
         return found[0] if phase == "inject" else found[-1]
@@ -45,11 +57,8 @@ class View:
         lo = max(x for x in (after, self.since, float("-inf")) if x is not None)
         return [
             e
-            for e in self.events
-            if e["kind"] == "observation"
-            and e.get("probe") == probe
-            and (target is None or e.get("target") == target)
-            and e["mono"] >= lo
+            for e in self._probes.get(probe, [])
+            if (target is None or e.get("target") == target) and e["mono"] >= lo
         ]
 
     def task_series(self, run_name: str) -> dict[tuple[str, int], list[Event]]:
@@ -60,14 +69,22 @@ class View:
         if ids is None:
             return out
         latest: dict[tuple[str, int], int] = {}
-        for e in self.observations("task_instance"):
-            v = e.get("value") or {}
-            if (v.get("dag_id"), v.get("run_id")) == ids:
-                key = (v["task_id"], v.get("map_index", -1))
-                out.setdefault(key, []).append(e)
-                latest[key] = max(latest.get(key, 0), e.get("round", 0))
+        for e in self._task_rows().get(ids, []):
+            key = (e["value"]["task_id"], e["value"].get("map_index", -1))
+            out.setdefault(key, []).append(e)
+            latest[key] = max(latest.get(key, 0), e.get("round", 0))
         last_round = max(latest.values(), default=0)
         return {k: s for k, s in out.items() if latest[k] == last_round}
+
+    def _task_rows(self) -> dict[tuple[str, str], list[Event]]:
+        """Task-instance observations with a row, per (dag_id, run_id) (built once)."""
+        if self._runs is None:
+            self._runs = {}
+            for e in self._probes.get("task_instance", []):
+                v = e.get("value")
+                if isinstance(v, dict):
+                    self._runs.setdefault((v.get("dag_id"), v.get("run_id")), []).append(e)
+        return self._runs
 
     def task(self, run_name: str, task_id: str, map_index: int = -1) -> list[dict[str, Any]]:
         """The observed values of one task instance, in order."""

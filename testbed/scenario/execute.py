@@ -63,6 +63,7 @@ def execute(
     interrupted = False
     try:
         runner = make_runner(cluster).start(scenario=scenario.name, run_id=cluster.run_id)
+        runner.watch_logs = wants_every_log(scenario)
         for schedule in scenario.chaos_schedules:  # a chaos run: what it drew, before step 0
             cluster.history.append("chaos", schedule=schedule)
         try:
@@ -86,6 +87,17 @@ def execute(
         return verdict, folder
     finally:
         cluster.history = saved
+
+
+def wants_every_log(scenario: M.Scenario) -> bool:
+    """Does a step check the logs of every run (``remote_logs_all`` without ``run``)? Then the
+    runner looks at each run's logs as soon as the run settles, not all at the end."""
+    return any(
+        isinstance(s, M.Expect)
+        and s.check == "remote_logs_all"
+        and (s.model_extra or {}).get("run") is None
+        for s in scenario.steps
+    )
 
 
 def write_report(folder: Path) -> Path | None:
