@@ -360,22 +360,31 @@ def report(
         progress.plain(f"report: {write_html(folder)}")
 
 
-def _run_all(scenarios, keep: bool, junit: Path | None = None) -> int:
+def _run_all(scenarios, keep: bool, junit: Path | None = None, around=None, results=None) -> int:
+    """Run each scenario on a pooled cluster (one per topology), print its verdict, remove the
+    clusters (unless ``keep``); the exit code of the worst verdict. ``around(cluster)``: a
+    context manager each scenario runs inside (e.g. the soak's usage sampler); ``results``:
+    a list that gets each (verdict, folder)."""
+    import contextlib
+
     from testbed.images import build as image_build
     from testbed.interrupts import deferred
     from testbed.pool import ClusterPool
     from testbed.scenario.execute import Interrupted, execute
 
     image_build.ensure_scenarios(scenarios)
-    pool, codes, results = ClusterPool(detached=keep), [], []
+    pool, codes, results = ClusterPool(detached=keep), [], [] if results is None else results
     try:
         for s in scenarios:
             cluster = pool.get(s.topology.build())
             progress.step(f"scenario {s.name} on run {cluster.run_id}")
             try:
-                verdict, folder = execute(
-                    s, cluster, on_step=lambda i, text: progress.step(f"  {i:2}. {escape(text)}")
-                )
+                with around(cluster) if around else contextlib.nullcontext():
+                    verdict, folder = execute(
+                        s,
+                        cluster,
+                        on_step=lambda i, text: progress.step(f"  {i:2}. {escape(text)}"),
+                    )
             except Interrupted as stop:
                 results.append((stop.verdict, stop.folder))
                 _print_verdict(stop.verdict, stop.folder)

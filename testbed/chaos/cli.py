@@ -171,4 +171,6 @@ def _shrink(
         f"shrunk {result.faults_before} -> {len(result.schedule.faults)} faults in "
         f"{result.runs} runs; still fails {escape(target)!r}: {path}"
     )
+    if result.without_faults:
+        progress.warn(f"{escape(target)!r} fails with no fault at all: not the faults' doing")
     return 0

@@ -108,7 +108,9 @@ def shrink_record(
         f"{result.faults_before} faults -> {len(result.schedule.faults)}, "
         f"{schedule.duration:g}s -> {result.schedule.duration:g}s of chaos, in {result.runs} "
         f"runs; it still fails: {target}"
-    )
+        + (" -- WITH NO FAULT AT ALL: the workload or the cluster fails on its own"
+           if result.without_faults else "")
+    )  # fmt: skip
     text = S.to_yaml(result.schedule, S.scenario_name(schedule.seed, "shrunk"), description)
     path.write_text(text)
     return result, path, target

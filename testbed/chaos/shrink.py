@@ -1,5 +1,8 @@
 """Shrinking a failing chaos schedule: fewer faults (delta debugging), then shorter ones.
 
+0. The schedule with no fault at all is tried first: an invariant that fails without any
+   fault is not the faults' doing (the workload or the cluster fails on its own), and no
+   fault should be blamed for it.
 1. :func:`ddmin` (Zeller's delta debugging) over the drawn faults: a subset of them that
    still fails the same way, from which no single fault can be dropped (1-minimal).
 2. :func:`shorten`: each remaining fault's time in force halved while it still fails (never
@@ -134,6 +137,7 @@ class Shrunk:
     schedule: Schedule
     runs: int
     faults_before: int
+    without_faults: bool = False  # it fails with no fault at all
 
 
 def shrink(
@@ -154,6 +158,11 @@ def shrink(
         return fails(schedule.with_faults(faults))
 
     budget.seen[tuple(range(len(schedule.faults)))] = True  # the record says so
+    try:
+        if schedule.faults and budget.test(("no faults",), lambda: subset_fails([])):
+            return Shrunk(schedule.with_faults([]), budget.runs, len(schedule.faults), True)
+    except OutOfRuns:
+        pass
     fewer = schedule.with_faults(ddmin(schedule.faults, subset_fails, budget))
     budget.seen[_key(fewer)] = True  # it failed as a subset (or is the original)
     shorter = shorten(fewer, fails, budget, floor, gap_floor)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.markup import escape
 
 from testbed import progress
 
@@ -34,34 +33,17 @@ def soak(
     _print_schedule(scenario)
     if dry_run:
         return
-    verdict, folder, summary = run(scenario, interval)
-    (folder / "soak.json").write_text(json.dumps(summary, indent=2))
-    progress.plain(json.dumps(summary, indent=2))
-    progress.plain(f"soak summary: {folder / 'soak.json'}; report: {folder / 'report.html'}")
-    raise typer.Exit(0 if verdict.clean else 1 if not verdict.ok else 3)
-
-
-def run(scenario, interval: float):
-    """Boot, run the scenario with the sampler on, tear down; (verdict, folder, summary)."""
+    from testbed.cli import _run_all
     from testbed.history import load
-    from testbed.images import build as image_build
-    from testbed.interrupts import deferred
-    from testbed.pool import ClusterPool
-    from testbed.scenario.execute import execute
     from testbed.soak.summary import summarize
     from testbed.soak.usage import UsageSampler
 
-    image_build.ensure_scenarios([scenario])
-    pool = ClusterPool()
-    try:
-        cluster = pool.get(scenario.topology.build())
-        with UsageSampler(cluster, interval):
-            verdict, folder = execute(
-                scenario, cluster, on_step=lambda i, text: progress.step(f"  {i:2}. {escape(text)}")
-            )
-        for line in verdict.lines():
-            progress.plain(line)
-    finally:
-        with deferred("removing the cluster; this finishes in a few seconds"):
-            pool.close(reason="testbed soak done")
-    return verdict, folder, summarize(load(folder / "history.jsonl"))
+    results: list = []
+    code = _run_all([scenario], False, around=lambda c: UsageSampler(c, interval), results=results)
+    if results:  # the scenario ran (its record exists)
+        folder = results[0][1]
+        summary = summarize(load(folder / "history.jsonl"))
+        (folder / "soak.json").write_text(json.dumps(summary, indent=2))
+        progress.plain(json.dumps(summary, indent=2))
+        progress.plain(f"soak summary: {folder / 'soak.json'}; report: {folder / 'report.html'}")
+    raise typer.Exit(code)

@@ -203,9 +203,18 @@ def test_shrink_keeps_the_culprit_and_shortens_it():
 def test_shrink_never_runs_more_than_its_budget():
     faults = [Drawn("hang", f"worker-{i}", 5, 5) for i in range(1, 7)]
     calls = []
-    result = shrink(_schedule(*faults), lambda s: calls.append(s) or True, max_runs=4)
+    result = shrink(_schedule(*faults), lambda s: calls.append(s) or bool(s.faults), max_runs=4)
     assert len(calls) == result.runs == 4
-    assert len(result.schedule.faults) < 6
+    assert 0 < len(result.schedule.faults) < 6
+
+
+def test_shrink_tries_no_fault_first():
+    """An invariant that fails with no fault at all is blamed on no fault."""
+    faults = [Drawn("hang", f"worker-{i}", 5, 5) for i in range(1, 4)]
+    calls = []
+    result = shrink(_schedule(*faults), lambda s: calls.append(s) or True, max_runs=10)
+    assert result.without_faults and result.schedule.faults == () and result.runs == 1
+    assert [len(c.faults) for c in calls] == [0]
 
 
 # -- the chaos invariants' checks ------------------------------------------------------------
