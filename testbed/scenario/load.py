@@ -82,6 +82,8 @@ def check(
     folder = dags or (Path(scenario.topology.dags) if scenario.topology.dags else dags_dir())
     scan = dagscan.scan(folder)
     errors = cross_check(scenario, set(scan.ids))
+    if scenario.chaos_schedules:  # the user wrote one chaos step, not the steps it expanded to
+        errors = [(_chaos_field(f), msg) for f, msg in errors]
     if not scan.complete:  # some DAG ids are computed: an id not listed may still exist
         errors = [e for e in errors if not e[1].startswith("unknown DAG")]
     errors += [
@@ -92,6 +94,17 @@ def check(
         lines = [f"{field}: {msg}" for field, msg in errors]
         raise ScenarioError(f"{source}: " + "; ".join(lines))
     return scenario
+
+
+CHAOS_FIELDS = {"workload": "workload", "expect": "expect", "fault": "targets"}
+
+
+def _chaos_field(field: str) -> str:
+    """``steps.3.workload.dag`` of an expanded chaos step -> ``steps.0.chaos.workload``."""
+    parts = field.split(".")
+    if len(parts) < 3 or parts[0] != "steps":
+        return field
+    return f"steps.0.chaos.{CHAOS_FIELDS.get(parts[2], parts[2])}"
 
 
 def describe(exc: ValidationError) -> str:

@@ -127,6 +127,11 @@ def test_extra_invariants_are_appended_and_validated():
         _scenario(5, expect=[{"check": "nope"}])
 
 
+def test_errors_name_the_chaos_step_not_its_expansion():
+    with pytest.raises(ScenarioError, match=r"steps\.0\.chaos\.workload: unknown DAG 'nope'"):
+        from_data({"name": "c", "steps": [{"chaos": {"seed": 1, "workload": "nope"}}]})
+
+
 def test_chaos_step_must_be_the_only_step():
     with pytest.raises(ScenarioError, match="only step"):
         from_data({"name": "c", "steps": [{"chaos": {"seed": 1}}, {"sleep": "1s"}]})
