@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-unit test-integration docker venv images bench bench-drills bench-timescale soak lint lock clean gc
+.PHONY: demo test test-unit test-integration docker venv images bench bench-drills bench-boot bench-timescale soak lint lock clean gc
 
 demo: docker venv
 	$(BIN)/testbed demo
@@ -46,6 +46,10 @@ ROUNDS ?= 1
 SCALES ?= 1.0,0.5
 bench-drills: docker venv images
 	$(BIN)/python benchmarks/bench_drills.py --rounds $(ROUNDS) --scales $(SCALES)
+
+# Where boot time and CPU go per node, and the testbed's boot beside the Compose export's.
+bench-boot: docker venv images
+	$(BIN)/python benchmarks/bench_boot_cpu.py --rounds $(ROUNDS)
 
 # A soak: DURATION of seeded chaos under a workload, the runner's own CPU and memory sampled,
 # a summary (counts, distributions) in the record's soak.json.
