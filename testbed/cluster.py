@@ -79,6 +79,7 @@ class Cluster:
         self.reusable = True  # False once a scenario changed what a reset cannot undo
         self.timings: dict[str, float] = {}
         self._cancel = threading.Event()
+        self._created: dict[str, Container] = {}  # made during the infrastructure phase
         self.good_since = 0.0
 
     @classmethod
@@ -160,9 +161,15 @@ class Cluster:
                 timescale=self.topology.timescale,
             )
             self.network = runtime.create_network(self.run_id, self.labels)
-            self._phase("infrastructure", self.topology.infra_nodes)
-            minio.create_log_bucket(self)
-            self._migrate()
+            # creating containers is the engine's work: overlap it with the infrastructure's
+            # boot (not the Kerberos nodes': their specs hold keytabs the KDC exports once up)
+            with ThreadPoolExecutor(4) as early:
+                made = [early.submit(self._create, n) for n in self.topology.airflow_nodes]
+                self._phase("infrastructure", self.topology.infra_nodes)
+                minio.create_log_bucket(self)
+                self._migrate()
+                for f in made:
+                    f.result()
             self._phase("airflow", self.topology.airflow_nodes + self.topology.kerberos_nodes)
         except BaseException:
             self._cancel.set()
@@ -283,10 +290,18 @@ class Cluster:
     def _spec(self, node: str) -> NodeSpec:
         return service_module(node).spec(self, node)
 
+    def _create(self, node: str) -> None:
+        """Create (not start) a node's container ahead of its start (the boot's first phase)."""
+        if not self._cancel.is_set():
+            spec = self._spec(node)
+            self._created[node] = runtime.create(spec, self.run_id, self.network, self.labels)
+
     def _start(self, spec: NodeSpec) -> Container:
         if self._cancel.is_set():
             raise ClusterError("boot cancelled")
-        c = runtime.create(spec, self.run_id, self.network, self.labels)
+        c = self._created.pop(spec.name, None)
+        if c is None:
+            c = runtime.create(spec, self.run_id, self.network, self.labels)
         self.nodes[spec.name] = c
         c.start()
         self.history.append("container", node=spec.name, state="started", image=spec.image)
