@@ -351,6 +351,7 @@ def ticket_refreshed(view: View, p: TicketParams) -> CheckResult:
     series = _by_target(view, p.targets, start_mono)
     if not series:
         return CheckResult.failed("no kerberos_ticket observation")
+    everything = _by_target(view, p.targets, None) if start_wall is not None else series
     problems, m = [], {}
     for node, obs in sorted(series.items()):
         seen = [(o, t) for o in obs if (t := _tgt(o.get("value")))]
@@ -359,9 +360,14 @@ def ticket_refreshed(view: View, p: TicketParams) -> CheckResult:
             continue
         issues = sorted({_epoch(t["start"]) for _, t in seen})
         prev = start_wall if start_wall is not None else issues[0]
+        # the cycle in force at the start (seen before a heal too): a renewal right after it is
+        # not a refresh, while a kinit right after a heal is (a restarted refresher's first)
+        earlier = {_epoch(t["start"]) for o in everything.get(node, []) if (t := _tgt(o["value"]))}
+        before = sorted(s for s in earlier | set(issues) if s <= prev)
         fresh: list[float] = []
         for s in issues:
-            if s > prev and s - (fresh[-1] if fresh else prev) > p.same_cycle:
+            ref = fresh[-1] if fresh else (before[-1] if before else None)
+            if s > prev and (ref is None or s - ref > p.same_cycle):
                 fresh.append(s)
         gaps = [round(b - a, 1) for a, b in zip([prev, *fresh], fresh, strict=False)]
         m[node] = {"refreshes": len(fresh), "gaps": gaps}

@@ -266,3 +266,19 @@ def test_node_restarted_is_the_opposite_of_stayed_up():
     assert r.ok and "restart count 0->3" in r.detail
     assert not run("node_restarted", [inject], fault="rot").ok  # nothing seen is no exit
     assert not run("node_restarted", quiet, fault="never").ok
+
+
+def test_a_kinit_right_after_a_heal_is_a_refresh_and_its_renewal_is_not():
+    from .test_kerberos import ev, ticket
+
+    heal = ev("fault", 50, phase="heal", name="rot", fault="rotate_key", target="x")
+    stale = [ticket(t, "worker-1", 20) for t in range(40, 50, 2)]
+    # the restarted refresher's kinit 2.5 s after the heal, its `kinit -R` 1.5 s later
+    quick = [ticket(53, "worker-1", 52.5), ticket(55, "worker-1", 54)]
+    r = run("ticket_refreshed", [*stale, heal, *stale[-1:], *quick], after="rot", max_interval=40)
+    assert r.ok and r.measurements["worker-1"] == {"refreshes": 1, "gaps": [2.5]}
+    # a renewal of the cycle in force at the heal is not a refresh after it
+    renewal = [ticket(51, "worker-1", 51.0)]
+    before = [ticket(t, "worker-1", 49.5) for t in range(40, 50, 2)]
+    r = run("ticket_refreshed", [*before, heal, *renewal], after="rot", max_interval=40)
+    assert not r.ok and "0 refresh(es)" in r.detail
