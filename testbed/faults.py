@@ -9,7 +9,10 @@ helper processes such as the scheduler's health server alive), kill (SIGKILL), s
 with a deadline), restart, replace (a fresh container for the same node), partition (a node cut
 off the cluster network, or one link between two nodes dropped with iptables), and link faults
 through Toxiproxy (latency, timeout/blackhole, bandwidth, reset_peer, down) on one link or a
-glob of links (``*->redis``); and remove (the node's container gone, its disk with it).
+glob of links (``*->redis``); and remove (the node's container gone, its disk with it). With
+Kerberos: rotate_key (new keys on the KDC for the principal a node's keytab holds; the heal
+deploys the new keytab) and clock_skew (a node re-created under libfaketime). A replace may
+carry Airflow options (the fresh node runs with them; the heal restores the topology's).
 """
 
 from __future__ import annotations

@@ -282,3 +282,39 @@ def test_a_kinit_right_after_a_heal_is_a_refresh_and_its_renewal_is_not():
     before = [ticket(t, "worker-1", 49.5) for t in range(40, 50, 2)]
     r = run("ticket_refreshed", [*before, heal, *renewal], after="rot", max_interval=40)
     assert not r.ok and "0 refresh(es)" in r.detail
+
+
+def test_service_log_reads_the_servers_gssapi_lines_since_the_trigger(tmp_path):
+    from types import SimpleNamespace
+
+    from testbed import observe_kerberos
+    from testbed.history import History
+
+    asked = {}
+
+    class Container:
+        def logs(self, stdout, stderr, since):
+            asked["since"] = since
+            return (
+                b"LOG:  database system is ready to accept connections\n"
+                b"LOG:  could not accept GSSAPI security context\n" + KVNO.encode() + b"\n"
+            )
+
+    history = History(tmp_path / "history.jsonl")
+    trigger = history.append("trigger", name="a", dag_id="kerberized", run_id="r1", conf={})
+    cluster = SimpleNamespace(
+        run_id="tbX",
+        history=history,
+        nodes={"pg-krb": Container()},
+        container=lambda node: Container(),
+    )
+    params = SimpleNamespace(run="a", server_error="kvno", server="pg-krb")
+    observe_kerberos.gather_service_log(cluster, {"a": ("kerberized", "r1")}, params)
+    (seen,) = [e for e in history.events() if e.get("probe") == "service_log"]
+    assert seen["target"] == "a" and seen["error"] is None
+    assert seen["value"]["lines"] == ["LOG:  could not accept GSSAPI security context", KVNO]
+    assert asked["since"] == int(trigger["wall"] - 1)
+    # nothing is read without server_error, or for a run never triggered
+    for p, runs in ((SimpleNamespace(run="a", server_error=None), {"a": 1}), (params, {})):
+        observe_kerberos.gather_service_log(cluster, runs, p)
+    assert len([e for e in history.events() if e.get("probe") == "service_log"]) == 1
