@@ -290,13 +290,16 @@ def compose(
     workers: int = typer.Option(2),
     airflow_version: str = typer.Option(catalog.DEFAULT_AIRFLOW_VERSION),
     set_: list[str] = typer.Option([], "--set", help="Airflow config override SECTION.KEY=VALUE."),
+    kerberos: bool = typer.Option(
+        False, help="Add a KDC, a ticket-refresher sidecar per worker and a kerberized Postgres."
+    ),
 ) -> None:
     """Render a runnable Compose project of the same topology (for reproducing by hand)."""
     from pathlib import Path
 
     from testbed.compose import render
 
-    topology = Topology(workers, airflow_version, parse_overrides(set_))
+    topology = Topology(workers, airflow_version, parse_overrides(set_), kerberos=kerberos)
     path = render(topology, Path(out))
     console.print(f"wrote {path}; run it with: docker-compose -f {path} up -d")
 

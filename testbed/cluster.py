@@ -212,9 +212,14 @@ class Cluster:
         progress.done(f"{name} ready: {', '.join(nodes)}", t0)
 
     def _start_and_wait(
-        self, node: str, update: Callable[[str], None], timeout: float | None = None
+        self,
+        node: str,
+        update: Callable[[str], None],
+        timeout: float | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         spec = self._spec(node)
+        spec.env.update(env or {})
         self._start(spec)
         probe = service_module(node).probe(self, node)
         waited = wait_ready(
@@ -229,9 +234,12 @@ class Cluster:
             "container", node=node, state="ready", probe=probe.what, waited=round(waited, 3)
         )
 
-    def add_node(self, node: str, timeout: float | None = None) -> Container:
-        """Boot one more node (e.g. a replacement ``scheduler-2``) and wait until it is ready."""
-        self._start_and_wait(node, lambda _msg: None, timeout)
+    def add_node(
+        self, node: str, timeout: float | None = None, env: dict[str, str] | None = None
+    ) -> Container:
+        """Boot one more node (e.g. a replacement ``scheduler-2``) and wait until it is ready;
+        ``env`` is added to its spec's environment (a node booted with other settings)."""
+        self._start_and_wait(node, lambda _msg: None, timeout, env)
         return self.nodes[node]
 
     def start_node(self, node: str) -> Container:
@@ -269,12 +277,18 @@ class Cluster:
             old.remove(force=True)
             self.history.append("container", node=node, state="removed")
 
-    def replace_node(self, node: str, wait: bool = True) -> Container:
-        """Remove a node's container and boot a fresh one for the same node (same hostname)."""
+    def replace_node(
+        self, node: str, wait: bool = True, env: dict[str, str] | None = None
+    ) -> Container:
+        """Remove a node's container and boot a fresh one for the same node (same hostname);
+        ``env`` is added to the spec's environment (e.g. other Airflow settings, a skewed
+        clock). The next replace without ``env`` restores the topology's node."""
         self.remove_node(node)
         if wait:
-            return self.add_node(node)
-        return self._start(self._spec(node))
+            return self.add_node(node, env=env)
+        spec = self._spec(node)
+        spec.env.update(env or {})
+        return self._start(spec)
 
     def aliases(self, node: str) -> list[str]:
         """Every name ``node`` has on the run network (a reconnect must restore them all)."""

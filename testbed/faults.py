@@ -9,7 +9,10 @@ helper processes such as the scheduler's health server alive), kill (SIGKILL), s
 with a deadline), restart, replace (a fresh container for the same node), partition (a node cut
 off the cluster network, or one link between two nodes dropped with iptables), and link faults
 through Toxiproxy (latency, timeout/blackhole, bandwidth, reset_peer, down) on one link or a
-glob of links (``*->redis``); and remove (the node's container gone, its disk with it).
+glob of links (``*->redis``); and remove (the node's container gone, its disk with it). With
+Kerberos: rotate_key (new keys on the KDC for the principal a node's keytab holds; the heal
+deploys the new keytab) and clock_skew (a node re-created under libfaketime). A replace may
+carry Airflow options (the fresh node runs with them; the heal restores the topology's).
 """
 
 from __future__ import annotations
@@ -203,16 +206,133 @@ class Restart(Fault):
 
 
 class Replace(Fault):
-    """Remove the node's container and boot a fresh one with the same spec and hostname."""
+    """Remove the node's container and boot a fresh one with the same spec and hostname.
+
+    With ``config`` ({"section.key": value}, Airflow options), the fresh node runs with those
+    options instead (``AIRFLOW__SECTION__KEY`` in its environment, e.g. a sidecar with another
+    ``kerberos.reinit_frequency``), and the heal replaces it again with the topology's own
+    node: the fault is the setting, its heal the fix."""
 
     kind = "replace"
 
+    def __init__(self, cluster: Cluster, target: str, config: dict | None = None, **kw) -> None:
+        super().__init__(cluster, target, **kw)
+        self.config = {k: str(v) for k, v in (config or {}).items()}
+
+    def describe(self) -> dict[str, Any]:
+        return {"config": self.config} if self.config else {}
+
     def _inject(self) -> None:
-        self.cluster.replace_node(self.target)
+        self.cluster.replace_node(self.target, env=config_env(self.config))
 
     def _heal(self) -> None:
-        if runtime.state(self.container) != "running":
+        if self.config:  # back to the topology's settings
+            self.cluster.replace_node(self.target)
+        elif runtime.state(self.container) != "running":
             self.container.start()
+
+
+def config_env(config: dict[str, str]) -> dict[str, str]:
+    """{"kerberos.reinit_frequency": "150"} -> {"AIRFLOW__KERBEROS__REINIT_FREQUENCY": "150"}."""
+    out = {}
+    for dotted, value in config.items():
+        section, _, key = dotted.partition(".")
+        out[f"AIRFLOW__{section.upper()}__{key.upper()}"] = str(value)
+    return out
+
+
+# libfaketime (the services image links it here): every process of the node reads a clock
+# ``FAKETIME`` seconds off; monotonic clocks stay true (timeouts and latches keep working).
+FAKETIME_LIB = "/usr/local/lib/libfaketime.so.1"
+SKEWABLE = ("pg-krb",)  # services-image nodes a fresh container leaves as they were
+
+
+def faketime_env(offset: float) -> dict[str, str]:
+    return {
+        "LD_PRELOAD": FAKETIME_LIB,
+        "FAKETIME": f"{round(offset):+d}",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        # no shared state between processes: a root entry point's semaphore would hang every
+        # process it starts as another user (Postgres' postmaster, in a futex, before its
+        # first log line)
+        "FAKETIME_DISABLE_SHM": "1",
+    }
+
+
+class ClockSkew(Fault):
+    """One node's clock ``offset`` seconds off (negative: behind). Containers share the host's
+    clock and cannot set their own, so the node is replaced by one whose processes run under
+    libfaketime (``LD_PRELOAD``); the heal replaces it again with a true clock. Only nodes of
+    the services image that a fresh container re-creates whole (:data:`SKEWABLE`): the
+    kerberized Postgres (a KDC's fresh container would be a new realm database)."""
+
+    kind = "clock_skew"
+
+    def __init__(self, cluster: Cluster, target: str, offset: float = 600, **kw) -> None:
+        if target not in SKEWABLE:
+            raise FaultError(f"clock_skew on {target!r}; allowed: {', '.join(SKEWABLE)}")
+        super().__init__(cluster, target, **kw)
+        self.offset = offset
+
+    def describe(self) -> dict[str, Any]:
+        return {"offset": self.offset}
+
+    def _inject(self) -> None:
+        self.cluster.replace_node(self.target, env=faketime_env(self.offset))
+
+    def _heal(self) -> None:
+        self.cluster.replace_node(self.target)
+
+
+class RotateKey(Fault):
+    """New random keys for the principal whose keytab ``target`` holds (``kadmin.local cpw
+    -randkey``: its kvno goes up on the KDC), while the holder keeps the old keytab: the
+    kerberized Postgres (``pg-krb``, its service principal) or a worker's ticket refresher
+    (``worker-N-kerberos``, the worker's principal). The heal deploys the new keys: the
+    current keytab exported from the KDC into the holder (the server in place, no restart: it
+    reads its keytab at every connection; the refresher restarted, so its kinit uses it)."""
+
+    kind = "rotate_key"
+
+    def __init__(self, cluster: Cluster, target: str, **kw) -> None:
+        from testbed.services import kerberos, pg_krb
+
+        if target == pg_krb.PG_KRB:
+            self.principal = pg_krb.SERVICE_PRINCIPAL
+        elif target.endswith(kerberos.SIDECAR_SUFFIX):
+            self.principal = kerberos.worker_principal(kerberos.worker_of(target))
+        else:
+            raise FaultError(
+                f"rotate_key on {target!r}: the target is the node holding the keytab: "
+                "pg-krb or a worker's refresher (worker-N-kerberos)"
+            )
+        super().__init__(cluster, target, **kw)
+        self.kvno: dict[str, int | None] = {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"principal": self.principal}
+
+    def _inject(self) -> None:
+        from testbed.services import kdc
+
+        before = kdc.kvno(self.cluster, self.principal)
+        kdc.rotate(self.cluster, self.principal)
+        after = kdc.kvno(self.cluster, self.principal)
+        if after is None or before is None or after <= before:
+            raise FaultError(f"{self.principal}: kvno {before} -> {after} (not rotated)")
+        self.kvno = {"before": before, "after": after}
+        self.record("rotated", principal=self.principal, **self.kvno)
+
+    def _heal(self) -> None:
+        from testbed.services import kdc, kerberos, pg_krb
+
+        data = kdc.keytab(self.cluster, self.principal)
+        if self.target == pg_krb.PG_KRB:
+            pg_krb.install_keytab(self.cluster, data)
+        else:
+            kerberos.install_keytab(self.cluster, self.target, data)
+        kvno = kdc.kvno(self.cluster, self.principal)
+        self.record("deployed", principal=self.principal, kvno=kvno)
 
 
 class Remove(Fault):
@@ -227,6 +347,9 @@ class Remove(Fault):
     def _heal(self) -> None:
         if self.target not in self.cluster.nodes:
             self.cluster.add_node(self.target)
+
+
+KERBEROS_FAULTS: dict[str, type[Fault]] = {"rotate_key": RotateKey, "clock_skew": ClockSkew}
 
 
 class Partition(Fault):

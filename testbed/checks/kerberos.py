@@ -9,6 +9,8 @@ Observations they read (recorded by :mod:`testbed.observe`):
   (what each task read from ``pg_stat_gssapi`` on the server, for its own session).
 - ``task_log`` (target: run name): ``{"task_id", "map_index", "try_number", "hostname",
   "lines": [...]}``: the Kerberos/GSSAPI lines of a failed attempt's log.
+- ``service_log`` (target: run name): ``{"run", "node", "lines": [...]}``: the GSSAPI lines
+  of the kerberized server's log since the run was triggered (:mod:`testbed.observe_kerberos`).
 - ``task_instance``: the metadata database's rows (``hostname`` is the node that ran it).
 - ``kerberos_ticket`` (target: node): parsed ``klist`` of the shared cache as the worker sees
   it, ``{"principal", "tickets": [{"start", "expires", "service", "renew_until"}],
@@ -24,7 +26,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from testbed.checks.result import CheckResult
 from testbed.checks.view import Event, View
@@ -114,10 +116,25 @@ class RefusedParams(Strict):
     run: str
     host: str | None = None  # the worker whose tasks must have failed (default: every worker)
     task: str = "whoami"
-    error: str = "GSS|Kerberos|ticket|KDC"  # a regex the failed attempts' logs must match
+    # a regex the failed attempts' logs must match; null: only that each failed and its log was
+    # read (the task may be told no reason: then the server's log says it, ``server_error``)
+    error: str | None = "GSS|Kerberos|ticket|KDC"
+    # a regex the kerberized server's own log must match for this run (why it refused)
+    server_error: str | None = None
+    server: str = "pg-krb"
     min_tasks: int = 1  # failed task instances on ``host`` needed
     others: bool = True  # the tasks on every other worker succeeded and authenticated
     principal: str = PRINCIPAL
+
+    @field_validator("error", "server_error")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {value!r} ({exc})") from None
+        return value
 
 
 def kerberos_refused(view: View, p: RefusedParams) -> CheckResult:
@@ -135,7 +152,7 @@ def kerberos_refused(view: View, p: RefusedParams) -> CheckResult:
         for o in view.observations("task_log", p.run)
         if not o.get("error")
     }
-    pattern = re.compile(p.error, re.I)
+    pattern = re.compile(p.error, re.I) if p.error is not None else None
     problems, errors = [], []
     for t in mine:
         log = logs.get((t["task_id"], t["map_index"], t["try_number"]))
@@ -143,6 +160,8 @@ def kerberos_refused(view: View, p: RefusedParams) -> CheckResult:
             problems.append(f"{_label(t)} on {t.get('hostname')} is {t['state']}, not failed")
         elif log is None:
             problems.append(f"{_label(t)} on {t.get('hostname')}: its log was not read")
+        elif pattern is None:
+            continue
         elif not (hit := next((ln for ln in log["lines"] if pattern.search(ln)), None)):
             problems.append(f"{_label(t)} on {t.get('hostname')}: no /{p.error}/ in its log")
         else:
@@ -155,15 +174,41 @@ def kerberos_refused(view: View, p: RefusedParams) -> CheckResult:
         "others_ok": sum(t["state"] == "success" for t in rest),
         "first_error": _short(errors[0]) if errors else None,
     }
+    if p.server_error is not None:
+        m["server_error"] = _server_reason(view, p, problems)
     if len(mine) < p.min_tasks:
         problems.insert(0, f"{len(mine)} task instance(s) ran on {where}, not {p.min_tasks}+")
     if problems:
         return CheckResult.failed(f"{len(problems)} problem(s): {'; '.join(problems[:6])}", **m)
+    server = m.get("server_error")
+    why = m["first_error"] or server
     return CheckResult.passed(
-        f"{len(mine)} task(s) on {where} refused ({m['first_error']})"
+        f"{len(mine)} task(s) on {where} refused ({why})"
+        + (f"; the server logged: {server}" if server and server != why else "")
         + (f"; {len(rest)} on other workers authenticated" if p.others and rest else ""),
         **m,
     )
+
+
+def _server_reason(view: View, p: RefusedParams, problems: list[str]) -> str | None:
+    """The first line of the server's log for this run matching ``server_error`` (a problem is
+    added when there is none)."""
+    seen = [
+        o
+        for o in view.observations("service_log", p.run)
+        if not o.get("error") and (o.get("value") or {}).get("node") == p.server
+    ]
+    if not seen:
+        problems.append(f"the log of {p.server} was not read")
+        return None
+    pattern = re.compile(p.server_error or "", re.I)
+    hit = next((ln for ln in seen[-1]["value"]["lines"] if pattern.search(ln)), None)
+    if hit is None:
+        lines = seen[-1]["value"]["lines"]
+        said = f" (it says: {_short(lines[-1])})" if lines else " (nothing about GSSAPI)"
+        problems.append(f"no /{p.server_error}/ in the log of {p.server} since run {p.run}{said}")
+        return None
+    return _short(hit)
 
 
 def _short(line: str) -> str:
@@ -306,6 +351,7 @@ def ticket_refreshed(view: View, p: TicketParams) -> CheckResult:
     series = _by_target(view, p.targets, start_mono)
     if not series:
         return CheckResult.failed("no kerberos_ticket observation")
+    everything = _by_target(view, p.targets, None) if start_wall is not None else series
     problems, m = [], {}
     for node, obs in sorted(series.items()):
         seen = [(o, t) for o in obs if (t := _tgt(o.get("value")))]
@@ -314,9 +360,14 @@ def ticket_refreshed(view: View, p: TicketParams) -> CheckResult:
             continue
         issues = sorted({_epoch(t["start"]) for _, t in seen})
         prev = start_wall if start_wall is not None else issues[0]
+        # the cycle in force at the start (seen before a heal too): a renewal right after it is
+        # not a refresh, while a kinit right after a heal is (a restarted refresher's first)
+        earlier = {_epoch(t["start"]) for o in everything.get(node, []) if (t := _tgt(o["value"]))}
+        before = sorted(s for s in earlier | set(issues) if s <= prev)
         fresh: list[float] = []
         for s in issues:
-            if s > prev and s - (fresh[-1] if fresh else prev) > p.same_cycle:
+            ref = fresh[-1] if fresh else (before[-1] if before else None)
+            if s > prev and (ref is None or s - ref > p.same_cycle):
                 fresh.append(s)
         gaps = [round(b - a, 1) for a, b in zip([prev, *fresh], fresh, strict=False)]
         m[node] = {"refreshes": len(fresh), "gaps": gaps}
@@ -412,3 +463,15 @@ def node_stayed_up(view: View, p: StayedUpParams) -> CheckResult:
     return CheckResult.passed(
         f"{', '.join(sorted(set(starts) | set(states)))} kept running through {p.fault}", **m
     )
+
+
+def node_restarted(view: View, p: StayedUpParams) -> CheckResult:
+    """The opposite of ``node_stayed_up``: the node(s) exited or were restarted (by their
+    restart policy) during the fault, e.g. a refresher whose kinit fails."""
+    stayed = node_stayed_up(view, p)
+    m = stayed.measurements
+    if stayed.ok:
+        return CheckResult.failed(stayed.detail, **m)
+    if not m.get("states") and not m.get("restarted"):
+        return CheckResult.failed(stayed.detail, **m)  # nothing observed is not an exit
+    return CheckResult.passed(stayed.detail, **m)

@@ -21,7 +21,7 @@ class CheckSpec:
     params: type[BaseModel]
     needs: tuple[str, ...] = ()  # extra probes: "remote_log", "scheduler_job", "log_event",
     # "schema", "pg_locks" (testbed.upgrade.observe); "kerberos_task", "kerberos_ticket",
-    # "keytab_scan" (testbed.observe.GATHERERS)
+    # "keytab_scan" (testbed.observe.GATHERERS); "service_log" (testbed.observe_kerberos)
 
     @property
     def doc(self) -> str:
@@ -64,7 +64,7 @@ REGISTRY: dict[str, CheckSpec] = {
             "kerberos_refused",
             kerberos.kerberos_refused,
             kerberos.RefusedParams,
-            ("kerberos_task",),
+            ("kerberos_task", "service_log"),
         ),
         CheckSpec("keytab_absent", kerberos.keytab_absent, kerberos.NodesParams, ("keytab_scan",)),
         CheckSpec(
@@ -85,6 +85,12 @@ REGISTRY: dict[str, CheckSpec] = {
         CheckSpec(
             "node_stayed_up",
             kerberos.node_stayed_up,
+            kerberos.StayedUpParams,
+            ("kerberos_ticket",),
+        ),
+        CheckSpec(
+            "node_restarted",
+            kerberos.node_restarted,
             kerberos.StayedUpParams,
             ("kerberos_ticket",),
         ),

@@ -29,3 +29,16 @@ def parse_duration(value: object) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def parse_signed_duration(value: object) -> float:
+    """A duration that may be negative (``-10m``, ``+90s``, ``-600``): a clock offset."""
+    if isinstance(value, str) and value.strip()[:1] in "+-":
+        sign = -1.0 if value.strip()[0] == "-" else 1.0
+        return sign * parse_duration(value.strip()[1:])
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        return -parse_duration(-value)
+    return parse_duration(value)
+
+
+SignedDuration = Annotated[float, BeforeValidator(parse_signed_duration)]

@@ -20,18 +20,32 @@ from testbed.chaos.generate import KINDS as CHAOS_KINDS
 from testbed.checks import registry
 from testbed.errors import TestbedError
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
-from testbed.scenario.durations import Duration
+from testbed.scenario.durations import Duration, SignedDuration
 from testbed.topology import Topology
 
 NAME = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 TI_STATES = ("queued", "running", "success", "failed", "up_for_retry", "scheduled")
-FaultKind = Literal["hang", "kill", "stop", "restart", "replace", "remove", "partition", "link"]
+FaultKind = Literal[
+    "hang",
+    "kill",
+    "stop",
+    "restart",
+    "replace",
+    "remove",
+    "partition",
+    "link",
+    "rotate_key",
+    "clock_skew",
+]
 FAULT_PARAMS = {  # which optional fields each fault kind takes
     "hang": {"mode"},
     "stop": {"deadline"},
     "partition": {"peer"},
     "link": {"toxic", "attributes"},
+    "replace": {"config"},
+    "clock_skew": {"offset"},
 }
+HEALED_BY_STEP = ("remove", "replace", "restart", "clock_skew")  # no `for:`
 
 
 ConfigKey = Annotated[str, Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")]  # section.key
@@ -128,19 +142,27 @@ class Fault(Bounded):
     peer: str | None = None
     toxic: Literal["latency", "stall", "timeout", "bandwidth", "reset_peer", "down"] | None = None
     attributes: dict[str, int] = {}
+    # replace: the fresh node runs with these Airflow options (the heal restores the topology's)
+    config: dict[ConfigKey, str | int | float | bool] | None = None
+    # clock_skew: how far the node's clock is off, e.g. 10m, -10m, 600 (seconds)
+    offset: SignedDuration | None = None
 
     @model_validator(mode="after")
     def _kind_params(self) -> Fault:
         allowed = FAULT_PARAMS.get(self.kind, set())
-        for field in ("mode", "deadline", "peer", "toxic"):
+        for field in ("mode", "deadline", "peer", "toxic", "config", "offset"):
             if getattr(self, field) is not None and field not in allowed:
                 raise ValueError(f"{field!r} does not apply to a {self.kind} fault")
         if self.attributes and self.kind != "link":
             raise ValueError(f"'attributes' does not apply to a {self.kind} fault")
-        if self.for_ is not None and self.kind in ("remove", "replace", "restart"):
+        if self.for_ is not None and self.kind in HEALED_BY_STEP:
             raise ValueError(f"'for' does not apply to a {self.kind} fault; heal it with a step")
         if self.kind == "link" and self.toxic is None:
             raise ValueError("a link fault needs 'toxic' (latency, stall, timeout, bandwidth, ...)")
+        if self.kind == "clock_skew" and (self.offset is None or abs(self.offset) < 1):
+            raise ValueError("a clock_skew fault needs 'offset' of at least 1s (e.g. 10m, -10m)")
+        if self.config is not None and not self.config:
+            raise ValueError("'config' is empty; give the Airflow options the node runs with")
         return self
 
     def bound(self) -> float:

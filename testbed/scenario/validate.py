@@ -7,6 +7,7 @@ from __future__ import annotations
 import fnmatch
 import re
 
+from testbed.faults import SKEWABLE
 from testbed.scenario.model import (
     AddNode,
     Backup,
@@ -24,7 +25,7 @@ from testbed.scenario.model import (
     WaitNode,
     Workload,
 )
-from testbed.topology import INFRA
+from testbed.topology import INFRA, KERBEROS_INFRA, PG_KRB, SIDECAR_SUFFIX
 
 HOST_OF = "host_of:"  # a fault target: the node a task ran on, e.g. host_of:long.work
 _ADDABLE = re.compile(r"^(scheduler|triggerer|dag-processor|api-server)-\d+$|^worker-\d+$")
@@ -41,6 +42,8 @@ class _State:
         self.backups: set[str] = set()
         self.workloads: set[str] = set()
         self.added: set[str] = set()
+        self.sidecars = {n for n in self.nodes if n.endswith(SIDECAR_SUFFIX)}
+        self.not_airflow = {*INFRA, *KERBEROS_INFRA, PG_KRB}
 
 
 def cross_check(s: Scenario, dags: set[str]) -> list[tuple[str, str]]:
@@ -143,10 +146,32 @@ def _fault(step: Fault, st: _State) -> list[tuple[str, str]]:
         out.append(("target", _unknown("node", step.target, st.nodes)))
     if step.peer is not None and step.peer not in st.nodes:
         out.append(("peer", _unknown("node", step.peer, st.nodes)))
+    out += _kerberos_fault(step, st)
     if step.kind == "remove":
         st.nodes.discard(step.target)
         st.removed[step.name] = step.target
     return out
+
+
+def _kerberos_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
+    """rotate_key and clock_skew need the Kerberos pieces and a target they apply to; a
+    replace with ``config`` (Airflow options) only applies to a node that runs Airflow."""
+    if step.kind in ("rotate_key", "clock_skew") and not st.topology.kerberos:
+        return [("kind", f"a {step.kind} fault needs `topology: {{kerberos: true}}`")]
+    if step.kind == "rotate_key" and step.target not in (PG_KRB, *st.sidecars):
+        holders = ", ".join([PG_KRB, *sorted(st.sidecars)])
+        return [("target", f"rotate_key targets the node holding a keytab: {holders}")]
+    if step.kind == "clock_skew" and step.target not in SKEWABLE:
+        return [
+            (
+                "target",
+                f"clock_skew applies to {', '.join(SKEWABLE)} (a services-image node that a "
+                f"fresh container re-creates whole), not {step.target!r}",
+            )
+        ]
+    if step.kind == "replace" and step.config and step.target in st.not_airflow:
+        return [("config", f"{step.target!r} does not run Airflow; 'config' sets Airflow options")]
+    return []
 
 
 def _add_node(step: AddNode, st: _State) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ and ``dns_canonicalize_hostname`` off: Docker's reverse DNS would turn a node's 
 from __future__ import annotations
 
 import base64
+import re
 
 from testbed import runtime
 from testbed.errors import ClusterError
@@ -124,4 +125,20 @@ def keytab(ctx: Ctx, principal_name: str, node: str = "kdc") -> bytes:
 def rotate(ctx: Ctx, principal_name: str, node: str = "kdc") -> str:
     """New random keys for a principal (its kvno goes up); returns kadmin's output."""
     cmd = ["kadmin.local", "-q", f"cpw -randkey {principal_name}"]
-    return runtime.exec_run(ctx.container(node), cmd, timeout=30, node=node).output
+    r = runtime.exec_run(ctx.container(node), cmd, timeout=30, node=node)
+    if r.exit_code != 0 or "randomized" not in r.output:
+        raise ClusterError(f"cpw -randkey {principal_name}: exit {r.exit_code}: {r.output[-300:]}")
+    return r.output
+
+
+def kvno(ctx: Ctx, principal_name: str, node: str = "kdc") -> int | None:
+    """The principal's current key version on the KDC (None: no such principal)."""
+    cmd = ["kadmin.local", "-q", f"getprinc {principal_name}"]
+    out = runtime.exec_run(ctx.container(node), cmd, timeout=30, node=node).output
+    return parse_kvno(out)
+
+
+def parse_kvno(getprinc: str) -> int | None:
+    """``getprinc`` output -> the highest key version ("Key: vno 2, aes256-cts-...")."""
+    found = re.findall(r"^Key: vno (\d+),", getprinc, re.M)
+    return max(map(int, found)) if found else None

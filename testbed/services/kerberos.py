@@ -40,21 +40,34 @@ def ccache_volume(worker: str, read_only: bool) -> Volume:
 
 
 def spec(ctx: Ctx, node: str) -> NodeSpec:
+    s = base_spec(ctx, node)
+    keytab = kdc.keytab(ctx, worker_principal(worker_of(node)))  # from the running KDC
+    s.files[f"{AC.SECRETS_DIR}/{KEYTAB_NAME}"] = (keytab, 0o600)
+    return s
+
+
+def base_spec(ctx: Ctx, node: str) -> NodeSpec:
+    """The refresher without its keytab (the Compose export delivers it another way)."""
     worker = worker_of(node)
-    principal = worker_principal(worker)
     return NodeSpec(
         name=node,
         role="kerberos",
         image=ctx.airflow_image,
         command=["airflow", "kerberos"],
-        env=AC.sidecar_environment(ctx.topology, principal, KEYTAB_NAME),
-        files={
-            f"{AC.SECRETS_DIR}/{KEYTAB_NAME}": (kdc.keytab(ctx, principal), 0o600),
-        },
+        env=AC.sidecar_environment(ctx.topology, worker_principal(worker), KEYTAB_NAME),
         root_files=kdc.conf_file(),
         volumes=[ccache_volume(worker, read_only=False)],
         restart="on-failure",
     )
+
+
+def install_keytab(ctx: Ctx, node: str, data: bytes) -> None:
+    """Replace the refresher's keytab (a rotated key deployed) and restart it, as a deployment
+    of a new keytab would: its first kinit uses the new key at once. (A refresher whose kinit
+    failed with the old key has exited and waits out Docker's growing restart back-off.)"""
+    c = ctx.container(node)
+    runtime.put_files(c, {f"{AC.SECRETS_DIR}/{KEYTAB_NAME}": (data, 0o600)}, uid=50000)
+    c.restart(timeout=5)
 
 
 def probe(ctx: Ctx, node: str) -> Probe:

@@ -25,16 +25,21 @@ SERVICE_PRINCIPAL = kdc.principal("postgres", PG_KRB)
 
 
 def spec(ctx: Ctx, node: str = PG_KRB) -> NodeSpec:
+    s = base_spec(ctx, node)
+    s.files[f"{SECRETS_DIR}/pg.keytab"] = (kdc.keytab(ctx, SERVICE_PRINCIPAL), 0o600)
+    return s
+
+
+def base_spec(ctx: Ctx, node: str = PG_KRB) -> NodeSpec:
+    """The server without its keytab (the Compose export delivers it another way:
+    ``TB_PG_KEYTAB`` names where the entry point finds it)."""
     return NodeSpec(
         name=node,
         role="pg-krb",
         image=ctx.services_image,
         command=["tb-pg-krb"],
         env={"TB_KRB_REALM": kdc.REALM, "KRB5_CONFIG": kdc.KRB5_CONF},
-        files={
-            f"{SECRETS_DIR}/pg.keytab": (kdc.keytab(ctx, SERVICE_PRINCIPAL), 0o600),
-            **kdc.conf_file(),
-        },
+        files=kdc.conf_file(),
         aliases=[HOST],
         file_uid=0,
     )
@@ -56,3 +61,25 @@ def psql(ctx: Ctx, sql: str, node: str = PG_KRB, timeout: float = 10) -> str:
     if r.exit_code != 0:
         raise RuntimeError(f"psql on {node}: exit {r.exit_code}: {r.output.strip()[-300:]}")
     return r.output
+
+
+INSTALLED_KEYTAB = "/var/lib/testbed/pg.keytab"  # where tb-pg-krb moved it (postgres, 0400)
+
+
+def install_keytab(ctx: Ctx, data: bytes, node: str = PG_KRB) -> None:
+    """Replace the server's keytab in place (a rotated key deployed): the server reads it at
+    every GSSAPI connection, so no restart. Never through the host's disk."""
+    c = ctx.container(node)
+    staged = f"{SECRETS_DIR}/pg.keytab"
+    runtime.put_files(c, {staged: (data, 0o600)}, uid=0)
+    cmd = [
+        "sh",
+        "-c",
+        'install -o postgres -g postgres -m 0400 "$1" "$2"; r=$?; rm -f "$1"; exit $r',
+        "install",
+        staged,
+        INSTALLED_KEYTAB,
+    ]
+    r = runtime.exec_run(c, cmd, timeout=10, user="root", node=node)
+    if r.exit_code != 0:
+        raise RuntimeError(f"keytab install on {node}: exit {r.exit_code}: {r.output[-200:]}")

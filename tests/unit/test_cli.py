@@ -65,3 +65,15 @@ def test_up_refuses_bad_input_before_booting(tmp_path, args, says):
     assert done.returncode != 0
     assert says in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_compose_command_renders_a_kerberos_project(tmp_path):
+    import yaml
+
+    r = _testbed(
+        "compose", "--out", str(tmp_path / "k"), "--workers", "1", "--kerberos", cwd=tmp_path
+    )
+    assert r.returncode == 0, r.stderr
+    doc = yaml.safe_load((tmp_path / "k" / "docker-compose.yml").read_text())
+    assert {"kdc", "pg-krb", "worker-1-kerberos"} <= set(doc["services"])
+    assert "password" not in (r.stdout + r.stderr).lower()  # nothing secret is printed
