@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from testbed import bounded, checks, faults, observe, runtime
+from testbed import bounded, checks, faults, observe, observe_kerberos, runtime
 from testbed.api import TERMINAL_RUN_STATES, AirflowAPI
 from testbed.autodiagnose import AutoDiagnose
 from testbed.checks import CheckResult, CheckSpec, View
@@ -46,7 +46,10 @@ FAULTS: dict[str, Callable[..., faults.Fault]] = {
     "remove": faults.Remove,
     "partition": faults.Partition,
     "link": faults.LinkFault,
+    **faults.KERBEROS_FAULTS,  # rotate_key, clock_skew
 }
+# What the engine runs before evaluating a check that declares one of these needs (CheckSpec)
+GATHERERS = {**observe.GATHERERS, **observe_kerberos.GATHERERS}
 
 
 API_BOUND = 5.0  # one API call inside a wait
@@ -273,8 +276,8 @@ class Runner(UpgradeSteps):
         if "remote_log" in spec.needs:  # past the deadline the check judges what was seen
             self.logs.observe(self._attempts(params), deadline)
         for need in spec.needs:  # probes registered by name (e.g. the Kerberos ones)
-            if need in observe.GATHERERS:
-                observe.GATHERERS[need](self.cluster, dict(self.runs), params)
+            if need in GATHERERS:
+                GATHERERS[need](self.cluster, dict(self.runs), params)
 
     def _gather_upgrade(self, spec: CheckSpec, params: BaseModel) -> None:
         """The probes of the upgrade checks: schema, advisory locks, versions, a node's log."""

@@ -8,7 +8,7 @@ keytab", "Ticket expired"). This probe reads those lines, written since a run wa
 from the kerberized Postgres' container log (Docker's timestamps: a node with a skewed clock
 stamps its own lines with its own time).
 
-Registered with the engine's gatherers by :func:`register` (see ``testbed.scenario.execute``).
+The engine runs :data:`GATHERERS` beside :data:`testbed.observe.GATHERERS`.
 """
 
 from __future__ import annotations
@@ -48,18 +48,10 @@ def gather_service_log(cluster: Cluster, runs: dict, params: Any) -> None:
     node = getattr(params, "server", PG_KRB)
     if node not in cluster.nodes:
         return
-    since = next(
-        (
-            e["wall"]
-            for e in cluster.history.events()
-            if e["kind"] == "trigger" and e.get("name") == name
-        ),
-        None,
-    )
+    triggers = cluster.history.events("trigger")
+    since = next((e["wall"] for e in triggers if e.get("name") == name), None)
     if since is not None:
         service_log(cluster, name, since - 1.0, node)
 
 
-def register() -> None:
-    """Add the probe to the engine's gatherers (it belongs in ``observe.GATHERERS`` itself)."""
-    observe.GATHERERS.setdefault("service_log", gather_service_log)
+GATHERERS = {"service_log": gather_service_log}

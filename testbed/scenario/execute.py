@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from testbed import dagcheck, faults, observe_kerberos, progress
+from testbed import dagcheck, progress
 from testbed.checks import registry
 from testbed.cluster import Cluster
-from testbed.engine import DIAGNOSTICS_JOIN, FAULTS, Runner, StepFailed
+from testbed.engine import DIAGNOSTICS_JOIN, Runner, StepFailed
 from testbed.history import History
 from testbed.interrupts import deferred
 from testbed.report import write_html
@@ -36,13 +36,6 @@ def scenario_dir(cluster: Cluster, name: str) -> Path:
 
 
 make_runner: Callable[[Cluster], Runner] = Runner  # tests swap in a runner with fake probes
-
-# The Kerberos fault kinds (testbed.faults) and probe, registered beside the engine's own: they
-# belong in engine.FAULTS and observe.GATHERERS, which are being changed elsewhere as this is
-# written.
-for _kind, _cls in faults.KERBEROS_FAULTS.items():
-    FAULTS.setdefault(_kind, _cls)
-observe_kerberos.register()  # the kerberized server's log (kerberos_refused's server_error)
 
 
 class Interrupted(KeyboardInterrupt):

@@ -191,14 +191,13 @@ def test_parse_kvno():
     assert kdc.parse_kvno('get_principal: Principal does not exist while retrieving "x"') is None
 
 
-def test_registered_beside_the_engines_own():
-    from testbed import engine
-    from testbed.scenario import execute  # noqa: F401  (registers)
+def test_the_engine_knows_the_kerberos_faults_and_probe():
+    from testbed import engine, observe_kerberos
 
     assert engine.FAULTS["rotate_key"] is faults.RotateKey
     assert engine.FAULTS["clock_skew"] is faults.ClockSkew
-    assert "service_log" in observe.GATHERERS
-    assert engine.FAULTS["hang"] is faults.Hang  # the engine's own are untouched
+    assert engine.GATHERERS["service_log"] is observe_kerberos.gather_service_log
+    assert set(observe.GATHERERS) < set(engine.GATHERERS)  # the engine's own are kept
 
 
 # -- kerberos_refused by the server's log ---------------------------------------------------------
