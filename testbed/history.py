@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+PRUNE_EVERY = 500  # appends between two prunings of the in-memory events (see History.retain)
+
 
 class History:
     """Appends events to ``path`` (one JSON object a line) and reads them back.
@@ -31,6 +33,14 @@ class History:
         self._lock = threading.Lock()
         self._events: list[dict[str, Any]] = [json.loads(line) for line in self._lines()]
         self._seq = len(self._events)
+        self._retain: tuple[frozenset[str], float] | None = None
+
+    def retain(self, probes: set[str], seconds: float) -> None:
+        """Keep the observations of these (periodic) ``probes`` in memory for the last
+        ``seconds`` only; the file keeps every one. An hour-long soak's health probes would
+        otherwise hold tens of thousands of events in the runner's memory that no check reads
+        again (a check's window is shorter than ``seconds``: the caller makes sure)."""
+        self._retain = (frozenset(probes), seconds)
 
     def append(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Record one event of type ``kind`` and return it as written."""
@@ -42,7 +52,17 @@ class History:
                 fh.write(line + "\n")
             self._events.append(json.loads(line))  # exactly what a reader of the file gets
             self._seq += 1
+            if self._retain is not None and self._seq % PRUNE_EVERY == 0:
+                self._prune(*self._retain)
             return event
+
+    def _prune(self, probes: frozenset[str], seconds: float) -> None:
+        cutoff = time.monotonic() - seconds
+        self._events = [
+            e
+            for e in self._events
+            if e["mono"] >= cutoff or e["kind"] != "observation" or e.get("probe") not in probes
+        ]
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         """All events so far, in order, optionally only those of one ``kind`` (shallow copies:

@@ -64,6 +64,7 @@ def execute(
     try:
         runner = make_runner(cluster).start(scenario=scenario.name, run_id=cluster.run_id)
         runner.watch_logs = wants_every_log(scenario)
+        cluster.history.retain(PERIODIC_PROBES, retention(scenario))
         for schedule in scenario.chaos_schedules:  # a chaos run: what it drew, before step 0
             cluster.history.append("chaos", schedule=schedule)
         try:
@@ -87,6 +88,18 @@ def execute(
         return verdict, folder
     finally:
         cluster.history = saved
+
+
+PERIODIC_PROBES = {"api_health", "scheduler_health", "scheduler_job"}  # the observer's polls
+MIN_RETENTION = 900.0  # seconds of periodic observations the runner keeps in memory, at least
+
+
+def retention(scenario: M.Scenario) -> float:
+    """How long the runner keeps the observer's periodic observations in memory: twice the
+    longest expectation window (a check looks back over its window, a baseline before it),
+    at least :data:`MIN_RETENTION`. The history file keeps them all."""
+    windows = [s.within or s.during or 0.0 for s in scenario.steps if isinstance(s, M.Expect)]
+    return max(MIN_RETENTION, 2 * max(windows, default=0.0))
 
 
 def wants_every_log(scenario: M.Scenario) -> bool:

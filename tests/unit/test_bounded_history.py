@@ -227,3 +227,33 @@ def test_view_indexes_by_kind(tmp_path):
     assert [e["name"] for e in v.of("fault")] == ["f0", "f1", "f2"]
     assert [e["value"] for e in v.observations("api_health")] == [0, 1, 2]
     assert v.of("nothing") == [] and v.fault("f1")["name"] == "f1"
+
+
+def test_periodic_observations_are_kept_in_memory_for_the_retention_only(tmp_path, monkeypatch):
+    from testbed import history
+
+    monkeypatch.setattr(history, "PRUNE_EVERY", 10)
+    h = History(tmp_path / "h.jsonl")
+    h.retain({"api_health"}, 5.0)
+    clock = [1000.0]
+    monkeypatch.setattr(history.time, "monotonic", lambda: clock[0])
+    h.append("trigger", name="r", dag_id="d", run_id="r1")
+    for i in range(30):  # one a second: the first ones fall out of the 5 s retention
+        clock[0] += 1
+        h.append("observation", probe="api_health", target="api-server", value=i)
+        h.append("observation", probe="task_instance", target="d", value={"i": i})
+    kept = [e["value"] for e in h.snapshot() if e.get("probe") == "api_health"]
+    assert kept and kept[0] >= 30 - 5 - 10 and kept[-1] == 29  # pruned every 10 appends
+    assert len([e for e in h.snapshot() if e.get("probe") == "task_instance"]) == 30
+    assert h.snapshot()[0]["kind"] == "trigger"  # other events are never dropped
+    assert len(history.load(h.path)) == 61  # the file keeps every event
+
+
+def test_retention_is_twice_the_longest_window_at_least_the_minimum():
+    def scenario(**expect) -> M.Scenario:
+        return M.Scenario.model_validate(
+            {"name": "s", "steps": [{"action": "expect", "check": "healthy", **expect}]}
+        )
+
+    assert X.retention(scenario(within=30)) == X.MIN_RETENTION
+    assert X.retention(scenario(during=3600)) == 7200
