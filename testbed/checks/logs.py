@@ -3,6 +3,8 @@ and the API serves it; every finished attempt of a run has its log in remote sto
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pydantic import BaseModel, ConfigDict
 
 from testbed.checks.result import CheckResult
@@ -72,11 +74,13 @@ LOSING_FAULTS = ("kill", "restart", "stop", "remove", "replace")
 
 def remote_logs_all(view: View, p: AllLogsParams) -> CheckResult:
     """Every attempt of every finished task instance of the run (default: of every run): in
-    MinIO and served by the API."""
+    MinIO and served by the API. An attempt that never started on a worker (every read of it
+    had no host: e.g. the scheduler could not publish it to the broker and failed it) wrote no
+    log and needs none; how many is measured."""
     names = [p.run] if p.run is not None else view.run_names()
     if not names:
         return CheckResult.failed("no run was triggered")
-    checked, missing, excused = 0, [], []
+    checked, missing, excused, never = 0, [], [], []
     for name in names:
         ids = view.run(name)
         if ids is None:
@@ -88,6 +92,9 @@ def remote_logs_all(view: View, p: AllLogsParams) -> CheckResult:
             for attempt in range(1, last["try_number"] + 1):
                 label = f"{task}" + (f"[{idx}]" if idx >= 0 else "") + f" try {attempt}"
                 label = label if p.run is not None else f"{name}.{label}"
+                if _never_started(series, attempt):
+                    never.append(label)
+                    continue
                 problem = _attempt_problem(view, ids, task, attempt, idx, p.via_api)
                 if problem and p.excuse_killed and _killed_while_running(view, series, attempt):
                     excused.append(label)
@@ -95,7 +102,20 @@ def remote_logs_all(view: View, p: AllLogsParams) -> CheckResult:
                 checked += 1
                 if problem:
                     missing.append(f"{label} {problem}")
-    return _all_logs_result(names if p.run is None else [p.run], checked, missing, excused, p)
+    result = _all_logs_result(names if p.run is None else [p.run], checked, missing, excused, p)
+    note = f"; {len(never)} never started on a worker: {', '.join(never[:4])}" if never else ""
+    return replace(
+        result,
+        detail=result.detail + note,
+        measurements={**result.measurements, "never_started": never},
+    )
+
+
+def _never_started(series: list[dict], attempt: int) -> bool:
+    """Every read of this attempt saw it with no host and not running (it was read at least
+    once: an attempt never seen is not assumed to be one that never ran)."""
+    mine = [o["value"] for o in series if o["value"]["try_number"] == attempt]
+    return bool(mine) and not any(v.get("hostname") or v["state"] == "running" for v in mine)
 
 
 def _attempt_problem(view: View, ids, task: str, attempt: int, idx: int, via_api: bool):

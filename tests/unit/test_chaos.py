@@ -290,6 +290,27 @@ def test_remote_logs_all_over_every_run_excuses_only_attempts_killed_with_their_
     assert not _check("remote_logs_all", hung, excuse_killed=True).ok
 
 
+def test_an_attempt_that_never_started_needs_no_log():
+    """The scheduler could not publish try 1 (its Redis link down): queued, then up_for_retry,
+    never on a worker; try 2 ran. Only try 2 needs a log; a try seen on a host does."""
+    events = [
+        _trigger("a", "r1"),
+        _ti(1, "r1", "t", 1, "queued", ""),
+        _ti(2, "r1", "t", 1, "up_for_retry", ""),
+        _ti(12, "r1", "t", 2, "running", "worker-2"),
+        _ti(13, "r1", "t", 2, "success", "worker-2"),
+        _log("r1", "t", 1, False),
+        _log("r1", "t", 2, True),
+    ]
+    ok = _check("remote_logs_all", events)
+    assert ok.ok and ok.measurements["never_started"] == ["a.t try 1"], ok.detail
+    ran = [e if i != 2 else _ti(2, "r1", "t", 1, "up_for_retry", "worker-1") for i, e in
+           enumerate(events)]  # fmt: skip
+    assert not _check("remote_logs_all", ran).ok  # try 1 was on worker-1: its log is missing
+    unseen = [e for i, e in enumerate(events) if i not in (1, 2)]  # try 1 never read at all
+    assert not _check("remote_logs_all", unseen).ok
+
+
 # -- the CLI refuses bad input before anything boots -----------------------------------------
 def _chaos(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "testbed", "chaos", *args]
