@@ -50,7 +50,54 @@ def summarize(events: list[dict[str, Any]]) -> dict[str, Any]:
             1 for e in events if e["kind"] == "fault" and e.get("phase") == "heal_failed"
         ),
         "detection_delays_s": distribution(delays),
+        "health_detection": health_detection(events),
         "runner": runner_usage(events),
+    }
+
+
+COMPONENTS = {"scheduler": "scheduler", "triggerer": "triggerer", "dag-processor": "dag_processor"}
+
+
+def health_detection(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per fault on a component (a node fault on it, or a link fault from it), as the
+    api-server's health saw it: how long after the inject it first said the component was not
+    healthy (before the heal; else the fault went unnoticed), and how long after the heal it
+    first said healthy again. Keyed ``component:kind`` (e.g. ``scheduler:hang``)."""
+    health = [
+        (e["mono"], e["value"])
+        for e in events
+        if e["kind"] == "observation" and e.get("probe") == "api_health" and e.get("value")
+    ]
+    heals = {
+        e.get("name"): e["mono"]
+        for e in events
+        if e["kind"] == "fault" and e.get("phase") == "heal"
+    }
+    out: dict[str, dict[str, list]] = {}
+    for f in (e for e in events if e["kind"] == "fault" and e.get("phase") == "inject"):
+        component = COMPONENTS.get(str(f.get("target", "")).split("->")[0])
+        if component is None or f.get("name") not in heals:
+            continue
+        inject, heal = f["mono"], heals[f["name"]]
+        status = [(t, (v.get(component) or {}).get("status")) for t, v in health]
+        seen = next((t for t, s in status if inject < t <= heal and s != "healthy"), None)
+        back = next((t for t, s in status if t > heal and s == "healthy"), None)
+        slot = out.setdefault(f"{component}:{f.get('fault')}", {"detected": [], "recovered": []})
+        slot.setdefault("unnoticed", [])
+        if seen is None:
+            slot["unnoticed"].append(round(heal - inject, 1))
+        else:
+            slot["detected"].append(seen - inject)
+        if back is not None:
+            slot["recovered"].append(back - heal)
+    return {
+        key: {
+            "faults": len(v["detected"]) + len(v["unnoticed"]),
+            "detected_after_s": distribution(v["detected"]),
+            "unnoticed_fault_seconds": v["unnoticed"],
+            "healthy_again_after_heal_s": distribution(v["recovered"]),
+        }
+        for key, v in sorted(out.items())
     }
 
 

@@ -71,3 +71,41 @@ def test_sampler_appends_usage_to_the_current_history(tmp_path):
     assert len(samples) >= 3
     assert all(s["rss_mb"] > 0 and s["threads"] >= 1 for s in samples)
     assert samples[-1]["cpu_s"] >= samples[0]["cpu_s"]
+
+
+def _health(mono, **status):
+    value = {c: {"status": s} for c, s in status.items()}
+    return {"kind": "observation", "probe": "api_health", "mono": mono, "value": value}
+
+
+def _fault(name, phase, kind, target, mono):
+    return {"kind": "fault", "name": name, "phase": phase, "fault": kind, "target": target,
+            "mono": mono}  # fmt: skip
+
+
+def test_health_detection_per_component_and_kind():
+    from testbed.soak.summary import health_detection
+
+    ok, bad = "healthy", "unhealthy"
+    events = [
+        _fault("f1", "inject", "hang", "scheduler", 10),
+        _health(11, scheduler=ok),
+        _health(22, scheduler=bad),  # seen 12 s after the inject
+        _fault("f1", "heal", "hang", "scheduler", 30),
+        _health(31, scheduler=bad),
+        _health(34, scheduler=ok),  # healthy 4 s after the heal
+        _fault("f2", "inject", "link", "scheduler->postgres", 40),
+        _health(45, scheduler=ok),
+        _fault("f2", "heal", "link", "scheduler->postgres", 46),  # too short to be noticed
+        _health(47, scheduler=ok),
+        _fault("f3", "inject", "kill", "worker-1", 50),  # not a component the health reports
+        _fault("f3", "heal", "kill", "worker-1", 60),
+        _fault("f4", "inject", "kill", "triggerer", 70),  # never healed: not judged
+    ]
+    d = health_detection(events)
+    assert set(d) == {"scheduler:hang", "scheduler:link"}
+    assert d["scheduler:hang"]["detected_after_s"]["median"] == 12
+    assert d["scheduler:hang"]["healthy_again_after_heal_s"]["median"] == 4
+    assert d["scheduler:link"]["detected_after_s"] is None
+    assert d["scheduler:link"]["unnoticed_fault_seconds"] == [6]
+    assert d["scheduler:link"]["faults"] == 1
