@@ -6,9 +6,10 @@ Each round boots the default topology (two workers, the migrated snapshot) and, 
 reads every container's CPU seconds from its cgroup (``cpuacct.usage``, cgroup v1, as this
 machine kind has) and each node's time from its start to ready (the cluster's history); then
 the same topology rendered by ``testbed compose`` is brought up with ``docker-compose up -d``
-and timed to the moment the API reports the scheduler, dag-processor and triggerer healthy
-(the same moment is timed for the testbed's own boot). Medians of the rounds, measured in this
-one run, and their ratio; writes benchmarks/results/boot-cpu-<time>.json.
+and timed to the moment the API reports the scheduler, dag-processor and triggerer healthy.
+The testbed's time is its own all-green (every node's readiness, the workers' too: a later
+moment than the Compose side's, so the ratio is on the safe side). Medians of the rounds,
+measured in this one run, and their ratio; writes benchmarks/results/boot-cpu-<time>.json.
 """
 
 from __future__ import annotations

@@ -170,7 +170,10 @@ class Cluster:
                 self._migrate()
                 for f in made:
                     f.result()
-            self._phase("airflow", self.topology.airflow_nodes + self.topology.kerberos_nodes)
+            try:
+                self._phase("airflow", self.topology.airflow_nodes + self.topology.kerberos_nodes)
+            finally:
+                self._created.clear()  # only the boot's own specs: later starts create anew
         except BaseException:
             self._cancel.set()
             self.down(reason="boot failed")

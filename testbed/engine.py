@@ -53,6 +53,7 @@ GATHERERS = {**observe.GATHERERS, **observe_kerberos.GATHERERS}
 
 
 API_BOUND = 5.0  # one API call inside a wait
+GATHER_MIN = 10.0  # seconds an expectation's on-demand probes may start within, at least
 GRACE = 5.0  # how far past its bound a step may run before the main thread gives up on it
 HEAL_BOUND = 240.0  # one fault's heal in finish(): a remove's heal boots the node (<= 180 s)
 AUDIT_BOUND = 60.0
@@ -91,6 +92,8 @@ class Runner(UpgradeSteps):
         # runs whose task instances all ended: not read again (they cannot change unless the
         # database is restored); their logs go to the log watch when ``watch_logs`` is set
         self._settled: set[tuple[str, str]] = set()
+        self._settle_lock = threading.Lock()  # the observer and a check's gather both settle
+        self._generation = 0  # bumped by a restore: a read from before it settles nothing
         self.watch_logs = False  # set when a check will want every run's logs (execute)
         self.logs = LogWatch(cluster, self._api_log)
         self.faults: dict[str, faults.Fault] = {}
@@ -236,11 +239,22 @@ class Runner(UpgradeSteps):
         for dag_id, run_id in list(self.runs.values()):
             if (dag_id, run_id) in self._settled:
                 continue
+            generation = self._generation
             rows = [r.get("value") for r in observe.task_instances(self.cluster, dag_id, run_id)]
-            if rows and all(v and v["state"] in TERMINAL_TI_STATES for v in rows):
+            if not rows or not all(v and v["state"] in TERMINAL_TI_STATES for v in rows):
+                continue
+            with self._settle_lock:
+                if generation != self._generation or (dag_id, run_id) in self._settled:
+                    continue
                 self._settled.add((dag_id, run_id))
-                if self.watch_logs:
-                    self.logs.settled(_finished_attempts(rows))
+            if self.watch_logs:
+                self.logs.settled(_finished_attempts(rows))
+
+    def unsettle(self) -> None:
+        """Read every run again (a restored database may hold older task states)."""
+        with self._settle_lock:
+            self._generation += 1
+            self._settled.clear()
 
     def _watch_containers(self) -> None:
         """Record every node's container state when it changes (running, paused, exited...)."""
@@ -461,14 +475,15 @@ class Runner(UpgradeSteps):
         with self._step("expect", name, check=spec.name, within=within, during=during):
             start = time.monotonic()
             end = start + (during if during is not None else within or 0)
+            last_gather = max(end, start + GATHER_MIN)  # a check "now" still gets one full look
             if during is not None:
                 while time.monotonic() < end and not self.cancelled.is_set():
-                    self.gather(spec, params, end)  # on-demand probes: the whole window
+                    self.gather(spec, params, last_gather)  # on-demand probes: the whole window
                     self.cancelled.wait(min(poll, max(0.0, end - time.monotonic())))
                 result = spec.evaluate(self.history.snapshot(), params, since=start)
             else:
                 while True:
-                    self.gather(spec, params, end)
+                    self.gather(spec, params, last_gather)
                     result = spec.evaluate(self.history.snapshot(), params)
                     if result.ok or time.monotonic() >= end or self.cancelled.is_set():
                         break

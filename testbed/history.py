@@ -40,7 +40,7 @@ class History:
         ``seconds`` only; the file keeps every one. An hour-long soak's health probes would
         otherwise hold tens of thousands of events in the runner's memory that no check reads
         again (a check's window is shorter than ``seconds``: the caller makes sure)."""
-        self._retain = (frozenset(probes), seconds)
+        self._retain = None if seconds == float("inf") else (frozenset(probes), seconds)
 
     def append(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Record one event of type ``kind`` and return it as written."""

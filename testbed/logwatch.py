@@ -7,7 +7,9 @@ as they settle (:meth:`LogWatch.settled`); the observer thread then looks at the
 background, a few seconds later (a task is marked success before its log is uploaded), so the
 final ``remote_logs_all`` of an hour-long run has only the last runs left to look at.
 
-Each observation is the same ``remote_log`` event :func:`testbed.observe.remote_log` records.
+Each observation is a ``remote_log`` event: ``value`` = {key, present, dag_id, run_id, task_id,
+try_number, map_index, api_readable (when present)}; an attempt's same answer is not recorded
+twice.
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ if TYPE_CHECKING:
 
 Attempt = tuple[str, str, str, int, int]  # dag_id, run_id, task_id, try_number, map_index
 UPLOAD_GRACE = 5.0  # seconds after a run settled before its logs are looked for
-RECHECK = 10.0  # a missing log is looked for again at most this often in the background
+RECHECK = 10.0  # a missing log is looked for again after this, then twice as long each time
+RECHECKS = 5  # background looks at a run's missing logs after the first (the final check
+# looks once more): a log that never comes (a killed worker's) costs five listings, not one
+# every few seconds for the rest of an hour
 
 
 class LogWatch:
@@ -35,30 +40,34 @@ class LogWatch:
 
     def __init__(self, cluster: Cluster, api_text: Callable[..., str]) -> None:
         self.cluster = cluster
+        self.history = cluster.history  # this scenario's: a late pass never writes elsewhere
         self.api_text = api_text  # (dag_id, run_id, task, try_number, map_index) -> log text
         self._lock = threading.Lock()
         self._confirmed: set[Attempt] = set()
-        self._due: dict[tuple[str, str], tuple[float, list[Attempt]]] = {}
+        self._last: dict[Attempt, dict] = {}  # the last value recorded per attempt
+        # (dag_id, run_id) -> (when, background looks so far, attempts)
+        self._due: dict[tuple[str, str], tuple[float, int, list[Attempt]]] = {}
 
     def settled(self, attempts: list[Attempt]) -> None:
         """Look at these attempts' logs in the background, once the upload had time."""
         with self._lock:
             when = time.monotonic() + UPLOAD_GRACE
             for a in attempts:
-                self._due.setdefault((a[0], a[1]), (when, []))[1].append(a)
+                self._due.setdefault((a[0], a[1]), (when, 0, []))[2].append(a)
 
     def background(self) -> None:
         """One pass of the observer thread: the runs that are due, one listing each."""
         now = time.monotonic()
         with self._lock:
-            due = [(k, v[1]) for k, v in self._due.items() if v[0] <= now]
-            for k, _ in due:
+            due = [(k, v[1], v[2]) for k, v in self._due.items() if v[0] <= now]
+            for k, _, _ in due:
                 del self._due[k]
-        for (dag_id, run_id), attempts in due:
+        for run, looks, attempts in due:
             left = self.observe(attempts)
-            if left:  # not there yet (or no answer): again later
+            if left and looks < RECHECKS:  # not there yet (or no answer): again, later
                 with self._lock:
-                    self._due[(dag_id, run_id)] = (time.monotonic() + RECHECK, left)
+                    when = time.monotonic() + RECHECK * 2**looks
+                    self._due[run] = (when, looks + 1, left)
 
     def observe(self, attempts: Iterable[Attempt], deadline: float | None = None) -> list[Attempt]:
         """Record a ``remote_log`` observation of every attempt not confirmed yet; return those
@@ -86,7 +95,7 @@ class LogWatch:
                 key=f"{self.cluster.run_id}:logs:{threading.current_thread().name}",
             )
         except Exception as exc:
-            self.cluster.history.append(
+            self.history.append(
                 "observation", probe="remote_log", target="minio", value=None,
                 error=describe_error(exc), prefix=prefix,
             )  # fmt: skip
@@ -94,14 +103,18 @@ class LogWatch:
         left = []
         for a in todo:
             value = self._attempt_value(a, keys, deadline)
-            self.cluster.history.append(
-                "observation", probe="remote_log", target="minio", value=value, error=None
-            )
-            if value["present"] and value.get("api_readable", True):
-                with self._lock:
+            with self._lock:
+                if a in self._confirmed:
+                    continue  # confirmed meanwhile by another pass: nothing to add
+                if self._last.get(a) != value:  # the same answer again is not news
+                    self._last[a] = value
+                    self.history.append(
+                        "observation", probe="remote_log", target="minio", value=value, error=None
+                    )
+                if value["present"] and value.get("api_readable", True):
                     self._confirmed.add(a)
-            else:
-                left.append(a)
+                    continue
+            left.append(a)
         return left
 
     def _attempt_value(self, a: Attempt, keys: set[str], deadline) -> dict[str, Any]:

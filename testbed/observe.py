@@ -178,10 +178,10 @@ def task_instances(cluster: Cluster, dag_id: str, run_id: str) -> list[dict]:
     with _ROUND_LOCK:
         if _LATEST.get((dag_id, run_id), float("-inf")) > started:
             return read  # a newer read is already recorded: this one is not
+        _LATEST[(dag_id, run_id)] = started  # an older read still under way is not recorded
         last = _RECORDED.get(rec_key)
         if last is not None and last[0] == snapshot and started - last[1] < KEEPALIVE:
             return read  # nothing changed since the last round recorded (and it is recent)
-        _LATEST[(dag_id, run_id)] = started
         _RECORDED[rec_key] = (snapshot, started)
         round_ = next(_ROUNDS)
         return [
@@ -221,38 +221,6 @@ def log_events(cluster: Cluster, dag_id: str, run_id: str, event: str) -> dict:
         return [{"event": e, "task_id": t, "try_number": n, "extra": x} for e, t, n, x in rows]
 
     return observe(cluster, "log_event", dag_id, fn)
-
-
-def remote_log(
-    cluster: Cluster,
-    dag_id: str,
-    run_id: str,
-    task_id: str,
-    try_number: int,
-    api_text: Callable[[], str] | None = None,
-    map_index: int = -1,
-) -> dict:
-    """Is the attempt's log object in MinIO, and (if it is, optionally) does the API serve it
-    from there? (For a missing object the API would go to the worker's log server instead.)"""
-    key = AC.log_key(dag_id, run_id, task_id, try_number, map_index)
-
-    def fn() -> Any:
-        s3 = minio.s3(cluster, timeout=PROBE_TIMEOUT)
-        present = s3.list_objects_v2(Bucket=AC.LOG_BUCKET, Prefix=key).get("KeyCount", 0) > 0
-        value: dict[str, Any] = {
-            "key": key,
-            "present": present,
-            "dag_id": dag_id,
-            "run_id": run_id,
-            "task_id": task_id,
-            "try_number": try_number,
-            "map_index": map_index,
-        }
-        if api_text is not None and present:  # the API is asked only for logs in S3
-            value["api_readable"] = f"s3://{AC.LOG_BUCKET}/{key}" in api_text()
-        return value
-
-    return observe(cluster, "remote_log", "minio", fn)
 
 
 class Observer:

@@ -13,7 +13,6 @@ import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 
 from testbed import faults, runtime
 from testbed.cluster import Cluster
@@ -79,10 +78,5 @@ def _restore_nodes(cluster: Cluster) -> list[str]:
 
 
 def _started_after(container, since: float) -> bool:
-    container.reload()
-    started = container.attrs["State"].get("StartedAt", "")
-    try:  # docker: 2026-11-25T12:00:00.123456789Z
-        stamp = datetime.fromisoformat(started[:26].rstrip("Z") + "+00:00").timestamp()
-    except ValueError:
-        return True
-    return stamp > since
+    started = runtime.started_at(container)
+    return started is None or started.timestamp() > since

@@ -12,6 +12,7 @@ import tarfile
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 
 import docker
@@ -271,3 +272,13 @@ def gc(*, everything: bool = False) -> tuple[set[str], list[str]]:
 
 def labels_of(obj) -> dict[str, str]:
     return obj.attrs.get("Labels") or obj.attrs.get("Config", {}).get("Labels") or {}
+
+
+def started_at(container: Container) -> datetime | None:
+    """When the container last started (Docker's ``State.StartedAt``, read afresh), or None."""
+    container.reload()
+    started = container.attrs["State"].get("StartedAt", "")
+    try:  # docker: 2026-11-25T12:00:00.123456789Z
+        return datetime.fromisoformat(started[:26].rstrip("Z") + "+00:00")
+    except ValueError:
+        return None

@@ -22,20 +22,12 @@ class RemoteLogParams(BaseModel):
 
 
 def attempt_obs(view: View, dag_id: str, run_id: str, task: str, try_number: int, idx: int):
-    found = [
-        o
-        for o in view.observations("remote_log")
-        if (v := o.get("value"))
-        and (v["dag_id"], v["run_id"], v["task_id"], v["try_number"])
-        == (
-            dag_id,
-            run_id,
-            task,
-            try_number,
-        )
-        and v.get("map_index", -1) == idx
-    ]
-    return found[-1] if found else None
+    """The attempt's log as last observed — or, if any observation found it in MinIO and served
+    by the API, that one (a log object does not disappear: a later "missing" from a look that
+    overlapped is not news)."""
+    found = view.remote_logs().get((dag_id, run_id, task, try_number, idx), [])
+    good = [o for o in found if o["value"]["present"] and o["value"].get("api_readable")]
+    return (good or found or [None])[-1]
 
 
 def remote_log(view: View, p: RemoteLogParams) -> CheckResult:

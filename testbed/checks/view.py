@@ -24,6 +24,7 @@ class View:
         self._kinds: dict[str, list[Event]] = {}
         self._probes: dict[str, list[Event]] = {}
         self._runs: dict[tuple[str, str], list[Event]] | None = None
+        self._logs: dict[tuple, list[Event]] | None = None
         for e in self.events:
             self._kinds.setdefault(e["kind"], []).append(e)
             if e["kind"] == "observation":
@@ -85,6 +86,17 @@ class View:
                 if isinstance(v, dict):
                     self._runs.setdefault((v.get("dag_id"), v.get("run_id")), []).append(e)
         return self._runs
+
+    def remote_logs(self) -> dict[tuple, list[Event]]:
+        """``remote_log`` observations with a value, per attempt (dag_id, run_id, task_id,
+        try_number, map_index), in order (built once; the window applies)."""
+        if self._logs is None:
+            self._logs = {}
+            for e in self.observations("remote_log"):
+                if v := e.get("value"):
+                    key = (v["dag_id"], v["run_id"], v["task_id"], v["try_number"])
+                    self._logs.setdefault((*key, v.get("map_index", -1)), []).append(e)
+        return self._logs
 
     def task(self, run_name: str, task_id: str, map_index: int = -1) -> list[dict[str, Any]]:
         """The observed values of one task instance, in order."""

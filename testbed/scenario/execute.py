@@ -5,6 +5,7 @@ computed from that history."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -92,14 +93,21 @@ def execute(
 
 PERIODIC_PROBES = {"api_health", "scheduler_health", "scheduler_job"}  # the observer's polls
 MIN_RETENTION = 900.0  # seconds of periodic observations the runner keeps in memory, at least
+# checks that read the periodic observations' past, not only the latest one
+PERIODIC_READERS = {
+    "health_flipped", "health_recovered", "health_stable", "probe_answered", "task_adopted"
+}  # fmt: skip
 
 
 def retention(scenario: M.Scenario) -> float:
     """How long the runner keeps the observer's periodic observations in memory: twice the
     longest expectation window (a check looks back over its window, a baseline before it),
-    at least :data:`MIN_RETENTION`. The history file keeps them all."""
-    windows = [s.within or s.during or 0.0 for s in scenario.steps if isinstance(s, M.Expect)]
-    return max(MIN_RETENTION, 2 * max(windows, default=0.0))
+    at least :data:`MIN_RETENTION`; forever if a check reads their past with no window (it
+    judges the whole history). The history file keeps them all."""
+    expects = [s for s in scenario.steps if isinstance(s, M.Expect)]
+    if any(s.check in PERIODIC_READERS and not (s.within or s.during) for s in expects):
+        return math.inf
+    return max(MIN_RETENTION, 2 * max((s.within or s.during or 0.0 for s in expects), default=0))
 
 
 def wants_every_log(scenario: M.Scenario) -> bool:

@@ -124,16 +124,22 @@ DEFAULT_THRESHOLD = 30  # Airflow's default for both
 def _job_alive(ctx: Ctx, node: str) -> bool:
     """What `airflow jobs check --job-type T --local` decides, read from the database itself:
     a job of the node's type on this host is running and its heartbeat is younger than the
-    role's health-check threshold (as the topology sets it, scaled). Running the CLI in the
+    role's health-check threshold (as the topology sets it, scaled) — and (unlike the CLI) the
+    job began after this container started: a row left by the node's previous container
+    (killed or replaced a moment ago) does not count. Running the CLI in the
     container instead costs a whole Airflow import per probe (about 2.3 CPU-seconds, measured),
     which is most of what a booting triggerer or dag-processor burns."""
     section, key = THRESHOLDS[role_of(node)]
     threshold = ctx.topology.effective_config().get(section, {}).get(key, DEFAULT_THRESHOLD)
+    started = runtime.started_at(ctx.container(node))
+    if started is None:
+        return False
     sql = (
         "select 1 from job where job_type = %s and hostname = %s and state = 'running' "
-        "and latest_heartbeat > now() - make_interval(secs => %s)"
+        "and latest_heartbeat > now() - make_interval(secs => %s) "
+        "and start_date >= %s - interval '2 seconds'"
     )
-    args = (JOB_TYPES[role_of(node)], node, float(threshold))
+    args = (JOB_TYPES[role_of(node)], node, float(threshold), started)
     return bool(pg.query(ctx, sql, args, timeout=3))
 
 

@@ -62,7 +62,9 @@ def health_detection(events: list[dict[str, Any]]) -> dict[str, Any]:
     """Per fault on a component (a node fault on it, or a link fault from it), as the
     api-server's health saw it: how long after the inject it first said the component was not
     healthy (before the heal; else the fault went unnoticed), and how long after the heal it
-    first said healthy again. Keyed ``component:kind`` (e.g. ``scheduler:hang``)."""
+    first said healthy again (for the faults it noticed). Only faults injected while the
+    component was healthy count (one already unhealthy, e.g. by the fault before, would be
+    "detected" at once). Keyed ``component:kind`` (e.g. ``scheduler:hang``)."""
     health = [
         (e["mono"], e["value"])
         for e in events
@@ -80,14 +82,18 @@ def health_detection(events: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         inject, heal = f["mono"], heals[f["name"]]
         status = [(t, (v.get(component) or {}).get("status")) for t, v in health]
+        before = [s for t, s in status if t <= inject]
+        if not before or before[-1] != "healthy":
+            continue
         seen = next((t for t, s in status if inject < t <= heal and s != "healthy"), None)
         back = next((t for t, s in status if t > heal and s == "healthy"), None)
-        slot = out.setdefault(f"{component}:{f.get('fault')}", {"detected": [], "recovered": []})
-        slot.setdefault("unnoticed", [])
+        slot = out.setdefault(
+            f"{component}:{f.get('fault')}", {"detected": [], "recovered": [], "unnoticed": []}
+        )
         if seen is None:
             slot["unnoticed"].append(round(heal - inject, 1))
-        else:
-            slot["detected"].append(seen - inject)
+            continue
+        slot["detected"].append(seen - inject)
         if back is not None:
             slot["recovered"].append(back - heal)
     return {

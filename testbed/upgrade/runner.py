@@ -95,7 +95,7 @@ class UpgradeSteps:
         with self._step("restore", name):
             self.cluster.reusable = False
             procedure.restore(self.cluster, name)
-            self._settled.clear()  # the restored database may hold older task states
+            self.unsettle()
 
     def workload(self: Runner, name: str, dag: str, every: float, conf: dict[str, Any]) -> None:
         with self._step("workload", name, dag=dag, every=every):

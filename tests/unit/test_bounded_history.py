@@ -106,7 +106,7 @@ def test_settled_run_hands_its_attempts_to_the_log_watch(tmp_path, db):
     runner.runs = {"one": ("d", "r1")}
     rows["r1"] = [row("a", "success"), row("b", "failed", 3), row("c", "skipped")]
     runner._observe_runs()
-    due = [a for _, attempts in runner.logs._due.values() for a in attempts]
+    due = [a for _, _, attempts in runner.logs._due.values() for a in attempts]
     assert sorted(due) == [
         ("d", "r1", "a", 1, -1),
         ("d", "r1", "b", 1, -1),
@@ -257,3 +257,35 @@ def test_retention_is_twice_the_longest_window_at_least_the_minimum():
 
     assert X.retention(scenario(within=30)) == X.MIN_RETENTION
     assert X.retention(scenario(during=3600)) == 7200
+    # a check over the whole history of a probe: nothing of it leaves memory
+    stable = {"check": "health_stable", "probe": "scheduler_health"}
+    assert X.retention(scenario(**stable)) == float("inf")
+    assert X.retention(scenario(**stable, during=60)) == X.MIN_RETENTION
+
+
+def test_a_log_that_never_comes_is_looked_for_a_bounded_number_of_times(tmp_path, monkeypatch):
+    monkeypatch.setattr(logwatch, "UPLOAD_GRACE", 0.0)
+    monkeypatch.setattr(logwatch, "RECHECK", 0.0)
+    store = FakeStore()
+    w, cluster = watch(tmp_path, store)
+    w.settled(ATTEMPTS[:1])
+    for _ in range(20):
+        w.background()
+    assert len(store.listings) == 1 + logwatch.RECHECKS
+    assert len(cluster.history.events("observation")) == 1  # the same "missing" once
+
+
+def test_a_confirmed_log_is_not_undone_by_a_later_missing_read(tmp_path):
+    """Two looks overlapped and the stale "missing" was written last: still confirmed."""
+    h = History(tmp_path / "h.jsonl")
+    h.append("trigger", name="r", dag_id="d", run_id="r1")
+    h.append("observation", probe="task_instance", target="d", round=1,
+             value=dict(zip(observe.TI_KEYS, row("a", "success"), strict=True)))  # fmt: skip
+    base = {"dag_id": "d", "run_id": "r1", "task_id": "a", "try_number": 1, "map_index": -1}
+    for present in (True, False):
+        value = {**base, "key": "k", "present": present, "api_readable": present}
+        h.append("observation", probe="remote_log", target="minio", value=value)
+    from testbed.checks.logs import AllLogsParams, remote_logs_all
+
+    result = remote_logs_all(View(h.snapshot()), AllLogsParams(run="r"))
+    assert result.ok, result.detail

@@ -219,6 +219,7 @@ def test_shrink_tries_no_fault_first():
     calls = []
     result = shrink(_schedule(*faults), lambda s: calls.append(s) or True, max_runs=10)
     assert result.without_faults and result.schedule.faults == () and result.runs == 1
+    assert calls[0].duration == _schedule(*faults).duration  # as long as the failing run
     assert [len(c.faults) for c in calls] == [0]
 
 

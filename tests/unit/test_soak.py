@@ -88,6 +88,7 @@ def test_health_detection_per_component_and_kind():
 
     ok, bad = "healthy", "unhealthy"
     events = [
+        _health(9, scheduler=ok),
         _fault("f1", "inject", "hang", "scheduler", 10),
         _health(11, scheduler=ok),
         _health(22, scheduler=bad),  # seen 12 s after the inject
@@ -101,6 +102,9 @@ def test_health_detection_per_component_and_kind():
         _fault("f3", "inject", "kill", "worker-1", 50),  # not a component the health reports
         _fault("f3", "heal", "kill", "worker-1", 60),
         _fault("f4", "inject", "kill", "triggerer", 70),  # never healed: not judged
+        _health(75, scheduler=bad),
+        _fault("f5", "inject", "kill", "scheduler", 80),  # already unhealthy: not judged
+        _fault("f5", "heal", "kill", "scheduler", 90),
     ]
     d = health_detection(events)
     assert set(d) == {"scheduler:hang", "scheduler:link"}
