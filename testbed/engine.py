@@ -318,7 +318,7 @@ class Runner(UpgradeSteps):
             upgrade_observe.record_schema_info(self.history, schema_info(version))
             self._schemas_recorded.add(version)
 
-    def _attempts(self, params: BaseModel) -> list[tuple[str, str, str, int, int]]:
+    def _attempts(self, params: BaseModel) -> list[Attempt]:
         """The attempts whose remote logs a check needs: one, those of a run, or (no ``run``
         given: ``remote_logs_all`` over every run) those of every run."""
         run = getattr(params, "run", None)
