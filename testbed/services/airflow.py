@@ -11,7 +11,7 @@ from pathlib import Path
 import requests
 
 from testbed import airflow_config as AC
-from testbed import paths, runtime
+from testbed import paths, runtime, timescale
 from testbed.dagscan import SKIP_DIRS
 from testbed.errors import TestbedError
 from testbed.readiness import Probe
@@ -118,7 +118,6 @@ THRESHOLDS = {
     "dag-processor": ("dag_processor", "health_check_threshold"),
     "triggerer": ("triggerer", "triggerer_health_check_threshold"),
 }
-DEFAULT_THRESHOLD = 30  # Airflow's default for both
 
 
 def _job_alive(ctx: Ctx, node: str) -> bool:
@@ -130,7 +129,8 @@ def _job_alive(ctx: Ctx, node: str) -> bool:
     container instead costs a whole Airflow import per probe (about 2.3 CPU-seconds, measured),
     which is most of what a booting triggerer or dag-processor burns."""
     section, key = THRESHOLDS[role_of(node)]
-    threshold = ctx.topology.effective_config().get(section, {}).get(key, DEFAULT_THRESHOLD)
+    default = timescale.TIMERS[f"{section}.{key}"][0]  # Airflow's default, as timescale knows it
+    threshold = ctx.topology.effective_config().get(section, {}).get(key, default)
     started = runtime.started_at(ctx.container(node))
     if started is None:
         return False
