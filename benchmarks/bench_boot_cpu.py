@@ -22,7 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import docker
 import requests
 
 from testbed import airflow_config as AC
@@ -102,9 +101,7 @@ def compose_round(topology: Topology) -> dict:
 
 
 def _compose_containers(run_id: str) -> list:
-    return docker.from_env().containers.list(
-        all=True, filters={"label": f"com.docker.compose.project={run_id}"}
-    )
+    return runtime.containers({"label": f"com.docker.compose.project={run_id}"})
 
 
 def _compose_container(run_id: str, service: str):

@@ -225,12 +225,29 @@ def state(container: Container) -> str:
     return s.get("Status", "unknown")
 
 
+def containers(filters: dict) -> list[Container]:
+    """Containers matching Docker list filters, running or not.
+
+    The SDK's own list inspects each row and fails with NotFound when a container goes
+    away between the list and the inspect (a run's one-shot helpers come and go during
+    boot); such a container is simply no longer there, so it is skipped.
+    """
+    c = client()
+    found = []
+    for row in c.api.containers(all=True, filters=filters):
+        try:
+            found.append(c.containers.get(row["Id"]))
+        except docker.errors.NotFound:
+            pass
+    return found
+
+
 def run_objects(run_id: str | None = None) -> tuple[list[Container], list[Network], list]:
     """Containers, networks and volumes of one run (or of every run when run_id is None)."""
     flt = {"label": f"{L.RUN}={run_id}" if run_id else L.RUN}
     c = client()
     return (
-        c.containers.list(all=True, filters=flt),
+        containers(flt),
         c.networks.list(filters=flt),
         c.volumes.list(filters=flt),
     )

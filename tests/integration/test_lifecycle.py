@@ -14,6 +14,7 @@ from testbed import labels as L
 from testbed import runtime
 from testbed.cluster import Cluster
 from testbed.images import build as image_build
+from testbed.images import catalog
 from testbed.topology import Topology
 
 pytestmark = pytest.mark.integration
@@ -42,15 +43,37 @@ def test_ctrl_c_during_up_leaves_nothing(tmp_path):
     )
     flt = {"label": f"{L.PID}={proc.pid}"}
     deadline = time.monotonic() + 60
-    while not runtime.client().containers.list(all=True, filters=flt):
+    while not runtime.containers(flt):
         assert proc.poll() is None, proc.stderr.read()
         assert time.monotonic() < deadline, "testbed up created no container in 60s"
         time.sleep(0.2)
     time.sleep(2)  # mid-boot: some nodes created, others still starting
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
-    assert runtime.client().containers.list(all=True, filters=flt) == []
+    assert runtime.containers(flt) == []
     assert runtime.client().networks.list(filters=flt) == []
+
+
+def test_listing_skips_a_container_removed_between_list_and_inspect():
+    """A run's one-shot helper that goes away mid-listing is not an error (CI saw a 404)."""
+    c = runtime.client()
+    lab = L.run_labels("tblistrace")
+    gone = c.containers.create(catalog.services_ref().name, ["true"], labels=lab)
+    kept = c.containers.create(catalog.services_ref().name, ["true"], labels=lab)
+    real_list = c.api.containers
+
+    def list_then_remove(**kw):
+        rows = real_list(**kw)
+        gone.remove(force=True)
+        return rows
+
+    c.api.containers = list_then_remove
+    try:
+        found = runtime.containers({"label": f"{L.RUN}=tblistrace"})
+    finally:
+        c.api.containers = real_list
+        kept.remove(force=True)
+    assert [x.id for x in found] == [kept.id]
 
 
 def test_gc_removes_objects_of_dead_runs_only():
