@@ -433,6 +433,11 @@ def upgrade_plan(
         "apache-airflow-core wheel (needs the package index).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON on stdout."),
+    rollback: str = typer.Option(
+        "restore",
+        help="A downgrade across a schema change: 'restore' the backup taken before the "
+        "upgrade, or 'downgrade' the schema with `airflow db downgrade`.",
+    ),
 ) -> None:
     """Whether the guide allows a live (rolling) upgrade FROM -> TO, and its steps in order."""
     import json
@@ -444,7 +449,11 @@ def upgrade_plan(
         return versions.schema_info(version, allow_wheel=wheel)
 
     nodes = Topology(workers).airflow_nodes
-    plan, a, b = plan_between(from_version, to_version, read, nodes=nodes)
+    if rollback not in ("restore", "downgrade"):
+        raise typer.BadParameter(
+            f"{rollback!r}; allowed: restore, downgrade", param_hint="--rollback"
+        )
+    plan, a, b = plan_between(from_version, to_version, read, nodes=nodes, rollback=rollback)  # type: ignore[arg-type]
     if as_json:
         sources = {i.version: i.source for i in (a, b)}
         sys.stdout.write(json.dumps({**plan.to_json(), "sources": sources}, indent=1) + "\n")

@@ -98,6 +98,7 @@ class Runner(UpgradeSteps):
         self.logs = LogWatch(cluster, self._api_log)
         self.faults: dict[str, faults.Fault] = {}
         self._timers: list[threading.Timer] = []
+        self._delayed: dict[str, threading.Timer] = {}  # fault name -> its pending inject
         self._index = 0
         self._scope: _StepScope | None = None
         self._bound: float | None = None
@@ -151,6 +152,8 @@ class Runner(UpgradeSteps):
             self.autodiag.join(diagnostics_wait)
             if self._step_thread is not None:  # an overrun step: let it end before healing
                 self._step_thread.join(STEP_JOIN)
+            for name in list(self._delayed):
+                self._drop_delayed(name, "the scenario ended before its delay ran out")
             for t in self._timers:
                 t.cancel()
                 t.join(HEAL_BOUND)
@@ -398,21 +401,55 @@ class Runner(UpgradeSteps):
         duration: float | None = None,
         *,
         bound: float = 60.0,
+        delay: float | None = None,
         **params: Any,
     ) -> faults.Fault:
-        """Inject a fault now (within ``bound`` seconds); heal it after ``duration`` seconds, or
-        at a later heal step."""
-        with self._step("fault", name, fault=kind, target=target, duration=duration, **params):
+        """Inject a fault now (within ``bound`` seconds), or ``delay`` seconds from now in the
+        background while the next steps run (e.g. mid-upgrade); heal it after ``duration``
+        seconds, or at a later heal step."""
+        fields = {"fault": kind, "target": target, "duration": duration, **params}
+        with self._step("fault", name, **fields, **({"delay": delay} if delay else {})):
             target = self._resolve(target)
             fault = FAULTS[kind](self.cluster, target, name=name, **params)
             self.faults[name] = fault
-            bounded.call(fault.inject, bound, f"inject {kind} on {target}")
-            if duration is not None:
-                timer = threading.Timer(duration, fault.heal)
-                timer.daemon = True
-                timer.start()
-                self._timers.append(timer)
+            if delay:
+                self._delayed[name] = self._later(
+                    delay, lambda: self._inject_late(fault, bound, duration)
+                )
+            else:
+                self._inject(fault, bound, duration)
             return fault
+
+    def _inject(self, fault: faults.Fault, bound: float, duration: float | None) -> None:
+        bounded.call(fault.inject, bound, f"inject {fault.kind} on {fault.target}")
+        if duration is not None:
+            self._later(duration, fault.heal)
+
+    def _inject_late(self, fault: faults.Fault, bound: float, duration: float | None) -> None:
+        """A delayed inject, in its timer's thread: a failure is recorded (and fails the
+        verdict: the drill did not do what it says), never raised into nowhere."""
+        if self._delayed.pop(fault.name, None) is None or self.cancelled.is_set():
+            return
+        try:
+            self._inject(fault, bound, duration)
+        except Exception as exc:
+            fault.record(
+                "inject_failed", error=f"delayed inject: {type(exc).__name__}: {exc}"[:500]
+            )
+
+    def _later(self, seconds: float, fn: Callable[[], object]) -> threading.Timer:
+        timer = threading.Timer(seconds, fn)
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
+        return timer
+
+    def _drop_delayed(self, name: str, why: str) -> None:
+        """A delayed inject that never happened: cancelled, and recorded as a failed inject."""
+        timer = self._delayed.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+            self.faults[name].record("inject_failed", error=f"never injected: {why}")
 
     def _resolve(self, target: str) -> str:
         """``host_of:RUN.TASK`` -> the node the task instance last ran on."""
@@ -434,6 +471,7 @@ class Runner(UpgradeSteps):
 
     def heal(self, name: str, timeout: float = HEAL_BOUND) -> bool:
         with self._step("heal", name, timeout=timeout):
+            self._drop_delayed(name, "its heal step came before its delay ran out")
             fault = self.faults[name]
             return bounded.call(fault.heal, timeout, f"heal of {name} ({fault.kind})")
 

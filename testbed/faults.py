@@ -24,6 +24,7 @@ import shlex
 import signal
 import subprocess
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import docker.errors
@@ -163,23 +164,57 @@ def _children(pid: int) -> list[str]:
 
 
 class Kill(Fault):
-    """SIGKILL a node (all its processes); the heal starts it again unless it was replaced."""
+    """Signal a node: SIGKILL (all its processes) by default; another ``signal`` (TERM, INT,
+    QUIT, HUP) goes to its main process through the container's init and is recorded as a
+    ``signal`` event (``drained_cleanly`` judges from it). The heal starts the node again unless
+    it was replaced; after a gentler signal it first waits, up to ``exit_wait`` seconds, for
+    the node to finish what the signal started (a warm shutdown drains its tasks)."""
 
     kind = "kill"
-    signal_name = "SIGKILL"
+
+    def __init__(
+        self, cluster: Cluster, target: str, signal: str = "KILL", exit_wait: float = 150, **kw
+    ) -> None:
+        super().__init__(cluster, target, **kw)
+        self.signal, self.exit_wait = signal, exit_wait
+        self._started = None  # the signalled container's StartedAt: its run the heal waits on
+
+    def describe(self) -> dict[str, Any]:
+        return {} if self.signal == "KILL" else {"signal": self.signal}
 
     def _inject(self) -> None:
-        self.container.kill(signal=self.signal_name)
+        if self.signal != "KILL":
+            self._started = runtime.started_at(self.container)
+            self.record_signal(self.signal)
+        self.container.kill(signal=f"SIG{self.signal}")
+
+    def record_signal(self, sig: str) -> None:
+        self.cluster.history.append("signal", node=self.target, signal=sig, fault=self.name)
 
     def _heal(self) -> None:
         if self.target.startswith("migrate"):
             return  # a one-shot migrator is not restarted: a drill re-runs it as a new node
+        if self.signal != "KILL" and not self._exited_within(self.exit_wait):
+            self.record("still_running", after_s=self.exit_wait)
+            self.container.stop(timeout=10)
         if runtime.state(self.container) != "running":
             self.container.start()
 
+    def _exited_within(self, seconds: float) -> bool:
+        """The process the signal went to has exited (the container stopped, or was started
+        again since: e.g. by the heal of an earlier signal to the same node)."""
+        deadline = time.monotonic() + seconds
+        c = self.container
+        while runtime.state(c) == "running" and runtime.started_at(c) == self._started:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
+        return True
+
 
 class Stop(Kill):
-    """Graceful stop: SIGTERM, then SIGKILL after ``deadline`` seconds (docker stop)."""
+    """Graceful stop: SIGTERM, then SIGKILL after ``deadline`` seconds (docker stop); the
+    TERM is recorded as a ``signal`` event like a kill's."""
 
     kind = "stop"
 
@@ -191,6 +226,7 @@ class Stop(Kill):
         return {"deadline": self.deadline}
 
     def _inject(self) -> None:
+        self.record_signal("TERM")
         self.container.stop(timeout=int(self.deadline))
 
 

@@ -112,6 +112,9 @@ class NoLossParams(BaseModel):
     # a chaos run's fault model: ``failed`` is allowed only once the task used every try its
     # retries gave it (try_number > max_tries); any other end is a loss
     retry_budget: bool = False
+    # the workers the tasks must have run on: each task's last try on one of them, and each of
+    # them ran at least one (e.g. an old-version worker really served the runs)
+    hosts: list[str] | None = None
 
 
 DOWNSTREAM_OF_FAILED = ("upstream_failed", "skipped")
@@ -146,6 +149,12 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
             elif p.max_try is not None and tries > p.max_try:
                 wrong.append(f"{label} retried: try {tries}")
     m = {"tasks": total, "max_try": max_try, "budget_spent": spent}
+    if p.hosts is not None:
+        ran = _hosts_of(view, names)
+        m["ran_on"] = ran
+        wrong += [f"{label} ran on {host}" for label, host in sorted(ran.items())
+                  if host not in p.hosts]  # fmt: skip
+        wrong += [f"no task ran on {h}" for h in p.hosts if h not in ran.values()]
     if wrong:
         return CheckResult.failed(
             f"{len(wrong)} problem(s): {'; '.join(wrong[:8])}", bad=len(wrong), **m
@@ -156,6 +165,17 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
         f"{max_try}){budget}",
         **m,
     )
+
+
+def _hosts_of(view: View, names: list[str]) -> dict[str, str | None]:
+    """Where each task instance of the runs last ran (the hostname of its latest row)."""
+    out = {}
+    for name in names:
+        for (task_id, idx), obs in view.task_series(name).items():
+            label = f"{name}.{task_id}" + ("" if idx < 0 else f"[{idx}]")
+            out[label] = next((o["value"].get("hostname") for o in reversed(obs)
+                               if o["value"].get("hostname")), None)  # fmt: skip
+    return out
 
 
 def _budget_spent(value: dict) -> bool:

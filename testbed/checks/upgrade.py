@@ -233,10 +233,17 @@ def component_refused(view: View, p: RefusedParams) -> CheckResult:
 # -- drained_cleanly --------------------------------------------------------------------------
 class DrainedParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    node: str  # the worker that was signalled
+    node: str | None = None  # the worker that was signalled (its first ``signal``)
+    fault: str | None = None  # or: the node a kill/stop fault signalled, from that signal on
     signal: str = "TERM"
     min_tasks: int = 1  # task instances running on it at the signal (a drain of nothing proves
     # nothing)
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> DrainedParams:
+        if (self.node is None) == (self.fault is None):
+            raise ValueError("give either 'node' (a worker) or 'fault' (a kill/stop fault)")
+        return self
 
 
 TiKey = tuple[str, str, str, int]
@@ -256,8 +263,10 @@ def drained_cleanly(view: View, p: DrainedParams) -> CheckResult:
     """Every task instance running on the node at its first ``signal`` ended success on the
     same try, on the same node: a warm shutdown, no retry. Measures the drain time. A glob
     (``worker-*``) judges every signalled node it matches: all must drain, and at least
-    ``min_tasks`` tasks must have been running across them."""
-    if any(ch in p.node for ch in "*?["):
+    ``min_tasks`` tasks must have been running across them. With ``fault``, the signal that
+    fault sent starts the judgement, on the node it went to (e.g. a ``host_of:`` target, or a
+    node signalled a second time)."""
+    if p.node is not None and any(ch in p.node for ch in "*?["):
         return _drained_all(view, p)
     return _drained_one(view, p)
 
@@ -289,17 +298,24 @@ def _drained_all(view: View, p: DrainedParams) -> CheckResult:
     )
 
 
+def _signal_event(view: View, p: DrainedParams) -> Event | None:
+    for e in _events(view, "signal"):
+        if e.get("signal") != p.signal:
+            continue
+        if (p.fault is not None and e.get("fault") == p.fault) or (
+            p.fault is None and e.get("node") == p.node
+        ):
+            return e
+    return None
+
+
 def _drained_one(view: View, p: DrainedParams) -> CheckResult:
-    sig = next(
-        (
-            e
-            for e in _events(view, "signal")
-            if e.get("node") == p.node and e.get("signal") == p.signal
-        ),
-        None,
-    )
+    sig = _signal_event(view, p)
     if sig is None:
-        return CheckResult.failed(f"{p.node} was never sent {p.signal}")
+        return CheckResult.failed(
+            f"{p.node or 'the node of ' + str(p.fault)} was never sent {p.signal}"
+        )
+    p = p.model_copy(update={"node": sig["node"]})
     t0, running, wrong, done_at = sig["mono"], 0, [], []
     for (dag_id, run_id, task_id, idx), series in sorted(_ti_series(view).items()):
         before = [e["value"] for e in series if e["mono"] <= t0]
@@ -320,7 +336,7 @@ def _drained_one(view: View, p: DrainedParams) -> CheckResult:
             wrong.append(f"{label} finished on {final.get('hostname')}, not {p.node}")
         else:
             done_at.append(next(e["mono"] for e in after if e["value"]["state"] == "success"))
-    m: dict = {"running_at_signal": running}
+    m: dict = {"node": p.node, "running_at_signal": running}
     if done_at:
         m["drained_s"] = round(max(done_at) - t0, 3)
     exits = [

@@ -174,7 +174,13 @@ def _dispatch(runner: Runner, step) -> None:
         runner.wait(step.run, step.state, step.timeout, step.task)
     elif isinstance(step, M.Fault):
         runner.fault(
-            step.name, step.kind, step.target, step.for_, bound=step.bound(), **step.params()
+            step.name,
+            step.kind,
+            step.target,
+            step.for_,
+            bound=step.bound(),
+            delay=step.delay_seconds(),
+            **step.params(),
         )
     elif isinstance(step, M.Heal):
         runner.heal(step.fault, step.bound())
@@ -185,7 +191,9 @@ def _dispatch(runner: Runner, step) -> None:
     elif isinstance(step, M.Sleep):
         runner.sleep(step.seconds)
     elif isinstance(step, M.Upgrade):
-        runner.upgrade(step.to, step.nodes, step.strategy, step.drain_timeout, step.bound())
+        runner.upgrade(
+            step.to, step.nodes, step.strategy, step.drain_timeout, step.bound(), step.rollback
+        )
     elif isinstance(step, M.Migrate):
         runner.migrate(step.name, step.to, step.wait, step.bound())
     elif isinstance(step, M.WaitNode):

@@ -11,16 +11,25 @@ roles, links, DAGs and names are rejected before anything boots.
 
 from __future__ import annotations
 
+import random
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from testbed import timescale
 from testbed.chaos.generate import KINDS as CHAOS_KINDS
 from testbed.checks import registry
 from testbed.errors import TestbedError
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
-from testbed.scenario.durations import Duration, SignedDuration
+from testbed.scenario.durations import Duration, SignedDuration, parse_duration
 from testbed.topology import Topology
 
 NAME = r"^[A-Za-z][A-Za-z0-9_.-]*$"
@@ -39,6 +48,7 @@ FaultKind = Literal[
 ]
 FAULT_PARAMS = {  # which optional fields each fault kind takes
     "hang": {"mode"},
+    "kill": {"signal"},
     "stop": {"deadline"},
     "partition": {"peer"},
     "link": {"toxic", "attributes"},
@@ -131,6 +141,29 @@ class Wait(Strict):
         return self.timeout
 
 
+def _problem(error: Any) -> str:
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    loc = ".".join(map(str, error["loc"]))
+    return f"{loc}: {msg}" if loc else msg
+
+
+class DelayDraw(Strict):
+    """A fault's delay drawn from a seed: uniform in ``between`` (the same seed, the same
+    delay), e.g. "restart Redis at a seeded-random moment of the roll"."""
+
+    between: tuple[Duration, Duration]
+    seed: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DelayDraw:
+        if self.between[0] > self.between[1]:
+            raise ValueError("'between' is [earliest, latest]; the first is the larger")
+        return self
+
+    def draw(self) -> float:
+        return round(random.Random(self.seed).uniform(*self.between), 1)
+
+
 class Fault(Bounded):
     action: Literal["fault"] = "fault"
     name: str = Field(pattern=NAME)
@@ -146,11 +179,29 @@ class Fault(Bounded):
     config: dict[ConfigKey, str | int | float | bool] | None = None
     # clock_skew: how far the node's clock is off, e.g. 10m, -10m, 600 (seconds)
     offset: SignedDuration | None = None
+    # inject this long after the step, in the background while the next steps run (e.g. in
+    # the middle of an `upgrade` step); a heal step before then fails the drill
+    delay: float | DelayDraw | None = None
+    # kill: the signal (default KILL); TERM to a Celery worker is its warm shutdown
+    signal: Literal["KILL", "TERM", "INT", "QUIT", "HUP"] | None = None
+
+    @field_validator("delay", mode="before")
+    @classmethod
+    def _delay(cls, value: Any) -> Any:
+        """``20s`` or ``{between: [5s, 40s], seed: 7}``; one error message, not one per form."""
+        if value is None or isinstance(value, DelayDraw):
+            return value
+        if isinstance(value, dict):
+            try:
+                return DelayDraw.model_validate(value)
+            except ValidationError as exc:
+                raise ValueError("; ".join(map(_problem, exc.errors()))) from None
+        return parse_duration(value)
 
     @model_validator(mode="after")
     def _kind_params(self) -> Fault:
         allowed = FAULT_PARAMS.get(self.kind, set())
-        for field in ("mode", "deadline", "peer", "toxic", "config", "offset"):
+        for field in ("mode", "deadline", "peer", "toxic", "config", "offset", "signal"):
             if getattr(self, field) is not None and field not in allowed:
                 raise ValueError(f"{field!r} does not apply to a {self.kind} fault")
         if self.attributes and self.kind != "link":
@@ -169,6 +220,9 @@ class Fault(Bounded):
         if self.timeout is None and self.deadline is not None:  # a stop waits its deadline
             return self.deadline + DEFAULT_BOUNDS["fault"]
         return super().bound()
+
+    def delay_seconds(self) -> float | None:
+        return self.delay.draw() if isinstance(self.delay, DelayDraw) else self.delay
 
     def params(self) -> dict[str, Any]:
         p = {k: getattr(self, k) for k in FAULT_PARAMS.get(self.kind, ()) if k != "attributes"}
@@ -264,6 +318,9 @@ class Upgrade(Bounded):
     nodes: list[str] | None = None
     strategy: Literal["auto", "rolling"] = "auto"
     drain_timeout: Duration = 180.0
+    # a downgrade across a schema change: restore the backup the upgrade took, or `airflow db
+    # downgrade` run by the newer image
+    rollback: Literal["restore", "downgrade"] = "restore"
 
 
 class Migrate(Bounded):

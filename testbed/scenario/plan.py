@@ -5,6 +5,7 @@ from __future__ import annotations
 from testbed.scenario.model import (
     AddNode,
     Backup,
+    DelayDraw,
     Expect,
     Fault,
     Heal,
@@ -36,6 +37,7 @@ def describe_step(step) -> str:
             f"fault {step.name!r}: {step.kind} {step.target}"
             + (f" ({params})" if params else "")
             + scope
+            + _delay(step)
         )
     if isinstance(step, Heal):
         return f"heal {step.fault!r}"
@@ -58,10 +60,22 @@ def describe_step(step) -> str:
     return _describe_upgrade_step(step)
 
 
+def _delay(step: Fault) -> str:
+    seconds = step.delay_seconds()
+    if seconds is None:
+        return ""
+    drawn = ""
+    if isinstance(step.delay, DelayDraw):
+        lo, hi = step.delay.between
+        drawn = f", drawn from seed {step.delay.seed} in [{lo:g}s, {hi:g}s]"
+    return f"; injected {seconds:g}s later in the background{drawn}"
+
+
 def _describe_upgrade_step(step) -> str:
     if isinstance(step, Upgrade):
         nodes = ", ".join(step.nodes) if step.nodes else "every Airflow node"
         how = "rolling only" if step.strategy == "rolling" else "as the guide says"
+        how += "" if step.rollback == "restore" else "; a rollback by `airflow db downgrade`"
         return f"upgrade {nodes} to Airflow {step.to} ({how}; see `testbed upgrade-plan`)"
     if isinstance(step, Migrate):
         tail = "and wait until it exits" if step.wait else "(and go on at once)"

@@ -53,6 +53,11 @@ def compute(scenario: str, events: list[dict[str, Any]]) -> Verdict:
     failed = [
         e for e in events if e["kind"] == "step" and e.get("phase") == "end" and e.get("error")
     ]
+    failed += [  # a delayed fault that was never injected: the drill did not do what it says
+        {**e, "action": "fault"}
+        for e in events
+        if e["kind"] == "fault" and e.get("phase") == "inject_failed"
+    ]
     aborted = [e for e in events if e["kind"] == "aborted"]
     stops = [e for e in events if e["kind"] == "interrupted"]
     audits = [e for e in events if e["kind"] == "heal_audit"]

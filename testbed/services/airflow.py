@@ -174,9 +174,12 @@ def probe(ctx: Ctx, node: str) -> Probe:
     )
 
 
-def migrate_spec(ctx: Ctx, node: str = "migrate") -> NodeSpec:
-    """A one-shot container running `airflow db migrate` straight against Postgres (``node``:
-    ``migrate`` or ``migrate-N``, with that node's Airflow version)."""
+def migrate_spec(ctx: Ctx, node: str = "migrate", command: list[str] | None = None) -> NodeSpec:
+    """A one-shot container running `airflow db migrate` (or ``command``, e.g. `airflow db
+    downgrade`) straight against Postgres (``node``: ``migrate`` or ``migrate-N``, with that
+    node's Airflow version)."""
     s = spec(ctx, node)
     s.name, s.role = node, "migrate"
+    if command:
+        s.command = command
     return s

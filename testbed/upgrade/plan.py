@@ -14,8 +14,10 @@ version numbers (3.1.7 -> 3.1.8 is a patch release that changes the schema).
   that clients are never newer than the Execution API they talk to (Airflow promises only
   that older clients keep working against a newer server).
 - Different heads, downgrade: **rollback**: older code refuses a newer schema; restore the
-  backup taken before the upgrade. ``airflow db downgrade`` reverses the schema, not the rows
-  (apache/airflow#68317: a 3.2.1 -> 3.1.8 downgrade left the scheduler crash-looping).
+  backup taken before the upgrade (``rollback="restore"``, the default), or reverse the schema
+  with ``airflow db downgrade`` run by the newer image (``rollback="downgrade"``: it reverses
+  the schema, not the rows; apache/airflow#68317: a 3.2.1 -> 3.1.8 downgrade left the scheduler
+  crash-looping).
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from testbed.topology import Topology
 from testbed.upgrade.versions import SchemaInfo, check_buildable, migration_path, version_key
 
 Kind = Literal["none", "live", "downtime", "rollback"]
+Rollback = Literal["restore", "downgrade"]
+# the name each plan's own pg_dump saves under: a rollback's must not overwrite the backup taken
+# before the upgrade, which is the one it restores
+BACKUP_NAME = {"downtime": "upgrade", "rollback": "rollback"}
 MIGRATION_LOCK = 1  # Airflow's DBLocks.MIGRATIONS: `airflow db migrate` holds pg_advisory_lock(1)
 
 
@@ -85,9 +91,11 @@ def make_plan(
     *,
     nodes: Sequence[str] | None = None,
     migrations: int | None = None,
+    rollback: Rollback = "restore",
 ) -> Plan:
     """The plan from ``from_version`` to ``to_version`` on ``nodes`` (default: the testbed's
-    default topology); ``migrations``: how many revisions lie between the heads, if known."""
+    default topology); ``migrations``: how many revisions lie between the heads, if known;
+    ``rollback``: how a downgrade across a schema change takes the schema back."""
     nodes = list(nodes if nodes is not None else Topology().airflow_nodes)
     by_role = {r: [n for n in nodes if role(n) == r] for r in _ROLES}
     direction = _direction(from_version, to_version)
@@ -140,13 +148,14 @@ def make_plan(
             ),
             tuple(_live_steps(to_version, to_head, by_role, reverse=True)),
         )
+    how = "restore the backup" if rollback == "restore" else "`airflow db downgrade`"
     return Plan(
         from_version,
         to_version,
         from_head,
         to_head,
         "rollback",
-        f"NO live downgrade: rollback window ({heads}: {count} to take back)",
+        f"NO live downgrade: rollback window ({heads}: {count} to take back; {how})",
         (
             f"{to_version} code refuses the newer schema {from_head} (it is not its head)",
             "restoring the backup taken before the upgrade is the dependable rollback "
@@ -156,7 +165,7 @@ def make_plan(
             "apache/airflow#68317 reports a 3.2.1 -> 3.1.8 downgrade leaving the scheduler "
             "crash-looping",
         ),
-        tuple(_rollback_steps(from_version, to_version, to_head, by_role)),
+        tuple(_rollback_steps(from_version, to_version, to_head, by_role, rollback)),
     )
 
 
@@ -166,6 +175,7 @@ def plan_between(
     read: Callable[[str], SchemaInfo],
     *,
     nodes: Sequence[str] | None = None,
+    rollback: Rollback = "restore",
 ) -> tuple[Plan, SchemaInfo, SchemaInfo]:
     """Read both versions' schemas with ``read`` (e.g. :func:`~testbed.upgrade.versions.
     schema_info`) and make the plan; raises UnknownVersion for a version with no lock file."""
@@ -178,7 +188,9 @@ def plan_between(
         count: int | None = len(migration_path(newer.revisions, older.head, newer.head))
     except ValueError:
         count = None  # the older head is not on the newer chain: said by the plan's numbers
-    plan = make_plan(from_version, to_version, a.head, b.head, nodes=nodes, migrations=count)
+    plan = make_plan(
+        from_version, to_version, a.head, b.head, nodes=nodes, migrations=count, rollback=rollback
+    )
     return plan, a, b
 
 
@@ -229,9 +241,9 @@ def _worker_steps(node: str, version: str) -> list[Step]:
 
 READY = {
     "api-server": "/api/v2/monitor/health answers",
-    "triggerer": "its TriggererJob heartbeats (`airflow jobs check`)",
+    "triggerer": "its TriggererJob heartbeats (its row in the job table)",
     "scheduler": "its health server answers 200",
-    "dag-processor": "its DagProcessorJob heartbeats (`airflow jobs check`)",
+    "dag-processor": "its DagProcessorJob heartbeats (its row in the job table)",
 }
 
 
@@ -277,19 +289,15 @@ def _stop_all_drained(by_role: dict[str, list[str]]) -> list[Step]:
 
 
 def _start_all(version: str, by_role: dict[str, list[str]]) -> list[Step]:
-    steps: list[Step] = []
-    for r in ("api-server", "scheduler", "dag-processor", "triggerer"):
-        for n in by_role[r]:
-            steps += [
-                Step("start", "replace", n, f"start on {version}"),
-                Step("start", "wait_ready", n, f"wait until {READY[r]}"),
-            ]
-    for n in by_role["celery-worker"]:
-        steps += [
-            Step("start", "replace", n, f"start on {version}"),
-            Step("start", "wait_ready", n, "wait until `celery inspect ping` answers"),
-        ]
-    return steps
+    """Start every node, then wait for each: the boots overlap (each is mostly Python imports
+    on its own core share), where one-by-one they would add up."""
+    order = [(r, n) for r in ("api-server", "scheduler", "dag-processor", "triggerer")
+             for n in by_role[r]]  # fmt: skip
+    order += [("celery-worker", n) for n in by_role["celery-worker"]]
+    ready = {**READY, "celery-worker": "`celery inspect ping` answers"}
+    starts = [Step("start", "replace", n, f"start on {version}") for _, n in order]
+    waits = [Step("start", "wait_ready", n, f"wait until {ready[r]}") for r, n in order]
+    return starts + waits
 
 
 def _downtime_steps(
@@ -323,18 +331,39 @@ def _downtime_steps(
     ]
 
 
-def _rollback_steps(from_version: str, to_version: str, to_head: str, by_role) -> list[Step]:
+def _rollback_steps(
+    from_version: str, to_version: str, to_head: str, by_role, how: Rollback
+) -> list[Step]:
+    if how == "restore":
+        back = [
+            Step(
+                "restore",
+                "pg_restore",
+                "postgres",
+                f"restore the backup taken before the upgrade to {from_version}",
+            )
+        ]
+    else:
+        back = [
+            Step(
+                "migrate",
+                "db_downgrade",
+                "migrate",
+                f"`airflow db downgrade -r {to_head} -y` with the {from_version} image as a "
+                "one-shot node (the only code holding the migrations to reverse)",
+            )
+        ]
     return [
         Step("check", "heads_differ", None, f"{to_version} needs schema head {to_head}"),
         *_stop_all_drained(by_role),
         Step("backup", "pg_dump", "postgres", f"back up the DB as {from_version} left it"),
+        *back,
         Step(
-            "restore",
-            "pg_restore",
-            "postgres",
-            f"restore the backup taken before the upgrade to {from_version}",
+            "check",
+            "check_migrations",
+            "migrate",
+            f"alembic_version = {to_head}; no migration lock left",
         ),
-        Step("check", "check_migrations", "migrate", f"alembic_version = {to_head}"),
         *_start_all(to_version, by_role),
         Step(
             "verify",

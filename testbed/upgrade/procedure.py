@@ -5,9 +5,9 @@ upgrade-plan`` prints is exactly what a drill does.
 Actions: ``term`` (one SIGTERM: Celery's warm shutdown), ``wait_idle`` (the worker finished its
 tasks and exited), ``stop``, ``replace``/``start`` (the node's container created again from the
 new version's image), ``wait_ready``, ``pg_dump``/``pg_restore`` (the metadata DB, inside the
-Postgres node), ``db_migrate`` (a one-shot migrator node), ``check_migrations`` and the checks
-of heads and versions (observations for the checks to judge). Every wait is bounded and stops
-when the scenario is cancelled.
+Postgres node), ``db_migrate``/``db_downgrade`` (a one-shot migrator node),
+``check_migrations`` and the checks of heads and versions (observations for the checks to
+judge). Every wait is bounded and stops when the scenario is cancelled.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from testbed import bounded, runtime
 from testbed.errors import TestbedError
 from testbed.upgrade import observe as uobs
-from testbed.upgrade.plan import Plan, Step
+from testbed.upgrade.plan import BACKUP_NAME, Plan, Step
 
 if TYPE_CHECKING:
     from testbed.cluster import Cluster
@@ -47,8 +47,10 @@ class Procedure:
     before_signal: Callable[[], object] = lambda: None  # e.g. read task instances first
     only: set[str] | None = None  # carry out steps of these nodes only (a partial roll)
     timings: dict[str, float] = field(default_factory=dict)
+    plan: Plan | None = None  # the plan being carried out (set by run)
 
     def run(self, plan: Plan) -> None:
+        self.plan = plan
         for i, step in enumerate(plan.steps):
             if self.only is not None and step.node not in (None, *self.only, "postgres", "migrate"):
                 continue
@@ -98,7 +100,7 @@ class Procedure:
         self.cluster.wait_node(step.node, self.ready_timeout)
 
     def pg_dump(self, step: Step) -> None:
-        backup(self.cluster, "upgrade")
+        backup(self.cluster, BACKUP_NAME[self._plan.kind])
 
     def pg_restore(self, step: Step) -> None:
         restore(self.cluster, "upgrade")
@@ -107,6 +109,20 @@ class Procedure:
         code = migrate(self.cluster, "migrate", self.version, timeout=self.ready_timeout)
         if code != 0:
             raise UpgradeFailed(f"`airflow db migrate` to {self.version} exited {code}")
+
+    def db_downgrade(self, step: Step) -> None:
+        """``airflow db downgrade`` to the older head, run by the newer version's image."""
+        plan = self._plan
+        cmd = ["airflow", "db", "downgrade", "-r", plan.to_head, "-y"]
+        code = migrate(self.cluster, "migrate", plan.from_version, self.ready_timeout, command=cmd)
+        if code != 0:
+            raise UpgradeFailed(f"`airflow db downgrade -r {plan.to_head}` exited {code}")
+
+    @property
+    def _plan(self) -> Plan:
+        if self.plan is None:
+            raise UpgradeFailed("no plan is being carried out")
+        return self.plan
 
     def check_migrations(self, step: Step) -> None:
         uobs.schema(self.cluster)
@@ -147,6 +163,7 @@ ACTIONS: dict[str, Callable[[Procedure, Step], None]] = {
     "pg_dump": Procedure.pg_dump,
     "pg_restore": Procedure.pg_restore,
     "db_migrate": Procedure.db_migrate,
+    "db_downgrade": Procedure.db_downgrade,
     "check_migrations": Procedure.check_migrations,
     "heads_equal": Procedure.heads,
     "heads_differ": Procedure.heads,
@@ -182,6 +199,12 @@ def backup(cluster: Cluster, name: str) -> None:
     cluster.history.append("backup", name=name, path=path, seconds=round(time.monotonic() - t0, 3))
 
 
+def has_backup(cluster: Cluster, name: str) -> bool:
+    c = cluster.container("postgres")
+    r = runtime.exec_run(c, ["test", "-s", f"{BACKUP_DIR}/backup-{name}.dump"], timeout=15)
+    return r.exit_code == 0
+
+
 def restore(cluster: Cluster, name: str) -> None:
     """Replace the metadata DB with backup ``name`` (every Airflow node must be stopped)."""
     path = f"{BACKUP_DIR}/backup-{name}.dump"
@@ -194,15 +217,20 @@ def restore(cluster: Cluster, name: str) -> None:
     cluster.history.append("restore", name=name, path=path, seconds=round(time.monotonic() - t0, 3))
 
 
-def start_migrate(cluster: Cluster, node: str, version: str) -> None:
-    """Start ``airflow db migrate`` of ``version`` as the one-shot node ``node``."""
+def start_migrate(
+    cluster: Cluster, node: str, version: str, command: list[str] | None = None
+) -> None:
+    """Start ``airflow db migrate`` of ``version`` (or ``command``, e.g. ``airflow db
+    downgrade``) as the one-shot node ``node``."""
     from testbed.services import airflow
 
     cluster.set_version(node, version)
     if node in cluster.nodes:
         cluster.remove_node(node)
-    cluster.start_spec(airflow.migrate_spec(cluster, node))
-    cluster.history.append("migrate", phase="start", node=node, version=version)
+    cluster.start_spec(airflow.migrate_spec(cluster, node, command))
+    cluster.history.append(
+        "migrate", phase="start", node=node, version=version, command=" ".join(command or [])
+    )
 
 
 def wait_migrate(cluster: Cluster, node: str, timeout: float) -> int:
@@ -221,6 +249,8 @@ def wait_migrate(cluster: Cluster, node: str, timeout: float) -> int:
     return -1 if code is None else code
 
 
-def migrate(cluster: Cluster, node: str, version: str, timeout: float) -> int:
-    start_migrate(cluster, node, version)
+def migrate(
+    cluster: Cluster, node: str, version: str, timeout: float, command: list[str] | None = None
+) -> int:
+    start_migrate(cluster, node, version, command)
     return wait_migrate(cluster, node, timeout)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from testbed import bounded, runtime
 from testbed.errors import TestbedError
 from testbed.upgrade import procedure
-from testbed.upgrade.plan import plan_between
+from testbed.upgrade.plan import BACKUP_NAME, Rollback, plan_between
 from testbed.upgrade.versions import schema_info
 from testbed.workload import Workload
 
@@ -37,17 +37,24 @@ class UpgradeSteps:
         strategy: str = "auto",
         drain_timeout: float = 180.0,
         timeout: float = 900.0,
+        rollback: Rollback = "restore",
     ) -> None:
-        with self._step("upgrade", to, nodes=nodes, strategy=strategy):
+        with self._step("upgrade", to, nodes=nodes, strategy=strategy, rollback=rollback):
             everyone = procedure.airflow_nodes(self.cluster)
             picked = nodes or everyone
             start = self.cluster.version_of(picked[0])
-            plan, _, _ = plan_between(start, to, schema_info, nodes=everyone)
+            plan, _, _ = plan_between(start, to, schema_info, nodes=everyone, rollback=rollback)
             self.history.append("upgrade_plan", plan=plan.to_json())
             if strategy == "rolling" and not plan.live:
                 raise UpgradeStepFailed(f"{start} -> {to}: {plan.summary}")
             if nodes and not plan.live:
                 raise UpgradeStepFailed(f"{start} -> {to} needs every node: {plan.summary}")
+            restores = plan.kind == "rollback" and rollback == "restore"
+            if restores and not procedure.has_backup(self.cluster, BACKUP_NAME["downtime"]):
+                raise UpgradeStepFailed(
+                    f"{start} -> {to}: no backup from before an upgrade to restore (an "
+                    "`upgrade` step across a schema change takes one); use `rollback: downgrade`"
+                )
             if plan.kind in ("downtime", "rollback"):
                 self.cluster.reusable = False  # the schema changed: no reset brings it back
             proc = procedure.Procedure(

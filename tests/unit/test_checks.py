@@ -205,6 +205,17 @@ def test_no_task_lost_uses_the_latest_state_of_every_instance():
     assert not run("no_task_lost", []).ok
 
 
+def test_no_task_lost_on_given_hosts_needs_every_host_to_have_served():
+    h = [TRIGGER, ti(1, task="a", host="worker-3"), ti(2, task="a", state="success", host=None)]
+    h += [ti(2, task="b", state="success", host="worker-3")]
+    r = run("no_task_lost", h, hosts=["worker-3"])
+    assert r.ok and r.measurements["ran_on"] == {"long.a": "worker-3", "long.b": "worker-3"}
+    r = run("no_task_lost", h, hosts=["worker-1"])
+    assert not r.ok and "long.a ran on worker-3" in r.detail
+    r = run("no_task_lost", h, hosts=["worker-3", "worker-2"])
+    assert not r.ok and "no task ran on worker-2" in r.detail
+
+
 # -- remote logs -------------------------------------------------------------------------------
 def rlog(mono, try_number, present=True, api_readable=True, task="work", idx=-1) -> dict:
     value = {
@@ -250,10 +261,11 @@ def test_every_finished_attempt_of_a_run_needs_its_log():
 def test_every_check_fails_on_an_empty_history(name):
     spec = REGISTRY[name]
     dummy = {"expected": {"a.b": "1"}}
+    either = {"drained_cleanly": {"node": "x"}}  # a node or a fault; neither is required
     required = {
         k: dummy.get(k, "x") for k, f in spec.params.model_fields.items() if f.is_required()
     }
-    assert spec.evaluate([], spec.params(**required)).ok is False
+    assert spec.evaluate([], spec.params(**required, **either.get(name, {}))).ok is False
 
 
 def test_a_task_instance_missing_from_the_latest_read_no_longer_exists():

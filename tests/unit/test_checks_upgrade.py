@@ -206,8 +206,8 @@ def test_refusal_needs_an_exit_and_the_message():
 
 
 # -- drained_cleanly --------------------------------------------------------------------------
-def signal(mono: float, node: str = "worker-1", sig: str = "TERM") -> dict:
-    return ev("signal", mono, node=node, signal=sig)
+def signal(mono: float, node: str = "worker-1", sig: str = "TERM", **kw) -> dict:
+    return ev("signal", mono, node=node, signal=sig, **kw)
 
 
 def test_warm_shutdown_drains_the_running_tasks():
@@ -222,6 +222,7 @@ def test_warm_shutdown_drains_the_running_tasks():
     r = run("drained_cleanly", h, node="worker-1")
     assert r.ok, r.detail
     assert r.measurements == {
+        "node": "worker-1",
         "running_at_signal": 1,
         "drained_s": 7.0,
         "exited_s": 8.0,
@@ -248,6 +249,26 @@ def test_a_drain_of_nothing_proves_nothing():
     assert not r.ok and "0 task instance(s) were running on worker-1" in r.detail
     assert "never sent TERM" in run("drained_cleanly", h[:2], node="worker-1").detail
     assert "never sent QUIT" in run("drained_cleanly", h, node="worker-1", signal="QUIT").detail
+
+
+def test_a_faults_signal_is_judged_from_that_signal_on_its_node():
+    # worker-2 drained task a at fault t1's TERM; later fault t2 TERMed it again mid-task b
+    h = [TRIGGER, ti(1, task="a", host="worker-2"), signal(2, "worker-2", fault="t1")]
+    h += [ti(5, task="a", state="success", host="worker-2")]
+    h += [ti(20, task="b", host="worker-2"), signal(21, "worker-2", fault="t2")]
+    h += [ti(40, task="b", state="queued", try_number=2, host=None)]
+    first = run("drained_cleanly", h, fault="t1")
+    assert first.ok and first.measurements["node"] == "worker-2", first.detail
+    assert first.measurements["drained_s"] == 3.0
+    second = run("drained_cleanly", h, fault="t2")
+    assert not second.ok and "b retried (try 1 -> 2" in second.detail
+    assert "never sent TERM" in run("drained_cleanly", h, fault="t3").detail
+
+
+@pytest.mark.parametrize("params", [{}, {"node": "worker-1", "fault": "t1"}])
+def test_drained_needs_a_node_or_a_fault(params):
+    with pytest.raises(ValidationError, match="either 'node'"):
+        REGISTRY["drained_cleanly"].params.model_validate(params)
 
 
 # -- no_task_lost across an upgrade: a retry is a loss when max_try is given -----------------

@@ -86,6 +86,32 @@ def test_python_api_and_yaml_build_the_same_model():
         ),
         (
             with_step(
+                2, {"fault": {"name": "f", "kind": "stop", "target": "worker-1", "signal": "TERM"}}
+            ),
+            "'signal' does not apply to a stop fault",
+        ),
+        (
+            with_step(
+                2, {"fault": {"name": "f", "kind": "kill", "target": "worker-1", "signal": "USR9"}}
+            ),
+            "steps.2.fault.signal",
+        ),
+        (
+            with_step(
+                2,
+                {
+                    "fault": {
+                        "name": "f",
+                        "kind": "restart",
+                        "target": "redis",
+                        "delay": {"between": ["40s", "5s"], "seed": 1},
+                    }
+                },
+            ),
+            "steps.2.fault.delay: 'between' is [earliest, latest]",
+        ),
+        (
+            with_step(
                 2,
                 {
                     "fault": {

@@ -198,6 +198,16 @@ def test_downgrade_across_a_schema_change_is_a_restore():
     assert "#68317" in text and f"airflow db downgrade -r {H322}" in text and "3.3.2 image" in text
 
 
+def test_rollback_by_downgrade_reverses_the_schema_with_the_newer_image():
+    plan = make_plan("3.3.2", "3.2.2", H332, H322, nodes=NODES, migrations=14, rollback="downgrade")
+    actions = [s.action for s in plan.steps]
+    assert "db_downgrade" in actions and "pg_restore" not in actions
+    assert actions.index("pg_dump") < actions.index("db_downgrade") < actions.index("replace")
+    step = plan.steps[actions.index("db_downgrade")]
+    assert f"-r {H322}" in step.detail and "3.3.2 image" in step.detail
+    assert "airflow db downgrade" in plan.summary
+
+
 def test_downgrade_without_schema_change_rolls_clients_first():
     plan = make_plan("3.3.2", "3.3.1", H332, H332, nodes=NODES)
     assert plan.kind == "live"
