@@ -41,11 +41,13 @@ bench: docker venv images
 	$(BIN)/python benchmarks/bench_boot.py
 
 # The drill pack: each drill's wall time, the pack's, resets, detection delays (ROUNDS=3),
-# at timescale 1.0 and compressed, side by side with the ratio.
+# at timescale 1.0 and compressed, side by side with the ratio. PACK=upgrades SCALES=1.0: the
+# upgrade drills with their upgrade, migration, drain and API-gap times.
 ROUNDS ?= 1
 SCALES ?= 1.0,0.5
+PACK ?= faults
 bench-drills: docker venv images
-	$(BIN)/python benchmarks/bench_drills.py --rounds $(ROUNDS) --scales $(SCALES)
+	$(BIN)/python benchmarks/bench_drills.py --rounds $(ROUNDS) --scales $(SCALES) --pack $(PACK)
 
 # Where boot time and CPU go per node, and the testbed's boot beside the Compose export's.
 bench-boot: docker venv images

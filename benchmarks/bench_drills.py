@@ -1,8 +1,12 @@
 """Benchmark of the drill pack: each drill's wall time, the whole pack's (boot included), the
 reset between drills on a reused cluster, and the detection delays against their thresholds —
-at each timescale given (compressed time, testbed/timescale.py), side by side.
+at each timescale given (compressed time, testbed/timescale.py), side by side. With ``--pack
+upgrades``: the upgrade drills, each with what it measured (testbed/upgrade/metrics.py: each
+upgrade's time and the API's longest gap in it, each migration's time, TERM to exited per
+worker).
 
-    python benchmarks/bench_drills.py [--rounds 3] [--scales 1.0,0.5] [scenarios/*.yaml]
+    python benchmarks/bench_drills.py [--rounds 3] [--scales 1.0,0.5] [--pack faults|upgrades]
+                                      [scenarios/*.yaml]
 
 Every round runs the whole pack on one cluster per topology (booted in the round, reset between
 drills). Reports medians over the rounds measured in this one run, and the ratio of each
@@ -24,6 +28,7 @@ from testbed.pool import ClusterPool
 from testbed.scenario import load
 from testbed.scenario.execute import execute
 from testbed.timescale import ENV as TIMESCALE_ENV
+from testbed.upgrade import metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 # The six-drill pack of the issue that set the goal, the other drill of its topology, and the
@@ -41,6 +46,10 @@ DEFAULT_PACK = [
         "dag_processor_db_stall",
     )
 ]
+PACKS = {
+    "faults": DEFAULT_PACK,
+    "upgrades": sorted((ROOT / "scenarios").glob("upgrade_*.yaml")),
+}
 
 
 def one_round(paths: list[Path]) -> dict:
@@ -51,7 +60,8 @@ def one_round(paths: list[Path]) -> dict:
         for path in paths:
             scenario = load(path)
             cluster = pool.get(scenario.topology.build())
-            verdict, _ = execute(scenario, cluster)
+            verdict, folder = execute(scenario, cluster)
+            events = [json.loads(line) for line in (folder / "history.jsonl").open()]
             delays = {
                 e["name"]: e["measurements"].get("delay")
                 for e in verdict.expectations
@@ -62,6 +72,7 @@ def one_round(paths: list[Path]) -> dict:
                 "wall_s": verdict.wall_seconds,
                 "detection_delays_s": delays,
                 "failed": [e["detail"] for e in verdict.expectations if not e["ok"]],
+                "upgrade": metrics.summary(events),
             }
             mark = "PASS" if verdict.clean else "FAIL"
             print(f"  {mark} {scenario.name:26} {verdict.wall_seconds:6.1f}s {delays or ''}")
@@ -83,7 +94,35 @@ def summarize(rounds: list[dict]) -> dict:
         "reset_s_median": median([s for r in rounds for s in r["resets_s"]]),
         "drill_s_median": {n: median([r["drills"][n]["wall_s"] for r in rounds]) for n in names},
         "passed": {n: sum(r["drills"][n]["ok"] for r in rounds) for n in names},
+        "upgrade_medians": {
+            n: _upgrade_medians([r["drills"][n]["upgrade"] for r in rounds]) for n in names
+        },  # fmt: skip
         "raw": rounds,
+    }
+
+
+def _upgrade_medians(per_round: list[dict]) -> dict:
+    """Medians over rounds of what an upgrade drill measured (position by position)."""
+    ups = list(zip(*[r["upgrades"] for r in per_round], strict=False))
+    migs = list(zip(*[r["migrations"] for r in per_round], strict=False))
+    drains = [d["term_to_exit_s"] for r in per_round for d in r["drains"]]
+    return {
+        "upgrades": [
+            {
+                "what": f"{u[0]['from']} -> {u[0]['to']} ({u[0]['kind']})",
+                "seconds": median([x["seconds"] for x in u]),
+                "api_longest_gap_s": median([x["api_longest_gap_s"] for x in u]),
+            }
+            for u in ups
+        ],
+        "migrations": [
+            {
+                "what": f"{m[0]['command']} {m[0]['version']}",
+                "seconds": median([x["seconds"] for x in m]),
+            }
+            for m in migs
+        ],
+        "term_to_exit_s": median(drains),
     }
 
 
@@ -91,9 +130,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--scales", default="1.0", help="timescales, e.g. 1.0,0.5 (first: baseline)")
+    ap.add_argument("--pack", choices=sorted(PACKS), default="faults")
     ap.add_argument("paths", nargs="*", type=Path)
     args = ap.parse_args()
-    paths = args.paths or DEFAULT_PACK
+    paths = args.paths or PACKS[args.pack]
     image_build.ensure_scenarios([load(p) for p in paths])
     by_scale: dict[str, dict] = {}
     for scale in args.scales.split(","):

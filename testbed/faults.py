@@ -188,6 +188,16 @@ class Kill(Fault):
             self.record_signal(self.signal)
         self.container.kill(signal=f"SIG{self.signal}")
 
+    def record_exit(self) -> None:
+        """The node's state once it stopped, with Docker's ``FinishedAt`` (the engine's watcher
+        may miss an exit that a heal follows at once, and a heal may look late): a drain's
+        time is measured from the signal to ``finished``."""
+        c = self.container
+        state = runtime.state(c)  # reloads: FinishedAt is fresh
+        finished = runtime.docker_time(c.attrs["State"].get("FinishedAt", ""))
+        when = {"finished": finished.timestamp()} if finished else {}
+        self.cluster.history.append("container", node=self.target, state=state, **when)
+
     def record_signal(self, sig: str) -> None:
         self.cluster.history.append("signal", node=self.target, signal=sig, fault=self.name)
 
@@ -209,6 +219,8 @@ class Kill(Fault):
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.5)
+        if runtime.state(c).startswith("exited"):
+            self.record_exit()
         return True
 
 
@@ -228,6 +240,7 @@ class Stop(Kill):
     def _inject(self) -> None:
         self.record_signal("TERM")
         self.container.stop(timeout=int(self.deadline))
+        self.record_exit()
 
 
 class Restart(Fault):

@@ -294,8 +294,14 @@ def labels_of(obj) -> dict[str, str]:
 def started_at(container: Container) -> datetime | None:
     """When the container last started (Docker's ``State.StartedAt``, read afresh), or None."""
     container.reload()
-    started = container.attrs["State"].get("StartedAt", "")
-    try:  # docker: 2026-11-25T12:00:00.123456789Z
-        return datetime.fromisoformat(started[:26].rstrip("Z") + "+00:00")
+    return docker_time(container.attrs["State"].get("StartedAt", ""))
+
+
+def docker_time(text: str) -> datetime | None:
+    """Docker's ``2026-11-25T12:00:00.123456789Z`` (None for its zero time or garbage)."""
+    if not text or text.startswith("0001-"):
+        return None
+    try:
+        return datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00")
     except ValueError:
         return None

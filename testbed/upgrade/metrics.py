@@ -1,0 +1,117 @@
+"""What an upgrade drill measured, read from its history (pure): each `upgrade` step's time and
+plan, each migration's (``db migrate`` or ``db downgrade``) time, each TERM's time to a drained,
+exited worker, and the API's longest gap in answers during each upgrade.
+
+The benchmark (``benchmarks/bench_upgrades.py``) reports these as medians over rounds; the
+events are those :mod:`testbed.upgrade.procedure`, :mod:`testbed.faults` and the engine record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Event = dict[str, Any]
+
+
+def summary(events: list[Event]) -> dict[str, Any]:
+    return {
+        "upgrades": upgrades(events),
+        "migrations": migrations(events),
+        "drains": drains(events),
+    }
+
+
+def _windows(events: list[Event], action: str) -> list[tuple[Event, Event]]:
+    starts: dict[Any, Event] = {}
+    out = []
+    for e in events:
+        if e["kind"] != "step" or e.get("action") != action:
+            continue
+        if e.get("phase") == "start":
+            starts[e.get("index")] = e
+        elif e.get("phase") == "end" and e.get("index") in starts:
+            out.append((starts.pop(e.get("index")), e))
+    return out
+
+
+def upgrades(events: list[Event]) -> list[dict[str, Any]]:
+    """Each upgrade step: from -> to, the plan's kind, its seconds, the API's longest gap."""
+    plans = [e for e in events if e["kind"] == "upgrade_plan"]
+    out = []
+    for start, end in _windows(events, "upgrade"):
+        plan = next((p["plan"] for p in plans if start["mono"] <= p["mono"] <= end["mono"]), {})
+        out.append(
+            {
+                "from": plan.get("from_version"),
+                "to": plan.get("to_version"),
+                "kind": plan.get("kind"),
+                "seconds": round(end["mono"] - start["mono"], 3),
+                "api_longest_gap_s": api_longest_gap(events, start["mono"], end["mono"]),
+                "ok": not end.get("error"),
+            }
+        )
+    return out
+
+
+def api_longest_gap(events: list[Event], t0: float, t1: float) -> float | None:
+    """The longest time inside [t0, t1] between two answers of the API's health endpoint (the
+    window's edges count as answers' bounds); None when the API was never asked in it."""
+    asked = [
+        e
+        for e in events
+        if e["kind"] == "observation" and e.get("probe") == "api_health" and t0 <= e["mono"] <= t1
+    ]
+    if not asked:
+        return None
+    answered = [e["mono"] for e in asked if not e.get("error") and e.get("value") is not None]
+    edges = [t0, *answered, t1]
+    return round(max(b - a for a, b in zip(edges, edges[1:], strict=False)), 3)
+
+
+def migrations(events: list[Event]) -> list[dict[str, Any]]:
+    """Each one-shot migrator: its version, command (migrate/downgrade), exit code, seconds."""
+    started: dict[str, Event] = {}
+    out = []
+    for e in events:
+        if e["kind"] != "migrate":
+            continue
+        if e.get("phase") == "start":
+            started[e["node"]] = e
+        elif e.get("phase") == "end":
+            s = started.pop(e["node"], {})
+            command = s.get("command") or "airflow db migrate"
+            out.append(
+                {
+                    "node": e["node"],
+                    "version": s.get("version"),
+                    "command": " ".join(command.split()[:3]),
+                    "exit_code": e.get("exit_code"),
+                    "seconds": e.get("seconds"),
+                }
+            )
+    return out
+
+
+def drains(events: list[Event]) -> list[dict[str, Any]]:
+    """Each TERM sent to a worker: seconds until its container exited (Docker's exit time when
+    recorded, else when it was seen exited; None: not seen exiting before it was started again,
+    signalled again, or the end)."""
+    out = []
+    for i, sig in enumerate(events):
+        if sig["kind"] != "signal" or sig.get("signal") != "TERM":
+            continue
+        node = sig["node"]
+        exited = None
+        for e in events[i + 1 :]:
+            if e["kind"] == "signal" and e.get("node") == node:
+                break  # a later signal: its own drain
+            if e["kind"] == "container" and e.get("node") == node:
+                state = str(e.get("state"))
+                if state.startswith("exited"):
+                    seen = e.get("finished", e["wall"])  # Docker's own exit time if known
+                    exited = round(seen - sig["wall"], 3)
+                    break
+                if state in ("started", "ready"):
+                    break
+        out.append({"node": node, "fault": sig.get("fault"), "term_to_exit_s": exited})
+    return out
