@@ -107,6 +107,9 @@ def up(
     timescale: float = typer.Option(
         1.0, help="Compressed time: every Airflow timer a drill depends on times this (0.2-1)."
     ),
+    api_servers: int = typer.Option(
+        1, help="api-servers (1-3), all answering to the name api-server on the run network."
+    ),
 ) -> None:
     """Boot a cluster and leave it running; prints a status table and URLs."""
     from testbed.cluster import Cluster
@@ -124,6 +127,7 @@ def up(
         dags=str(dags.resolve()) if dags else None,
         requirements=reqs,
         timescale=timescale,
+        api_servers=api_servers,
     )
     if build:
         image_build.ensure((airflow_version,))

@@ -31,6 +31,7 @@ from testbed.cluster import Cluster
 from testbed.errors import TestbedError
 from testbed.logwatch import Attempt, LogWatch
 from testbed.scenario.validate import HOST_OF
+from testbed.services import airflow
 from testbed.smoke import api_for
 from testbed.upgrade import observe as upgrade_observe
 from testbed.upgrade import procedure
@@ -118,14 +119,16 @@ class Runner(UpgradeSteps):
 
     @property
     def api(self) -> AirflowAPI:
-        """The API client, made anew when the api-server node was (an upgrade replaces it,
-        and its host port with it)."""
+        """The API client, made anew when the api-server it talks to changed: replaced (an
+        upgrade replaces it, and its host port with it), or, with two or more, another one is
+        the first running (see :func:`~testbed.services.airflow.serving_api`)."""
         if self._fixed_api is not None:
             return self._fixed_api
-        node = self.cluster.nodes.get("api-server")
-        ident = node.id if node is not None else None
+        name = airflow.serving_api(self.cluster)
+        node = self.cluster.nodes.get(name)
+        ident = (name, node.id) if node is not None else None
         if self._api[0] != ident or self._api[1] is None:
-            self._api = (ident, api_for(self.cluster))
+            self._api = (ident, api_for(self.cluster, name))
         return self._api[1]
 
     # -- lifecycle ----------------------------------------------------------------------------

@@ -61,9 +61,19 @@ def describe_error(exc: Exception) -> str:
 
 
 def api_health(cluster: Cluster) -> dict:
+    """The API's health: with two or more api-servers, the first that answers (running ones
+    first), as a load balancer that retries another backend would see it."""
+
     def fn() -> Any:
-        url = f"{airflow.api_url(cluster)}/api/v2/monitor/health"
-        return requests.get(url, timeout=PROBE_TIMEOUT).json()
+        names = airflow.api_candidates(cluster)
+        error: Exception = RuntimeError("no api-server")
+        for node in names:
+            url = f"{airflow.api_url(cluster, node)}/api/v2/monitor/health"
+            try:
+                return requests.get(url, timeout=PROBE_TIMEOUT / len(names)).json()
+            except Exception as exc:  # refused, or the node is being replaced: the next one
+                error = exc
+        raise error
 
     return observe(cluster, "api_health", "api-server", fn)
 

@@ -40,8 +40,8 @@ class SmokeResult:
         )
 
 
-def api_for(cluster: Cluster) -> AirflowAPI:
-    return AirflowAPI(airflow.api_url(cluster), cluster.secrets.admin_password)
+def api_for(cluster: Cluster, node: str | None = None) -> AirflowAPI:
+    return AirflowAPI(airflow.api_url(cluster, node), cluster.secrets.admin_password)
 
 
 def s3_object_present(cluster: Cluster, key: str, timeout: float = 30) -> bool:

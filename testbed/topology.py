@@ -67,12 +67,17 @@ class Topology:
     dags: str | None = None  # the user's DAG folder (absolute); None: the testbed's own DAGs
     requirements: tuple[str, ...] = ()  # extra packages (PEP 508), in a derived image
     timescale: float = 1.0  # every Airflow timer a drill depends on, scaled (testbed.timescale)
+    # api-servers: "api-server", then "api-server-2", ...; every one answers to the DNS name
+    # api-server on the run network (Docker's round robin stands in for a load balancer)
+    api_servers: int = 1
 
     def __post_init__(self) -> None:
         self._check_workload()
         timescale.check(self.timescale)
         if not 1 <= self.workers <= 8:
             raise TestbedError(f"workers must be 1..8, got {self.workers}")
+        if not 1 <= self.api_servers <= 3:
+            raise TestbedError(f"api_servers must be 1..3, got {self.api_servers}")
         if self.airflow_version not in AIRFLOW_VERSIONS:
             raise TestbedError(
                 f"airflow_version {self.airflow_version!r} is not buildable; "
@@ -109,8 +114,12 @@ class Topology:
         return [worker_name(i) for i in range(1, self.workers + 1)]
 
     @property
+    def api_server_names(self) -> list[str]:
+        return ["api-server", *(f"api-server-{i}" for i in range(2, self.api_servers + 1))]
+
+    @property
     def airflow_nodes(self) -> list[str]:
-        return [*AIRFLOW_CORE, *self.worker_names]
+        return [*self.api_server_names, *AIRFLOW_CORE[1:], *self.worker_names]
 
     @property
     def infra_nodes(self) -> list[str]:
@@ -135,6 +144,7 @@ class Topology:
         pairs.append(("scheduler", "redis"))
         for w in self.worker_names:
             pairs += [(w, "redis"), (w, "postgres")]
+        pairs += [(n, "postgres") for n in self.api_server_names[1:]]
         pairs.append(("migrate", "postgres"))  # last: the others keep their ports
         return [Link(c, u, PROXY_BASE_PORT + i) for i, (c, u) in enumerate(pairs)]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from testbed.checks.result import CheckResult
 from testbed.checks.view import Event, View
@@ -143,25 +143,48 @@ class AnsweredParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     probe: Probe = "scheduler_health"
     target: str | None = None
-    fault: str  # the observations between this fault's inject and its heal (or now)
+    fault: str | None = None  # the observations between this fault's inject and its heal (or now)
+    step: Literal["upgrade", "migrate"] | None = None  # or: while the last such step ran
+
+    @model_validator(mode="after")
+    def _one_window(self) -> AnsweredParams:
+        if (self.fault is None) == (self.step is None):
+            raise ValueError("give either 'fault' (its time in force) or 'step' (e.g. upgrade)")
+        return self
+
+
+def _window(view: View, p: AnsweredParams) -> tuple[float, float, str] | str:
+    """(start, end, what) of the window, or why there is none."""
+    if p.fault is not None:
+        inject, heal = view.fault(p.fault, "inject"), view.fault(p.fault, "heal")
+        if inject is None:
+            return f"fault {p.fault!r} was never injected"
+        return inject["mono"], heal["mono"] if heal else float("inf"), p.fault
+    steps = [e for e in view.of("step") if e.get("action") == p.step]
+    starts = [e for e in steps if e.get("phase") == "start"]
+    if not starts:
+        return f"no {p.step} step ran"
+    ends = [e for e in steps if e.get("phase") == "end" and e["mono"] >= starts[-1]["mono"]]
+    return starts[-1]["mono"], ends[0]["mono"] if ends else float("inf"), f"the {p.step}"
 
 
 def probe_answered(view: View, p: AnsweredParams) -> CheckResult:
-    """Did the probe answer (in time) for the whole time the fault was in force?"""
-    inject, heal = view.fault(p.fault, "inject"), view.fault(p.fault, "heal")
-    if inject is None:
-        return CheckResult.failed(f"fault {p.fault!r} was never injected")
-    end = heal["mono"] if heal else float("inf")
-    seen = view.observations(p.probe, p.target, after=inject["mono"])
+    """Did the probe answer (in time) for the whole time the fault was in force (or the step
+    ran, e.g. the API throughout a rolling upgrade)?"""
+    window = _window(view, p)
+    if isinstance(window, str):
+        return CheckResult.failed(window)
+    start, end, what = window
+    seen = view.observations(p.probe, p.target, after=start)
     seen = [o for o in seen if o["mono"] < end]
     silent = [o for o in seen if o.get("error")]
     m = {"answered": len(seen) - len(silent), "no_answer": len(silent), "total": len(seen)}
     if not seen:
-        return CheckResult.failed(f"no {p.probe} observation while {p.fault} was in force", **m)
+        return CheckResult.failed(f"no {p.probe} observation during {what}", **m)
     if silent:
         return CheckResult.failed(
-            f"{p.probe} gave no answer {len(silent)} of {len(seen)} times during {p.fault} "
+            f"{p.probe} gave no answer {len(silent)} of {len(seen)} times during {what} "
             f"(first: {silent[0]['error']})",
             **m,
         )
-    return CheckResult.passed(f"{p.probe} answered all {len(seen)} times during {p.fault}", **m)
+    return CheckResult.passed(f"{p.probe} answered all {len(seen)} times during {what}", **m)

@@ -78,6 +78,8 @@ class TopologySpec(Strict):
     # Compressed time: every Airflow timer the drill depends on, and the scenario's own waits,
     # scaled by this factor (see testbed/timescale.py); TESTBED_TIMESCALE overrides it.
     timescale: float = Field(1.0, ge=0.2, le=1.0)
+    # more than one api-server (one DNS name for all): the guide's zero-downtime rolling upgrade
+    api_servers: int = Field(1, ge=1, le=3)
 
     def build(self) -> Topology:
         nested: dict[str, dict[str, str]] = {}
@@ -93,6 +95,7 @@ class TopologySpec(Strict):
             dags=self.dags,
             requirements=tuple(reqs if isinstance(reqs, list) else [reqs]),
             timescale=timescale.from_env(self.timescale),
+            api_servers=self.api_servers,
         )
 
 

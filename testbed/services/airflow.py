@@ -94,6 +94,8 @@ def spec(ctx: Ctx, node: str) -> NodeSpec:
         files=files,
         ports=PORTS.get(role, []),
     )
+    if role == "api-server" and node != "api-server":
+        s.aliases.append("api-server")  # one name for all: the workers' Execution API URL
     if ctx.topology.kerberos and role == "celery-worker":
         # the cache its sidecar refreshes, read-only; the krb5 config root-owned; no keytab
         s.volumes.append(ccache_volume(node, read_only=True))
@@ -101,8 +103,30 @@ def spec(ctx: Ctx, node: str) -> NodeSpec:
     return s
 
 
-def api_url(ctx: Ctx) -> str:
-    return f"http://127.0.0.1:{ctx.host_port('api-server', AC.API_PORT)}"
+def api_url(ctx: Ctx, node: str | None = None) -> str:
+    """The API from the host: ``node``'s, or the serving api-server's (see :func:`serving_api`)."""
+    return f"http://127.0.0.1:{ctx.host_port(node or serving_api(ctx), AC.API_PORT)}"
+
+
+def serving_api(ctx: Ctx) -> str:
+    """The api-server the testbed talks to: the first one that is running — with two or more,
+    one may be down mid-roll, as a load balancer would route around it."""
+    return api_candidates(ctx)[0]
+
+
+def api_candidates(ctx: Ctx) -> list[str]:
+    """The api-servers, running ones first (one alone: just it, no Docker call)."""
+    names = ctx.topology.api_server_names
+    if len(names) == 1:
+        return names
+
+    def running(name: str) -> bool:
+        try:
+            return runtime.state(ctx.container(name)) == "running"
+        except Exception:  # not created (yet, or any more) mid-roll
+            return False
+
+    return sorted(names, key=lambda n: not running(n))
 
 
 def scheduler_health_url(ctx: Ctx, node: str = "scheduler") -> str:
@@ -156,7 +180,7 @@ def probe(ctx: Ctx, node: str) -> Probe:
     if role == "api-server":
         return Probe(
             "GET /api/v2/monitor/health",
-            lambda: _http_ok(lambda: f"{api_url(ctx)}/api/v2/monitor/health"),
+            lambda: _http_ok(lambda: f"{api_url(ctx, node)}/api/v2/monitor/health"),
             interval=0.5,
         )
     if role == "scheduler":

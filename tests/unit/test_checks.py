@@ -115,6 +115,18 @@ def test_stable_is_about_the_window_only():
     assert not run("health_stable", h, since=50).ok  # nothing observed is not "stable"
 
 
+def test_probe_answered_throughout_an_upgrade_step():
+    up = [ev("step", 10, action="upgrade", phase="start", index=2)]
+    up += [api(9, error="connection: ConnectionError"), api(12), api(15)]
+    up += [ev("step", 20, action="upgrade", phase="end", index=2), api(21, error="timeout")]
+    r = run("probe_answered", up, probe="api_health", step="upgrade")
+    assert r.ok and r.measurements["total"] == 2, r.detail  # only inside the step's window
+    gap = up + [api(13, error="connection: ConnectionError")]
+    r = run("probe_answered", gap, probe="api_health", step="upgrade")
+    assert not r.ok and "no answer 1 of 3 times during the upgrade" in r.detail
+    assert "no upgrade step ran" in run("probe_answered", [api(1)], step="upgrade").detail
+
+
 def test_probe_answered_counts_silence_while_the_fault_is_in_force():
     h = [
         fault(1, "inject"),
@@ -261,7 +273,7 @@ def test_every_finished_attempt_of_a_run_needs_its_log():
 def test_every_check_fails_on_an_empty_history(name):
     spec = REGISTRY[name]
     dummy = {"expected": {"a.b": "1"}}
-    either = {"drained_cleanly": {"node": "x"}}  # a node or a fault; neither is required
+    either = {"drained_cleanly": {"node": "x"}, "probe_answered": {"fault": "x"}}  # one of two
     required = {
         k: dummy.get(k, "x") for k, f in spec.params.model_fields.items() if f.is_required()
     }

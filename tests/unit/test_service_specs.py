@@ -34,6 +34,16 @@ def test_airflow_roles_commands_and_ports():
     assert w.ports == [] and w.image == ctx.airflow_image and w.name == "worker-2"
 
 
+def test_every_api_server_answers_to_the_one_name():
+    ctx = FakeCtx(topology=Topology(workers=1, api_servers=2))
+    second = airflow.spec(ctx, "api-server-2")
+    assert second.role == "api-server" and second.command == ["airflow", "api-server"]
+    assert second.aliases == ["api-server"] and second.ports == [8080]
+    assert airflow.spec(ctx, "api-server").aliases == []
+    url = second.env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
+    assert url == "http://api-server:8080/execution/"
+
+
 def test_dags_copied_only_to_nodes_that_parse_or_run_them():
     ctx = FakeCtx()
     dag = "/opt/airflow/dags/smoke.py"

@@ -27,6 +27,16 @@ def test_every_component_has_its_own_link_and_port():
     assert t.link("worker-1", "redis").name == "worker-1.redis"
 
 
+def test_more_api_servers_each_with_a_database_link_that_moves_no_other_port():
+    one, two = Topology(workers=2), Topology(workers=2, api_servers=2)
+    assert two.airflow_nodes[:3] == ["api-server", "api-server-2", "scheduler"]
+    ports = {k.label: k.listen_port for k in one.links()}
+    ports2 = {k.label: k.listen_port for k in two.links()}
+    assert "api-server-2->postgres" in ports2
+    moved = {k for k in ports if ports[k] != ports2[k]}
+    assert moved == {"migrate->postgres"}  # the migrator's link stays last
+
+
 def test_unknown_link_names_the_existing_ones():
     with pytest.raises(TestbedError, match="links: api-server->postgres"):
         Topology().link("minio", "postgres")
@@ -39,6 +49,7 @@ def test_unknown_link_names_the_existing_ones():
         ({"workers": 9}, "workers must be 1..8"),
         ({"airflow_version": "2.10.5"}, "allowed: 3.1.7, 3.1.8, 3.2.2, 3.3.1, 3.3.2"),
         ({"config": {"Scheduler": {"x": "1"}}}, "'Scheduler' is not a lowercase"),
+        ({"api_servers": 0}, "api_servers must be 1..3"),
     ],
 )
 def test_bad_topology_is_rejected(kwargs, message):
