@@ -61,21 +61,35 @@ def describe_error(exc: Exception) -> str:
 
 
 def api_health(cluster: Cluster) -> dict:
-    """The API's health: with two or more api-servers, the first that answers (running ones
-    first), as a load balancer that retries another backend would see it."""
+    """The API's health: with two or more api-servers, the one that answered last first, then
+    the others (running ones first), as a load balancer that routes by its health checks and
+    retries another backend would see it. Each one gets a share of the probe's time."""
 
     def fn() -> Any:
         names = airflow.api_candidates(cluster)
-        error: Exception = RuntimeError("no api-server")
+        errors = []
         for node in names:
             url = f"{airflow.api_url(cluster, node)}/api/v2/monitor/health"
             try:
-                return requests.get(url, timeout=PROBE_TIMEOUT / len(names)).json()
+                value = requests.get(url, timeout=PROBE_TIMEOUT / len(names)).json()
             except Exception as exc:  # refused, or the node is being replaced: the next one
-                error = exc
-        raise error
+                errors.append((node, exc))
+                continue
+            airflow.api_answered(cluster, node)
+            return value
+        if len(errors) == 1:
+            raise errors[0][1]
+        raise NoAPIAnswer(errors)
 
     return observe(cluster, "api_health", "api-server", fn)
+
+
+class NoAPIAnswer(Exception):
+    """None of the api-servers answered; says what each one did."""
+
+    def __init__(self, errors: list[tuple[str, Exception]]) -> None:
+        super().__init__("; ".join(f"{n}: {describe_error(e)}" for n, e in errors))
+        self.errors = errors
 
 
 def scheduler_health(cluster: Cluster, node: str = "scheduler") -> dict:

@@ -109,13 +109,22 @@ def api_url(ctx: Ctx, node: str | None = None) -> str:
 
 
 def serving_api(ctx: Ctx) -> str:
-    """The api-server the testbed talks to: the first one that is running — with two or more,
-    one may be down mid-roll, as a load balancer would route around it."""
+    """The api-server the testbed talks to (see :func:`api_candidates`): with two or more,
+    one may be down mid-roll, and a load balancer would route around it."""
     return api_candidates(ctx)[0]
 
 
+_ANSWERED: dict[str, str] = {}  # run id -> the api-server that answered the health probe last
+
+
+def api_answered(ctx: Ctx, node: str) -> None:
+    """Note the api-server that just answered the API's health probe (the balancer's check)."""
+    _ANSWERED[getattr(ctx, "run_id", "")] = node
+
+
 def api_candidates(ctx: Ctx) -> list[str]:
-    """The api-servers, running ones first (one alone: just it, no Docker call)."""
+    """The api-servers in the order to try them: the one that answered the health probe last,
+    then the running ones, then the rest (one alone: just it, no Docker call)."""
     names = ctx.topology.api_server_names
     if len(names) == 1:
         return names
@@ -126,7 +135,8 @@ def api_candidates(ctx: Ctx) -> list[str]:
         except Exception:  # not created (yet, or any more) mid-roll
             return False
 
-    return sorted(names, key=lambda n: not running(n))
+    last = _ANSWERED.get(getattr(ctx, "run_id", ""))
+    return sorted(names, key=lambda n: (not running(n), n != last))
 
 
 def scheduler_health_url(ctx: Ctx, node: str = "scheduler") -> str:
