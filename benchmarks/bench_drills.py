@@ -61,7 +61,8 @@ def one_round(paths: list[Path]) -> dict:
             scenario = load(path)
             cluster = pool.get(scenario.topology.build())
             verdict, folder = execute(scenario, cluster)
-            events = [json.loads(line) for line in (folder / "history.jsonl").open()]
+            lines = (folder / "history.jsonl").read_text().splitlines()
+            events = [json.loads(line) for line in lines if line]
             delays = {
                 e["name"]: e["measurements"].get("delay")
                 for e in verdict.expectations

@@ -100,6 +100,7 @@ class Runner(UpgradeSteps):
         self.faults: dict[str, faults.Fault] = {}
         self._timers: list[threading.Timer] = []
         self._delayed: dict[str, threading.Timer] = {}  # fault name -> its pending inject
+        self._delay_lock = threading.Lock()  # a delayed inject vs. its heal step and the end
         self._index = 0
         self._scope: _StepScope | None = None
         self._bound: float | None = None
@@ -416,9 +417,12 @@ class Runner(UpgradeSteps):
             fault = FAULTS[kind](self.cluster, target, name=name, **params)
             self.faults[name] = fault
             if delay:
-                self._delayed[name] = self._later(
-                    delay, lambda: self._inject_late(fault, bound, duration)
-                )
+                timer = threading.Timer(delay, lambda: self._inject_late(fault, bound, duration))
+                timer.daemon = True
+                with self._delay_lock:  # registered before it can fire
+                    self._delayed[name] = timer
+                    self._timers.append(timer)
+                timer.start()
             else:
                 self._inject(fault, bound, duration)
             return fault
@@ -429,16 +433,21 @@ class Runner(UpgradeSteps):
             self._later(duration, fault.heal)
 
     def _inject_late(self, fault: faults.Fault, bound: float, duration: float | None) -> None:
-        """A delayed inject, in its timer's thread: a failure is recorded (and fails the
-        verdict: the drill did not do what it says), never raised into nowhere."""
-        if self._delayed.pop(fault.name, None) is None or self.cancelled.is_set():
-            return
-        try:
-            self._inject(fault, bound, duration)
-        except Exception as exc:
-            fault.record(
-                "inject_failed", error=f"delayed inject: {type(exc).__name__}: {exc}"[:500]
-            )
+        """A delayed inject, in its timer's thread, under the delay lock (a heal step or the
+        end waits for an inject under way, so the inject never lands after its heal). One that
+        does not happen, or fails, is recorded (and fails the verdict: the drill did not do
+        what it says), never raised into nowhere."""
+        with self._delay_lock:
+            if self._delayed.pop(fault.name, None) is None:
+                return  # dropped by a heal step or the end, which recorded it
+            if self.cancelled.is_set():
+                fault.record("inject_failed", error="never injected: the scenario was ending")
+                return
+            try:
+                self._inject(fault, bound, duration)
+            except Exception as exc:
+                error = f"delayed inject: {type(exc).__name__}: {exc}"[:500]
+                fault.record("inject_failed", error=error)
 
     def _later(self, seconds: float, fn: Callable[[], object]) -> threading.Timer:
         timer = threading.Timer(seconds, fn)
@@ -449,7 +458,8 @@ class Runner(UpgradeSteps):
 
     def _drop_delayed(self, name: str, why: str) -> None:
         """A delayed inject that never happened: cancelled, and recorded as a failed inject."""
-        timer = self._delayed.pop(name, None)
+        with self._delay_lock:
+            timer = self._delayed.pop(name, None)
         if timer is not None:
             timer.cancel()
             self.faults[name].record("inject_failed", error=f"never injected: {why}")

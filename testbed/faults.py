@@ -204,6 +204,8 @@ class Kill(Fault):
     def _heal(self) -> None:
         if self.target.startswith("migrate"):
             return  # a one-shot migrator is not restarted: a drill re-runs it as a new node
+        if runtime.state(self.container) == "paused":  # frozen by another fault meanwhile
+            self.container.unpause()
         if self.signal != "KILL" and not self._exited_within(self.exit_wait):
             self.record("still_running", after_s=self.exit_wait)
             self.container.stop(timeout=10)

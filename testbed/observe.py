@@ -61,17 +61,21 @@ def describe_error(exc: Exception) -> str:
 
 
 def api_health(cluster: Cluster) -> dict:
-    """The API's health: with two or more api-servers, the one that answered last first, then
-    the others (running ones first), as a load balancer that routes by its health checks and
-    retries another backend would see it. Each one gets a share of the probe's time."""
+    """The API's health: with two or more api-servers, each in turn (running ones first, the
+    one that answered last first among them) until one answers, as a load balancer that routes
+    by its health checks and retries another backend would see it. They share the probe's
+    time: each try gets what is left divided by the tries left, so a fast refusal leaves the
+    next one more."""
 
     def fn() -> Any:
         names = airflow.api_candidates(cluster)
+        deadline = time.monotonic() + PROBE_TIMEOUT
         errors = []
-        for node in names:
+        for i, node in enumerate(names):
+            share = (deadline - time.monotonic()) / (len(names) - i)
             url = f"{airflow.api_url(cluster, node)}/api/v2/monitor/health"
             try:
-                value = requests.get(url, timeout=PROBE_TIMEOUT / len(names)).json()
+                value = requests.get(url, timeout=max(0.1, share)).json()
             except Exception as exc:  # refused, or the node is being replaced: the next one
                 errors.append((node, exc))
                 continue

@@ -167,14 +167,16 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
     )
 
 
-def _hosts_of(view: View, names: list[str]) -> dict[str, str | None]:
-    """Where each task instance of the runs last ran (the hostname of its latest row)."""
+def _hosts_of(view: View, names: list[str]) -> dict[str, str]:
+    """Where each task instance of the runs last ran (the hostname of its latest row that
+    has one); one that never ran anywhere (skipped, upstream failed) is not listed."""
     out = {}
     for name in names:
         for (task_id, idx), obs in view.task_series(name).items():
-            label = f"{name}.{task_id}" + ("" if idx < 0 else f"[{idx}]")
-            out[label] = next((o["value"].get("hostname") for o in reversed(obs)
-                               if o["value"].get("hostname")), None)  # fmt: skip
+            host = next((o["value"]["hostname"] for o in reversed(obs)
+                         if o["value"].get("hostname")), None)  # fmt: skip
+            if host is not None:
+                out[f"{name}.{task_id}" + ("" if idx < 0 else f"[{idx}]")] = host
     return out
 
 

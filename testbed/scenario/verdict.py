@@ -53,12 +53,14 @@ def compute(scenario: str, events: list[dict[str, Any]]) -> Verdict:
     failed = [
         e for e in events if e["kind"] == "step" and e.get("phase") == "end" and e.get("error")
     ]
-    failed += [  # a delayed fault that was never injected: the drill did not do what it says
+    aborted = [e for e in events if e["kind"] == "aborted"]
+    # a failed step also aborts the scenario (the same error): the abort is shown only when
+    # no step failed (the scenario timeout); a delayed fault that was never injected, always
+    late = [
         {**e, "action": "fault"}
         for e in events
         if e["kind"] == "fault" and e.get("phase") == "inject_failed"
     ]
-    aborted = [e for e in events if e["kind"] == "aborted"]
     stops = [e for e in events if e["kind"] == "interrupted"]
     audits = [e for e in events if e["kind"] == "heal_audit"]
     heal_failures = [e for e in events if e["kind"] == "fault" and e.get("phase") == "heal_failed"]
@@ -70,12 +72,12 @@ def compute(scenario: str, events: list[dict[str, Any]]) -> Verdict:
         scenario=scenario,
         ok=bool(expectations)
         and all(e["ok"] for e in expectations)
-        and not (failed or aborted or stops),
+        and not (failed or aborted or stops or late),
         expectations=expectations,
         findings=findings,
         failed_steps=[
             {"action": e.get("action", "aborted"), "name": e.get("name"), "error": e["error"]}
-            for e in failed or aborted  # an abort outside any step (the scenario timeout)
+            for e in [*(failed or aborted), *late]
         ],
         heal_problems=audits[-1]["problems"] if audits else ["no heal audit recorded"],
         heal_failures=[{"name": e["name"], "error": e["error"]} for e in heal_failures],

@@ -123,8 +123,8 @@ def api_answered(ctx: Ctx, node: str) -> None:
 
 
 def api_candidates(ctx: Ctx) -> list[str]:
-    """The api-servers in the order to try them: the one that answered the health probe last,
-    then the running ones, then the rest (one alone: just it, no Docker call)."""
+    """The api-servers in the order to try them: running ones first, and among them the one
+    that answered the health probe last (one alone: just it, no Docker call)."""
     names = ctx.topology.api_server_names
     if len(names) == 1:
         return names

@@ -2,7 +2,8 @@
 plan, each migration's (``db migrate`` or ``db downgrade``) time, each TERM's time to a drained,
 exited worker, and the API's longest gap in answers during each upgrade.
 
-The benchmark (``benchmarks/bench_upgrades.py``) reports these as medians over rounds; the
+The benchmark (``benchmarks/bench_drills.py --pack upgrades``) reports these as medians over
+rounds; the
 events are those :mod:`testbed.upgrade.procedure`, :mod:`testbed.faults` and the engine record.
 """
 
@@ -93,7 +94,7 @@ def migrations(events: list[Event]) -> list[dict[str, Any]]:
 
 
 def drains(events: list[Event]) -> list[dict[str, Any]]:
-    """Each TERM sent to a worker: seconds until its container exited (Docker's exit time when
+    """Each TERM sent to a node: seconds until its container exited (Docker's exit time when
     recorded, else when it was seen exited; None: not seen exiting before it was started again,
     signalled again, or the end)."""
     out = []
@@ -111,7 +112,7 @@ def drains(events: list[Event]) -> list[dict[str, Any]]:
                     seen = e.get("finished", e["wall"])  # Docker's own exit time if known
                     exited = round(seen - sig["wall"], 3)
                     break
-                if state in ("started", "ready"):
-                    break
+                if state in ("started", "ready", "running"):
+                    break  # started again: an exit before it went unseen
         out.append({"node": node, "fault": sig.get("fault"), "term_to_exit_s": exited})
     return out

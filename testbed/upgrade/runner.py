@@ -66,7 +66,11 @@ class UpgradeSteps:
                 before_signal=self._observe_runs,
                 only=set(nodes) if nodes else None,
             )
-            proc.run(plan)
+            try:
+                proc.run(plan)
+            finally:
+                if any(s.action == "pg_restore" for s in plan.steps):
+                    self.unsettle()  # the restored database may hold older task states
 
     def migrate(self: Runner, name: str, to: str, wait: bool = True, timeout: float = 300) -> int:
         with self._step("migrate", name, to=to, wait=wait):

@@ -84,3 +84,31 @@ def test_a_seeded_delay_is_the_same_for_the_same_seed():
     assert draw(7) == draw(7)
     assert all(5 <= draw(s) <= 40 for s in range(20))
     assert len({draw(s) for s in range(20)}) > 10
+
+
+def test_a_delay_running_out_while_the_scenario_ends_is_recorded(tmp_path, monkeypatch):
+    monkeypatch.setitem(engine.FAULTS, "kill", RecordingFault)
+    cluster = FakeCluster(tmp_path)
+    runner = engine.Runner(cluster, api=FrozenAPI(), probes=[], observe_interval=0.1)
+    runner.fault("late", "kill", "redis", delay=0.2)
+    runner.cancelled.set()  # what finish() does first, before it drops pending delays
+    time.sleep(0.6)
+    events = cluster.history.events()
+    assert not _at(events, "fault", name="late", phase="inject")
+    (failed,) = [e for e in events if e["kind"] == "fault" and e.get("phase") == "inject_failed"]
+    assert "scenario was ending" in failed["error"]
+
+
+def test_a_timeouts_abort_is_shown_beside_a_delayed_fault_that_never_came():
+    from testbed.scenario.verdict import compute
+    from tests.unit.test_checks import ev
+
+    events = [
+        ev("scenario", 0, phase="start"),
+        ev("expectation", 1, name="x", check="healthy", ok=True, detail="ok", finding=False),
+        ev("aborted", 2, error="ScenarioTimeout: no step starts after 900s"),
+        ev("fault", 3, phase="inject_failed", name="late", error="never injected: ended"),
+    ]
+    v = compute("t", events)
+    assert not v.ok
+    assert [s["action"] for s in v.failed_steps] == ["aborted", "fault"]

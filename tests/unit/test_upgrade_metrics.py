@@ -60,5 +60,7 @@ def test_term_to_exit_prefers_dockers_exit_time_and_stops_at_a_restart():
     assert metrics.drains([sig, seen])[0]["term_to_exit_s"] == 7.0
     restarted = ev("container", 104, node="worker-1", state="started")
     assert metrics.drains([sig, restarted, seen])[0]["term_to_exit_s"] is None
+    running_again = ev("container", 104, node="worker-1", state="running")  # its exit unseen
+    assert metrics.drains([sig, running_again, seen])[0]["term_to_exit_s"] is None
     other = ev("container", 105, node="worker-2", state="exited(0)")
     assert metrics.drains([sig, other])[0]["term_to_exit_s"] is None
