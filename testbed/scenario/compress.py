@@ -1,6 +1,7 @@
 """A scenario in compressed time: its own waits scaled like the cluster's Airflow timers (the
 rules are in :mod:`testbed.timescale`): a fault's ``for:``, ``sleep``, ``during:`` windows, and
-the detection bounds ``max_delay``/``max_age``. ``within:``/``timeout:`` stay as written."""
+the detection bounds ``max_delay``/``max_age``. ``within:``/``timeout:`` stay as written, and
+so does a fault's ``delay:`` (it places the fault in work no Airflow timer paces, e.g. a roll)."""
 
 from __future__ import annotations
 
