@@ -38,6 +38,7 @@ class _State:
         self.links = {link.label for link in self.topology.links()}
         self.runs: set[str] = set()
         self.faults: set[str] = set()
+        self.signalling: set[str] = set()  # faults that send a TERM-like signal (stop, kill TERM)
         self.removed: dict[str, str] = {}  # remove-fault name -> the node it removed
         self.backups: set[str] = set()
         self.workloads: set[str] = set()
@@ -135,6 +136,8 @@ def _fault(step: Fault, st: _State) -> list[tuple[str, str]]:
     if step.name in st.faults:
         out.append(("name", f"fault name {step.name!r} is used twice"))
     st.faults.add(step.name)
+    if step.kind == "stop" or (step.kind == "kill" and step.signal not in (None, "KILL")):
+        st.signalling.add(step.name)
     if step.target.startswith(HOST_OF):
         run = step.target[len(HOST_OF) :].partition(".")[0]
         if run not in st.runs:
@@ -194,6 +197,8 @@ def _expect(step: Expect, st: _State) -> list[tuple[str, str]]:
     for field in ("after", "fault"):
         if isinstance(p.get(field), str) and p[field] not in st.faults:
             out.append((field, _unknown("fault", p[field], st.faults)))
+    if step.check == "drained_cleanly" and p.get("fault") in st.faults - st.signalling:
+        out.append(("fault", f"{p['fault']!r} sends no TERM: use a stop, or a kill with signal"))
     for field in ("by", "target"):
         if p.get(field) is not None and p[field] not in st.nodes:
             out.append((field, _unknown("node", p[field], st.nodes)))

@@ -282,3 +282,12 @@ def test_the_drill_pack_keeps_its_drills():
         "upgrade_two_migrators",
         "upgrade_schema_guard",
     }
+
+
+def test_drained_cleanly_needs_a_fault_that_sends_a_term():
+    hang = with_step(3, {"expect": {"check": "drained_cleanly", "fault": "f"}})
+    assert "steps.3.expect.fault: 'f' sends no TERM" in error_of(hang)
+    term = {"name": "f", "kind": "kill", "target": "worker-1", "signal": "TERM"}
+    ok = with_step(2, {"fault": term})
+    ok["steps"][3] = {"expect": {"check": "drained_cleanly", "fault": "f"}}
+    assert from_data(ok, "drill.yaml").steps[3].check == "drained_cleanly"
