@@ -73,8 +73,8 @@ def api_health(cluster: Cluster) -> dict:
         errors = []
         for i, node in enumerate(names):
             share = (deadline - time.monotonic()) / (len(names) - i)
-            url = f"{airflow.api_url(cluster, node)}/api/v2/monitor/health"
-            try:
+            try:  # the node may be gone mid-replace: its URL cannot even be made
+                url = f"{airflow.api_url(cluster, node)}/api/v2/monitor/health"
                 value = requests.get(url, timeout=max(0.1, share)).json()
             except Exception as exc:  # refused, or the node is being replaced: the next one
                 errors.append((node, exc))

@@ -1,0 +1,60 @@
+"""The API's health probe with two api-servers: a node gone mid-replace or refusing is skipped,
+the next one's answer is the observation, and it is tried first next time (no Docker)."""
+
+from __future__ import annotations
+
+import requests
+
+from testbed import observe
+from testbed.errors import TestbedError
+from testbed.services import airflow
+from tests.unit.test_hangproof import FakeCluster
+
+
+class Answer:
+    def json(self) -> dict:
+        return {"metadatabase": {"status": "healthy"}}
+
+
+def test_a_gone_or_refusing_api_server_is_skipped(tmp_path, monkeypatch):
+    cluster = FakeCluster(tmp_path)
+    monkeypatch.setattr(airflow, "api_candidates", lambda c: ["api-server", "api-server-2"])
+
+    def url(c, node):
+        if node == "api-server":
+            raise TestbedError("no node 'api-server' in run")  # removed mid-replace
+        return f"http://{node}"
+
+    monkeypatch.setattr(airflow, "api_url", url)
+    monkeypatch.setattr(requests, "get", lambda u, timeout: Answer())
+    obs = observe.api_health(cluster)
+    assert obs["error"] is None and obs["value"] == Answer().json()
+    assert airflow._ANSWERED[cluster.run_id] == "api-server-2"
+
+    def refused(u, timeout):
+        raise requests.ConnectionError("refused")
+
+    monkeypatch.setattr(requests, "get", refused)
+    obs = observe.api_health(cluster)
+    assert obs["value"] is None
+    assert obs["error"].startswith("NoAPIAnswer: api-server: TestbedError")
+    assert "api-server-2: connection: ConnectionError" in obs["error"]
+
+
+def test_running_api_servers_first_and_the_last_answer_first_among_them(monkeypatch):
+    from testbed import runtime
+    from testbed.topology import Topology
+
+    class Ctx:
+        run_id = "unit-order"
+        topology = Topology(workers=1, api_servers=3)
+        states = {"api-server": "exited(0)", "api-server-2": "running", "api-server-3": "running"}
+
+        def container(self, name):
+            return name
+
+    ctx = Ctx()
+    monkeypatch.setattr(runtime, "state", lambda c: ctx.states[c])
+    assert airflow.api_candidates(ctx) == ["api-server-2", "api-server-3", "api-server"]
+    airflow.api_answered(ctx, "api-server-3")
+    assert airflow.api_candidates(ctx) == ["api-server-3", "api-server-2", "api-server"]
