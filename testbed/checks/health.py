@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from testbed.checks.result import CheckResult
-from testbed.checks.view import Event, View
+from testbed.checks.view import Event, View, step_windows
 
 Probe = Literal["api_health", "scheduler_health", "jobs_check"]
 
@@ -160,12 +160,11 @@ def _window(view: View, p: AnsweredParams) -> tuple[float, float, str] | str:
         if inject is None:
             return f"fault {p.fault!r} was never injected"
         return inject["mono"], heal["mono"] if heal else float("inf"), p.fault
-    steps = [e for e in view.of("step") if e.get("action") == p.step]
-    starts = [e for e in steps if e.get("phase") == "start"]
-    if not starts:
+    windows = step_windows(view.of("step"), p.step)
+    if not windows:
         return f"no {p.step} step ran"
-    ends = [e for e in steps if e.get("phase") == "end" and e["mono"] >= starts[-1]["mono"]]
-    return starts[-1]["mono"], ends[0]["mono"] if ends else float("inf"), f"the {p.step}"
+    start, end = windows[-1]
+    return start["mono"], end["mono"] if end else float("inf"), f"the {p.step}"
 
 
 def probe_answered(view: View, p: AnsweredParams) -> CheckResult:

@@ -102,3 +102,20 @@ class View:
         """The observed values of one task instance, in order."""
         series = self.task_series(run_name).get((task_id, map_index), [])
         return [e["value"] for e in series]
+
+
+def step_windows(events: list[Event], action: str) -> list[tuple[Event, Event | None]]:
+    """Each ``action`` step's start event and its end event (None while it is under way),
+    paired by the step's index, in the order the steps started."""
+    out: list[tuple[Event, Event | None]] = []
+    open_: dict[object, int] = {}  # step index -> its position in out
+    for e in events:
+        if e["kind"] != "step" or e.get("action") != action:
+            continue
+        if e.get("phase") == "start":
+            open_[e.get("index")] = len(out)
+            out.append((e, None))
+        elif e.get("phase") == "end" and e.get("index") in open_:
+            i = open_.pop(e.get("index"))
+            out[i] = (out[i][0], e)
+    return out

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from testbed.checks.view import step_windows
+
 Event = dict[str, Any]
 
 
@@ -22,24 +24,13 @@ def summary(events: list[Event]) -> dict[str, Any]:
     }
 
 
-def _windows(events: list[Event], action: str) -> list[tuple[Event, Event]]:
-    starts: dict[Any, Event] = {}
-    out = []
-    for e in events:
-        if e["kind"] != "step" or e.get("action") != action:
-            continue
-        if e.get("phase") == "start":
-            starts[e.get("index")] = e
-        elif e.get("phase") == "end" and e.get("index") in starts:
-            out.append((starts.pop(e.get("index")), e))
-    return out
-
-
 def upgrades(events: list[Event]) -> list[dict[str, Any]]:
     """Each upgrade step: from -> to, the plan's kind, its seconds, the API's longest gap."""
     plans = [e for e in events if e["kind"] == "upgrade_plan"]
     out = []
-    for start, end in _windows(events, "upgrade"):
+    for start, end in step_windows(events, "upgrade"):
+        if end is None:
+            continue  # under way: nothing measured yet
         plan = next((p["plan"] for p in plans if start["mono"] <= p["mono"] <= end["mono"]), {})
         out.append(
             {
