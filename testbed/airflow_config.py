@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
+from testbed import timescale
 from testbed.secrets import Secrets
 from testbed.services import kdc
 from testbed.topology import Topology, role_is_worker
@@ -140,9 +141,11 @@ def environment(topology: Topology, node: str, secrets: Secrets) -> dict[str, st
 
 
 def kerberos_options(topology: Topology) -> dict[str, str]:
-    """``[kerberos]`` for workers and sidecars: the testbed's values, then the topology's."""
+    """``[kerberos]`` for workers and sidecars: the testbed's values, then the topology's; the
+    refresher's cycle scaled by the timescale (like the ticket life, :func:`kdc.ticket_life`)."""
     overrides = topology.config.get("kerberos", {})
-    return {**KERBEROS_CONFIG, **{k: str(v) for k, v in overrides.items()}}
+    written = {**KERBEROS_CONFIG, **{k: str(v) for k, v in overrides.items()}}
+    return {k: timescale.option(f"kerberos.{k}", v, topology.timescale) for k, v in written.items()}
 
 
 def worker_kerberos_env(topology: Topology) -> dict[str, str]:

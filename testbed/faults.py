@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import docker.errors
 import requests
 
-from testbed import runtime
+from testbed import runtime, timescale
 from testbed.errors import TestbedError
 from testbed.services import toxiproxy
 
@@ -271,10 +271,18 @@ class Replace(Fault):
         self.config = {k: str(v) for k, v in (config or {}).items()}
 
     def describe(self) -> dict[str, Any]:
-        return {"config": self.config} if self.config else {}
+        if not self.config:
+            return {}
+        in_force = self.in_force()
+        return {"config": self.config} | ({"in_force": in_force} if in_force != self.config else {})
+
+    def in_force(self) -> dict[str, str]:
+        """The options as the node gets them: a timer scaled by the cluster's timescale."""
+        ts = self.cluster.topology.timescale if self.cluster is not None else 1.0
+        return {k: timescale.option(k, v, ts) for k, v in self.config.items()}
 
     def _inject(self) -> None:
-        self.cluster.replace_node(self.target, env=config_env(self.config))
+        self.cluster.replace_node(self.target, env=config_env(self.in_force()))
 
     def _heal(self) -> None:
         if self.config:  # back to the topology's settings

@@ -41,6 +41,14 @@ TIMERS: dict[str, tuple[float, str]] = {
     "triggerer.triggerer_health_check_threshold": (30, "int-up"),
     "dag_processor.health_check_threshold": (30, "int-up"),
 }
+# Kerberos (clusters with a KDC): the refresher's cycle (`airflow kerberos` reads it with getint;
+# Airflow's default 3600, the testbed's 30) and the ticket life the KDC grants (the testbed's 90 s,
+# an integer of seconds in kdc.conf), so an expiry a drill waits out shrinks with the cycle that
+# is meant to prevent it.
+KERBEROS_TIMERS: dict[str, tuple[float, str]] = {
+    "kerberos.reinit_frequency": (3600, "int-down"),
+}
+TICKET_LIFE_KIND = "int-up"
 MIN_SECONDS = 1.0
 SLACK = 5.0  # seconds of a detection bound that are observation, not Airflow's timers
 LIMITS = (0.2, 1.0)  # 0.2: Airflow's 5 s heartbeats become 1 s, the floor
@@ -102,6 +110,20 @@ def effective(config: dict[str, dict[str, str]], timescale: float) -> dict[str, 
         base = config.get(section, {}).get(key, default)
         out.setdefault(section, {})[key] = timer_value(float(base), kind, timescale)
     return out
+
+
+def option(dotted: str, value: str | float, timescale: float) -> str:
+    """One Airflow option's value in force: scaled if it is a timer, else as written (a fault's
+    ``config:`` and the ``[kerberos]`` options pass through here)."""
+    kind = {**TIMERS, **KERBEROS_TIMERS}.get(dotted, (None, None))[1]
+    if kind is None or timescale == 1.0:
+        return str(value)
+    return timer_value(float(value), kind, timescale)
+
+
+def ticket_life(seconds: int, timescale: float) -> int:
+    """The KDC's ticket life, scaled (whole seconds, rounded up)."""
+    return int(timer_value(seconds, TICKET_LIFE_KIND, timescale))
 
 
 def duration(seconds: float, timescale: float) -> float:

@@ -1,14 +1,15 @@
 """A scenario in compressed time: its own waits scaled like the cluster's Airflow timers (the
 rules are in :mod:`testbed.timescale`): a fault's ``for:``, ``sleep``, ``during:`` windows, and
-the detection bounds ``max_delay``/``max_age``. ``within:``/``timeout:`` stay as written, and
-so does a fault's ``delay:`` (it places the fault in work no Airflow timer paces, e.g. a roll)."""
+the detection bounds ``max_delay``/``max_age``/``max_interval`` (a ticket's refresh cycle).
+``within:``/``timeout:`` stay as written, and so does a fault's ``delay:`` (it places the fault
+in work no Airflow timer paces, e.g. a roll)."""
 
 from __future__ import annotations
 
 from testbed import timescale as T
 from testbed.scenario import model as M
 
-DETECTION_PARAMS = ("max_delay", "max_age")
+DETECTION_PARAMS = ("max_delay", "max_age", "max_interval")
 
 
 def compress(scenario: M.Scenario, timescale: float) -> M.Scenario:

@@ -99,7 +99,7 @@ def spec(ctx: Ctx, node: str) -> NodeSpec:
     if ctx.topology.kerberos and role == "celery-worker":
         # the cache its sidecar refreshes, read-only; the krb5 config root-owned; no keytab
         s.volumes.append(ccache_volume(node, read_only=True))
-        s.root_files.update(kdc.conf_file())
+        s.root_files.update(kdc.conf_file(ctx))
     return s
 
 

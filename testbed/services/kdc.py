@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import re
 
-from testbed import runtime
+from testbed import runtime, timescale
 from testbed.errors import ClusterError
 from testbed.readiness import Probe
 from testbed.runtime import NodeSpec
@@ -27,7 +27,7 @@ REALM = "TESTBED.INTERNAL"
 DOMAIN = "testbed.internal"
 HOST = f"kdc.{DOMAIN}"
 PORT = 88
-TICKET_LIFE = 90  # seconds: a ticket expires inside a drill
+TICKET_LIFE = 90  # seconds at timescale 1 (see ticket_life): a ticket expires inside a drill
 RENEW_LIFE = 600
 KRB5_CONF = "/etc/krb5.conf"
 PROBE_KEYTAB = "/etc/krb5kdc/probe.keytab"  # on the KDC node only
@@ -53,6 +53,12 @@ def principal(service: str, node: str) -> str:
     return f"{service}/{fqdn(node)}@{REALM}"
 
 
+def ticket_life(ctx: Ctx) -> int:
+    """The life of every ticket of this run: :data:`TICKET_LIFE` on the drill's clock (scaled
+    by the topology's timescale, like the refresher's cycle)."""
+    return timescale.ticket_life(TICKET_LIFE, ctx.topology.timescale)
+
+
 def krb5_conf(ticket_life: int = TICKET_LIFE, renew_life: int = RENEW_LIFE) -> str:
     return f"""[libdefaults]
     default_realm = {REALM}
@@ -74,9 +80,9 @@ def krb5_conf(ticket_life: int = TICKET_LIFE, renew_life: int = RENEW_LIFE) -> s
 """
 
 
-def conf_file() -> dict[str, tuple[bytes, int]]:
+def conf_file(ctx: Ctx) -> dict[str, tuple[bytes, int]]:
     """``/etc/krb5.conf`` as a root-owned, world-readable file of a node."""
-    return {KRB5_CONF: (krb5_conf().encode(), 0o644)}
+    return {KRB5_CONF: (krb5_conf(ticket_life(ctx)).encode(), 0o644)}
 
 
 def spec(ctx: Ctx, node: str = "kdc") -> NodeSpec:
@@ -87,12 +93,12 @@ def spec(ctx: Ctx, node: str = "kdc") -> NodeSpec:
         command=["tb-kdc"],
         env={
             "TB_KRB_REALM": REALM,
-            "TB_KRB_TICKET_LIFE": str(TICKET_LIFE),
+            "TB_KRB_TICKET_LIFE": str(ticket_life(ctx)),
             "TB_KRB_RENEW_LIFE": str(RENEW_LIFE),
             "KRB5_CONFIG": KRB5_CONF,
         },
         files=dict([secret_file("kdc_master_password", ctx.secrets.kdc_master_password)]),
-        root_files=conf_file(),
+        root_files=conf_file(ctx),
         aliases=[HOST],
         file_uid=0,
     )
@@ -111,7 +117,8 @@ def probe(ctx: Ctx, node: str = "kdc") -> Probe:
 
 def keytab(ctx: Ctx, principal_name: str, node: str = "kdc") -> bytes:
     """The keytab of ``principal_name`` (created if missing), exported from the KDC node."""
-    cmd = ["sh", "-c", _EXPORT, "export", principal_name, str(TICKET_LIFE), str(RENEW_LIFE)]
+    life = str(ticket_life(ctx))
+    cmd = ["sh", "-c", _EXPORT, "export", principal_name, life, str(RENEW_LIFE)]
     r = runtime.exec_run(ctx.container(node), cmd, timeout=30, node=node)
     data = base64.b64decode(r.output.strip() or b"", validate=True) if r.exit_code == 0 else b""
     if not data.startswith(b"\x05\x02"):  # the keytab format's version bytes

@@ -55,7 +55,7 @@ def base_spec(ctx: Ctx, node: str) -> NodeSpec:
         image=ctx.airflow_image,
         command=["airflow", "kerberos"],
         env=AC.sidecar_environment(ctx.topology, worker_principal(worker), KEYTAB_NAME),
-        root_files=kdc.conf_file(),
+        root_files=kdc.conf_file(ctx),
         volumes=[ccache_volume(worker, read_only=False)],
         restart="on-failure",
     )

@@ -39,7 +39,7 @@ def base_spec(ctx: Ctx, node: str = PG_KRB) -> NodeSpec:
         image=ctx.services_image,
         command=["tb-pg-krb"],
         env={"TB_KRB_REALM": kdc.REALM, "KRB5_CONFIG": kdc.KRB5_CONF},
-        files=kdc.conf_file(),
+        files=kdc.conf_file(ctx),
         aliases=[HOST],
         file_uid=0,
     )

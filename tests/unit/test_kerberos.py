@@ -163,6 +163,46 @@ def test_krb5_conf_has_no_dns_tricks():
         assert line in conf
 
 
+def test_compressed_time_scales_the_ticket_life_and_the_refresh_cycle_together(fake_keytabs):
+    """At timescale 0.5 a 90 s ticket lives 45 s and the 30 s refresher cycles every 15 s:
+    every node's krb5.conf, the KDC's own max life and the principals' agree; a cycle the
+    topology overrides (120) is scaled too; at 1.0 nothing changes."""
+    ctx = FakeCtx(topology=Topology(workers=2, kerberos=True, timescale=0.5))
+    assert kdc.ticket_life(ctx) == 45
+    assert kdc.spec(ctx).env["TB_KRB_TICKET_LIFE"] == "45"
+    for spec in (kdc.spec(ctx), pg_krb.spec(ctx), kerberos.base_spec(ctx, "worker-1-kerberos")):
+        files = {**spec.files, **spec.root_files}
+        assert "ticket_lifetime = 45\n" in files[kdc.KRB5_CONF][0].decode()
+    side = kerberos.base_spec(ctx, "worker-1-kerberos").env
+    assert side["AIRFLOW__KERBEROS__REINIT_FREQUENCY"] == "15"
+    assert AC.environment(ctx.topology, "worker-2", SECRETS)[
+        "AIRFLOW__KERBEROS__REINIT_FREQUENCY"
+    ] == ("15")
+    override = Topology(
+        kerberos=True, timescale=0.5, config={"kerberos": {"reinit_frequency": "45"}}
+    )
+    assert AC.kerberos_options(override)["reinit_frequency"] == "22"  # an interval rounds down
+    plain = FakeCtx()
+    assert kdc.ticket_life(plain) == kdc.TICKET_LIFE
+    assert AC.kerberos_options(plain.topology)["reinit_frequency"] == "30"
+
+
+def test_a_replace_faults_timer_option_is_scaled_and_both_are_recorded():
+    from testbed import faults
+
+    class Cluster:
+        topology = Topology(workers=2, kerberos=True, timescale=0.5)
+
+    r = faults.Replace(Cluster(), "worker-1-kerberos", config={"kerberos.reinit_frequency": 150})
+    assert r.in_force() == {"kerberos.reinit_frequency": "75"}
+    assert r.describe() == {
+        "config": {"kerberos.reinit_frequency": "150"},
+        "in_force": {"kerberos.reinit_frequency": "75"},
+    }
+    other = faults.Replace(Cluster(), "worker-1-kerberos", config={"kerberos.forwardable": "True"})
+    assert other.describe() == {"config": {"kerberos.forwardable": "True"}}
+
+
 def test_master_password_is_masked_and_old_records_still_load(tmp_path):
     assert SECRETS.kdc_master_password and SECRETS.kdc_master_password not in repr(SECRETS)
     record = SECRETS._asdict()

@@ -108,3 +108,15 @@ def test_fault_durations_sleeps_and_windows_scale():
     q = compress(load(SCENARIOS / "quiet.yaml"), 0.5)
     assert [st.during for st in q.steps if st.action == "expect"][:3] == [30, 7.5, 7.5]
     assert [st.timeout for st in q.steps if st.action == "wait"] == [90, 120]  # upper bounds
+
+
+def test_a_tickets_refresh_interval_scales_like_a_detection_bound():
+    """``max_interval`` bounds a refresh cycle that the timescale shortens (30 s -> 15 s)."""
+    s = load(SCENARIOS / "kerberos_lifetime_short.yaml")
+    c = compress(s, 0.5)
+    bounds = [
+        (old.model_extra["max_interval"], new.check_params().max_interval)
+        for old, new in zip(s.steps, c.steps, strict=True)
+        if old.action == "expect" and (old.model_extra or {}).get("max_interval") is not None
+    ]
+    assert bounds == [(40, T.detection_bound(40, 0.5))] and T.detection_bound(40, 0.5) == 22.5
