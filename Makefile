@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 # The Airflow versions the drill pack runs (the upgrade drills start from the older ones).
-DRILL_VERSIONS ?= 3.3.2 3.3.1 3.2.2
+DRILL_VERSIONS ?= 3.3.2 3.3.1 3.2.2 3.1.8 3.1.7
 images: docker venv
 	$(BIN)/testbed images build $(foreach v,$(DRILL_VERSIONS),--airflow-version $(v))
 

@@ -219,6 +219,28 @@ def _roll(node: str, version: str, ready: str) -> list[Step]:
     ]
 
 
+# A load balancer's healthy threshold (HAProxy's `rise`, an ALB's healthy count): a replaced
+# api-server takes traffic again only after this many health checks in a row, each answered
+# within HEALTHY_TIMEOUT, HEALTHY_INTERVAL apart; only then is the next one stopped.
+HEALTHY_THRESHOLD, HEALTHY_INTERVAL, HEALTHY_TIMEOUT = 3, 1.0, 1.0
+
+
+def _api_server_steps(nodes: list[str], version: str) -> list[Step]:
+    """One api-server at a time; with two or more, each waits out the healthy threshold
+    before the next one stops (the survivor must carry the traffic, not just have booted)."""
+    healthy = (
+        f"wait until {HEALTHY_THRESHOLD} health checks in a row (the public API's and the "
+        f"Execution API's) answer within {HEALTHY_TIMEOUT:g} s, {HEALTHY_INTERVAL:g} s apart "
+        "(a load balancer's healthy threshold), before the next api-server stops"
+    )
+    steps = []
+    for n in nodes:
+        steps += _roll(n, version, READY["api-server"])
+        if len(nodes) > 1:
+            steps.append(Step("roll", "wait_healthy", n, healthy))
+    return steps
+
+
 def _drain_worker(node: str) -> list[Step]:
     return [
         Step(
@@ -251,7 +273,7 @@ def _live_steps(
     version: str, head: str, by_role: dict[str, list[str]], *, reverse: bool = False
 ) -> list[Step]:
     groups: list[list[Step]] = [
-        [s for n in by_role["api-server"] for s in _roll(n, version, READY["api-server"])],
+        _api_server_steps(by_role["api-server"], version),
         [s for n in by_role["triggerer"] for s in _roll(n, version, READY["triggerer"])],
         [s for n in by_role["celery-worker"] for s in _worker_steps(n, version)],
         [s for n in by_role["scheduler"] for s in _roll(n, version, READY["scheduler"])],

@@ -18,15 +18,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import requests
+
 from testbed import bounded, runtime
 from testbed.errors import TestbedError
+from testbed.services import airflow
 from testbed.upgrade import observe as uobs
-from testbed.upgrade.plan import BACKUP_NAME, Plan, Step
+from testbed.upgrade.plan import (
+    BACKUP_NAME,
+    HEALTHY_INTERVAL,
+    HEALTHY_THRESHOLD,
+    HEALTHY_TIMEOUT,
+    Plan,
+    Step,
+)
 
 if TYPE_CHECKING:
     from testbed.cluster import Cluster
 
 PG = "/usr/lib/postgresql/bin"
+HEALTH_PATHS = ("/api/v2/monitor/health", "/execution/health")  # the api-server's two apps
 BACKUP_DIR = "/tmp"  # inside the Postgres node, writable by the postgres user
 STOP_GRACE = 30  # seconds docker waits after SIGTERM before SIGKILL, for non-worker roles
 
@@ -99,6 +110,36 @@ class Procedure:
     def wait_ready(self, step: Step) -> None:
         self.cluster.wait_node(step.node, self.ready_timeout)
 
+    def wait_healthy(self, step: Step) -> None:
+        """The api-server answers :data:`HEALTHY_THRESHOLD` health checks in a row, each within
+        :data:`HEALTHY_TIMEOUT` (a load balancer's healthy threshold); a slow or failed one
+        starts the count again."""
+        deadline, in_a_row = time.monotonic() + self.ready_timeout, 0
+        while in_a_row < HEALTHY_THRESHOLD:
+            in_a_row = in_a_row + 1 if self._health_ok(step.node) else 0
+            if time.monotonic() > deadline or self.cancelled.is_set():
+                raise UpgradeFailed(
+                    f"{step.node} did not answer {HEALTHY_THRESHOLD} health checks in a row "
+                    f"within {HEALTHY_TIMEOUT:g} s each in {self.ready_timeout:g}s"
+                )
+            if in_a_row < HEALTHY_THRESHOLD:
+                self.cancelled.wait(HEALTHY_INTERVAL)
+
+    def _health_ok(self, node: str) -> bool:
+        """Both of the api-server's apps answer in time: the public API's health, and the
+        Execution API's (the workers' traffic). The first Execution API request builds its
+        versioned routers (Cadwyn, lazily, inside the event loop: ~3 s here during which the
+        api-server answers nothing at all), so checking it warms the server before its peer
+        stops, not under the workers' traffic after."""
+        try:
+            base = airflow.api_url(self.cluster, node)
+            return all(
+                requests.get(f"{base}{path}", timeout=HEALTHY_TIMEOUT).status_code == 200
+                for path in HEALTH_PATHS
+            )
+        except Exception:  # slow, refused, or the node is gone: not healthy this time
+            return False
+
     def pg_dump(self, step: Step) -> None:
         backup(self.cluster, BACKUP_NAME[self._plan.kind])
 
@@ -160,6 +201,7 @@ ACTIONS: dict[str, Callable[[Procedure, Step], None]] = {
     "replace": Procedure.replace,
     "start": Procedure.replace,
     "wait_ready": Procedure.wait_ready,
+    "wait_healthy": Procedure.wait_healthy,
     "pg_dump": Procedure.pg_dump,
     "pg_restore": Procedure.pg_restore,
     "db_migrate": Procedure.db_migrate,
@@ -222,8 +264,6 @@ def start_migrate(
 ) -> None:
     """Start ``airflow db migrate`` of ``version`` (or ``command``, e.g. ``airflow db
     downgrade``) as the one-shot node ``node``."""
-    from testbed.services import airflow
-
     cluster.set_version(node, version)
     if node in cluster.nodes:
         cluster.remove_node(node)

@@ -1,13 +1,17 @@
-"""The API's health probe with two api-servers: a node gone mid-replace or refusing is skipped,
-the next one's answer is the observation, and it is tried first next time (no Docker)."""
+"""The API's health probe with two api-servers: all are asked at once, a node gone
+mid-replace or refusing does not stop the other's answer being the observation, a slow one gets
+the whole timeout, and the serving api-server is the one that answered last (no Docker)."""
 
 from __future__ import annotations
+
+import time
 
 import requests
 
 from testbed import observe
 from testbed.errors import TestbedError
 from testbed.services import airflow
+from testbed.topology import Topology
 from tests.unit.test_hangproof import FakeCluster
 
 
@@ -16,9 +20,9 @@ class Answer:
         return {"metadatabase": {"status": "healthy"}}
 
 
-def test_a_gone_or_refusing_api_server_is_skipped(tmp_path, monkeypatch):
+def two_api_servers(tmp_path, monkeypatch):
     cluster = FakeCluster(tmp_path)
-    monkeypatch.setattr(airflow, "api_candidates", lambda c: ["api-server", "api-server-2"])
+    cluster.topology = Topology(workers=1, api_servers=2)
 
     def url(c, node):
         if node == "api-server":
@@ -26,6 +30,11 @@ def test_a_gone_or_refusing_api_server_is_skipped(tmp_path, monkeypatch):
         return f"http://{node}"
 
     monkeypatch.setattr(airflow, "api_url", url)
+    return cluster
+
+
+def test_a_gone_or_refusing_api_server_is_skipped(tmp_path, monkeypatch):
+    cluster = two_api_servers(tmp_path, monkeypatch)
     monkeypatch.setattr(requests, "get", lambda u, timeout: Answer())
     obs = observe.api_health(cluster)
     assert obs["error"] is None and obs["value"] == Answer().json()
@@ -41,9 +50,28 @@ def test_a_gone_or_refusing_api_server_is_skipped(tmp_path, monkeypatch):
     assert "api-server-2: connection: ConnectionError" in obs["error"]
 
 
+def test_a_slow_survivor_gets_the_whole_timeout(tmp_path, monkeypatch):
+    """Asked in turn, a survivor answering in 2 s was given ~1.5 s and counted as silent."""
+    cluster = two_api_servers(tmp_path, monkeypatch)
+    monkeypatch.setattr(airflow, "api_url", lambda c, node: f"http://{node}")
+    asked = {}
+
+    def get(url, timeout):
+        asked[url] = timeout
+        if url.startswith("http://api-server/"):
+            time.sleep(timeout)  # the stopping one: accepts, never answers
+            raise requests.Timeout()
+        time.sleep(observe.PROBE_TIMEOUT * 0.6)
+        return Answer()
+
+    monkeypatch.setattr(requests, "get", get)
+    obs = observe.api_health(cluster)
+    assert obs["error"] is None and obs["value"] == Answer().json()
+    assert set(asked.values()) == {observe.PROBE_TIMEOUT}
+
+
 def test_running_api_servers_first_and_the_last_answer_first_among_them(monkeypatch):
     from testbed import runtime
-    from testbed.topology import Topology
 
     class Ctx:
         run_id = "unit-order"

@@ -263,3 +263,46 @@ def test_cli_unknown_version_is_one_line_listing_the_buildable(tmp_path):
     assert r.returncode == 2
     (line,) = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
     assert "unknown Airflow version '3.0.6'" in line and "3.1.7, 3.1.8, 3.2.2, 3.3.1" in line
+
+
+def test_two_api_servers_wait_out_a_healthy_threshold_before_the_next_stops():
+    """The survivor must carry the traffic before its peer stops: with two api-servers each
+    replaced one waits out the balancer's healthy threshold; with one there is nobody to
+    hand over to, and no such step."""
+    two = make_plan("3.3.1", "3.3.2", H332, H332, nodes=NODES + ["api-server-2"])
+    got = order(
+        two,
+        ("replace", "api-server"),
+        ("wait_ready", "api-server"),
+        ("wait_healthy", "api-server"),
+        ("replace", "api-server-2"),
+        ("wait_healthy", "api-server-2"),
+        ("replace", "triggerer"),
+    )
+    assert got == sorted(got)
+    one = make_plan("3.3.1", "3.3.2", H332, H332, nodes=NODES)
+    assert not any(s.action == "wait_healthy" for s in one.steps)
+
+
+def test_the_healthy_threshold_counts_answers_in_a_row(monkeypatch):
+    import threading
+
+    from testbed.upgrade import procedure as P
+
+    monkeypatch.setattr(P, "HEALTHY_INTERVAL", 0.001)
+    answers = iter([True, True, False, True, True, True, True])
+    asked = []
+
+    def health_ok(self, node):
+        asked.append(node)
+        return next(answers)
+
+    monkeypatch.setattr(P.Procedure, "_health_ok", health_ok)
+    proc = P.Procedure(cluster=None, version="3.3.2", cancelled=threading.Event())
+    proc.wait_healthy(P.Step("roll", "wait_healthy", "api-server-2", ""))
+    assert asked == ["api-server-2"] * 6  # a slow answer starts the count again
+
+    monkeypatch.setattr(P.Procedure, "_health_ok", lambda self, node: False)
+    proc.ready_timeout = 0.05
+    with pytest.raises(P.UpgradeFailed, match="did not answer 3 health checks in a row"):
+        proc.wait_healthy(P.Step("roll", "wait_healthy", "api-server-2", ""))
