@@ -104,10 +104,16 @@ def remote_logs_all(view: View, p: AllLogsParams) -> CheckResult:
 
 
 def _never_started(series: list[dict], attempt: int) -> bool:
-    """Every read of this attempt saw it with no host and not running (it was read at least
-    once: an attempt never seen is not assumed to be one that never ran)."""
+    """Every read of this attempt saw it not running, and with no host of its own (it was read
+    at least once: an attempt never seen is not assumed to be one that never ran). Airflow
+    keeps the previous try's ``hostname`` on a retry until the new try starts, so a host an
+    earlier try was seen on is not this attempt's."""
     mine = [o["value"] for o in series if o["value"]["try_number"] == attempt]
-    return bool(mine) and not any(v.get("hostname") or v["state"] == "running" for v in mine)
+    inherited = {o["value"].get("hostname") for o in series if o["value"]["try_number"] < attempt}
+    return bool(mine) and not any(
+        v["state"] == "running" or (v.get("hostname") and v["hostname"] not in inherited)
+        for v in mine
+    )
 
 
 def _attempt_problem(view: View, ids, task: str, attempt: int, idx: int, via_api: bool):

@@ -312,6 +312,27 @@ def test_an_attempt_that_never_started_needs_no_log():
     assert not _check("remote_logs_all", unseen).ok
 
 
+def test_a_retry_that_never_started_keeps_the_earlier_trys_host_and_needs_no_log():
+    """Airflow keeps try 1's hostname on the retry until try 2 starts: a try 2 never published
+    (queued, then up_for_retry) carries worker-1 without having run there."""
+    events = [
+        _trigger("a", "r1"),
+        _ti(1, "r1", "t", 1, "running", "worker-1"),
+        _ti(5, "r1", "t", 2, "queued", "worker-1"),
+        _ti(6, "r1", "t", 2, "up_for_retry", "worker-1"),
+        _ti(12, "r1", "t", 3, "running", "worker-2"),
+        _ti(13, "r1", "t", 3, "success", "worker-2"),
+        _log("r1", "t", 1, True),
+        _log("r1", "t", 2, False),
+        _log("r1", "t", 3, True),
+    ]
+    ok = _check("remote_logs_all", events)
+    assert ok.ok and ok.measurements["never_started"] == ["a.t try 2"], ok.detail
+    moved = [e if i != 3 else _ti(6, "r1", "t", 2, "up_for_retry", "worker-2") for i, e in
+             enumerate(events)]  # fmt: skip
+    assert not _check("remote_logs_all", moved).ok  # a host of its own: it ran, its log is missing
+
+
 # -- the CLI refuses bad input before anything boots -----------------------------------------
 def _chaos(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "testbed", "chaos", *args]
