@@ -115,15 +115,16 @@ class Procedure:
         :data:`HEALTHY_TIMEOUT` (a load balancer's healthy threshold); a slow or failed one
         starts the count again."""
         deadline, in_a_row = time.monotonic() + self.ready_timeout, 0
-        while in_a_row < HEALTHY_THRESHOLD:
+        while True:
             in_a_row = in_a_row + 1 if self._health_ok(step.node) else 0
+            if in_a_row >= HEALTHY_THRESHOLD:
+                return
             if time.monotonic() > deadline or self.cancelled.is_set():
                 raise UpgradeFailed(
                     f"{step.node} did not answer {HEALTHY_THRESHOLD} health checks in a row "
                     f"within {HEALTHY_TIMEOUT:g} s each in {self.ready_timeout:g}s"
                 )
-            if in_a_row < HEALTHY_THRESHOLD:
-                self.cancelled.wait(HEALTHY_INTERVAL)
+            self.cancelled.wait(HEALTHY_INTERVAL)
 
     def _health_ok(self, node: str) -> bool:
         """Both of the api-server's apps answer in time: the public API's health, and the
@@ -147,17 +148,20 @@ class Procedure:
         restore(self.cluster, "upgrade")
 
     def db_migrate(self, step: Step) -> None:
-        code = migrate(self.cluster, "migrate", self.version, timeout=self.ready_timeout)
-        if code != 0:
-            raise UpgradeFailed(f"`airflow db migrate` to {self.version} exited {code}")
+        self._db_command(self.version, None, f"`airflow db migrate` to {self.version}")
 
     def db_downgrade(self, step: Step) -> None:
         """``airflow db downgrade`` to the older head, run by the newer version's image."""
         plan = self._plan
         cmd = ["airflow", "db", "downgrade", "-r", plan.to_head, "-y"]
-        code = migrate(self.cluster, "migrate", plan.from_version, self.ready_timeout, command=cmd)
+        self._db_command(plan.from_version, cmd, f"`airflow db downgrade -r {plan.to_head}`")
+
+    def _db_command(self, version: str, command: list[str] | None, what: str) -> None:
+        """An Airflow DB command (``airflow db migrate`` by default) as the one-shot node
+        ``migrate`` on ``version``'s image; its exit code must be 0."""
+        code = migrate(self.cluster, "migrate", version, self.ready_timeout, command=command)
         if code != 0:
-            raise UpgradeFailed(f"`airflow db downgrade -r {plan.to_head}` exited {code}")
+            raise UpgradeFailed(f"{what} exited {code}")
 
     @property
     def _plan(self) -> Plan:
