@@ -297,13 +297,23 @@ def compose(
     kerberos: bool = typer.Option(
         False, help="Add a KDC, a ticket-refresher sidecar per worker and a kerberized Postgres."
     ),
+    api_servers: int = typer.Option(1, min=1, max=3, help="api-servers (one name on the network)."),
+    timescale: float = typer.Option(1.0, help="Compressed time: every drill timer scaled (0.2-1)."),
 ) -> None:
     """Render a runnable Compose project of the same topology (for reproducing by hand)."""
     from pathlib import Path
 
     from testbed.compose import render
 
-    topology = Topology(workers, airflow_version, parse_overrides(set_), kerberos=kerberos)
+    overrides = parse_overrides(set_)
+    topology = Topology(
+        workers,
+        airflow_version,
+        overrides,
+        kerberos=kerberos,
+        api_servers=api_servers,
+        timescale=timescale,
+    )
     path = render(topology, Path(out))
     console.print(f"wrote {path}; run it with: docker-compose -f {path} up -d")
 

@@ -145,3 +145,21 @@ def test_kerberos_export_is_a_valid_compose_file(tmp_path):
         ["docker-compose", "config", "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_two_api_servers_export_share_one_name_and_is_valid(tmp_path):
+    """`testbed compose --api-servers 2`: api-server-2 beside api-server, both answering to
+    the name the workers' Execution API URL uses, each with its own Postgres link."""
+    path = render(Topology(workers=1, api_servers=2), tmp_path, run_id="tbcA")
+    services = yaml.safe_load(path.read_text())["services"]
+    for name in ("api-server", "api-server-2"):
+        assert "api-server" in services[name]["networks"]["cluster"]["aliases"]
+        assert services[name]["ports"] == ["127.0.0.1::8080"]
+    proxies = (tmp_path / "files" / "toxiproxy").rglob("*.json")
+    text = " ".join(p.read_text() for p in proxies)
+    assert "api-server-2.postgres" in text
+    if shutil.which("docker-compose"):
+        r = subprocess.run(
+            ["docker-compose", "config", "-q"], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert r.returncode == 0, r.stderr[-2000:]
