@@ -41,12 +41,19 @@ def plain(text: str) -> None:
     console.print(text, markup=False)
 
 
+_LIVE = threading.Lock()  # one live display at a time (rich allows no more)
+
+
 @contextmanager
 def status(msg: str) -> Iterator[Callable[[str], None]]:
-    """A one-line status; yields ``update(text)`` to show the latest detail."""
-    if console.is_terminal:
-        with _live(msg) as update:
-            yield update
+    """A one-line status; yields ``update(text)`` to show the latest detail. A status begun
+    while another one is live (work side by side, e.g. two image builds) prints ticker lines."""
+    if console.is_terminal and _LIVE.acquire(blocking=False):
+        try:
+            with _live(msg) as update:
+                yield update
+        finally:
+            _LIVE.release()
     else:
         with _ticker(msg) as update:
             yield update

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -40,19 +41,52 @@ def exists_name(name: str) -> bool:
         return False
 
 
+SIDE_BY_SIDE = 2  # Airflow images built at once: mostly downloads, unpacking, compiling
+
+
 def ensure(versions: tuple[str, ...], *, verbose: bool = False) -> list[tuple[ImageRef, str]]:
-    """Build whatever of the images is missing; return (ref, "built"|"present") for each."""
-    out = []
-    for ref in catalog.all_refs(versions):
-        if exists(ref):
-            out.append((ref, "present"))
-            continue
-        started = time.monotonic()
-        progress.step(f"building {ref.name}")
-        _BUILDERS[ref.kind](ref, verbose)
-        progress.done(f"built {ref.name}", started)
-        out.append((ref, "built"))
-    return out
+    """Build whatever of the images is missing; return (ref, "built"|"present") for each. The
+    base and services images first (the others build on the base), then the Airflow images
+    :data:`SIDE_BY_SIDE` at a time (one at a time with ``verbose``: their output would mix)."""
+    refs = catalog.all_refs(versions)
+    missing = [r for r in refs if not exists(r)]
+    for ref in missing:
+        if ref.kind != "airflow":
+            _build_one(ref, verbose)
+    airflow = [r for r in missing if r.kind == "airflow"]
+    _side_by_side(airflow, verbose, 1 if verbose else SIDE_BY_SIDE)
+    return [(r, "built" if r in missing else "present") for r in refs]
+
+
+def _build_one(ref: ImageRef, verbose: bool) -> None:
+    started = time.monotonic()
+    progress.step(f"building {ref.name}")
+    _BUILDERS[ref.kind](ref, verbose)
+    progress.done(f"built {ref.name}", started)
+
+
+def _side_by_side(refs: list[ImageRef], verbose: bool, width: int) -> None:
+    """Build ``refs``, ``width`` at a time, in daemon threads (Ctrl-C is not held up by a build
+    under way); the first failure is raised once the builds under way have ended."""
+    slots, errors = threading.Semaphore(width), []
+
+    def build(ref: ImageRef) -> None:
+        with slots:
+            if errors:
+                return  # one failed: start no more
+            try:
+                _build_one(ref, verbose)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                errors.append(exc)
+
+    threads = [threading.Thread(target=build, args=(r,), daemon=True) for r in refs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.5)
+    if errors:
+        raise errors[0]
 
 
 def ensure_scenarios(scenarios) -> list[tuple[ImageRef, str]]:
