@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import queue
 import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from concurrent.futures import TimeoutError as FuturesTimeout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,27 +82,55 @@ def _health_of(cluster: Cluster, node: str) -> Any:
     return requests.get(url, timeout=PROBE_TIMEOUT).json()
 
 
+_ASKING: set[tuple[str, str]] = set()  # (run id, api-server) asked and not answered yet
+_ASKING_LOCK = threading.Lock()
+
+
 def _first_health(cluster: Cluster, names: list[str]) -> Any:
-    """The first api-server's answer among ``names`` asked at once; else what each one did."""
-    pool = ThreadPoolExecutor(len(names), thread_name_prefix=f"api-health-{cluster.run_id}")
-    futures = {pool.submit(_health_of, cluster, node): node for node in names}
-    errors: list[tuple[str, Exception]] = []
-    try:
-        for future in as_completed(futures, timeout=PROBE_TIMEOUT + DEADLINE_SLACK / 2):
-            node = futures[future]
-            try:  # the node may be gone mid-replace: its URL cannot even be made
-                value = future.result()
-            except Exception as exc:
-                errors.append((node, exc))
-                continue
+    """The first api-server's answer among ``names`` asked at once (daemon threads: a slow one
+    never holds up the process); else what each one did. An api-server whose previous ask is
+    still under way is not asked again (no pile-up of threads on a frozen one): it is silent."""
+    answers: queue.Queue = queue.Queue()
+    asked, errors = [], []
+    for node in names:
+        if _begin_ask(cluster.run_id, node):
+            threading.Thread(
+                target=_ask, args=(cluster, node, answers), daemon=True, name=f"api-health-{node}"
+            ).start()
+            asked.append(node)
+        else:
+            errors.append((node, TimeoutError("its previous health request is still unanswered")))
+    deadline = time.monotonic() + PROBE_TIMEOUT + DEADLINE_SLACK / 2
+    while len(errors) < len(names):
+        try:
+            node, value, exc = answers.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:  # requests' own timeout did not fire in time: still no answer
+            break
+        if exc is None:
             airflow.api_answered(cluster, node)
             return value
-    except FuturesTimeout:  # requests' own timeout did not fire in time: still no answer
-        done = {n for n, _ in errors}
-        errors += [(n, TimeoutError()) for n in names if n not in done]
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        errors.append((node, exc))
+    done = {n for n, _ in errors}
+    errors += [(n, TimeoutError()) for n in asked if n not in done]
     raise NoAPIAnswer(sorted(errors, key=lambda e: names.index(e[0])))
+
+
+def _begin_ask(run_id: str, node: str) -> bool:
+    with _ASKING_LOCK:
+        if (run_id, node) in _ASKING:
+            return False
+        _ASKING.add((run_id, node))
+        return True
+
+
+def _ask(cluster: Cluster, node: str, answers: queue.Queue) -> None:
+    try:  # the node may be gone mid-replace: its URL cannot even be made
+        answers.put((node, _health_of(cluster, node), None))
+    except Exception as exc:
+        answers.put((node, None, exc))
+    finally:
+        with _ASKING_LOCK:
+            _ASKING.discard((cluster.run_id, node))
 
 
 class NoAPIAnswer(Exception):
@@ -169,7 +196,7 @@ def config_in_force(cluster: Cluster, keys: list[str], node: str = "scheduler") 
 
 TI_SQL = (
     "select dag_id, run_id, task_id, map_index, try_number, state, queued_by_job_id, hostname, "
-    "max_tries "
+    "max_tries, extract(epoch from start_date)::float8 "
     "from task_instance where dag_id = %s and run_id = %s order by task_id, map_index"
 )
 
@@ -192,6 +219,9 @@ TI_KEYS = (
     "queued_by_job_id",
     "hostname",
     "max_tries",  # the retries the task had: a chaos run's retry budget
+    # when the latest try started (epoch s): set anew when a try starts on a worker, kept from
+    # the previous try (like hostname) until then
+    "start_epoch",
 )
 
 

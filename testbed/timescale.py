@@ -87,7 +87,7 @@ def timer_value(base: float, kind: str, timescale: float) -> str:
 
 def check_timers(config: dict[str, dict[str, str]]) -> None:
     """A timer override must be a number of seconds (it is scaled)."""
-    for dotted in TIMERS:
+    for dotted in {**TIMERS, **KERBEROS_TIMERS}:
         section, key = dotted.split(".", 1)
         raw = config.get(section, {}).get(key)
         if raw is None:

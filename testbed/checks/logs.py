@@ -104,16 +104,20 @@ def remote_logs_all(view: View, p: AllLogsParams) -> CheckResult:
 
 
 def _never_started(series: list[dict], attempt: int) -> bool:
-    """Every read of this attempt saw it not running, and with no host of its own (it was read
-    at least once: an attempt never seen is not assumed to be one that never ran). Airflow
-    keeps the previous try's ``hostname`` on a retry until the new try starts, so a host an
-    earlier try was seen on is not this attempt's."""
+    """No read of this attempt saw it start on a worker (it was read at least once: an attempt
+    never seen is not assumed to be one that never ran). A try that starts gets a new
+    ``start_date``; until then Airflow keeps the previous try's ``start_date`` and
+    ``hostname``, so neither proves this attempt ran. (Histories recorded before
+    ``start_epoch`` was read: a host no earlier try was seen on.)"""
     mine = [o["value"] for o in series if o["value"]["try_number"] == attempt]
-    inherited = {o["value"].get("hostname") for o in series if o["value"]["try_number"] < attempt}
-    return bool(mine) and not any(
-        v["state"] == "running" or (v.get("hostname") and v["hostname"] not in inherited)
-        for v in mine
-    )
+    earlier = [o["value"] for o in series if o["value"]["try_number"] < attempt]
+    if not mine or any(v["state"] in ("running", "success") for v in mine):
+        return False
+    if all("start_epoch" in v for v in mine):
+        before = max((v.get("start_epoch") or 0.0 for v in earlier), default=0.0)
+        return not any((v.get("start_epoch") or 0.0) > before for v in mine)
+    inherited = {v.get("hostname") for v in earlier}
+    return not any(v.get("hostname") and v["hostname"] not in inherited for v in mine)
 
 
 def _attempt_problem(view: View, ids, task: str, attempt: int, idx: int, via_api: bool):

@@ -217,6 +217,15 @@ class Fault(Bounded):
             raise ValueError("a clock_skew fault needs 'offset' of at least 1s (e.g. 10m, -10m)")
         if self.config is not None and not self.config:
             raise ValueError("'config' is empty; give the Airflow options the node runs with")
+        if self.config:  # a timer is scaled by the timescale: it must be seconds
+            nested: dict[str, dict[str, str]] = {}
+            for dotted, value in self.config.items():
+                section, key = dotted.split(".", 1)
+                nested.setdefault(section, {})[key] = str(value)
+            try:
+                timescale.check_timers(nested)
+            except TestbedError as exc:
+                raise ValueError(str(exc)) from None
         return self
 
     def bound(self) -> float:

@@ -134,10 +134,7 @@ class Procedure:
         stops, not under the workers' traffic after."""
         try:
             base = airflow.api_url(self.cluster, node)
-            return all(
-                requests.get(f"{base}{path}", timeout=HEALTHY_TIMEOUT).status_code == 200
-                for path in HEALTH_PATHS
-            )
+            return all(_answers_within(f"{base}{path}", HEALTHY_TIMEOUT) for path in HEALTH_PATHS)
         except Exception:  # slow, refused, or the node is gone: not healthy this time
             return False
 
@@ -196,6 +193,14 @@ class Procedure:
             if time.monotonic() > deadline or self.cancelled.is_set():
                 raise UpgradeFailed(f"{node} still {st} after {timeout:g}s")
             self.cancelled.wait(0.5)
+
+
+def _answers_within(url: str, seconds: float) -> bool:
+    """200 within ``seconds`` all told (requests' timeout bounds each socket wait, not the
+    whole answer)."""
+    started = time.monotonic()
+    ok = requests.get(url, timeout=seconds).status_code == 200
+    return ok and time.monotonic() - started <= seconds
 
 
 ACTIONS: dict[str, Callable[[Procedure, Step], None]] = {

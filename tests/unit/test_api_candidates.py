@@ -86,3 +86,32 @@ def test_running_api_servers_first_and_the_last_answer_first_among_them(monkeypa
     assert airflow.api_candidates(ctx) == ["api-server-2", "api-server-3", "api-server"]
     airflow.api_answered(ctx, "api-server-3")
     assert airflow.api_candidates(ctx) == ["api-server-3", "api-server-2", "api-server"]
+
+
+def test_a_frozen_api_server_is_not_asked_again_while_its_last_ask_hangs(tmp_path, monkeypatch):
+    """No pile-up of threads on a frozen api-server: while its previous ask is unanswered it
+    counts as silent at once; the others still answer."""
+    import threading
+
+    cluster = two_api_servers(tmp_path, monkeypatch)
+    monkeypatch.setattr(airflow, "api_url", lambda c, node: f"http://{node}")
+    release, frozen_asks = threading.Event(), []
+
+    def get(url, timeout):
+        if url.startswith("http://api-server/"):
+            frozen_asks.append(url)
+            release.wait(10)
+            raise requests.Timeout()
+        return Answer()
+
+    monkeypatch.setattr(requests, "get", get)
+    try:
+        for _ in range(3):
+            assert observe.api_health(cluster)["error"] is None
+        assert len(frozen_asks) == 1
+        monkeypatch.setattr(airflow, "api_url", lambda c, node: 1 / 0)  # nobody answers now
+        obs = observe.api_health(cluster)
+        assert "api-server: timeout" in obs["error"]  # still unanswered: not asked again
+        assert len(frozen_asks) == 1
+    finally:
+        release.set()

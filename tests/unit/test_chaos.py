@@ -333,6 +333,42 @@ def test_a_retry_that_never_started_keeps_the_earlier_trys_host_and_needs_no_log
     assert not _check("remote_logs_all", moved).ok  # a host of its own: it ran, its log is missing
 
 
+def _started(event, start_epoch):
+    return {**event, "value": {**event["value"], "start_epoch": start_epoch}}
+
+
+def test_a_retry_is_known_to_have_started_by_a_new_start_date_not_by_its_host():
+    """With ``start_date`` read: a try 2 that ran on the same worker as try 1, too fast for any
+    read to see it running, still needs its log; one that kept try 1's start never ran."""
+    ran = [
+        _trigger("a", "r1"),
+        _started(_ti(1, "r1", "t", 1, "running", "worker-1"), 100.0),
+        _started(_ti(5, "r1", "t", 2, "queued", "worker-1"), 100.0),
+        _started(_ti(6, "r1", "t", 2, "up_for_retry", "worker-1"), 130.0),  # it ran, failed
+        _started(_ti(12, "r1", "t", 3, "success", "worker-1"), 140.0),
+        _log("r1", "t", 1, True),
+        _log("r1", "t", 2, False),
+        _log("r1", "t", 3, True),
+    ]
+    result = _check("remote_logs_all", ran)
+    assert not result.ok and "try 2 not in MinIO" in result.detail
+    never = [_started(e, 100.0) if i == 3 else e for i, e in enumerate(ran)]
+    ok = _check("remote_logs_all", never)
+    assert ok.ok and ok.measurements["never_started"] == ["a.t try 2"], ok.detail
+
+
+def test_a_retry_seen_succeeding_has_started_even_on_the_same_host():
+    events = [
+        _trigger("a", "r1"),
+        _ti(1, "r1", "t", 1, "running", "worker-1"),
+        _ti(5, "r1", "t", 2, "queued", "worker-1"),
+        _ti(9, "r1", "t", 2, "success", "worker-1"),
+        _log("r1", "t", 1, True),
+        _log("r1", "t", 2, False),
+    ]
+    assert not _check("remote_logs_all", events).ok  # try 2's log is missing
+
+
 # -- the CLI refuses bad input before anything boots -----------------------------------------
 def _chaos(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "testbed", "chaos", *args]

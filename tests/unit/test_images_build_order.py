@@ -16,13 +16,18 @@ VERSIONS = ("3.3.2", "3.3.1", "3.2.2")
 
 def fake_builds(monkeypatch, fail: str | None = None):
     log, lock, running = [], threading.Lock(), [0, 0]  # (now, most at once)
+    paired = threading.Event()  # two builds were under way at once
 
     def builder(ref, verbose):
         with lock:
             log.append(("start", ref.kind, ref.name))
             running[0] += 1
             running[1] = max(running[1], running[0])
-        time.sleep(0.05)
+            if running[0] >= 2:
+                paired.set()
+        if ref.kind == "airflow":
+            paired.wait(0.5)  # give a second build the chance to start (none does one by one)
+        time.sleep(0.02)
         with lock:
             running[0] -= 1
             log.append(("end", ref.kind, ref.name))

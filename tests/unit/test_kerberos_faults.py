@@ -12,7 +12,7 @@ import pytest
 from testbed import faults, observe
 from testbed.errors import ScenarioError
 from testbed.scenario.durations import parse_signed_duration
-from testbed.scenario.load import load
+from testbed.scenario.load import from_data, load
 from testbed.scenario.model import Scenario
 from testbed.services import kdc
 
@@ -317,3 +317,19 @@ def test_service_log_reads_the_servers_gssapi_lines_since_the_trigger(tmp_path):
     for p, runs in ((SimpleNamespace(run="a", server_error=None), {"a": 1}), (params, {})):
         observe_kerberos.gather_service_log(cluster, runs, p)
     assert len([e for e in history.events() if e.get("probe") == "service_log"]) == 1
+
+
+def test_a_timer_in_a_replace_faults_config_must_be_seconds():
+    """It is scaled by the timescale, so "30m" would only fail at inject time; refused first."""
+    from testbed.errors import TestbedError
+    from testbed.topology import Topology
+
+    step = {"kind": "replace", "target": "worker-1-kerberos", "name": "f"}
+    data = {"name": "x", "topology": {"kerberos": True}}
+    bad = {**step, "config": {"kerberos.reinit_frequency": "30m"}}
+    with pytest.raises(ScenarioError, match="kerberos.reinit_frequency: '30m' is not a number"):
+        from_data({**data, "steps": [{"fault": bad}]})
+    with pytest.raises(TestbedError, match="kerberos.reinit_frequency: '30m' is not a number"):
+        Topology(kerberos=True, config={"kerberos": {"reinit_frequency": "30m"}}, timescale=0.5)
+    ok = {**step, "config": {"kerberos.reinit_frequency": 150, "kerberos.forwardable": "False"}}
+    assert from_data({**data, "steps": [{"fault": ok}]}).steps[0].config
