@@ -26,6 +26,7 @@ from testbed.scenario.model import (
     Workload,
 )
 from testbed.topology import INFRA, KERBEROS_INFRA, PG_KRB, SIDECAR_SUFFIX
+from testbed.upgrade.versions import version_key
 
 HOST_OF = "host_of:"  # a fault target: the node a task ran on, e.g. host_of:long.work
 _ADDABLE = re.compile(r"^(scheduler|triggerer|dag-processor|api-server)-\d+$|^worker-\d+$")
@@ -45,6 +46,7 @@ class _State:
         self.added: set[str] = set()
         self.sidecars = {n for n in self.nodes if n.endswith(SIDECAR_SUFFIX)}
         self.not_airflow = {*INFRA, *KERBEROS_INFRA, PG_KRB}
+        self.version = self.topology.airflow_version  # after the last whole upgrade
 
 
 def cross_check(s: Scenario, dags: set[str]) -> list[tuple[str, str]]:
@@ -79,9 +81,7 @@ def _step_errors(step, st: _State, dags: set[str]) -> list[tuple[str, str]]:
 def _upgrade_step_errors(step, st: _State, dags: set[str]) -> list[tuple[str, str]]:
     """The upgrade steps and the workload: nodes, migrators, backups and workloads by name."""
     if isinstance(step, Upgrade):
-        airflow = {n for n in st.nodes if n not in INFRA and not n.startswith("migrate")}
-        bad = [n for n in step.nodes or [] if n not in airflow]
-        return [("nodes", _unknown("Airflow node", bad[0], airflow))] if bad else []
+        return _upgrade(step, st)
     if isinstance(step, Migrate):
         st.nodes.add(step.name)
         return []
@@ -114,6 +114,26 @@ def _upgrade_step_errors(step, st: _State, dags: set[str]) -> list[tuple[str, st
         if step.name not in st.workloads:
             return [("name", _unknown("workload", step.name, st.workloads))]
         st.workloads.discard(step.name)
+    return []
+
+
+def _upgrade(step: Upgrade, st: _State) -> list[tuple[str, str]]:
+    """Known nodes; ``rollback:`` only on a way back (it would be ignored on the way up)."""
+    airflow = {n for n in st.nodes if n not in INFRA and not n.startswith("migrate")}
+    bad = [n for n in step.nodes or [] if n not in airflow]
+    if bad:
+        return [("nodes", _unknown("Airflow node", bad[0], airflow))]
+    going_up = version_key(step.to) >= version_key(st.version)
+    if "rollback" in step.model_fields_set and going_up:
+        return [
+            (
+                "rollback",
+                f"applies only on the way back to an older version; this step goes from "
+                f"{st.version} to {step.to}",
+            )
+        ]
+    if step.nodes is None:
+        st.version = step.to
     return []
 
 

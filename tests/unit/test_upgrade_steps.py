@@ -152,3 +152,16 @@ def test_a_workload_is_stopped_once():
     assert "steps.2.stop_workload.name: unknown workload 'w'" in error_of(
         scenario(*steps, {"stop_workload": "w"})
     )
+
+
+def test_rollback_is_refused_on_the_way_up_and_taken_on_the_way_back():
+    """`rollback:` chooses how to go back across a schema change; on an upgrade it would be
+    silently ignored, so it is refused there, naming the two versions."""
+    up = {"upgrade": {"to": "3.3.2", "rollback": "downgrade"}}
+    said = error_of(scenario(up))
+    assert "steps.0.upgrade.rollback" in said and "from 3.2.2 to 3.3.2" in said
+    back = {"upgrade": {"to": "3.2.2", "rollback": "downgrade"}}
+    s = from_data(scenario({"upgrade": {"to": "3.3.2"}}, back), "up.yaml")
+    assert s.steps[1].rollback == "downgrade"
+    partial = {"upgrade": {"to": "3.3.2", "nodes": ["worker-1"]}}  # the cluster is still 3.2.2
+    assert "from 3.2.2 to 3.3.2" in error_of(scenario(partial, up))
