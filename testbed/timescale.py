@@ -48,6 +48,7 @@ TIMERS: dict[str, tuple[float, str]] = {
 KERBEROS_TIMERS: dict[str, tuple[float, str]] = {
     "kerberos.reinit_frequency": (3600, "int-down"),
 }
+ALL_TIMERS = {**TIMERS, **KERBEROS_TIMERS}  # every option a timescale scales
 TICKET_LIFE_KIND = "int-up"
 MIN_SECONDS = 1.0
 SLACK = 5.0  # seconds of a detection bound that are observation, not Airflow's timers
@@ -87,7 +88,7 @@ def timer_value(base: float, kind: str, timescale: float) -> str:
 
 def check_timers(config: dict[str, dict[str, str]]) -> None:
     """A timer override must be a number of seconds (it is scaled)."""
-    for dotted in {**TIMERS, **KERBEROS_TIMERS}:
+    for dotted in ALL_TIMERS:
         section, key = dotted.split(".", 1)
         raw = config.get(section, {}).get(key)
         if raw is None:
@@ -115,7 +116,7 @@ def effective(config: dict[str, dict[str, str]], timescale: float) -> dict[str, 
 def option(dotted: str, value: str | float, timescale: float) -> str:
     """One Airflow option's value in force: scaled if it is a timer, else as written (a fault's
     ``config:`` and the ``[kerberos]`` options pass through here)."""
-    kind = {**TIMERS, **KERBEROS_TIMERS}.get(dotted, (None, None))[1]
+    kind = ALL_TIMERS.get(dotted, (None, None))[1]
     if kind is None or timescale == 1.0:
         return str(value)
     return timer_value(float(value), kind, timescale)

@@ -65,6 +65,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _nested(config: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """{"section.key": value} -> {"section": {"key": "value"}} (Airflow options)."""
+    nested: dict[str, dict[str, str]] = {}
+    for dotted, value in config.items():
+        section, key = dotted.split(".", 1)
+        nested.setdefault(section, {})[key] = str(value)
+    return nested
+
+
 class TopologySpec(Strict):
     workers: int = Field(2, ge=1, le=8)
     airflow_version: Literal[tuple(AIRFLOW_VERSIONS)] = DEFAULT_AIRFLOW_VERSION  # type: ignore[valid-type]
@@ -82,10 +91,7 @@ class TopologySpec(Strict):
     api_servers: int = Field(1, ge=1, le=3)
 
     def build(self) -> Topology:
-        nested: dict[str, dict[str, str]] = {}
-        for dotted, value in self.config.items():
-            section, key = dotted.split(".", 1)
-            nested.setdefault(section, {})[key] = str(value)
+        nested = _nested(self.config)
         reqs = self.requirements
         return Topology(
             self.workers,
@@ -218,12 +224,8 @@ class Fault(Bounded):
         if self.config is not None and not self.config:
             raise ValueError("'config' is empty; give the Airflow options the node runs with")
         if self.config:  # a timer is scaled by the timescale: it must be seconds
-            nested: dict[str, dict[str, str]] = {}
-            for dotted, value in self.config.items():
-                section, key = dotted.split(".", 1)
-                nested.setdefault(section, {})[key] = str(value)
             try:
-                timescale.check_timers(nested)
+                timescale.check_timers(_nested(self.config))
             except TestbedError as exc:
                 raise ValueError(str(exc)) from None
         return self
