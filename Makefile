@@ -32,10 +32,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
-# The Airflow versions the drill pack runs (the upgrade drills start from the older ones).
+# The Airflow versions the drill pack runs (the upgrade drills start from the older ones), and
+# the Kubernetes node the backend: kubernetes drills run in (its commands built with Go).
 DRILL_VERSIONS ?= 3.3.2 3.3.1 3.2.2 3.1.8 3.1.7
 images: docker venv
-	$(BIN)/testbed images build $(foreach v,$(DRILL_VERSIONS),--airflow-version $(v))
+	$(BIN)/testbed images build --kubernetes $(foreach v,$(DRILL_VERSIONS),--airflow-version $(v))
 
 bench: docker venv images
 	$(BIN)/python benchmarks/bench_boot.py

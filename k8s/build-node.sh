@@ -30,6 +30,8 @@ docker save k8s-trial-pause:3.10 -o "$ctx/images/pause.tar"
 # the one pod's image: the testbed's own base, imported as docker.io/library/k8s-trial-pod:1
 docker tag "$base" k8s-trial-pod:1
 docker save k8s-trial-pod:1 -o "$ctx/images/pod.tar"
+# the testbed names its node image after a hash of this recipe (testbed/k8s/image.py)
+node_image=${NODE_IMAGE:-k8s-trial-node:$K8S_VERSION}
 t0=$(date +%s)
-nice -n 19 ionice -c3 docker build -q "${label[@]}" --build-arg NODE_BASE="$node_base" -t "k8s-trial-node:$K8S_VERSION" "$ctx"
-echo "built k8s-trial-node:$K8S_VERSION in $(( $(date +%s) - t0 )) s"
+nice -n 19 ionice -c3 docker build -q "${label[@]}" --build-arg NODE_BASE="$node_base" -t "$node_image" "$ctx"
+echo "built $node_image in $(( $(date +%s) - t0 )) s"

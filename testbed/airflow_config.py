@@ -80,6 +80,7 @@ def env_name(section: str, key: str) -> str:
 
 def merged_config(topology: Topology) -> dict[str, dict[str, str]]:
     merged = {s: dict(kv) for s, kv in BASE_CONFIG.items()}
+    merged["core"]["executor"] = topology.executor
     for section, kv in topology.effective_config().items():
         merged.setdefault(section, {}).update({k: str(v) for k, v in kv.items()})
     return merged

@@ -486,11 +486,20 @@ def images_build(
         [catalog.DEFAULT_AIRFLOW_VERSION], help=f"One of {', '.join(catalog.AIRFLOW_VERSIONS)}."
     ),
     verbose: bool = typer.Option(False, "-v", help="Show every build line."),
+    kubernetes: bool = typer.Option(
+        False,
+        "--kubernetes",
+        help="Also the Kubernetes node (built from the Go module proxy) and the first "
+        "version's Airflow image with the KubernetesExecutor (backend: kubernetes).",
+    ),
 ) -> None:
     """Build the images that are missing (a no-op when every input is unchanged)."""
     from testbed.images import build as image_build
 
-    for ref, what in image_build.ensure(tuple(airflow_version), verbose=verbose):
+    refs = image_build.ensure(tuple(airflow_version), verbose=verbose)
+    if kubernetes:
+        refs += image_build.ensure_kubernetes(tuple(airflow_version[:1]))
+    for ref, what in refs:
         console.print(f"{what:8} {ref.name}")
 
 

@@ -4,7 +4,9 @@ parallel), readiness per role, the migration shortcut, the run record, and teard
 Boot order: network -> postgres, redis, minio, toxiproxy (and the KDC, with Kerberos)
 (parallel) -> log bucket -> ``airflow db migrate`` (or a migrated snapshot) -> api-server,
 scheduler, dag-processor, triggerer and the workers (and, with Kerberos, each worker's ticket
-refresher and the kerberized Postgres) (parallel). A failure or Ctrl-C at any point removes
+refresher and the kerberized Postgres) (parallel). With ``backend: kubernetes`` the Kubernetes
+node boots with the infrastructure, and the Airflow roles are deployed into it as pods
+(testbed.k8s.deploy) instead of containers. A failure or Ctrl-C at any point removes
 everything the run created before the error propagates.
 """
 
@@ -26,11 +28,15 @@ from testbed.errors import ClusterError, ImageMissing
 from testbed.history import History
 from testbed.images import build as image_build
 from testbed.images import catalog
+from testbed.k8s import deploy as k8s_deploy
+from testbed.k8s import image as k8s_image
+from testbed.k8s import manifests as k8s_manifests
+from testbed.k8s import node as k8s_node
 from testbed.readiness import wait_ready
 from testbed.runtime import NodeSpec
 from testbed.secrets import Secrets
 from testbed.services import airflow, kdc, kerberos, minio, pg_krb, postgres, redis, toxiproxy
-from testbed.topology import PG_KRB, SIDECAR_SUFFIX, Topology
+from testbed.topology import K8S_NODE, PG_KRB, SIDECAR_SUFFIX, Topology
 
 SERVICE_MODULES = {
     "postgres": postgres,
@@ -39,6 +45,7 @@ SERVICE_MODULES = {
     "toxiproxy": toxiproxy,
     "kdc": kdc,
     PG_KRB: pg_krb,
+    K8S_NODE: k8s_node,
 }
 MIGRATE_TIMEOUT = 300
 
@@ -105,6 +112,8 @@ class Cluster:
             dags=topo.get("dags"),
             requirements=tuple(topo.get("requirements", ())),
             timescale=topo.get("timescale", 1.0),
+            backend=topo.get("backend", "docker"),
+            executor=topo.get("executor", "CeleryExecutor"),
         )
         self = cls(topology, run_id=run_id)
         self.secrets = Secrets.load(self.dir / "secrets")
@@ -130,9 +139,16 @@ class Cluster:
 
     def image_for(self, node: str) -> str:
         version = self.version_of(node)
-        if self.topology.requirements:  # the user's extra packages, in a derived image
-            return catalog.extra_ref(version, self.topology.requirements).name
+        reqs = self.topology.image_requirements
+        if reqs:  # the user's extra packages (and Kubernetes' provider), in a derived image
+            return catalog.extra_ref(version, reqs).name
         return catalog.airflow_ref(version).name
+
+    def exec_in(self, node: str, cmd: list[str], *, timeout: float) -> runtime.ExecResult:
+        """Run ``cmd`` in a node's container, or in a role's pod on Kubernetes."""
+        if node in self.topology.pods:
+            return k8s_node.exec_in_pod(self, node, cmd, timeout=timeout)
+        return runtime.exec_run(self.container(node), cmd, timeout=timeout, node=node)
 
     def set_version(self, node: str, version: str) -> None:
         """Create ``node`` from ``version``'s image from now on (an upgrade); the cluster can
@@ -143,6 +159,11 @@ class Cluster:
 
     def host_port(self, node: str, port: int) -> int:
         # Looked up every time: a restarted container gets a new host port from the engine.
+        if node in self.topology.pods:  # a pod's port: its Service's NodePort on the node
+            role_port, node_port = k8s_manifests.NODE_PORTS[node]
+            if port != role_port:
+                raise KeyError(f"port {port} of {node} is not published (only {role_port})")
+            return runtime.host_port(self.container(K8S_NODE), node_port)
         return runtime.host_port(self.container(node), port)
 
     # -- boot -------------------------------------------------------------------------------
@@ -171,7 +192,12 @@ class Cluster:
                 for f in made:
                     f.result()
             try:
-                self._phase("airflow", self.topology.airflow_nodes + self.topology.kerberos_nodes)
+                if self.topology.kubernetes:
+                    self._deploy_pods()
+                else:
+                    self._phase(
+                        "airflow", self.topology.airflow_nodes + self.topology.kerberos_nodes
+                    )
             finally:
                 self._created.clear()  # only the boot's own specs: later starts create anew
         except BaseException:
@@ -184,16 +210,24 @@ class Cluster:
         self.write_record(state="running")
         return self
 
+    def _deploy_pods(self) -> None:
+        """The Airflow roles as pods of the Kubernetes node, each waited for."""
+        t0 = time.monotonic()
+        with progress.status("deploying Airflow into Kubernetes") as update:
+            k8s_deploy.up(self, update)
+        self.timings["airflow"] = time.monotonic() - t0
+        progress.done(f"airflow ready (pods): {', '.join(self.topology.pods)}", t0)
+
     def _check_images(self) -> None:
-        missing = [
-            n
-            for n in (self.services_image, self.airflow_image, self.image_for("scheduler"))
-            if not image_build.exists_name(n)
-        ]
+        wanted = [self.services_image, self.airflow_image, self.image_for("scheduler")]
+        if self.topology.kubernetes:
+            wanted.append(k8s_image.node_image())
+        missing = [n for n in wanted if not image_build.exists_name(n)]
         if missing:
             raise ImageMissing(
                 f"image(s) not built: {', '.join(dict.fromkeys(missing))}",
-                hint="run `testbed images build` (or `make images`); a scenario's extra "
+                hint="run `testbed images build` (--kubernetes for the node) or `make images`; "
+                "a scenario's extra "
                 "requirements are built by `testbed run`",
             )
         if self.use_snapshot and postgres.snapshot_exists(self.snapshot):
@@ -372,6 +406,8 @@ class Cluster:
                 "dags": self.topology.dags,
                 "requirements": list(self.topology.requirements),
                 "timescale": self.topology.timescale,
+                "backend": self.topology.backend,
+                "executor": self.topology.executor,
                 "config_in_force": self.topology.flat_effective(),
             },
             "images": {

@@ -29,6 +29,7 @@ from testbed.checks import CheckResult, CheckSpec, View
 from testbed.checks.view import TERMINAL_TI_STATES
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
+from testbed.k8s import faults as k8s_faults
 from testbed.logwatch import Attempt, LogWatch
 from testbed.scenario.validate import HOST_OF
 from testbed.services import airflow
@@ -48,6 +49,7 @@ FAULTS: dict[str, Callable[..., faults.Fault]] = {
     "partition": faults.Partition,
     "link": faults.LinkFault,
     **faults.KERBEROS_FAULTS,  # rotate_key, clock_skew
+    **k8s_faults.K8S_FAULTS,  # pod_delete
 }
 # What the engine runs before evaluating a check that declares one of these needs (CheckSpec)
 GATHERERS = {**observe.GATHERERS, **observe_kerberos.GATHERERS}

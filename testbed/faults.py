@@ -33,6 +33,7 @@ import requests
 from testbed import runtime, timescale
 from testbed.errors import TestbedError
 from testbed.services import toxiproxy
+from testbed.topology import K8S_NODE
 
 if TYPE_CHECKING:
     from testbed.cluster import Cluster
@@ -568,8 +569,8 @@ def _ok(r: requests.Response) -> None:
 
 def heal_audit(cluster: Cluster) -> list[str]:
     """What is still broken: missing, stopped or paused nodes, stopped processes, toxics,
-    disabled proxies, nodes off the network, iptables rules of this run. Empty means every
-    fault healed."""
+    disabled proxies, nodes off the network, iptables rules of this run, a Deployment without
+    its ready pod (Kubernetes). Empty means every fault healed."""
     problems = [f"{n} is missing" for n in cluster.topology.nodes if n not in cluster.nodes]
     for node, c in list(cluster.nodes.items()):
         st = runtime.state(c)
@@ -592,6 +593,10 @@ def heal_audit(cluster: Cluster) -> list[str]:
             problems += [f"proxy {name} has toxic {t['name']}" for t in proxy.get("toxics", [])]
     except (requests.RequestException, docker.errors.APIError) as exc:
         problems.append(f"toxiproxy API did not answer: {exc}")
+    if cluster.topology.kubernetes and K8S_NODE in cluster.nodes:
+        from testbed.k8s.deploy import audit  # a pod deleted and not back
+
+        problems += audit(cluster)
     try:
         problems += [f"iptables rule left: {ln}" for ln in run_rules(cluster.run_id)]
     except FaultError as exc:

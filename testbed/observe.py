@@ -162,7 +162,7 @@ def jobs_check(cluster: Cluster, node: str, job_type: str | None = None) -> dict
 
     def fn() -> Any:
         cmd = ["airflow", "jobs", "check", "--job-type", job_type, "--local"]
-        r = runtime.exec_run(cluster.container(node), cmd, timeout=30, node=node)
+        r = cluster.exec_in(node, cmd, timeout=30)
         if r.exit_code == 0:
             return {"ok": True}
         if "No alive jobs found" in r.output:  # the one answer that means "not alive"
@@ -186,7 +186,7 @@ def config_in_force(cluster: Cluster, keys: list[str], node: str = "scheduler") 
 
     def fn() -> Any:
         cmd = ["python", "-c", CONFIG_SCRIPT, *keys]
-        r = runtime.exec_run(cluster.container(node), cmd, timeout=30, node=node)
+        r = cluster.exec_in(node, cmd, timeout=30)
         if r.exit_code != 0:
             raise RuntimeError(r.output.strip().splitlines()[-1:] or r.exit_code)
         return json.loads(r.output.strip().splitlines()[-1])

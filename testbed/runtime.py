@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 import docker
 import docker.errors
@@ -62,6 +63,8 @@ class NodeSpec:
     aliases: list[str] = field(default_factory=list)  # more names on the run network
     volumes: list[Volume] = field(default_factory=list)
     restart: str | None = None  # a Docker restart policy, e.g. "on-failure"
+    binds: dict[str, str] = field(default_factory=dict)  # host path -> path, read-only
+    engine: dict[str, Any] = field(default_factory=dict)  # more create() options (caps, tmpfs)
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ def create(spec: NodeSpec, run_id: str, network: Network, run_labels: dict[str, 
         }
         for v in spec.volumes
     }
+    volumes.update({host: {"bind": path, "mode": "ro"} for host, path in spec.binds.items()})
     container = client().containers.create(
         spec.image,
         command=spec.command,
@@ -116,6 +120,7 @@ def create(spec: NodeSpec, run_id: str, network: Network, run_labels: dict[str, 
         networking_config={
             network.name: client().api.create_endpoint_config(aliases=[spec.name, *spec.aliases])
         },
+        **spec.engine,
     )
     if spec.files:
         put_files(container, spec.files, uid=spec.file_uid)

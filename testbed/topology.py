@@ -2,7 +2,8 @@
 config overrides, the links (component -> Postgres/Redis) routed through Toxiproxy, and
 whether the Kerberos pieces run (a KDC, a ticket-refresher sidecar per worker, a kerberized
 Postgres the tasks use), and the user's own workload: a DAG folder and extra Python packages
-(installed into an image derived from the Airflow one).
+(installed into an image derived from the Airflow one); and the backend: Docker containers, or
+(``kubernetes``) the Airflow roles as pods of a Kubernetes node container (testbed.k8s).
 
 Pure data, no Docker: the cluster boots what this describes.
 """
@@ -19,6 +20,16 @@ from testbed.errors import TestbedError
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
 
 INFRA = ("postgres", "redis", "minio", "toxiproxy")
+K8S_NODE = "k8s-node"  # the Kubernetes node container (backend: kubernetes)
+# backend: kubernetes runs the Airflow roles as pods of one node container; the database,
+# the log store and Toxiproxy stay containers beside it (a managed database outside the
+# cluster, as the guide recommends for production); no broker: KubernetesExecutor only
+K8S_INFRA = ("postgres", "minio", "toxiproxy", K8S_NODE)
+BACKENDS = ("docker", "kubernetes")
+EXECUTORS = {"docker": ("CeleryExecutor",), "kubernetes": ("KubernetesExecutor",)}
+# the provider the KubernetesExecutor lives in, installed into a derived image like a user's
+# extra packages (the version tested with every Airflow version the images build)
+K8S_PROVIDER = "apache-airflow-providers-cncf-kubernetes==10.25.0"
 AIRFLOW_CORE = ("api-server", "scheduler", "dag-processor", "triggerer")
 KERBEROS_INFRA = ("kdc",)
 PG_KRB = "pg-krb"  # the kerberized target: a second Postgres that accepts only GSSAPI
@@ -70,9 +81,12 @@ class Topology:
     # api-servers: "api-server", then "api-server-2", ...; every one answers to the DNS name
     # api-server on the run network (Docker's round robin stands in for a load balancer)
     api_servers: int = 1
+    backend: str = "docker"  # "kubernetes": the Airflow roles are pods (testbed.k8s)
+    executor: str = "CeleryExecutor"
 
     def __post_init__(self) -> None:
         self._check_workload()
+        self._check_backend()
         timescale.check(self.timescale)
         if not 1 <= self.workers <= 8:
             raise TestbedError(f"workers must be 1..8, got {self.workers}")
@@ -109,8 +123,41 @@ class Topology:
                     "(name, version specifier, extras) are allowed"
                 )
 
+    def _check_backend(self) -> None:
+        if self.backend not in BACKENDS:
+            raise TestbedError(f"backend {self.backend!r}: allowed {', '.join(BACKENDS)}")
+        allowed = EXECUTORS[self.backend]
+        if self.executor not in allowed:
+            raise TestbedError(
+                f"executor {self.executor!r} is not built for backend {self.backend}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+        if self.kubernetes and (self.kerberos or self.api_servers != 1):
+            raise TestbedError(
+                "backend kubernetes runs one api-server and no Kerberos pieces "
+                "(kerberos: false, api_servers: 1)"
+            )
+
+    @property
+    def kubernetes(self) -> bool:
+        return self.backend == "kubernetes"
+
+    @property
+    def image_requirements(self) -> tuple[str, ...]:
+        """The extra packages of the derived Airflow image: the user's, and on Kubernetes the
+        provider the KubernetesExecutor lives in."""
+        return (*self.requirements, *((K8S_PROVIDER,) if self.kubernetes else ()))
+
+    @property
+    def pods(self) -> list[str]:
+        """The Airflow roles run as Kubernetes Deployments (none on the Docker backend)."""
+        return list(AIRFLOW_CORE) if self.kubernetes else []
+
     @property
     def worker_names(self) -> list[str]:
+        """The Celery workers (none with the KubernetesExecutor: a pod per task)."""
+        if self.kubernetes:
+            return []
         return [worker_name(i) for i in range(1, self.workers + 1)]
 
     @property
@@ -119,11 +166,16 @@ class Topology:
 
     @property
     def airflow_nodes(self) -> list[str]:
+        """The Airflow roles run as containers (none on Kubernetes: see :attr:`pods`)."""
+        if self.kubernetes:
+            return []
         return [*self.api_server_names, *AIRFLOW_CORE[1:], *self.worker_names]
 
     @property
     def infra_nodes(self) -> list[str]:
         """The nodes booted before the metadata database is migrated."""
+        if self.kubernetes:
+            return list(K8S_INFRA)
         return [*INFRA, *(KERBEROS_INFRA if self.kerberos else ())]
 
     @property
@@ -141,6 +193,8 @@ class Topology:
     def links(self) -> list[Link]:
         """Every (component, backing service) pair, each with its own Toxiproxy port."""
         pairs = [(n, "postgres") for n in AIRFLOW_CORE]
+        if self.kubernetes:  # the pods' own links; no broker, task pods use the API only
+            return [Link(c, u, PROXY_BASE_PORT + i) for i, (c, u) in enumerate(pairs)]
         pairs.append(("scheduler", "redis"))
         for w in self.worker_names:
             pairs += [(w, "redis"), (w, "postgres")]

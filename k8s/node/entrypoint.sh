@@ -39,6 +39,7 @@ cert() { # name subject eku [san]
   key "$PKI/$n.key"
   openssl req -new -key "$PKI/$n.key" -subj "$subj" -out "$PKI/$n.csr"
   { echo "basicConstraints=CA:FALSE"; echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "subjectKeyIdentifier=hash"; echo "authorityKeyIdentifier=keyid"
     echo "extendedKeyUsage=$eku"; [ -n "$san" ] && echo "subjectAltName=$san"; } > "$PKI/$n.ext"
   openssl x509 -req -in "$PKI/$n.csr" -CA "$PKI/${CA:-ca}.crt" -CAkey "$PKI/${CA:-ca}.key" -CAcreateserial \
     -days 30 -extfile "$PKI/$n.ext" -out "$PKI/$n.crt" 2>/dev/null
@@ -61,7 +62,10 @@ KC
 }
 if [ ! -f "$PKI/ca.crt" ]; then
   key "$PKI/ca.key"
-  openssl req -x509 -new -key "$PKI/ca.key" -subj /CN=k8s-trial-ca -days 30 -out "$PKI/ca.crt"
+  # keyUsage on the CA: Python 3.13's ssl verifies strictly (the scheduler's Kubernetes client
+  # refused the CA otherwise: "CA cert does not include key usage extension")
+  openssl req -x509 -new -key "$PKI/ca.key" -subj /CN=k8s-trial-ca -days 30 -out "$PKI/ca.crt" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
   cert apiserver /CN=kube-apiserver serverAuth \
     "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost,DNS:$NODE,IP:10.96.0.1,IP:127.0.0.1,IP:$IP"
   cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
@@ -73,7 +77,8 @@ if [ ! -f "$PKI/ca.crt" ]; then
   # the aggregation layer's front proxy (--requestheader-*): without it every component logs
   # "missing content for CA bundle ...requestheader-client-ca-file" at start
   key "$PKI/front-proxy-ca.key"
-  openssl req -x509 -new -key "$PKI/front-proxy-ca.key" -subj /CN=front-proxy-ca -days 30 -out "$PKI/front-proxy-ca.crt"
+  openssl req -x509 -new -key "$PKI/front-proxy-ca.key" -subj /CN=front-proxy-ca -days 30 -out "$PKI/front-proxy-ca.crt" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
   CA=front-proxy-ca cert front-proxy-client /CN=front-proxy-client clientAuth
   key "$PKI/sa.key"; openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub"
   for u in admin controller-manager scheduler kube-proxy kubelet; do kubeconfig "$u" "$u"; done
@@ -97,10 +102,17 @@ wait_for() { # what seconds command...
 # --- containerd and the side-loaded images ---------------------------------------------------
 start containerd containerd --config /etc/containerd/config.toml
 wait_for "containerd answers" 60 ctr version
-for t in /opt/images/*.tar; do
-  [ -e "$t" ] && ctr -n k8s.io images import "$t" >>"$LOG/images.log" 2>&1
-done
-phase "images imported: $(ctr -n k8s.io images ls -q | grep -v sha256 | tr '\n' ' ')"
+# the node image's own (pause, the trial's pod) and those mounted under /opt/images/<dir>/ by
+# the testbed (the Airflow image, `docker save`d on the host)
+# imported in the background while the control plane starts (a 1 GB image takes ~12 s);
+# "images imported" is stamped when done (the testbed waits for it before creating pods)
+import_images() {
+  for t in /opt/images/*.tar /opt/images/*/*.tar; do
+    [ -e "$t" ] && { ctr -n k8s.io images import "$t" >>"$LOG/images.log" 2>&1 || phase "image import failed: $t (see $LOG/images.log)"; }
+  done
+  phase "images imported: $(ctr -n k8s.io images ls -q | grep -v sha256 | tr '\n' ' ')"
+}
+import_images &
 
 # --- control plane ---------------------------------------------------------------------------
 start etcd etcd --name "$NODE" --data-dir /var/lib/etcd \
@@ -136,7 +148,7 @@ start kube-scheduler kube-scheduler --kubeconfig=$K/scheduler.conf \
 # --- the node ---------------------------------------------------------------------------------
 start kubelet kubelet --config=$K/kubelet.yaml --kubeconfig=$K/kubelet.conf \
   --hostname-override="$NODE" --node-ip="$IP"
-if [ "${K8S_PROXY:-0}" = 1 ] && command -v kube-proxy >/dev/null; then
+if [ "${K8S_PROXY:-1}" = 1 ] && command -v kube-proxy >/dev/null; then
   cat > $K/kube-proxy.yaml <<KP
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration

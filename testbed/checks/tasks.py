@@ -17,31 +17,37 @@ class TaskParams(BaseModel):
 
 
 class AdoptedParams(TaskParams):
-    by: str  # the node of the adopting scheduler, e.g. scheduler-2
+    # the node of the adopting scheduler, e.g. scheduler-2; none: any other SchedulerJob (a
+    # Deployment's replacement pod has a name nobody knows in advance)
+    by: str | None = None
     after: str | None = None  # the fault that orphaned it (for the adoption delay)
 
 
 def task_adopted(view: View, p: AdoptedParams) -> CheckResult:
-    """``queued_by_job_id`` moved to a SchedulerJob of node ``by``, and the task succeeded."""
+    """``queued_by_job_id`` moved to a SchedulerJob of node ``by`` (or, without ``by``, to
+    another SchedulerJob than the one that queued it), and the task succeeded."""
     values = view.task(p.run, p.task, p.map_index)
     if not values:
         return CheckResult.failed(f"task {p.task} of run {p.run} was never observed")
-    jobs = [j for j in _jobs(view) if j["hostname"] == p.by]
-    new_ids = {j["id"] for j in jobs}
     queued = [v for v in values if v.get("queued_by_job_id")]
     first_job = queued[0]["queued_by_job_id"] if queued else None
+    jobs = [
+        j for j in _jobs(view) if j["hostname"] == p.by or (p.by is None and j["id"] != first_job)
+    ]
+    new_ids = {j["id"] for j in jobs}
+    by = p.by or "another scheduler"
     adopted = next((i for i, v in enumerate(values) if v.get("queued_by_job_id") in new_ids), None)
     final = values[-1]
     m = {"old_job": first_job, "new_jobs": sorted(new_ids), "final_state": final["state"]}
     if adopted is None:
         return CheckResult.failed(
-            f"task {p.task} never queued_by a SchedulerJob of {p.by} "
-            f"(jobs of {p.by} seen: {sorted(new_ids) or 'none'}; "
+            f"task {p.task} never queued_by a SchedulerJob of {by} "
+            f"(jobs of {by} seen: {sorted(new_ids) or 'none'}; "
             f"queued_by_job_id last {final.get('queued_by_job_id')})",
             **m,
         )
     if first_job in new_ids:
-        return CheckResult.failed(f"task {p.task} was queued by {p.by} from the start", **m)
+        return CheckResult.failed(f"task {p.task} was queued by {by} from the start", **m)
     if values[adopted]["try_number"] != queued[0]["try_number"]:
         return CheckResult.failed(
             f"task {p.task} was retried (try {values[adopted]['try_number']}), not adopted", **m
@@ -54,7 +60,7 @@ def task_adopted(view: View, p: AdoptedParams) -> CheckResult:
         series = view.task_series(p.run)[(p.task, p.map_index)]
         m["adopted_after_s"] = round(series[adopted]["mono"] - fault["mono"], 3)
     return CheckResult.passed(
-        f"task {p.task} adopted: queued_by_job_id {first_job} -> {m['new_job']} ({p.by}), "
+        f"task {p.task} adopted: queued_by_job_id {first_job} -> {m['new_job']} ({by}), "
         f"then success on try {final['try_number']}",
         **m,
     )

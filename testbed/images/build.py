@@ -90,13 +90,29 @@ def _side_by_side(refs: list[ImageRef], verbose: bool, width: int) -> None:
 
 
 def ensure_scenarios(scenarios) -> list[tuple[ImageRef, str]]:
-    """Every image the scenarios need: the Airflow versions they run, and for those with extra
-    requirements the derived images (one per version)."""
+    """Every image the scenarios need: the Airflow versions they run, for those with extra
+    requirements (or on Kubernetes) the derived images (one per version), the Kubernetes node."""
     out = ensure(tuple(sorted(set().union(*(s.versions() for s in scenarios)))))
     for s in scenarios:
-        reqs = s.topology.build().requirements
-        out += ensure_extra(tuple(sorted(s.versions())), reqs)
+        topology = s.topology.build()
+        out += ensure_extra(tuple(sorted(s.versions())), topology.image_requirements)
+    if any(s.topology.build().kubernetes for s in scenarios):
+        out += ensure_kubernetes(())
     return out
+
+
+def ensure_kubernetes(versions: tuple[str, ...]) -> list[tuple[ImageRef, str]]:
+    """The Kubernetes node image, and for each of ``versions`` the Airflow image with the
+    KubernetesExecutor's provider (what ``backend: kubernetes`` runs)."""
+    from testbed.k8s import image as k8s_image
+    from testbed.topology import K8S_PROVIDER
+
+    name = k8s_image.node_image()
+    present = exists_name(name)
+    k8s_image.ensure_node_image()
+    repo, tag = name.split(":", 1)
+    out = [(ImageRef("k8s-node", repo, tag), "present" if present else "built")]
+    return out + ensure_extra(versions, (K8S_PROVIDER,))
 
 
 def ensure_extra(

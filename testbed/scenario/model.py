@@ -30,7 +30,7 @@ from testbed.checks import registry
 from testbed.errors import TestbedError
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
 from testbed.scenario.durations import Duration, SignedDuration, parse_duration
-from testbed.topology import Topology
+from testbed.topology import BACKENDS, EXECUTORS, Topology
 
 NAME = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 TI_STATES = ("queued", "running", "success", "failed", "up_for_retry", "scheduled")
@@ -45,6 +45,7 @@ FaultKind = Literal[
     "link",
     "rotate_key",
     "clock_skew",
+    "pod_delete",
 ]
 FAULT_PARAMS = {  # which optional fields each fault kind takes
     "hang": {"mode"},
@@ -54,8 +55,9 @@ FAULT_PARAMS = {  # which optional fields each fault kind takes
     "link": {"toxic", "attributes"},
     "replace": {"config"},
     "clock_skew": {"offset"},
+    "pod_delete": {"grace"},
 }
-HEALED_BY_STEP = ("remove", "replace", "restart", "clock_skew")  # no `for:`
+HEALED_BY_STEP = ("remove", "replace", "restart", "clock_skew", "pod_delete")  # no `for:`
 
 
 ConfigKey = Annotated[str, Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")]  # section.key
@@ -89,6 +91,9 @@ class TopologySpec(Strict):
     timescale: float = Field(1.0, ge=0.2, le=1.0)
     # more than one api-server (one DNS name for all): the guide's zero-downtime rolling upgrade
     api_servers: int = Field(1, ge=1, le=3)
+    # where the Airflow roles run: containers, or pods of a Kubernetes node (testbed.k8s)
+    backend: Literal[BACKENDS] = "docker"  # type: ignore[valid-type]
+    executor: Literal["CeleryExecutor", "KubernetesExecutor"] | None = None
 
     def build(self) -> Topology:
         nested = _nested(self.config)
@@ -102,6 +107,8 @@ class TopologySpec(Strict):
             requirements=tuple(reqs if isinstance(reqs, list) else [reqs]),
             timescale=timescale.from_env(self.timescale),
             api_servers=self.api_servers,
+            backend=self.backend,
+            executor=self.executor or EXECUTORS[self.backend][0],
         )
 
 
@@ -193,6 +200,8 @@ class Fault(Bounded):
     delay: float | DelayDraw | None = None
     # kill: the signal (default KILL); TERM to a Celery worker is its warm shutdown
     signal: Literal["KILL", "TERM", "INT", "QUIT", "HUP"] | None = None
+    # pod_delete: seconds between SIGTERM and SIGKILL (0: at once); Kubernetes' default if absent
+    grace: Duration | None = None
 
     @field_validator("delay", mode="before")
     @classmethod
@@ -210,7 +219,7 @@ class Fault(Bounded):
     @model_validator(mode="after")
     def _kind_params(self) -> Fault:
         allowed = FAULT_PARAMS.get(self.kind, set())
-        for field in ("mode", "deadline", "peer", "toxic", "config", "offset", "signal"):
+        for field in ("mode", "deadline", "peer", "toxic", "config", "offset", "signal", "grace"):
             if getattr(self, field) is not None and field not in allowed:
                 raise ValueError(f"{field!r} does not apply to a {self.kind} fault")
         if self.attributes and self.kind != "link":

@@ -58,7 +58,12 @@ def cross_check(s: Scenario, dags: set[str]) -> list[tuple[str, str]]:
     return errors
 
 
+K8S_NOT_YET = (AddNode, RemoveNode, Upgrade, Migrate, Backup, Restore, WaitNode)
+
+
 def _step_errors(step, st: _State, dags: set[str]) -> list[tuple[str, str]]:
+    if st.topology.kubernetes and isinstance(step, K8S_NOT_YET):
+        return [("", f"{step.action} is not built for backend kubernetes yet")]
     if isinstance(step, Trigger):
         return _trigger(step, st, dags)
     if isinstance(step, Wait):
@@ -162,11 +167,16 @@ def _fault(step: Fault, st: _State) -> list[tuple[str, str]]:
         run = step.target[len(HOST_OF) :].partition(".")[0]
         if run not in st.runs:
             out.append(("target", _unknown("run", run, st.runs) + f" (in {step.target!r})"))
+    elif step.kind == "pod_delete":
+        out += _pod_fault(step, st)
     elif step.kind == "link":
         if not fnmatch.filter(st.links, step.target):
             out.append(("target", f"no link {step.target!r}; links: {', '.join(sorted(st.links))}"))
     elif step.target not in st.nodes:
-        out.append(("target", _unknown("node", step.target, st.nodes)))
+        hint = " (on Kubernetes the Airflow roles are pods: kind pod_delete)" * (
+            step.target in st.topology.pods
+        )
+        out.append(("target", _unknown("node", step.target, st.nodes) + hint))
     if step.peer is not None and step.peer not in st.nodes:
         out.append(("peer", _unknown("node", step.peer, st.nodes)))
     out += _kerberos_fault(step, st)
@@ -174,6 +184,15 @@ def _fault(step: Fault, st: _State) -> list[tuple[str, str]]:
         st.nodes.discard(step.target)
         st.removed[step.name] = step.target
     return out
+
+
+def _pod_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
+    """A pod_delete needs the Kubernetes backend and one of its roles."""
+    if not st.topology.kubernetes:
+        return [("kind", "a pod_delete fault needs `topology: {backend: kubernetes}`")]
+    if step.target not in st.topology.pods:
+        return [("target", _unknown("pod role", step.target, set(st.topology.pods)))]
+    return []
 
 
 def _kerberos_fault(step: Fault, st: _State) -> list[tuple[str, str]]:

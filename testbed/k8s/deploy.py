@@ -1,0 +1,166 @@
+"""Deploy Airflow into the node (the boot's "airflow" phase on Kubernetes) and wait for each
+role the way the Docker backend does: the migration Job completed, the API's health and the
+scheduler's health check answering through their NodePorts, the dag-processor's and
+triggerer's jobs heartbeating in the database (as `airflow jobs check` reads it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import requests
+from docker.models.containers import Container
+
+from testbed import progress, timescale
+from testbed.errors import ClusterError
+from testbed.k8s import manifests
+from testbed.k8s.node import kubectl
+from testbed.readiness import Probe, wait_ready
+from testbed.services import Ctx
+from testbed.services import postgres as pg
+from testbed.services.airflow import JOB_TYPES, THRESHOLDS
+from testbed.topology import K8S_NODE
+
+BESIDE = ("postgres", "minio", "toxiproxy")  # containers the pods reach by address
+
+
+def node_container(ctx: Ctx) -> Container:
+    return ctx.container(K8S_NODE)
+
+
+def addresses(ctx) -> dict[str, str]:
+    """The run-network address of each container the pods talk to."""
+    out = {}
+    for name in BESIDE:
+        c = ctx.container(name)
+        c.reload()
+        out[name] = c.attrs["NetworkSettings"]["Networks"][ctx.network.name]["IPAddress"]
+    return out
+
+
+def apply(ctx, objs: list[dict]) -> None:
+    """``kubectl apply`` the objects (on stdin: Secrets are never on a command line or printed)."""
+    done = kubectl(ctx, "apply", "-f", "-", stdin=manifests.to_yaml(objs), timeout=60)
+    if done.returncode != 0:
+        raise ClusterError(f"kubectl apply: {done.stderr.strip()[:500]}")
+
+
+def up(cluster, update: Callable[[str], None]) -> None:
+    """Apply every object, then wait for the migration Job and each role (history: one
+    ``pod`` event per role, like a container's ``ready``)."""
+    image = cluster.image_for("scheduler")
+    apply(cluster, manifests.objects(cluster.topology, cluster.secrets, image, addresses(cluster)))
+    cluster.history.append("k8s", phase="applied", image=image, roles=cluster.topology.pods)
+    for role in [manifests.MIGRATION_JOB, *cluster.topology.pods]:
+        wait_role(cluster, role, update)
+
+
+def wait_role(cluster, role: str, update: Callable[[str], None] = lambda _m: None) -> float:
+    probe = role_probe(cluster, role)
+    waited = wait_ready(
+        K8S_NODE,
+        node_container(cluster),
+        probe,
+        timeout=cluster.ready_timeout,
+        cancel=cluster._cancel,
+        on_wait=lambda msg: update(f"{role}: {msg}"),
+    )
+    cluster.history.append(
+        "pod",
+        role=role,
+        state="ready",
+        pods=pod_names(cluster, role),
+        probe=probe.what,
+        waited=round(waited, 3),
+    )
+    return waited
+
+
+def role_probe(ctx, role: str) -> Probe:
+    if role == manifests.MIGRATION_JOB:
+        return Probe("job run-airflow-migrations succeeded", lambda: _job_done(ctx), interval=1.0)
+    if role in manifests.NODE_PORTS:
+        port = manifests.NODE_PORTS[role][0]
+        path = "/api/v2/monitor/health" if role == "api-server" else "/health"
+        url = lambda: f"http://127.0.0.1:{ctx.host_port(role, port)}{path}"  # noqa: E731
+        return Probe(f"GET {path} via NodePort", lambda: _http_ok(url()), interval=0.5)
+    return Probe(
+        f"{JOB_TYPES[role]} heartbeat of the {role} pod in the job table",
+        lambda: _job_alive(ctx, role),
+        interval=0.5,
+    )
+
+
+def pod_names(ctx, role: str, running_only: bool = True) -> list[str]:
+    """The pods of a role (a Deployment's or the Job's), by label."""
+    args = ["get", "pods", "-l", f"component={role}", "-o", "jsonpath={.items[*].metadata.name}"]
+    if running_only:
+        args += ["--field-selector", "status.phase=Running"]
+    done = kubectl(ctx, *args, timeout=10)
+    return done.stdout.split() if done.returncode == 0 else []
+
+
+def _http_ok(url: str) -> bool:
+    return requests.get(url, timeout=2).status_code == 200
+
+
+def _job_done(ctx) -> bool:
+    args = [
+        "get",
+        "job",
+        manifests.MIGRATION_JOB,
+        "-o",
+        "jsonpath={.status.succeeded}/{.status.failed}",
+    ]
+    done = kubectl(ctx, *args, timeout=10)
+    succeeded, _, failed = done.stdout.partition("/")
+    if failed and int(failed) > 2:
+        logs = kubectl(ctx, "logs", f"job/{manifests.MIGRATION_JOB}", "--tail=20", timeout=10)
+        raise ClusterError(f"airflow db migrate failed in its Job:\n{logs.stdout[-2000:]}")
+    return succeeded == "1"
+
+
+def _job_alive(ctx, role: str) -> bool:
+    """A job of the role's type, run by one of its pods (the pod's name is its hostname), is
+    running with a heartbeat younger than the role's (scaled) health-check threshold."""
+    pods = pod_names(ctx, role)
+    if not pods:
+        return False
+    section, key = THRESHOLDS[role]
+    default = timescale.TIMERS[f"{section}.{key}"][0]
+    threshold = ctx.topology.effective_config().get(section, {}).get(key, default)
+    sql = (
+        "select 1 from job where job_type = %s and hostname = any(%s) and state = 'running' "
+        "and latest_heartbeat > now() - make_interval(secs => %s)"
+    )
+    return bool(pg.query(ctx, sql, (JOB_TYPES[role], pods, float(threshold)), timeout=3))
+
+
+def audit(ctx) -> list[str]:
+    """What is not as deployed: a Deployment without its one ready replica."""
+    done = kubectl(
+        ctx,
+        "get",
+        "deployments",
+        "-o",
+        'jsonpath={range .items[*]}{.metadata.name}={.status.readyReplicas}{"\\n"}{end}',
+        timeout=15,
+    )
+    if done.returncode != 0:
+        return [f"kubectl get deployments: {done.stderr.strip()[:200]}"]
+    ready = dict(line.split("=", 1) for line in done.stdout.split())
+    return [f"deployment {r} has no ready pod" for r in ctx.topology.pods if ready.get(r) != "1"]
+
+
+def settle(ctx, role: str, gone: list[str] = (), timeout: float = 120) -> None:
+    """Wait until a role's Deployment has its ready pod back, and not one of ``gone`` (pods
+    deleted a moment ago may still count as ready until the controller sees them go)."""
+    t0 = time.monotonic()
+    with progress.status(f"waiting for the {role} pod"):
+        while time.monotonic() - t0 < timeout:
+            fresh = set(pod_names(ctx, role)) - set(gone)
+            if fresh and not [p for p in audit(ctx) if p.startswith(f"deployment {role} ")]:
+                return
+            time.sleep(1)
+    raise ClusterError(f"deployment {role}: no ready pod {timeout:.0f} s after the fault")
