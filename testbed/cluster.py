@@ -83,7 +83,9 @@ class Cluster:
         self.network = None
         self.nodes: dict[str, Container] = {}
         self.versions: dict[str, str] = {}  # node -> Airflow version, where not the topology's
-        self.reusable = True  # False once a scenario changed what a reset cannot undo
+        # False once a scenario changed what a reset cannot undo; on Kubernetes a reset is not
+        # built (it restarts containers, not pods): every scenario gets a fresh cluster
+        self.reusable = not self.topology.kubernetes
         self.timings: dict[str, float] = {}
         self._cancel = threading.Event()
         self._created: dict[str, Container] = {}  # made during the infrastructure phase

@@ -41,6 +41,23 @@ def node_image() -> str:
     return f"{REPO}:{K8S_VERSION}-{h.hexdigest()[:12]}"
 
 
+def unavailable() -> str | None:
+    """Why the Kubernetes backend cannot run here (None: it can): the node image is neither
+    built nor buildable."""
+    from testbed.images import build as image_build
+
+    try:
+        if image_build.exists_name(node_image()):
+            return None
+    except Exception:  # no engine (e.g. collecting the unit tests): judged by the recipe alone
+        pass
+    if not (recipe_dir() / "build.sh").is_file():
+        return f"the Kubernetes recipe is missing ({recipe_dir()})"
+    if not shutil.which("go"):
+        return "the Kubernetes node is built with Go, and `go` is not installed"
+    return None
+
+
 def ensure_node_image() -> str:
     """Build the node image if it is missing (the Kubernetes commands first: ~12 min cold on
     one core, seconds when the Go cache holds them); return its name."""
@@ -49,8 +66,9 @@ def ensure_node_image() -> str:
     name = node_image()
     if image_build.exists_name(name):
         return name
-    if not shutil.which("go"):
-        raise ImageBuildError(name, "the Kubernetes node needs Go (to build its commands)")
+    why = unavailable()
+    if why:
+        raise ImageBuildError(name, why)
     started = time.monotonic()
     env = {"NODE_IMAGE": name, "TESTBED_BASE": catalog.base_ref().name, "GO_P": "2"}
     env["GOMAXPROCS"] = str(os.cpu_count() or 1)

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testbed.k8s import image as k8s_image
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,9 +27,16 @@ DRILLS = sorted((ROOT / "scenarios").glob("*.yaml"), key=_by_topology)
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-drills")]
 
 
-@pytest.mark.parametrize(
-    "path", [pytest.param(p, marks=pytest.mark.scenario(p), id=p.stem) for p in DRILLS]
-)
+def _marks(path: Path) -> list:
+    """The scenario, and for a Kubernetes drill a skip with the reason where it cannot run."""
+    marks = [pytest.mark.scenario(path)]
+    if (yaml.safe_load(path.read_text()).get("topology") or {}).get("backend") == "kubernetes":
+        why = k8s_image.unavailable()
+        marks.append(pytest.mark.skipif(why is not None, reason=f"backend kubernetes: {why}"))
+    return marks
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=_marks(p), id=p.stem) for p in DRILLS])
 def test_drill(path, testbed_verdict):
     v = testbed_verdict
     assert v.ok, "\n".join(v.lines())

@@ -338,3 +338,15 @@ def test_healthy_can_demand_a_fresh_heartbeat():
     stale = run("healthy", [at(16.3)], max_age=8)
     assert not stale.ok and "16.3s old" in stale.detail
     assert not run("healthy", [api(5)], max_age=8).ok  # no heartbeat in the answer
+
+
+def test_adoption_by_any_other_scheduler_when_by_is_not_named():
+    """On Kubernetes the replacement scheduler pod's name is not known in advance: without
+    ``by`` any SchedulerJob other than the one that queued the task counts."""
+    base = [TRIGGER, jobs(1, (7, "scheduler-5c5b-7bkqb")), ti(2, job=7)]
+    base += [jobs(20, (7, "scheduler-5c5b-7bkqb"), (9, "scheduler-5c5b-x2k9q"))]
+    adopted = [*base, ti(30, job=9), ti(40, state="success", job=9)]
+    r = run("task_adopted", adopted, run="long", task="work")
+    assert r.ok and r.measurements["new_job"] == 9 and "another scheduler" in r.detail
+    never = [*base, ti(40, state="success", job=7)]
+    assert not run("task_adopted", never, run="long", task="work").ok
