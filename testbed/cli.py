@@ -110,6 +110,15 @@ def up(
     api_servers: int = typer.Option(
         1, help="api-servers (1-3), all answering to the name api-server on the run network."
     ),
+    kubernetes: bool = typer.Option(
+        False,
+        "--kubernetes",
+        help="The Airflow roles as pods of a Kubernetes node (KubernetesExecutor); "
+        "`docker exec -it <run>-k8s-node kubectl get pods` to look inside.",
+    ),
+    k8s_nodes: int = typer.Option(
+        1, help="With --kubernetes: nodes (1-3); beyond the first they run the task pods."
+    ),
 ) -> None:
     """Boot a cluster and leave it running; prints a status table and URLs."""
     from testbed.cluster import Cluster
@@ -128,15 +137,19 @@ def up(
         requirements=reqs,
         timescale=timescale,
         api_servers=api_servers,
+        backend="kubernetes" if kubernetes else "docker",
+        executor="KubernetesExecutor" if kubernetes else "CeleryExecutor",
+        k8s_nodes=k8s_nodes,
     )
     if build:
         image_build.ensure((airflow_version,))
-        image_build.ensure_extra((airflow_version,), reqs)
+        image_build.ensure_extra((airflow_version,), topology.image_requirements)
+        if kubernetes:  # the node (the Airflow image with the provider is built just above)
+            image_build.ensure_kubernetes(())
     cluster = Cluster(topology, detached=True, use_snapshot=snapshot)
     extra = ", Kerberos" if kerberos else ""
-    progress.step(
-        f"booting run {cluster.run_id} ({workers} workers, Airflow {airflow_version}{extra})"
-    )
+    what = "Kubernetes, KubernetesExecutor" if kubernetes else f"{workers} workers"
+    progress.step(f"booting run {cluster.run_id} ({what}, Airflow {airflow_version}{extra})")
     cluster.up()
     progress.console.print(f"[green]all green[/] in {cluster.timings['total']:.1f}s")
     print_cluster(cluster)

@@ -53,6 +53,8 @@ MIGRATE_TIMEOUT = 300
 def service_module(node: str):
     if node.endswith(SIDECAR_SUFFIX):
         return kerberos
+    if node.startswith(K8S_NODE):
+        return k8s_node
     return SERVICE_MODULES.get(node, airflow)
 
 
@@ -116,6 +118,7 @@ class Cluster:
             timescale=topo.get("timescale", 1.0),
             backend=topo.get("backend", "docker"),
             executor=topo.get("executor", "CeleryExecutor"),
+            k8s_nodes=topo.get("k8s_nodes", 1),
         )
         self = cls(topology, run_id=run_id)
         self.secrets = Secrets.load(self.dir / "secrets")
@@ -214,6 +217,8 @@ class Cluster:
 
     def _deploy_pods(self) -> None:
         """The Airflow roles as pods of the Kubernetes node, each waited for."""
+        if self.topology.k8s_workers:
+            self._phase("kubernetes nodes", self.topology.k8s_workers)
         t0 = time.monotonic()
         with progress.status("deploying Airflow into Kubernetes") as update:
             k8s_deploy.up(self, update)
@@ -410,6 +415,7 @@ class Cluster:
                 "timescale": self.topology.timescale,
                 "backend": self.topology.backend,
                 "executor": self.topology.executor,
+                "k8s_nodes": self.topology.k8s_nodes,
                 "config_in_force": self.topology.flat_effective(),
             },
             "images": {
@@ -430,6 +436,11 @@ class Cluster:
     def save_logs(self) -> Path:
         for node, c in list(self.nodes.items()):
             self._save_log(node, c, f"{node}.log")
+        if self.topology.kubernetes and K8S_NODE in self.nodes:
+            try:
+                k8s_deploy.save_logs(self, self.dir / "logs")
+            except Exception as exc:  # evidence is best effort; the teardown goes on
+                self.history.append("k8s", phase="logs_not_saved", error=str(exc)[:200])
         return self.dir / "logs"
 
     def _save_log(self, node: str, container: Container, name: str) -> None:

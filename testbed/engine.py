@@ -29,6 +29,7 @@ from testbed.checks import CheckResult, CheckSpec, View
 from testbed.checks.view import TERMINAL_TI_STATES
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
+from testbed.k8s import deploy as k8s_deploy
 from testbed.k8s import faults as k8s_faults
 from testbed.logwatch import Attempt, LogWatch
 from testbed.scenario.validate import HOST_OF
@@ -479,6 +480,8 @@ class Runner(UpgradeSteps):
             v = ti.get("value") or {}
             if v.get("task_id") == task and v.get("hostname"):
                 host = v["hostname"]
+        if host and self.cluster.topology.kubernetes:  # a task pod's name: its node's
+            host = k8s_deploy.node_of_pod(self.cluster, host) or host
         if host not in self.cluster.nodes:
             raise StepFailed(f"{target}: task has no node yet (hostname {host!r})")
         self.history.append("resolved", target=target, node=host)

@@ -114,36 +114,71 @@ class Fault:
 
 
 class Hang(Fault):
-    """Freeze a node: ``mode="pause"`` (the whole container) or ``"sigstop"`` (main process)."""
+    """Freeze a node: ``mode="pause"`` (the whole container) or ``"sigstop"`` (main process);
+    with ``process``, SIGSTOP every process of that name inside the node instead (e.g. the
+    Kubernetes node's ``kube-apiserver``, ``etcd`` or ``kubelet``: one piece of the control
+    plane or the node agent hangs, everything else runs on)."""
 
     kind = "hang"
 
-    def __init__(self, cluster: Cluster, target: str, mode: str = "pause", **kw) -> None:
-        if mode not in ("pause", "sigstop"):
-            raise FaultError(f"hang mode {mode!r}; allowed: pause, sigstop")
+    def __init__(
+        self,
+        cluster: Cluster,
+        target: str,
+        mode: str | None = None,
+        process: str | None = None,
+        **kw,
+    ) -> None:
+        mode = mode or ("sigstop" if process else "pause")
+        if mode not in ("pause", "sigstop") or (process and mode != "sigstop"):
+            raise FaultError(f"hang mode {mode!r}; allowed: pause, sigstop (sigstop with process)")
         super().__init__(cluster, target, **kw)
-        self.mode = mode
-        self._pid: int | None = None
+        self.mode, self.process = mode, process
+        self._pids: list[int] = []
 
     def describe(self) -> dict[str, Any]:
-        return {"mode": self.mode}
+        return {"mode": self.mode, **({"process": self.process} if self.process else {})}
 
     def _inject(self) -> None:
         if self.mode == "pause":
             self.container.pause()
+            return
+        if self.process:
+            self._pids = named_pids(self.container, self.process)
         else:
-            self._pid = main_pid(self.container)
-            os.kill(self._pid, signal.SIGSTOP)
+            self._pids = [main_pid(self.container)]
+        for pid in self._pids:
+            os.kill(pid, signal.SIGSTOP)
+        if self.process:
+            self.record("stopped", pids=self._pids)
 
     def _heal(self) -> None:
         if self.mode == "pause":
             if runtime.state(self.container) == "paused":
                 self.container.unpause()
-        elif self._pid is not None:
+            return
+        for pid in self._pids:
             try:
-                os.kill(self._pid, signal.SIGCONT)
+                os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
+
+
+def named_pids(container, name: str) -> list[int]:
+    """Host pids of the node's processes whose program is ``name`` (argv[0]'s base name)."""
+    container.reload()
+    out = []
+    for pid in descendants(container.attrs["State"]["Pid"]):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                argv0 = fh.read().split(b"\0", 1)[0].decode(errors="replace")
+        except OSError:
+            continue
+        if os.path.basename(argv0) == name:
+            out.append(pid)
+    if not out:
+        raise FaultError(f"{container.name}: no process named {name!r}")
+    return out
 
 
 def main_pid(container) -> int:
@@ -157,9 +192,18 @@ def main_pid(container) -> int:
 
 
 def _children(pid: int) -> list[str]:
+    """The children of every thread of ``pid`` (a Go program, e.g. containerd's shim, forks
+    from any of its threads, not only the main one)."""
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            return fh.read().split()
+        tasks = sorted(os.listdir(f"/proc/{pid}/task"), key=lambda t: t != str(pid))
+        out: list[str] = []
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as fh:
+                    out += fh.read().split()
+            except FileNotFoundError:  # the thread ended meanwhile
+                continue
+        return out
     except OSError as exc:
         raise FaultError(f"cannot read the process tree of pid {pid}: {exc}") from None
 
@@ -623,7 +667,7 @@ def stopped_pids(container) -> list[int]:
     container.reload()
     init = container.attrs["State"].get("Pid") or 0
     out = []
-    for pid in _descendants(init):
+    for pid in descendants(init):
         try:
             with open(f"/proc/{pid}/stat") as fh:
                 if fh.read().rsplit(")", 1)[1].split()[0] == "T":
@@ -633,11 +677,11 @@ def stopped_pids(container) -> list[int]:
     return out
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     if pid <= 0:
         return []
     try:
         kids = [int(k) for k in _children(pid)]
     except FaultError:
         return []
-    return kids + [d for k in kids for d in _descendants(k)]
+    return kids + [d for k in kids for d in descendants(k)]

@@ -22,6 +22,11 @@ class Cancelled(TestbedError):
     """The boot was cancelled while this wait was under way."""
 
 
+class NeverReady(TestbedError):
+    """Raised by a probe that knows the node will never be ready (e.g. its migration Job
+    failed): the wait ends at once with this error instead of running out its time."""
+
+
 @dataclass
 class Probe:
     """One readiness check: ``attempt()`` returns truthy when ready; it must bound its own time."""
@@ -54,6 +59,8 @@ def wait_ready(
         try:
             if probe.attempt():
                 return time.monotonic() - started
+        except NeverReady:
+            raise
         except Exception:  # a failed attempt is "not ready yet"
             pass
         if time.monotonic() >= deadline:

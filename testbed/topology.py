@@ -26,6 +26,15 @@ K8S_NODE = "k8s-node"  # the Kubernetes node container (backend: kubernetes)
 # cluster, as the guide recommends for production); no broker: KubernetesExecutor only
 K8S_INFRA = ("postgres", "minio", "toxiproxy", K8S_NODE)
 BACKENDS = ("docker", "kubernetes")
+# what runs inside a node (a ``hang`` fault's ``process``): on every node, and the control plane
+K8S_NODE_PROCESSES = ("kubelet", "kube-proxy", "containerd")
+K8S_PROCESSES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    *K8S_NODE_PROCESSES,
+)
 EXECUTORS = {"docker": ("CeleryExecutor",), "kubernetes": ("KubernetesExecutor",)}
 # the provider the KubernetesExecutor lives in, installed into a derived image like a user's
 # extra packages (the version tested with every Airflow version the images build)
@@ -83,6 +92,9 @@ class Topology:
     api_servers: int = 1
     backend: str = "docker"  # "kubernetes": the Airflow roles are pods (testbed.k8s)
     executor: str = "CeleryExecutor"
+    # Kubernetes nodes: k8s-node (control plane, the Airflow roles), then k8s-node-2, ... (the
+    # task pods' pool, when there are any)
+    k8s_nodes: int = 1
 
     def __post_init__(self) -> None:
         self._check_workload()
@@ -132,6 +144,10 @@ class Topology:
                 f"executor {self.executor!r} is not built for backend {self.backend}; "
                 f"allowed: {', '.join(allowed)}"
             )
+        if not 1 <= self.k8s_nodes <= 3 or (self.k8s_nodes > 1 and not self.kubernetes):
+            raise TestbedError(f"k8s_nodes must be 1..3 (backend kubernetes), got {self.k8s_nodes}")
+        if self.kubernetes and "executor" in self.config.get("core", {}):
+            raise TestbedError("config core.executor: set the topology's executor instead")
         if self.kubernetes and (self.kerberos or self.api_servers != 1):
             raise TestbedError(
                 "backend kubernetes runs one api-server and no Kerberos pieces "
@@ -147,6 +163,11 @@ class Topology:
         """The extra packages of the derived Airflow image: the user's, and on Kubernetes the
         provider the KubernetesExecutor lives in."""
         return (*self.requirements, *((K8S_PROVIDER,) if self.kubernetes else ()))
+
+    @property
+    def k8s_workers(self) -> list[str]:
+        """The Kubernetes nodes beyond the control plane's (joined once it is up)."""
+        return [f"{K8S_NODE}-{i}" for i in range(2, self.k8s_nodes + 1)]
 
     @property
     def pods(self) -> list[str]:
@@ -188,7 +209,7 @@ class Topology:
 
     @property
     def nodes(self) -> list[str]:
-        return [*self.infra_nodes, *self.airflow_nodes, *self.kerberos_nodes]
+        return [*self.infra_nodes, *self.k8s_workers, *self.airflow_nodes, *self.kerberos_nodes]
 
     def links(self) -> list[Link]:
         """Every (component, backing service) pair, each with its own Toxiproxy port."""

@@ -1,7 +1,13 @@
 #!/bin/bash
-# The trial node's PID 1: a one-node Kubernetes (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, containerd, kubelet[, kube-proxy]) run directly, no kubeadm, no systemd
-# (trixie's systemd refuses cgroup v1). Logs: /var/log/k8s/<name>.log; phases stamped on stdout.
+# A Kubernetes node's PID 1: with K8S_ROLE=control-plane (the default) etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, containerd, kubelet and kube-proxy; with
+# K8S_ROLE=worker only containerd, kubelet and kube-proxy, joining the control plane with the
+# bundle it wrote for this node (/etc/kubernetes/nodes/<name>/, copied in by the testbed before
+# the start). Run directly, no kubeadm, no systemd (trixie's systemd refuses cgroup v1).
+# Logs: /var/log/k8s/<name>.log; phases stamped on stdout.
+#   K8S_WORKERS  names of the worker nodes to write bundles for (control plane)
+#   K8S_POD_SUBNET  this node's pod addresses (default 10.244.0.0/24)
+#   K8S_POOL  the node's testbed.io/pool label (system | tasks)
 set -euo pipefail
 LOG=/var/log/k8s; PKI=/etc/kubernetes/pki; K=/etc/kubernetes
 mkdir -p "$LOG" "$PKI"
@@ -10,6 +16,12 @@ phase() { printf '[k8s-node %6.1fs] %s\n' "$(awk -v a="$(date +%s.%N)" -v b="$T0
 NODE=$(hostname | tr 'A-Z_' 'a-z-')
 IP=$(ip -4 -o addr show scope global | awk '{split($4,a,"/"); print a[1]; exit}')
 phase "node $NODE ip $IP"
+K8S_ROLE=${K8S_ROLE:-control-plane}
+KC=/root/.kube/config   # kubectl's credentials here: the admin's, or on a worker its kubelet's
+[ "$K8S_ROLE" = worker ] && KC=$K/kubelet.conf
+export KUBECONFIG=$KC
+# this node's share of the pod network (each node its own /24; the testbed adds the routes)
+sed -i "s#10.244.0.0/24#${K8S_POD_SUBNET:-10.244.0.0/24}#" /etc/cni/net.d/10-bridge.conflist
 
 # --- the container as a node ---------------------------------------------------------------
 mount --make-rshared /
@@ -44,8 +56,8 @@ cert() { # name subject eku [san]
   openssl x509 -req -in "$PKI/$n.csr" -CA "$PKI/${CA:-ca}.crt" -CAkey "$PKI/${CA:-ca}.key" -CAcreateserial \
     -days 30 -extfile "$PKI/$n.ext" -out "$PKI/$n.crt" 2>/dev/null
 }
-kubeconfig() { # file user
-  cat > "$K/$1.conf" <<KC
+kubeconfig() { # file user [folder]
+  cat > "${3:-$K}/$1.conf" <<KC
 apiVersion: v1
 kind: Config
 clusters:
@@ -60,7 +72,15 @@ contexts:
 current-context: trial
 KC
 }
-if [ ! -f "$PKI/ca.crt" ]; then
+node_bundle() { # worker: its kubelet's certificate, kube-proxy's, the CA, both kubeconfigs
+  local w=$1 d=$K/nodes/$1
+  mkdir -p "$d/pki"
+  cert "kubelet-$w" "/O=system:nodes/CN=system:node:$w" clientAuth
+  cp "$PKI/ca.crt" "$PKI/kube-proxy.crt" "$PKI/kube-proxy.key" "$d/pki/"
+  cp "$PKI/kubelet-$w.crt" "$d/pki/kubelet.crt"; cp "$PKI/kubelet-$w.key" "$d/pki/kubelet.key"
+  kubeconfig kubelet kubelet "$d"; kubeconfig kube-proxy kube-proxy "$d"
+}
+if [ "$K8S_ROLE" = control-plane ] && [ ! -f "$PKI/ca.crt" ]; then
   key "$PKI/ca.key"
   # keyUsage on the CA: Python 3.13's ssl verifies strictly (the scheduler's Kubernetes client
   # refused the CA otherwise: "CA cert does not include key usage extension")
@@ -82,9 +102,13 @@ if [ ! -f "$PKI/ca.crt" ]; then
   CA=front-proxy-ca cert front-proxy-client /CN=front-proxy-client clientAuth
   key "$PKI/sa.key"; openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub"
   for u in admin controller-manager scheduler kube-proxy kubelet; do kubeconfig "$u" "$u"; done
-  phase "certificates and kubeconfigs written"
+  for w in ${K8S_WORKERS:-}; do node_bundle "$w"; done
+  phase "certificates and kubeconfigs written${K8S_WORKERS:+ (and bundles for $K8S_WORKERS)}"
 fi
-mkdir -p /root/.kube && cp "$K/admin.conf" /root/.kube/config
+[ "$K8S_ROLE" = control-plane ] && mkdir -p /root/.kube && cp "$K/admin.conf" /root/.kube/config
+if [ "$K8S_ROLE" = worker ] && [ ! -f "$K/kubelet.conf" ]; then
+  phase "no bundle from the control plane in $K (kubelet.conf)"; exit 1
+fi
 
 PIDS=()
 start() { # name command...
@@ -115,6 +139,7 @@ import_images() {
 import_images &
 
 # --- control plane ---------------------------------------------------------------------------
+if [ "$K8S_ROLE" = control-plane ]; then
 start etcd etcd --name "$NODE" --data-dir /var/lib/etcd \
   --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
   --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
@@ -139,15 +164,17 @@ wait_for "kube-apiserver ready" 180 kubectl get --raw /readyz
 start kube-controller-manager kube-controller-manager --kubeconfig=$K/controller-manager.conf \
   --authentication-kubeconfig=$K/controller-manager.conf --authorization-kubeconfig=$K/controller-manager.conf \
   --bind-address=127.0.0.1 --leader-elect=false --use-service-account-credentials=true \
+  --node-monitor-grace-period="${K8S_NODE_GRACE:-8s}" --node-monitor-period=2s \
   --service-account-private-key-file=$PKI/sa.key --root-ca-file=$PKI/ca.crt \
   --cluster-signing-cert-file=$PKI/ca.crt --cluster-signing-key-file=$PKI/ca.key --profiling=false
 start kube-scheduler kube-scheduler --kubeconfig=$K/scheduler.conf \
   --authentication-kubeconfig=$K/scheduler.conf --authorization-kubeconfig=$K/scheduler.conf \
   --bind-address=127.0.0.1 --leader-elect=false --profiling=false
+fi
 
 # --- the node ---------------------------------------------------------------------------------
 start kubelet kubelet --config=$K/kubelet.yaml --kubeconfig=$K/kubelet.conf \
-  --hostname-override="$NODE" --node-ip="$IP"
+  --hostname-override="$NODE" --node-ip="$IP" --node-labels="testbed.io/pool=${K8S_POOL:-system}"
 if [ "${K8S_PROXY:-1}" = 1 ] && command -v kube-proxy >/dev/null; then
   cat > $K/kube-proxy.yaml <<KP
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -166,6 +193,20 @@ KP
   start kube-proxy kube-proxy --config=$K/kube-proxy.yaml
 fi
 wait_for "node $NODE Ready" 300 sh -c "kubectl get node $NODE -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True" || true
+
+# --- the pod network between nodes: a route to each peer's pod subnet via the peer, looked up
+# by name on the Docker network every few seconds (a restarted peer may come back elsewhere)
+route_peers() {
+  while sleep 3; do
+    for p in ${K8S_PEERS:-}; do
+      name=${p%%=*} subnet=${p#*=}
+      [ "$name" = "$NODE" ] && continue
+      peer=$(getent hosts "$name" | awk '{print $1; exit}') || true
+      [ -n "$peer" ] && { ip route replace "$subnet" via "$peer" 2>/dev/null || true; }
+    done
+  done
+}
+[ -n "${K8S_PEERS:-}" ] && { route_peers & }
 
 # --- stay up while every process does ---------------------------------------------------------
 set +e

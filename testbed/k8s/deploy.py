@@ -9,17 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import requests
 from docker.models.containers import Container
 
-from testbed import progress, timescale
+from testbed import progress
 from testbed.errors import ClusterError
 from testbed.k8s import manifests
 from testbed.k8s.node import kubectl
-from testbed.readiness import Probe, wait_ready
-from testbed.services import Ctx
-from testbed.services import postgres as pg
-from testbed.services.airflow import JOB_TYPES, THRESHOLDS
+from testbed.readiness import NeverReady, Probe, wait_ready
+from testbed.services import Ctx, airflow
 from testbed.topology import K8S_NODE
 
 BESIDE = ("postgres", "minio", "toxiproxy")  # containers the pods reach by address
@@ -82,11 +79,11 @@ def role_probe(ctx, role: str) -> Probe:
         return Probe("job run-airflow-migrations succeeded", lambda: _job_done(ctx), interval=1.0)
     if role in manifests.NODE_PORTS:
         port = manifests.NODE_PORTS[role][0]
-        path = "/api/v2/monitor/health" if role == "api-server" else "/health"
+        path = manifests.HEALTH_PATHS[role]
         url = lambda: f"http://127.0.0.1:{ctx.host_port(role, port)}{path}"  # noqa: E731
-        return Probe(f"GET {path} via NodePort", lambda: _http_ok(url()), interval=0.5)
+        return Probe(f"GET {path} via NodePort", lambda: airflow._http_ok(url), interval=0.5)
     return Probe(
-        f"{JOB_TYPES[role]} heartbeat of the {role} pod in the job table",
+        f"{airflow.JOB_TYPES[role]} heartbeat of the {role} pod in the job table",
         lambda: _job_alive(ctx, role),
         interval=0.5,
     )
@@ -101,40 +98,43 @@ def pod_names(ctx, role: str, running_only: bool = True) -> list[str]:
     return done.stdout.split() if done.returncode == 0 else []
 
 
-def _http_ok(url: str) -> bool:
-    return requests.get(url, timeout=2).status_code == 200
+def node_of_pod(ctx, pod: str) -> str | None:
+    """The node a pod runs (ran) on, e.g. ``k8s-node-2``; None if Kubernetes does not say."""
+    done = kubectl(ctx, "get", "pod", pod, "-o", "jsonpath={.spec.nodeName}", timeout=10)
+    return done.stdout.strip() or None if done.returncode == 0 else None
 
 
 def _job_done(ctx) -> bool:
-    args = [
-        "get",
-        "job",
-        manifests.MIGRATION_JOB,
-        "-o",
-        "jsonpath={.status.succeeded}/{.status.failed}",
-    ]
-    done = kubectl(ctx, *args, timeout=10)
+    """The Job succeeded; its ``Failed`` condition (the back-off limit reached) ends the wait
+    with the migration's last lines."""
+    path = '{.status.succeeded}/{.status.conditions[?(@.type=="Failed")].status}'
+    done = kubectl(ctx, "get", "job", manifests.MIGRATION_JOB, "-o", f"jsonpath={path}")
     succeeded, _, failed = done.stdout.partition("/")
-    if failed and int(failed) > 2:
+    if failed == "True":
         logs = kubectl(ctx, "logs", f"job/{manifests.MIGRATION_JOB}", "--tail=20", timeout=10)
-        raise ClusterError(f"airflow db migrate failed in its Job:\n{logs.stdout[-2000:]}")
+        raise NeverReady(f"airflow db migrate failed in its Job:\n{logs.stdout[-2000:]}")
     return succeeded == "1"
 
 
 def _job_alive(ctx, role: str) -> bool:
-    """A job of the role's type, run by one of its pods (the pod's name is its hostname), is
-    running with a heartbeat younger than the role's (scaled) health-check threshold."""
+    """A job of the role's type, run by one of its pods (a pod's name is its hostname), is
+    running and heartbeating (as `airflow jobs check` judges it)."""
     pods = pod_names(ctx, role)
-    if not pods:
-        return False
-    section, key = THRESHOLDS[role]
-    default = timescale.TIMERS[f"{section}.{key}"][0]
-    threshold = ctx.topology.effective_config().get(section, {}).get(key, default)
-    sql = (
-        "select 1 from job where job_type = %s and hostname = any(%s) and state = 'running' "
-        "and latest_heartbeat > now() - make_interval(secs => %s)"
-    )
-    return bool(pg.query(ctx, sql, (JOB_TYPES[role], pods, float(threshold)), timeout=3))
+    return bool(pods) and airflow.job_alive(ctx, role, pods)
+
+
+def save_logs(ctx, folder) -> None:
+    """What the pods said, kept in the run record before the node goes (a pod's log lives in
+    the node): ``k8s-pods.txt`` (pods, nodes, events) and ``pod-<name>.log`` per pod still
+    there, task pods included. Bounded: a hung API server costs a few seconds, not the
+    teardown."""
+    folder.mkdir(parents=True, exist_ok=True)
+    listing = kubectl(ctx, "get", "pods,nodes,events", "-o", "wide", timeout=10)
+    (folder / "k8s-pods.txt").write_text(listing.stdout + listing.stderr)
+    names = kubectl(ctx, "get", "pods", "-o", "jsonpath={.items[*].metadata.name}", timeout=10)
+    for pod in names.stdout.split()[:30]:
+        done = kubectl(ctx, "logs", pod, "--all-containers", "--tail=5000", timeout=10)
+        (folder / f"pod-{pod}.log").write_text(done.stdout + done.stderr)
 
 
 def audit(ctx) -> list[str]:

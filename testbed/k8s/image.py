@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -93,10 +94,9 @@ def saved_image(image: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with progress.status(f"saving {image} for the Kubernetes node"):
-        part = folder / "image.tar.part"
-        with part.open("wb") as out:
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".part", delete=False) as out:
             for chunk in client().images.get(image).save(named=True):
                 out.write(chunk)
-        part.rename(tar)
+        Path(out.name).rename(tar)  # whole or not at all, whoever saved it first
     progress.done(f"saved {image} ({tar.stat().st_size / 2**20:.0f} MiB)", started)
     return folder

@@ -27,6 +27,7 @@ NAMESPACE = "default"
 API_CLUSTER_IP = "10.96.0.80"  # in the apiserver's service range (10.96.0.0/16)
 # role -> (container port, NodePort on the node container, published to the host)
 NODE_PORTS = {"api-server": (AC.API_PORT, 30080), "scheduler": (AC.SCHEDULER_HEALTH_PORT, 30974)}
+HEALTH_PATHS = {"api-server": "/api/v2/monitor/health", "scheduler": "/health"}
 DAGS_ON_NODE = "/opt/testbed/dags"  # the DAG folder, copied into the node container
 TEMPLATE_DIR = "/opt/testbed/pod-template"
 SECRETS_SOURCE = "/run/testbed-secret"  # where a copied Secret is mounted (read-only)
@@ -37,6 +38,8 @@ WORKER_SA = "airflow-worker"
 WORKER = "worker"  # the config identity of the task pods (no Celery workers here)
 NO_DNS = "127.0.0.1"  # a pod's only nameserver: an unknown name fails at once, not in 5 s
 LABELS = {"tier": "airflow", "release": "testbed"}
+POOL_LABEL = "testbed.io/pool"  # each node's, set by its kubelet (K8S_POOL)
+SYSTEM, TASKS = "system", "tasks"
 
 
 def objects(
@@ -136,9 +139,12 @@ def _rbac() -> list[dict[str, Any]]:
     return [*accounts, role, binding]
 
 
-def _pod_spec(role: str, image: str, hosts: dict[str, str], container: str) -> dict[str, Any]:
+def _pod_spec(
+    role: str, image: str, hosts: dict[str, str], container: str, pool: str | None = SYSTEM
+) -> dict[str, Any]:
     """What every Airflow pod shares: the image (never pulled), the names it needs, the
-    role's configuration and secret files, the DAG folder."""
+    role's configuration and secret files, the DAG folder; the node pool it runs in (the
+    control plane's node is the ``system`` pool, other nodes the ``tasks`` pool)."""
     mounts = [
         {"name": "secrets", "mountPath": AC.SECRETS_DIR, "readOnly": True},
         {"name": "dags", "mountPath": AC.DAGS_FOLDER, "readOnly": True},
@@ -147,6 +153,7 @@ def _pod_spec(role: str, image: str, hosts: dict[str, str], container: str) -> d
         "serviceAccountName": SCHEDULER_SA if role == "scheduler" else WORKER_SA,
         "automountServiceAccountToken": role == "scheduler",
         "hostAliases": [{"ip": ip, "hostnames": [name]} for name, ip in sorted(hosts.items())],
+        **({"nodeSelector": {POOL_LABEL: pool}} if pool else {}),
         "dnsPolicy": "None",
         "dnsConfig": {"nameservers": [NO_DNS]},
         "containers": [
@@ -172,8 +179,8 @@ def _pod_spec(role: str, image: str, hosts: dict[str, str], container: str) -> d
 def pod_template(topology: Topology, image: str, hosts: dict[str, str]) -> dict[str, Any]:
     """The KubernetesExecutor's task pod: the executor fills in the container's args (the
     workload) and its labels; the container must be named ``base``."""
-    del topology  # one template for every topology today; kept for per-topology settings
-    spec = _pod_spec(WORKER, image, hosts, container="base")
+    pool = TASKS if topology.k8s_workers else None  # one node: beside the Airflow roles
+    spec = _pod_spec(WORKER, image, hosts, container="base", pool=pool)
     spec["restartPolicy"] = "Never"
     return {"apiVersion": "v1", "kind": "Pod", "metadata": _meta("task", WORKER), "spec": spec}
 
@@ -230,7 +237,7 @@ def _deployment(role: str, image: str, hosts: dict[str, str]) -> dict[str, Any]:
     if role in NODE_PORTS:
         port = NODE_PORTS[role][0]
         c["ports"] = [{"containerPort": port}]
-        path = "/api/v2/monitor/health" if role == "api-server" else "/health"
+        path = HEALTH_PATHS[role]
         c["readinessProbe"] = {"httpGet": {"path": path, "port": port}, "periodSeconds": 2}
     if role == "api-server":
         _writable_secrets(spec)

@@ -8,6 +8,7 @@ A service module like testbed.services.*: ``spec(ctx, node)`` and ``probe(ctx, n
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -16,10 +17,11 @@ from testbed import runtime
 from testbed.errors import ClusterError, ExecTimeout
 from testbed.k8s import image as k8s_image
 from testbed.k8s.manifests import DAGS_ON_NODE, NODE_PORTS
-from testbed.readiness import Probe
+from testbed.readiness import NeverReady, Probe
 from testbed.runtime import NodeSpec
 from testbed.services import Ctx
 from testbed.services.airflow import dag_files
+from testbed.topology import K8S_NODE
 
 ENGINE_OPTIONS = {
     "cap_add": ["ALL"],
@@ -31,40 +33,108 @@ ENGINE_OPTIONS = {
     # the node's own network namespace: kube-proxy and pod routing need these
     "sysctls": {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.route_localnet": "1"},
 }
-READY_MARK = "Ready"  # the entrypoint stamps "node <name> Ready" and "images imported: ..."
+# the entrypoint stamps "[k8s-node  4.7s] node <name> Ready" and "images imported: ..."
 IMPORTED_MARK = "images imported:"
 
 
 def spec(ctx: Ctx, node: str) -> NodeSpec:
-    """The node: the recipe's image, the Airflow image's tarball mounted for import, the DAG
-    folder copied in (task pods and the dag-processor mount it), the NodePorts published."""
-    dags = ctx.topology.dags
-    prefix = len(AC.DAGS_FOLDER) + 1
-    files = {
-        f"{DAGS_ON_NODE}/{path[prefix:]}": data
-        for path, data in dag_files(Path(dags) if dags else None).items()
-    }
+    """A node: the recipe's image, the Airflow image's tarball mounted for import, the DAG
+    folder copied in (the pods mount it), its pod subnet and its peers'. The control plane
+    (``k8s-node``) publishes the NodePorts and writes a bundle (certificates, kubeconfigs) for
+    each worker node, which gets it copied in before it starts."""
+    topology = ctx.topology
+    names = [K8S_NODE, *topology.k8s_workers]
+    env = {"K8S_POD_SUBNET": pod_subnet(node), "K8S_POOL": "system"}
+    if len(names) > 1:
+        env["K8S_PEERS"] = " ".join(f"{n}={pod_subnet(n)}" for n in names)
+    files = _dags(ctx)
+    if node == K8S_NODE:
+        env["K8S_WORKERS"] = " ".join(topology.k8s_workers)
+        ports = [node_port for _, node_port in NODE_PORTS.values()]
+    else:
+        env.update(K8S_ROLE="worker", K8S_POOL="tasks")
+        files.update(_bundle(ctx, node))
+        ports = []
     return NodeSpec(
         name=node,
         role="k8s-node",
         image=k8s_image.node_image(),
         command=[],
+        env={k: v for k, v in env.items() if v},
         files=files,
-        ports=[node_port for _, node_port in NODE_PORTS.values()],
-        file_uid=50000,
+        ports=ports,
+        file_uid=0,
         binds={str(k8s_image.saved_image(ctx.image_for("scheduler"))): "/opt/images/airflow"},
         engine=dict(ENGINE_OPTIONS),
     )
 
 
+def pod_subnet(node: str) -> str:
+    """``k8s-node`` 10.244.0.0/24, ``k8s-node-2`` 10.244.1.0/24, ..."""
+    index = int(node.rsplit("-", 1)[1]) if node != K8S_NODE else 1
+    return f"10.244.{index - 1}.0/24"
+
+
+def _dags(ctx: Ctx) -> dict[str, tuple[bytes, int]]:
+    dags = ctx.topology.dags
+    prefix = len(AC.DAGS_FOLDER) + 1
+    return {
+        f"{DAGS_ON_NODE}/{path[prefix:]}": data
+        for path, data in dag_files(Path(dags) if dags else None).items()
+    }
+
+
+BUNDLE = (
+    "pki/ca.crt",
+    "pki/kubelet.crt",
+    "pki/kubelet.key",
+    "pki/kube-proxy.crt",
+    "pki/kube-proxy.key",
+    "kubelet.conf",
+    "kube-proxy.conf",
+)
+
+
+def _bundle(ctx: Ctx, node: str) -> dict[str, tuple[bytes, int]]:
+    """What the control plane wrote for ``node`` (read from it), as the worker's files."""
+    out = {}
+    for rel in BUNDLE:
+        r = runtime.exec_run(
+            ctx.container(K8S_NODE), ["cat", f"/etc/kubernetes/nodes/{node}/{rel}"], timeout=10
+        )
+        if r.exit_code != 0:
+            raise ClusterError(f"{K8S_NODE} has no bundle for {node}: {r.output.strip()[:200]}")
+        mode = 0o600 if rel.endswith(".key") else 0o644
+        out[f"/etc/kubernetes/{rel}"] = (r.output.encode(), mode)
+    return out
+
+
 def probe(ctx: Ctx, node: str) -> Probe:
+    ready_line = ready_stamp(node)
+
     def ready() -> bool:
-        logs = "\n".join(runtime.logs_tail(ctx.container(node), 60))
+        logs = _logs_since_start(ctx.container(node))
         if "image import failed" in logs:
-            raise ClusterError(f"{node}: " + logs.split("image import failed", 1)[1][:200])
-        return f"node {node} {READY_MARK}" in logs and IMPORTED_MARK in logs and _accounts(ctx)
+            raise NeverReady(f"{node}: " + logs.split("image import failed", 1)[1][:200])
+        up = ready_line.search(logs) is not None and IMPORTED_MARK in logs
+        return up and (node != K8S_NODE or _accounts(ctx))
 
     return Probe("node Ready, images imported, service accounts made", ready, interval=0.5)
+
+
+def ready_stamp(node: str) -> re.Pattern:
+    """The entrypoint's line saying the node is Ready (not its "TIMEOUT waiting for ... Ready")."""
+    return re.compile(rf"\] node {re.escape(node)} Ready$", re.M)
+
+
+def _logs_since_start(container) -> str:
+    """The entrypoint's stamps of this start only (a restarted node's log still holds the
+    last start's "Ready")."""
+    started = runtime.started_at(container)
+    if started is None:
+        return ""
+    raw = container.logs(stdout=True, stderr=True, since=int(started.timestamp()))
+    return raw.decode("utf-8", "replace")
 
 
 def _accounts(ctx: Ctx) -> bool:
@@ -81,6 +151,8 @@ def kubectl(
     from testbed.k8s.deploy import node_container
 
     name = node_container(ctx).name
+    if args and args[0] != "exec":  # bounded inside too: a hung API server holds no kubectl
+        args = (*args, f"--request-timeout={max(1, int(timeout))}s")
     cmd = ["docker", "exec", *(["-i"] if stdin is not None else []), name, "kubectl", *args]
     try:
         return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout)
@@ -97,4 +169,7 @@ def exec_in_pod(ctx: Ctx, role: str, cmd: list[str], *, timeout: float) -> runti
     done = kubectl(ctx, *wrapped, *cmd, timeout=timeout + 10)
     if done.returncode in (124, 137):
         raise ExecTimeout(role, cmd, timeout)
-    return runtime.ExecResult(done.returncode, done.stdout + done.stderr)
+    # stdout alone when it worked (callers read its last line; kubectl cannot interleave the
+    # two streams as they came), both when it did not
+    out = done.stdout if done.returncode == 0 else done.stdout + done.stderr
+    return runtime.ExecResult(done.returncode, out)

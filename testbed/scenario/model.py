@@ -30,7 +30,7 @@ from testbed.checks import registry
 from testbed.errors import TestbedError
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
 from testbed.scenario.durations import Duration, SignedDuration, parse_duration
-from testbed.topology import BACKENDS, EXECUTORS, Topology
+from testbed.topology import BACKENDS, EXECUTORS, K8S_PROCESSES, Topology
 
 NAME = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 TI_STATES = ("queued", "running", "success", "failed", "up_for_retry", "scheduled")
@@ -48,7 +48,7 @@ FaultKind = Literal[
     "pod_delete",
 ]
 FAULT_PARAMS = {  # which optional fields each fault kind takes
-    "hang": {"mode"},
+    "hang": {"mode", "process"},
     "kill": {"signal"},
     "stop": {"deadline"},
     "partition": {"peer"},
@@ -94,6 +94,7 @@ class TopologySpec(Strict):
     # where the Airflow roles run: containers, or pods of a Kubernetes node (testbed.k8s)
     backend: Literal[BACKENDS] = "docker"  # type: ignore[valid-type]
     executor: Literal["CeleryExecutor", "KubernetesExecutor"] | None = None
+    k8s_nodes: int = Field(1, ge=1, le=3)  # backend kubernetes: 2-3 puts task pods on their own
 
     def build(self) -> Topology:
         nested = _nested(self.config)
@@ -109,6 +110,7 @@ class TopologySpec(Strict):
             api_servers=self.api_servers,
             backend=self.backend,
             executor=self.executor or EXECUTORS[self.backend][0],
+            k8s_nodes=self.k8s_nodes,
         )
 
 
@@ -202,6 +204,8 @@ class Fault(Bounded):
     signal: Literal["KILL", "TERM", "INT", "QUIT", "HUP"] | None = None
     # pod_delete: seconds between SIGTERM and SIGKILL (0: at once); Kubernetes' default if absent
     grace: Duration | None = None
+    # hang: SIGSTOP the named process inside the Kubernetes node (not the whole node)
+    process: Literal[K8S_PROCESSES] | None = None  # type: ignore[valid-type]
 
     @field_validator("delay", mode="before")
     @classmethod
@@ -219,13 +223,18 @@ class Fault(Bounded):
     @model_validator(mode="after")
     def _kind_params(self) -> Fault:
         allowed = FAULT_PARAMS.get(self.kind, set())
-        for field in ("mode", "deadline", "peer", "toxic", "config", "offset", "signal", "grace"):
+        fields = ("mode", "deadline", "peer", "toxic", "config", "offset", "signal", "grace")
+        for field in (*fields, "process"):
             if getattr(self, field) is not None and field not in allowed:
                 raise ValueError(f"{field!r} does not apply to a {self.kind} fault")
         if self.attributes and self.kind != "link":
             raise ValueError(f"'attributes' does not apply to a {self.kind} fault")
         if self.for_ is not None and self.kind in HEALED_BY_STEP:
             raise ValueError(f"'for' does not apply to a {self.kind} fault; heal it with a step")
+        if self.grace is not None and self.grace != int(self.grace):
+            raise ValueError("'grace' is whole seconds (Kubernetes' grace period), e.g. 0s, 30s")
+        if self.process and self.mode == "pause":
+            raise ValueError("'process' hangs one process (SIGSTOP): leave 'mode' out")
         if self.kind == "link" and self.toxic is None:
             raise ValueError("a link fault needs 'toxic' (latency, stall, timeout, bandwidth, ...)")
         if self.kind == "clock_skew" and (self.offset is None or abs(self.offset) < 1):
@@ -519,6 +528,8 @@ class Scenario(Strict):
                 "a chaos step is the whole scenario: make it the only step "
                 "(add invariants with its 'expect' list)"
             )
+        if self.topology.backend == "kubernetes":
+            raise ValueError("a chaos step is not built for backend kubernetes yet")
         from testbed.chaos import schedule  # the chaos package builds on this model
 
         try:

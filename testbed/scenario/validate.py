@@ -25,7 +25,14 @@ from testbed.scenario.model import (
     WaitNode,
     Workload,
 )
-from testbed.topology import INFRA, KERBEROS_INFRA, PG_KRB, SIDECAR_SUFFIX
+from testbed.topology import (
+    INFRA,
+    K8S_NODE,
+    K8S_NODE_PROCESSES,
+    KERBEROS_INFRA,
+    PG_KRB,
+    SIDECAR_SUFFIX,
+)
 from testbed.upgrade.versions import version_key
 
 HOST_OF = "host_of:"  # a fault target: the node a task ran on, e.g. host_of:long.work
@@ -163,12 +170,12 @@ def _fault(step: Fault, st: _State) -> list[tuple[str, str]]:
     st.faults.add(step.name)
     if step.kind == "stop" or (step.kind == "kill" and step.signal not in (None, "KILL")):
         st.signalling.add(step.name)
-    if step.target.startswith(HOST_OF):
+    if step.kind == "pod_delete":
+        out += _pod_fault(step, st)
+    elif step.target.startswith(HOST_OF):
         run = step.target[len(HOST_OF) :].partition(".")[0]
         if run not in st.runs:
             out.append(("target", _unknown("run", run, st.runs) + f" (in {step.target!r})"))
-    elif step.kind == "pod_delete":
-        out += _pod_fault(step, st)
     elif step.kind == "link":
         if not fnmatch.filter(st.links, step.target):
             out.append(("target", f"no link {step.target!r}; links: {', '.join(sorted(st.links))}"))
@@ -180,6 +187,7 @@ def _fault(step: Fault, st: _State) -> list[tuple[str, str]]:
     if step.peer is not None and step.peer not in st.nodes:
         out.append(("peer", _unknown("node", step.peer, st.nodes)))
     out += _kerberos_fault(step, st)
+    out += _k8s_node_fault(step, st)
     if step.kind == "remove":
         st.nodes.discard(step.target)
         st.removed[step.name] = step.target
@@ -192,6 +200,21 @@ def _pod_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
         return [("kind", "a pod_delete fault needs `topology: {backend: kubernetes}`")]
     if step.target not in st.topology.pods:
         return [("target", _unknown("pod role", step.target, set(st.topology.pods)))]
+    return []
+
+
+def _k8s_node_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
+    """``process`` names one on a Kubernetes node (the control plane's only on ``k8s-node``);
+    the control plane's node is never removed or replaced (its CA and etcd go with it)."""
+    if step.kind in ("remove", "replace") and step.target == K8S_NODE:
+        return [("target", f"{K8S_NODE} holds the cluster's CA and etcd: kill, stop or hang it")]
+    if not step.process:
+        return []
+    if not step.target.startswith(K8S_NODE):
+        return [("process", f"'process' hangs a process of a Kubernetes node ({K8S_NODE}...)")]
+    if step.target != K8S_NODE and step.process not in K8S_NODE_PROCESSES:
+        on = ", ".join(K8S_NODE_PROCESSES)
+        return [("process", f"{step.target} runs only {on}; the control plane is on {K8S_NODE}")]
     return []
 
 

@@ -162,18 +162,27 @@ def _job_alive(ctx: Ctx, node: str) -> bool:
     (killed or replaced a moment ago) does not count. Running the CLI in the
     container instead costs a whole Airflow import per probe (about 2.3 CPU-seconds, measured),
     which is most of what a booting triggerer or dag-processor burns."""
-    section, key = THRESHOLDS[role_of(node)]
-    default = timescale.TIMERS[f"{section}.{key}"][0]  # Airflow's default, as timescale knows it
-    threshold = ctx.topology.effective_config().get(section, {}).get(key, default)
     started = runtime.started_at(ctx.container(node))
     if started is None:
         return False
+    return job_alive(ctx, role_of(node), [node], started)
+
+
+def job_alive(ctx: Ctx, role: str, hosts: list[str], started=None) -> bool:
+    """A job of the role's type on one of ``hosts`` is running with a heartbeat younger than
+    the role's health-check threshold (as the topology sets it, scaled), begun after
+    ``started`` if given."""
+    section, key = THRESHOLDS[role]
+    default = timescale.TIMERS[f"{section}.{key}"][0]  # Airflow's default, as timescale knows it
+    threshold = ctx.topology.effective_config().get(section, {}).get(key, default)
     sql = (
-        "select 1 from job where job_type = %s and hostname = %s and state = 'running' "
-        "and latest_heartbeat > now() - make_interval(secs => %s) "
-        "and start_date >= %s - interval '2 seconds'"
+        "select 1 from job where job_type = %s and hostname = any(%s) and state = 'running' "
+        "and latest_heartbeat > now() - make_interval(secs => %s)"
     )
-    args = (JOB_TYPES[role_of(node)], node, float(threshold), started)
+    args: tuple = (JOB_TYPES[role], list(hosts), float(threshold))
+    if started is not None:
+        sql += " and start_date >= %s - interval '2 seconds'"
+        args += (started,)
     return bool(pg.query(ctx, sql, args, timeout=3))
 
 

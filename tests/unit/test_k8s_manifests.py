@@ -103,12 +103,9 @@ def test_task_pods_come_from_the_template_the_scheduler_mounts(k8s, secrets):
 def test_secrets_are_only_in_secret_objects(k8s, secrets):
     objs = M.objects(k8s, secrets, IMAGE, HOSTS)
     others = M.to_yaml([o for o in objs if o["kind"] != "Secret"])
-    for value in (
-        secrets.fernet_key,
-        secrets.jwt_secret,
-        secrets.admin_password,
-        secrets.pg_password,
-    ):
+    values = [v for v in vars(secrets).values() if isinstance(v, str) and len(v) >= 12]
+    assert len(values) >= 7  # every generated secret, not a chosen few
+    for value in values:
         assert value not in others
     every = M.to_yaml(objs)
     assert secrets.fernet_key in every  # ... and they are there
@@ -155,3 +152,192 @@ def test_steps_not_built_for_kubernetes_are_refused():
     data = {"name": "s", "topology": K8S, "steps": [{"add_node": "scheduler-2"}]}
     with pytest.raises(TestbedError, match="add_node is not built for backend kubernetes"):
         from_data(data, "bad.yaml")
+
+
+def test_hang_of_one_process_is_validated_before_boot():
+    ok = {
+        "name": "f",
+        "kind": "hang",
+        "target": "k8s-node",
+        "process": "kube-apiserver",
+        "for": "5s",
+    }
+    assert from_data(_scenario(K8S, ok), "ok.yaml").steps[1].params() == {
+        "process": "kube-apiserver"
+    }
+    cases = [
+        ({**ok, "target": "postgres"}, "hangs a process of a Kubernetes node"),
+        ({**ok, "mode": "pause"}, "leave 'mode' out"),
+        ({**ok, "process": "dockerd"}, "kube-apiserver"),  # the allowed names are listed
+    ]
+    for fault, needle in cases:
+        with pytest.raises(TestbedError, match=needle):
+            from_data(_scenario(K8S, fault), "bad.yaml")
+
+
+def test_named_pids_finds_the_processes_of_that_program_only():
+    """Against this machine's real process table: a child ``sleep`` of this test is found
+    under a stand-in container whose init is this process; a name nobody runs is an error."""
+    import os
+    import subprocess
+
+    from testbed.faults import FaultError, named_pids
+
+    class Box:
+        name = "box"
+        attrs = {"State": {"Pid": os.getpid()}}
+
+        def reload(self) -> None:
+            pass
+
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert named_pids(Box(), "sleep") == [child.pid]
+        with pytest.raises(FaultError, match="no process named 'kubelet'"):
+            named_pids(Box(), "kubelet")
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_more_nodes_put_task_pods_in_their_own_pool(secrets):
+    from testbed.k8s.node import pod_subnet
+
+    three = Topology(backend="kubernetes", executor="KubernetesExecutor", k8s_nodes=3)
+    assert three.k8s_workers == ["k8s-node-2", "k8s-node-3"]
+    assert three.nodes.count("k8s-node-3") == 1 and "k8s-node-2" not in three.infra_nodes
+    assert [pod_subnet(n) for n in ("k8s-node", "k8s-node-3")] == ["10.244.0.0/24", "10.244.2.0/24"]
+    objs = M.objects(three, secrets, IMAGE, HOSTS)
+    template = yaml.safe_load(
+        by_kind(objs, "ConfigMap")["pod-template"]["data"]["pod_template.yaml"]
+    )
+    assert template["spec"]["nodeSelector"] == {M.POOL_LABEL: M.TASKS}
+    for d in by_kind(objs, "Deployment").values():
+        assert d["spec"]["template"]["spec"]["nodeSelector"] == {M.POOL_LABEL: M.SYSTEM}
+    one = M.objects(
+        Topology(backend="kubernetes", executor="KubernetesExecutor"), secrets, IMAGE, HOSTS
+    )
+    alone = yaml.safe_load(by_kind(one, "ConfigMap")["pod-template"]["data"]["pod_template.yaml"])
+    assert "nodeSelector" not in alone["spec"]  # one node: the task pods beside the roles
+    with pytest.raises(TestbedError, match="k8s_nodes must be 1..3"):
+        Topology(k8s_nodes=2)
+
+
+def test_more_k8s_inputs_refused_before_boot():
+    cases = [
+        (
+            {"name": "f", "kind": "pod_delete", "target": "host_of:r.work"},
+            K8S,
+            "unknown pod role 'host_of:r.work'",
+        ),
+        ({"name": "f", "kind": "remove", "target": "k8s-node"}, K8S, "holds the cluster's CA"),
+        (
+            {"name": "f", "kind": "hang", "target": "k8s-node-2", "process": "etcd"},
+            {**K8S, "k8s_nodes": 2},
+            "runs only kubelet, kube-proxy, containerd",
+        ),
+        (
+            {"name": "f", "kind": "pod_delete", "target": "scheduler", "grace": "0.5s"},
+            K8S,
+            "'grace' is whole seconds",
+        ),
+        (
+            {"name": "f", "kind": "pod_delete", "target": "scheduler"},
+            {**K8S, "config": {"core.executor": "CeleryExecutor"}},
+            "set the topology's executor instead",
+        ),
+    ]
+    for fault, topology, needle in cases:
+        with pytest.raises(TestbedError, match=needle):
+            from_data(_scenario(topology, fault), "bad.yaml")
+    kubelet = {"name": "f", "kind": "hang", "target": "k8s-node-2", "process": "kubelet"}
+    assert from_data(_scenario({**K8S, "k8s_nodes": 2}, kubelet), "ok.yaml")
+
+
+class FakeNode:
+    """A stand-in for the testbed's ``kubectl`` inside the node: records each call, answers
+    from a table (no Docker)."""
+
+    def __init__(self, answers: dict[str, tuple[int, str, str]]) -> None:
+        self.calls: list[tuple[str, ...]] = []
+        self.answers = answers
+
+    def __call__(self, ctx, *args, stdin=None, timeout=30):
+        import subprocess
+
+        self.calls.append(args)
+        code, out, err = self.answers.get(args[0], (0, "", ""))
+        return subprocess.CompletedProcess(args, code, out, err)
+
+
+def test_pod_delete_with_grace_deletes_gracefully_and_records_the_pods(monkeypatch):
+    from testbed.k8s import faults as kf
+
+    fake = FakeNode({})
+    monkeypatch.setattr(kf, "kubectl", fake)
+    monkeypatch.setattr(kf.deploy, "pod_names", lambda ctx, role: ["scheduler-abc"])
+    events = []
+
+    class Cluster:
+        history = type("H", (), {"append": lambda self, kind, **f: events.append(f)})()
+
+    f = kf.PodDelete(Cluster(), "scheduler", grace=30)
+    f.inject()
+    assert fake.calls == [("delete", "pod", "scheduler-abc", "--wait=false", "--grace-period=30")]
+    assert f.deleted == ["scheduler-abc"] and events[-1]["pods"] == ["scheduler-abc"]
+    fake.answers["delete"] = (1, "", "Forbidden")
+    with pytest.raises(kf.FaultError, match="Forbidden"):
+        kf.PodDelete(Cluster(), "scheduler", grace=30).inject()
+
+
+def test_pod_pids_finds_processes_by_their_pod_cgroup(tmp_path, monkeypatch):
+    """The cgroup of each process under the node decides (read from /proc, faked here)."""
+    from testbed.k8s import faults as kf
+
+    cgroups = {
+        11: "4:pids:/docker/abc/kubepods/besteffort/pod1234-uid/ctr1\n",
+        12: "4:pids:/docker/abc/kubepods/besteffort/pod9999-other/ctr2\n",
+        13: "4:pids:/docker/abc\n",
+    }
+    real_open = open
+
+    def fake_open(path, *a, **kw):
+        if str(path).startswith("/proc/") and str(path).endswith("/cgroup"):
+            return __import__("io").StringIO(cgroups[int(str(path).split("/")[2])])
+        return real_open(path, *a, **kw)
+
+    monkeypatch.setattr(kf, "descendants", lambda pid: list(cgroups))
+    monkeypatch.setattr("builtins.open", fake_open)
+
+    class Node:
+        attrs = {"State": {"Pid": 1}}
+
+        def reload(self) -> None:
+            pass
+
+    assert kf.pod_pids(Node(), ["1234-uid"]) == [11]
+    assert kf.pod_pids(Node(), ["nope"]) == []
+
+
+def test_exec_in_pod_keeps_stdout_alone_when_it_worked(monkeypatch):
+    from testbed.errors import ExecTimeout
+    from testbed.k8s import node as kn
+
+    fake = FakeNode({"exec": (0, '{"a": 1}\n', "a warning on stderr\n")})
+    monkeypatch.setattr(kn, "kubectl", fake)
+    r = kn.exec_in_pod(None, "scheduler", ["python", "-c", "x"], timeout=30)
+    assert r.output.strip().splitlines()[-1] == '{"a": 1}'
+    assert fake.calls[0][:6] == ("exec", "deploy/scheduler", "-c", "scheduler", "--", "timeout")
+    fake.answers["exec"] = (1, "", "boom\n")
+    assert "boom" in kn.exec_in_pod(None, "scheduler", ["x"], timeout=5).output
+    fake.answers["exec"] = (137, "", "")
+    with pytest.raises(ExecTimeout):
+        kn.exec_in_pod(None, "scheduler", ["x"], timeout=5)
+
+
+def test_node_ready_stamp_is_not_the_timeout_line():
+    from testbed.k8s.node import ready_stamp
+
+    line = ready_stamp("k8s-node")
+    assert line.search("[k8s-node    4.7s] node k8s-node Ready\n")
+    assert not line.search("[k8s-node  300.0s] TIMEOUT waiting for node k8s-node Ready\n")
