@@ -50,11 +50,12 @@ class PodDelete(Fault):
 
     def _kill(self, pods: list[str]) -> list[int]:
         """SIGKILL every process in the pods' cgroups, on whichever node they run."""
-        path = "jsonpath={range .items[*]}{.metadata.uid}{' '}{end}"
-        done = kubectl(self.cluster, "get", "pod", *pods, "-o", path, timeout=10)
-        uids = done.stdout.split()
-        if done.returncode != 0 or not uids:
-            raise FaultError(f"pod_delete: no uid for {pods}: {done.stderr.strip()[:200]}")
+        uids = []
+        for pod in pods:  # one by one: a single name gets the object, not a list
+            done = kubectl(self.cluster, "get", "pod", pod, "-o", "jsonpath={.metadata.uid}")
+            if done.returncode != 0 or not done.stdout.strip():
+                raise FaultError(f"pod_delete: no uid for {pod}: {done.stderr.strip()[:200]}")
+            uids.append(done.stdout.strip())
         nodes = [c for n, c in self.cluster.nodes.items() if n.startswith(K8S_NODE)]
         pids = [pid for c in nodes for pid in pod_pids(c, uids)]
         if not pids:
