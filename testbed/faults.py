@@ -134,7 +134,7 @@ class Hang(Fault):
             raise FaultError(f"hang mode {mode!r}; allowed: pause, sigstop (sigstop with process)")
         super().__init__(cluster, target, **kw)
         self.mode, self.process = mode, process
-        self._pids: list[int] = []
+        self.pids: list[int] = []
 
     def describe(self) -> dict[str, Any]:
         return {"mode": self.mode, **({"process": self.process} if self.process else {})}
@@ -144,20 +144,20 @@ class Hang(Fault):
             self.container.pause()
             return
         if self.process:
-            self._pids = named_pids(self.container, self.process)
+            self.pids = named_pids(self.container, self.process)
         else:
-            self._pids = [main_pid(self.container)]
-        for pid in self._pids:
+            self.pids = [main_pid(self.container)]
+        for pid in self.pids:
             os.kill(pid, signal.SIGSTOP)
         if self.process:
-            self.record("stopped", pids=self._pids)
+            self.record("stopped", pids=self.pids)
 
     def _heal(self) -> None:
         if self.mode == "pause":
             if runtime.state(self.container) == "paused":
                 self.container.unpause()
             return
-        for pid in self._pids:
+        for pid in self.pids:
             try:
                 os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:
