@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-unit test-integration docker venv images bench bench-drills bench-boot bench-timescale soak lint lock clean gc
+.PHONY: demo test test-unit test-integration docker venv images bench bench-drills bench-boot bench-warmup bench-timescale soak lint lock clean gc
 
 demo: docker venv
 	$(BIN)/testbed demo
@@ -44,15 +44,22 @@ bench: docker venv images
 # The drill pack: each drill's wall time, the pack's, resets, detection delays (ROUNDS=3),
 # at timescale 1.0 and compressed, side by side with the ratio. PACK=upgrades SCALES=1.0: the
 # upgrade drills with their upgrade, migration, drain and API-gap times.
+# CLUSTERS=2: the pack on two clusters side by side (testbed run --clusters).
 ROUNDS ?= 1
 SCALES ?= 1.0,0.5
 PACK ?= faults
+CLUSTERS ?= 1
 bench-drills: docker venv images
-	$(BIN)/python benchmarks/bench_drills.py --rounds $(ROUNDS) --scales $(SCALES) --pack $(PACK)
+	$(BIN)/python benchmarks/bench_drills.py --rounds $(ROUNDS) --scales $(SCALES) --pack $(PACK) \
+	  --clusters $(CLUSTERS)
 
 # Where boot time and CPU go per node, and the testbed's boot beside the Compose export's.
 bench-boot: docker venv images
 	$(BIN)/python benchmarks/bench_boot_cpu.py --rounds $(ROUNDS)
+
+# The api-server's Execution API warmed at readiness against not: all-green, the first task.
+bench-warmup: docker venv images
+	$(BIN)/python benchmarks/bench_api_warmup.py --rounds $(ROUNDS)
 
 # A soak: DURATION of seeded chaos under a workload, the runner's own CPU and memory sampled,
 # a summary (counts, distributions) in the record's soak.json.

@@ -6,9 +6,12 @@ Each round boots the default topology (two workers, the migrated snapshot) and, 
 reads every container's CPU seconds from its cgroup (``cpuacct.usage``, cgroup v1, as this
 machine kind has) and each node's time from its start to ready (the cluster's history); then
 the same topology rendered by ``testbed compose`` is brought up with ``docker-compose up -d``
-and timed to the moment the API reports the scheduler, dag-processor and triggerer healthy.
-The testbed's time is its own all-green (every node's readiness, the workers' too: a later
-moment than the Compose side's, so the ratio is on the safe side). Medians of the rounds,
+and timed to the moment the API reports the scheduler, dag-processor and triggerer healthy
+and its Execution API has answered its first request (which builds its routes; the testbed's
+api-server readiness makes the same request, see ``airflow.api_ready``).
+The testbed's teardown (logs saved, every object removed) is timed too. The testbed's time is
+its own all-green (every node's readiness, the workers' too: a later moment than the Compose
+side's, so the ratio is on the safe side). Medians of the rounds,
 measured in this one run, and their ratio; writes benchmarks/results/boot-cpu-<time>.json.
 """
 
@@ -29,6 +32,7 @@ from testbed import compose, runtime
 from testbed.cluster import Cluster
 from testbed.images import build as image_build
 from testbed.images import catalog
+from testbed.services import airflow
 from testbed.topology import Topology
 
 CGROUP = Path("/sys/fs/cgroup/cpuacct/docker")
@@ -41,15 +45,19 @@ def cpu_seconds(container_id: str) -> float | None:
 
 
 def api_green(url: str) -> bool:
+    """Every component healthy, then the Execution API's first request answered (as the
+    testbed's api-server readiness makes it: ``airflow.api_ready``)."""
     try:
-        body = requests.get(f"{url}/api/v2/monitor/health", timeout=2).json()
+        body = requests.get(f"{url}{airflow.HEALTH_PATH}", timeout=2).json()
+        healthy = all((body.get(c) or {}).get("status") == "healthy" for c in COMPONENTS)
+        return healthy and airflow.api_ready(url)
     except (requests.RequestException, ValueError):
         return False
-    return all((body.get(c) or {}).get("status") == "healthy" for c in COMPONENTS)
 
 
 def wait_green(url, t0: float, timeout: float = 300) -> float:
-    """Seconds from ``t0`` until the API reports every component healthy (polled at 4 Hz)."""
+    """Seconds from ``t0`` until the API reports every component healthy (polled at 4 Hz) and
+    the Execution API has answered once."""
     while time.monotonic() - t0 < timeout:
         if api_green(url()):
             return time.monotonic() - t0
@@ -67,14 +75,16 @@ def testbed_round(topology: Topology) -> dict:
             for e in cluster.history.events("container")
             if e.get("state") == "ready"
         }
-        return {
+        out = {
             "all_green_s": round(cluster.timings["total"], 2),
             "phases_s": {k: round(v, 2) for k, v in cluster.timings.items()},
             "ready_after_start_s": ready,
             "cpu_s": {n: round(v, 2) for n, v in cpu.items() if v is not None},
         }
     finally:
+        t0 = time.monotonic()
         cluster.down(reason="benchmark")
+    return out | {"teardown_s": round(time.monotonic() - t0, 2)}
 
 
 def compose_round(topology: Topology) -> dict:
@@ -129,6 +139,7 @@ def main() -> None:
         "rounds": args.rounds,
         "testbed_all_green_s": [r["all_green_s"] for r in ours],
         "testbed_all_green_s_median": statistics.median(r["all_green_s"] for r in ours),
+        "testbed_teardown_s": [r["teardown_s"] for r in ours],
         "testbed_ready_after_start_s_median": median_map(ours, "ready_after_start_s"),
         "testbed_cpu_s_median": median_map(ours, "cpu_s"),
     }

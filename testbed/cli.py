@@ -351,6 +351,13 @@ def run(
     junit: Path | None = typer.Option(
         None, help="Also write JUnit XML here (a testcase per expectation)."
     ),
+    clusters: int = typer.Option(
+        1,
+        min=1,
+        max=4,
+        help="Run the scenarios on this many clusters side by side (a worker process each; a "
+        "free one takes the next scenario). README 'Compressed time' says when this helps.",
+    ),
 ) -> None:
     """Run scenarios on a real cluster (one boot, reset between scenarios of one topology).
 
@@ -366,6 +373,10 @@ def run(
         for s in scenarios:
             progress.plain("\n".join(plan(s)))
         return
+    if clusters > 1:
+        if keep:
+            raise TestbedError("--keep needs --clusters 1", hint="keep one cluster, or none")
+        raise typer.Exit(_run_parallel(scenarios, clusters, junit))
     raise typer.Exit(_run_all(scenarios, keep, junit))
 
 
@@ -421,7 +432,7 @@ def _run_all(scenarios, keep: bool, junit: Path | None = None, around=None, resu
                 raise
             results.append((verdict, folder))
             _print_verdict(verdict, folder)
-            codes.append(0 if verdict.clean else 1 if not verdict.ok else 3)
+            codes.append(_code(verdict))
     finally:
         if junit is not None and results:
             from testbed.report import write_junit
@@ -434,7 +445,49 @@ def _run_all(scenarios, keep: bool, junit: Path | None = None, around=None, resu
                 progress.warn(f"teardown left: {'; '.join(failed)}")
     if pool.reset_seconds:
         console.print(f"resets: {', '.join(f'{x:.1f}s' for x in pool.reset_seconds)}")
+    return _worst(codes)
+
+
+def _run_parallel(scenarios, clusters: int, junit: Path | None) -> int:
+    """``_run_all`` on several clusters at once (testbed.parallel); verdicts print as they end."""
+    from testbed.images import build as image_build
+    from testbed.parallel import run_parallel
+
+    image_build.ensure_scenarios(scenarios)  # built once, before any worker starts
+
+    def show(outcome) -> None:
+        if outcome.verdict is not None:
+            _print_verdict(outcome.verdict, outcome.folder)
+        else:
+            console.print(f"[red]ERROR[/] {outcome.name}: {escape(outcome.error or '')}")
+
+    result = run_parallel(scenarios, clusters, on_outcome=show)
+    done = [(o.verdict, o.folder) for o in result.outcomes if o.verdict is not None]
+    if junit is not None and done:
+        from testbed.report import write_junit
+
+        progress.plain(f"JUnit: {write_junit(done, junit)}")
+    if result.resets:
+        console.print(f"resets: {', '.join(f'{x:.1f}s' for x in result.resets)}")
+    if result.interrupted:
+        raise KeyboardInterrupt
+    fatal = [o for o in result.outcomes if o.fatal]
+    if fatal:  # no engine, an image missing: as a serial run says it (exit 2)
+        raise TestbedError(fatal[0].error or "a cluster could not boot")
+    ran = {o.index for o in result.outcomes}
+    for i, s in enumerate(scenarios):
+        if i not in ran:
+            console.print(f"[red]ERROR[/] {escape(s.name)}: never ran (its worker stopped)")
+    codes = [_code(o.verdict) for o in result.outcomes] + [1] * (len(scenarios) - len(ran))
+    return _worst(codes)
+
+
+def _worst(codes: list[int]) -> int:
     return 1 if 1 in codes else 3 if 3 in codes else 0
+
+
+def _code(verdict) -> int:
+    return 1 if verdict is None or not verdict.ok else 0 if verdict.clean else 3
 
 
 def _print_verdict(verdict, folder) -> None:

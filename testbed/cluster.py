@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import docker.errors
+import requests
 from docker.models.containers import Container
 
 from testbed import faults, paths, progress, runtime
@@ -48,6 +49,7 @@ SERVICE_MODULES = {
     K8S_NODE: k8s_node,
 }
 MIGRATE_TIMEOUT = 300
+DEFAULT_WEIGHT = 1024  # cgroup v1 cpu.shares of a container given none
 
 
 def service_module(node: str):
@@ -69,8 +71,13 @@ class Cluster:
         detached: bool = False,
         use_snapshot: bool = True,
         ready_timeout: float = 180,
+        boot_weight: int | None = None,
     ) -> None:
         self.topology = topology or Topology()
+        # CPU weight of the boot's containers (cgroup v1 cpu.shares, DEFAULT_WEIGHT when not
+        # given), back to the default at all-green: a cluster booted beside another one's
+        # drill yields the CPU to it, so the drill keeps its timing (cgroup v1 only)
+        self.boot_weight = boot_weight if boot_weight and runtime.cgroup_v1() else None
         self.run_id = run_id or L.new_run_id()
         self.labels = L.run_labels(self.run_id, detached=detached)
         self.dir = paths.run_dir(self.run_id)
@@ -185,6 +192,7 @@ class Cluster:
                 topology=self.topology.nodes,
                 config=self.topology.flat_effective(),
                 timescale=self.topology.timescale,
+                boot_weight=self.boot_weight,
             )
             self.network = runtime.create_network(self.run_id, self.labels)
             # creating containers is the engine's work: overlap it with the infrastructure's
@@ -205,6 +213,7 @@ class Cluster:
                     )
             finally:
                 self._created.clear()  # only the boot's own specs: later starts create anew
+            self._restore_default_weight()
         except BaseException:
             self._cancel.set()
             self.down(reason="boot failed")
@@ -214,6 +223,23 @@ class Cluster:
         self.history.append("cluster", phase="ready", timings=self.timings)
         self.write_record(state="running")
         return self
+
+    def _restore_default_weight(self) -> None:
+        """The boot's low CPU weight ends with the boot: every node back to the default. A node
+        left at the low weight slows this cluster's drills, no more: warned and recorded."""
+        if not self.boot_weight:
+            return
+        self.boot_weight, failed = None, []
+        for node, c in list(self.nodes.items()):
+            try:
+                c.update(cpu_shares=DEFAULT_WEIGHT)
+            except docker.errors.NotFound:
+                pass
+            except (docker.errors.APIError, requests.RequestException) as exc:
+                failed.append(f"{node}: {exc}"[:200])
+        if failed:
+            progress.warn(f"left at the boot's low CPU weight: {'; '.join(failed)}")
+        self.history.append("cluster", phase="weight", cpu_shares=DEFAULT_WEIGHT, failed=failed)
 
     def _deploy_pods(self) -> None:
         """The Airflow roles as pods of the Kubernetes node, each waited for."""
@@ -361,6 +387,8 @@ class Cluster:
         if c is None:
             c = runtime.create(spec, self.run_id, self.network, self.labels)
         self.nodes[spec.name] = c
+        if self.boot_weight:
+            c.update(cpu_shares=self.boot_weight)
         c.start()
         self.history.append("container", node=spec.name, state="started", image=spec.image)
         return c

@@ -149,6 +149,8 @@ class Hang(Fault):
             self.pids = [main_pid(self.container)]
         for pid in self.pids:
             os.kill(pid, signal.SIGSTOP)
+        if left := wait_stopped(self.pids):
+            raise FaultError(f"SIGSTOP sent, but pid(s) {left} not stopped after {STOP_WAIT:g}s")
         if self.process:
             self.record("stopped", pids=self.pids)
 
@@ -611,6 +613,11 @@ def _ok(r: requests.Response) -> None:
         raise FaultError(f"toxiproxy {r.request.method} {r.url}: {r.status_code} {r.text[:200]}")
 
 
+# seconds the audit gives Kubernetes to have every Deployment's ready pod back after a heal
+# (k8s.deploy.audit_settled); the whole audit runs within engine.AUDIT_BOUND (60 s)
+K8S_SETTLE = 30.0
+
+
 def heal_audit(cluster: Cluster) -> list[str]:
     """What is still broken: missing, stopped or paused nodes, stopped processes, toxics,
     disabled proxies, nodes off the network, iptables rules of this run, a Deployment without
@@ -638,9 +645,11 @@ def heal_audit(cluster: Cluster) -> list[str]:
     except (requests.RequestException, docker.errors.APIError) as exc:
         problems.append(f"toxiproxy API did not answer: {exc}")
     if cluster.topology.kubernetes and K8S_NODE in cluster.nodes:
-        from testbed.k8s.deploy import audit  # a pod deleted and not back
+        from testbed.k8s.deploy import audit_settled  # a pod deleted and not back
 
-        problems += audit(cluster)
+        # a Kubernetes node still paused or stopped will not settle: no waiting for it
+        stuck = any(p.startswith(K8S_NODE) for p in problems)
+        problems += audit_settled(cluster, timeout=0 if stuck else K8S_SETTLE)
     try:
         problems += [f"iptables rule left: {ln}" for ln in run_rules(cluster.run_id)]
     except FaultError as exc:
@@ -666,15 +675,32 @@ def delete_run_rules(run_id: str) -> None:
 def stopped_pids(container) -> list[int]:
     container.reload()
     init = container.attrs["State"].get("Pid") or 0
-    out = []
-    for pid in descendants(init):
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                if fh.read().rsplit(")", 1)[1].split()[0] == "T":
-                    out.append(pid)
-        except OSError:
-            continue
-    return out
+    return [pid for pid in descendants(init) if process_state(pid) == "T"]
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter of ``/proc/<pid>/stat`` (R, S, T, t, Z, ...); None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+STOP_WAIT = 2.0  # seconds a SIGSTOP may take to stop its process on a busy machine
+
+
+def wait_stopped(pids: list[int], timeout: float = STOP_WAIT) -> list[int]:
+    """The pids still not stopped after up to ``timeout`` seconds. SIGSTOP takes effect when
+    the process next runs in the kernel, so on a busy machine /proc shows it running for a
+    moment after the signal was sent (a trace stop, t, counts: the stop follows the detach;
+    a pid that is gone counts as stopped: its node's state tells the rest)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [p for p in pids if process_state(p) not in ("T", "t", None)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.01)
 
 
 def descendants(pid: int) -> list[int]:

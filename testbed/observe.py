@@ -78,7 +78,7 @@ def api_health(cluster: Cluster) -> dict:
 
 
 def _health_of(cluster: Cluster, node: str) -> Any:
-    url = f"{airflow.api_url(cluster, node)}/api/v2/monitor/health"
+    url = f"{airflow.api_url(cluster, node)}{airflow.HEALTH_PATH}"
     return requests.get(url, timeout=PROBE_TIMEOUT).json()
 
 

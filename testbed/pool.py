@@ -20,8 +20,9 @@ class ClusterPool:
         self.used = False  # has a scenario run on the current cluster yet?
         self.reset_seconds: list[float] = []
 
-    def get(self, topology: Topology) -> Cluster:
-        """A ready cluster of ``topology``: the current one (reset) or a freshly booted one."""
+    def get(self, topology: Topology, boot_weight: int | None = None) -> Cluster:
+        """A ready cluster of ``topology``: the current one (reset) or a freshly booted one
+        (at ``boot_weight``, see :class:`Cluster`)."""
         reusable = self.cluster is not None and self.cluster.reusable
         if reusable and self.cluster.topology == topology:
             if not self.used:
@@ -33,7 +34,7 @@ class ClusterPool:
             except Exception as exc:  # a cluster that cannot be reset is replaced, not reused
                 progress.warn(f"reset of {self.cluster.run_id} failed ({exc}); booting anew")
         self.close()
-        self.cluster = Cluster(topology, detached=self.detached).up()
+        self.cluster = Cluster(topology, detached=self.detached, boot_weight=boot_weight).up()
         self.used = True
         return self.cluster
 

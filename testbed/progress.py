@@ -87,3 +87,28 @@ def _ticker(msg: str) -> Iterator[Callable[[str], None]]:
         yield lambda detail: latest.__setitem__(0, detail)
     finally:
         stop.set()
+
+
+class _Tagged:
+    """A text stream that starts every line written to ``stream`` with ``tag``."""
+
+    def __init__(self, stream, tag: str) -> None:
+        self.stream, self.tag, self.at_line_start = stream, tag, True
+
+    def write(self, text: str) -> int:
+        for piece in text.splitlines(keepends=True):
+            if self.at_line_start:
+                self.stream.write(self.tag)
+            self.stream.write(piece)
+            self.at_line_start = piece.endswith("\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def tag_output(tag: str) -> None:
+    """From now on, every line of this process's progress output starts with ``tag`` (a worker
+    of a parallel run); no live display (the lines of several processes interleave)."""
+    global console
+    console = Console(file=_Tagged(sys.stderr, tag), highlight=False, soft_wrap=True, width=200)

@@ -11,6 +11,7 @@ import io
 import tarfile
 import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -42,6 +43,14 @@ def client() -> docker.DockerClient:
             hint="run `make docker` (installs docker.io and starts dockerd), or start your engine",
         ) from None
     return c
+
+
+@cache
+def cgroup_v1() -> bool:
+    """The engine puts containers in cgroup v1, where a container's ``cpu_shares`` is its
+    cgroup's ``cpu.shares``. On v2 the runtime maps shares to ``cpu.weight`` (runc up to 1.3.1
+    maps 1024 to 39, not v2's default 100), so a lowered weight could not be put back."""
+    return str(client().info().get("CgroupVersion", "1")) == "1"
 
 
 @dataclass
@@ -261,15 +270,22 @@ def run_objects(run_id: str | None = None) -> tuple[list[Container], list[Networ
 def remove_objects(
     containers: Iterable[Container], networks: Iterable[Network], volumes: Iterable
 ) -> list[str]:
-    """Remove the given objects, containers first; return what could not be removed."""
+    """Remove the given objects, containers first (side by side: each is a kill and a wait on
+    the engine); return what could not be removed."""
     failed: list[str] = []
-    for obj in containers:
+
+    def remove(obj: Container) -> None:
         try:
             obj.remove(force=True, v=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
             failed.append(f"container {obj.name}: {exc.explanation}")
+
+    containers = list(containers)
+    if containers:
+        with ThreadPoolExecutor(min(8, len(containers))) as pool:
+            list(pool.map(remove, containers))
     for obj in [*networks, *volumes]:
         try:
             obj.remove()

@@ -80,8 +80,15 @@ def role_probe(ctx, role: str) -> Probe:
     if role in manifests.NODE_PORTS:
         port = manifests.NODE_PORTS[role][0]
         path = manifests.HEALTH_PATHS[role]
-        url = lambda: f"http://127.0.0.1:{ctx.host_port(role, port)}{path}"  # noqa: E731
-        return Probe(f"GET {path} via NodePort", lambda: airflow._http_ok(url), interval=0.5)
+        base = lambda: f"http://127.0.0.1:{ctx.host_port(role, port)}"  # noqa: E731
+        if role == "api-server":  # health, then the Execution API's first request
+            what = f"GET {path}, then {airflow.EXECUTION_WARMUP} via NodePort"
+            return Probe(what, lambda: airflow.api_ready(base()), interval=0.5)
+        return Probe(
+            f"GET {path} via NodePort",
+            lambda: airflow._http_ok(lambda: base() + path),
+            interval=0.5,
+        )
     return Probe(
         f"{airflow.JOB_TYPES[role]} heartbeat of the {role} pod in the job table",
         lambda: _job_alive(ctx, role),
@@ -137,7 +144,7 @@ def save_logs(ctx, folder) -> None:
         (folder / f"pod-{pod}.log").write_text(done.stdout + done.stderr)
 
 
-def audit(ctx) -> list[str]:
+def audit(ctx, timeout: float = 15) -> list[str]:
     """What is not as deployed: a Deployment without its one ready replica."""
     done = kubectl(
         ctx,
@@ -145,12 +152,30 @@ def audit(ctx) -> list[str]:
         "deployments",
         "-o",
         'jsonpath={range .items[*]}{.metadata.name}={.status.readyReplicas}{"\\n"}{end}',
-        timeout=15,
+        timeout=timeout,
     )
     if done.returncode != 0:
         return [f"kubectl get deployments: {done.stderr.strip()[:200]}"]
     ready = dict(line.split("=", 1) for line in done.stdout.split())
     return [f"deployment {r} has no ready pod" for r in ctx.topology.pods if ready.get(r) != "1"]
+
+
+def audit_settled(ctx, timeout: float = 30, poll: float = 1.0) -> list[str]:
+    """The audit once Kubernetes has had up to ``timeout`` seconds (the calls included; the
+    first may take its own 15 s) to converge. A control plane that resumes after a stall
+    longer than the controller-manager's node grace (8 s here) finds its node's lease stale,
+    marks the node NotReady and every pod on it unready for a few seconds (the pods leave
+    their Services) until the kubelet reports again: Kubernetes recovering, not a fault left
+    behind. What is still not ready then is."""
+    deadline = time.monotonic() + timeout
+    problems = audit(ctx)
+    if not problems:
+        return problems
+    with progress.status("heal audit: waiting for every Deployment's ready pod"):
+        while problems and (left := deadline - time.monotonic() - poll) > 2:
+            time.sleep(poll)
+            problems = audit(ctx, timeout=min(15.0, left))
+    return problems
 
 
 def settle(ctx, role: str, gone: list[str] = (), timeout: float = 120) -> None:

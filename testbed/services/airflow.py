@@ -147,6 +147,33 @@ def _http_ok(url_fn) -> bool:
     return requests.get(url_fn(), timeout=2).status_code == 200
 
 
+HEALTH_PATH = "/api/v2/monitor/health"
+# The Execution API (the workers' API, mounted at /execution) is a Cadwyn app that builds its
+# versioned routes on the first request it gets: seconds of CPU in the api-server's one event
+# loop, during which no request is answered, health included (8-22 s seen on 2 busy cores).
+# Left to the first task of a drill, that stall looked like an api-server outage; readiness
+# makes the first request, so the cost is paid before all-green.
+EXECUTION_WARMUP = "/execution/health"
+# One attempt's wait for that answer. The build runs to its end in the server whether or not
+# the client waits, and the next attempts wait it out (their health check times out until it
+# ends); short, so an attempt stays within a readiness wait's bound and a cancelled boot is
+# not held up by it.
+WARMUP_TIMEOUT = 3.0
+
+
+def api_ready(base_url: str) -> bool:
+    """The api-server answers its health with 200, its Execution API has built its routes (one
+    request into it answered, whatever the status: the routes exist once it returns), and its
+    health answers again after that (behind a Kubernetes Service: the pod is back in it, if a
+    long build made its readiness probe fail)."""
+    health = lambda: f"{base_url}{HEALTH_PATH}"  # noqa: E731
+    if not _http_ok(health):
+        return False
+    if requests.get(f"{base_url}{EXECUTION_WARMUP}", timeout=WARMUP_TIMEOUT).status_code >= 500:
+        return False
+    return _http_ok(health)
+
+
 # the threshold `airflow jobs check` judges a job by (Job.is_alive), per role
 THRESHOLDS = {
     "dag-processor": ("dag_processor", "health_check_threshold"),
@@ -198,8 +225,8 @@ def probe(ctx: Ctx, node: str) -> Probe:
     role = role_of(node)
     if role == "api-server":
         return Probe(
-            "GET /api/v2/monitor/health",
-            lambda: _http_ok(lambda: f"{api_url(ctx, node)}/api/v2/monitor/health"),
+            f"GET {HEALTH_PATH}, then {EXECUTION_WARMUP} (the Execution API builds its routes)",
+            lambda: api_ready(api_url(ctx, node)),
             interval=0.5,
         )
     if role == "scheduler":

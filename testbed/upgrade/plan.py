@@ -262,7 +262,7 @@ def _worker_steps(node: str, version: str) -> list[Step]:
 
 
 READY = {
-    "api-server": "/api/v2/monitor/health answers",
+    "api-server": "/api/v2/monitor/health answers, then /execution/health (its routes built)",
     "triggerer": "its TriggererJob heartbeats (its row in the job table)",
     "scheduler": "its health server answers 200",
     "dag-processor": "its DagProcessorJob heartbeats (its row in the job table)",

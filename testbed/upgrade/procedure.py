@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from testbed.cluster import Cluster
 
 PG = "/usr/lib/postgresql/bin"
-HEALTH_PATHS = ("/api/v2/monitor/health", "/execution/health")  # the api-server's two apps
+HEALTH_PATHS = (airflow.HEALTH_PATH, airflow.EXECUTION_WARMUP)  # the api-server's two apps
 BACKUP_DIR = "/tmp"  # inside the Postgres node, writable by the postgres user
 STOP_GRACE = 30  # seconds docker waits after SIGTERM before SIGKILL, for non-worker roles
 
@@ -128,10 +128,8 @@ class Procedure:
 
     def _health_ok(self, node: str) -> bool:
         """Both of the api-server's apps answer in time: the public API's health, and the
-        Execution API's (the workers' traffic). The first Execution API request builds its
-        versioned routers (Cadwyn, lazily, inside the event loop: ~3 s here during which the
-        api-server answers nothing at all), so checking it warms the server before its peer
-        stops, not under the workers' traffic after."""
+        Execution API's (the workers' traffic). Its first request, which builds the Execution
+        API's routes, was already made by the node's readiness (``airflow.api_ready``)."""
         try:
             base = airflow.api_url(self.cluster, node)
             return all(_answers_within(f"{base}{path}", HEALTHY_TIMEOUT) for path in HEALTH_PATHS)

@@ -16,6 +16,7 @@ from testbed.cluster import Cluster
 from testbed.images import build as image_build
 from testbed.images import catalog
 from testbed.topology import Topology
+from tests.integration.terminal import default_signals
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +41,7 @@ def test_ctrl_c_during_up_leaves_nothing(tmp_path):
         env=env,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_signals,
     )
     flt = {"label": f"{L.PID}={proc.pid}"}
     deadline = time.monotonic() + 60

@@ -222,10 +222,16 @@ def test_ctrl_c_heals_and_writes_a_partial_verdict(run):
         {"fault": {"name": "k", "kind": "kill", "target": "worker-1"}},
         {"sleep": "30s"},
     ]
+    # Ctrl-C as a terminal delivers it, even to a runner started with SIGINT ignored (a CI
+    # started in the background of a non-interactive shell)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()  # a real Ctrl-C
     t0 = time.monotonic()
-    with pytest.raises(X.Interrupted) as stop:
-        run(steps)
+    try:
+        with pytest.raises(X.Interrupted) as stop:
+            run(steps)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - t0 < 5
     verdict = stop.value.verdict
     assert verdict.interrupted == "at step 1 (during a step)" and not verdict.ok

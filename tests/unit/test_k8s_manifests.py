@@ -192,12 +192,25 @@ def test_named_pids_finds_the_processes_of_that_program_only():
 
     child = subprocess.Popen(["sleep", "30"])
     try:
+        _exec_done(child.pid, b"sleep")  # a forked child shows the parent's argv until its exec
         assert named_pids(Box(), "sleep") == [child.pid]
         with pytest.raises(FaultError, match="no process named 'kubelet'"):
             named_pids(Box(), "kubelet")
     finally:
         child.kill()
         child.wait()
+
+
+def _exec_done(pid: int, argv0: bytes, timeout: float = 10) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            if fh.read().split(b"\0", 1)[0] == argv0:
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"pid {pid} never ran {argv0!r}")
 
 
 def test_more_nodes_put_task_pods_in_their_own_pool(secrets):
