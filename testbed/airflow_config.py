@@ -10,6 +10,7 @@ import json
 from urllib.parse import quote
 
 from testbed import timescale
+from testbed.errors import TestbedError
 from testbed.secrets import Secrets
 from testbed.services import kdc
 from testbed.topology import Topology, role_is_worker
@@ -187,3 +188,18 @@ def log_key(dag_id: str, run_id: str, task_id: str, try_number: int, map_index: 
     return (
         f"logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/{mapped}attempt={try_number}.log"
     )
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:
+    """``["scheduler.scheduler_health_check_threshold=10"]`` -> nested config overrides."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        dotted, sep, value = item.partition("=")
+        section, dot, key = dotted.partition(".")
+        if not (sep and dot and section and key):
+            raise TestbedError(
+                f"--set {item!r}: use SECTION.KEY=VALUE, "
+                "e.g. scheduler.scheduler_health_check_threshold=10"
+            )
+        out.setdefault(section, {})[key] = value
+    return out

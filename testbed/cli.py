@@ -16,7 +16,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from testbed import labels as L
-from testbed import paths, progress, runtime
+from testbed import paths, progress, runs, runtime
+from testbed.airflow_config import parse_overrides
 from testbed.chaos.cli import chaos as chaos_command
 from testbed.errors import ClusterError, TestbedError
 from testbed.images import catalog
@@ -27,21 +28,6 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split
 images_app = typer.Typer(no_args_is_help=True, help="Build, list and prune the testbed images.")
 app.add_typer(images_app, name="images")
 console = progress.console
-
-
-def parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:
-    """``["scheduler.scheduler_health_check_threshold=10"]`` -> nested config overrides."""
-    out: dict[str, dict[str, str]] = {}
-    for item in items:
-        dotted, sep, value = item.partition("=")
-        section, dot, key = dotted.partition(".")
-        if not (sep and dot and section and key):
-            raise TestbedError(
-                f"--set {item!r}: use SECTION.KEY=VALUE, "
-                "e.g. scheduler.scheduler_health_check_threshold=10"
-            )
-        out.setdefault(section, {})[key] = value
-    return out
 
 
 def running_runs() -> dict[str, list]:
@@ -294,7 +280,7 @@ def demo(
                 failed = cluster.down(reason="demo done")
             if failed:
                 progress.warn(f"teardown left: {'; '.join(failed)}")
-    _print_verdict(verdict, folder)
+    runs.print_verdict(verdict, folder)
     console.print(f"run record: {cluster.dir}  (history.jsonl, smoke.json, run.json, logs/)")
     progress.plain(f"drill report: {folder / 'report.html'}")
     console.print(f"demo took {time.monotonic() - t0:.0f}s")
@@ -376,8 +362,8 @@ def run(
     if clusters > 1:
         if keep:
             raise TestbedError("--keep needs --clusters 1", hint="keep one cluster, or none")
-        raise typer.Exit(_run_parallel(scenarios, clusters, junit))
-    raise typer.Exit(_run_all(scenarios, keep, junit))
+        raise typer.Exit(runs.run_parallel(scenarios, clusters, junit))
+    raise typer.Exit(runs.run_all(scenarios, keep, junit))
 
 
 @app.command()
@@ -399,106 +385,6 @@ def report(
         )
     for folder in folders:
         progress.plain(f"report: {write_html(folder)}")
-
-
-def _run_all(scenarios, keep: bool, junit: Path | None = None, around=None, results=None) -> int:
-    """Run each scenario on a pooled cluster (one per topology), print its verdict, remove the
-    clusters (unless ``keep``); the exit code of the worst verdict. ``around(cluster)``: a
-    context manager each scenario runs inside (e.g. the soak's usage sampler); ``results``:
-    a list that gets each (verdict, folder)."""
-    import contextlib
-
-    from testbed.images import build as image_build
-    from testbed.interrupts import deferred
-    from testbed.pool import ClusterPool
-    from testbed.scenario.execute import Interrupted, execute
-
-    image_build.ensure_scenarios(scenarios)
-    pool, codes, results = ClusterPool(detached=keep), [], [] if results is None else results
-    try:
-        for s in scenarios:
-            cluster = pool.get(s.topology.build())
-            progress.step(f"scenario {s.name} on run {cluster.run_id}")
-            try:
-                with around(cluster) if around else contextlib.nullcontext():
-                    verdict, folder = execute(
-                        s,
-                        cluster,
-                        on_step=lambda i, text: progress.step(f"  {i:2}. {escape(text)}"),
-                    )
-            except Interrupted as stop:
-                results.append((stop.verdict, stop.folder))
-                _print_verdict(stop.verdict, stop.folder)
-                raise
-            results.append((verdict, folder))
-            _print_verdict(verdict, folder)
-            codes.append(_code(verdict))
-    finally:
-        if junit is not None and results:
-            from testbed.report import write_junit
-
-            progress.plain(f"JUnit: {write_junit(results, junit)}")
-        if not keep:
-            with deferred("removing the cluster; this finishes in a few seconds"):
-                failed = pool.close(reason="testbed run done")
-            if failed:
-                progress.warn(f"teardown left: {'; '.join(failed)}")
-    if pool.reset_seconds:
-        console.print(f"resets: {', '.join(f'{x:.1f}s' for x in pool.reset_seconds)}")
-    return _worst(codes)
-
-
-def _run_parallel(scenarios, clusters: int, junit: Path | None) -> int:
-    """``_run_all`` on several clusters at once (testbed.parallel); verdicts print as they end."""
-    from testbed.images import build as image_build
-    from testbed.parallel import run_parallel
-
-    image_build.ensure_scenarios(scenarios)  # built once, before any worker starts
-
-    def show(outcome) -> None:
-        if outcome.verdict is not None:
-            _print_verdict(outcome.verdict, outcome.folder)
-        else:
-            console.print(f"[red]ERROR[/] {outcome.name}: {escape(outcome.error or '')}")
-
-    result = run_parallel(scenarios, clusters, on_outcome=show)
-    done = [(o.verdict, o.folder) for o in result.outcomes if o.verdict is not None]
-    if junit is not None and done:
-        from testbed.report import write_junit
-
-        progress.plain(f"JUnit: {write_junit(done, junit)}")
-    if result.resets:
-        console.print(f"resets: {', '.join(f'{x:.1f}s' for x in result.resets)}")
-    if result.interrupted:
-        raise KeyboardInterrupt
-    fatal = [o for o in result.outcomes if o.fatal]
-    if fatal:  # no engine, an image missing: as a serial run says it (exit 2)
-        raise TestbedError(fatal[0].error or "a cluster could not boot")
-    ran = {o.index for o in result.outcomes}
-    for i, s in enumerate(scenarios):
-        if i not in ran:
-            console.print(f"[red]ERROR[/] {escape(s.name)}: never ran (its worker stopped)")
-    codes = [_code(o.verdict) for o in result.outcomes] + [1] * (len(scenarios) - len(ran))
-    return _worst(codes)
-
-
-def _worst(codes: list[int]) -> int:
-    return 1 if 1 in codes else 3 if 3 in codes else 0
-
-
-def _code(verdict) -> int:
-    return 1 if verdict is None or not verdict.ok else 0 if verdict.clean else 3
-
-
-def _print_verdict(verdict, folder) -> None:
-    for line in verdict.lines():
-        color = {"PASS": "green", "FAIL": "red", "NOTE": "cyan"}.get(line[:4], "yellow")
-        console.print(f"  [{color}]{line[:4]}[/]{escape(line[4:])}", highlight=False)
-    mark = "[green]PASSED[/]" if verdict.ok else "[red]FAILED[/]"
-    mark = "[yellow]INTERRUPTED[/]" if verdict.interrupted else mark
-    console.print(f"{mark} {verdict.scenario} in {verdict.wall_seconds:.0f}s; record: {folder}")
-    if (folder / "report.html").exists():
-        progress.plain(f"  report: {folder / 'report.html'}")
 
 
 @app.command("upgrade-plan")

@@ -50,6 +50,7 @@ SERVICE_MODULES = {
 }
 MIGRATE_TIMEOUT = 300
 DEFAULT_WEIGHT = 1024  # cgroup v1 cpu.shares of a container given none
+BOOT_WEIGHT = 128  # cpu.shares of a boot beside a drill: 1/8 of a drill's under contention
 
 
 def service_module(node: str):

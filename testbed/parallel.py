@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from testbed import progress
+from testbed.cluster import BOOT_WEIGHT
 from testbed.errors import TestbedError
 from testbed.scenario.verdict import Verdict
 
 POLL = 1.0  # seconds between checks that the workers are alive while waiting for a result
 BOOT_TURN = 300.0  # seconds a worker waits for another's boot or reset before its own
 JOIN = 120.0  # seconds a worker that said it is done gets to exit before it is killed
-BOOT_WEIGHT = 128  # cpu.shares of a boot beside a drill: 1/8 of a drill's under contention
 INTERRUPTED = "interrupted before a verdict"  # e.g. Ctrl-C while its cluster booted
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

@@ -1,16 +1,74 @@
 """Reuse of one booted cluster across scenarios: the same topology gets the same cluster,
 reset between scenarios (see :mod:`testbed.reset`); a different topology replaces it.
 
+A pool that knows the next scenario boots its cluster ahead (:meth:`ClusterPool.boot_ahead`):
+in a background thread, at a low CPU weight, while the current scenario runs, whenever the
+current cluster will not serve the next one (another topology, or a scenario that leaves no
+cluster a reset can bring back: an upgrade, a migration, a restore, or Kubernetes). Drills
+mostly wait on Airflow's timers; the boot takes the CPU they leave idle. A cluster booted
+ahead that is never asked for is removed with the pool.
+
 Used by ``testbed run`` with several files and by the pytest plugin (one pool per xdist
 worker, so a worker never boots a cluster twice for the same topology).
 """
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
 from testbed import progress
-from testbed.cluster import Cluster
+from testbed.cluster import BOOT_WEIGHT, Cluster
 from testbed.reset import reset
 from testbed.topology import Topology
+
+if TYPE_CHECKING:
+    from testbed.scenario.model import Scenario
+
+# Steps after which no reset brings a cluster back (see testbed.upgrade.runner: the schema or
+# the nodes' versions changed), so the next scenario needs a fresh cluster even of one topology.
+UNRESETTABLE = frozenset({"upgrade", "migrate", "restore"})
+CANCEL_JOIN = 120.0  # seconds a cancelled boot ahead gets to stop before its cluster is removed
+
+
+def keeps_cluster(scenario: Scenario) -> bool:
+    """Whether ``scenario`` leaves its cluster for a reset to bring back (a prediction: a pool
+    whose guess was wrong boots as it would have without one)."""
+    if scenario.topology.build().kubernetes:
+        return False
+    return not any(getattr(s, "action", None) in UNRESETTABLE for s in scenario.steps)
+
+
+class _Ahead:
+    """A cluster booting in a background thread; its error, if the boot failed."""
+
+    def __init__(self, topology: Topology, detached: bool) -> None:
+        self.topology = topology
+        self.cluster = Cluster(topology, detached=detached, boot_weight=BOOT_WEIGHT)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._boot, name="testbed-boot-ahead", daemon=True)
+        self.thread.start()
+
+    def _boot(self) -> None:
+        try:
+            self.cluster.up()
+        except BaseException as exc:  # the boot removed what it made; get() boots anew
+            self.error = exc
+
+    def wait(self) -> Cluster | None:
+        """The booted cluster, once its boot ended; None if the boot failed."""
+        while self.thread.is_alive():
+            self.thread.join(1.0)  # in steps: Ctrl-C in the main thread is not held up
+        if self.error is not None:
+            progress.warn(f"the boot ahead of {self.cluster.run_id} failed: {self.error}")
+            return None
+        return self.cluster
+
+    def cancel(self, reason: str) -> list[str]:
+        """Stop the boot (its waits end at their next look) and remove the cluster."""
+        self.cluster.cancel()
+        self.thread.join(CANCEL_JOIN)
+        return self.cluster.down(reason=reason)
 
 
 class ClusterPool:
@@ -19,12 +77,14 @@ class ClusterPool:
         self.detached = detached
         self.used = False  # has a scenario run on the current cluster yet?
         self.reset_seconds: list[float] = []
+        self._ahead: _Ahead | None = None
 
     def get(self, topology: Topology, boot_weight: int | None = None) -> Cluster:
-        """A ready cluster of ``topology``: the current one (reset) or a freshly booted one
-        (at ``boot_weight``, see :class:`Cluster`)."""
+        """A ready cluster of ``topology``: one booted ahead for it, the current one (reset) or
+        a freshly booted one (at ``boot_weight``, see :class:`Cluster`)."""
+        ahead = self._pop_ahead(topology)
         reusable = self.cluster is not None and self.cluster.reusable
-        if reusable and self.cluster.topology == topology:
+        if ahead is None and reusable and self.cluster.topology == topology:
             if not self.used:
                 self.used = True
                 return self.cluster
@@ -33,15 +93,48 @@ class ClusterPool:
                 return self.cluster
             except Exception as exc:  # a cluster that cannot be reset is replaced, not reused
                 progress.warn(f"reset of {self.cluster.run_id} failed ({exc}); booting anew")
-        self.close()
-        self.cluster = Cluster(topology, detached=self.detached, boot_weight=boot_weight).up()
+        self.close()  # while a boot ahead goes on: the old cluster's CPU is freed for it
+        booted = ahead.wait() if ahead is not None else None
+        self.cluster = (
+            booted or Cluster(topology, detached=self.detached, boot_weight=boot_weight).up()
+        )
         self.used = True
         return self.cluster
 
+    def boot_ahead(self, current: Scenario, upcoming: Scenario | None) -> None:
+        """Start booting ``upcoming``'s cluster now if the cluster ``current`` runs on will not
+        serve it; at most one boot ahead at a time."""
+        if upcoming is None or self._ahead is not None:
+            return
+        topology = upcoming.topology.build()
+        if (
+            self.cluster is not None
+            and self.cluster.topology == topology
+            and self.cluster.reusable
+            and keeps_cluster(current)
+        ):
+            return  # a reset serves it
+        progress.step(f"booting the next scenario's cluster ahead ({upcoming.name})")
+        self._ahead = _Ahead(topology, self.detached)
+
+    def _pop_ahead(self, topology: Topology) -> _Ahead | None:
+        """The boot ahead for ``topology``, taken from the pool; one for another topology (a
+        wrong guess) is cancelled and removed."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead.topology != topology:
+            ahead.cancel(reason="booted ahead for another topology")
+            return None
+        return ahead
+
+    def discard_ahead(self, reason: str = "booted ahead, not used") -> list[str]:
+        """Cancel and remove a cluster booted ahead; return what could not be removed."""
+        ahead, self._ahead = self._ahead, None
+        return ahead.cancel(reason=reason) if ahead is not None else []
+
     def close(self, reason: str = "pool closed") -> list[str]:
-        """Remove the current cluster; return what could not be removed."""
-        failed: list[str] = []
+        """Remove the current cluster and any booted ahead; return what could not be removed."""
+        failed = self.discard_ahead(reason=f"{reason} (booted ahead, not used)")
         if self.cluster is not None:
-            failed = self.cluster.down(reason=reason)
+            failed += self.cluster.down(reason=reason)
         self.cluster, self.used = None, False
         return failed

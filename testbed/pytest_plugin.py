@@ -7,7 +7,9 @@
 - ``testbed_run_scenario``: a function ``(scenario or path) -> Verdict`` running it on a pooled
   cluster of the scenario's topology; ``testbed_verdict`` runs the scenario named by the test's
   ``@pytest.mark.scenario(path)`` marker.
-- Tests with the ``scenario`` marker run after the others (fewer reboots of the pool).
+- Tests with the ``scenario`` marker run after the others (fewer reboots of the pool); while
+  one runs, the next one's cluster boots ahead when the current cluster will not serve it
+  (another topology, or a drill no reset undoes; see :mod:`testbed.pool`).
 - On a failed test that ran a scenario, the report gets the verdict, the tail of the history
   and where the HTML report, the history and container logs were saved; with ``--junitxml``
   every scenario test carries its record, report and expectations as properties.
@@ -79,6 +81,7 @@ def testbed_run_scenario(request, testbed_pool):
             scenario = load(scenario)
         image_build.ensure_scenarios([scenario])  # a no-op once built
         cluster = testbed_pool.get(scenario.topology.build())
+        testbed_pool.boot_ahead(scenario, _next_scenario(request))
         verdict, folder = execute(scenario, cluster)
         request.node.stash.setdefault(RECORD, []).append((verdict, folder, cluster))
         _properties(request.node, verdict, folder)
@@ -94,6 +97,27 @@ def testbed_verdict(request):
     if marker is None or not marker.args:
         raise pytest.UsageError("testbed_verdict needs @pytest.mark.scenario('path/to/file')")
     return request.getfixturevalue("testbed_run_scenario")(marker.args[0])
+
+
+def _next_scenario(request):
+    """The scenario of the test that runs next in this session, when it is known: not under
+    xdist (another worker may take it), not one whose images are missing (they are built in
+    the foreground, when its test asks), not one skipped at collection."""
+    from testbed.images import build as image_build
+    from testbed.scenario import load
+
+    items = request.session.items
+    if hasattr(request.config, "workerinput") or request.node not in items:
+        return None
+    for item in items[items.index(request.node) + 1 :]:
+        if any(m.args and m.args[0] is True for m in item.iter_markers("skipif")):
+            continue
+        marker = item.get_closest_marker("scenario")
+        if marker is None or not marker.args:
+            return None  # a test of its own may use the pool's cluster first
+        upcoming = load(marker.args[0]) if not hasattr(marker.args[0], "steps") else marker.args[0]
+        return upcoming if image_build.present_for([upcoming]) else None
+    return None
 
 
 def _properties(item: pytest.Item, verdict, folder: Path) -> None:

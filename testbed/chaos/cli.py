@@ -30,8 +30,8 @@ def parse_list(text: str | None, what: str, allowed: tuple[str, ...] | None = No
 
 def build(seed: int, options: dict[str, Any], workers: int, overrides: list[str]):
     """The validated chaos scenario (the schedule drawn and expanded) for the options given."""
+    from testbed.airflow_config import parse_overrides
     from testbed.chaos import schedule as S
-    from testbed.cli import parse_overrides
     from testbed.scenario import from_data
 
     step = {k: v for k, v in options.items() if v is not None}
@@ -119,9 +119,9 @@ def chaos(
     if dry_run:
         progress.plain("\n".join(plan(scenario)))
         return
-    from testbed.cli import _run_all
+    from testbed.runs import run_all
 
-    code = _run_all([scenario], keep)
+    code = run_all([scenario], keep)
     progress.plain("run the same schedule again: testbed chaos --replay RECORD (the record above)")
     raise typer.Exit(code)
 

@@ -101,6 +101,17 @@ def ensure_scenarios(scenarios) -> list[tuple[ImageRef, str]]:
     return out
 
 
+def present_for(scenarios) -> bool:
+    """Whether the Airflow images (a user's extra packages included) ``scenarios`` run are all
+    here (the Kubernetes node is checked at boot)."""
+    versions = tuple(set().union(*(s.versions() for s in scenarios)))
+    names = [r.name for r in catalog.all_refs(versions)]
+    for s in scenarios:
+        reqs = s.topology.build().image_requirements
+        names += [catalog.extra_ref(v, reqs).name for v in s.versions() if reqs]
+    return all(exists_name(n) for n in names)
+
+
 def ensure_kubernetes(versions: tuple[str, ...]) -> list[tuple[ImageRef, str]]:
     """The Kubernetes node image, and for each of ``versions`` the Airflow image with the
     KubernetesExecutor's provider (what ``backend: kubernetes`` runs)."""

@@ -33,13 +33,13 @@ def soak(
     _print_schedule(scenario)
     if dry_run:
         return
-    from testbed.cli import _run_all
     from testbed.history import load
+    from testbed.runs import run_all
     from testbed.soak.summary import summarize
     from testbed.soak.usage import UsageSampler
 
     results: list = []
-    code = _run_all([scenario], False, around=lambda c: UsageSampler(c, interval), results=results)
+    code = run_all([scenario], False, around=lambda c: UsageSampler(c, interval), results=results)
     if results:  # the scenario ran (its record exists)
         folder = results[0][1]
         summary = summarize(load(folder / "history.jsonl"))

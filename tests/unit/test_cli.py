@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.cli import parse_overrides
+from testbed.airflow_config import parse_overrides
 from testbed.errors import TestbedError
 
 

@@ -1,0 +1,134 @@
+"""Scenarios run one after another on pooled clusters, their verdicts printed, their exit code:
+the library behind ``testbed run`` (serial, or ``--clusters N`` side by side), ``testbed chaos``
+and ``testbed soak``.
+
+A serial run boots each scenario's cluster ahead while the one before it runs (see
+:mod:`testbed.pool`), so a pack of drills of different topologies pays its boots beside the
+drills, not between them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from rich.markup import escape
+
+from testbed import progress
+from testbed.errors import TestbedError
+
+EXIT_FAILED, EXIT_HEAL = 1, 3  # a failed expectation or step; expectations held, heal did not
+
+
+def run_all(scenarios, keep: bool, junit: Path | None = None, around=None, results=None) -> int:
+    """Run each scenario on a pooled cluster (one per topology), print its verdict, remove the
+    clusters (unless ``keep``); the exit code of the worst verdict. ``around(cluster)``: a
+    context manager each scenario runs inside (e.g. the soak's usage sampler); ``results``:
+    a list that gets each (verdict, folder)."""
+    from testbed.images import build as image_build
+    from testbed.pool import ClusterPool
+    from testbed.scenario.execute import Interrupted, execute
+
+    image_build.ensure_scenarios(scenarios)
+    pool, codes, results = ClusterPool(detached=keep), [], [] if results is None else results
+    try:
+        for n, s in enumerate(scenarios):
+            cluster = pool.get(s.topology.build())
+            progress.step(f"scenario {s.name} on run {cluster.run_id}")
+            pool.boot_ahead(s, scenarios[n + 1] if n + 1 < len(scenarios) else None)
+            try:
+                with around(cluster) if around else contextlib.nullcontext():
+                    verdict, folder = execute(
+                        s,
+                        cluster,
+                        on_step=lambda i, text: progress.step(f"  {i:2}. {escape(text)}"),
+                    )
+            except Interrupted as stop:
+                results.append((stop.verdict, stop.folder))
+                print_verdict(stop.verdict, stop.folder)
+                raise
+            results.append((verdict, folder))
+            print_verdict(verdict, folder)
+            codes.append(exit_code(verdict))
+    finally:
+        _finish(pool, keep, junit, results)
+    return worst(codes)
+
+
+def _finish(pool, keep: bool, junit: Path | None, results: list) -> None:
+    """The JUnit file, then the pool's clusters removed (unless ``keep``), its resets said."""
+    from testbed.interrupts import deferred
+
+    if junit is not None and results:
+        from testbed.report import write_junit
+
+        progress.plain(f"JUnit: {write_junit(results, junit)}")
+    with deferred("removing the cluster; this finishes in a few seconds"):
+        # a kept run keeps its last cluster, never one booted ahead and not used
+        failed = pool.discard_ahead() if keep else pool.close(reason="testbed run done")
+    if failed:
+        progress.warn(f"teardown left: {'; '.join(failed)}")
+    if pool.reset_seconds:
+        progress.console.print(f"resets: {', '.join(f'{x:.1f}s' for x in pool.reset_seconds)}")
+
+
+def run_parallel(scenarios, clusters: int, junit: Path | None) -> int:
+    """:func:`run_all` on several clusters at once (testbed.parallel); verdicts print as they
+    end."""
+    from testbed.images import build as image_build
+    from testbed.parallel import run_parallel as run_side_by_side
+
+    image_build.ensure_scenarios(scenarios)  # built once, before any worker starts
+
+    def show(outcome) -> None:
+        if outcome.verdict is not None:
+            print_verdict(outcome.verdict, outcome.folder)
+        else:
+            progress.console.print(f"[red]ERROR[/] {outcome.name}: {escape(outcome.error or '')}")
+
+    result = run_side_by_side(scenarios, clusters, on_outcome=show)
+    done = [(o.verdict, o.folder) for o in result.outcomes if o.verdict is not None]
+    if junit is not None and done:
+        from testbed.report import write_junit
+
+        progress.plain(f"JUnit: {write_junit(done, junit)}")
+    if result.resets:
+        progress.console.print(f"resets: {', '.join(f'{x:.1f}s' for x in result.resets)}")
+    if result.interrupted:
+        raise KeyboardInterrupt
+    fatal = [o for o in result.outcomes if o.fatal]
+    if fatal:  # no engine, an image missing: as a serial run says it (exit 2)
+        raise TestbedError(fatal[0].error or "a cluster could not boot")
+    ran = {o.index for o in result.outcomes}
+    for i, s in enumerate(scenarios):
+        if i not in ran:
+            stopped = "never ran (its worker stopped)"
+            progress.console.print(f"[red]ERROR[/] {escape(s.name)}: {stopped}")
+    codes = [exit_code(o.verdict) for o in result.outcomes] + [EXIT_FAILED] * (
+        len(scenarios) - len(ran)
+    )
+    return worst(codes)
+
+
+def worst(codes: list[int]) -> int:
+    """A run's exit code: a failure over a heal problem over success."""
+    return EXIT_FAILED if EXIT_FAILED in codes else EXIT_HEAL if EXIT_HEAL in codes else 0
+
+
+def exit_code(verdict) -> int:
+    if verdict is None or not verdict.ok:
+        return EXIT_FAILED
+    return 0 if verdict.clean else EXIT_HEAL
+
+
+def print_verdict(verdict, folder) -> None:
+    """Each expectation's line, then the verdict with its record and report."""
+    console = progress.console
+    for line in verdict.lines():
+        color = {"PASS": "green", "FAIL": "red", "NOTE": "cyan"}.get(line[:4], "yellow")
+        console.print(f"  [{color}]{line[:4]}[/]{escape(line[4:])}", highlight=False)
+    mark = "[green]PASSED[/]" if verdict.ok else "[red]FAILED[/]"
+    mark = "[yellow]INTERRUPTED[/]" if verdict.interrupted else mark
+    console.print(f"{mark} {verdict.scenario} in {verdict.wall_seconds:.0f}s; record: {folder}")
+    if (folder / "report.html").exists():
+        progress.plain(f"  report: {folder / 'report.html'}")
