@@ -45,13 +45,16 @@ bench: docker venv images
 # at timescale 1.0 and compressed, side by side with the ratio. PACK=upgrades SCALES=1.0: the
 # upgrade drills with their upgrade, migration, drain and API-gap times.
 # CLUSTERS=2: the pack on two clusters side by side (testbed run --clusters).
+# PACK=all SCALES=default AHEAD=on,off: the whole catalogue at each drill's own timescale, as
+# `testbed run scenarios/*.yaml` runs it, with and without booting the next cluster ahead.
 ROUNDS ?= 1
 SCALES ?= 1.0,0.5
 PACK ?= faults
 CLUSTERS ?= 1
+AHEAD ?= on
 bench-drills: docker venv images
 	$(BIN)/python benchmarks/bench_drills.py --rounds $(ROUNDS) --scales $(SCALES) --pack $(PACK) \
-	  --clusters $(CLUSTERS)
+	  --clusters $(CLUSTERS) --ahead $(AHEAD)
 
 # Where boot time and CPU go per node, and the testbed's boot beside the Compose export's.
 bench-boot: docker venv images

@@ -26,6 +26,7 @@ import statistics
 import time
 from pathlib import Path
 
+from testbed import runs
 from testbed.images import build as image_build
 from testbed.parallel import run_parallel
 from testbed.scenario import load
@@ -62,6 +63,7 @@ PACKS = {
     "six": SIX,
     "upgrades": sorted((ROOT / "scenarios").glob("upgrade_*.yaml")),
     "kerberos": KERBEROS_PACK,
+    "all": sorted((ROOT / "scenarios").glob("*.yaml")),  # the whole catalogue, in `ls` order
 }
 
 
@@ -72,15 +74,32 @@ NOTHING = {
 }  # what a drill without a verdict measured
 
 
-def one_round(paths: list[Path], clusters: int) -> dict:
+def one_round(paths: list[Path], clusters: int, ahead: bool = True) -> dict:
     """The pack once, on ``clusters`` clusters side by side (testbed.parallel: a worker process
-    and a cluster pool each; one cluster: the serial run)."""
+    and a cluster pool each); one cluster: the serial run of ``testbed run`` (with or without
+    booting the next drill's cluster ahead)."""
+    if clusters == 1:
+        return _serial_round(paths, ahead)
     t0 = time.monotonic()
     result = run_parallel([load(p) for p in paths], clusters, on_outcome=_show)
     if result.interrupted:
         raise KeyboardInterrupt
     drills = {o.name: _measured(o) for o in result.outcomes}
     return {"pack_s": time.monotonic() - t0, "resets_s": result.resets, "drills": drills}
+
+
+def _serial_round(paths: list[Path], ahead: bool) -> dict:
+    """The pack once as ``testbed run`` runs it (testbed.runs.run_all)."""
+    from testbed.parallel import Outcome
+
+    results: list = []
+    t0 = time.monotonic()
+    runs.run_all([load(p) for p in paths], False, results=results, boot_ahead=ahead)
+    drills = {}
+    for i, (verdict, folder) in enumerate(results):
+        outcome = Outcome(i, verdict.scenario, 1, verdict=verdict, folder=folder)
+        drills[verdict.scenario] = _measured(outcome)
+    return {"pack_s": time.monotonic() - t0, "resets_s": [], "drills": drills}
 
 
 def _measured(outcome) -> dict:
@@ -165,15 +184,50 @@ def _upgrade_medians(per_round: list[dict]) -> dict:
     }
 
 
+def family(name: str) -> str:
+    return next((f for f in ("upgrade", "kerberos", "k8s") if name.startswith(f + "_")), "faults")
+
+
+def _table(key: str, s: dict) -> None:
+    """Drill, family, wall time (medians), passes; each family's sum; the pack's time."""
+    print(f"\n{key}: pack {s['pack_s_median']:.0f}s ({s['rounds']} round(s))")
+    sums: dict[str, float] = {}
+    for name, wall in s["drill_s_median"].items():
+        sums[family(name)] = sums.get(family(name), 0.0) + (wall or 0.0)
+        shown = f"{wall:7.1f}s" if wall is not None else "      -"
+        print(f"  {name:30} {family(name):9} {shown}  passed {s['passed'][name]}/{s['rounds']}")
+    drills = sum(sums.values())
+    parts = ", ".join(f"{f} {v:.0f}s" for f, v in sorted(sums.items()))
+    between = s["pack_s_median"] - drills
+    print(f"  drills {drills:.0f}s ({parts}); boots, resets, teardowns between {between:.0f}s")
+
+
+def _variants(clusters: str, ahead: str) -> list[tuple[int, bool]]:
+    """(clusters, boot ahead) pairs: every count; one cluster with each of ``ahead``."""
+    out = []
+    for n in map(int, clusters.split(",")):
+        out += [(1, a == "on") for a in ahead.split(",")] if n == 1 else [(n, False)]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--scales", default="1.0", help="timescales, e.g. 1.0,0.5 (first: baseline)")
+    ap.add_argument(
+        "--scales",
+        default="1.0",
+        help="timescales, e.g. 1.0,0.5 (first: baseline); default: each drill's own",
+    )
     ap.add_argument("--pack", choices=sorted(PACKS), default="faults")
     ap.add_argument(
         "--clusters",
         default="1",
         help="clusters side by side, e.g. 1,2: every timescale is run with each count",
+    )
+    ap.add_argument(
+        "--ahead",
+        default="on",
+        help="with one cluster: boot the next drill's cluster ahead, e.g. on,off (each run)",
     )
     ap.add_argument("paths", nargs="*", type=Path)
     args = ap.parse_args()
@@ -181,14 +235,22 @@ def main() -> None:
     image_build.ensure_scenarios([load(p) for p in paths])
     by_scale: dict[str, dict] = {}  # "0.5" (one cluster) or "0.25x2" (two side by side)
     for scale in args.scales.split(","):
-        os.environ[TIMESCALE_ENV] = scale
-        for clusters in map(int, args.clusters.split(",")):
-            key = scale if clusters == 1 else f"{scale}x{clusters}"
+        if scale == "default":  # each drill at its own timescale
+            os.environ.pop(TIMESCALE_ENV, None)
+        else:
+            os.environ[TIMESCALE_ENV] = scale
+        for clusters, ahead in _variants(args.clusters, args.ahead):
+            key = scale if clusters > 1 or ahead else f"{scale} no-ahead"
+            key = key if clusters == 1 else f"{scale}x{clusters}"
             rounds = []
             for i in range(args.rounds):
-                print(f"timescale {scale}, {clusters} cluster(s): round {i + 1}", flush=True)
-                rounds.append(one_round(paths, clusters))
-            by_scale[key] = summarize(rounds) | {"timescale": scale, "clusters": clusters}
+                print(f"timescale {scale}, {key}: round {i + 1}", flush=True)
+                rounds.append(one_round(paths, clusters, ahead))
+            by_scale[key] = summarize(rounds) | {
+                "timescale": scale,
+                "clusters": clusters,
+                "boot_ahead": ahead if clusters == 1 else None,
+            }
     base = next(iter(by_scale.values()))["pack_s_median"]
     for s in by_scale.values():
         s["pack_ratio_to_first"] = (
@@ -199,6 +261,8 @@ def main() -> None:
     out.write_text(json.dumps(by_scale, indent=2))
     brief = {k: {f: v for f, v in s.items() if f != "raw"} for k, s in by_scale.items()}
     print(json.dumps(brief, indent=2))
+    for key, s in by_scale.items():
+        _table(key, s)
     print(f"wrote {out}")
 
 

@@ -337,6 +337,11 @@ def run(
     junit: Path | None = typer.Option(
         None, help="Also write JUnit XML here (a testcase per expectation)."
     ),
+    boot_ahead: bool = typer.Option(
+        True,
+        help="While a scenario runs, boot the next one's cluster (at a low CPU weight) when "
+        "a reset will not serve it: another topology, or after an upgrade.",
+    ),
     clusters: int = typer.Option(
         1,
         min=1,
@@ -363,7 +368,7 @@ def run(
         if keep:
             raise TestbedError("--keep needs --clusters 1", hint="keep one cluster, or none")
         raise typer.Exit(runs.run_parallel(scenarios, clusters, junit))
-    raise typer.Exit(runs.run_all(scenarios, keep, junit))
+    raise typer.Exit(runs.run_all(scenarios, keep, junit, boot_ahead=boot_ahead))
 
 
 @app.command()

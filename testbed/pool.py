@@ -72,9 +72,10 @@ class _Ahead:
 
 
 class ClusterPool:
-    def __init__(self, *, detached: bool = False) -> None:
+    def __init__(self, *, detached: bool = False, ahead: bool = True) -> None:
         self.cluster: Cluster | None = None
         self.detached = detached
+        self.ahead = ahead  # boot the next scenario's cluster ahead (boot_ahead); off: never
         self.used = False  # has a scenario run on the current cluster yet?
         self.reset_seconds: list[float] = []
         self._ahead: _Ahead | None = None
@@ -104,7 +105,7 @@ class ClusterPool:
     def boot_ahead(self, current: Scenario, upcoming: Scenario | None) -> None:
         """Start booting ``upcoming``'s cluster now if the cluster ``current`` runs on will not
         serve it; at most one boot ahead at a time."""
-        if upcoming is None or self._ahead is not None:
+        if not self.ahead or upcoming is None or self._ahead is not None:
             return
         topology = upcoming.topology.build()
         if (

@@ -28,6 +28,14 @@ import pytest
 RECORD = pytest.StashKey[list]()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("testbed").addoption(
+        "--testbed-no-boot-ahead",
+        action="store_true",
+        help="never boot the next scenario's cluster while one runs (see testbed.pool)",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs a Docker engine and the testbed images")
     config.addinivalue_line(
@@ -51,10 +59,10 @@ def testbed_gc() -> set[str]:
 
 
 @pytest.fixture(scope="session")
-def testbed_pool(testbed_gc):
+def testbed_pool(request, testbed_gc):
     from testbed.pool import ClusterPool
 
-    pool = ClusterPool()
+    pool = ClusterPool(ahead=not request.config.getoption("testbed_no_boot_ahead"))
     yield pool
     failed = pool.close(reason="pytest session end")
     if failed:  # reported, but never replaces the tests' own verdicts

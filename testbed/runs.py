@@ -20,17 +20,25 @@ from testbed.errors import TestbedError
 EXIT_FAILED, EXIT_HEAL = 1, 3  # a failed expectation or step; expectations held, heal did not
 
 
-def run_all(scenarios, keep: bool, junit: Path | None = None, around=None, results=None) -> int:
+def run_all(
+    scenarios,
+    keep: bool,
+    junit: Path | None = None,
+    around=None,
+    results=None,
+    boot_ahead: bool = True,
+) -> int:
     """Run each scenario on a pooled cluster (one per topology), print its verdict, remove the
     clusters (unless ``keep``); the exit code of the worst verdict. ``around(cluster)``: a
     context manager each scenario runs inside (e.g. the soak's usage sampler); ``results``:
-    a list that gets each (verdict, folder)."""
+    a list that gets each (verdict, folder); ``boot_ahead``: see :mod:`testbed.pool`."""
     from testbed.images import build as image_build
     from testbed.pool import ClusterPool
     from testbed.scenario.execute import Interrupted, execute
 
     image_build.ensure_scenarios(scenarios)
-    pool, codes, results = ClusterPool(detached=keep), [], [] if results is None else results
+    pool = ClusterPool(detached=keep, ahead=boot_ahead)
+    codes, results = [], [] if results is None else results
     try:
         for n, s in enumerate(scenarios):
             cluster = pool.get(s.topology.build())
