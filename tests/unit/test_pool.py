@@ -132,3 +132,12 @@ def test_close_cancels_and_removes_a_boot_still_going_on(fake):
     assert ahead.cancelled.is_set() and ahead.down_reason == "done (booted ahead, not used)"
     assert first.down_reason == "done"
     assert p._ahead is None and p.cluster is None
+
+
+def test_no_boot_ahead_for_or_beside_a_kubernetes_drill(fake):
+    k8s = {"backend": "kubernetes", "executor": "KubernetesExecutor"}
+    p = pool_mod.ClusterPool()
+    p.get(Topology(workers=1))
+    p.boot_ahead(scenario(PLAIN), scenario(PLAIN, **k8s))
+    p.boot_ahead(scenario(PLAIN, **k8s), scenario(PLAIN, workers=2))
+    assert len(fake.made) == 1 and p._ahead is None
