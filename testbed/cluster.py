@@ -23,7 +23,7 @@ import docker.errors
 import requests
 from docker.models.containers import Container
 
-from testbed import faults, paths, progress, runtime
+from testbed import iptables, paths, progress, runtime
 from testbed import labels as L
 from testbed.errors import ClusterError, ImageMissing
 from testbed.history import History
@@ -487,7 +487,7 @@ class Cluster:
         self.save_logs()
         failed = runtime.remove_run(self.run_id)
         try:  # a peer partition whose heal never ran (a second Ctrl-C) leaves host rules
-            faults.delete_run_rules(self.run_id)
+            iptables.delete_run_rules(self.run_id)
         except Exception as exc:
             failed.append(f"iptables rules of {self.run_id}: {exc}")
         self.history.append("cluster", phase="down", reason=reason, failed=failed)

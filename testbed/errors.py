@@ -71,5 +71,9 @@ class ClusterError(TestbedError):
     """A cluster operation failed (boot, node lookup, teardown)."""
 
 
+class FaultError(TestbedError):
+    """A fault could not be injected or healed."""
+
+
 class ScenarioError(TestbedError):
     """A scenario file or object is invalid; raised before anything boots."""

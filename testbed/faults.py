@@ -20,9 +20,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import shlex
 import signal
-import subprocess
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -30,17 +28,13 @@ from typing import TYPE_CHECKING, Any
 import docker.errors
 import requests
 
-from testbed import runtime, timescale
-from testbed.errors import TestbedError
+from testbed import iptables, runtime, timescale
+from testbed.errors import FaultError
 from testbed.services import toxiproxy
 from testbed.topology import K8S_NODE
 
 if TYPE_CHECKING:
     from testbed.cluster import Cluster
-
-
-class FaultError(TestbedError):
-    """A fault could not be injected or healed."""
 
 
 class Fault:
@@ -475,7 +469,7 @@ class Partition(Fault):
             self.cluster.network.disconnect(self.container, force=True)
         else:
             for rule in self._rules():
-                _iptables("-I", rule)
+                iptables.apply("-I", rule)
 
     def _heal(self) -> None:
         if self.peer is None:
@@ -484,24 +478,16 @@ class Partition(Fault):
                 self.cluster.network.connect(self.container, aliases=aliases)
         else:
             for rule in self._rules():
-                while _iptables("-C", rule, check=False) == 0:
-                    _iptables("-D", rule)
+                while iptables.apply("-C", rule, check=False) == 0:
+                    iptables.apply("-D", rule)
 
     def _rules(self) -> list[list[str]]:
         a, b = ip_of(self.container), ip_of(self.cluster.container(self.peer))
-        tag = ["-m", "comment", "--comment", f"testbed:{self.cluster.run_id}"]
+        tag = iptables.tag(self.cluster.run_id)
         return [
             ["DOCKER-USER", "-s", a, "-d", b, *tag, "-j", "DROP"],
             ["DOCKER-USER", "-s", b, "-d", a, *tag, "-j", "DROP"],
         ]
-
-
-def _iptables(op: str, rule: list[str], check: bool = True) -> int:
-    chain, *rest = rule
-    proc = subprocess.run(["iptables", op, chain, *rest], capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise FaultError(f"iptables {op} {' '.join(rule)}: {proc.stderr.strip()}")
-    return proc.returncode
 
 
 def ip_of(container) -> str:
@@ -651,25 +637,10 @@ def heal_audit(cluster: Cluster) -> list[str]:
         stuck = any(p.startswith(K8S_NODE) for p in problems)
         problems += audit_settled(cluster, timeout=0 if stuck else K8S_SETTLE)
     try:
-        problems += [f"iptables rule left: {ln}" for ln in run_rules(cluster.run_id)]
+        problems += [f"iptables rule left: {ln}" for ln in iptables.run_rules(cluster.run_id)]
     except FaultError as exc:
         problems.append(str(exc))
     return problems
-
-
-def run_rules(run_id: str) -> list[str]:
-    """This run's rules in the DOCKER-USER chain, as ``iptables -S`` prints them."""
-    proc = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise FaultError(f"iptables rules could not be listed: {proc.stderr.strip()[:200]}")
-    tag = f"testbed:{run_id}"
-    return [ln for ln in proc.stdout.splitlines() if ln.startswith("-A ") and tag in ln]
-
-
-def delete_run_rules(run_id: str) -> None:
-    """Remove every iptables rule this run added (a reset's heal of any partition)."""
-    for line in run_rules(run_id):
-        _iptables("-D", shlex.split(line)[1:])  # -S quotes the comment: split like a shell
 
 
 def stopped_pids(container) -> list[int]:

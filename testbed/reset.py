@@ -14,7 +14,7 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from testbed import faults, runtime
+from testbed import faults, iptables, runtime
 from testbed.cluster import Cluster
 from testbed.services import postgres
 
@@ -56,7 +56,7 @@ def _heal_everything(cluster: Cluster) -> None:
                 cluster.network.connect(c, aliases=cluster.aliases(node))
     for link in cluster.topology.links():
         faults.heal_proxy(cluster, link.name)
-    faults.delete_run_rules(cluster.run_id)
+    iptables.delete_run_rules(cluster.run_id)
 
 
 def _restore_nodes(cluster: Cluster) -> list[str]:

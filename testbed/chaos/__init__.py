@@ -4,6 +4,8 @@ and shrunk to a smaller scenario a person can read.
 
 - :mod:`~testbed.chaos.generate`: the pure draw (same seed and parameters, same schedule), the
   fault model (which kinds hit which targets, and why some targets are never drawn).
+- :mod:`~testbed.chaos.expand`: a schedule and the plain scenario steps it runs as (pure data,
+  what the scenario model's ``chaos`` step expands into).
 - :mod:`~testbed.chaos.schedule`: a schedule as plain scenario steps and invariants, as YAML,
   and read back from a record's history (for ``--replay``).
 - :mod:`~testbed.chaos.shrink`: delta debugging over the faults, then shorter faults and gaps,

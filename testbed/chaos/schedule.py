@@ -18,26 +18,25 @@ stopped; then the invariants over the whole history:
 
 The schedule is recorded as a ``chaos`` event before the first step, so a record is enough to
 run it again exactly (:func:`from_record`) — the seed is not re-drawn.
+
+The schedule itself and its plain steps are in :mod:`testbed.chaos.expand` (the scenario model
+expands a ``chaos`` step with them); here: the scenario, its YAML, a record's schedule.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from testbed.chaos import generate
-from testbed.chaos.generate import Drawn, Ranges, WorkloadSpec
+from testbed.chaos.expand import Schedule, scenario_data
 from testbed.errors import ScenarioError
 from testbed.history import load as load_history
-from testbed.scenario.model import Chaos, Scenario, TopologySpec
+from testbed.scenario.load import check
+from testbed.scenario.model import Scenario, TopologySpec
 
-WORKLOAD = "chaos"  # the workload's name: its runs are chaos-1, chaos-2, ...
-HEALTH_WITHIN = 90.0
-LOGS_WITHIN = 60.0
 # The drills' lowered clocks: a killed worker's task is retried within a minute, not five.
 CONFIG = {
     "scheduler.scheduler_health_check_threshold": 20,
@@ -45,181 +44,6 @@ CONFIG = {
     "scheduler.task_instance_heartbeat_timeout": 30,
     "scheduler.task_instance_heartbeat_timeout_detection_interval": 5,
 }
-
-
-@dataclass(frozen=True)
-class Schedule:
-    seed: int
-    duration: float  # the chaos window: every gap and fault, then quiet
-    faults: tuple[Drawn, ...]
-    workload: WorkloadSpec | None
-    settle: float = 240.0
-    expect: tuple[dict[str, Any], ...] = ()
-    asked: dict[str, Any] = field(default_factory=dict)  # kinds, targets, ranges as given
-    topology: dict[str, Any] = field(default_factory=dict)  # TopologySpec fields
-
-    @property
-    def tail(self) -> float:
-        """The quiet end of the window, after the last heal."""
-        return max(0.0, self.duration - sum(f.gap + f.seconds for f in self.faults))
-
-    def with_faults(self, faults: tuple[Drawn, ...] | list[Drawn]) -> Schedule:
-        """The same schedule with other faults, the window cut to them (a shrink candidate)."""
-        faults = tuple(faults)
-        used = sum(f.gap + f.seconds for f in faults)
-        return replace(self, faults=faults, duration=min(self.duration, used + self.tail))
-
-    def to_json(self) -> dict[str, Any]:
-        w = self.workload
-        return {
-            "seed": self.seed,
-            "duration": self.duration,
-            "faults": [f.to_json() for f in self.faults],
-            "workload": None if w is None else {"dag": w.dag, "every": w.every, "conf": w.conf},
-            "settle": self.settle,
-            "expect": list(self.expect),
-            "asked": self.asked,
-            "topology": self.topology,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Schedule:
-        w = data.get("workload")
-        return cls(
-            seed=data["seed"],
-            duration=data["duration"],
-            faults=tuple(Drawn.from_json(f) for f in data["faults"]),
-            workload=None if w is None else WorkloadSpec(w["dag"], w["every"], w["conf"]),
-            settle=data.get("settle", 240.0),
-            expect=tuple(data.get("expect") or ()),
-            asked=data.get("asked") or {},
-            topology=data.get("topology") or {},
-        )
-
-    def lines(self) -> list[str]:
-        """The schedule as a person reads it (``--dry-run``, the YAML's header)."""
-        w = self.workload
-        load = f"{w.dag} every {w.every:g}s" if w else "none"
-        out = [f"chaos seed {self.seed}: {len(self.faults)} faults in {self.duration:g}s; "
-               f"workload {load}"]  # fmt: skip
-        t = 0.0
-        for i, f in enumerate(self.faults, 1):
-            t += f.gap
-            out.append(f"  {i:2}. at {t:5.0f}s  {f.label()} for {f.seconds:g}s")
-            t += f.seconds
-        settle = f" (runs may take {self.settle:g}s to end)" if self.workload else ""
-        out.append(f"      until {self.duration:5.0f}s  quiet; then the invariants{settle}")
-        return out
-
-
-def draw_for(step: Chaos, topology: TopologySpec) -> Schedule:
-    """Draw the schedule a ``chaos`` step asks for on ``topology`` (raises ChaosError)."""
-    topo = topology.build()
-    targets = (
-        generate.check_targets(step.targets, topo)
-        if step.targets
-        else generate.default_targets(topo)
-    )
-    ranges = Ranges(step.min_fault, step.max_fault, step.min_gap, step.max_gap)
-    faults = generate.draw(step.seed, step.duration, list(step.faults), targets, topo, ranges)
-    asked = {
-        "faults": list(step.faults),
-        "targets": step.targets,
-        "ranges": ranges.__dict__,
-        "workload": step.workload,
-    }
-    return Schedule(
-        seed=step.seed,
-        duration=step.duration,
-        faults=faults,
-        workload=generate.parse_workload(step.workload),
-        settle=step.settle,
-        expect=tuple(step.expect),
-        asked=asked,
-        topology=topology.model_dump(mode="json"),
-    )
-
-
-def fault_name(i: int, fault: Drawn) -> str:
-    return f"f{i}-{fault.kind}-" + re.sub(r"[^A-Za-z0-9_.]+", "-", fault.target).strip("-")
-
-
-def _s(seconds: float) -> str:
-    return f"{seconds:g}s"
-
-
-def fault_steps(schedule: Schedule) -> list[dict[str, Any]]:
-    """The chaos window: per fault a quiet gap, the fault, its time in force, its heal."""
-    steps: list[dict[str, Any]] = []
-    for i, f in enumerate(schedule.faults, 1):
-        name = fault_name(i, f)
-        if f.gap:
-            steps.append({"sleep": _s(f.gap)})
-        steps.append({"fault": {"name": name, "kind": f.kind, "target": f.target, **f.params}})
-        steps.append({"sleep": _s(f.seconds)})
-        steps.append({"heal": name})
-    if schedule.tail:
-        steps.append({"sleep": _s(schedule.tail)})
-    return steps
-
-
-def invariants(schedule: Schedule) -> list[dict[str, Any]]:
-    """The expectations judged after the chaos window (see the module docstring)."""
-    out: list[dict[str, Any]] = []
-    if schedule.workload is not None:
-        out.append({"expect": {
-            "name": "no task lost (failed only with its retries used up)",
-            "check": "no_task_lost", "retry_budget": True, "within": _s(schedule.settle),
-        }})  # fmt: skip
-        out.append({"expect": {
-            "name": "every finished attempt's log in MinIO and served by the API",
-            "check": "remote_logs_all", "excuse_killed": True, "within": _s(LOGS_WITHIN),
-        }})  # fmt: skip
-    for component in ("scheduler", "dag_processor", "triggerer"):
-        out.append({"expect": {
-            "name": f"{component} healthy again (api-server)", "check": "healthy",
-            "probe": "api_health", "component": component, "within": _s(HEALTH_WITHIN),
-        }})  # fmt: skip
-    out.append({"expect": {
-        "name": "scheduler /health answers 200 again", "check": "healthy",
-        "probe": "scheduler_health", "within": _s(HEALTH_WITHIN),
-    }})  # fmt: skip
-    return out + [{"expect": dict(e)} for e in schedule.expect]
-
-
-def steps(schedule: Schedule) -> list[dict[str, Any]]:
-    """The whole scenario's steps, in the YAML form (``{action: fields}``)."""
-    out: list[dict[str, Any]] = [{"expect": {
-        "name": "healthy before the chaos", "check": "healthy", "probe": "api_health",
-        "within": "60s",
-    }}]  # fmt: skip
-    w = schedule.workload
-    if w is not None:
-        body = {"name": WORKLOAD, "dag": w.dag, "every": _s(w.every), "conf": w.conf}
-        out.append({"workload": body})
-    out += fault_steps(schedule)
-    if w is not None:
-        out.append({"stop_workload": WORKLOAD})
-    return out + invariants(schedule)
-
-
-def timeout(schedule: Schedule) -> float:
-    """The scenario's timeout: the window, generous time per fault, the settle, the checks."""
-    per_fault = 60.0  # an inject, a heal (a restart waits for its node) and their slack
-    checks = LOGS_WITHIN + 4 * HEALTH_WITHIN + 200.0
-    return max(
-        900.0, schedule.duration + per_fault * len(schedule.faults) + schedule.settle + checks
-    )
-
-
-def scenario_data(schedule: Schedule, name: str, description: str = "") -> dict[str, Any]:
-    data: dict[str, Any] = {"name": name}
-    if description:
-        data["description"] = description
-    data["topology"] = schedule.topology or {}
-    data["timeout"] = _s(timeout(schedule))
-    data["steps"] = steps(schedule)
-    return data
 
 
 def to_scenario(schedule: Schedule, name: str, topology: TopologySpec | None = None) -> Scenario:
@@ -233,8 +57,6 @@ def to_scenario(schedule: Schedule, name: str, topology: TopologySpec | None = N
 def runnable(schedule: Schedule, name: str) -> Scenario:
     """The plain scenario, fully validated (runs, faults, DAGs by name) and carrying its
     schedule, so running it records the ``chaos`` event."""
-    from testbed.scenario.load import check
-
     return check(to_scenario(schedule, name), f"chaos schedule {name}")
 
 

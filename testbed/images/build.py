@@ -8,9 +8,7 @@ installing, so TLS-intercepting proxies work; the bundle is removed from the fin
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -21,24 +19,17 @@ import docker.errors
 from testbed import labels as L
 from testbed import paths, progress
 from testbed.errors import ImageBuildError
-from testbed.images import catalog
+from testbed.images import catalog, extra
 from testbed.images.catalog import ImageRef
+from testbed.images.steps import exists_name, run, stream_build
+from testbed.k8s import image as k8s_image
 from testbed.runtime import client
 
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colours in a build's output
 
 
 def exists(ref: ImageRef) -> bool:
     return exists_name(ref.name)
-
-
-def exists_name(name: str) -> bool:
-    try:
-        client().images.get(name)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
 
 
 SIDE_BY_SIDE = 2  # Airflow images built at once: mostly downloads, unpacking, compiling
@@ -115,7 +106,6 @@ def present_for(scenarios) -> bool:
 def ensure_kubernetes(versions: tuple[str, ...]) -> list[tuple[ImageRef, str]]:
     """The Kubernetes node image, and for each of ``versions`` the Airflow image with the
     KubernetesExecutor's provider (what ``backend: kubernetes`` runs)."""
-    from testbed.k8s import image as k8s_image
     from testbed.topology import K8S_PROVIDER
 
     name = k8s_image.node_image()
@@ -131,8 +121,6 @@ def ensure_extra(
 ) -> list[tuple[ImageRef, str]]:
     """Build what is missing of the derived images with a user's extra packages (one per
     Airflow version the scenario runs); nothing without extra requirements."""
-    from testbed.images import extra
-
     out = []
     for version in versions if requirements else ():
         ref = catalog.extra_ref(version, requirements)
@@ -153,25 +141,6 @@ def ca_bundle() -> bytes:
     return ca.read_bytes() if ca.is_file() else b""
 
 
-def _run(cmd: list[str], what: str, update, env: dict | None = None) -> None:
-    """Run a host command, showing its latest output line; raise with its tail on failure."""
-    tail: list[str] = []
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        tail = (tail + [line.rstrip()])[-20:]
-        update(line.strip())
-    if proc.wait() != 0:
-        progress.plain("\n".join(tail))
-        raise ImageBuildError(what, f"`{' '.join(cmd[:3])} …` exited {proc.returncode}", tail=tail)
-
-
 def build_base(ref: ImageRef, verbose: bool) -> None:
     if os.geteuid() != 0 or not shutil.which("debootstrap"):
         raise ImageBuildError(ref.name, "debootstrap needs root and the debootstrap package")
@@ -188,11 +157,11 @@ def build_base(ref: ImageRef, verbose: bool) -> None:
             catalog.debian_mirror(),
         ]
         with progress.status(f"debootstrap {catalog.DEBIAN_SUITE}") as update:
-            _run(cmd, ref.name, update)
+            run(cmd, ref.name, update)
             for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
                 shutil.rmtree(rootfs / junk, ignore_errors=True)
             update("packing the root file system")
-            _run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], ref.name, update)
+            run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], ref.name, update)
             update(f"docker import as {ref.name}")
             client().api.import_image_from_file(
                 str(tarball),
@@ -217,7 +186,7 @@ def go_binary(name: str, update) -> Path:
         )
     target.mkdir(parents=True, exist_ok=True)
     update(f"go install {module}@{version}")
-    _run(
+    run(
         ["go", "install", f"{module}@{version}"],
         name,
         update,
@@ -247,35 +216,6 @@ def docker_build(ref: ImageRef, verbose: bool) -> None:
         args["AIRFLOW_VERSION"] = ref.tag.split("-", 1)[0]
     with tempfile.TemporaryDirectory() as tmp, progress.status(f"building {ref.name}") as update:
         stream_build(_context(ref, Path(tmp), update), ref, args, update, verbose)
-
-
-def stream_build(
-    ctx: Path, ref: ImageRef, args: dict, update, verbose: bool = False, labels: dict | None = None
-) -> None:
-    """``docker build`` a prepared context, showing the latest output line; a failure raises
-    :class:`ImageBuildError` with the last lines of the output."""
-    tail: list[str] = []
-    stream = client().api.build(
-        path=str(ctx),
-        tag=ref.name,
-        buildargs=args,
-        network_mode="host",
-        rm=True,
-        forcerm=True,
-        decode=True,
-        labels={L.KIND: ref.kind, **(labels or {})},
-        pull=False,
-    )
-    for chunk in stream:
-        if "error" in chunk:
-            progress.plain("\n".join(tail))
-            raise ImageBuildError(ref.name, chunk["error"].strip(), tail=tail)
-        for line in _ANSI.sub("", chunk.get("stream", "")).splitlines():
-            if line.strip():
-                tail = (tail + [line.strip()])[-20:]
-                update(line.strip())
-                if verbose:
-                    progress.plain(line)
 
 
 _BUILDERS = {"base": build_base, "services": docker_build, "airflow": docker_build}

@@ -16,6 +16,7 @@ from testbed import progress
 from testbed.errors import ImageBuildError
 from testbed.images import catalog
 from testbed.images.catalog import ImageRef
+from testbed.images.steps import stream_build
 
 DOCKERFILE = """\
 ARG PARENT
@@ -46,8 +47,6 @@ def write_context(folder: Path, version: str, requirements: tuple[str, ...], ca:
 
 def build(ref: ImageRef, version: str, requirements: tuple[str, ...], ca: bytes) -> None:
     """``docker build`` the derived image; a resolver refusal is one error naming the cause."""
-    from testbed.images.build import stream_build
-
     parent = catalog.airflow_ref(version).name
     with tempfile.TemporaryDirectory() as tmp, progress.status(f"building {ref.name}") as update:
         write_context(Path(tmp), version, requirements, ca)

@@ -9,21 +9,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from docker.models.containers import Container
-
 from testbed import progress
 from testbed.errors import ClusterError
 from testbed.k8s import manifests
-from testbed.k8s.node import kubectl
+from testbed.k8s.node import kubectl, node_container
 from testbed.readiness import NeverReady, Probe, wait_ready
-from testbed.services import Ctx, airflow
+from testbed.services import airflow
 from testbed.topology import K8S_NODE
 
 BESIDE = ("postgres", "minio", "toxiproxy")  # containers the pods reach by address
-
-
-def node_container(ctx: Ctx) -> Container:
-    return ctx.container(K8S_NODE)
 
 
 def addresses(ctx) -> dict[str, str]:

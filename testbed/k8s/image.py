@@ -19,7 +19,7 @@ from pathlib import Path
 
 from testbed import paths, progress
 from testbed.errors import ImageBuildError
-from testbed.images import catalog
+from testbed.images import catalog, steps
 
 K8S_VERSION = "v1.34.4"
 REPO = "testbed-k8s-node"
@@ -45,10 +45,8 @@ def node_image() -> str:
 def unavailable() -> str | None:
     """Why the Kubernetes backend cannot run here (None: it can): the node image is neither
     built nor buildable."""
-    from testbed.images import build as image_build
-
     try:
-        if image_build.exists_name(node_image()):
+        if steps.exists_name(node_image()):
             return None
     except Exception:  # no engine (e.g. collecting the unit tests): judged by the recipe alone
         pass
@@ -62,10 +60,8 @@ def unavailable() -> str | None:
 def ensure_node_image() -> str:
     """Build the node image if it is missing (the Kubernetes commands first: ~12 min cold on
     one core, seconds when the Go cache holds them); return its name."""
-    from testbed.images import build as image_build
-
     name = node_image()
-    if image_build.exists_name(name):
+    if steps.exists_name(name):
         return name
     why = unavailable()
     if why:
@@ -75,9 +71,9 @@ def ensure_node_image() -> str:
     env["GOMAXPROCS"] = str(os.cpu_count() or 1)
     with progress.status(f"building {name}") as update:
         update("building the Kubernetes commands (k8s/build.sh)")
-        image_build._run([str(recipe_dir() / "build.sh")], name, update, env)
+        steps.run([str(recipe_dir() / "build.sh")], name, update, env)
         update("building the node image (k8s/build-node.sh)")
-        image_build._run([str(recipe_dir() / "build-node.sh")], name, update, env)
+        steps.run([str(recipe_dir() / "build-node.sh")], name, update, env)
     progress.done(f"built {name}", started)
     return name
 

@@ -12,6 +12,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from docker.models.containers import Container
+
 from testbed import airflow_config as AC
 from testbed import runtime
 from testbed.errors import ClusterError, ExecTimeout
@@ -143,13 +145,16 @@ def _accounts(ctx: Ctx) -> bool:
     return kubectl(ctx, "get", "serviceaccount", "default", timeout=10).returncode == 0
 
 
+def node_container(ctx: Ctx) -> Container:
+    """The control plane's container (where ``kubectl`` runs)."""
+    return ctx.container(K8S_NODE)
+
+
 def kubectl(
     ctx: Ctx, *args: str, stdin: str | None = None, timeout: float = 30
 ) -> subprocess.CompletedProcess:
     """``kubectl`` inside the node (its admin kubeconfig); output captured, never printed
     (a Secret's manifest goes in on stdin)."""
-    from testbed.k8s.deploy import node_container
-
     name = node_container(ctx).name
     if args and args[0] != "exec":  # bounded inside too: a hung API server holds no kubectl
         args = (*args, f"--request-timeout={max(1, int(timeout))}s")

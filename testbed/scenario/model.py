@@ -25,6 +25,8 @@ from pydantic import (
 )
 
 from testbed import timescale
+from testbed.chaos import generate
+from testbed.chaos.expand import Schedule, scenario_data
 from testbed.chaos.generate import KINDS as CHAOS_KINDS
 from testbed.checks import registry
 from testbed.errors import TestbedError
@@ -438,6 +440,33 @@ class Chaos(Strict):
     def bound(self) -> float:
         return self.duration
 
+    def draw(self, topology: TopologySpec) -> Schedule:
+        """Draw the schedule this step asks for on ``topology`` (raises ChaosError)."""
+        topo = topology.build()
+        targets = (
+            generate.check_targets(self.targets, topo)
+            if self.targets
+            else generate.default_targets(topo)
+        )
+        ranges = generate.Ranges(self.min_fault, self.max_fault, self.min_gap, self.max_gap)
+        faults = generate.draw(self.seed, self.duration, list(self.faults), targets, topo, ranges)
+        asked = {
+            "faults": list(self.faults),
+            "targets": self.targets,
+            "ranges": ranges.__dict__,
+            "workload": self.workload,
+        }
+        return Schedule(
+            seed=self.seed,
+            duration=self.duration,
+            faults=faults,
+            workload=generate.parse_workload(self.workload),
+            settle=self.settle,
+            expect=tuple(self.expect),
+            asked=asked,
+            topology=topology.model_dump(mode="json"),
+        )
+
 
 Step = Annotated[
     Trigger
@@ -530,11 +559,9 @@ class Scenario(Strict):
             )
         if self.topology.backend == "kubernetes":
             raise ValueError("a chaos step is not built for backend kubernetes yet")
-        from testbed.chaos import schedule  # the chaos package builds on this model
-
         try:
-            drawn = schedule.draw_for(chaos[0], self.topology)
-            expanded = schedule.to_scenario(drawn, self.name, self.topology)
+            drawn = chaos[0].draw(self.topology)
+            expanded = Scenario.model_validate(scenario_data(drawn, self.name))
         except TestbedError as exc:  # a ValueError: the loader names the file and the step
             raise ValueError(f"chaos: {exc.one_line()}") from None
         self.steps = expanded.steps

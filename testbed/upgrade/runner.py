@@ -7,8 +7,10 @@ Each runs inside the runner's step scope (recorded, bounded by the main thread l
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol
 
 from testbed import bounded, runtime
 from testbed.errors import TestbedError
@@ -18,20 +20,45 @@ from testbed.upgrade.versions import schema_info
 from testbed.workload import Workload
 
 if TYPE_CHECKING:
-    from testbed.engine import Runner
+    from testbed.api import AirflowAPI
+    from testbed.cluster import Cluster
+    from testbed.history import History
 
 
 class UpgradeStepFailed(TestbedError):
     """An upgrade step could not be carried out as asked."""
 
 
+class StepHost(Protocol):
+    """What the steps use of the runner they are mixed into (:class:`~testbed.engine.Runner`):
+    its cluster, history, API, runs and step scope."""
+
+    cluster: Cluster
+    history: History
+    cancelled: threading.Event
+    runs: dict[str, tuple[str, str]]
+    workloads: dict[str, Workload]
+
+    @property
+    def api(self) -> AirflowAPI: ...
+
+    def _step(
+        self, action: str, name: str | None = None, **fields: Any
+    ) -> AbstractContextManager: ...
+
+    def _observe_runs(self) -> None: ...
+
+    def unsettle(self) -> None: ...
+
+
 class UpgradeSteps:
-    """Mixed into :class:`~testbed.engine.Runner` (uses its cluster, history and step scope)."""
+    """Mixed into :class:`~testbed.engine.Runner` (uses its cluster, history and step scope:
+    see :class:`StepHost`)."""
 
     workloads: dict[str, Workload]
 
     def upgrade(
-        self: Runner,
+        self: StepHost,
         to: str,
         nodes: list[str] | None = None,
         strategy: str = "auto",
@@ -72,7 +99,7 @@ class UpgradeSteps:
                 if any(s.action == "pg_restore" for s in plan.steps):
                     self.unsettle()  # the restored database may hold older task states
 
-    def migrate(self: Runner, name: str, to: str, wait: bool = True, timeout: float = 300) -> int:
+    def migrate(self: StepHost, name: str, to: str, wait: bool = True, timeout: float = 300) -> int:
         with self._step("migrate", name, to=to, wait=wait):
             self.cluster.reusable = False
             procedure.start_migrate(self.cluster, name, to)
@@ -80,7 +107,7 @@ class UpgradeSteps:
                 return 0
             return procedure.wait_migrate(self.cluster, name, timeout)
 
-    def wait_node(self: Runner, node: str, state: str, timeout: float) -> None:
+    def wait_node(self: StepHost, node: str, state: str, timeout: float) -> None:
         with self._step("wait_node", node, state=state, timeout=timeout):
             deadline = time.monotonic() + timeout
             c = self.cluster.container(node)
@@ -98,17 +125,17 @@ class UpgradeSteps:
                 self.cancelled.wait(0.5)
             raise UpgradeStepFailed(f"node {node} is {seen}, not {state}, after {timeout:g}s")
 
-    def backup(self: Runner, name: str) -> None:
+    def backup(self: StepHost, name: str) -> None:
         with self._step("backup", name):
             procedure.backup(self.cluster, name)
 
-    def restore(self: Runner, name: str) -> None:
+    def restore(self: StepHost, name: str) -> None:
         with self._step("restore", name):
             self.cluster.reusable = False
             procedure.restore(self.cluster, name)
             self.unsettle()
 
-    def workload(self: Runner, name: str, dag: str, every: float, conf: dict[str, Any]) -> None:
+    def workload(self: StepHost, name: str, dag: str, every: float, conf: dict[str, Any]) -> None:
         with self._step("workload", name, dag=dag, every=every):
             self.api.wait_for_dag(dag, timeout=60)
 
@@ -120,6 +147,6 @@ class UpgradeSteps:
                 on_run,
             ).start()  # fmt: skip
 
-    def stop_workload(self: Runner, name: str) -> None:
+    def stop_workload(self: StepHost, name: str) -> None:
         with self._step("stop_workload", name):
             self.workloads.pop(name).stop()
