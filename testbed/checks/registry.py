@@ -54,6 +54,7 @@ REGISTRY: dict[str, CheckSpec] = {
         CheckSpec("component_refused", upgrade.component_refused, upgrade.RefusedParams),
         CheckSpec("drained_cleanly", upgrade.drained_cleanly, upgrade.DrainedParams),
         CheckSpec("exited", upgrade.exited, upgrade.ExitedParams),
+        CheckSpec("migrators_overlapped", upgrade.migrators_overlapped, upgrade.OverlapParams),
         CheckSpec(
             "kerberos_authenticated",
             kerberos.kerberos_authenticated,

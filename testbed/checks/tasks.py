@@ -121,6 +121,9 @@ class NoLossParams(BaseModel):
     # the workers the tasks must have run on: each task's last try on one of them, and each of
     # them ran at least one (e.g. an old-version worker really served the runs)
     hosts: list[str] | None = None
+    # at least this many task instances needed more than one try: the drill's fault had an
+    # effect (e.g. a broker outage made the scheduler's sends fail), not only no harm
+    min_retried: int = 0
 
 
 DOWNSTREAM_OF_FAILED = ("upstream_failed", "skipped")
@@ -133,7 +136,7 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
     names = p.runs if p.runs is not None else view.run_names()
     if not names:
         return CheckResult.failed("no run was triggered")
-    total, wrong, max_try, spent = 0, [], 0, []
+    total, wrong, max_try, spent, retried = 0, [], 0, [], []
     for name in names:
         series = view.task_series(name)
         if len(series) < p.min_tasks:
@@ -145,6 +148,8 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
             tries = value.get("try_number") or 0
             max_try = max(max_try, tries)
             label = f"{name}.{task_id}" + ("" if idx < 0 else f"[{idx}]")
+            if tries > 1:
+                retried.append(label)
             if p.retry_budget and _budget_spent(value):
                 spent.append(f"{label} (try {tries} of {value['max_tries'] + 1})")
             elif run_spent and value["state"] in DOWNSTREAM_OF_FAILED:
@@ -154,7 +159,12 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
                 wrong.append(f"{label} {kind} {value['state']}")
             elif p.max_try is not None and tries > p.max_try:
                 wrong.append(f"{label} retried: try {tries}")
-    m = {"tasks": total, "max_try": max_try, "budget_spent": spent}
+    m = {"tasks": total, "max_try": max_try, "budget_spent": spent, "retried": retried}
+    if len(retried) < p.min_retried:
+        wrong.append(
+            f"{len(retried)} task instance(s) retried, fewer than {p.min_retried}: the fault "
+            "did not show its effect on the tasks"
+        )
     if p.hosts is not None:
         ran = _hosts_of(view, names)
         m["ran_on"] = ran

@@ -384,3 +384,33 @@ def exited(view: View, p: ExitedParams) -> CheckResult:
     wanted = "non-zero" if p.code is None else str(p.code)
     detail = f"{p.node} exited {code}" + ("" if ok else f", not {wanted}")
     return (CheckResult.passed if ok else CheckResult.failed)(detail, exit_code=code)
+
+
+# -- migrators_overlapped -----------------------------------------------------------------------
+class OverlapParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    nodes: list[str]  # one-shot migrators started without waiting, e.g. [migrate-1, migrate-2]
+    min_seconds: float = 1.0  # how long they must have run at once (start to seen exiting)
+
+
+def migrators_overlapped(view: View, p: OverlapParams) -> CheckResult:
+    """The migrators ran at the same time (each from its start to its exit as seen), one of
+    them applied the migrations (exit 0) and every other ended too (waited and found nothing to
+    do, or gave up): the race the drill is about really happened."""
+    spans, codes = {}, {}
+    for node in p.nodes:
+        ev = [e for e in _events(view, "migrate") if e.get("node") == node]
+        start = next((e["mono"] for e in ev if e.get("phase") == "start"), None)
+        end = next((e for e in ev if e.get("phase") == "end"), None)
+        if start is None or end is None:
+            return CheckResult.failed(f"{node} was not seen starting and exiting")
+        spans[node], codes[node] = (start, end["mono"]), end.get("exit_code")
+    overlap = min(e for _, e in spans.values()) - max(s for s, _ in spans.values())
+    m = {"overlap_s": round(overlap, 2), "exit_codes": codes}
+    if overlap < p.min_seconds:
+        return CheckResult.failed(
+            f"the migrators ran {overlap:.1f}s at once, under {p.min_seconds:g}s: no race", **m
+        )
+    if 0 not in codes.values() or None in codes.values():
+        return CheckResult.failed(f"overlapped {overlap:.1f}s, but exits {codes}", **m)
+    return CheckResult.passed(f"ran {overlap:.1f}s at once; exits {codes}", **m)

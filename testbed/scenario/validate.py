@@ -62,7 +62,17 @@ def cross_check(s: Scenario, dags: set[str]) -> list[tuple[str, str]]:
         where = f"steps.{i}.{step.action}"
         for field, msg in _step_errors(step, st, dags):
             errors.append((f"{where}.{field}" if field else where, msg))
+    if not any(isinstance(step, Expect) and not step.finding for step in s.steps):
+        errors.append(("steps", NO_EXPECTATION))
     return errors
+
+
+# A drill that judges nothing passes whatever the cluster did (the automatic "overrides in
+# force" only says the drill ran as configured).
+NO_EXPECTATION = (
+    "no expectation of its own: add at least one `expect` step that is not `finding: true` "
+    "(e.g. {check: no_task_lost}), so the drill can fail"
+)
 
 
 K8S_NOT_YET = (AddNode, RemoveNode, Upgrade, Migrate, Backup, Restore, WaitNode)

@@ -12,12 +12,14 @@ import requests
 from testbed import runtime
 from testbed.compose import render
 from testbed.topology import Topology
+from tests.prerequisites import missing
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
 def test_compose_project_boots_healthy(tmp_path):
+    if shutil.which("docker-compose") is None:
+        missing("docker-compose not installed: apt-get install -y docker-compose (make test does)")
     path = render(Topology(workers=1), tmp_path, run_id="tbccompose")
     try:
         up = subprocess.run(

@@ -60,7 +60,10 @@ def test_import_error_is_reported_before_the_first_step(testbed_run_scenario, re
         {
             "name": "own_broken",
             "topology": {"workers": 1, "dags": "dags"},
-            "steps": [{"trigger": {"name": "r", "dag": "banner_report"}}],
+            "steps": [
+                {"trigger": {"name": "r", "dag": "banner_report"}},
+                {"expect": {"name": "done", "check": "no_task_lost"}},
+            ],
         },
         "own_broken.yaml",
         base=tmp_path,

@@ -55,6 +55,7 @@ name: stuck-NUMBER
 steps:
   - fault: {{name: freeze, kind: hang, target: worker-1, mode: pause}}
   - sleep: 60m
+  - expect: {{name: never reached, check: healthy, probe: api_health}}
 """
 
 

@@ -115,7 +115,11 @@ def _scenario(topology: dict, fault: dict) -> dict:
     return {
         "name": "s",
         "topology": topology,
-        "steps": [{"trigger": {"name": "r", "dag": "long_task"}}, {"fault": fault}],
+        "steps": [
+            {"trigger": {"name": "r", "dag": "long_task"}},
+            {"fault": fault},
+            {"expect": {"name": "done", "check": "no_task_lost"}},
+        ],
     }
 
 

@@ -22,12 +22,15 @@ ROOT = Path(__file__).resolve().parents[2]
 KRB = {"workers": 2, "kerberos": True}
 
 
+UP = {"expect": {"name": "up", "check": "healthy", "probe": "api_health"}}
+
+
 def scenario(*steps, topology=None) -> Scenario:
     return Scenario.model_validate(
         {
             "name": "t",
             "topology": KRB if topology is None else topology,
-            "steps": [*steps, {"sleep": 1}],
+            "steps": [*steps, {"sleep": 1}, UP],
         }
     )
 
@@ -328,8 +331,8 @@ def test_a_timer_in_a_replace_faults_config_must_be_seconds():
     data = {"name": "x", "topology": {"kerberos": True}}
     bad = {**step, "config": {"kerberos.reinit_frequency": "30m"}}
     with pytest.raises(ScenarioError, match="kerberos.reinit_frequency: '30m' is not a number"):
-        from_data({**data, "steps": [{"fault": bad}]})
+        from_data({**data, "steps": [{"fault": bad}, UP]})
     with pytest.raises(TestbedError, match="kerberos.reinit_frequency: '30m' is not a number"):
         Topology(kerberos=True, config={"kerberos": {"reinit_frequency": "30m"}}, timescale=0.5)
     ok = {**step, "config": {"kerberos.reinit_frequency": 150, "kerberos.forwardable": "False"}}
-    assert from_data({**data, "steps": [{"fault": ok}]}).steps[0].config
+    assert from_data({**data, "steps": [{"fault": ok}, UP]}).steps[0].config

@@ -148,7 +148,10 @@ def _scenario(dags: str, dag: str = "banner_report", **topology) -> dict:
     return {
         "name": "own",
         "topology": {"dags": dags, **topology},
-        "steps": [{"trigger": {"name": "r", "dag": dag}}],
+        "steps": [
+            {"trigger": {"name": "r", "dag": dag}},
+            {"expect": {"name": "done", "check": "no_task_lost"}},
+        ],
     }
 
 

@@ -4,7 +4,6 @@ belong), and the DOM must hold the timeline SVG with its lanes."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 from testbed.report import palette as P
 from testbed.report import write_html
 from testbed.report.timeline import RIGHT, WIDTH, X0
+from tests.prerequisites import missing
 from tests.unit.report_history import drill, write_record
 
 pytestmark = pytest.mark.browser
@@ -31,9 +31,7 @@ def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
         return found
-    if os.environ.get("CI"):  # in CI a missing browser is a failure, never a skip
-        pytest.fail("chromium is not installed (scripts/provision-docker.sh installs it)")
-    pytest.skip("chromium is not installed: apt-get install -y chromium (or run `make test`)")
+    missing("chromium is not installed: apt-get install -y chromium (or run `make test`)")
 
 
 @pytest.fixture(scope="module")

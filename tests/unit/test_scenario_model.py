@@ -245,8 +245,9 @@ def test_an_invalid_file_fails_fast_naming_the_file(tmp_path):
 def test_python_scenario_files(tmp_path):
     path = tmp_path / "drill.py"
     path.write_text(
-        "from testbed.scenario import Scenario, Sleep\n"
-        "SCENARIO = Scenario(name='nap', steps=[Sleep(seconds='1s')])\n"
+        "from testbed.scenario import Expect, Scenario, Sleep\n"
+        "SCENARIO = Scenario(name='nap', steps=[Sleep(seconds='1s'), "
+        "Expect(name='up', check='healthy', probe='api_health')])\n"
     )
     assert load(path).steps[0].seconds == 1
     (tmp_path / "empty.py").write_text("x = 1\n")
@@ -291,3 +292,15 @@ def test_drained_cleanly_needs_a_fault_that_sends_a_term():
     ok = with_step(2, {"fault": term})
     ok["steps"][3] = {"expect": {"check": "drained_cleanly", "fault": "f"}}
     assert from_data(ok, "drill.yaml").steps[3].check == "drained_cleanly"
+
+
+def test_a_drill_without_an_expectation_of_its_own_is_refused():
+    """Findings and the automatic "overrides in force" cannot fail a drill: one real
+    expectation is required, so a drill cannot pass whatever the cluster did."""
+    steps = [{"trigger": {"name": "r", "dag": "smoke"}}]
+    finding = {"expect": {"name": "f", "check": "no_task_lost", "finding": True}}
+    for data in (steps, [*steps, finding]):
+        with pytest.raises(ScenarioError, match="steps: no expectation of its own"):
+            from_data({"name": "n", "steps": data}, "n.yaml")
+    judged = {"expect": {"name": "j", "check": "no_task_lost"}}
+    assert from_data({"name": "n", "steps": [*steps, judged]}, "n.yaml").steps[1].check

@@ -13,9 +13,11 @@ from testbed.scenario import from_data
 from testbed.scenario.plan import plan
 from testbed.workload import Workload
 
+UP = {"expect": {"name": "up", "check": "healthy", "probe": "api_health"}}
+
 
 def scenario(*steps: dict, version: str = "3.2.2") -> dict:
-    return {"name": "up", "topology": {"airflow_version": version}, "steps": list(steps)}
+    return {"name": "up", "topology": {"airflow_version": version}, "steps": [*steps, UP]}
 
 
 def error_of(data: dict) -> str:
@@ -105,6 +107,31 @@ def test_exited_reads_the_migrator_record_and_container_states():
     ev.append(_ev("migrate", 2, phase="end", node="migrate-2", exit_code=0))
     assert spec.evaluate(ev, spec.params(node="migrate-2")).ok
     assert not spec.evaluate(ev, spec.params(node="migrate-3")).ok
+
+
+def _migrators(end_1: float, code_2, start_2: float = 1.0) -> list[dict]:
+    return [
+        _ev("migrate", 0.0, phase="start", node="migrate-1"),
+        _ev("migrate", start_2, phase="start", node="migrate-2"),
+        _ev("migrate", end_1, phase="end", node="migrate-1", exit_code=0),
+        _ev("migrate", max(end_1, start_2) + 0.5, phase="end", node="migrate-2", exit_code=code_2),
+    ]
+
+
+def test_migrators_overlapped_needs_a_real_race_a_winner_and_both_ended():
+    spec = REGISTRY["migrators_overlapped"]
+    p = spec.params(nodes=["migrate-1", "migrate-2"])
+    waited = spec.evaluate(_migrators(end_1=12.0, code_2=0), p)
+    assert waited.ok and waited.measurements["overlap_s"] == 11.0
+    assert spec.evaluate(_migrators(end_1=12.0, code_2=1), p).ok  # the second gave up
+    one_after_the_other = spec.evaluate(_migrators(end_1=5.0, code_2=0, start_2=6.0), p)
+    assert not one_after_the_other.ok and "no race" in one_after_the_other.detail
+    never_exited = spec.evaluate(_migrators(end_1=12.0, code_2=None), p)
+    assert not never_exited.ok and "exits" in never_exited.detail
+    none_won = _migrators(end_1=12.0, code_2=1)
+    none_won[2]["exit_code"] = 1
+    assert not spec.evaluate(none_won, p).ok
+    assert "migrate-2 was not seen" in spec.evaluate(_migrators(12.0, 0)[:3], p).detail
 
 
 def _ti(mono, host, state, try_number=1, task="work", run="r1"):
