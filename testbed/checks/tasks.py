@@ -176,6 +176,7 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
             f"{len(wrong)} problem(s): {'; '.join(wrong[:8])}", bad=len(wrong), **m
         )
     budget = f"; {len(spent)} failed with every retry used: {', '.join(spent[:4])}" if spent else ""
+    budget += f"; {len(retried)} needed more than one try" if p.min_retried else ""
     return CheckResult.passed(
         f"all {total} task instances of {len(names)} run(s) ended {p.state} (max try "
         f"{max_try}){budget}",
