@@ -4,6 +4,10 @@ had still importable from ``testbed.faults`` (re-exported from its family module
 from __future__ import annotations
 
 import importlib
+import inspect
+import subprocess
+import sys
+import typing
 
 import pytest
 
@@ -69,3 +73,52 @@ def test_the_kubernetes_fault_builds_on_the_same_base():
 
     assert issubclass(kf.PodDelete, faults.Fault)
     assert kf.descendants is faults.descendants
+
+
+def test_the_registry_resolves_each_kind_to_its_class_taking_its_params():
+    from testbed import engine
+    from testbed.faults import registry
+
+    assert list(engine.FAULTS) == list(registry.KINDS)
+    for kind, spec in registry.REGISTRY.items():
+        cls = engine.FAULTS[kind]
+        assert issubclass(cls, faults.Fault) and cls.kind == kind, kind
+        takes = inspect.signature(cls.__init__).parameters
+        for param in spec.params:
+            if param != "attributes":  # a link's toxic attributes are its **params
+                assert param in takes, (kind, param)
+        assert spec.doc.endswith(".") and "\n" not in spec.doc, kind
+
+
+def test_the_names_derived_from_the_registry_are_those_the_dsl_had():
+    from testbed.chaos import generate
+    from testbed.checks import logs
+    from testbed.scenario import model
+
+    assert typing.get_args(model.FaultKind) == (
+        "hang", "kill", "stop", "restart", "replace", "remove", "partition", "link",
+        "rotate_key", "clock_skew", "pod_delete",
+    )  # fmt: skip
+    assert {
+        "hang": {"mode", "process"},
+        "kill": {"signal"},
+        "stop": {"deadline"},
+        "partition": {"peer"},
+        "link": {"toxic", "attributes"},
+        "replace": {"config"},
+        "clock_skew": {"offset"},
+        "pod_delete": {"grace"},
+    } == model.FAULT_PARAMS
+    assert set(model.HEALED_BY_STEP) == {"remove", "replace", "restart", "clock_skew", "pod_delete"}
+    assert set(logs.LOSING_FAULTS) == {"kill", "restart", "stop", "remove", "replace"}
+    assert generate.KINDS == ("hang", "kill", "restart", "partition", "link")
+    assert generate.NODE_KINDS == ("hang", "kill", "restart", "partition")
+
+
+def test_the_registry_and_its_readers_import_no_docker():
+    code = (
+        "import sys, testbed.faults.registry, testbed.checks, testbed.chaos.generate; "
+        "print(sorted({'docker', 'requests', 'testbed.faults.process'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
