@@ -29,8 +29,8 @@ from testbed.checks import CheckResult, CheckSpec, View
 from testbed.checks.view import TERMINAL_TI_STATES
 from testbed.cluster import Cluster
 from testbed.errors import TestbedError
+from testbed.faults import kinds
 from testbed.k8s import deploy as k8s_deploy
-from testbed.k8s import faults as k8s_faults
 from testbed.logwatch import Attempt, LogWatch
 from testbed.scenario.validate import HOST_OF
 from testbed.services import airflow
@@ -40,18 +40,7 @@ from testbed.upgrade import procedure
 from testbed.upgrade.runner import UpgradeSteps
 from testbed.upgrade.versions import schema_info
 
-FAULTS: dict[str, Callable[..., faults.Fault]] = {
-    "hang": faults.Hang,
-    "kill": faults.Kill,
-    "stop": faults.Stop,
-    "restart": faults.Restart,
-    "replace": faults.Replace,
-    "remove": faults.Remove,
-    "partition": faults.Partition,
-    "link": faults.LinkFault,
-    **faults.KERBEROS_FAULTS,  # rotate_key, clock_skew
-    **k8s_faults.K8S_FAULTS,  # pod_delete
-}
+FAULTS: dict[str, Callable[..., faults.Fault]] = kinds.FAULTS  # testbed.faults.registry
 # What the engine runs before evaluating a check that declares one of these needs (CheckSpec)
 GATHERERS = {**observe.GATHERERS, **observe_kerberos.GATHERERS}
 

@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from testbed.errors import ScenarioError
+from testbed.faults.registry import CHAOS_KINDS
 from testbed.topology import INFRA, Topology
 
-KINDS = ("hang", "kill", "restart", "partition", "link")
-NODE_KINDS = ("hang", "kill", "restart", "partition")
+KINDS = CHAOS_KINDS  # the kinds the fault registry lets chaos draw
+NODE_KINDS = tuple(k for k in KINDS if k != "link")
 DEFAULT_KINDS = ("hang", "kill", "restart", "link")
 TOXICS = {"postgres": ("latency", "stall"), "redis": ("latency", "down")}
 WORKLOAD_CONF = {  # small runs: the workload is traffic, not load (2 cores)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from testbed.checks.result import CheckResult
 from testbed.checks.view import View
+from testbed.faults.registry import LOSING_FAULTS  # kill, stop, restart, replace, remove
 
 
 class RemoteLogParams(BaseModel):
@@ -59,9 +60,6 @@ class AllLogsParams(BaseModel):
     # an attempt whose node was killed or restarted while it ran is not required: a killed
     # worker uploads no log (the worker_node_loss drill's finding); how many is measured
     excuse_killed: bool = False
-
-
-LOSING_FAULTS = ("kill", "restart", "stop", "remove", "replace")
 
 
 def remote_logs_all(view: View, p: AllLogsParams) -> CheckResult:

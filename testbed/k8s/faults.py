@@ -15,7 +15,9 @@ import os
 import signal
 from typing import Any
 
-from testbed.faults import Fault, FaultError, descendants
+from testbed.errors import FaultError
+from testbed.faults.base import Fault
+from testbed.faults.process import descendants
 from testbed.k8s import deploy
 from testbed.k8s.node import kubectl
 from testbed.topology import K8S_NODE

@@ -30,36 +30,16 @@ from testbed.chaos.expand import Schedule, scenario_data
 from testbed.chaos.generate import KINDS as CHAOS_KINDS
 from testbed.checks import registry
 from testbed.errors import TestbedError
+from testbed.faults import registry as fault_registry
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
 from testbed.scenario.durations import Duration, SignedDuration, parse_duration
 from testbed.topology import BACKENDS, EXECUTORS, K8S_PROCESSES, Topology
 
 NAME = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 TI_STATES = ("queued", "running", "success", "failed", "up_for_retry", "scheduled")
-FaultKind = Literal[
-    "hang",
-    "kill",
-    "stop",
-    "restart",
-    "replace",
-    "remove",
-    "partition",
-    "link",
-    "rotate_key",
-    "clock_skew",
-    "pod_delete",
-]
-FAULT_PARAMS = {  # which optional fields each fault kind takes
-    "hang": {"mode", "process"},
-    "kill": {"signal"},
-    "stop": {"deadline"},
-    "partition": {"peer"},
-    "link": {"toxic", "attributes"},
-    "replace": {"config"},
-    "clock_skew": {"offset"},
-    "pod_delete": {"grace"},
-}
-HEALED_BY_STEP = ("remove", "replace", "restart", "clock_skew", "pod_delete")  # no `for:`
+FaultKind = Literal[fault_registry.KINDS]  # type: ignore[valid-type]
+FAULT_PARAMS = fault_registry.FAULT_PARAMS  # which optional fields each fault kind takes
+HEALED_BY_STEP = fault_registry.HEALED_BY_STEP  # no `for:`
 
 
 ConfigKey = Annotated[str, Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")]  # section.key

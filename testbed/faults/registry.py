@@ -1,0 +1,116 @@
+"""The one table of fault kinds the scenario DSL names: per kind, where its class lives, which
+optional fields of a ``fault`` step it takes, how it is healed, what it does to a running
+task's log, whether seeded chaos may draw it, and a line saying what it does.
+
+Pure data (no Docker, no HTTP client): the scenario model (:data:`KINDS`, :data:`FAULT_PARAMS`,
+:data:`HEALED_BY_STEP`), the checks (:data:`LOSING_FAULTS`) and the chaos generator
+(:data:`CHAOS_KINDS`) read it; only :mod:`testbed.faults.kinds` imports the classes, for the
+engine. Adding a kind: its class in a family module, and one line here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    kind: str
+    impl: str  # "module:Class" (or a factory taking the cluster, target, name and params)
+    doc: str
+    params: tuple[str, ...] = ()  # the optional fields of the `fault` step it takes
+    healed_by_step: bool = False  # no `for:`: a `heal` step (or the scenario's end) heals it
+    loses_task_log: bool = False  # a task running on the target uploads no log (checks.logs)
+    chaos: bool = False  # seeded chaos may draw it (testbed.chaos.generate)
+
+
+_F = "testbed.faults"
+REGISTRY: dict[str, FaultSpec] = {
+    s.kind: s
+    for s in (
+        FaultSpec(
+            "hang",
+            f"{_F}.process:Hang",
+            "Freeze a node: docker pause, or SIGSTOP of its main process or of a named one.",
+            params=("mode", "process"),
+            chaos=True,
+        ),
+        FaultSpec(
+            "kill",
+            f"{_F}.process:Kill",
+            "Signal a node: SIGKILL, or TERM, INT, QUIT, HUP to its main process.",
+            params=("signal",),
+            loses_task_log=True,
+            chaos=True,
+        ),
+        FaultSpec(
+            "stop",
+            f"{_F}.process:Stop",
+            "Stop a node gracefully: SIGTERM, then SIGKILL after the deadline.",
+            params=("deadline",),
+            loses_task_log=True,
+        ),
+        FaultSpec(
+            "restart",
+            f"{_F}.process:Restart",
+            "Restart a node's container.",
+            healed_by_step=True,
+            loses_task_log=True,
+            chaos=True,
+        ),
+        FaultSpec(
+            "replace",
+            f"{_F}.node:Replace",
+            "A fresh container for a node, optionally running other Airflow options.",
+            params=("config",),
+            healed_by_step=True,
+            loses_task_log=True,
+        ),
+        FaultSpec(
+            "remove",
+            f"{_F}.node:Remove",
+            "Remove a node's container and its disk; the heal boots a fresh one.",
+            healed_by_step=True,
+            loses_task_log=True,
+        ),
+        FaultSpec(
+            "partition",
+            f"{_F}.network:Partition",
+            "Cut a node off the cluster network, or drop its link to one peer (iptables).",
+            params=("peer",),
+            chaos=True,
+        ),
+        FaultSpec(
+            "link",
+            f"{_F}.link:LinkFault",
+            "A Toxiproxy toxic, or down, on one link or a glob of links (e.g. *->redis).",
+            params=("toxic", "attributes"),
+            chaos=True,
+        ),
+        FaultSpec(
+            "rotate_key",
+            f"{_F}.kerberos:RotateKey",
+            "New keys on the KDC for the principal a node's keytab holds; the heal deploys them.",
+        ),
+        FaultSpec(
+            "clock_skew",
+            f"{_F}.kerberos:ClockSkew",
+            "A node's clock off by an offset (the node re-created under libfaketime).",
+            params=("offset",),
+            healed_by_step=True,
+        ),
+        FaultSpec(
+            "pod_delete",
+            "testbed.k8s.faults:PodDelete",
+            "Delete a role's pod(s) on Kubernetes, with a grace period; the heal waits for new.",
+            params=("grace",),
+            healed_by_step=True,
+        ),
+    )
+}
+
+KINDS: tuple[str, ...] = tuple(REGISTRY)  # in this order in the DSL's messages
+FAULT_PARAMS: dict[str, set[str]] = {k: set(s.params) for k, s in REGISTRY.items() if s.params}
+HEALED_BY_STEP: tuple[str, ...] = tuple(k for k, s in REGISTRY.items() if s.healed_by_step)
+LOSING_FAULTS: tuple[str, ...] = tuple(k for k, s in REGISTRY.items() if s.loses_task_log)
+CHAOS_KINDS: tuple[str, ...] = tuple(k for k, s in REGISTRY.items() if s.chaos)
