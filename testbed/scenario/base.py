@@ -1,0 +1,59 @@
+"""The scenario model's groundwork: the strict base every model derives from (unknown keys are
+rejected), the name and config-key patterns, the Airflow versions a step may name, and the
+bound every step has (``Bounded``, ``DEFAULT_BOUNDS``).
+
+Durations are :mod:`testbed.scenario.durations`; the models built on this are
+:mod:`testbed.scenario.topology_spec`, the ``steps*`` modules and :mod:`testbed.scenario.model`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from testbed.images.catalog import AIRFLOW_VERSIONS
+from testbed.scenario.durations import Duration
+
+NAME = r"^[A-Za-z][A-Za-z0-9_.-]*$"
+
+ConfigKey = Annotated[str, Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")]  # section.key
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def nested_config(config: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """{"section.key": value} -> {"section": {"key": "value"}} (Airflow options)."""
+    nested: dict[str, dict[str, str]] = {}
+    for dotted, value in config.items():
+        section, key = dotted.split(".", 1)
+        nested.setdefault(section, {})[key] = str(value)
+    return nested
+
+
+# Every step has a bound: the main thread waits at most that (plus a few seconds' grace) for
+# it, whatever the cluster does. ``wait`` has ``timeout``, ``expect`` its window, ``sleep`` its
+# length; the other actions take an optional ``timeout`` with these defaults (seconds).
+DEFAULT_BOUNDS = {
+    "trigger": 120.0,
+    "fault": 60.0,
+    "heal": 240.0,  # healing a remove or replace boots the node again
+    "add_node": 240.0,
+    "upgrade": 900.0,
+    "migrate": 300.0,
+    "backup": 120.0,
+    "restore": 120.0,
+    "remove_node": 60.0,
+}
+Version = Literal[tuple(AIRFLOW_VERSIONS)]  # type: ignore[valid-type]
+
+
+class Bounded(Strict):
+    """A step with an optional ``timeout`` (its bound)."""
+
+    timeout: Duration | None = None
+
+    def bound(self) -> float:
+        return self.timeout if self.timeout is not None else DEFAULT_BOUNDS[self.action]

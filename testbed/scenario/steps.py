@@ -1,0 +1,322 @@
+"""The step models: ``trigger``, ``wait``, ``fault``, ``heal``, ``add_node``, ``remove_node``,
+``sleep``, ``expect``, ``workload``, ``stop_workload``; the upgrade steps
+(:mod:`testbed.scenario.steps_upgrade`) and ``chaos`` (:mod:`testbed.scenario.steps_chaos`)
+live apart. ``Step`` is the union of all of them, told apart by ``action``; ``ACTIONS`` and
+``ACTION_MODELS`` name them in that order (the order error messages list them in)."""
+
+from __future__ import annotations
+
+import random
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from testbed import timescale
+from testbed.checks import registry
+from testbed.errors import TestbedError
+from testbed.faults import registry as fault_registry
+from testbed.scenario.base import (
+    DEFAULT_BOUNDS,
+    NAME,
+    Bounded,
+    ConfigKey,
+    Strict,
+    Version,
+    nested_config,
+)
+from testbed.scenario.durations import Duration, SignedDuration, parse_duration
+from testbed.scenario.steps_chaos import Chaos
+from testbed.scenario.steps_upgrade import Backup, Migrate, Restore, Upgrade, WaitNode
+from testbed.topology import K8S_PROCESSES
+
+TI_STATES = ("queued", "running", "success", "failed", "up_for_retry", "scheduled")
+FaultKind = Literal[fault_registry.KINDS]  # type: ignore[valid-type]
+FAULT_PARAMS = fault_registry.FAULT_PARAMS  # which optional fields each fault kind takes
+HEALED_BY_STEP = fault_registry.HEALED_BY_STEP  # no `for:`
+EXPECT_SLACK = 15.0  # one last round of on-demand probes after an expectation's window
+
+
+class Trigger(Bounded):
+    action: Literal["trigger"] = "trigger"
+    name: str = Field(pattern=NAME)
+    dag: str
+    conf: dict[str, Any] = {}
+
+
+class Wait(Strict):
+    action: Literal["wait"] = "wait"
+    run: str
+    task: str | None = None
+    state: Literal[TI_STATES] = "success"  # type: ignore[valid-type]
+    timeout: Duration = 120.0
+
+    def bound(self) -> float:
+        return self.timeout
+
+
+def _problem(error: Any) -> str:
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    loc = ".".join(map(str, error["loc"]))
+    return f"{loc}: {msg}" if loc else msg
+
+
+class DelayDraw(Strict):
+    """A fault's delay drawn from a seed: uniform in ``between`` (the same seed, the same
+    delay), e.g. "restart Redis at a seeded-random moment of the roll"."""
+
+    between: tuple[Duration, Duration]
+    seed: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DelayDraw:
+        if self.between[0] > self.between[1]:
+            raise ValueError("'between' is [earliest, latest]; the first is the larger")
+        return self
+
+    def draw(self) -> float:
+        return round(random.Random(self.seed).uniform(*self.between), 1)
+
+
+class Fault(Bounded):
+    action: Literal["fault"] = "fault"
+    name: str = Field(pattern=NAME)
+    kind: FaultKind
+    target: str
+    for_: Duration | None = Field(None, alias="for")
+    mode: Literal["pause", "sigstop"] | None = None
+    deadline: Duration | None = None
+    peer: str | None = None
+    toxic: Literal["latency", "stall", "timeout", "bandwidth", "reset_peer", "down"] | None = None
+    attributes: dict[str, int] = {}
+    # replace: the fresh node runs with these Airflow options (the heal restores the topology's)
+    config: dict[ConfigKey, str | int | float | bool] | None = None
+    # clock_skew: how far the node's clock is off, e.g. 10m, -10m, 600 (seconds)
+    offset: SignedDuration | None = None
+    # inject this long after the step, in the background while the next steps run (e.g. in
+    # the middle of an `upgrade` step); a heal step before then fails the drill
+    delay: float | DelayDraw | None = None
+    # kill: the signal (default KILL); TERM to a Celery worker is its warm shutdown
+    signal: Literal["KILL", "TERM", "INT", "QUIT", "HUP"] | None = None
+    # pod_delete: seconds between SIGTERM and SIGKILL (0: at once); Kubernetes' default if absent
+    grace: Duration | None = None
+    # hang: SIGSTOP the named process inside the Kubernetes node (not the whole node)
+    process: Literal[K8S_PROCESSES] | None = None  # type: ignore[valid-type]
+
+    @field_validator("delay", mode="before")
+    @classmethod
+    def _delay(cls, value: Any) -> Any:
+        """``20s`` or ``{between: [5s, 40s], seed: 7}``; one error message, not one per form."""
+        if value is None or isinstance(value, DelayDraw):
+            return value
+        if isinstance(value, dict):
+            try:
+                return DelayDraw.model_validate(value)
+            except ValidationError as exc:
+                raise ValueError("; ".join(map(_problem, exc.errors()))) from None
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _kind_params(self) -> Fault:
+        allowed = FAULT_PARAMS.get(self.kind, set())
+        fields = ("mode", "deadline", "peer", "toxic", "config", "offset", "signal", "grace")
+        for field in (*fields, "process"):
+            if getattr(self, field) is not None and field not in allowed:
+                raise ValueError(f"{field!r} does not apply to a {self.kind} fault")
+        if self.attributes and self.kind != "link":
+            raise ValueError(f"'attributes' does not apply to a {self.kind} fault")
+        if self.for_ is not None and self.kind in HEALED_BY_STEP:
+            raise ValueError(f"'for' does not apply to a {self.kind} fault; heal it with a step")
+        if self.grace is not None and self.grace != int(self.grace):
+            raise ValueError("'grace' is whole seconds (Kubernetes' grace period), e.g. 0s, 30s")
+        if self.process and self.mode == "pause":
+            raise ValueError("'process' hangs one process (SIGSTOP): leave 'mode' out")
+        if self.kind == "link" and self.toxic is None:
+            raise ValueError("a link fault needs 'toxic' (latency, stall, timeout, bandwidth, ...)")
+        if self.kind == "clock_skew" and (self.offset is None or abs(self.offset) < 1):
+            raise ValueError("a clock_skew fault needs 'offset' of at least 1s (e.g. 10m, -10m)")
+        if self.config is not None and not self.config:
+            raise ValueError("'config' is empty; give the Airflow options the node runs with")
+        if self.config:  # a timer is scaled by the timescale: it must be seconds
+            try:
+                timescale.check_timers(nested_config(self.config))
+            except TestbedError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+    def bound(self) -> float:
+        if self.timeout is None and self.deadline is not None:  # a stop waits its deadline
+            return self.deadline + DEFAULT_BOUNDS["fault"]
+        return super().bound()
+
+    def delay_seconds(self) -> float | None:
+        return self.delay.draw() if isinstance(self.delay, DelayDraw) else self.delay
+
+    def params(self) -> dict[str, Any]:
+        p = {k: getattr(self, k) for k in FAULT_PARAMS.get(self.kind, ()) if k != "attributes"}
+        p = {k: v for k, v in p.items() if v is not None}
+        return {**p, **self.attributes}
+
+
+class Heal(Bounded):
+    action: Literal["heal"] = "heal"
+    fault: str
+
+
+class AddNode(Bounded):
+    """One more node (e.g. ``scheduler-2``), of ``version`` if given (e.g. a newer scheduler
+    against an older schema); ``wait: false`` does not wait for it to be ready."""
+
+    action: Literal["add_node"] = "add_node"
+    node: str
+    version: Version | None = None
+    wait: bool = True
+
+
+class RemoveNode(Bounded):
+    """Remove a node added earlier (its container and disk), e.g. a refused ``scheduler-2``."""
+
+    action: Literal["remove_node"] = "remove_node"
+    node: str
+
+
+class Sleep(Strict):
+    action: Literal["sleep"] = "sleep"
+    seconds: Duration
+
+    def bound(self) -> float:
+        return self.seconds
+
+
+class Expect(Strict):
+    """``within``: holds at some point before T (polled); ``during``: holds over the window."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    action: Literal["expect"] = "expect"
+    check: str
+    name: str | None = None
+    within: Duration | None = None
+    during: Duration | None = None
+    finding: bool = False  # recorded and reported, but not part of the verdict
+
+    @model_validator(mode="after")
+    def _params(self) -> Expect:
+        if self.within is not None and self.during is not None:
+            raise ValueError("use either 'within' (eventually) or 'during' (always), not both")
+        spec = registry.REGISTRY.get(self.check)
+        if spec is None:
+            raise ValueError(
+                f"unknown check {self.check!r}; allowed: {', '.join(sorted(registry.REGISTRY))}"
+            )
+        allowed = sorted(spec.params.model_fields)
+        unknown = sorted(set(self.model_extra or {}) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"unknown field(s) {', '.join(unknown)} for check {self.check}; "
+                f"allowed: {', '.join(allowed)} (and name, within, during, finding)"
+            )
+        try:
+            spec.params.model_validate(self.model_extra or {})
+        except ValidationError as exc:
+            problems = [
+                f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in exc.errors()
+            ]
+            raise ValueError(f"check {self.check}: {'; '.join(problems)}") from None
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.check
+
+    def bound(self) -> float:
+        return (self.during or self.within or 0.0) + EXPECT_SLACK
+
+    def check_params(self) -> BaseModel:
+        return registry.get(self.check).params.model_validate(self.model_extra or {})
+
+
+class Workload(Strict):
+    """Keep triggering ``dag`` every ``every`` seconds until ``stop_workload`` (or the end);
+    each run is named ``<name>-<n>`` and judged by ``no_task_lost`` like any other."""
+
+    action: Literal["workload"] = "workload"
+    name: str = Field(pattern=NAME)
+    dag: str
+    every: Duration = 10.0
+    conf: dict[str, Any] = {}
+
+    def bound(self) -> float:
+        return 70.0  # the DAG must be parsed first (at most 60 s)
+
+
+class StopWorkload(Strict):
+    action: Literal["stop_workload"] = "stop_workload"
+    name: str
+
+    def bound(self) -> float:
+        return 30.0
+
+
+Step = Annotated[
+    Trigger
+    | Wait
+    | Fault
+    | Heal
+    | AddNode
+    | Sleep
+    | Expect
+    | Upgrade
+    | Migrate
+    | WaitNode
+    | Backup
+    | Restore
+    | Workload
+    | StopWorkload
+    | RemoveNode
+    | Chaos,
+    Field(discriminator="action"),
+]
+ACTIONS = (
+    "trigger",
+    "wait",
+    "fault",
+    "heal",
+    "add_node",
+    "sleep",
+    "expect",
+    "upgrade",
+    "migrate",
+    "wait_node",
+    "backup",
+    "restore",
+    "workload",
+    "stop_workload",
+    "remove_node",
+    "chaos",
+)
+
+
+ACTION_MODELS: dict[str, type[BaseModel]] = {
+    "trigger": Trigger,
+    "wait": Wait,
+    "fault": Fault,
+    "heal": Heal,
+    "add_node": AddNode,
+    "sleep": Sleep,
+    "expect": Expect,
+    "upgrade": Upgrade,
+    "migrate": Migrate,
+    "wait_node": WaitNode,
+    "backup": Backup,
+    "restore": Restore,
+    "workload": Workload,
+    "stop_workload": StopWorkload,
+    "remove_node": RemoveNode,
+    "chaos": Chaos,
+}

@@ -1,0 +1,52 @@
+"""The ``topology`` part of a scenario: how many workers, which Airflow version, config
+overrides, Kerberos, the user's own DAGs and requirements, the timescale, the backend; built
+into the :class:`testbed.topology.Topology` the cluster is booted from."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from testbed import timescale
+from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
+from testbed.scenario.base import ConfigKey, Strict, nested_config
+from testbed.topology import BACKENDS, EXECUTORS, Topology
+
+
+class TopologySpec(Strict):
+    workers: int = Field(2, ge=1, le=8)
+    airflow_version: Literal[tuple(AIRFLOW_VERSIONS)] = DEFAULT_AIRFLOW_VERSION  # type: ignore[valid-type]
+    config: dict[ConfigKey, str | int | float | bool] = {}
+    kerberos: bool = False  # a KDC, a ticket-refresher sidecar per worker, a kerberized Postgres
+    # The user's own workload: a DAG folder (relative to the scenario file) used instead of the
+    # testbed's, and extra packages (PEP 508 lines, or a requirements file's path) installed
+    # into an image derived from the Airflow one.
+    dags: str | None = None
+    requirements: list[str] | str = []
+    # Compressed time: every Airflow timer the drill depends on, and the scenario's own waits,
+    # scaled by this factor (see testbed/timescale.py); TESTBED_TIMESCALE overrides it.
+    timescale: float = Field(1.0, ge=0.2, le=1.0)
+    # more than one api-server (one DNS name for all): the guide's zero-downtime rolling upgrade
+    api_servers: int = Field(1, ge=1, le=3)
+    # where the Airflow roles run: containers, or pods of a Kubernetes node (testbed.k8s)
+    backend: Literal[BACKENDS] = "docker"  # type: ignore[valid-type]
+    executor: Literal["CeleryExecutor", "KubernetesExecutor"] | None = None
+    k8s_nodes: int = Field(1, ge=1, le=3)  # backend kubernetes: 2-3 puts task pods on their own
+
+    def build(self) -> Topology:
+        nested = nested_config(self.config)
+        reqs = self.requirements
+        return Topology(
+            self.workers,
+            self.airflow_version,
+            nested,
+            kerberos=self.kerberos,
+            dags=self.dags,
+            requirements=tuple(reqs if isinstance(reqs, list) else [reqs]),
+            timescale=timescale.from_env(self.timescale),
+            api_servers=self.api_servers,
+            backend=self.backend,
+            executor=self.executor or EXECUTORS[self.backend][0],
+            k8s_nodes=self.k8s_nodes,
+        )
