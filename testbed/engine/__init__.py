@@ -12,16 +12,15 @@ The names below are re-exported for importers; the timing constants are read (an
 tests) in the module that defines them.
 """
 
-from testbed.engine.fault_book import FAULTS, HEAL_BOUND, FaultBook
-from testbed.engine.gathering import GATHERERS, Gatherer
+from testbed.engine.fault_book import AUDIT_BOUND, FAULTS, HEAL_BOUND, FaultBook
+from testbed.engine.gathering import GATHER_MIN, GATHERERS, Gatherer
 from testbed.engine.observing import Observations
 from testbed.engine.runner import (
     API_BOUND,
-    AUDIT_BOUND,
     DIAGNOSTICS_JOIN,
-    GATHER_MIN,
     STEP_JOIN,
     Runner,
+    ServingApi,
 )
 from testbed.engine.steps_bound import GRACE, BoundSteps, StepFailed, StepOverrun, StepScope
 
@@ -40,6 +39,7 @@ __all__ = [
     "Gatherer",
     "Observations",
     "Runner",
+    "ServingApi",
     "StepFailed",
     "StepOverrun",
     "StepScope",

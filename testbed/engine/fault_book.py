@@ -2,9 +2,10 @@
 
 A :class:`FaultBook` injects a fault now or ``delay`` seconds later (a timer, while the next steps
 run), heals it after its ``for`` (another timer), at its heal step, or with all the others at the
-end (:meth:`FaultBook.end`, each heal bounded by :data:`HEAL_BOUND`); it resolves ``host_of:``
-targets to the node a task instance ran on. A delayed inject that never happens, or fails, is
-recorded as ``inject_failed``, never raised into nowhere.
+end (:meth:`FaultBook.end`, each heal bounded by :data:`HEAL_BOUND`), then makes the heal audit
+(:meth:`FaultBook.audit`); it resolves ``host_of:`` targets to the node a task instance ran on.
+A delayed inject that never happens, or fails, is recorded as ``inject_failed``, never raised
+into nowhere.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from testbed.scenario.validate import HOST_OF
 
 FAULTS: dict[str, Callable[..., faults.Fault]] = kinds.FAULTS  # testbed.faults.registry
 HEAL_BOUND = 240.0  # one fault's heal in finish(): a remove's heal boots the node (<= 180 s)
+AUDIT_BOUND = 60.0
 
 
 class FaultBook:
@@ -156,3 +158,15 @@ class FaultBook:
                 except bounded.NoAnswer as exc:  # heal() records its own errors; not a hang
                     stuck.add(fault.name)
                     fault.record("heal_failed", error=str(exc))
+
+    def audit(self) -> list[str]:
+        """The heal audit (is anything of a fault left?), within AUDIT_BOUND s; recorded as
+        ``heal_audit`` and returned. One that could not be made is reported as such."""
+        try:
+            problems = bounded.call(
+                lambda: faults.heal_audit(self.cluster), AUDIT_BOUND, "heal audit"
+            )
+        except Exception as exc:  # reported as what it is: the audit could not be made
+            problems = [f"heal audit failed: {type(exc).__name__}: {exc}"]
+        self.history.append("heal_audit", problems=problems)
+        return problems

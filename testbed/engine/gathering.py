@@ -1,5 +1,6 @@
 """Gathering for checks: the on-demand probes a check needs (``CheckSpec.needs``, its ``probe``
-parameter) run just before it is evaluated, beyond what the background observer records.
+parameter) run just before it is evaluated, beyond what the background observer records; and the
+expectation's look itself (gather, evaluate, again until it holds or its window ends; recorded).
 
 :class:`Gatherer` reads task instances afresh, then e.g. scheduler jobs, ``log`` table events,
 remote task logs, the upgrade checks' schema, advisory locks, versions and node logs, and the
@@ -8,13 +9,15 @@ probes registered by name (:data:`GATHERERS`, e.g. the Kerberos ones).
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
 from pydantic import BaseModel
 
 from testbed import observe, observe_kerberos
 from testbed.autodiagnose import AutoDiagnose
-from testbed.checks import CheckSpec, View
+from testbed.checks import CheckResult, CheckSpec, View
 from testbed.cluster import Cluster
 from testbed.engine.observing import finished_attempts
 from testbed.logwatch import Attempt, LogWatch
@@ -22,6 +25,7 @@ from testbed.upgrade import observe as upgrade_observe
 from testbed.upgrade import procedure
 from testbed.upgrade.versions import schema_info
 
+GATHER_MIN = 10.0  # seconds an expectation's on-demand probes may start within, at least
 # What the engine runs before evaluating a check that declares one of these needs (CheckSpec)
 GATHERERS = {**observe.GATHERERS, **observe_kerberos.GATHERERS}
 
@@ -32,6 +36,7 @@ class Gatherer:
     def __init__(
         self,
         cluster: Cluster,
+        cancelled: threading.Event,
         runs: Callable[[], dict[str, tuple[str, str]]],
         autodiag: AutoDiagnose,
         logs: LogWatch,
@@ -40,8 +45,58 @@ class Gatherer:
         """``runs``: the runner's triggered runs now; ``observe_runs``: reads the task
         instances of every run not settled yet."""
         self.cluster, self.history, self._runs = cluster, cluster.history, runs
+        self.cancelled = cancelled  # set on an overrun or Ctrl-C: a judging loop stops
         self.autodiag, self.logs, self._observe_runs = autodiag, logs, observe_runs
         self._schemas_recorded: set[str] = set()
+
+    def judge(
+        self,
+        spec: CheckSpec,
+        params: BaseModel,
+        *,
+        within: float | None = None,
+        during: float | None = None,
+        poll: float = 1.0,
+    ) -> CheckResult:
+        """Gather and evaluate the check every ``poll`` s: ``within``, until it holds or T
+        passed; ``during``, over the whole window (then judged over it)."""
+        start = time.monotonic()
+        end = start + (during if during is not None else within or 0)
+        last_gather = max(end, start + GATHER_MIN)  # a check "now" still gets one full look
+        if during is not None:
+            while time.monotonic() < end and not self.cancelled.is_set():
+                self.gather(spec, params, last_gather)  # on-demand probes: the whole window
+                self.cancelled.wait(min(poll, max(0.0, end - time.monotonic())))
+            return spec.evaluate(self.history.snapshot(), params, since=start)
+        while True:
+            self.gather(spec, params, last_gather)
+            result = spec.evaluate(self.history.snapshot(), params)
+            if result.ok or time.monotonic() >= end or self.cancelled.is_set():
+                return result
+            self.cancelled.wait(poll)
+
+    def record(
+        self,
+        name: str,
+        spec: CheckSpec,
+        params: BaseModel,
+        finding: bool,
+        result: CheckResult | None = None,
+    ) -> CheckResult:
+        """Evaluate (unless given) and record one expectation."""
+        if result is None:
+            result = spec.evaluate(self.history.snapshot(), params)
+        self.history.append(
+            "expectation",
+            name=name,
+            check=spec.name,
+            ok=result.ok,
+            finding=finding,
+            detail=result.detail,
+            measurements=result.measurements,
+            params=params.model_dump(),
+        )
+        return result
 
     def gather(self, spec: CheckSpec, params: BaseModel, deadline: float | None = None) -> None:
         """Run the probes a check needs beyond the observer's (see ``CheckSpec.needs``); task

@@ -15,10 +15,11 @@ a step has its own hard deadline. :meth:`Runner.finish` bounds each heal too.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pydantic import BaseModel
 
@@ -35,17 +36,56 @@ from testbed.engine.steps_bound import BoundSteps, StepFailed
 from testbed.logwatch import LogWatch
 from testbed.services import airflow
 from testbed.smoke import api_for
-from testbed.upgrade.plan import Rollback
 from testbed.upgrade.runner import Upgrades
 
 API_BOUND = 5.0  # one API call inside a wait
-GATHER_MIN = 10.0  # seconds an expectation's on-demand probes may start within, at least
-AUDIT_BOUND = 60.0
 STEP_JOIN = 10.0  # how long finish() lets an overrun step's thread end before healing
 DIAGNOSTICS_JOIN = 25.0  # a capture's own bound (20 s) plus its slack
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class ServingApi:
+    """The API client, made anew when the api-server it talks to changed: replaced (an upgrade
+    replaces it, and its host port with it), or, with two or more, another one is the first
+    running (see :func:`~testbed.services.airflow.serving_api`); a fixed one (tests) if given."""
+
+    def __init__(self, cluster: Cluster, fixed: AirflowAPI | None) -> None:
+        self.cluster, self._fixed, self._api = cluster, fixed, (None, None)
+
+    def __call__(self) -> AirflowAPI:
+        if self._fixed is not None:
+            return self._fixed
+        name = airflow.serving_api(self.cluster)
+        node = self.cluster.nodes.get(name)
+        ident = (name, node.id) if node is not None else None
+        if self._api[0] != ident or self._api[1] is None:
+            self._api = (ident, api_for(self.cluster, name))
+        return self._api[1]
+
+    def task_log(self, dag_id: str, run_id: str, task: str, try_number: int, idx: int) -> str:
+        """A task attempt's log from the API; "" if it does not serve it."""
+        try:
+            return self().task_log(dag_id, run_id, task, try_number, idx)
+        except Exception:  # the API not serving it is the observation
+            return ""
+
+
+def _upgrades(step: Callable[Concatenate[Upgrades, P], R]) -> Callable[Concatenate[Runner, P], R]:
+    """A step verb of the Runner that its :class:`Upgrades` carries out (same name, same
+    arguments): execute dispatches every step to a Runner method."""
+
+    @functools.wraps(step)
+    def verb(runner: Runner, *args: P.args, **kwargs: P.kwargs) -> R:
+        return getattr(runner.upgrades, step.__name__)(*args, **kwargs)
+
+    return verb
 
 
 class Runner:
+    """Carries out a scenario's steps (its methods, one per step verb, called by
+    :mod:`testbed.scenario.execute`) and records them; see the module's docstring."""
+
     def __init__(
         self,
         cluster: Cluster,
@@ -60,44 +100,38 @@ class Runner:
         :func:`testbed.diagnose.capture`; tests pass their own."""
         self.cluster, self.history = cluster, cluster.history
         self.autodiag = AutoDiagnose(cluster, cluster.history.path.parent, capture)
-        self._fixed_api, self._api = api, (None, None)
+        self._serving = ServingApi(cluster, api)
         self.workloads = {}
         self.runs: dict[str, tuple[str, str]] = {}  # trigger name -> (dag_id, run_id)
-        self.logs = LogWatch(cluster, self._api_log)
-        self.cancelled = threading.Event()  # set on an overrun or Ctrl-C: step loops stop
-        self.steps = BoundSteps(self.history, self.cancelled, self.autodiag)
-        self.book = FaultBook(cluster, self.cancelled, lambda: self.runs)
+        self.logs = LogWatch(cluster, self._serving.task_log)
+        self.cancelled = cancelled = threading.Event()  # an overrun or Ctrl-C: step loops stop
+
+        def runs() -> dict[str, tuple[str, str]]:  # read afresh: a test may replace self.runs
+            return self.runs
+
+        self.steps = BoundSteps(self.history, cancelled, self.autodiag)
+        self.book = FaultBook(cluster, cancelled, runs)
         self.faults = self.book.faults
-        self.observations = Observations(
-            cluster, lambda: self.runs, self.logs, self.autodiag, probes, observe_interval
-        )
+        obs = Observations(cluster, runs, self.logs, self.autodiag, probes, observe_interval)
+        self.observations = obs
         self.gatherer = Gatherer(
-            cluster, lambda: self.runs, self.autodiag, self.logs, self.observations.observe_runs
+            cluster, cancelled, runs, self.autodiag, self.logs, obs.observe_runs
         )
         self.upgrades = Upgrades(
             cluster,
-            self.cancelled,
+            cancelled,
             self.steps.step,
             api=lambda: self.api,
-            runs=lambda: self.runs,
+            runs=runs,
             workloads=self.workloads,
-            observe_runs=self.observations.observe_runs,
-            unsettle=self.observations.unsettle,
+            observe_runs=obs.observe_runs,
+            unsettle=obs.unsettle,
         )
 
     @property
     def api(self) -> AirflowAPI:
-        """The API client, made anew when the api-server it talks to changed: replaced (an
-        upgrade replaces it, and its host port with it), or, with two or more, another one is
-        the first running (see :func:`~testbed.services.airflow.serving_api`)."""
-        if self._fixed_api is not None:
-            return self._fixed_api
-        name = airflow.serving_api(self.cluster)
-        node = self.cluster.nodes.get(name)
-        ident = (name, node.id) if node is not None else None
-        if self._api[0] != ident or self._api[1] is None:
-            self._api = (ident, api_for(self.cluster, name))
-        return self._api[1]
+        """The API client of the api-server serving now (see :class:`ServingApi`)."""
+        return self._serving()
 
     @property
     def watch_logs(self) -> bool:
@@ -109,12 +143,6 @@ class Runner:
     def watch_logs(self, value: bool) -> None:
         self.observations.watch_logs = value
 
-    def _api_log(self, dag_id: str, run_id: str, task: str, try_number: int, idx: int) -> str:
-        try:
-            return self.api.task_log(dag_id, run_id, task, try_number, idx)
-        except Exception:  # the API not serving it is the observation
-            return ""
-
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self, **meta: Any) -> Runner:
         config = self.cluster.topology.flat_effective()
@@ -123,7 +151,8 @@ class Runner:
         if config:  # the overrides, as Airflow itself reads them, are the first expectation
             observe.config_in_force(self.cluster, sorted(config))
             spec = checks.get("config_in_force")
-            self._record("overrides in force", spec, spec.params(expected=config), finding=False)
+            expected = spec.params(expected=config)
+            self.gatherer.record("overrides in force", spec, expected, finding=False)
         self.observations.start()
         return self
 
@@ -142,14 +171,7 @@ class Runner:
         finally:
             self.observations.stop()
         self.observations.observe_runs()
-        try:
-            problems = bounded.call(
-                lambda: faults.heal_audit(self.cluster), AUDIT_BOUND, "heal audit"
-            )
-        except Exception as exc:  # reported as what it is: the audit could not be made
-            problems = [f"heal audit failed: {type(exc).__name__}: {exc}"]
-        self.history.append("heal_audit", problems=problems)
-        return problems
+        return self.book.audit()
 
     def run_step(self, body: Callable[[], Any], bound: float, why: str | None = None) -> Any:
         """Carry out one step (``body`` opens its own step scope) within ``bound`` s (plus
@@ -265,73 +287,14 @@ class Runner:
     ) -> CheckResult:
         """``within``: holds at some point before T; ``during``: holds over the whole window."""
         with self._step("expect", name, check=spec.name, within=within, during=during):
-            start = time.monotonic()
-            end = start + (during if during is not None else within or 0)
-            last_gather = max(end, start + GATHER_MIN)  # a check "now" still gets one full look
-            if during is not None:
-                while time.monotonic() < end and not self.cancelled.is_set():
-                    # on-demand probes: the whole window
-                    self.gatherer.gather(spec, params, last_gather)
-                    self.cancelled.wait(min(poll, max(0.0, end - time.monotonic())))
-                result = spec.evaluate(self.history.snapshot(), params, since=start)
-            else:
-                while True:
-                    self.gatherer.gather(spec, params, last_gather)
-                    result = spec.evaluate(self.history.snapshot(), params)
-                    if result.ok or time.monotonic() >= end or self.cancelled.is_set():
-                        break
-                    self.cancelled.wait(poll)
-            return self._record(name, spec, params, finding, result)
+            result = self.gatherer.judge(spec, params, within=within, during=during, poll=poll)
+            return self.gatherer.record(name, spec, params, finding, result)
 
-    def _record(
-        self,
-        name: str,
-        spec: CheckSpec,
-        params: BaseModel,
-        finding: bool,
-        result: CheckResult | None = None,
-    ) -> CheckResult:
-        """Evaluate (unless given) and record one expectation."""
-        if result is None:
-            result = spec.evaluate(self.history.snapshot(), params)
-        self.history.append(
-            "expectation",
-            name=name,
-            check=spec.name,
-            ok=result.ok,
-            finding=finding,
-            detail=result.detail,
-            measurements=result.measurements,
-            params=params.model_dump(),
-        )
-        return result
-
-    # -- the upgrade steps (testbed.upgrade.runner.Upgrades) -----------------------------------
-    def upgrade(
-        self,
-        to: str,
-        nodes: list[str] | None = None,
-        strategy: str = "auto",
-        drain_timeout: float = 180.0,
-        timeout: float = 900.0,
-        rollback: Rollback = "restore",
-    ) -> None:
-        self.upgrades.upgrade(to, nodes, strategy, drain_timeout, timeout, rollback)
-
-    def migrate(self, name: str, to: str, wait: bool = True, timeout: float = 300) -> int:
-        return self.upgrades.migrate(name, to, wait, timeout)
-
-    def wait_node(self, node: str, state: str, timeout: float) -> None:
-        self.upgrades.wait_node(node, state, timeout)
-
-    def backup(self, name: str) -> None:
-        self.upgrades.backup(name)
-
-    def restore(self, name: str) -> None:
-        self.upgrades.restore(name)
-
-    def workload(self, name: str, dag: str, every: float, conf: dict[str, Any]) -> None:
-        self.upgrades.workload(name, dag, every, conf)
-
-    def stop_workload(self, name: str) -> None:
-        self.upgrades.stop_workload(name)
+    # -- the upgrade steps: carried out by testbed.upgrade.runner.Upgrades -------------------
+    upgrade = _upgrades(Upgrades.upgrade)
+    migrate = _upgrades(Upgrades.migrate)
+    wait_node = _upgrades(Upgrades.wait_node)
+    backup = _upgrades(Upgrades.backup)
+    restore = _upgrades(Upgrades.restore)
+    workload = _upgrades(Upgrades.workload)
+    stop_workload = _upgrades(Upgrades.stop_workload)

@@ -74,7 +74,7 @@ def fast(monkeypatch):
     """Short bounds so each hang is cut off within a second or two."""
     monkeypatch.setattr(steps_bound, "GRACE", 0.5)
     monkeypatch.setattr(fault_book, "HEAL_BOUND", 0.5)
-    monkeypatch.setattr(engine_runner, "AUDIT_BOUND", 0.5)
+    monkeypatch.setattr(fault_book, "AUDIT_BOUND", 0.5)
     monkeypatch.setattr(engine_runner, "STEP_JOIN", 0.2)
     monkeypatch.setattr(engine_runner, "API_BOUND", 0.5)
     monkeypatch.setattr(faults, "heal_audit", never)
