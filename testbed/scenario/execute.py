@@ -158,10 +158,11 @@ def _dags_parsed(runner: Runner, folder: Path) -> None:
 
 def _interrupted(cluster: Cluster, runner: Runner, during: str) -> None:
     runner.cancelled.set()
-    cluster.history.append("interrupted", index=runner._index, during=during)
+    cluster.history.append("interrupted", index=runner.steps.index, during=during)
     progress.warn(
-        f"interrupted during {during} (step {runner._index}): healing every fault and writing "
-        "a partial verdict; Ctrl-C again skips the healing (the cluster is removed either way)"
+        f"interrupted during {during} (step {runner.steps.index}): healing every fault and "
+        "writing a partial verdict; Ctrl-C again skips the healing (the cluster is removed "
+        "either way)"
         if during == "a step"
         else "interrupted again: healing skipped; the cluster is removed next"
     )

@@ -1,4 +1,4 @@
-"""The scenario steps of an upgrade drill, as a part of the engine's Runner: ``upgrade`` (the
+"""The scenario steps of an upgrade drill, for the engine's Runner: ``upgrade`` (the
 guide's procedure, :mod:`testbed.upgrade.procedure`), ``migrate`` (a one-shot migrator node),
 ``wait_node``, ``backup``/``restore`` of the metadata DB, and the background ``workload``.
 
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from testbed import bounded, runtime
 from testbed.errors import TestbedError
@@ -22,43 +23,38 @@ from testbed.workload import Workload
 if TYPE_CHECKING:
     from testbed.api import AirflowAPI
     from testbed.cluster import Cluster
-    from testbed.history import History
 
 
 class UpgradeStepFailed(TestbedError):
     """An upgrade step could not be carried out as asked."""
 
 
-class StepHost(Protocol):
-    """What the steps use of the runner they are mixed into (:class:`~testbed.engine.Runner`):
-    its cluster, history, API, runs and step scope."""
+class Upgrades:
+    """The upgrade steps of one scenario, held by the engine's :class:`~testbed.engine.Runner`
+    (whose step verbs of the same names forward here): each runs in the runner's step scope
+    (``step``) against its cluster and history."""
 
-    cluster: Cluster
-    history: History
-    cancelled: threading.Event
-    runs: dict[str, tuple[str, str]]
-    workloads: dict[str, Workload]
-
-    @property
-    def api(self) -> AirflowAPI: ...
-
-    def _step(
-        self, action: str, name: str | None = None, **fields: Any
-    ) -> AbstractContextManager: ...
-
-    def _observe_runs(self) -> None: ...
-
-    def unsettle(self) -> None: ...
-
-
-class UpgradeSteps:
-    """Mixed into :class:`~testbed.engine.Runner` (uses its cluster, history and step scope:
-    see :class:`StepHost`)."""
-
-    workloads: dict[str, Workload]
+    def __init__(
+        self,
+        cluster: Cluster,
+        cancelled: threading.Event,
+        step: Callable[..., AbstractContextManager],
+        *,
+        api: Callable[[], AirflowAPI],
+        runs: Callable[[], dict[str, tuple[str, str]]],
+        workloads: dict[str, Workload],
+        observe_runs: Callable[[], None],
+        unsettle: Callable[[], None],
+    ) -> None:
+        """``step(action, name, **fields)``: the runner's step scope; ``api`` and ``runs``: its
+        API client and triggered runs now; ``observe_runs``: reads every unsettled run's task
+        instances; ``unsettle``: has every run read again (after a restore)."""
+        self.cluster, self.history, self.cancelled = cluster, cluster.history, cancelled
+        self._step, self._api, self._runs, self.workloads = step, api, runs, workloads
+        self._observe_runs, self.unsettle = observe_runs, unsettle
 
     def upgrade(
-        self: StepHost,
+        self,
         to: str,
         nodes: list[str] | None = None,
         strategy: str = "auto",
@@ -99,7 +95,7 @@ class UpgradeSteps:
                 if any(s.action == "pg_restore" for s in plan.steps):
                     self.unsettle()  # the restored database may hold older task states
 
-    def migrate(self: StepHost, name: str, to: str, wait: bool = True, timeout: float = 300) -> int:
+    def migrate(self, name: str, to: str, wait: bool = True, timeout: float = 300) -> int:
         with self._step("migrate", name, to=to, wait=wait):
             self.cluster.reusable = False
             procedure.start_migrate(self.cluster, name, to)
@@ -107,7 +103,7 @@ class UpgradeSteps:
                 return 0
             return procedure.wait_migrate(self.cluster, name, timeout)
 
-    def wait_node(self: StepHost, node: str, state: str, timeout: float) -> None:
+    def wait_node(self, node: str, state: str, timeout: float) -> None:
         with self._step("wait_node", node, state=state, timeout=timeout):
             deadline = time.monotonic() + timeout
             c = self.cluster.container(node)
@@ -125,28 +121,28 @@ class UpgradeSteps:
                 self.cancelled.wait(0.5)
             raise UpgradeStepFailed(f"node {node} is {seen}, not {state}, after {timeout:g}s")
 
-    def backup(self: StepHost, name: str) -> None:
+    def backup(self, name: str) -> None:
         with self._step("backup", name):
             procedure.backup(self.cluster, name)
 
-    def restore(self: StepHost, name: str) -> None:
+    def restore(self, name: str) -> None:
         with self._step("restore", name):
             self.cluster.reusable = False
             procedure.restore(self.cluster, name)
             self.unsettle()
 
-    def workload(self: StepHost, name: str, dag: str, every: float, conf: dict[str, Any]) -> None:
+    def workload(self, name: str, dag: str, every: float, conf: dict[str, Any]) -> None:
         with self._step("workload", name, dag=dag, every=every):
-            self.api.wait_for_dag(dag, timeout=60)
+            self._api().wait_for_dag(dag, timeout=60)
 
             def on_run(run_name: str, dag_id: str, run_id: str) -> None:
-                self.runs[run_name] = (dag_id, run_id)
+                self._runs()[run_name] = (dag_id, run_id)
 
             self.workloads[name] = Workload(
-                name, dag, every, conf, lambda d, c: self.api.trigger(d, c), self.history.append,
+                name, dag, every, conf, lambda d, c: self._api().trigger(d, c), self.history.append,
                 on_run,
             ).start()  # fmt: skip
 
-    def stop_workload(self: StepHost, name: str) -> None:
+    def stop_workload(self, name: str) -> None:
         with self._step("stop_workload", name):
             self.workloads.pop(name).stop()

@@ -92,8 +92,8 @@ def test_settled_runs_are_not_read_again(tmp_path, db):
     runner.runs = {"one": ("d", "r1"), "two": ("d", "r2")}
     rows["r1"] = [row("a", "success"), row("b", "failed", 3)]
     rows["r2"] = [row("a", "success"), row("b", "up_for_retry", 2, "r2")]
-    runner._observe_runs()
-    runner._observe_runs()
+    runner.observations.observe_runs()
+    runner.observations.observe_runs()
     assert reads.count("r1") == 1  # settled after the first read
     assert reads.count("r2") == 2  # up_for_retry is not an end
 
@@ -105,7 +105,7 @@ def test_settled_run_hands_its_attempts_to_the_log_watch(tmp_path, db):
     runner.watch_logs = True
     runner.runs = {"one": ("d", "r1")}
     rows["r1"] = [row("a", "success"), row("b", "failed", 3), row("c", "skipped")]
-    runner._observe_runs()
+    runner.observations.observe_runs()
     due = [a for _, _, attempts in runner.logs._due.values() for a in attempts]
     assert sorted(due) == [
         ("d", "r1", "a", 1, -1),

@@ -16,6 +16,8 @@ import pytest
 import requests
 
 from testbed import bounded, engine, faults, observe
+from testbed.engine import fault_book, steps_bound
+from testbed.engine import runner as engine_runner
 from testbed.history import History
 from testbed.scenario import execute as X
 from testbed.scenario import model as M
@@ -70,11 +72,11 @@ class RecordingFault(BlockingFault):
 @pytest.fixture
 def fast(monkeypatch):
     """Short bounds so each hang is cut off within a second or two."""
-    monkeypatch.setattr(engine, "GRACE", 0.5)
-    monkeypatch.setattr(engine, "HEAL_BOUND", 0.5)
-    monkeypatch.setattr(engine, "AUDIT_BOUND", 0.5)
-    monkeypatch.setattr(engine, "STEP_JOIN", 0.2)
-    monkeypatch.setattr(engine, "API_BOUND", 0.5)
+    monkeypatch.setattr(steps_bound, "GRACE", 0.5)
+    monkeypatch.setattr(fault_book, "HEAL_BOUND", 0.5)
+    monkeypatch.setattr(fault_book, "AUDIT_BOUND", 0.5)
+    monkeypatch.setattr(engine_runner, "STEP_JOIN", 0.2)
+    monkeypatch.setattr(engine_runner, "API_BOUND", 0.5)
     monkeypatch.setattr(faults, "heal_audit", never)
     monkeypatch.setattr(observe, "PROBE_TIMEOUT", 0.2)
     monkeypatch.setattr(observe, "DEADLINE_SLACK", 0.1)

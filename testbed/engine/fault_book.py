@@ -1,0 +1,172 @@
+"""The scenario's fault book: every fault it injected, kept by name until it is healed.
+
+A :class:`FaultBook` injects a fault now or ``delay`` seconds later (a timer, while the next steps
+run), heals it after its ``for`` (another timer), at its heal step, or with all the others at the
+end (:meth:`FaultBook.end`, each heal bounded by :data:`HEAL_BOUND`), then makes the heal audit
+(:meth:`FaultBook.audit`); it resolves ``host_of:`` targets to the node a task instance ran on.
+A delayed inject that never happens, or fails, is recorded as ``inject_failed``, never raised
+into nowhere.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from testbed import bounded, faults, observe
+from testbed.cluster import Cluster
+from testbed.engine.steps_bound import StepFailed
+from testbed.faults import kinds
+from testbed.k8s import deploy as k8s_deploy
+from testbed.scenario.validate import HOST_OF
+
+FAULTS: dict[str, Callable[..., faults.Fault]] = kinds.FAULTS  # testbed.faults.registry
+HEAL_BOUND = 240.0  # one fault's heal in finish(): a remove's heal boots the node (<= 180 s)
+AUDIT_BOUND = 60.0
+
+
+class FaultBook:
+    """The faults by name, their delayed injects and their timers (``for``, delays)."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        cancelled: threading.Event,
+        runs: Callable[[], dict[str, tuple[str, str]]],
+    ) -> None:
+        """``runs``: the runner's triggered runs now (name -> (dag_id, run_id)), for
+        ``host_of:`` targets."""
+        self.cluster, self.history = cluster, cluster.history
+        self.cancelled, self._runs = cancelled, runs
+        self.faults: dict[str, faults.Fault] = {}
+        self._timers: list[threading.Timer] = []
+        self._delayed: dict[str, threading.Timer] = {}  # fault name -> its pending inject
+        self._delay_lock = threading.Lock()  # a delayed inject vs. its heal step and the end
+
+    def add(
+        self,
+        name: str,
+        kind: str,
+        target: str,
+        duration: float | None,
+        bound: float,
+        delay: float | None,
+        params: dict[str, Any],
+    ) -> faults.Fault:
+        """Make the fault (its target resolved) and inject it now (within ``bound`` s) or after
+        ``delay`` s in a timer; heal it after ``duration`` s if given."""
+        target = self.resolve(target)
+        fault = FAULTS[kind](self.cluster, target, name=name, **params)
+        self.faults[name] = fault
+        if delay:
+            timer = threading.Timer(delay, lambda: self._inject_late(fault, bound, duration))
+            timer.daemon = True
+            with self._delay_lock:  # registered before it can fire
+                self._delayed[name] = timer
+                self._timers.append(timer)
+            timer.start()
+        else:
+            self._inject(fault, bound, duration)
+        return fault
+
+    def _inject(self, fault: faults.Fault, bound: float, duration: float | None) -> None:
+        bounded.call(fault.inject, bound, f"inject {fault.kind} on {fault.target}")
+        if duration is not None:
+            self._later(duration, fault.heal)
+
+    def _inject_late(self, fault: faults.Fault, bound: float, duration: float | None) -> None:
+        """A delayed inject, in its timer's thread, under the delay lock (a heal step or the
+        end waits for an inject under way, so the inject never lands after its heal). One that
+        does not happen, or fails, is recorded (and fails the verdict: the drill did not do
+        what it says), never raised into nowhere."""
+        with self._delay_lock:
+            if self._delayed.pop(fault.name, None) is None:
+                return  # dropped by a heal step or the end, which recorded it
+            if self.cancelled.is_set():
+                fault.record("inject_failed", error="never injected: the scenario was ending")
+                return
+            try:
+                self._inject(fault, bound, duration)
+            except Exception as exc:
+                error = f"delayed inject: {type(exc).__name__}: {exc}"[:500]
+                fault.record("inject_failed", error=error)
+
+    def _later(self, seconds: float, fn: Callable[[], object]) -> threading.Timer:
+        timer = threading.Timer(seconds, fn)
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
+        return timer
+
+    def _drop_delayed(self, name: str, why: str) -> None:
+        """A delayed inject that never happened: cancelled, and recorded as a failed inject."""
+        with self._delay_lock:
+            timer = self._delayed.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+            self.faults[name].record("inject_failed", error=f"never injected: {why}")
+
+    def resolve(self, target: str) -> str:
+        """``host_of:RUN.TASK`` -> the node the task instance last ran on."""
+        if not target.startswith(HOST_OF):
+            return target
+        run, _, task = target.removeprefix(HOST_OF).partition(".")
+        runs = self._runs()
+        if run not in runs:
+            raise StepFailed(f"{target}: run {run!r} was not triggered")
+        dag_id, run_id = runs[run]
+        host = None
+        for ti in observe.task_instances(self.cluster, dag_id, run_id):
+            v = ti.get("value") or {}
+            if v.get("task_id") == task and v.get("hostname"):
+                host = v["hostname"]
+        if host and self.cluster.topology.kubernetes:  # a task pod's name: its node's
+            host = k8s_deploy.node_of_pod(self.cluster, host) or host
+        if host not in self.cluster.nodes:
+            raise StepFailed(f"{target}: task has no node yet (hostname {host!r})")
+        self.history.append("resolved", target=target, node=host)
+        return host
+
+    def heal(self, name: str, timeout: float) -> bool:
+        """A heal step: its delayed inject dropped if still pending, the fault healed within
+        ``timeout`` s."""
+        self._drop_delayed(name, "its heal step came before its delay ran out")
+        fault = self.faults[name]
+        return bounded.call(fault.heal, timeout, f"heal of {name} ({fault.kind})")
+
+    def end(self) -> None:
+        """The scenario's end: pending delayed injects dropped (recorded), timers cancelled
+        (one under way is let finish, at most HEAL_BOUND s), then every fault healed."""
+        for name in list(self._delayed):
+            self._drop_delayed(name, "the scenario ended before its delay ran out")
+        for t in self._timers:
+            t.cancel()
+            t.join(HEAL_BOUND)
+        self.heal_all()
+
+    def heal_all(self) -> None:
+        """Heal every fault, each bounded; then once more those that failed (a fault's heal may
+        need another healed first, e.g. a link fault while Toxiproxy itself was frozen)."""
+        stuck: set[str] = set()
+        for _ in range(2):
+            for fault in [f for f in self.faults.values() if f.injected]:
+                if fault.name in stuck:
+                    continue  # its heal is still under way in an abandoned thread
+                try:
+                    bounded.call(fault.heal, HEAL_BOUND, f"heal of {fault.name}")
+                except bounded.NoAnswer as exc:  # heal() records its own errors; not a hang
+                    stuck.add(fault.name)
+                    fault.record("heal_failed", error=str(exc))
+
+    def audit(self) -> list[str]:
+        """The heal audit (is anything of a fault left?), within AUDIT_BOUND s; recorded as
+        ``heal_audit`` and returned. One that could not be made is reported as such."""
+        try:
+            problems = bounded.call(
+                lambda: faults.heal_audit(self.cluster), AUDIT_BOUND, "heal audit"
+            )
+        except Exception as exc:  # reported as what it is: the audit could not be made
+            problems = [f"heal audit failed: {type(exc).__name__}: {exc}"]
+        self.history.append("heal_audit", problems=problems)
+        return problems

@@ -1,0 +1,300 @@
+"""The scenario engine's runner: carries out steps against a running cluster and records them.
+
+The :class:`Runner` holds the step verbs (``trigger``, ``wait``, ``fault``, ``heal``, ``expect``,
+the upgrade steps of :class:`~testbed.upgrade.runner.Upgrades`...) and the scenario's lifecycle
+(:meth:`Runner.start`, :meth:`Runner.finish`); it hands each job to a collaborator: bounded step
+execution (:mod:`~testbed.engine.steps_bound`), the background observations
+(:mod:`~testbed.engine.observing`), the fault book (:mod:`~testbed.engine.fault_book`) and the
+probes a check needs before it is evaluated (:mod:`~testbed.engine.gathering`). The verdict is
+computed from the history by the checks, never from the runner's own state.
+
+The runner cannot hang: :meth:`Runner.run_step` carries a step out in its own thread while the
+calling (main) thread waits at most the step's bound plus ``GRACE``; every probe and read inside
+a step has its own hard deadline. :meth:`Runner.finish` bounds each heal too.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from pydantic import BaseModel
+
+from testbed import bounded, checks, faults, observe
+from testbed.api import TERMINAL_RUN_STATES, AirflowAPI
+from testbed.autodiagnose import AutoDiagnose
+from testbed.checks import CheckResult, CheckSpec, View
+from testbed.cluster import Cluster
+from testbed.engine import steps_bound
+from testbed.engine.fault_book import HEAL_BOUND, FaultBook
+from testbed.engine.gathering import Gatherer
+from testbed.engine.observing import Observations
+from testbed.engine.steps_bound import BoundSteps, StepFailed
+from testbed.logwatch import LogWatch
+from testbed.services import airflow
+from testbed.smoke import api_for
+from testbed.upgrade.runner import Upgrades
+
+API_BOUND = 5.0  # one API call inside a wait
+STEP_JOIN = 10.0  # how long finish() lets an overrun step's thread end before healing
+DIAGNOSTICS_JOIN = 25.0  # a capture's own bound (20 s) plus its slack
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class ServingApi:
+    """The API client, made anew when the api-server it talks to changed: replaced (an upgrade
+    replaces it, and its host port with it), or, with two or more, another one is the first
+    running (see :func:`~testbed.services.airflow.serving_api`); a fixed one (tests) if given."""
+
+    def __init__(self, cluster: Cluster, fixed: AirflowAPI | None) -> None:
+        self.cluster, self._fixed, self._api = cluster, fixed, (None, None)
+
+    def __call__(self) -> AirflowAPI:
+        if self._fixed is not None:
+            return self._fixed
+        name = airflow.serving_api(self.cluster)
+        node = self.cluster.nodes.get(name)
+        ident = (name, node.id) if node is not None else None
+        if self._api[0] != ident or self._api[1] is None:
+            self._api = (ident, api_for(self.cluster, name))
+        return self._api[1]
+
+    def task_log(self, dag_id: str, run_id: str, task: str, try_number: int, idx: int) -> str:
+        """A task attempt's log from the API; "" if it does not serve it."""
+        try:
+            return self().task_log(dag_id, run_id, task, try_number, idx)
+        except Exception:  # the API not serving it is the observation
+            return ""
+
+
+def _upgrades(step: Callable[Concatenate[Upgrades, P], R]) -> Callable[Concatenate[Runner, P], R]:
+    """A step verb of the Runner that its :class:`Upgrades` carries out (same name, same
+    arguments): execute dispatches every step to a Runner method."""
+
+    @functools.wraps(step)
+    def verb(runner: Runner, *args: P.args, **kwargs: P.kwargs) -> R:
+        return getattr(runner.upgrades, step.__name__)(*args, **kwargs)
+
+    return verb
+
+
+class Runner:
+    """Carries out a scenario's steps (its methods, one per step verb, called by
+    :mod:`testbed.scenario.execute`) and records them; see the module's docstring."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        observe_interval: float = 0.5,
+        api: AirflowAPI | None = None,
+        probes: list[Callable[[], Any]] | None = None,
+        capture: Callable[..., dict] | None = None,
+    ) -> None:
+        """``api``, ``probes`` and ``capture`` default to the cluster's API, the standard probes
+        (health, scheduler jobs, task instances, container states) and
+        :func:`testbed.diagnose.capture`; tests pass their own."""
+        self.cluster, self.history = cluster, cluster.history
+        self.autodiag = AutoDiagnose(cluster, cluster.history.path.parent, capture)
+        self._serving = ServingApi(cluster, api)
+        self.workloads = {}
+        self.runs: dict[str, tuple[str, str]] = {}  # trigger name -> (dag_id, run_id)
+        self.logs = LogWatch(cluster, self._serving.task_log)
+        self.cancelled = cancelled = threading.Event()  # an overrun or Ctrl-C: step loops stop
+
+        def runs() -> dict[str, tuple[str, str]]:  # read afresh: a test may replace self.runs
+            return self.runs
+
+        self.steps = BoundSteps(self.history, cancelled, self.autodiag)
+        self.book = FaultBook(cluster, cancelled, runs)
+        self.faults = self.book.faults
+        obs = Observations(cluster, runs, self.logs, self.autodiag, probes, observe_interval)
+        self.observations = obs
+        self.gatherer = Gatherer(
+            cluster, cancelled, runs, self.autodiag, self.logs, obs.observe_runs
+        )
+        self.upgrades = Upgrades(
+            cluster,
+            cancelled,
+            self.steps.step,
+            api=lambda: self.api,
+            runs=runs,
+            workloads=self.workloads,
+            observe_runs=obs.observe_runs,
+            unsettle=obs.unsettle,
+        )
+
+    @property
+    def api(self) -> AirflowAPI:
+        """The API client of the api-server serving now (see :class:`ServingApi`)."""
+        return self._serving()
+
+    @property
+    def watch_logs(self) -> bool:
+        """Set when a check will want every run's logs (execute): each settled run's logs go
+        to the log watch."""
+        return self.observations.watch_logs
+
+    @watch_logs.setter
+    def watch_logs(self, value: bool) -> None:
+        self.observations.watch_logs = value
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self, **meta: Any) -> Runner:
+        config = self.cluster.topology.flat_effective()
+        scale = self.cluster.topology.timescale
+        self.history.append("scenario", phase="start", config=config, timescale=scale, **meta)
+        if config:  # the overrides, as Airflow itself reads them, are the first expectation
+            observe.config_in_force(self.cluster, sorted(config))
+            spec = checks.get("config_in_force")
+            expected = spec.params(expected=config)
+            self.gatherer.record("overrides in force", spec, expected, finding=False)
+        self.observations.start()
+        return self
+
+    def finish(self, diagnostics_wait: float = DIAGNOSTICS_JOIN) -> list[str]:
+        """Let diagnostics under way finish (at most ``diagnostics_wait`` s: they must see the
+        fault, not its heal), heal every fault, stop observing, take final observations;
+        return the heal audit. Each stage runs even if an earlier one raised (a second
+        Ctrl-C, a failing audit)."""
+        self.cancelled.set()
+        for workload in list(self.workloads.values()):
+            workload.stop()
+        try:
+            self.autodiag.join(diagnostics_wait)
+            self.steps.join_overrun(STEP_JOIN)  # an overrun step: let it end before healing
+            self.book.end()
+        finally:
+            self.observations.stop()
+        self.observations.observe_runs()
+        return self.book.audit()
+
+    def run_step(self, body: Callable[[], Any], bound: float, why: str | None = None) -> Any:
+        """Carry out one step (``body`` opens its own step scope) within ``bound`` s (plus
+        ``GRACE``): see :meth:`~testbed.engine.steps_bound.BoundSteps.run`."""
+        return self.steps.run(body, bound, why)
+
+    def _step(self, action: str, name: str | None = None, **fields: Any) -> steps_bound.StepScope:
+        return self.steps.step(action, name, **fields)
+
+    # -- steps --------------------------------------------------------------------------------
+    def trigger(self, name: str, dag: str, conf: dict | None = None, timeout: float = 120) -> str:
+        """Trigger a run of ``dag`` once the dag-processor has it; at most ``timeout`` seconds."""
+        with self._step("trigger", name, dag=dag, timeout=timeout):
+            deadline = time.monotonic() + timeout
+            parsed = max(1.0, timeout - 2 * API_BOUND)
+            bounded.call(
+                lambda: self.api.wait_for_dag(dag, timeout=parsed),
+                timeout,
+                f"api: is DAG {dag} parsed yet",
+            )
+            if self.cancelled.is_set():
+                raise StepFailed("cancelled before the run was triggered")
+            bound = max(1.0, deadline - time.monotonic())
+            run_id = bounded.call(lambda: self.api.trigger(dag, conf), bound, f"api: trigger {dag}")
+            self.runs[name] = (dag, run_id)
+            self.history.append("trigger", name=name, dag_id=dag, run_id=run_id, conf=conf or {})
+            return run_id
+
+    def wait(self, run: str, state: str, timeout: float, task: str | None = None) -> None:
+        """Wait until the run (or one of its tasks) is in ``state``; fail the step otherwise."""
+        with self._step("wait", run, state=state, task=task, timeout=timeout):
+            deadline = time.monotonic() + timeout
+            seen = None
+            while time.monotonic() < deadline and not self.cancelled.is_set():
+                seen = self._state(run, task, deadline)
+                if seen == state:
+                    return
+                if task is None and seen in TERMINAL_RUN_STATES:
+                    break
+                self.cancelled.wait(0.5)
+            what = f"task {task} of run {run}" if task else f"run {run}"
+            raise StepFailed(f"{what} is {seen}, not {state}, after {timeout:g}s")
+
+    def _state(self, run: str, task: str | None, deadline: float) -> str | None:
+        """The run's state from the API, or the task's latest observed state (None: unknown)."""
+        if task is None:
+            bound = max(0.5, min(API_BOUND, deadline - time.monotonic()))
+            try:
+                return bounded.call(
+                    lambda: self.api.run_state(*self.runs[run]), bound, f"api: state of run {run}"
+                )
+            except Exception:  # no answer yet is "unknown", the wait goes on
+                return None
+        values = View(self.history.snapshot()).task(run, task)
+        return values[-1]["state"] if values else None
+
+    def fault(
+        self,
+        name: str,
+        kind: str,
+        target: str,
+        duration: float | None = None,
+        *,
+        bound: float = 60.0,
+        delay: float | None = None,
+        **params: Any,
+    ) -> faults.Fault:
+        """Inject a fault now (within ``bound`` seconds), or ``delay`` seconds from now in the
+        background while the next steps run (e.g. mid-upgrade); heal it after ``duration``
+        seconds, or at a later heal step."""
+        fields = {"fault": kind, "target": target, "duration": duration, **params}
+        with self._step("fault", name, **fields, **({"delay": delay} if delay else {})):
+            return self.book.add(name, kind, target, duration, bound, delay, params)
+
+    def heal(self, name: str, timeout: float = HEAL_BOUND) -> bool:
+        with self._step("heal", name, timeout=timeout):
+            return self.book.heal(name, timeout)
+
+    def add_node(
+        self,
+        node: str,
+        timeout: float | None = None,
+        version: str | None = None,
+        wait: bool = True,
+    ) -> None:
+        with self._step("add_node", node, timeout=timeout, version=version, wait=wait):
+            if version:
+                self.cluster.set_version(node, version)
+            if not wait:
+                self.cluster.start_node(node)
+                return
+            bound = max(1.0, timeout - steps_bound.GRACE) if timeout else None
+            self.cluster.add_node(node, timeout=bound)
+
+    def remove_node(self, node: str) -> None:
+        with self._step("remove_node", node):
+            bounded.call(lambda: self.cluster.remove_node(node), 60, f"remove {node}")
+
+    def sleep(self, seconds: float) -> None:
+        with self._step("sleep", None, seconds=seconds):
+            self.cancelled.wait(seconds)
+
+    def expect(
+        self,
+        name: str,
+        spec: CheckSpec,
+        params: BaseModel,
+        *,
+        within: float | None = None,
+        during: float | None = None,
+        finding: bool = False,
+        poll: float = 1.0,
+    ) -> CheckResult:
+        """``within``: holds at some point before T; ``during``: holds over the whole window."""
+        with self._step("expect", name, check=spec.name, within=within, during=during):
+            result = self.gatherer.judge(spec, params, within=within, during=during, poll=poll)
+            return self.gatherer.record(name, spec, params, finding, result)
+
+    # -- the upgrade steps: carried out by testbed.upgrade.runner.Upgrades -------------------
+    upgrade = _upgrades(Upgrades.upgrade)
+    migrate = _upgrades(Upgrades.migrate)
+    wait_node = _upgrades(Upgrades.wait_node)
+    backup = _upgrades(Upgrades.backup)
+    restore = _upgrades(Upgrades.restore)
+    workload = _upgrades(Upgrades.workload)
+    stop_workload = _upgrades(Upgrades.stop_workload)
