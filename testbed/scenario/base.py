@@ -1,6 +1,7 @@
 """The scenario model's groundwork: the strict base every model derives from (unknown keys are
-rejected), the name and config-key patterns, the Airflow versions a step may name, and the
-bound every step has (``Bounded``, ``DEFAULT_BOUNDS``).
+rejected), the name and config-key patterns, the Airflow versions a step may name, what every
+step kind says about itself (``StepKind``: its bound, its plan line, its compressed form) and
+the bound most steps have (``Bounded``, ``DEFAULT_BOUNDS``).
 
 Durations are :mod:`testbed.scenario.durations`; the models built on this are
 :mod:`testbed.scenario.topology_spec`, the ``steps*`` modules and :mod:`testbed.scenario.model`.
@@ -8,7 +9,7 @@ Durations are :mod:`testbed.scenario.durations`; the models built on this are
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,7 +51,26 @@ DEFAULT_BOUNDS = {
 Version = Literal[tuple(AIRFLOW_VERSIONS)]  # type: ignore[valid-type]
 
 
-class Bounded(Strict):
+class StepKind(Strict):
+    """What a step kind means, on the step itself (the kinds are registered by ``action`` in
+    :data:`testbed.scenario.steps.ACTION_MODELS`): ``bound()`` (how long the main thread waits
+    for it), ``describe()`` (its line in ``testbed run --dry-run``) and ``compress(ts)`` (the
+    step in compressed time, :mod:`testbed.scenario.compress`). How the engine carries it out
+    is :data:`testbed.scenario.execute.HANDLERS`; what it is checked against across steps,
+    :data:`testbed.scenario.validate.VALIDATORS` (both keyed by ``action``)."""
+
+    def bound(self) -> float:
+        raise NotImplementedError(type(self).__name__)
+
+    def describe(self) -> str:
+        raise TypeError(self)
+
+    def compress(self, ts: float) -> Self:
+        """The step with its own waits scaled by timescale ``ts``; most steps have none."""
+        return self
+
+
+class Bounded(StepKind):
     """A step with an optional ``timeout`` (its bound)."""
 
     timeout: Duration | None = None

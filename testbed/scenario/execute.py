@@ -1,7 +1,8 @@
 """Running a validated scenario against a cluster: each model step is handed to the engine's
 :class:`~testbed.engine.Runner`; the scenario gets its own history file under the run
 directory; every fault is healed and audited at the end, whatever happened; the verdict is
-computed from that history."""
+computed from that history. :data:`HANDLERS` says which Runner method carries out each step
+kind, with which of its fields."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from testbed import dagcheck, progress
 from testbed.checks import registry
@@ -168,52 +170,51 @@ def _interrupted(cluster: Cluster, runner: Runner, during: str) -> None:
     )
 
 
-def _dispatch(runner: Runner, step) -> None:
-    if isinstance(step, M.Trigger):
-        runner.trigger(step.name, step.dag, step.conf, step.bound())
-    elif isinstance(step, M.Wait):
-        runner.wait(step.run, step.state, step.timeout, step.task)
-    elif isinstance(step, M.Fault):
-        runner.fault(
-            step.name,
-            step.kind,
-            step.target,
-            step.for_,
-            bound=step.bound(),
-            delay=step.delay_seconds(),
-            **step.params(),
-        )
-    elif isinstance(step, M.Heal):
-        runner.heal(step.fault, step.bound())
-    elif isinstance(step, M.AddNode):
-        runner.add_node(step.node, step.bound(), step.version, step.wait)
-    elif isinstance(step, M.RemoveNode):
-        runner.remove_node(step.node)
-    elif isinstance(step, M.Sleep):
-        runner.sleep(step.seconds)
-    elif isinstance(step, M.Upgrade):
-        runner.upgrade(
-            step.to, step.nodes, step.strategy, step.drain_timeout, step.bound(), step.rollback
-        )
-    elif isinstance(step, M.Migrate):
-        runner.migrate(step.name, step.to, step.wait, step.bound())
-    elif isinstance(step, M.WaitNode):
-        runner.wait_node(step.node, step.state, step.timeout)
-    elif isinstance(step, M.Backup):
-        runner.backup(step.name)
-    elif isinstance(step, M.Restore):
-        runner.restore(step.name)
-    elif isinstance(step, M.Workload):
-        runner.workload(step.name, step.dag, step.every, step.conf)
-    elif isinstance(step, M.StopWorkload):
-        runner.stop_workload(step.name)
-    elif isinstance(step, M.Expect):
-        spec = registry.get(step.check)
-        runner.expect(
-            step.label,
-            spec,
-            step.check_params(),
-            within=step.within,
-            during=step.during,
-            finding=step.finding,
-        )
+def _dispatch(runner: Runner, step: M.Step) -> None:
+    HANDLERS[step.action](runner, step)
+
+
+def _fault(runner: Runner, step: M.Fault) -> None:
+    runner.fault(
+        step.name,
+        step.kind,
+        step.target,
+        step.for_,
+        bound=step.bound(),
+        delay=step.delay_seconds(),
+        **step.params(),
+    )
+
+
+def _expect(runner: Runner, step: M.Expect) -> None:
+    runner.expect(
+        step.label,
+        registry.get(step.check),
+        step.check_params(),
+        within=step.within,
+        during=step.during,
+        finding=step.finding,
+    )
+
+
+# How the engine carries out each step kind (by ``action``; ``chaos`` never runs: validation
+# replaces it with the plain steps it stands for). Each calls one Runner method.
+HANDLERS: dict[str, Callable[[Runner, Any], None]] = {
+    "trigger": lambda r, s: r.trigger(s.name, s.dag, s.conf, s.bound()),
+    "wait": lambda r, s: r.wait(s.run, s.state, s.timeout, s.task),
+    "fault": _fault,
+    "heal": lambda r, s: r.heal(s.fault, s.bound()),
+    "add_node": lambda r, s: r.add_node(s.node, s.bound(), s.version, s.wait),
+    "remove_node": lambda r, s: r.remove_node(s.node),
+    "sleep": lambda r, s: r.sleep(s.seconds),
+    "upgrade": lambda r, s: r.upgrade(
+        s.to, s.nodes, s.strategy, s.drain_timeout, s.bound(), s.rollback
+    ),
+    "migrate": lambda r, s: r.migrate(s.name, s.to, s.wait, s.bound()),
+    "wait_node": lambda r, s: r.wait_node(s.node, s.state, s.timeout),
+    "backup": lambda r, s: r.backup(s.name),
+    "restore": lambda r, s: r.restore(s.name),
+    "workload": lambda r, s: r.workload(s.name, s.dag, s.every, s.conf),
+    "stop_workload": lambda r, s: r.stop_workload(s.name),
+    "expect": _expect,
+}

@@ -2,7 +2,9 @@
 ``sleep``, ``expect``, ``workload``, ``stop_workload``; the upgrade steps
 (:mod:`testbed.scenario.steps_upgrade`) and ``chaos`` (:mod:`testbed.scenario.steps_chaos`)
 live apart. ``Step`` is the union of all of them, told apart by ``action``; ``ACTIONS`` and
-``ACTION_MODELS`` name them in that order (the order error messages list them in)."""
+``ACTION_MODELS`` name them in that order (the order error messages list them in). Each model
+says what it means (:class:`~testbed.scenario.base.StepKind`): its bound, its plan line
+(``describe``) and its compressed form (``compress``)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from testbed.scenario.base import (
     NAME,
     Bounded,
     ConfigKey,
+    StepKind,
     Strict,
     Version,
     nested_config,
@@ -41,6 +44,7 @@ FaultKind = Literal[fault_registry.KINDS]  # type: ignore[valid-type]
 FAULT_PARAMS = fault_registry.FAULT_PARAMS  # which optional fields each fault kind takes
 HEALED_BY_STEP = fault_registry.HEALED_BY_STEP  # no `for:`
 EXPECT_SLACK = 15.0  # one last round of on-demand probes after an expectation's window
+DETECTION_PARAMS = ("max_delay", "max_age", "max_interval")  # compressed like Airflow's timers
 
 
 class Trigger(Bounded):
@@ -49,8 +53,12 @@ class Trigger(Bounded):
     dag: str
     conf: dict[str, Any] = {}
 
+    def describe(self) -> str:
+        conf = f" conf={self.conf}" if self.conf else ""
+        return f"trigger {self.dag} as {self.name!r}{conf}"
 
-class Wait(Strict):
+
+class Wait(StepKind):
     action: Literal["wait"] = "wait"
     run: str
     task: str | None = None
@@ -59,6 +67,10 @@ class Wait(Strict):
 
     def bound(self) -> float:
         return self.timeout
+
+    def describe(self) -> str:
+        what = f"task {self.task} of {self.run}" if self.task else f"run {self.run}"
+        return f"wait until {what} is {self.state} (at most {self.timeout:g}s)"
 
 
 def _problem(error: Any) -> str:
@@ -163,10 +175,39 @@ class Fault(Bounded):
         p = {k: v for k, v in p.items() if v is not None}
         return {**p, **self.attributes}
 
+    def describe(self) -> str:
+        params = ", ".join(f"{k}={v}" for k, v in self.params().items())
+        scope = f" for {self.for_:g}s" if self.for_ is not None else " until healed"
+        return (
+            f"fault {self.name!r}: {self.kind} {self.target}"
+            + (f" ({params})" if params else "")
+            + scope
+            + self._describe_delay()
+        )
+
+    def _describe_delay(self) -> str:
+        seconds = self.delay_seconds()
+        if seconds is None:
+            return ""
+        drawn = ""
+        if isinstance(self.delay, DelayDraw):
+            lo, hi = self.delay.between
+            drawn = f", drawn from seed {self.delay.seed} in [{lo:g}s, {hi:g}s]"
+        return f"; injected {seconds:g}s later in the background{drawn}"
+
+    def compress(self, ts: float) -> Fault:
+        """``for:`` scales; ``delay:`` stays (it places the fault in work no timer paces)."""
+        if self.for_ is None:
+            return self
+        return self.model_copy(update={"for_": timescale.duration(self.for_, ts)})
+
 
 class Heal(Bounded):
     action: Literal["heal"] = "heal"
     fault: str
+
+    def describe(self) -> str:
+        return f"heal {self.fault!r}"
 
 
 class AddNode(Bounded):
@@ -178,6 +219,11 @@ class AddNode(Bounded):
     version: Version | None = None
     wait: bool = True
 
+    def describe(self) -> str:
+        version = f" on Airflow {self.version}" if self.version else ""
+        wait = "and wait until it is ready" if self.wait else "without waiting"
+        return f"add node {self.node}{version} ({wait})"
+
 
 class RemoveNode(Bounded):
     """Remove a node added earlier (its container and disk), e.g. a refused ``scheduler-2``."""
@@ -185,16 +231,25 @@ class RemoveNode(Bounded):
     action: Literal["remove_node"] = "remove_node"
     node: str
 
+    def describe(self) -> str:
+        return f"remove node {self.node}"
 
-class Sleep(Strict):
+
+class Sleep(StepKind):
     action: Literal["sleep"] = "sleep"
     seconds: Duration
 
     def bound(self) -> float:
         return self.seconds
 
+    def describe(self) -> str:
+        return f"sleep {self.seconds:g}s"
 
-class Expect(Strict):
+    def compress(self, ts: float) -> Sleep:
+        return self.model_copy(update={"seconds": timescale.duration(self.seconds, ts)})
+
+
+class Expect(StepKind):
     """``within``: holds at some point before T (polled); ``during``: holds over the window."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
@@ -240,8 +295,33 @@ class Expect(Strict):
     def check_params(self) -> BaseModel:
         return registry.get(self.check).params.model_validate(self.model_extra or {})
 
+    def describe(self) -> str:
+        params = ", ".join(f"{k}={v}" for k, v in (self.model_extra or {}).items())
+        if self.during is not None:
+            when = f"always during the next {self.during:g}s"
+        elif self.within is not None:
+            when = f"eventually within {self.within:g}s"
+        else:
+            when = "now"
+        kind = "record finding" if self.finding else "expect"
+        return f"{kind} {self.check}({params}) {when}"
 
-class Workload(Strict):
+    def compress(self, ts: float) -> Expect:
+        """``during:`` scales, and so do the detection bounds (:data:`DETECTION_PARAMS`);
+        ``within:`` stays (an upper bound, not a wait)."""
+        update: dict = {}
+        if self.during is not None:
+            update["during"] = timescale.duration(self.during, ts)
+        extra = dict(self.model_extra or {})
+        for key in DETECTION_PARAMS:
+            if extra.get(key) is not None:
+                extra[key] = timescale.detection_bound(float(extra[key]), ts)
+        copied = self.model_copy(update=update)
+        copied.__pydantic_extra__ = extra
+        return copied
+
+
+class Workload(StepKind):
     """Keep triggering ``dag`` every ``every`` seconds until ``stop_workload`` (or the end);
     each run is named ``<name>-<n>`` and judged by ``no_task_lost`` like any other."""
 
@@ -254,13 +334,19 @@ class Workload(Strict):
     def bound(self) -> float:
         return 70.0  # the DAG must be parsed first (at most 60 s)
 
+    def describe(self) -> str:
+        return f"workload {self.name!r}: trigger {self.dag} every {self.every:g}s"
 
-class StopWorkload(Strict):
+
+class StopWorkload(StepKind):
     action: Literal["stop_workload"] = "stop_workload"
     name: str
 
     def bound(self) -> float:
         return 30.0
+
+    def describe(self) -> str:
+        return f"stop workload {self.name!r}"
 
 
 Step = Annotated[

@@ -11,14 +11,14 @@ from pydantic import Field
 from testbed.chaos import generate
 from testbed.chaos.expand import Schedule
 from testbed.chaos.generate import KINDS as CHAOS_KINDS
-from testbed.scenario.base import Strict
+from testbed.scenario.base import StepKind
 from testbed.scenario.durations import Duration
 from testbed.scenario.topology_spec import TopologySpec
 
 ChaosKind = Literal[CHAOS_KINDS]  # type: ignore[valid-type]
 
 
-class Chaos(Strict):
+class Chaos(StepKind):
     """Seeded random chaos: faults drawn from ``seed`` (kind, target, how long, the quiet gap
     before it) over ``duration`` while ``workload`` (``DAG[:every]``, or null) keeps triggering
     runs; then every run must end, logs be in MinIO, health recover (see

@@ -1,6 +1,7 @@
 """The upgrade drill's steps: ``upgrade`` (the guide's procedure, rolling or with downtime),
 ``migrate`` (``airflow db migrate`` as a one-shot node), ``wait_node``, and ``backup`` /
-``restore`` of the metadata database. Run by :mod:`testbed.upgrade.runner`."""
+``restore`` of the metadata database. Run by :mod:`testbed.upgrade.runner`; each says what it
+means like every step (:class:`~testbed.scenario.base.StepKind`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from testbed.scenario.base import NAME, Bounded, Strict, Version
+from testbed.scenario.base import NAME, Bounded, StepKind, Version
 from testbed.scenario.durations import Duration
 
 
@@ -27,6 +28,12 @@ class Upgrade(Bounded):
     # downgrade` run by the newer image
     rollback: Literal["restore", "downgrade"] = "restore"
 
+    def describe(self) -> str:
+        nodes = ", ".join(self.nodes) if self.nodes else "every Airflow node"
+        how = "rolling only" if self.strategy == "rolling" else "as the guide says"
+        how += "" if self.rollback == "restore" else "; a rollback by `airflow db downgrade`"
+        return f"upgrade {nodes} to Airflow {self.to} ({how}; see `testbed upgrade-plan`)"
+
 
 class Migrate(Bounded):
     """``airflow db migrate`` of version ``to`` as the one-shot node ``name`` (a fault target
@@ -37,8 +44,12 @@ class Migrate(Bounded):
     name: str = Field("migrate", pattern=r"^migrate(-\d+)?$")
     wait: bool = True
 
+    def describe(self) -> str:
+        tail = "and wait until it exits" if self.wait else "(and go on at once)"
+        return f"airflow db migrate of {self.to} as node {self.name} {tail}"
 
-class WaitNode(Strict):
+
+class WaitNode(StepKind):
     action: Literal["wait_node"] = "wait_node"
     node: str
     state: Literal["exited", "running", "ready"] = "exited"
@@ -47,6 +58,9 @@ class WaitNode(Strict):
     def bound(self) -> float:
         return self.timeout
 
+    def describe(self) -> str:
+        return f"wait until node {self.node} is {self.state} (at most {self.timeout:g}s)"
+
 
 class Backup(Bounded):
     """``pg_dump`` of the metadata database, kept in the Postgres node as ``name``."""
@@ -54,9 +68,15 @@ class Backup(Bounded):
     action: Literal["backup"] = "backup"
     name: str = Field("before", pattern=NAME)
 
+    def describe(self) -> str:
+        return f"back up the metadata DB as {self.name!r} (pg_dump)"
+
 
 class Restore(Bounded):
     """The metadata database replaced by backup ``name`` (stop the Airflow nodes first)."""
 
     action: Literal["restore"] = "restore"
     name: str = Field("before", pattern=NAME)
+
+    def describe(self) -> str:
+        return f"restore the metadata DB from backup {self.name!r}"
