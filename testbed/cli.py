@@ -2,6 +2,10 @@
 
 Errors the testbed raises on purpose print as one actionable line (exit 2); Ctrl-C and SIGTERM
 tear down what the command booted (exit 130).
+
+One typer app: the cluster commands (up, status, down, gc, logs, diagnose, smoke) are in
+:mod:`testbed.cli_cluster`, the ``images`` sub-app in :mod:`testbed.images.cli`, ``chaos`` and
+``soak`` in their packages; the drill commands are here.
 """
 
 from __future__ import annotations
@@ -13,233 +17,32 @@ from pathlib import Path
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from testbed import labels as L
-from testbed import paths, progress, runs, runtime
+from testbed import cli_cluster, paths, progress, runs
 from testbed.airflow_config import parse_overrides
 from testbed.chaos.cli import chaos as chaos_command
-from testbed.errors import ClusterError, TestbedError
+from testbed.cli_cluster import print_smoke
+from testbed.errors import TestbedError
 from testbed.images import catalog
+from testbed.images.cli import images_app
 from testbed.soak.cli import soak as soak_command
 from testbed.topology import Topology
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
-images_app = typer.Typer(no_args_is_help=True, help="Build, list and prune the testbed images.")
 app.add_typer(images_app, name="images")
 console = progress.console
 
-
-def running_runs() -> dict[str, list]:
-    runs: dict[str, list] = {}
-    for c in runtime.run_objects()[0]:
-        runs.setdefault(c.labels.get(L.RUN, "?"), []).append(c)
-    return runs
-
-
-def pick_run(run_id: str | None) -> str:
-    if run_id:
-        return run_id
-    runs = sorted(running_runs())
-    if len(runs) != 1:
-        raise ClusterError(
-            "no testbed cluster is running"
-            if not runs
-            else f"{len(runs)} clusters are running ({', '.join(runs)}); name one with --run"
-        )
-    return runs[0]
-
-
-def status_table(run_id: str) -> Table:
-    table = Table(title=f"run {run_id}", title_justify="left")
-    for col in ("node", "role", "state", "host ports (127.0.0.1)"):
-        table.add_column(col)
-    containers = runtime.run_objects(run_id)[0]
-    for c in sorted(containers, key=lambda c: c.name):
-        ports = c.attrs["NetworkSettings"]["Ports"] or {}
-        published = ", ".join(
-            f"{b[0]['HostPort']}->{p.split('/')[0]}" for p, b in ports.items() if b
-        )
-        table.add_row(
-            c.labels.get(L.NODE, c.name), c.labels.get(L.ROLE, "?"), runtime.state(c), published
-        )
-    return table
-
-
-def print_cluster(cluster) -> None:
-    console.print(status_table(cluster.run_id))
-    for name, url in cluster.urls().items():
-        console.print(f"  {name:17} {url}")
-    console.print(
-        f"  {'login':17} admin / password in {cluster.dir / 'secrets' / 'admin_password'}"
-    )
-    console.print(f"  {'run record':17} {cluster.dir}")
-
-
-@app.command()
-def up(
-    workers: int = typer.Option(2, help="Celery workers (each its own node)."),
-    airflow_version: str = typer.Option(catalog.DEFAULT_AIRFLOW_VERSION, help="Airflow version."),
-    set_: list[str] = typer.Option([], "--set", help="Airflow config override SECTION.KEY=VALUE."),
-    snapshot: bool = typer.Option(True, help="Start from a migrated database snapshot if any."),
-    build: bool = typer.Option(True, help="Build missing images first."),
-    kerberos: bool = typer.Option(
-        False, help="Add a KDC, a ticket-refresher sidecar per worker and a kerberized Postgres."
-    ),
-    dags: Path | None = typer.Option(None, help="Your DAG folder (instead of the testbed's)."),
-    requirements: Path | None = typer.Option(
-        None, help="A requirements file of extra packages (installed into a derived image)."
-    ),
-    timescale: float = typer.Option(
-        1.0, help="Compressed time: every Airflow timer a drill depends on times this (0.2-1)."
-    ),
-    api_servers: int = typer.Option(
-        1, help="api-servers (1-3), all answering to the name api-server on the run network."
-    ),
-    kubernetes: bool = typer.Option(
-        False,
-        "--kubernetes",
-        help="The Airflow roles as pods of a Kubernetes node (KubernetesExecutor); "
-        "`docker exec -it <run>-k8s-node kubectl get pods` to look inside.",
-    ),
-    k8s_nodes: int = typer.Option(
-        1, help="With --kubernetes: nodes (1-3); beyond the first they run the task pods."
-    ),
-) -> None:
-    """Boot a cluster and leave it running; prints a status table and URLs."""
-    from testbed.cluster import Cluster
-    from testbed.images import build as image_build
-    from testbed.scenario.own import requirement_lines
-
-    if dags is not None and not dags.is_dir():
-        raise TestbedError(f"--dags: {dags} is not a folder")
-    reqs = tuple(requirement_lines(requirements, "--requirements")) if requirements else ()
-    topology = Topology(
-        workers,
-        airflow_version,
-        parse_overrides(set_),
-        kerberos=kerberos,
-        dags=str(dags.resolve()) if dags else None,
-        requirements=reqs,
-        timescale=timescale,
-        api_servers=api_servers,
-        backend="kubernetes" if kubernetes else "docker",
-        executor="KubernetesExecutor" if kubernetes else "CeleryExecutor",
-        k8s_nodes=k8s_nodes,
-    )
-    if build:
-        image_build.ensure((airflow_version,))
-        image_build.ensure_extra((airflow_version,), topology.image_requirements)
-        if kubernetes:  # the node (the Airflow image with the provider is built just above)
-            image_build.ensure_kubernetes(())
-    cluster = Cluster(topology, detached=True, use_snapshot=snapshot)
-    extra = ", Kerberos" if kerberos else ""
-    what = "Kubernetes, KubernetesExecutor" if kubernetes else f"{workers} workers"
-    progress.step(f"booting run {cluster.run_id} ({what}, Airflow {airflow_version}{extra})")
-    cluster.up()
-    progress.console.print(f"[green]all green[/] in {cluster.timings['total']:.1f}s")
-    print_cluster(cluster)
-
-
-@app.command()
-def status(
-    run: str | None = typer.Option(None, help="Run id (default: every running one)."),
-) -> None:
-    """Show the running clusters: nodes, roles, states, published ports."""
-    runs = [run] if run else sorted(running_runs())
-    if not runs:
-        console.print("no testbed cluster is running")
-    for run_id in runs:
-        console.print(status_table(run_id))
-
-
-@app.command()
-def down(
-    run: str | None = typer.Option(None, help="Run id (default: the only running one)."),
-    all_: bool = typer.Option(False, "--all", help="Every testbed run."),
-) -> None:
-    """Remove a cluster: every container, network and volume carrying its run label."""
-    from testbed.cluster import Cluster
-
-    for run_id in sorted(running_runs()) if all_ else [pick_run(run)]:
-        record = paths.run_dir(run_id) / "run.json"
-        failed = Cluster.attach(run_id).down() if record.exists() else runtime.remove_run(run_id)
-        _report_removal(run_id, failed)
-
-
-def _report_removal(run_id: str, failed: list[str]) -> None:
-    if failed:
-        raise ClusterError(f"run {run_id}: could not remove {'; '.join(failed)}")
-    progress.step(f"removed run {run_id}")
-
-
-@app.command()
-def gc(
-    all_: bool = typer.Option(False, "--all", help="Also runs still owned or detached."),
-) -> None:
-    """Remove what dead runs left behind (runs whose owner process is gone)."""
-    runs, failed = runtime.gc(everything=all_)
-    if failed:
-        raise ClusterError(f"gc could not remove {'; '.join(failed)}")
-    console.print(f"removed {len(runs)} run(s): {', '.join(sorted(runs)) or '-'}")
-
-
-@app.command()
-def logs(node: str, run: str | None = typer.Option(None), tail: int = typer.Option(100)) -> None:
-    """Print a node's container log."""
-    run_id = pick_run(run)
-    for c in runtime.run_objects(run_id)[0]:
-        if c.labels.get(L.NODE) == node:
-            sys.stdout.write("\n".join(runtime.logs_tail(c, tail)) + "\n")
-            return
-    raise ClusterError(f"no node {node!r} in run {run_id}")
-
-
-@app.command()
-def diagnose(
-    node: str = typer.Argument(..., help="The node to look at, e.g. scheduler or worker-1."),
-    run: str | None = typer.Option(None, help="Run id (default: the only running one)."),
-    out: Path | None = typer.Option(None, help="Folder to write into (default: the run record)."),
-    timeout: float = typer.Option(20, help="Bound of the whole capture, in seconds."),
-) -> None:
-    """Capture hang diagnostics of a node: Python stacks (py-spy), database sessions and
-    locks, Celery's active and reserved tasks, the node's last log lines."""
-    from testbed.cluster import Cluster
-    from testbed.diagnose import capture
-
-    cluster = Cluster.attach(pick_run(run))
-    cluster.container(node)  # an unknown node is an error before anything is captured
-    folder = out or cluster.dir
-    summary = capture(cluster, node, "testbed diagnose (by hand)", folder, timeout=timeout)
-    for part, status in summary["parts"].items():
-        color = "green" if status == "ok" else "yellow"
-        console.print(f"  {part:16} [{color}]{status}[/]", highlight=False)
-    console.print(
-        f"diagnostics of {node} ({summary['state']}) in {summary['took_seconds']:.1f}s: "
-        f"{Path(folder) / summary['path']}"
-    )
-
-
-@app.command()
-def smoke(
-    run: str | None = typer.Option(None, help="Run id (default: the only running one)."),
-) -> None:
-    """Run the smoke drill against a running cluster."""
-    from testbed.cluster import Cluster
-    from testbed.smoke import run_smoke
-
-    result = run_smoke(Cluster.attach(pick_run(run)))
-    _print_smoke(result)
-    raise typer.Exit(0 if result.ok else 1)
-
-
-def _print_smoke(result) -> None:
-    mark = "[green]PASS[/]" if result.ok else "[red]FAIL[/]"
-    console.print(
-        f"{mark} smoke: run {result.run_id} {result.state} on {result.worker}; "
-        f"log in MinIO: {result.log_in_s3}; served by API: {result.api_log_has_marker}"
-    )
-
+# boot, show, look into and remove clusters (testbed/cli_cluster.py)
+for command in (
+    cli_cluster.up,
+    cli_cluster.status,
+    cli_cluster.down,
+    cli_cluster.gc,
+    cli_cluster.logs,
+    cli_cluster.diagnose,
+    cli_cluster.smoke,
+):
+    app.command()(command)
 
 DEMO_DRILL = "scenarios/scheduler_db_stall.yaml"
 
@@ -269,7 +72,7 @@ def demo(
     cluster.up()
     try:
         result = run_smoke(cluster)
-        _print_smoke(result)
+        print_smoke(result)
         progress.step(f"drill {scenario.name}: {' '.join(scenario.description.split())[:200]}")
         verdict, folder = execute(
             scenario, cluster, on_step=lambda i, text: progress.step(f"  {i:2}. {escape(text)}")
@@ -435,58 +238,6 @@ def upgrade_plan(
         f"  schema head of {i.version}: {i.head} (from the {i.source})" for i in read_from
     ]
     progress.plain("\n".join(lines))
-
-
-@images_app.command("build")
-def images_build(
-    airflow_version: list[str] = typer.Option(
-        [catalog.DEFAULT_AIRFLOW_VERSION], help=f"One of {', '.join(catalog.AIRFLOW_VERSIONS)}."
-    ),
-    verbose: bool = typer.Option(False, "-v", help="Show every build line."),
-    kubernetes: bool = typer.Option(
-        False,
-        "--kubernetes",
-        help="Also the Kubernetes node (built from the Go module proxy) and the first "
-        "version's Airflow image with the KubernetesExecutor (backend: kubernetes).",
-    ),
-) -> None:
-    """Build the images that are missing (a no-op when every input is unchanged)."""
-    from testbed.images import build as image_build
-
-    refs = image_build.ensure(tuple(airflow_version), verbose=verbose)
-    if kubernetes:
-        from testbed.k8s.image import node_image, unavailable
-
-        why = unavailable()
-        if why:  # the Docker backend's images are built; the Kubernetes drills will be skipped
-            console.print(f"skipped  {node_image()}: {why}")
-        else:
-            refs += image_build.ensure_kubernetes(tuple(airflow_version[:1]))
-    for ref, what in refs:
-        console.print(f"{what:8} {ref.name}")
-
-
-@images_app.command("list")
-def images_list() -> None:
-    """List the testbed's images (built and snapshots)."""
-    from testbed.images import build as image_build
-
-    for img in image_build.testbed_images():
-        size = img.attrs.get("Size", 0) / 1e6
-        console.print(f"{', '.join(img.tags) or img.short_id:55} {size:8.0f} MB")
-
-
-@images_app.command("prune")
-def images_prune(
-    all_: bool = typer.Option(False, "--all", help="Also the current images."),
-) -> None:
-    """Remove testbed images that no current input hash names (or all of them)."""
-    from testbed.images import build as image_build
-
-    removed = image_build.prune(keep_current=not all_)
-    console.print(
-        f"removed {len(removed)} image(s)" + (": " + ", ".join(removed) if removed else "")
-    )
 
 
 app.command()(chaos_command)  # testbed/chaos/cli.py

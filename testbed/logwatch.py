@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from testbed import airflow_config as AC
 from testbed import bounded
-from testbed.observe import DEADLINE_SLACK, PROBE_TIMEOUT, describe_error
+from testbed.observe.core import DEADLINE_SLACK, PROBE_TIMEOUT, describe_error
 from testbed.services import minio
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ Observations they read (recorded by :mod:`testbed.observe`):
 - ``task_log`` (target: run name): ``{"task_id", "map_index", "try_number", "hostname",
   "lines": [...]}``: the Kerberos/GSSAPI lines of a failed attempt's log.
 - ``service_log`` (target: run name): ``{"run", "node", "lines": [...]}``: the GSSAPI lines
-  of the kerberized server's log since the run was triggered (:mod:`testbed.observe_kerberos`).
+  of the kerberized server's log since the run was triggered (:mod:`testbed.observe.kerberos`).
 - ``task_instance``: the metadata database's rows (``hostname`` is the node that ran it).
 - ``kerberos_ticket`` (target: node): parsed ``klist`` of the shared cache as the worker sees
   it, ``{"principal", "tickets": [{"start", "expires", "service", "renew_until"}],

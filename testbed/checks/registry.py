@@ -21,7 +21,7 @@ class CheckSpec:
     params: type[BaseModel]
     needs: tuple[str, ...] = ()  # extra probes: "remote_log", "scheduler_job", "log_event",
     # "schema", "pg_locks" (testbed.upgrade.observe); "kerberos_task", "kerberos_ticket",
-    # "keytab_scan" (testbed.observe.GATHERERS); "service_log" (testbed.observe_kerberos)
+    # "keytab_scan", "service_log" (testbed.observe.kerberos)
 
     @property
     def doc(self) -> str:

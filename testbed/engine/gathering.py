@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from testbed import observe, observe_kerberos
+from testbed import observe
 from testbed.autodiagnose import AutoDiagnose
 from testbed.checks import CheckResult, CheckSpec, View
 from testbed.cluster import Cluster
@@ -27,7 +27,7 @@ from testbed.upgrade.versions import schema_info
 
 GATHER_MIN = 10.0  # seconds an expectation's on-demand probes may start within, at least
 # What the engine runs before evaluating a check that declares one of these needs (CheckSpec)
-GATHERERS = {**observe.GATHERERS, **observe_kerberos.GATHERERS}
+GATHERERS = {**observe.GATHERERS, **observe.SERVICE_LOG_GATHERERS}
 
 
 class Gatherer:

@@ -1,6 +1,6 @@
 """What the engine observes throughout a scenario, in the background: the standard probes (health,
 scheduler jobs, task instances, container states, logs of settled runs) polled by an
-:class:`~testbed.observe.Observer`.
+:class:`~testbed.observe.observer.Observer`.
 
 :class:`Observations` reads the task instances of every run that has not settled yet (a run
 whose task instances all ended is not read again, unless a restored database may hold older

@@ -1,5 +1,5 @@
 """A scan for Kerberos keys on a node, run *inside* the node (``python3 -c <this file>``, standard
-library only) by :func:`testbed.observe.keytab_scan`; prints one JSON object.
+library only) by :func:`testbed.observe.kerberos.keytab_scan`; prints one JSON object.
 
 - ``files``: every regular file (up to 1 MiB; /proc, /sys and /dev skipped) that is a keytab by
   its content (format 0x0501/0x0502 and a plausible first entry: a printable realm) or by its

@@ -2,8 +2,8 @@
 where the schema stands, advisory locks in Postgres, the Airflow each node runs, a node's last
 log lines, plus the two events a drill records itself (a version's schema, a signal sent).
 
-Each probe is one bounded look recorded by :func:`testbed.observe.observe` (a timeout is an
-observation, never a crash); turning rows into values is kept apart, pure, for unit tests.
+Each probe is one bounded look recorded by :func:`testbed.observe.core.observe` (a timeout is
+an observation, never a crash); turning rows into values is kept apart, pure, for unit tests.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from testbed import bounded, runtime
-from testbed.observe import PROBE_TIMEOUT, observe
+from testbed.observe.core import PROBE_TIMEOUT, observe
 from testbed.services import postgres
 
 if TYPE_CHECKING:

@@ -61,13 +61,13 @@ def test_a_slow_survivor_gets_the_whole_timeout(tmp_path, monkeypatch):
         if url.startswith("http://api-server/"):
             time.sleep(timeout)  # the stopping one: accepts, never answers
             raise requests.Timeout()
-        time.sleep(observe.PROBE_TIMEOUT * 0.6)
+        time.sleep(observe.core.PROBE_TIMEOUT * 0.6)
         return Answer()
 
     monkeypatch.setattr(requests, "get", get)
     obs = observe.api_health(cluster)
     assert obs["error"] is None and obs["value"] == Answer().json()
-    assert set(asked.values()) == {observe.PROBE_TIMEOUT}
+    assert set(asked.values()) == {observe.core.PROBE_TIMEOUT}
 
 
 def test_running_api_servers_first_and_the_last_answer_first_among_them(monkeypatch):

@@ -40,7 +40,7 @@ def db(monkeypatch):
         reads.append(params[1])
         return list(rows.get(params[1], []))
 
-    monkeypatch.setattr(observe.postgres, "query", query)
+    monkeypatch.setattr(observe.tasks.postgres, "query", query)
     return rows, reads
 
 
@@ -59,7 +59,7 @@ def test_unchanged_read_is_not_recorded_until_keepalive(tmp_path, db, monkeypatc
     got = observe.task_instances(cluster, "d", "r1")
     assert [g["value"]["state"] for g in got] == ["success", "queued"]
     assert len(ti_events(cluster.history)) == 4  # the change is recorded when first read
-    monkeypatch.setattr(observe, "KEEPALIVE", 0.0)
+    monkeypatch.setattr(observe.tasks, "KEEPALIVE", 0.0)
     observe.task_instances(cluster, "d", "r1")
     assert len(ti_events(cluster.history)) == 6  # unchanged, but the keep-alive is due
 

@@ -78,8 +78,8 @@ def fast(monkeypatch):
     monkeypatch.setattr(engine_runner, "STEP_JOIN", 0.2)
     monkeypatch.setattr(engine_runner, "API_BOUND", 0.5)
     monkeypatch.setattr(faults, "heal_audit", never)
-    monkeypatch.setattr(observe, "PROBE_TIMEOUT", 0.2)
-    monkeypatch.setattr(observe, "DEADLINE_SLACK", 0.1)
+    monkeypatch.setattr(observe.core, "PROBE_TIMEOUT", 0.2)
+    monkeypatch.setattr(observe.core, "DEADLINE_SLACK", 0.1)
     monkeypatch.setitem(engine.FAULTS, "hang", BlockingFault)
     monkeypatch.setitem(engine.FAULTS, "kill", RecordingFault)
 
@@ -137,7 +137,7 @@ def test_a_stuck_key_is_no_answer_at_once_instead_of_another_thread():
 
 
 def test_a_probe_that_never_returns_is_an_observation_of_timeout(tmp_path, monkeypatch):
-    monkeypatch.setattr(observe, "DEADLINE_SLACK", 0.0)
+    monkeypatch.setattr(observe.core, "DEADLINE_SLACK", 0.0)
     cluster = FakeCluster(tmp_path)
     t0 = time.monotonic()
     event = observe.observe(cluster, "api_health", "api-server", never, timeout=0.3)

@@ -532,7 +532,7 @@ def test_node_stayed_up_records_exits_and_restarts():
 
 
 def test_task_log_lines_carry_the_exception_message():
-    from testbed.observe import KERBEROS_LOG_LINE, _log_text
+    from testbed.observe.logs import KERBEROS_LOG_LINE, _log_text
 
     line = json.dumps(
         {

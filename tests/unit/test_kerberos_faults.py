@@ -195,7 +195,8 @@ def test_parse_kvno():
 
 
 def test_the_engine_knows_the_kerberos_faults_and_probe():
-    from testbed import engine, observe_kerberos
+    from testbed import engine
+    from testbed.observe import kerberos as observe_kerberos
 
     assert engine.FAULTS["rotate_key"] is faults.RotateKey
     assert engine.FAULTS["clock_skew"] is faults.ClockSkew
@@ -289,8 +290,8 @@ def test_a_kinit_right_after_a_heal_is_a_refresh_and_its_renewal_is_not():
 def test_service_log_reads_the_servers_gssapi_lines_since_the_trigger(tmp_path):
     from types import SimpleNamespace
 
-    from testbed import observe_kerberos
     from testbed.history import History
+    from testbed.observe import kerberos as observe_kerberos
 
     asked = {}
 

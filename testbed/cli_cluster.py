@@ -1,0 +1,224 @@
+"""``testbed up``, ``status``, ``down``, ``gc``, ``logs``, ``diagnose`` and ``smoke``: the
+commands that boot, show, look into and remove clusters (registered on the one app by
+:mod:`testbed.cli`), and the helpers they share (which run, its status table)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from testbed import labels as L
+from testbed import paths, progress, runtime
+from testbed.airflow_config import parse_overrides
+from testbed.errors import ClusterError, TestbedError
+from testbed.images import catalog
+from testbed.topology import Topology
+
+console = progress.console
+
+
+def running_runs() -> dict[str, list]:
+    runs: dict[str, list] = {}
+    for c in runtime.run_objects()[0]:
+        runs.setdefault(c.labels.get(L.RUN, "?"), []).append(c)
+    return runs
+
+
+def pick_run(run_id: str | None) -> str:
+    if run_id:
+        return run_id
+    runs = sorted(running_runs())
+    if len(runs) != 1:
+        raise ClusterError(
+            "no testbed cluster is running"
+            if not runs
+            else f"{len(runs)} clusters are running ({', '.join(runs)}); name one with --run"
+        )
+    return runs[0]
+
+
+def status_table(run_id: str) -> Table:
+    table = Table(title=f"run {run_id}", title_justify="left")
+    for col in ("node", "role", "state", "host ports (127.0.0.1)"):
+        table.add_column(col)
+    containers = runtime.run_objects(run_id)[0]
+    for c in sorted(containers, key=lambda c: c.name):
+        ports = c.attrs["NetworkSettings"]["Ports"] or {}
+        published = ", ".join(
+            f"{b[0]['HostPort']}->{p.split('/')[0]}" for p, b in ports.items() if b
+        )
+        table.add_row(
+            c.labels.get(L.NODE, c.name), c.labels.get(L.ROLE, "?"), runtime.state(c), published
+        )
+    return table
+
+
+def print_cluster(cluster) -> None:
+    console.print(status_table(cluster.run_id))
+    for name, url in cluster.urls().items():
+        console.print(f"  {name:17} {url}")
+    console.print(
+        f"  {'login':17} admin / password in {cluster.dir / 'secrets' / 'admin_password'}"
+    )
+    console.print(f"  {'run record':17} {cluster.dir}")
+
+
+def up(
+    workers: int = typer.Option(2, help="Celery workers (each its own node)."),
+    airflow_version: str = typer.Option(catalog.DEFAULT_AIRFLOW_VERSION, help="Airflow version."),
+    set_: list[str] = typer.Option([], "--set", help="Airflow config override SECTION.KEY=VALUE."),
+    snapshot: bool = typer.Option(True, help="Start from a migrated database snapshot if any."),
+    build: bool = typer.Option(True, help="Build missing images first."),
+    kerberos: bool = typer.Option(
+        False, help="Add a KDC, a ticket-refresher sidecar per worker and a kerberized Postgres."
+    ),
+    dags: Path | None = typer.Option(None, help="Your DAG folder (instead of the testbed's)."),
+    requirements: Path | None = typer.Option(
+        None, help="A requirements file of extra packages (installed into a derived image)."
+    ),
+    timescale: float = typer.Option(
+        1.0, help="Compressed time: every Airflow timer a drill depends on times this (0.2-1)."
+    ),
+    api_servers: int = typer.Option(
+        1, help="api-servers (1-3), all answering to the name api-server on the run network."
+    ),
+    kubernetes: bool = typer.Option(
+        False,
+        "--kubernetes",
+        help="The Airflow roles as pods of a Kubernetes node (KubernetesExecutor); "
+        "`docker exec -it <run>-k8s-node kubectl get pods` to look inside.",
+    ),
+    k8s_nodes: int = typer.Option(
+        1, help="With --kubernetes: nodes (1-3); beyond the first they run the task pods."
+    ),
+) -> None:
+    """Boot a cluster and leave it running; prints a status table and URLs."""
+    from testbed.cluster import Cluster
+    from testbed.images import build as image_build
+    from testbed.scenario.own import requirement_lines
+
+    if dags is not None and not dags.is_dir():
+        raise TestbedError(f"--dags: {dags} is not a folder")
+    reqs = tuple(requirement_lines(requirements, "--requirements")) if requirements else ()
+    topology = Topology(
+        workers,
+        airflow_version,
+        parse_overrides(set_),
+        kerberos=kerberos,
+        dags=str(dags.resolve()) if dags else None,
+        requirements=reqs,
+        timescale=timescale,
+        api_servers=api_servers,
+        backend="kubernetes" if kubernetes else "docker",
+        executor="KubernetesExecutor" if kubernetes else "CeleryExecutor",
+        k8s_nodes=k8s_nodes,
+    )
+    if build:
+        image_build.ensure((airflow_version,))
+        image_build.ensure_extra((airflow_version,), topology.image_requirements)
+        if kubernetes:  # the node (the Airflow image with the provider is built just above)
+            image_build.ensure_kubernetes(())
+    cluster = Cluster(topology, detached=True, use_snapshot=snapshot)
+    extra = ", Kerberos" if kerberos else ""
+    what = "Kubernetes, KubernetesExecutor" if kubernetes else f"{workers} workers"
+    progress.step(f"booting run {cluster.run_id} ({what}, Airflow {airflow_version}{extra})")
+    cluster.up()
+    progress.console.print(f"[green]all green[/] in {cluster.timings['total']:.1f}s")
+    print_cluster(cluster)
+
+
+def status(
+    run: str | None = typer.Option(None, help="Run id (default: every running one)."),
+) -> None:
+    """Show the running clusters: nodes, roles, states, published ports."""
+    runs = [run] if run else sorted(running_runs())
+    if not runs:
+        console.print("no testbed cluster is running")
+    for run_id in runs:
+        console.print(status_table(run_id))
+
+
+def down(
+    run: str | None = typer.Option(None, help="Run id (default: the only running one)."),
+    all_: bool = typer.Option(False, "--all", help="Every testbed run."),
+) -> None:
+    """Remove a cluster: every container, network and volume carrying its run label."""
+    from testbed.cluster import Cluster
+
+    for run_id in sorted(running_runs()) if all_ else [pick_run(run)]:
+        record = paths.run_dir(run_id) / "run.json"
+        failed = Cluster.attach(run_id).down() if record.exists() else runtime.remove_run(run_id)
+        _report_removal(run_id, failed)
+
+
+def _report_removal(run_id: str, failed: list[str]) -> None:
+    if failed:
+        raise ClusterError(f"run {run_id}: could not remove {'; '.join(failed)}")
+    progress.step(f"removed run {run_id}")
+
+
+def gc(
+    all_: bool = typer.Option(False, "--all", help="Also runs still owned or detached."),
+) -> None:
+    """Remove what dead runs left behind (runs whose owner process is gone)."""
+    runs, failed = runtime.gc(everything=all_)
+    if failed:
+        raise ClusterError(f"gc could not remove {'; '.join(failed)}")
+    console.print(f"removed {len(runs)} run(s): {', '.join(sorted(runs)) or '-'}")
+
+
+def logs(node: str, run: str | None = typer.Option(None), tail: int = typer.Option(100)) -> None:
+    """Print a node's container log."""
+    run_id = pick_run(run)
+    for c in runtime.run_objects(run_id)[0]:
+        if c.labels.get(L.NODE) == node:
+            sys.stdout.write("\n".join(runtime.logs_tail(c, tail)) + "\n")
+            return
+    raise ClusterError(f"no node {node!r} in run {run_id}")
+
+
+def diagnose(
+    node: str = typer.Argument(..., help="The node to look at, e.g. scheduler or worker-1."),
+    run: str | None = typer.Option(None, help="Run id (default: the only running one)."),
+    out: Path | None = typer.Option(None, help="Folder to write into (default: the run record)."),
+    timeout: float = typer.Option(20, help="Bound of the whole capture, in seconds."),
+) -> None:
+    """Capture hang diagnostics of a node: Python stacks (py-spy), database sessions and
+    locks, Celery's active and reserved tasks, the node's last log lines."""
+    from testbed.cluster import Cluster
+    from testbed.diagnose import capture
+
+    cluster = Cluster.attach(pick_run(run))
+    cluster.container(node)  # an unknown node is an error before anything is captured
+    folder = out or cluster.dir
+    summary = capture(cluster, node, "testbed diagnose (by hand)", folder, timeout=timeout)
+    for part, status in summary["parts"].items():
+        color = "green" if status == "ok" else "yellow"
+        console.print(f"  {part:16} [{color}]{status}[/]", highlight=False)
+    console.print(
+        f"diagnostics of {node} ({summary['state']}) in {summary['took_seconds']:.1f}s: "
+        f"{Path(folder) / summary['path']}"
+    )
+
+
+def smoke(
+    run: str | None = typer.Option(None, help="Run id (default: the only running one)."),
+) -> None:
+    """Run the smoke drill against a running cluster."""
+    from testbed.cluster import Cluster
+    from testbed.smoke import run_smoke
+
+    result = run_smoke(Cluster.attach(pick_run(run)))
+    print_smoke(result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def print_smoke(result) -> None:
+    mark = "[green]PASS[/]" if result.ok else "[red]FAIL[/]"
+    console.print(
+        f"{mark} smoke: run {result.run_id} {result.state} on {result.worker}; "
+        f"log in MinIO: {result.log_in_s3}; served by API: {result.api_log_has_marker}"
+    )
