@@ -158,6 +158,21 @@ class Topology:
     def kubernetes(self) -> bool:
         return self.backend == "kubernetes"
 
+    def describe(self) -> str:
+        """What boots, in one line (the dry-run plan's topology line)."""
+        parts = [f"Airflow {self.airflow_version}", self.executor]
+        if self.kubernetes:
+            parts.append(f"on Kubernetes ({self.k8s_nodes} node(s); the roles as pods)")
+        else:
+            parts.append(f"{len(self.worker_names)} Celery worker(s)")
+        if self.api_servers > 1:
+            parts.append(f"{self.api_servers} api-servers")
+        if self.kerberos:
+            parts.append("Kerberos (a KDC, a ticket refresher beside each worker)")
+        if self.timescale != 1.0:
+            parts.append(f"timescale {self.timescale:g} (Airflow's timers and the drill's waits)")
+        return ", ".join(parts)
+
     @property
     def image_requirements(self) -> tuple[str, ...]:
         """The extra packages of the derived Airflow image: the user's, and on Kubernetes the

@@ -3,6 +3,7 @@ step's line is its own (``describe()`` on the step models, :mod:`testbed.scenari
 
 from __future__ import annotations
 
+from testbed.scenario.compress import compress
 from testbed.scenario.model import Scenario, Step
 
 
@@ -11,12 +12,15 @@ def describe_step(step: Step) -> str:
 
 
 def plan(s: Scenario) -> list[str]:
-    t = s.topology
+    """The plan as the run will carry it out: the topology that boots, and each step in
+    compressed time (testbed.scenario.compress) when the topology has a timescale."""
+    topology = s.topology.build()
     lines = [
         f"scenario {s.name}: {' '.join(s.description.split())}".rstrip(": "),
-        f"topology: Airflow {t.airflow_version}, {t.workers} Celery worker(s)",
+        f"topology: {topology.describe()}",
     ]
-    lines += [f"  config {k} = {v}" for k, v in t.config.items()]
-    lines += [f"{i:2}. {describe_step(step)}" for i, step in enumerate(s.steps)]
+    lines += [f"  config {k} = {v}" for k, v in s.topology.config.items()]
+    steps = compress(s, topology.timescale).steps
+    lines += [f"{i:2}. {describe_step(step)}" for i, step in enumerate(steps)]
     lines.append(f"then: heal every fault, heal audit; no step starts after {s.timeout:g}s")
     return lines

@@ -60,3 +60,13 @@ def test_bad_topology_is_rejected(kwargs, message):
 def test_flat_config():
     t = Topology(config={"scheduler": {"scheduler_health_check_threshold": 10}})
     assert t.flat_config() == {"scheduler.scheduler_health_check_threshold": "10"}
+
+
+def test_the_plan_line_says_what_boots():
+    k8s = Topology(backend="kubernetes", executor="KubernetesExecutor", k8s_nodes=3, timescale=0.5)
+    assert k8s.describe() == (
+        "Airflow 3.3.2, KubernetesExecutor, on Kubernetes (3 node(s); the roles as pods), "
+        "timescale 0.5 (Airflow's timers and the drill's waits)"
+    )
+    krb = Topology(kerberos=True, api_servers=2, workers=1).describe()
+    assert "1 Celery worker(s), 2 api-servers, Kerberos" in krb and "timescale" not in krb
