@@ -25,7 +25,7 @@ import docker.errors
 import requests
 from docker.models.containers import Container
 
-from testbed import iptables, paths, progress, runtime
+from testbed import iptables, paths, progress, run_record, runtime
 from testbed import labels as L
 from testbed.backends import backend_for
 from testbed.errors import ClusterError, ImageMissing
@@ -112,24 +112,7 @@ class Cluster:
                 hint="`testbed status` lists the running clusters",
             )
         record = json.loads(record_path.read_text())
-        topo = record["topology"]
-        config: dict[str, dict[str, str]] = {}
-        for dotted, value in topo["config"].items():
-            section, key = dotted.split(".", 1)
-            config.setdefault(section, {})[key] = value
-        topology = Topology(
-            topo["workers"],
-            topo["airflow_version"],
-            config,
-            kerberos=topo.get("kerberos", False),
-            dags=topo.get("dags"),
-            requirements=tuple(topo.get("requirements", ())),
-            timescale=topo.get("timescale", 1.0),
-            backend=topo.get("backend", "docker"),
-            executor=topo.get("executor", "CeleryExecutor"),
-            k8s_nodes=topo.get("k8s_nodes", 1),
-        )
-        self = cls(topology, run_id=run_id)
+        self = cls(run_record.topology_of(record["topology"]), run_id=run_id)
         self.secrets = Secrets.load(self.dir / "secrets")
         self.postgres_image = record["images"]["postgres"]
         containers, networks, _ = runtime.run_objects(run_id)
@@ -413,19 +396,7 @@ class Cluster:
         record = {
             "run_id": self.run_id,
             "state": state,
-            "topology": {
-                "workers": self.topology.workers,
-                "airflow_version": self.topology.airflow_version,
-                "config": self.topology.flat_config(),
-                "kerberos": self.topology.kerberos,
-                "dags": self.topology.dags,
-                "requirements": list(self.topology.requirements),
-                "timescale": self.topology.timescale,
-                "backend": self.topology.backend,
-                "executor": self.topology.executor,
-                "k8s_nodes": self.topology.k8s_nodes,
-                "config_in_force": self.topology.flat_effective(),
-            },
+            "topology": run_record.topology_fields(self.topology),
             "images": {
                 "airflow": self.airflow_image,
                 "services": self.services_image,

@@ -1,5 +1,6 @@
 """The backend seam: each backend implements the protocol, ``backend_for`` picks the one a
-topology names, and a Cluster delegates to it (reuse, exec, host ports, audit, images)."""
+topology names, and a Cluster delegates to it (reuse, exec, host ports, audit, images); the run
+record's topology (testbed.run_record) round-trips."""
 
 from __future__ import annotations
 
@@ -86,3 +87,18 @@ def test_images_and_hosts():
     assert DockerBackend().images() == []
     assert KubernetesBackend().images()[0].startswith("testbed-k8s-node:")
     assert DockerBackend().node_of_host(None, "worker-1") == "worker-1"
+
+
+@pytest.mark.parametrize(
+    "topology",
+    [
+        Topology(2, config={"core": {"parallelism": "8"}}, kerberos=True, timescale=0.5),
+        Topology(backend="kubernetes", executor="KubernetesExecutor", k8s_nodes=2),
+    ],
+)
+def test_the_run_records_topology_round_trips(topology):
+    from testbed import run_record
+
+    fields = run_record.topology_fields(topology)
+    assert fields["backend"] == topology.backend and "config_in_force" in fields
+    assert run_record.topology_of(fields) == topology
