@@ -4,10 +4,12 @@ parallel), readiness per role, the migration shortcut, the run record, and teard
 Boot order: network -> postgres, redis, minio, toxiproxy (and the KDC, with Kerberos)
 (parallel) -> log bucket -> ``airflow db migrate`` (or a migrated snapshot) -> api-server,
 scheduler, dag-processor, triggerer and the workers (and, with Kerberos, each worker's ticket
-refresher and the kerberized Postgres) (parallel). With ``backend: kubernetes`` the Kubernetes
-node boots with the infrastructure, and the Airflow roles are deployed into it as pods
-(testbed.k8s.deploy) instead of containers. A failure or Ctrl-C at any point removes
-everything the run created before the error propagates.
+refresher and the kerberized Postgres) (parallel). The Airflow roles are the backend's to boot
+(testbed.backends): containers on Docker; with ``backend: kubernetes`` the Kubernetes node
+boots with the infrastructure, and the roles are deployed into it as pods (testbed.k8s.deploy)
+instead of containers. Running commands in nodes, their host ports, the logs beyond the
+containers' and whether a cluster can be reused are the backend's too. A failure or Ctrl-C at
+any point removes everything the run created before the error propagates.
 """
 
 from __future__ import annotations
@@ -23,15 +25,13 @@ import docker.errors
 import requests
 from docker.models.containers import Container
 
-from testbed import iptables, paths, progress, runtime
+from testbed import iptables, paths, progress, run_record, runtime
 from testbed import labels as L
+from testbed.backends import backend_for
 from testbed.errors import ClusterError, ImageMissing
 from testbed.history import History
 from testbed.images import build as image_build
 from testbed.images import catalog
-from testbed.k8s import deploy as k8s_deploy
-from testbed.k8s import image as k8s_image
-from testbed.k8s import manifests as k8s_manifests
 from testbed.k8s import node as k8s_node
 from testbed.readiness import wait_ready
 from testbed.runtime import NodeSpec
@@ -75,6 +75,7 @@ class Cluster:
         boot_weight: int | None = None,
     ) -> None:
         self.topology = topology or Topology()
+        self.backend = backend_for(self.topology)
         # CPU weight of the boot's containers (cgroup v1 cpu.shares, DEFAULT_WEIGHT when not
         # given), back to the default at all-green: a cluster booted beside another one's
         # drill yields the CPU to it, so the drill keeps its timing (cgroup v1 only)
@@ -93,9 +94,9 @@ class Cluster:
         self.network = None
         self.nodes: dict[str, Container] = {}
         self.versions: dict[str, str] = {}  # node -> Airflow version, where not the topology's
-        # False once a scenario changed what a reset cannot undo; on Kubernetes a reset is not
-        # built (it restarts containers, not pods): every scenario gets a fresh cluster
-        self.reusable = not self.topology.kubernetes
+        # False once a scenario changed what a reset cannot undo; False from the start where
+        # the backend has no reset (Kubernetes: every scenario gets a fresh cluster)
+        self.reusable = self.backend.reusable
         self.timings: dict[str, float] = {}
         self._cancel = threading.Event()
         self._created: dict[str, Container] = {}  # made during the infrastructure phase
@@ -111,24 +112,7 @@ class Cluster:
                 hint="`testbed status` lists the running clusters",
             )
         record = json.loads(record_path.read_text())
-        topo = record["topology"]
-        config: dict[str, dict[str, str]] = {}
-        for dotted, value in topo["config"].items():
-            section, key = dotted.split(".", 1)
-            config.setdefault(section, {})[key] = value
-        topology = Topology(
-            topo["workers"],
-            topo["airflow_version"],
-            config,
-            kerberos=topo.get("kerberos", False),
-            dags=topo.get("dags"),
-            requirements=tuple(topo.get("requirements", ())),
-            timescale=topo.get("timescale", 1.0),
-            backend=topo.get("backend", "docker"),
-            executor=topo.get("executor", "CeleryExecutor"),
-            k8s_nodes=topo.get("k8s_nodes", 1),
-        )
-        self = cls(topology, run_id=run_id)
+        self = cls(run_record.topology_of(record["topology"]), run_id=run_id)
         self.secrets = Secrets.load(self.dir / "secrets")
         self.postgres_image = record["images"]["postgres"]
         containers, networks, _ = runtime.run_objects(run_id)
@@ -159,9 +143,7 @@ class Cluster:
 
     def exec_in(self, node: str, cmd: list[str], *, timeout: float) -> runtime.ExecResult:
         """Run ``cmd`` in a node's container, or in a role's pod on Kubernetes."""
-        if node in self.topology.pods:
-            return k8s_node.exec_in_pod(self, node, cmd, timeout=timeout)
-        return runtime.exec_run(self.container(node), cmd, timeout=timeout, node=node)
+        return self.backend.exec_in(self, node, cmd, timeout=timeout)
 
     def set_version(self, node: str, version: str) -> None:
         """Create ``node`` from ``version``'s image from now on (an upgrade); the cluster can
@@ -171,13 +153,9 @@ class Cluster:
             self.reusable = False
 
     def host_port(self, node: str, port: int) -> int:
-        # Looked up every time: a restarted container gets a new host port from the engine.
-        if node in self.topology.pods:  # a pod's port: its Service's NodePort on the node
-            role_port, node_port = k8s_manifests.NODE_PORTS[node]
-            if port != role_port:
-                raise KeyError(f"port {port} of {node} is not published (only {role_port})")
-            return runtime.host_port(self.container(K8S_NODE), node_port)
-        return runtime.host_port(self.container(node), port)
+        """The host port of a node's ``port`` (a role's NodePort on Kubernetes), looked up
+        every time: a restarted container gets a new host port from the engine."""
+        return self.backend.host_port(self, node, port)
 
     # -- boot -------------------------------------------------------------------------------
     def up(self) -> Cluster:
@@ -206,12 +184,7 @@ class Cluster:
                 for f in made:
                     f.result()
             try:
-                if self.topology.kubernetes:
-                    self._deploy_pods()
-                else:
-                    self._phase(
-                        "airflow", self.topology.airflow_nodes + self.topology.kerberos_nodes
-                    )
+                self.backend.boot_roles(self)
             finally:
                 self._created.clear()  # only the boot's own specs: later starts create anew
             self._restore_default_weight()
@@ -242,20 +215,9 @@ class Cluster:
             progress.warn(f"left at the boot's low CPU weight: {'; '.join(failed)}")
         self.history.append("cluster", phase="weight", cpu_shares=DEFAULT_WEIGHT, failed=failed)
 
-    def _deploy_pods(self) -> None:
-        """The Airflow roles as pods of the Kubernetes node, each waited for."""
-        if self.topology.k8s_workers:
-            self._phase("kubernetes nodes", self.topology.k8s_workers)
-        t0 = time.monotonic()
-        with progress.status("deploying Airflow into Kubernetes") as update:
-            k8s_deploy.up(self, update)
-        self.timings["airflow"] = time.monotonic() - t0
-        progress.done(f"airflow ready (pods): {', '.join(self.topology.pods)}", t0)
-
     def _check_images(self) -> None:
         wanted = [self.services_image, self.airflow_image, self.image_for("scheduler")]
-        if self.topology.kubernetes:
-            wanted.append(k8s_image.node_image())
+        wanted += self.backend.images()
         missing = [n for n in wanted if not image_build.exists_name(n)]
         if missing:
             raise ImageMissing(
@@ -434,19 +396,7 @@ class Cluster:
         record = {
             "run_id": self.run_id,
             "state": state,
-            "topology": {
-                "workers": self.topology.workers,
-                "airflow_version": self.topology.airflow_version,
-                "config": self.topology.flat_config(),
-                "kerberos": self.topology.kerberos,
-                "dags": self.topology.dags,
-                "requirements": list(self.topology.requirements),
-                "timescale": self.topology.timescale,
-                "backend": self.topology.backend,
-                "executor": self.topology.executor,
-                "k8s_nodes": self.topology.k8s_nodes,
-                "config_in_force": self.topology.flat_effective(),
-            },
+            "topology": run_record.topology_fields(self.topology),
             "images": {
                 "airflow": self.airflow_image,
                 "services": self.services_image,
@@ -465,11 +415,7 @@ class Cluster:
     def save_logs(self) -> Path:
         for node, c in list(self.nodes.items()):
             self._save_log(node, c, f"{node}.log")
-        if self.topology.kubernetes and K8S_NODE in self.nodes:
-            try:
-                k8s_deploy.save_logs(self, self.dir / "logs")
-            except Exception as exc:  # evidence is best effort; the teardown goes on
-                self.history.append("k8s", phase="logs_not_saved", error=str(exc)[:200])
+        self.backend.save_logs(self, self.dir / "logs")
         return self.dir / "logs"
 
     def _save_log(self, node: str, container: Container, name: str) -> None:

@@ -19,6 +19,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from testbed import progress
+from testbed.backends import backend_for
 from testbed.cluster import BOOT_WEIGHT, Cluster
 from testbed.reset import reset
 from testbed.topology import Topology
@@ -35,7 +36,7 @@ CANCEL_JOIN = 120.0  # seconds a cancelled boot ahead gets to stop before its cl
 def keeps_cluster(scenario: Scenario) -> bool:
     """Whether ``scenario`` leaves its cluster for a reset to bring back (a prediction: a pool
     whose guess was wrong boots as it would have without one)."""
-    if scenario.topology.build().kubernetes:
+    if not backend_for(scenario.topology.build()).reusable:
         return False
     return not any(getattr(s, "action", None) in UNRESETTABLE for s in scenario.steps)
 
@@ -109,8 +110,9 @@ class ClusterPool:
         if not self.ahead or upcoming is None or self._ahead is not None:
             return
         topology = upcoming.topology.build()
-        if topology.kubernetes or current.topology.build().kubernetes:
-            return  # a Kubernetes node booting beside a drill (or under one): not yet measured
+        ahead_ok = backend_for(topology).boots_ahead
+        if not (ahead_ok and backend_for(current.topology.build()).boots_ahead):
+            return  # e.g. a Kubernetes node booting beside a drill (or under one): not measured
         if (
             self.cluster is not None
             and self.cluster.topology == topology

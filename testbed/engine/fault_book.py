@@ -18,7 +18,6 @@ from testbed import bounded, faults, observe
 from testbed.cluster import Cluster
 from testbed.engine.steps_bound import StepFailed
 from testbed.faults import kinds
-from testbed.k8s import deploy as k8s_deploy
 from testbed.scenario.validate import HOST_OF
 
 FAULTS: dict[str, Callable[..., faults.Fault]] = kinds.FAULTS  # testbed.faults.registry
@@ -121,8 +120,8 @@ class FaultBook:
             v = ti.get("value") or {}
             if v.get("task_id") == task and v.get("hostname"):
                 host = v["hostname"]
-        if host and self.cluster.topology.kubernetes:  # a task pod's name: its node's
-            host = k8s_deploy.node_of_pod(self.cluster, host) or host
+        if host:  # a task pod's name on Kubernetes: its node's
+            host = self.cluster.backend.node_of_host(self.cluster, host)
         if host not in self.cluster.nodes:
             raise StepFailed(f"{target}: task has no node yet (hostname {host!r})")
         self.history.append("resolved", target=target, node=host)

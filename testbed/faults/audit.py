@@ -11,19 +11,16 @@ import docker.errors
 import requests
 
 from testbed import iptables, runtime
+from testbed.backends.kubernetes import K8S_SETTLE
 from testbed.errors import FaultError
 from testbed.faults.network import on_network
 from testbed.faults.process import stopped_pids
 from testbed.services import toxiproxy
-from testbed.topology import K8S_NODE
 
 if TYPE_CHECKING:
     from testbed.cluster import Cluster
 
-
-# seconds the audit gives Kubernetes to have every Deployment's ready pod back after a heal
-# (k8s.deploy.audit_settled); the whole audit runs within engine.AUDIT_BOUND (60 s)
-K8S_SETTLE = 30.0
+__all__ = ["K8S_SETTLE", "heal_audit"]  # K8S_SETTLE: the Kubernetes backend's, as it was here
 
 
 def heal_audit(cluster: Cluster) -> list[str]:
@@ -52,12 +49,7 @@ def heal_audit(cluster: Cluster) -> list[str]:
             problems += [f"proxy {name} has toxic {t['name']}" for t in proxy.get("toxics", [])]
     except (requests.RequestException, docker.errors.APIError) as exc:
         problems.append(f"toxiproxy API did not answer: {exc}")
-    if cluster.topology.kubernetes and K8S_NODE in cluster.nodes:
-        from testbed.k8s.deploy import audit_settled  # a pod deleted and not back
-
-        # a Kubernetes node still paused or stopped will not settle: no waiting for it
-        stuck = any(p.startswith(K8S_NODE) for p in problems)
-        problems += audit_settled(cluster, timeout=0 if stuck else K8S_SETTLE)
+    problems += cluster.backend.audit(cluster, problems)  # e.g. a pod deleted and not back
     try:
         problems += [f"iptables rule left: {ln}" for ln in iptables.run_rules(cluster.run_id)]
     except FaultError as exc:

@@ -18,6 +18,7 @@ import docker.errors
 
 from testbed import labels as L
 from testbed import paths, progress
+from testbed.backends import backend_for
 from testbed.errors import ImageBuildError
 from testbed.images import catalog, extra
 from testbed.images.catalog import ImageRef
@@ -87,8 +88,8 @@ def ensure_scenarios(scenarios) -> list[tuple[ImageRef, str]]:
     for s in scenarios:
         topology = s.topology.build()
         out += ensure_extra(tuple(sorted(s.versions())), topology.image_requirements)
-    if any(s.topology.build().kubernetes for s in scenarios):
-        out += ensure_kubernetes(())
+    if any(backend_for(s.topology.build()).images() for s in scenarios):
+        out += ensure_kubernetes(())  # the only backend with images of its own: the node's
     return out
 
 

@@ -1,0 +1,52 @@
+"""What a backend does for a :class:`testbed.cluster.Cluster`: the cluster boots the network,
+the infrastructure, the log bucket and the migration the same way on every backend, then the
+backend boots the Airflow roles; the backend runs commands in nodes and roles, finds their host
+ports, keeps their logs, audits its own part after a heal, names the images it needs beyond
+Airflow's and says whether a cluster of it can be reset and reused.
+
+Every method takes the cluster (``cluster``): a backend holds no state of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from testbed.runtime import ExecResult
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+    # a cluster of this backend can be reset to its topology and serve the next scenario
+    reusable: bool
+    # a pool may boot the next scenario's cluster of this backend beside a running drill
+    boots_ahead: bool
+
+    def images(self) -> list[str]:
+        """The images this backend needs beyond the Airflow and services images."""
+        ...
+
+    def boot_roles(self, cluster: Any) -> None:
+        """Boot the Airflow roles (after the infrastructure and the migration) and wait until
+        each is ready."""
+        ...
+
+    def exec_in(self, cluster: Any, node: str, cmd: list[str], *, timeout: float) -> ExecResult:
+        """Run ``cmd`` in a node (or a role), bounded by ``timeout``."""
+        ...
+
+    def host_port(self, cluster: Any, node: str, port: int) -> int:
+        """The host port ``port`` of ``node`` (or a role) is published on."""
+        ...
+
+    def save_logs(self, cluster: Any, folder: Any) -> None:
+        """Keep what only this backend holds (beyond the containers' logs) in ``folder``."""
+        ...
+
+    def audit(self, cluster: Any, problems: list[str]) -> list[str]:
+        """This backend's part of the heal audit, given the problems found so far."""
+        ...
+
+    def node_of_host(self, cluster: Any, host: str) -> str:
+        """The node a task ran on, from the hostname it recorded."""
+        ...

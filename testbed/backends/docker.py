@@ -1,0 +1,41 @@
+"""The Docker backend: every node, the Airflow roles included, is a container on the run's
+network (testbed.runtime); the roles boot as the cluster's "airflow" phase.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from testbed import runtime
+
+
+class DockerBackend:
+    name = "docker"
+    reusable = True
+    boots_ahead = True
+
+    def images(self) -> list[str]:
+        return []
+
+    def boot_roles(self, cluster: Any) -> None:
+        topology = cluster.topology
+        cluster._phase("airflow", topology.airflow_nodes + topology.kerberos_nodes)
+
+    def exec_in(
+        self, cluster: Any, node: str, cmd: list[str], *, timeout: float
+    ) -> runtime.ExecResult:
+        return runtime.exec_run(cluster.container(node), cmd, timeout=timeout, node=node)
+
+    def host_port(self, cluster: Any, node: str, port: int) -> int:
+        # Looked up every time: a restarted container gets a new host port from the engine.
+        return runtime.host_port(cluster.container(node), port)
+
+    def save_logs(self, cluster: Any, folder: Any) -> None:
+        """Nothing beyond the containers' logs, which the cluster saves."""
+
+    def audit(self, cluster: Any, problems: list[str]) -> list[str]:
+        """Nothing beyond the containers' audit."""
+        return []
+
+    def node_of_host(self, cluster: Any, host: str) -> str:
+        return host  # a task's hostname is its worker's node name
