@@ -38,7 +38,11 @@ def keeps_cluster(scenario: Scenario) -> bool:
     whose guess was wrong boots as it would have without one)."""
     if not backend_for(scenario.topology.build()).reusable:
         return False
-    return not any(getattr(s, "action", None) in UNRESETTABLE for s in scenario.steps)
+    return not any(
+        getattr(s, "action", None) in UNRESETTABLE
+        or (getattr(s, "action", None) == "add_node" and s.version)  # a node of another version
+        for s in scenario.steps
+    )
 
 
 class _Ahead:
@@ -67,10 +71,17 @@ class _Ahead:
         return self.cluster
 
     def cancel(self, reason: str) -> list[str]:
-        """Stop the boot (its waits end at their next look) and remove the cluster."""
+        """Stop the boot (its waits end at their next look) and remove the cluster. A boot
+        still going after :data:`CANCEL_JOIN` (a wait that does not look, e.g. a migration)
+        may create a node after the removal listed the run's objects: waited for once more,
+        then removed again."""
         self.cluster.cancel()
         self.thread.join(CANCEL_JOIN)
-        return self.cluster.down(reason=reason)
+        failed = self.cluster.down(reason=reason)
+        if self.thread.is_alive():
+            self.thread.join(CANCEL_JOIN)
+            failed = self.cluster.down(reason=reason)
+        return failed
 
 
 class ClusterPool:
@@ -85,7 +96,7 @@ class ClusterPool:
     def get(self, topology: Topology, boot_weight: int | None = None) -> Cluster:
         """A ready cluster of ``topology``: one booted ahead for it, the current one (reset) or
         a freshly booted one (at ``boot_weight``, see :class:`Cluster`)."""
-        ahead = self._pop_ahead(topology)
+        ahead = self._ahead_for(topology)
         reusable = self.cluster is not None and self.cluster.reusable
         if ahead is None and reusable and self.cluster.topology == topology:
             if not self.used:
@@ -96,8 +107,11 @@ class ClusterPool:
                 return self.cluster
             except Exception as exc:  # a cluster that cannot be reset is replaced, not reused
                 progress.warn(f"reset of {self.cluster.run_id} failed ({exc}); booting anew")
-        self.close()  # while a boot ahead goes on: the old cluster's CPU is freed for it
+        self._drop_current("pool closed")  # while a boot ahead goes on: its CPU is freed
+        # the boot ahead stays the pool's until it is up: Ctrl-C while it is waited for
+        # leaves it to close(), which cancels and removes it
         booted = ahead.wait() if ahead is not None else None
+        self._ahead = None
         self.cluster = (
             booted or Cluster(topology, detached=self.detached, boot_weight=boot_weight).up()
         )
@@ -123,24 +137,31 @@ class ClusterPool:
         progress.step(f"booting the next scenario's cluster ahead ({upcoming.name})")
         self._ahead = _Ahead(topology, self.detached)
 
-    def _pop_ahead(self, topology: Topology) -> _Ahead | None:
-        """The boot ahead for ``topology``, taken from the pool; one for another topology (a
-        wrong guess) is cancelled and removed."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead.topology != topology:
-            ahead.cancel(reason="booted ahead for another topology")
-            return None
-        return ahead
+    def _ahead_for(self, topology: Topology) -> _Ahead | None:
+        """The boot ahead for ``topology``, if there is one; one for another topology (a wrong
+        guess) is cancelled and removed."""
+        if self._ahead is not None and self._ahead.topology != topology:
+            failed = self.discard_ahead(reason="booted ahead for another topology")
+            if failed:
+                progress.warn(f"teardown left: {'; '.join(failed)}")
+        return self._ahead
 
     def discard_ahead(self, reason: str = "booted ahead, not used") -> list[str]:
-        """Cancel and remove a cluster booted ahead; return what could not be removed."""
-        ahead, self._ahead = self._ahead, None
-        return ahead.cancel(reason=reason) if ahead is not None else []
+        """Cancel and remove a cluster booted ahead; return what could not be removed. It stays
+        the pool's until removed (a Ctrl-C meanwhile leaves it to the next close)."""
+        if self._ahead is None:
+            return []
+        failed = self._ahead.cancel(reason=reason)
+        self._ahead = None
+        return failed
 
     def close(self, reason: str = "pool closed") -> list[str]:
         """Remove the current cluster and any booted ahead; return what could not be removed."""
-        failed = self.discard_ahead(reason=f"{reason} (booted ahead, not used)")
-        if self.cluster is not None:
-            failed += self.cluster.down(reason=reason)
+        return self.discard_ahead(reason=f"{reason} (booted ahead, not used)") + (
+            self._drop_current(reason)
+        )
+
+    def _drop_current(self, reason: str) -> list[str]:
+        failed = self.cluster.down(reason=reason) if self.cluster is not None else []
         self.cluster, self.used = None, False
         return failed

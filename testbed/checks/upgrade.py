@@ -26,7 +26,7 @@ from __future__ import annotations
 import fnmatch
 import re
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from testbed.checks.result import CheckResult
 from testbed.checks.view import TERMINAL_TI_STATES, Event, View
@@ -389,7 +389,8 @@ def exited(view: View, p: ExitedParams) -> CheckResult:
 # -- migrators_overlapped -----------------------------------------------------------------------
 class OverlapParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    nodes: list[str]  # one-shot migrators started without waiting, e.g. [migrate-1, migrate-2]
+    # one-shot migrators started without waiting, e.g. [migrate-1, migrate-2]
+    nodes: list[str] = Field(min_length=2)
     min_seconds: float = 1.0  # how long they must have run at once (start to seen exiting)
 
 

@@ -3,6 +3,7 @@ cluster ahead, which cluster ``get`` hands out, and that nothing booted ahead ou
 
 from __future__ import annotations
 
+import _thread
 import threading
 
 import pytest
@@ -67,6 +68,10 @@ def fake(monkeypatch):
 def test_which_scenarios_leave_a_cluster_a_reset_brings_back():
     assert pool_mod.keeps_cluster(scenario(PLAIN))
     assert not pool_mod.keeps_cluster(scenario(UPGRADE, airflow_version="3.3.1"))
+    newer = {"add_node": {"node": "scheduler-2", "version": "3.3.2"}}
+    assert not pool_mod.keeps_cluster(scenario([newer, *PLAIN], airflow_version="3.2.2"))
+    same = {"add_node": {"node": "scheduler-2"}}
+    assert pool_mod.keeps_cluster(scenario([same, *PLAIN], airflow_version="3.2.2"))
 
 
 def test_same_topology_after_a_plain_drill_is_a_reset_not_a_boot_ahead(fake):
@@ -141,3 +146,18 @@ def test_no_boot_ahead_for_or_beside_a_kubernetes_drill(fake):
     p.boot_ahead(scenario(PLAIN), scenario(PLAIN, **k8s))
     p.boot_ahead(scenario(PLAIN, **k8s), scenario(PLAIN, workers=2))
     assert len(fake.made) == 1 and p._ahead is None
+
+
+def test_ctrl_c_while_a_boot_ahead_is_waited_for_leaves_it_to_close(fake):
+    """The boot ahead is still the pool's while get() waits for it: the clean-up after a
+    Ctrl-C (close) cancels and removes it."""
+    p = pool_mod.ClusterPool()
+    p.get(Topology(workers=1))
+    fake.gate.clear()  # the boot never ends by itself
+    p.boot_ahead(scenario(PLAIN), scenario(PLAIN, workers=2))
+    ahead = fake.made[1]
+    threading.Timer(0.2, _thread.interrupt_main).start()
+    with pytest.raises(KeyboardInterrupt):
+        p.get(Topology(workers=2))
+    assert p.close(reason="interrupted") == []
+    assert ahead.cancelled.is_set() and ahead.down_reason == "interrupted (booted ahead, not used)"
