@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from testbed import runs
-from testbed.images import build as image_build
+from testbed.backends import images as image_provision
 from testbed.parallel import run_parallel
 from testbed.scenario import load
 from testbed.timescale import ENV as TIMESCALE_ENV
@@ -232,7 +232,7 @@ def main() -> None:
     ap.add_argument("paths", nargs="*", type=Path)
     args = ap.parse_args()
     paths = args.paths or PACKS[args.pack]
-    image_build.ensure_scenarios([load(p) for p in paths])
+    image_provision.ensure_scenarios([load(p) for p in paths])
     by_scale: dict[str, dict] = {}  # "0.5" (one cluster) or "0.25x2" (two side by side)
     for scale in args.scales.split(","):
         if scale == "default":  # each drill at its own timescale

@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 from testbed import timescale as T
+from testbed.backends import images as image_provision
 from testbed.checks.health import classify, heartbeat_age
+from testbed.engine.execute import execute
 from testbed.errors import TestbedError
-from testbed.images import build as image_build
 from testbed.pool import ClusterPool
 from testbed.scenario import load
-from testbed.scenario.execute import execute
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ROOT / "scenarios" / "quiet.yaml"
@@ -102,7 +102,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     args = ap.parse_args()
     scales = [float(s) for s in args.scales.split(",")]
-    image_build.ensure_scenarios([load(QUIET)])
+    image_provision.ensure_scenarios([load(QUIET)])
     results = []
     for r in range(args.rounds):
         for scale in scales:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from testbed import timescale
+from testbed import krb5, timescale
 from testbed.errors import TestbedError
 from testbed.secrets import Secrets
-from testbed.services import kdc
 from testbed.topology import Topology, role_is_worker
 
 SECRETS_DIR = "/run/testbed"
@@ -144,7 +143,8 @@ def environment(topology: Topology, node: str, secrets: Secrets) -> dict[str, st
 
 def kerberos_options(topology: Topology) -> dict[str, str]:
     """``[kerberos]`` for workers and sidecars: the testbed's values, then the topology's; the
-    refresher's cycle scaled by the timescale (like the ticket life, :func:`kdc.ticket_life`)."""
+    refresher's cycle scaled by the timescale (like the ticket life,
+    :func:`testbed.services.kdc.ticket_life`)."""
     overrides = topology.config.get("kerberos", {})
     written = {**KERBEROS_CONFIG, **{k: str(v) for k, v in overrides.items()}}
     return {k: timescale.option(f"kerberos.{k}", v, topology.timescale) for k, v in written.items()}
@@ -154,12 +154,12 @@ def worker_kerberos_env(topology: Topology) -> dict[str, str]:
     """What a worker adds in a cluster with Kerberos: `[core] security = kerberos` (Airflow then
     sets KRB5CCNAME to the shared cache), the krb5 config, and the kerberized target's
     connection (no password: the ticket is the credential). Never a keytab."""
-    env = {env_name("core", "security"): "kerberos", "KRB5_CONFIG": kdc.KRB5_CONF}
+    env = {env_name("core", "security"): "kerberos", "KRB5_CONFIG": krb5.KRB5_CONF}
     env.update({env_name("kerberos", k): v for k, v in kerberos_options(topology).items()})
     env[f"AIRFLOW_CONN_{PG_KRB_CONN.upper()}"] = json.dumps(
         {
             "conn_type": "postgres",
-            "host": kdc.fqdn("pg-krb"),
+            "host": krb5.fqdn("pg-krb"),
             "port": 5432,
             "schema": "kerberized",
             "login": "etl",
@@ -173,7 +173,7 @@ def sidecar_environment(topology: Topology, principal: str, keytab_name: str) ->
     """The sidecar's whole environment: `[kerberos]` with its principal and keytab, and nothing
     of the cluster's secrets (no database, broker, fernet, API or JWT secret). Without a
     metadata database, `airflow kerberos` needs `[database] check_migrations = False`."""
-    env = {env_name("core", "security"): "kerberos", "KRB5_CONFIG": kdc.KRB5_CONF}
+    env = {env_name("core", "security"): "kerberos", "KRB5_CONFIG": krb5.KRB5_CONF}
     env.update({env_name("kerberos", k): v for k, v in kerberos_options(topology).items()})
     env[env_name("kerberos", "principal")] = principal
     env[env_name("kerberos", "keytab")] = f"{SECRETS_DIR}/{keytab_name}"

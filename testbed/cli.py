@@ -57,16 +57,16 @@ def demo(
     """Build missing images, boot a cluster, run the smoke drill and a real fault drill (by
     default the blackholed scheduler->Postgres link, with its hang diagnostics), tear down,
     and print where the drill's report is."""
+    from testbed.backends import images as image_provision
     from testbed.cluster import Cluster
-    from testbed.images import build as image_build
+    from testbed.engine.execute import execute
     from testbed.interrupts import deferred
     from testbed.scenario import load
-    from testbed.scenario.execute import execute
     from testbed.smoke import run_smoke
 
     t0 = time.monotonic()
     scenario = load(paths.project_root() / drill if not drill.is_absolute() else drill)
-    image_build.ensure_scenarios([scenario])
+    image_provision.ensure_scenarios([scenario])
     cluster = Cluster(scenario.topology.build())
     progress.step(f"booting run {cluster.run_id}")
     cluster.up()

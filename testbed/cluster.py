@@ -89,7 +89,7 @@ class Cluster:
         self.ready_timeout = ready_timeout
         self.services_image = catalog.services_ref().name
         self.airflow_image = catalog.airflow_ref(self.topology.airflow_version).name
-        self.snapshot = postgres.snapshot_name(self.airflow_image, self.services_image)
+        self.snapshot = catalog.snapshot_name(self.airflow_image, self.services_image)
         self.postgres_image = self.services_image
         self.network = None
         self.nodes: dict[str, Container] = {}

@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from testbed import airflow_config as AC
+from testbed import krb5
 from testbed import labels as L
 from testbed.images import catalog
 from testbed.runtime import NO_EGRESS, NodeSpec, Volume
@@ -38,7 +39,7 @@ HEALTH = {
     "toxiproxy": ["CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8474"],
     # Kerberos: the KDC answers a kinit of its probe principal (written before krb5kdc starts,
     # after every exported keytab); the target answers; a refresher's cache holds a valid TGT
-    "kdc": ["CMD", "kinit", "-k", "-t", kdc.PROBE_KEYTAB, "-c", "MEMORY:p", f"probe@{kdc.REALM}"],
+    "kdc": ["CMD", "kinit", "-k", "-t", kdc.PROBE_KEYTAB, "-c", "MEMORY:p", f"probe@{krb5.REALM}"],
     PG_KRB: ["CMD", "pg_isready", "-h", "/tmp", "-t", "2"],
 }
 SIDECAR_HEALTH = ["CMD", "klist", "-s", "-c", AC.CCACHE]

@@ -283,7 +283,7 @@ def _guarded(outcome: Outcome, fn, *args):
 
 
 def _execute(scenario, cluster, outcome: Outcome) -> None:
-    from testbed.scenario.execute import Interrupted, execute
+    from testbed.engine.execute import Interrupted, execute
 
     progress.step(f"scenario {scenario.name} on run {cluster.run_id}")
     try:

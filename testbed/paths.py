@@ -32,3 +32,8 @@ def project_root() -> Path:
     """The source tree (scenarios/ lives here); falls back to the working directory."""
     here = Path(__file__).resolve().parent.parent
     return here if (here / "scenarios").is_dir() else Path.cwd()
+
+
+def dags_dir() -> Path:
+    """The testbed's own DAGs (``scenarios/dags``), what a topology without ``dags:`` mounts."""
+    return project_root() / "scenarios" / "dags"

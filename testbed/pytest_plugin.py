@@ -80,14 +80,14 @@ def testbed_cluster(testbed_pool):
 @pytest.fixture
 def testbed_run_scenario(request, testbed_pool):
     """``run(scenario_or_path) -> Verdict`` on a pooled cluster of the scenario's topology."""
-    from testbed.images import build as image_build
+    from testbed.backends import images as image_provision
+    from testbed.engine.execute import execute
     from testbed.scenario import Scenario, load
-    from testbed.scenario.execute import execute
 
     def run(scenario: Scenario | str | Path):
         if not isinstance(scenario, Scenario):
             scenario = load(scenario)
-        image_build.ensure_scenarios([scenario])  # a no-op once built
+        image_provision.ensure_scenarios([scenario])  # a no-op once built
         cluster = testbed_pool.get(scenario.topology.build())
         testbed_pool.boot_ahead(scenario, _next_scenario(request))
         verdict, folder = execute(scenario, cluster)

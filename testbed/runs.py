@@ -32,11 +32,11 @@ def run_all(
     clusters (unless ``keep``); the exit code of the worst verdict. ``around(cluster)``: a
     context manager each scenario runs inside (e.g. the soak's usage sampler); ``results``:
     a list that gets each (verdict, folder); ``boot_ahead``: see :mod:`testbed.pool`."""
-    from testbed.images import build as image_build
+    from testbed.backends import images as image_provision
+    from testbed.engine.execute import Interrupted, execute
     from testbed.pool import ClusterPool
-    from testbed.scenario.execute import Interrupted, execute
 
-    image_build.ensure_scenarios(scenarios)
+    image_provision.ensure_scenarios(scenarios)
     pool = ClusterPool(detached=keep, ahead=boot_ahead)
     codes, results = [], [] if results is None else results
     try:
@@ -83,10 +83,10 @@ def _finish(pool, keep: bool, junit: Path | None, results: list) -> None:
 def run_parallel(scenarios, clusters: int, junit: Path | None) -> int:
     """:func:`run_all` on several clusters at once (testbed.parallel); verdicts print as they
     end."""
-    from testbed.images import build as image_build
+    from testbed.backends import images as image_provision
     from testbed.parallel import run_parallel as run_side_by_side
 
-    image_build.ensure_scenarios(scenarios)  # built once, before any worker starts
+    image_provision.ensure_scenarios(scenarios)  # built once, before any worker starts
 
     def show(outcome) -> None:
         if outcome.verdict is not None:

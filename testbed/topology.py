@@ -17,7 +17,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from testbed import timescale
 from testbed.errors import TestbedError
-from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
+from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION, K8S_PROVIDER
 
 INFRA = ("postgres", "redis", "minio", "toxiproxy")
 K8S_NODE = "k8s-node"  # the Kubernetes node container (backend: kubernetes)
@@ -36,9 +36,6 @@ K8S_PROCESSES = (
     *K8S_NODE_PROCESSES,
 )
 EXECUTORS = {"docker": ("CeleryExecutor",), "kubernetes": ("KubernetesExecutor",)}
-# the provider the KubernetesExecutor lives in, installed into a derived image like a user's
-# extra packages (the version tested with every Airflow version the images build)
-K8S_PROVIDER = "apache-airflow-providers-cncf-kubernetes==10.25.0"
 AIRFLOW_CORE = ("api-server", "scheduler", "dag-processor", "triggerer")
 KERBEROS_INFRA = ("kdc",)
 PG_KRB = "pg-krb"  # the kerberized target: a second Postgres that accepts only GSSAPI

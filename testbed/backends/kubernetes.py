@@ -12,8 +12,8 @@ from typing import Any
 
 from testbed import progress, runtime
 from testbed.backends.docker import DockerBackend
+from testbed.images import k8s_node as k8s_image
 from testbed.k8s import deploy as k8s_deploy
-from testbed.k8s import image as k8s_image
 from testbed.k8s import manifests as k8s_manifests
 from testbed.k8s import node as k8s_node
 from testbed.topology import K8S_NODE

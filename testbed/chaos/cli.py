@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from testbed import progress
-from testbed.chaos.generate import KINDS, ChaosError
+from testbed.scenario.chaos_generate import KINDS, ChaosError
 
 
 def parse_list(text: str | None, what: str, allowed: tuple[str, ...] | None = None):

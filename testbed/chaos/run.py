@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from testbed.chaos import schedule as S
-from testbed.chaos.generate import ChaosError
 from testbed.chaos.shrink import Shrunk, shrink
+from testbed.engine.execute import execute
 from testbed.history import load as load_history
 from testbed.pool import ClusterPool
-from testbed.scenario.execute import execute
+from testbed.scenario.chaos_generate import ChaosError
 from testbed.scenario.verdict import Verdict, compute
 
 HEAL_AUDIT = "heal audit"

@@ -19,8 +19,9 @@ stopped; then the invariants over the whole history:
 The schedule is recorded as a ``chaos`` event before the first step, so a record is enough to
 run it again exactly (:func:`from_record`) — the seed is not re-drawn.
 
-The schedule itself and its plain steps are in :mod:`testbed.chaos.expand` (the scenario model
-expands a ``chaos`` step with them); here: the scenario, its YAML, a record's schedule.
+The schedule itself and its plain steps are in :mod:`testbed.scenario.chaos_expand` (the
+scenario model expands a ``chaos`` step with them); here: the scenario, its YAML, a record's
+schedule.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from typing import Any
 
 import yaml
 
-from testbed.chaos.expand import Schedule, scenario_data
 from testbed.errors import ScenarioError
 from testbed.history import load as load_history
+from testbed.scenario.chaos_expand import Schedule, scenario_data
 from testbed.scenario.load import check
 from testbed.scenario.model import Scenario, TopologySpec
 

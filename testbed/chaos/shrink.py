@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from testbed.chaos.generate import Drawn
 from testbed.chaos.schedule import Schedule
+from testbed.scenario.chaos_generate import Drawn
 
 T = TypeVar("T")
 

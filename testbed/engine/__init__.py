@@ -1,5 +1,5 @@
 """The scenario engine: carries out a scenario's steps against a running cluster and records
-them in its history (see :mod:`testbed.scenario.execute`, which hands each step over).
+them in its history (see :mod:`testbed.engine.execute`, which hands each step over).
 
 - :mod:`~testbed.engine.runner`: the :class:`Runner`, its step verbs and lifecycle;
 - :mod:`~testbed.engine.steps_bound`: bounded step execution, the step scope, StepFailed and

@@ -84,7 +84,7 @@ def _upgrades(step: Callable[Concatenate[Upgrades, P], R]) -> Callable[Concatena
 
 class Runner:
     """Carries out a scenario's steps (its methods, one per step verb, called by
-    :mod:`testbed.scenario.execute`) and records them; see the module's docstring."""
+    :mod:`testbed.engine.execute`) and records them; see the module's docstring."""
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ One module per family, like :mod:`testbed.checks`:
 - :mod:`~testbed.faults.link`: Toxiproxy link faults (a toxic, or ``down``);
 - :mod:`~testbed.faults.kerberos`: clock_skew, rotate_key;
 - :mod:`~testbed.faults.audit`: the heal audit;
-- :mod:`testbed.k8s.faults`: pod_delete (the Kubernetes backend).
+- :mod:`testbed.faults.pod`: pod_delete (the Kubernetes backend).
 
 :mod:`~testbed.faults.registry` is the one table of fault kinds (parameters, flags, a line of
 description, where the class lives); it is pure, so the scenario model, the checks and the

@@ -21,7 +21,7 @@ class FaultSpec:
     params: tuple[str, ...] = ()  # the optional fields of the `fault` step it takes
     healed_by_step: bool = False  # no `for:`: a `heal` step (or the scenario's end) heals it
     loses_task_log: bool = False  # a task running on the target uploads no log (checks.logs)
-    chaos: bool = False  # seeded chaos may draw it (testbed.chaos.generate)
+    chaos: bool = False  # seeded chaos may draw it (testbed.scenario.chaos_generate)
 
 
 _F = "testbed.faults"
@@ -101,7 +101,7 @@ REGISTRY: dict[str, FaultSpec] = {
         ),
         FaultSpec(
             "pod_delete",
-            "testbed.k8s.faults:PodDelete",
+            "testbed.faults.pod:PodDelete",
             "Delete a role's pod(s) on Kubernetes, with a grace period; the heal waits for new.",
             params=("grace",),
             healed_by_step=True,

@@ -18,12 +18,11 @@ import docker.errors
 
 from testbed import labels as L
 from testbed import paths, progress
-from testbed.backends import backend_for
 from testbed.errors import ImageBuildError
 from testbed.images import catalog, extra
+from testbed.images import k8s_node as k8s_image
 from testbed.images.catalog import ImageRef
 from testbed.images.steps import exists_name, run, stream_build
-from testbed.k8s import image as k8s_image
 from testbed.runtime import client
 
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -81,18 +80,6 @@ def _side_by_side(refs: list[ImageRef], verbose: bool, width: int) -> None:
         raise errors[0]
 
 
-def ensure_scenarios(scenarios) -> list[tuple[ImageRef, str]]:
-    """Every image the scenarios need: the Airflow versions they run, for those with extra
-    requirements (or on Kubernetes) the derived images (one per version), the Kubernetes node."""
-    out = ensure(tuple(sorted(set().union(*(s.versions() for s in scenarios)))))
-    for s in scenarios:
-        topology = s.topology.build()
-        out += ensure_extra(tuple(sorted(s.versions())), topology.image_requirements)
-    if any(backend_for(s.topology.build()).images() for s in scenarios):
-        out += ensure_kubernetes(())  # the only backend with images of its own: the node's
-    return out
-
-
 def present_for(scenarios) -> bool:
     """Whether the Airflow images (a user's extra packages included) ``scenarios`` run are all
     here (the Kubernetes node is checked at boot)."""
@@ -107,14 +94,12 @@ def present_for(scenarios) -> bool:
 def ensure_kubernetes(versions: tuple[str, ...]) -> list[tuple[ImageRef, str]]:
     """The Kubernetes node image, and for each of ``versions`` the Airflow image with the
     KubernetesExecutor's provider (what ``backend: kubernetes`` runs)."""
-    from testbed.topology import K8S_PROVIDER
-
     name = k8s_image.node_image()
     present = exists_name(name)
     k8s_image.ensure_node_image()
     repo, tag = name.split(":", 1)
     out = [(ImageRef("k8s-node", repo, tag), "present" if present else "built")]
-    return out + ensure_extra(versions, (K8S_PROVIDER,))
+    return out + ensure_extra(versions, (catalog.K8S_PROVIDER,))
 
 
 def ensure_extra(
@@ -237,11 +222,9 @@ def prune(
         names = set(img.tags)
         if keep_current and (names & current or img.labels.get(L.PARENT) in current):
             continue  # a current image, or one derived from it (a user's extra packages)
-        if keep_current and any(t.startswith("testbed-pgdata:") for t in names):
-            from testbed.services.postgres import snapshot_is_current
-
-            if snapshot_is_current(names):
-                continue
+        pgdata = any(t.startswith(f"{catalog.SNAPSHOT_REPO}:") for t in names)
+        if keep_current and pgdata and catalog.snapshot_is_current(names):
+            continue
         try:
             client().images.remove(img.id, force=True)
             removed.extend(names or {img.short_id})

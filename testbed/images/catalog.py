@@ -19,6 +19,10 @@ DEFAULT_AIRFLOW_VERSION = "3.3.2"
 AIRFLOW_VERSIONS = tuple(sorted(p.stem for p in (HERE / "airflow" / "locks").glob("*.txt")))
 TOOLS_LOCK = "tools.lock"  # in the airflow build context, beside the Dockerfile
 
+SNAPSHOT_REPO = "testbed-pgdata"  # a migrated metadata database, per Airflow and services image
+# the provider the KubernetesExecutor lives in, installed into a derived image like a user's
+# extra packages (the version tested with every Airflow version the images build)
+K8S_PROVIDER = "apache-airflow-providers-cncf-kubernetes==10.25.0"
 DEBIAN_SUITE = "trixie"
 BASE_PACKAGES = ("ca-certificates",)
 GO_MODULES = {
@@ -121,3 +125,18 @@ def tools_pins() -> dict[str, str]:
 
 def all_refs(versions: tuple[str, ...] = (DEFAULT_AIRFLOW_VERSION,)) -> list[ImageRef]:
     return [base_ref(), services_ref(), *(airflow_ref(v) for v in versions)]
+
+
+def snapshot_tag(airflow_image: str, services_image: str) -> str:
+    return f"{airflow_image.split(':', 1)[1]}--{services_image.split(':', 1)[1]}"
+
+
+def snapshot_name(airflow_image: str, services_image: str) -> str:
+    """The image of the metadata database migrated by ``airflow_image`` on ``services_image``."""
+    return f"{SNAPSHOT_REPO}:{snapshot_tag(airflow_image, services_image)}"
+
+
+def snapshot_is_current(tags: set[str]) -> bool:
+    """Whether a snapshot image belongs to the current airflow and services images."""
+    current = {snapshot_name(airflow_ref(v).name, services_ref().name) for v in AIRFLOW_VERSIONS}
+    return bool(tags & current)

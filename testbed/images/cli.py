@@ -30,7 +30,7 @@ def images_build(
 
     refs = image_build.ensure(tuple(airflow_version), verbose=verbose)
     if kubernetes:
-        from testbed.k8s.image import node_image, unavailable
+        from testbed.images.k8s_node import node_image, unavailable
 
         why = unavailable()
         if why:  # the Docker backend's images are built; the Kubernetes drills will be skipped

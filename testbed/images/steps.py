@@ -1,6 +1,6 @@
 """The low-level steps the image builds share: whether an image exists, a host command, a
 ``docker build`` of a prepared context. Used by :mod:`testbed.images.build` (the testbed
-images), :mod:`testbed.images.extra` (a user's extra packages) and :mod:`testbed.k8s.image`
+images), :mod:`testbed.images.extra` (a user's extra packages) and :mod:`testbed.images.k8s_node`
 (the Kubernetes node), which therefore need not import one another."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ official chart deploys them (Deployments, a migration Job, a pod template for th
 KubernetesExecutor's task pods, RBAC for the scheduler's pod launcher), while Postgres, MinIO
 and Toxiproxy stay containers beside the node, reached from the pods by address.
 
-``image``: the node image and the Airflow image side-loaded into it; ``node``: the node
-container's spec and readiness, and ``kubectl``; ``manifests``: the objects (pure);
-``deploy``: apply them and wait; ``faults``: the faults on pods.
+``node``: the node container's spec and readiness, and ``kubectl``; ``manifests``: the objects
+(pure); ``deploy``: apply them and wait. The node image's recipe is with the other images
+(:mod:`testbed.images.k8s_node`), the pod faults with the other faults (:mod:`testbed.faults.pod`).
 """

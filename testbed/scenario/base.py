@@ -56,7 +56,7 @@ class StepKind(Strict):
     :data:`testbed.scenario.steps.ACTION_MODELS`): ``bound()`` (how long the main thread waits
     for it), ``describe()`` (its line in ``testbed run --dry-run``) and ``compress(ts)`` (the
     step in compressed time, :mod:`testbed.scenario.compress`). How the engine carries it out
-    is :data:`testbed.scenario.execute.HANDLERS`; what it is checked against across steps,
+    is :data:`testbed.engine.execute.HANDLERS`; what it is checked against across steps,
     :data:`testbed.scenario.validate.VALIDATORS` (both keyed by ``action``)."""
 
     def bound(self) -> float:

@@ -9,12 +9,11 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from testbed import dagscan
+from testbed import dagscan, paths
 from testbed.errors import ScenarioError, TestbedError
 from testbed.scenario import own
 from testbed.scenario.model import Scenario, allowed_fields
 from testbed.scenario.validate import cross_check
-from testbed.services.airflow import dags_dir
 
 
 def load(path: str | Path, dags: Path | None = None) -> Scenario:
@@ -79,7 +78,7 @@ def check(
         raise ScenarioError(f"{source}: topology.{exc}") from None
     if scenario.topology.dags and not Path(scenario.topology.dags).is_dir():
         raise ScenarioError(f"{source}: topology.dags: {scenario.topology.dags} is not a folder")
-    folder = dags or (Path(scenario.topology.dags) if scenario.topology.dags else dags_dir())
+    folder = dags or (Path(scenario.topology.dags) if scenario.topology.dags else paths.dags_dir())
     scan = dagscan.scan(folder)
     errors = cross_check(scenario, set(scan.ids))
     if scenario.chaos_schedules:  # the user wrote one chaos step, not the steps it expanded to

@@ -20,7 +20,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
-from testbed.chaos.expand import scenario_data
 from testbed.errors import TestbedError
 from testbed.scenario.base import (
     DEFAULT_BOUNDS,
@@ -30,6 +29,7 @@ from testbed.scenario.base import (
     Strict,
     Version,
 )
+from testbed.scenario.chaos_expand import scenario_data
 from testbed.scenario.durations import Duration
 from testbed.scenario.steps import (
     ACTION_MODELS,

@@ -8,10 +8,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from testbed.chaos import generate
-from testbed.chaos.expand import Schedule
-from testbed.chaos.generate import KINDS as CHAOS_KINDS
+from testbed.scenario import chaos_generate as generate
 from testbed.scenario.base import StepKind
+from testbed.scenario.chaos_expand import Schedule
+from testbed.scenario.chaos_generate import KINDS as CHAOS_KINDS
 from testbed.scenario.durations import Duration
 from testbed.scenario.topology_spec import TopologySpec
 
@@ -30,7 +30,7 @@ class Chaos(StepKind):
     seed: int
     duration: Duration = 600.0
     faults: list[ChaosKind] = ["hang", "kill", "restart", "link"]
-    targets: list[str] | None = None  # nodes and links; default: testbed.chaos.generate
+    targets: list[str] | None = None  # nodes and links; default: testbed.scenario.chaos_generate
     workload: str | None = "many_tasks:10s"
     min_fault: Duration = Field(5.0, ge=1)
     max_fault: Duration = 30.0

@@ -48,17 +48,13 @@ def role_of(node: str) -> str:
     return base if base in ROLE_COMMANDS else node
 
 
-def dags_dir() -> Path:
-    return paths.project_root() / "scenarios" / "dags"
-
-
 MAX_DAG_BYTES = 64 * 1024 * 1024  # a DAG folder is copied into every node that parses/runs
 
 
 def dag_files(folder: Path | None = None) -> dict[str, tuple[bytes, int]]:
     """Every file of the DAG folder (subfolders included: helper modules, SQL, configs; caches
     and VCS folders skipped), as the files to put under Airflow's dags folder on a node."""
-    folder = folder or dags_dir()
+    folder = folder or paths.dags_dir()
     files = [
         p
         for p in sorted(folder.rglob("*"))

@@ -19,17 +19,13 @@ import re
 
 from testbed import runtime, timescale
 from testbed.errors import ClusterError
+from testbed.krb5 import DOMAIN, HOST, KRB5_CONF, PORT, REALM
 from testbed.readiness import Probe
 from testbed.runtime import NodeSpec
 from testbed.services import Ctx, secret_file
 
-REALM = "TESTBED.INTERNAL"
-DOMAIN = "testbed.internal"
-HOST = f"kdc.{DOMAIN}"
-PORT = 88
 TICKET_LIFE = 90  # seconds at timescale 1 (see ticket_life): a ticket expires inside a drill
 RENEW_LIFE = 600
-KRB5_CONF = "/etc/krb5.conf"
 PROBE_KEYTAB = "/etc/krb5kdc/probe.keytab"  # on the KDC node only
 
 # Adds the principal if it is missing, then exports its current keys (-norandkey: the kvno stays)
@@ -42,15 +38,6 @@ _EXPORT = (
     "umask 077; t=$(mktemp -u /tmp/kt.XXXXXX); "
     'kadmin.local -q "ktadd -norandkey -k $t $p" >/dev/null 2>&1; base64 -w0 "$t"; rm -f "$t"'
 )
-
-
-def fqdn(node: str) -> str:
-    return f"{node}.{DOMAIN}"
-
-
-def principal(service: str, node: str) -> str:
-    """``airflow/worker-1.testbed.internal@TESTBED.INTERNAL``."""
-    return f"{service}/{fqdn(node)}@{REALM}"
 
 
 def ticket_life(ctx: Ctx) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from testbed import airflow_config as AC
-from testbed import runtime
+from testbed import krb5, runtime
 from testbed.readiness import Probe
 from testbed.runtime import NodeSpec, Volume
 from testbed.services import Ctx, kdc
@@ -32,7 +32,7 @@ def worker_of(node: str) -> str:
 
 
 def worker_principal(worker: str) -> str:
-    return kdc.principal("airflow", worker)
+    return krb5.principal("airflow", worker)
 
 
 def ccache_volume(worker: str, read_only: bool) -> Volume:

@@ -11,7 +11,7 @@ cannot authenticate, so :func:`psql` runs as the local superuser over the node's
 
 from __future__ import annotations
 
-from testbed import runtime
+from testbed import krb5, runtime
 from testbed.readiness import Probe
 from testbed.runtime import NodeSpec
 from testbed.services import SECRETS_DIR, Ctx, kdc
@@ -20,8 +20,8 @@ from testbed.topology import PG_KRB
 PORT = 5432
 DATABASE = "kerberized"
 ROLE = "etl"
-HOST = kdc.fqdn(PG_KRB)
-SERVICE_PRINCIPAL = kdc.principal("postgres", PG_KRB)
+HOST = krb5.fqdn(PG_KRB)
+SERVICE_PRINCIPAL = krb5.principal("postgres", PG_KRB)
 
 
 def spec(ctx: Ctx, node: str = PG_KRB) -> NodeSpec:
@@ -38,7 +38,7 @@ def base_spec(ctx: Ctx, node: str = PG_KRB) -> NodeSpec:
         role="pg-krb",
         image=ctx.services_image,
         command=["tb-pg-krb"],
-        env={"TB_KRB_REALM": kdc.REALM, "KRB5_CONFIG": kdc.KRB5_CONF},
+        env={"TB_KRB_REALM": krb5.REALM, "KRB5_CONFIG": krb5.KRB5_CONF},
         files=kdc.conf_file(ctx),
         aliases=[HOST],
         file_uid=0,

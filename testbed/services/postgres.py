@@ -20,7 +20,6 @@ from testbed.runtime import NodeSpec
 from testbed.services import Ctx, secret_file
 
 PORT = 5432
-SNAPSHOT_REPO = "testbed-pgdata"
 
 
 def spec(ctx: Ctx, node: str = "postgres") -> NodeSpec:
@@ -98,14 +97,6 @@ def _shutdown(held: dict) -> None:
         dup.close()
 
 
-def snapshot_tag(airflow_image: str, services_image: str) -> str:
-    return f"{airflow_image.split(':', 1)[1]}--{services_image.split(':', 1)[1]}"
-
-
-def snapshot_name(airflow_image: str, services_image: str) -> str:
-    return f"{SNAPSHOT_REPO}:{snapshot_tag(airflow_image, services_image)}"
-
-
 def snapshot_exists(name: str) -> bool:
     try:
         runtime.client().images.get(name)
@@ -120,14 +111,3 @@ def take_snapshot(ctx: Ctx, name: str) -> None:
     ctx.container("postgres").commit(
         repository=repo, tag=tag, changes=[f"LABEL {L.KIND}=pgdata"], pause=True
     )
-
-
-def snapshot_is_current(tags: set[str]) -> bool:
-    """Whether a snapshot image belongs to the current airflow and services images."""
-    from testbed.images import catalog
-
-    current = {
-        snapshot_name(catalog.airflow_ref(v).name, catalog.services_ref().name)
-        for v in catalog.AIRFLOW_VERSIONS
-    }
-    return bool(tags & current)

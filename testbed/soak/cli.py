@@ -22,7 +22,7 @@ def soak(
 ) -> None:
     """A soak: hours of seeded chaos under a workload; exit 0 only if every invariant held."""
     from testbed.chaos.cli import _print_schedule, build, parse_list
-    from testbed.chaos.generate import KINDS
+    from testbed.scenario.chaos_generate import KINDS
 
     options = {
         "duration": duration,

@@ -12,10 +12,10 @@ import pytest
 
 from testbed.chaos import schedule as S
 from testbed.chaos.cli import build
-from testbed.chaos.generate import Drawn
 from testbed.chaos.run import failures, run_schedule, shrink_record
 from testbed.history import load as load_history
 from testbed.scenario import load
+from testbed.scenario.chaos_generate import Drawn
 from testbed.scenario.model import Fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-drills")]
@@ -43,7 +43,7 @@ def chaos_run(testbed_pool):
     scenario = build(SEED, OPTIONS, workers=2, overrides=[])
     (schedule,) = scenario.chaos_schedules
     cluster = testbed_pool.get(scenario.topology.build())
-    from testbed.scenario.execute import execute
+    from testbed.engine.execute import execute
 
     verdict, folder = execute(scenario, cluster)
     return schedule, verdict, folder

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testbed.k8s import image as k8s_image
+from testbed.images import k8s_node as k8s_image
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,8 +14,8 @@ from testbed import airflow_config as AC
 from testbed import engine, logwatch, observe
 from testbed.checks import View
 from testbed.checks.tasks import NoLossParams, no_task_lost
+from testbed.engine import execute as X
 from testbed.history import History
-from testbed.scenario import execute as X
 from testbed.scenario import model as M
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from testbed.chaos import generate as G
 from testbed.chaos import schedule as S
-from testbed.chaos.generate import ChaosError, Drawn, Ranges
 from testbed.chaos.shrink import Budget, ddmin, shrink
 from testbed.checks import registry
 from testbed.errors import ScenarioError
+from testbed.scenario import chaos_generate as G
 from testbed.scenario import from_data, load
+from testbed.scenario.chaos_generate import ChaosError, Drawn, Ranges
 from testbed.scenario.model import Fault, Heal, Sleep
 from testbed.topology import Topology
 

@@ -69,7 +69,7 @@ def test_an_unknown_name_is_an_attribute_error():
 
 
 def test_the_kubernetes_fault_builds_on_the_same_base():
-    from testbed.k8s import faults as kf
+    from testbed.faults import pod as kf
 
     assert issubclass(kf.PodDelete, faults.Fault)
     assert kf.descendants is faults.descendants
@@ -98,8 +98,8 @@ FORMER_KINDS = (
 
 def test_the_names_derived_from_the_registry_are_those_the_dsl_had():
     """For the kinds the DSL had before the registry (a kind added later adds to these)."""
-    from testbed.chaos import generate
     from testbed.checks import logs
+    from testbed.scenario import chaos_generate as generate
     from testbed.scenario import model
 
     def former(names):
@@ -126,7 +126,7 @@ def test_the_names_derived_from_the_registry_are_those_the_dsl_had():
 
 def test_the_registry_and_its_readers_import_no_docker():
     code = (
-        "import sys, testbed.faults.registry, testbed.checks, testbed.chaos.generate; "
+        "import sys, testbed.faults.registry, testbed.checks, testbed.scenario.chaos_generate; "
         "print(sorted({'docker', 'requests', 'testbed.faults.process'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

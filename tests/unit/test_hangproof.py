@@ -16,10 +16,10 @@ import pytest
 import requests
 
 from testbed import bounded, engine, faults, observe
+from testbed.engine import execute as X
 from testbed.engine import fault_book, steps_bound
 from testbed.engine import runner as engine_runner
 from testbed.history import History
-from testbed.scenario import execute as X
 from testbed.scenario import model as M
 from testbed.topology import Topology
 

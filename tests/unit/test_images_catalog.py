@@ -55,3 +55,11 @@ def test_airflow_tag_covers_the_tools_lock(tmp_path, monkeypatch):
     lock = tmp_path / "airflow" / catalog.TOOLS_LOCK
     lock.write_text(lock.read_text().replace("0.4.3", "0.4.2"))
     assert catalog.airflow_ref("3.3.2").tag != before
+
+
+def test_snapshot_name_is_tied_to_both_images():
+    name = catalog.snapshot_name("testbed-airflow:3.3.2-aaa", "testbed-services:bbb")
+    assert name == "testbed-pgdata:3.3.2-aaa--bbb"
+    assert catalog.snapshot_is_current({name}) is False
+    current = catalog.snapshot_name(catalog.airflow_ref().name, catalog.services_ref().name)
+    assert catalog.snapshot_is_current({"testbed-pgdata:old", current})

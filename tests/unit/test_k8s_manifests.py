@@ -7,10 +7,11 @@ import pytest
 import yaml
 
 from testbed.errors import TestbedError
+from testbed.images.catalog import K8S_PROVIDER
 from testbed.k8s import manifests as M
 from testbed.scenario.load import from_data
 from testbed.secrets import Secrets
-from testbed.topology import K8S_NODE, K8S_PROVIDER, Topology
+from testbed.topology import K8S_NODE, Topology
 
 IMAGE = "testbed-airflow-extra:3.3.2-abc"
 HOSTS = {"postgres": "172.18.0.2", "minio": "172.18.0.3", "toxiproxy": "172.18.0.4"}
@@ -288,7 +289,7 @@ class FakeNode:
 
 
 def test_pod_delete_with_grace_deletes_gracefully_and_records_the_pods(monkeypatch):
-    from testbed.k8s import faults as kf
+    from testbed.faults import pod as kf
 
     fake = FakeNode({})
     monkeypatch.setattr(kf, "kubectl", fake)
@@ -309,7 +310,7 @@ def test_pod_delete_with_grace_deletes_gracefully_and_records_the_pods(monkeypat
 
 def test_pod_pids_finds_processes_by_their_pod_cgroup(tmp_path, monkeypatch):
     """The cgroup of each process under the node decides (read from /proc, faked here)."""
-    from testbed.k8s import faults as kf
+    from testbed.faults import pod as kf
 
     cgroups = {
         11: "4:pids:/docker/abc/kubepods/besteffort/pod1234-uid/ctr1\n",

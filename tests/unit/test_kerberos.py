@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from testbed import airflow_config as AC
+from testbed import krb5
 from testbed.checks import REGISTRY
 from testbed.scenario.model import TopologySpec
 from testbed.secrets import Secrets
@@ -172,7 +173,7 @@ def test_compressed_time_scales_the_ticket_life_and_the_refresh_cycle_together(f
     assert kdc.spec(ctx).env["TB_KRB_TICKET_LIFE"] == "45"
     for spec in (kdc.spec(ctx), pg_krb.spec(ctx), kerberos.base_spec(ctx, "worker-1-kerberos")):
         files = {**spec.files, **spec.root_files}
-        assert "ticket_lifetime = 45\n" in files[kdc.KRB5_CONF][0].decode()
+        assert "ticket_lifetime = 45\n" in files[krb5.KRB5_CONF][0].decode()
     side = kerberos.base_spec(ctx, "worker-1-kerberos").env
     assert side["AIRFLOW__KERBEROS__REINIT_FREQUENCY"] == "15"
     assert AC.environment(ctx.topology, "worker-2", SECRETS)[

@@ -78,8 +78,3 @@ def test_toxiproxy_declares_one_proxy_per_link():
     sched = next(p for p in proxies if p["name"] == "scheduler.postgres")
     assert sched["upstream"] == "postgres:5432"
     assert sched["listen"].endswith(f":{ctx.topology.link('scheduler', 'postgres').listen_port}")
-
-
-def test_snapshot_name_is_tied_to_both_images():
-    name = postgres.snapshot_name("testbed-airflow:3.3.2-aaa", "testbed-services:bbb")
-    assert name == "testbed-pgdata:3.3.2-aaa--bbb"

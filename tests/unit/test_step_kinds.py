@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.scenario import execute, validate
+from testbed.engine import execute
 from testbed.scenario import model as M
+from testbed.scenario import validate
 from testbed.scenario.base import StepKind
 
 RUN = set(M.ACTIONS) - {"chaos"}  # a chaos step is replaced by plain steps when validated

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from testbed.chaos.generate import Drawn, WorkloadSpec
+from testbed.scenario.chaos_generate import Drawn, WorkloadSpec
 
 WORKLOAD = "chaos"  # the workload's name: its runs are chaos-1, chaos-2, ...
 HEALTH_WITHIN = 90.0

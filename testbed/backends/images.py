@@ -1,0 +1,20 @@
+"""The images a set of scenarios needs, built where missing: each Airflow version they run,
+the derived images of a user's extra packages (or a backend's provider), and the images a
+backend needs of its own (the Kubernetes node)."""
+
+from __future__ import annotations
+
+from testbed.backends import backend_for
+from testbed.images import build
+from testbed.images.catalog import ImageRef
+
+
+def ensure_scenarios(scenarios) -> list[tuple[ImageRef, str]]:
+    """Every image the scenarios need (``(ref, "present" | "built")`` per image)."""
+    out = build.ensure(tuple(sorted(set().union(*(s.versions() for s in scenarios)))))
+    for s in scenarios:
+        topology = s.topology.build()
+        out += build.ensure_extra(tuple(sorted(s.versions())), topology.image_requirements)
+    if any(backend_for(s.topology.build()).images() for s in scenarios):
+        out += build.ensure_kubernetes(())  # the only backend with images of its own: the node's
+    return out
