@@ -30,6 +30,7 @@ from testbed import runs
 from testbed.backends import images as image_provision
 from testbed.parallel import run_parallel
 from testbed.scenario import load
+from testbed.scenario.catalog import family
 from testbed.timescale import ENV as TIMESCALE_ENV
 from testbed.upgrade import metrics
 
@@ -182,10 +183,6 @@ def _upgrade_medians(per_round: list[dict]) -> dict:
         ],
         "term_to_exit_s": median(drains),
     }
-
-
-def family(name: str) -> str:
-    return next((f for f in ("upgrade", "kerberos", "k8s") if name.startswith(f + "_")), "faults")
 
 
 def _table(key: str, s: dict) -> None:

@@ -1,7 +1,8 @@
 """The `testbed` command: a thin shell over the library (clusters, images, drills).
 
-Errors the testbed raises on purpose print as one actionable line (exit 2); Ctrl-C and SIGTERM
-tear down what the command booted (exit 130).
+Results (verdicts, plans, tables, paths, JSON) go to stdout, progress and logs to stderr. Errors
+the testbed raises on purpose print as one actionable line (exit 2); Ctrl-C and SIGTERM tear
+down what the command booted (exit 130); :mod:`testbed.exit_codes` has the whole table.
 
 One typer app: the cluster commands (up, status, down, gc, logs, diagnose, smoke) are in
 :mod:`testbed.cli_cluster`, the ``images`` sub-app in :mod:`testbed.images.cli`, ``chaos`` and
@@ -10,6 +11,8 @@ One typer app: the cluster commands (up, status, down, gc, logs, diagnose, smoke
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import signal
 import sys
 import time
@@ -19,6 +22,7 @@ import typer
 from rich.markup import escape
 
 from testbed import cli_cluster, paths, progress, runs
+from testbed import exit_codes as EXIT
 from testbed.airflow_config import parse_overrides
 from testbed.chaos.cli import chaos as chaos_command
 from testbed.cli_cluster import print_smoke
@@ -28,9 +32,14 @@ from testbed.images.cli import images_app
 from testbed.soak.cli import soak as soak_command
 from testbed.topology import Topology
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
+app = typer.Typer(
+    no_args_is_help=True,
+    help=__doc__.splitlines()[0],
+    epilog=EXIT.help_text(),
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 app.add_typer(images_app, name="images")
-console = progress.console
+console = progress.results  # results on stdout; progress on stderr
 
 # boot, show, look into and remove clusters (testbed/cli_cluster.py)
 for command in (
@@ -47,6 +56,25 @@ for command in (
 DEMO_DRILL = "scenarios/scheduler_db_stall.yaml"
 
 
+def _version(value: bool) -> None:
+    if value:
+        mine = importlib.metadata.version("airflow-testbed")
+        built = ", ".join(catalog.AIRFLOW_VERSIONS)
+        default = catalog.DEFAULT_AIRFLOW_VERSION
+        progress.result(f"testbed {mine} (Airflow {built}; default {default})")
+        raise typer.Exit(EXIT.HELD)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", "-V", is_eager=True, callback=_version, help="Print the version."
+    ),
+) -> None:
+    """Drill a real Airflow deployment: boot it as containers, inject faults, judge what the
+    production guide promises. Example: `testbed run scheduler_hang`."""
+
+
 @app.command()
 def demo(
     drill: Path = typer.Option(
@@ -55,7 +83,7 @@ def demo(
     keep: bool = typer.Option(False, help="Leave the cluster up."),
 ) -> None:
     """Build missing images, boot a cluster, run the smoke drill and a real fault drill (by
-    default the blackholed scheduler->Postgres link, with its hang diagnostics), tear down,
+    default the stalled scheduler->Postgres link, with its hang diagnostics), tear down,
     and print where the drill's report is."""
     from testbed.backends import images as image_provision
     from testbed.cluster import Cluster
@@ -85,7 +113,7 @@ def demo(
                 progress.warn(f"teardown left: {'; '.join(failed)}")
     runs.print_verdict(verdict, folder)
     console.print(f"run record: {cluster.dir}  (history.jsonl, smoke.json, run.json, logs/)")
-    progress.plain(f"drill report: {folder / 'report.html'}")
+    progress.result(f"drill report: {folder / 'report.html'}")
     console.print(f"demo took {time.monotonic() - t0:.0f}s")
     raise typer.Exit(0 if result.ok and verdict.ok else 1)
 
@@ -122,19 +150,63 @@ def compose(
 
 @app.command()
 def validate(
-    files: list[Path] = typer.Argument(..., help="Scenario files (.yaml or .py)."),
+    files: list[str] = typer.Argument(..., help="Scenario files (.yaml or .py) or drill names."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per file, on stdout."),
 ) -> None:
-    """Validate scenario files (schema, names, DAGs, nodes, links); nothing boots."""
-    from testbed.scenario import load
+    """Validate scenario files (schema, names, DAGs, nodes, links); nothing boots. Every file
+    is read and every bad one reported; exit 2 if any is bad.
 
+    Example: `testbed validate scenarios/*.yaml` or `testbed validate scheduler_hang`."""
+    from testbed.scenario import load
+    from testbed.scenario.catalog import resolve
+
+    rows = []
     for file in files:
-        s = load(file)
-        console.print(f"[green]ok[/] {escape(str(file))}: scenario {s.name}, {len(s.steps)} steps")
+        try:
+            s = load(resolve(file))
+        except TestbedError as exc:
+            rows.append({"file": file, "ok": False, "error": exc.one_line()})
+            progress.console.print(f"[red]error:[/] {escape(exc.one_line())}")
+            continue
+        rows.append({"file": file, "ok": True, "scenario": s.name, "steps": len(s.steps)})
+        if not as_json:
+            console.print(f"[green]ok[/] {escape(file)}: scenario {s.name}, {len(s.steps)} steps")
+    if as_json:
+        progress.result(json.dumps(rows, indent=1))
+    raise typer.Exit(EXIT.USAGE if any(not r["ok"] for r in rows) else EXIT.HELD)
+
+
+@app.command("list")
+def list_(
+    family: str | None = typer.Option(
+        None, help="Only this family: faults, upgrade, kerberos, k8s."
+    ),
+    backend: str | None = typer.Option(
+        None, help="Only drills on this backend: docker, kubernetes."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="The catalogue as JSON, on stdout."),
+) -> None:
+    """The drill catalogue (scenarios/): name, family, backend, timescale, what it proves.
+
+    Example: `testbed list --family upgrade`, then `testbed run upgrade_rolling_patch`."""
+    from testbed.scenario import catalog as drills
+
+    if family is not None and family not in drills.FAMILIES:
+        raise typer.BadParameter(f"{family!r}; allowed: {', '.join(drills.FAMILIES)}")
+    found = drills.entries(family, backend)
+    if as_json:
+        progress.result(json.dumps([e.to_json() for e in found], indent=1))
+        return
+    for e in found:
+        what = e.description[:110] + ("…" if len(e.description) > 110 else "")
+        progress.result(f"{e.name:32} {e.family:9} {e.backend:10} x{e.timescale:<4g} {what}")
 
 
 @app.command()
 def run(
-    files: list[Path] = typer.Argument(..., help="Scenario files (.yaml or .py), run in order."),
+    files: list[str] = typer.Argument(
+        ..., help="Scenario files (.yaml or .py) or drill names, run in order."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; boot nothing."),
     keep: bool = typer.Option(False, help="Leave the cluster running afterwards."),
     junit: Path | None = typer.Option(
@@ -158,14 +230,17 @@ def run(
     Each scenario's record folder gets history.jsonl, verdict.json and report.html (a timeline a
     person can read). Exit 0 only if every expectation held and every fault healed; 1 if an
     expectation failed or a step could not be carried out; 3 if the expectations held but the
-    heal audit found something left broken."""
+    heal audit found something left broken.
+
+    Example: `testbed run scheduler_hang worker_node_loss`, or `testbed run --dry-run x.yaml`."""
     from testbed.scenario import load
+    from testbed.scenario.catalog import resolve
     from testbed.scenario.plan import plan
 
-    scenarios = [load(f) for f in files]  # every file is validated before anything boots
+    scenarios = [load(resolve(f)) for f in files]  # every file is validated before anything boots
     if dry_run:
         for s in scenarios:
-            progress.plain("\n".join(plan(s)))
+            progress.result("\n".join(plan(s)))
         return
     if clusters > 1:
         if keep:
@@ -192,7 +267,7 @@ def report(
             hint="give a scenario record folder (.testbed/runs/RUN/scenarios/NAME-N) or a run",
         )
     for folder in folders:
-        progress.plain(f"report: {write_html(folder)}")
+        progress.result(f"report: {write_html(folder)}")
 
 
 @app.command("upgrade-plan")
@@ -237,7 +312,7 @@ def upgrade_plan(
     lines[1:1] = [
         f"  schema head of {i.version}: {i.head} (from the {i.source})" for i in read_from
     ]
-    progress.plain("\n".join(lines))
+    progress.result("\n".join(lines))
 
 
 app.command()(chaos_command)  # testbed/chaos/cli.py
@@ -253,8 +328,8 @@ def main() -> None:
     try:
         app()
     except TestbedError as exc:
-        console.print(f"[red]error:[/] {escape(exc.one_line())}")
-        sys.exit(2)
+        progress.console.print(f"[red]error:[/] {escape(exc.one_line())}")
+        sys.exit(EXIT.USAGE)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: what this command started has been removed")
-        sys.exit(130)
+        progress.console.print("[yellow]interrupted[/]: what this command started has been removed")
+        sys.exit(EXIT.INTERRUPTED)

@@ -17,7 +17,7 @@ from testbed.errors import ClusterError, TestbedError
 from testbed.images import catalog
 from testbed.topology import Topology
 
-console = progress.console
+console = progress.results  # results on stdout; progress on stderr
 
 
 def running_runs() -> dict[str, list]:

@@ -1,10 +1,12 @@
 """Progress output for long work (image builds, cluster boot, waits): what we wait for, how long.
 
-All user-facing output goes through the one rich Console here, on stderr, so stdout stays
-usable for machine-readable output. Text that comes from outside (user input, logs, build
-output, error messages) is escaped, never read as Rich markup. Output to a pipe or file is not
-wrapped; there a status prints a plain line when it starts and every :data:`TICK` seconds
-while it lasts (a live spinner only on a terminal), so a CI log shows long work progressing.
+Progress, warnings and logs go through the one rich Console here, on stderr; results (a
+verdict, a plan, a table, a path, JSON) through :data:`results`, on stdout, so that a pipe or a
+script reads the results alone (``testbed validate x.yaml | grep ok``). Text that comes from
+outside (user input, logs, build output, error messages) is escaped, never read as Rich markup.
+Output to a pipe or file is not wrapped; there a status prints a plain line when it starts and
+every :data:`TICK` seconds while it lasts (a live spinner only on a terminal), so a CI log shows
+long work progressing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from rich.markup import escape
 
 _TTY = sys.stderr.isatty()
 console = Console(stderr=True, highlight=False, soft_wrap=True, width=None if _TTY else 200)
+results = Console(
+    highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200
+)  # stdout
 TICK = 20.0  # seconds between progress lines when stderr is not a terminal
 
 
@@ -39,6 +44,11 @@ def warn(msg: str) -> None:
 def plain(text: str) -> None:
     """Print outside text as it is (no markup, no highlighting)."""
     console.print(text, markup=False)
+
+
+def result(text: str) -> None:
+    """Print a result (outside text as it is) on stdout."""
+    results.print(text, markup=False)
 
 
 _LIVE = threading.Lock()  # one live display at a time (rich allows no more)

@@ -14,10 +14,9 @@ from pathlib import Path
 
 from rich.markup import escape
 
+from testbed import exit_codes as EXIT
 from testbed import progress
 from testbed.errors import TestbedError
-
-EXIT_FAILED, EXIT_HEAL = 1, 3  # a failed expectation or step; expectations held, heal did not
 
 
 def run_all(
@@ -57,10 +56,10 @@ def run_all(
                 raise
             results.append((verdict, folder))
             print_verdict(verdict, folder)
-            codes.append(exit_code(verdict))
+            codes.append(EXIT.of_verdict(verdict))
     finally:
         _finish(pool, keep, junit, results)
-    return worst(codes)
+    return EXIT.worst(codes)
 
 
 def _finish(pool, keep: bool, junit: Path | None, results: list) -> None:
@@ -70,7 +69,7 @@ def _finish(pool, keep: bool, junit: Path | None, results: list) -> None:
     if junit is not None and results:
         from testbed.report import write_junit
 
-        progress.plain(f"JUnit: {write_junit(results, junit)}")
+        progress.result(f"JUnit: {write_junit(results, junit)}")
     with deferred("removing the cluster; this finishes in a few seconds"):
         # a kept run keeps its last cluster, never one booted ahead and not used
         failed = pool.discard_ahead() if keep else pool.close(reason="testbed run done")
@@ -99,7 +98,7 @@ def run_parallel(scenarios, clusters: int, junit: Path | None) -> int:
     if junit is not None and done:
         from testbed.report import write_junit
 
-        progress.plain(f"JUnit: {write_junit(done, junit)}")
+        progress.result(f"JUnit: {write_junit(done, junit)}")
     if result.resets:
         progress.console.print(f"resets: {', '.join(f'{x:.1f}s' for x in result.resets)}")
     if result.interrupted:
@@ -112,26 +111,15 @@ def run_parallel(scenarios, clusters: int, junit: Path | None) -> int:
         if i not in ran:
             stopped = "never ran (its worker stopped)"
             progress.console.print(f"[red]ERROR[/] {escape(s.name)}: {stopped}")
-    codes = [exit_code(o.verdict) for o in result.outcomes] + [EXIT_FAILED] * (
+    codes = [EXIT.of_verdict(o.verdict) for o in result.outcomes] + [EXIT.FAILED] * (
         len(scenarios) - len(ran)
     )
-    return worst(codes)
-
-
-def worst(codes: list[int]) -> int:
-    """A run's exit code: a failure over a heal problem over success."""
-    return EXIT_FAILED if EXIT_FAILED in codes else EXIT_HEAL if EXIT_HEAL in codes else 0
-
-
-def exit_code(verdict) -> int:
-    if verdict is None or not verdict.ok:
-        return EXIT_FAILED
-    return 0 if verdict.clean else EXIT_HEAL
+    return EXIT.worst(codes)
 
 
 def print_verdict(verdict, folder) -> None:
     """Each expectation's line, then the verdict with its record and report."""
-    console = progress.console
+    console = progress.results
     for line in verdict.lines():
         color = {"PASS": "green", "FAIL": "red", "NOTE": "cyan"}.get(line[:4], "yellow")
         console.print(f"  [{color}]{line[:4]}[/]{escape(line[4:])}", highlight=False)
@@ -139,4 +127,4 @@ def print_verdict(verdict, folder) -> None:
     mark = "[yellow]INTERRUPTED[/]" if verdict.interrupted else mark
     console.print(f"{mark} {verdict.scenario} in {verdict.wall_seconds:.0f}s; record: {folder}")
     if (folder / "report.html").exists():
-        progress.plain(f"  report: {folder / 'report.html'}")
+        progress.result(f"  report: {folder / 'report.html'}")

@@ -117,12 +117,12 @@ def chaos(
         scenario = build(seed, options, workers, set_)
     _print_schedule(scenario)
     if dry_run:
-        progress.plain("\n".join(plan(scenario)))
+        progress.result("\n".join(plan(scenario)))
         return
     from testbed.runs import run_all
 
     code = run_all([scenario], keep)
-    progress.plain("run the same schedule again: testbed chaos --replay RECORD (the record above)")
+    progress.result("run the same schedule again: testbed chaos --replay RECORD (the record above)")
     raise typer.Exit(code)
 
 
@@ -130,7 +130,7 @@ def _print_schedule(scenario) -> None:
     from testbed.chaos import schedule as S
 
     for data in scenario.chaos_schedules:
-        progress.plain("\n".join(S.Schedule.from_json(data).lines()))
+        progress.result("\n".join(S.Schedule.from_json(data).lines()))
 
 
 def _shrink(
@@ -145,7 +145,7 @@ def _shrink(
     schedule = S.from_record(record)
     target = failing_invariant(record, invariant)  # said before anything boots
     scenario = S.runnable(schedule, "check")  # and the schedule still validates
-    progress.plain("\n".join(schedule.lines()))
+    progress.result("\n".join(schedule.lines()))
     progress.step(f"shrinking: keep failing {target!r}, at most {max_runs} runs")
     if dry_run:
         return 0
@@ -166,8 +166,8 @@ def _shrink(
         if not keep:
             with deferred("removing the cluster; this finishes in a few seconds"):
                 pool.close(reason="testbed chaos --shrink done")
-    progress.plain("\n".join(result.schedule.lines()))
-    progress.plain(
+    progress.result("\n".join(result.schedule.lines()))
+    progress.result(
         f"shrunk {result.faults_before} -> {len(result.schedule.faults)} faults in "
         f"{result.runs} runs; still fails {escape(target)!r}: {path}"
     )

@@ -9,7 +9,7 @@ from testbed import progress
 from testbed.images import catalog
 
 images_app = typer.Typer(no_args_is_help=True, help="Build, list and prune the testbed images.")
-console = progress.console
+console = progress.results  # results on stdout; progress on stderr
 
 
 @images_app.command("build")

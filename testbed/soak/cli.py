@@ -44,6 +44,6 @@ def soak(
         folder = results[0][1]
         summary = summarize(load(folder / "history.jsonl"))
         (folder / "soak.json").write_text(json.dumps(summary, indent=2))
-        progress.plain(json.dumps(summary, indent=2))
-        progress.plain(f"soak summary: {folder / 'soak.json'}; report: {folder / 'report.html'}")
+        progress.result(json.dumps(summary, indent=2))
+        progress.result(f"soak summary: {folder / 'soak.json'}; report: {folder / 'report.html'}")
     raise typer.Exit(code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,7 @@ def test_report_command_writes_each_scenario_report_of_a_run(tmp_path):
         write_record(run / "scenarios" / name, drill())
     r = _testbed("report", str(run), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    written = sorted(ln.split("report: ", 1)[1] for ln in r.stderr.splitlines() if "report:" in ln)
+    written = sorted(ln.split("report: ", 1)[1] for ln in r.stdout.splitlines() if "report:" in ln)
     assert written == [str(run / "scenarios" / n / "report.html") for n in ("a-1", "b-1")]
     assert "<svg" in (run / "scenarios" / "a-1" / "report.html").read_text()
     r = _testbed("report", str(tmp_path / "nothing"), cwd=tmp_path)
@@ -77,3 +78,49 @@ def test_compose_command_renders_a_kerberos_project(tmp_path):
     doc = yaml.safe_load((tmp_path / "k" / "docker-compose.yml").read_text())
     assert {"kdc", "pg-krb", "worker-1-kerberos"} <= set(doc["services"])
     assert "password" not in (r.stdout + r.stderr).lower()  # nothing secret is printed
+
+
+def test_version_and_short_help(tmp_path):
+    v = _testbed("--version", cwd=tmp_path)
+    assert v.returncode == 0 and v.stdout.startswith("testbed 0.") and "3.3.2" in v.stdout
+    h = _testbed("-h", cwd=tmp_path)
+    assert h.returncode == 0 and "validate" in h.stdout and "Exit codes" in h.stdout
+
+
+def test_validate_reports_every_bad_file_results_on_stdout_errors_on_stderr(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nsteps: [{sleep: {seconds: 1}}]\nnope: 1\n")
+    r = _testbed("validate", str(bad), "quiet", "no_such_drill_here", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stdout.splitlines() == ["ok quiet: scenario quiet, 7 steps"]  # a bare drill name
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 2  # both bad inputs, not only the first
+    assert "bad.yaml" in errors[0] and "no drill of that name" in errors[1]
+
+
+def test_validate_json_parses_and_says_which_file_failed(tmp_path):
+    r = _testbed("validate", "--json", "quiet", "nothing_like_it", cwd=tmp_path)
+    rows = json.loads(r.stdout)
+    assert [(x["file"], x["ok"]) for x in rows] == [("quiet", True), ("nothing_like_it", False)]
+    assert r.returncode == 2
+
+
+def test_list_is_the_catalogue_filtered(tmp_path):
+    from testbed.scenario import catalog
+
+    r = _testbed("list", "--json", "--family", "upgrade", cwd=tmp_path)
+    found = json.loads(r.stdout)
+    assert found and {e["family"] for e in found} == {"upgrade"}
+    shipped = [n for n in catalog.names() if n.startswith("upgrade_")]
+    assert [e["name"] for e in found] == shipped
+    k8s = json.loads(_testbed("list", "--json", "--backend", "kubernetes", cwd=tmp_path).stdout)
+    assert k8s and all(e["backend"] == "kubernetes" for e in k8s)
+    assert _testbed("list", "--family", "nope", cwd=tmp_path).returncode == 2
+
+
+def test_the_readme_lists_every_exit_code():
+    from testbed import exit_codes
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for code, _ in exit_codes.TABLE:
+        assert f"\n| {code} | " in readme
