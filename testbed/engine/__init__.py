@@ -2,6 +2,7 @@
 them in its history (see :mod:`testbed.engine.execute`, which hands each step over).
 
 - :mod:`~testbed.engine.runner`: the :class:`Runner`, its step verbs and lifecycle;
+- :mod:`~testbed.engine.dag_runs`: the run verbs (trigger a DAG run, wait for its state);
 - :mod:`~testbed.engine.steps_bound`: bounded step execution, the step scope, StepFailed and
   StepOverrun;
 - :mod:`~testbed.engine.observing`: the background observations (runs, containers);
@@ -12,11 +13,11 @@ The names below are re-exported for importers; the timing constants are read (an
 tests) in the module that defines them.
 """
 
+from testbed.engine.dag_runs import API_BOUND, DagRuns
 from testbed.engine.fault_book import AUDIT_BOUND, FAULTS, HEAL_BOUND, FaultBook
 from testbed.engine.gathering import GATHER_MIN, GATHERERS, Gatherer
 from testbed.engine.observing import Observations
 from testbed.engine.runner import (
-    API_BOUND,
     DIAGNOSTICS_JOIN,
     STEP_JOIN,
     Runner,
@@ -35,6 +36,7 @@ __all__ = [
     "HEAL_BOUND",
     "STEP_JOIN",
     "BoundSteps",
+    "DagRuns",
     "FaultBook",
     "Gatherer",
     "Observations",

@@ -3,7 +3,8 @@
 The :class:`Runner` holds the step verbs (``trigger``, ``wait``, ``fault``, ``heal``, ``expect``,
 the upgrade steps of :class:`~testbed.upgrade.runner.Upgrades`...) and the scenario's lifecycle
 (:meth:`Runner.start`, :meth:`Runner.finish`); it hands each job to a collaborator: bounded step
-execution (:mod:`~testbed.engine.steps_bound`), the background observations
+execution (:mod:`~testbed.engine.steps_bound`), the run verbs
+(:mod:`~testbed.engine.dag_runs`), the background observations
 (:mod:`~testbed.engine.observing`), the fault book (:mod:`~testbed.engine.fault_book`) and the
 probes a check needs before it is evaluated (:mod:`~testbed.engine.gathering`). The verdict is
 computed from the history by the checks, never from the runner's own state.
@@ -17,28 +18,27 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pydantic import BaseModel
 
 from testbed import bounded, checks, faults, observe
-from testbed.api import TERMINAL_RUN_STATES, AirflowAPI
+from testbed.api import AirflowAPI
 from testbed.autodiagnose import AutoDiagnose
-from testbed.checks import CheckResult, CheckSpec, View
+from testbed.checks import CheckResult, CheckSpec
 from testbed.cluster import Cluster
 from testbed.engine import steps_bound
+from testbed.engine.dag_runs import DagRuns
 from testbed.engine.fault_book import HEAL_BOUND, FaultBook
 from testbed.engine.gathering import Gatherer
 from testbed.engine.observing import Observations
-from testbed.engine.steps_bound import BoundSteps, StepFailed
+from testbed.engine.steps_bound import BoundSteps
 from testbed.logwatch import LogWatch
 from testbed.services import airflow
 from testbed.smoke import api_for
 from testbed.upgrade.runner import Upgrades
 
-API_BOUND = 5.0  # one API call inside a wait
 STEP_JOIN = 10.0  # how long finish() lets an overrun step's thread end before healing
 DIAGNOSTICS_JOIN = 25.0  # a capture's own bound (20 s) plus its slack
 P = ParamSpec("P")
@@ -71,13 +71,14 @@ class ServingApi:
             return ""
 
 
-def _upgrades(step: Callable[Concatenate[Upgrades, P], R]) -> Callable[Concatenate[Runner, P], R]:
-    """A step verb of the Runner that its :class:`Upgrades` carries out (same name, same
-    arguments): execute dispatches every step to a Runner method."""
+def _verb(by: str, step: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Runner, P], R]:
+    """A step verb of the Runner that its collaborator ``by`` (an attribute: ``upgrades``,
+    ``dag_runs``) carries out (same name, same arguments): execute dispatches every step to a
+    Runner method."""
 
     @functools.wraps(step)
     def verb(runner: Runner, *args: P.args, **kwargs: P.kwargs) -> R:
-        return getattr(runner.upgrades, step.__name__)(*args, **kwargs)
+        return getattr(getattr(runner, by), step.__name__)(*args, **kwargs)
 
     return verb
 
@@ -116,6 +117,9 @@ class Runner:
         self.observations = obs
         self.gatherer = Gatherer(
             cluster, cancelled, runs, self.autodiag, self.logs, obs.observe_runs
+        )
+        self.dag_runs = DagRuns(
+            self.history, cancelled, self.steps.step, api=lambda: self.api, runs=runs
         )
         self.upgrades = Upgrades(
             cluster,
@@ -182,52 +186,6 @@ class Runner:
         return self.steps.step(action, name, **fields)
 
     # -- steps --------------------------------------------------------------------------------
-    def trigger(self, name: str, dag: str, conf: dict | None = None, timeout: float = 120) -> str:
-        """Trigger a run of ``dag`` once the dag-processor has it; at most ``timeout`` seconds."""
-        with self._step("trigger", name, dag=dag, timeout=timeout):
-            deadline = time.monotonic() + timeout
-            parsed = max(1.0, timeout - 2 * API_BOUND)
-            bounded.call(
-                lambda: self.api.wait_for_dag(dag, timeout=parsed),
-                timeout,
-                f"api: is DAG {dag} parsed yet",
-            )
-            if self.cancelled.is_set():
-                raise StepFailed("cancelled before the run was triggered")
-            bound = max(1.0, deadline - time.monotonic())
-            run_id = bounded.call(lambda: self.api.trigger(dag, conf), bound, f"api: trigger {dag}")
-            self.runs[name] = (dag, run_id)
-            self.history.append("trigger", name=name, dag_id=dag, run_id=run_id, conf=conf or {})
-            return run_id
-
-    def wait(self, run: str, state: str, timeout: float, task: str | None = None) -> None:
-        """Wait until the run (or one of its tasks) is in ``state``; fail the step otherwise."""
-        with self._step("wait", run, state=state, task=task, timeout=timeout):
-            deadline = time.monotonic() + timeout
-            seen = None
-            while time.monotonic() < deadline and not self.cancelled.is_set():
-                seen = self._state(run, task, deadline)
-                if seen == state:
-                    return
-                if task is None and seen in TERMINAL_RUN_STATES:
-                    break
-                self.cancelled.wait(0.5)
-            what = f"task {task} of run {run}" if task else f"run {run}"
-            raise StepFailed(f"{what} is {seen}, not {state}, after {timeout:g}s")
-
-    def _state(self, run: str, task: str | None, deadline: float) -> str | None:
-        """The run's state from the API, or the task's latest observed state (None: unknown)."""
-        if task is None:
-            bound = max(0.5, min(API_BOUND, deadline - time.monotonic()))
-            try:
-                return bounded.call(
-                    lambda: self.api.run_state(*self.runs[run]), bound, f"api: state of run {run}"
-                )
-            except Exception:  # no answer yet is "unknown", the wait goes on
-                return None
-        values = View(self.history.snapshot()).task(run, task)
-        return values[-1]["state"] if values else None
-
     def fault(
         self,
         name: str,
@@ -290,11 +248,15 @@ class Runner:
             result = self.gatherer.judge(spec, params, within=within, during=during, poll=poll)
             return self.gatherer.record(name, spec, params, finding, result)
 
+    # -- the run steps: carried out by testbed.engine.dag_runs.DagRuns ----------------------
+    trigger = _verb("dag_runs", DagRuns.trigger)
+    wait = _verb("dag_runs", DagRuns.wait)
+
     # -- the upgrade steps: carried out by testbed.upgrade.runner.Upgrades -------------------
-    upgrade = _upgrades(Upgrades.upgrade)
-    migrate = _upgrades(Upgrades.migrate)
-    wait_node = _upgrades(Upgrades.wait_node)
-    backup = _upgrades(Upgrades.backup)
-    restore = _upgrades(Upgrades.restore)
-    workload = _upgrades(Upgrades.workload)
-    stop_workload = _upgrades(Upgrades.stop_workload)
+    upgrade = _verb("upgrades", Upgrades.upgrade)
+    migrate = _verb("upgrades", Upgrades.migrate)
+    wait_node = _verb("upgrades", Upgrades.wait_node)
+    backup = _verb("upgrades", Upgrades.backup)
+    restore = _verb("upgrades", Upgrades.restore)
+    workload = _verb("upgrades", Upgrades.workload)
+    stop_workload = _verb("upgrades", Upgrades.stop_workload)

@@ -1,12 +1,13 @@
-"""The engine's Runner hands its jobs to collaborators: the upgrade verbs forward to its
-Upgrades (recorded as steps like any other), and every collaborator reads the runner's runs
-afresh. No Docker."""
+"""The engine's Runner hands its jobs to collaborators: the run verbs forward to its DagRuns and
+the upgrade verbs to its Upgrades (recorded as steps like any other), and every collaborator
+reads the runner's runs afresh. No Docker."""
 
 from __future__ import annotations
 
 import pytest
 
 from testbed import engine
+from testbed.engine.dag_runs import DagRuns
 from testbed.upgrade import procedure
 from testbed.upgrade.runner import Upgrades
 from tests.unit.test_hangproof import FakeCluster, FrozenAPI
@@ -17,6 +18,14 @@ UPGRADE_VERBS = ["upgrade", "migrate", "wait_node", "backup", "restore", "worklo
 def test_the_upgrade_verbs_are_runner_methods_named_like_the_upgrades():
     for verb in [*UPGRADE_VERBS, "stop_workload"]:
         assert callable(getattr(engine.Runner, verb)) and callable(getattr(Upgrades, verb))
+
+
+def test_the_run_verbs_are_runner_methods_named_like_the_dag_runs_verbs(tmp_path):
+    for verb in ["trigger", "wait"]:
+        assert getattr(engine.Runner, verb).__doc__ == getattr(DagRuns, verb).__doc__
+    runner = engine.Runner(FakeCluster(tmp_path), api=FrozenAPI(), probes=[])
+    runner.runs = {}  # replaced: the run verbs read the runner's runs afresh
+    assert runner.dag_runs._runs() is runner.runs
 
 
 def test_backup_and_restore_forward_as_recorded_steps_and_restore_unsettles(tmp_path, monkeypatch):

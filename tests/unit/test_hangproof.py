@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from testbed import bounded, engine, faults, observe
+from testbed.engine import dag_runs, fault_book, steps_bound
 from testbed.engine import execute as X
-from testbed.engine import fault_book, steps_bound
 from testbed.engine import runner as engine_runner
 from testbed.history import History
 from testbed.scenario import model as M
@@ -76,7 +76,7 @@ def fast(monkeypatch):
     monkeypatch.setattr(fault_book, "HEAL_BOUND", 0.5)
     monkeypatch.setattr(fault_book, "AUDIT_BOUND", 0.5)
     monkeypatch.setattr(engine_runner, "STEP_JOIN", 0.2)
-    monkeypatch.setattr(engine_runner, "API_BOUND", 0.5)
+    monkeypatch.setattr(dag_runs, "API_BOUND", 0.5)
     monkeypatch.setattr(faults, "heal_audit", never)
     monkeypatch.setattr(observe.core, "PROBE_TIMEOUT", 0.2)
     monkeypatch.setattr(observe.core, "DEADLINE_SLACK", 0.1)
