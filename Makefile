@@ -61,7 +61,7 @@ bench-drills: docker venv images
 
 # Where boot time and CPU go per node, and the testbed's boot beside the Compose export's.
 bench-boot: docker venv images
-	$(BIN)/python benchmarks/bench_boot_cpu.py --rounds 3
+	$(BIN)/python benchmarks/bench_boot_cpu.py --rounds $(ROUNDS)
 
 # The api-server's Execution API warmed at readiness against not: all-green, the first task.
 bench-warmup: docker venv images
