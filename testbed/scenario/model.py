@@ -25,12 +25,10 @@ from testbed.scenario.base import (
     DEFAULT_BOUNDS,
     NAME,
     Bounded,
-    ConfigKey,
     Strict,
     Version,
 )
 from testbed.scenario.chaos_expand import scenario_data
-from testbed.scenario.durations import Duration
 from testbed.scenario.steps import (
     ACTION_MODELS,
     ACTIONS,
@@ -55,6 +53,7 @@ from testbed.scenario.steps import (
 from testbed.scenario.steps_chaos import Chaos, ChaosKind
 from testbed.scenario.steps_upgrade import Backup, Migrate, Restore, Upgrade, WaitNode
 from testbed.scenario.topology_spec import TopologySpec
+from testbed.values import ConfigKey, Duration
 
 __all__ = [
     "ACTIONS",

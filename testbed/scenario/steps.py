@@ -28,16 +28,14 @@ from testbed.scenario.base import (
     DEFAULT_BOUNDS,
     NAME,
     Bounded,
-    ConfigKey,
     StepKind,
     Strict,
     Version,
-    nested_config,
 )
-from testbed.scenario.durations import Duration, SignedDuration, parse_duration
 from testbed.scenario.steps_chaos import Chaos
 from testbed.scenario.steps_upgrade import Backup, Migrate, Restore, Upgrade, WaitNode
 from testbed.topology import K8S_PROCESSES
+from testbed.values import ConfigKey, Duration, SignedDuration, nested_config, parse_duration
 
 TI_STATES = ("queued", "running", "success", "failed", "up_for_retry", "scheduled")
 FaultKind = Literal[fault_registry.KINDS]  # type: ignore[valid-type]

@@ -10,8 +10,9 @@ from pydantic import Field
 
 from testbed import timescale
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
-from testbed.scenario.base import ConfigKey, Strict, nested_config
+from testbed.scenario.base import Strict
 from testbed.topology import BACKENDS, EXECUTORS, Topology
+from testbed.values import ConfigKey, nested_config
 
 
 class TopologySpec(Strict):
