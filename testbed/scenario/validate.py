@@ -186,7 +186,7 @@ def _fault(step: Fault, st: _State, dags: set[str]) -> list[tuple[str, str]]:
     if step.name in st.faults:
         out.append(("name", f"fault name {step.name!r} is used twice"))
     st.faults.add(step.name)
-    if step.kind == "stop" or (step.kind == "kill" and step.signal not in (None, "KILL")):
+    if step.sends_term():
         st.signalling.add(step.name)
     if step.kind == "pod_delete":
         out += _pod_fault(step, st)
@@ -202,8 +202,9 @@ def _fault(step: Fault, st: _State, dags: set[str]) -> list[tuple[str, str]]:
             step.target in st.topology.pods
         )
         out.append(("target", _unknown("node", step.target, st.nodes) + hint))
-    if step.peer is not None and step.peer not in st.nodes:
-        out.append(("peer", _unknown("node", step.peer, st.nodes)))
+    peer = step.params().get("peer")
+    if peer is not None and peer not in st.nodes:
+        out.append(("peer", _unknown("node", peer, st.nodes)))
     out += _kerberos_fault(step, st)
     out += _k8s_node_fault(step, st)
     if step.kind == "remove":
@@ -226,11 +227,12 @@ def _k8s_node_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
     the control plane's node is never removed or replaced (its CA and etcd go with it)."""
     if step.kind in ("remove", "replace") and step.target == K8S_NODE:
         return [("target", f"{K8S_NODE} holds the cluster's CA and etcd: kill, stop or hang it")]
-    if not step.process:
+    process = step.params().get("process")
+    if not process:
         return []
     if not step.target.startswith(K8S_NODE):
         return [("process", f"'process' hangs a process of a Kubernetes node ({K8S_NODE}...)")]
-    if step.target != K8S_NODE and step.process not in K8S_NODE_PROCESSES:
+    if step.target != K8S_NODE and process not in K8S_NODE_PROCESSES:
         on = ", ".join(K8S_NODE_PROCESSES)
         return [("process", f"{step.target} runs only {on}; the control plane is on {K8S_NODE}")]
     return []
