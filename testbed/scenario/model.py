@@ -56,6 +56,7 @@ from testbed.scenario.steps_fault import (
 )
 from testbed.scenario.steps_upgrade import Backup, Migrate, Restore, Upgrade, WaitNode
 from testbed.scenario.topology_spec import TopologySpec
+from testbed.topology import BACKEND_LIMITS
 from testbed.values import ConfigKey, Duration
 
 __all__ = [
@@ -150,8 +151,9 @@ class Scenario(Strict):
                 "a chaos step is the whole scenario: make it the only step "
                 "(add invariants with its 'expect' list)"
             )
-        if self.topology.backend == "kubernetes":
-            raise ValueError("a chaos step is not built for backend kubernetes yet")
+        backend = self.topology.backend
+        if "chaos" in BACKEND_LIMITS[backend].steps_not_built:
+            raise ValueError(f"a chaos step is not built for backend {backend} yet")
         try:
             drawn = chaos[0].draw(self.topology)
             expanded = Scenario.model_validate(scenario_data(drawn, self.name))
