@@ -100,7 +100,8 @@ class Fault(Bounded, metaclass=_ByKind):
     def common(cls) -> list[str]:
         """The fields a fault of this kind takes besides its parameters (no ``for`` on a kind a
         heal step heals)."""
-        names = ["name", "kind", "target", "for", "delay", "timeout"]
+        names = [f.alias or n for n, f in Fault.model_fields.items() if n != "action"]
+        names.sort(key=lambda n: n == "timeout")  # last, as in the docs
         return [n for n in names if not (n == "for" and cls.spec.healed_by_step)]
 
     @classmethod
