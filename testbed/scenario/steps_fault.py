@@ -113,14 +113,17 @@ class Fault(Bounded, metaclass=_ByKind):
     @model_validator(mode="before")
     @classmethod
     def _only_its_params(cls, data: Any) -> Any:
-        """Another kind's parameter is refused naming this kind and what it takes."""
-        if isinstance(data, dict) and cls is not Fault:
-            for key in data:
-                if key in ALL_PARAMS and key not in cls.spec.params.model_fields:
-                    raise ValueError(
-                        f"{key!r} does not apply to a {cls.spec.kind} fault; {cls.takes()}"
-                    )
-        return data
+        """Another kind's parameter is refused naming this kind and what it takes; left empty
+        (null, ``{}``: not given, as when every fault had every field) it is dropped."""
+        if not isinstance(data, dict) or cls is Fault:
+            return data
+        foreign = [k for k in data if k in ALL_PARAMS and k not in cls.spec.params.model_fields]
+        for key in foreign:
+            if data[key] is not None and data[key] != {}:
+                raise ValueError(
+                    f"{key!r} does not apply to a {cls.spec.kind} fault; {cls.takes()}"
+                )
+        return {k: v for k, v in data.items() if k not in foreign}
 
     @field_validator("delay", mode="before")
     @classmethod

@@ -145,3 +145,8 @@ def test_a_scenario_with_faults_pickles_for_the_parallel_workers():
     ]
     s = Scenario.model_validate({"name": "d", "steps": steps})
     assert pickle.loads(pickle.dumps(s)) == s
+
+
+def test_another_kinds_parameter_left_empty_is_not_given():
+    step = Fault(name="f", kind="kill", target="scheduler", mode=None, attributes={})
+    assert type(step) is FAULT_MODELS["kill"] and step.params() == {}
