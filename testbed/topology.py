@@ -3,7 +3,9 @@ config overrides, the links (component -> Postgres/Redis) routed through Toxipro
 whether the Kerberos pieces run (a KDC, a ticket-refresher sidecar per worker, a kerberized
 Postgres the tasks use), and the user's own workload: a DAG folder and extra Python packages
 (installed into an image derived from the Airflow one); and the backend: Docker containers, or
-(``kubernetes``) the Airflow roles as pods of a Kubernetes node container (testbed.k8s).
+(``kubernetes``) the Airflow roles as pods of a Kubernetes node container (testbed.k8s), with
+what each backend supports (:data:`BACKEND_LIMITS`: executors, node counts, Kerberos, the
+steps not built for it yet).
 
 Pure data, no Docker: the cluster boots what this describes.
 """
@@ -25,7 +27,6 @@ K8S_NODE = "k8s-node"  # the Kubernetes node container (backend: kubernetes)
 # the log store and Toxiproxy stay containers beside it (a managed database outside the
 # cluster, as the guide recommends for production); no broker: KubernetesExecutor only
 K8S_INFRA = ("postgres", "minio", "toxiproxy", K8S_NODE)
-BACKENDS = ("docker", "kubernetes")
 # what runs inside a node (a ``hang`` fault's ``process``): on every node, and the control plane
 K8S_NODE_PROCESSES = ("kubelet", "kube-proxy", "containerd")
 K8S_PROCESSES = (
@@ -35,13 +36,45 @@ K8S_PROCESSES = (
     "kube-scheduler",
     *K8S_NODE_PROCESSES,
 )
-EXECUTORS = {"docker": ("CeleryExecutor",), "kubernetes": ("KubernetesExecutor",)}
 AIRFLOW_CORE = ("api-server", "scheduler", "dag-processor", "triggerer")
 KERBEROS_INFRA = ("kdc",)
 PG_KRB = "pg-krb"  # the kerberized target: a second Postgres that accepts only GSSAPI
 SIDECAR_SUFFIX = "-kerberos"
 PROXY_BASE_PORT = 20000
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class BackendLimits:
+    """What one backend runs and what a scenario may ask of it: the one table of backend
+    capabilities. The topology checks its own fields against it; the scenario's validation
+    asks it which steps are built (a fault kind that needs a backend says so in the fault
+    registry, ``FaultSpec.backends``)."""
+
+    executors: tuple[str, ...]  # the first is the default
+    k8s_nodes: tuple[int, int] = (1, 1)  # fewest, most Kubernetes nodes
+    api_servers: int = 3  # at most
+    kerberos: bool = True  # the Kerberos pieces (a KDC, a sidecar per worker, pg-krb)
+    executor_option: bool = True  # config core.executor may be set (else: the executor field)
+    steps_not_built: frozenset[str] = frozenset()  # step actions not built for it yet
+
+
+BACKEND_LIMITS: dict[str, BackendLimits] = {
+    "docker": BackendLimits(executors=("CeleryExecutor",)),
+    "kubernetes": BackendLimits(
+        executors=("KubernetesExecutor",),
+        k8s_nodes=(1, 3),
+        api_servers=1,
+        kerberos=False,
+        executor_option=False,
+        steps_not_built=frozenset(
+            {"add_node", "remove_node", "upgrade", "migrate", "backup", "restore", "wait_node"}
+            | {"chaos"}  # checked before the chaos step is drawn (the rest after)
+        ),
+    ),
+}
+BACKENDS = tuple(BACKEND_LIMITS)
+EXECUTORS = tuple(dict.fromkeys(e for b in BACKEND_LIMITS.values() for e in b.executors))
 
 
 def worker_name(i: int) -> str:
@@ -95,12 +128,12 @@ class Topology:
 
     def __post_init__(self) -> None:
         self._check_workload()
-        self._check_backend()
         timescale.check(self.timescale)
         if not 1 <= self.workers <= 8:
             raise TestbedError(f"workers must be 1..8, got {self.workers}")
         if not 1 <= self.api_servers <= 3:
             raise TestbedError(f"api_servers must be 1..3, got {self.api_servers}")
+        self._check_backend()
         if self.airflow_version not in AIRFLOW_VERSIONS:
             raise TestbedError(
                 f"airflow_version {self.airflow_version!r} is not buildable; "
@@ -133,23 +166,37 @@ class Topology:
                 )
 
     def _check_backend(self) -> None:
+        """The topology against its backend's limits (:data:`BACKEND_LIMITS`)."""
         if self.backend not in BACKENDS:
             raise TestbedError(f"backend {self.backend!r}: allowed {', '.join(BACKENDS)}")
-        allowed = EXECUTORS[self.backend]
-        if self.executor not in allowed:
+        limits = self.limits
+        if self.executor not in limits.executors:
             raise TestbedError(
                 f"executor {self.executor!r} is not built for backend {self.backend}; "
-                f"allowed: {', '.join(allowed)}"
+                f"allowed: {', '.join(limits.executors)}"
             )
-        if not 1 <= self.k8s_nodes <= 3 or (self.k8s_nodes > 1 and not self.kubernetes):
-            raise TestbedError(f"k8s_nodes must be 1..3 (backend kubernetes), got {self.k8s_nodes}")
-        if self.kubernetes and "executor" in self.config.get("core", {}):
+        lo, hi = limits.k8s_nodes
+        if not lo <= self.k8s_nodes <= hi:  # named where more than one is built
+            spans = [
+                f"{b.k8s_nodes[0]}..{b.k8s_nodes[1]} (backend {name})"
+                for name, b in BACKEND_LIMITS.items()
+                if b.k8s_nodes[1] > 1
+            ]
+            raise TestbedError(f"k8s_nodes must be {' or '.join(spans)}, got {self.k8s_nodes}")
+        if not limits.executor_option and "executor" in self.config.get("core", {}):
             raise TestbedError("config core.executor: set the topology's executor instead")
-        if self.kubernetes and (self.kerberos or self.api_servers != 1):
+        if self.kerberos and not limits.kerberos:
+            raise TestbedError(f"backend {self.backend} runs no Kerberos pieces (kerberos: false)")
+        if self.api_servers > limits.api_servers:
             raise TestbedError(
-                "backend kubernetes runs one api-server and no Kerberos pieces "
-                "(kerberos: false, api_servers: 1)"
+                f"backend {self.backend} runs {limits.api_servers} api-server(s) at most "
+                f"(api_servers: {limits.api_servers}), got {self.api_servers}"
             )
+
+    @property
+    def limits(self) -> BackendLimits:
+        """What this topology's backend runs and supports."""
+        return BACKEND_LIMITS[self.backend]
 
     @property
     def kubernetes(self) -> bool:

@@ -1,7 +1,8 @@
 """The backends a cluster runs its Airflow roles on: ``docker`` (containers) and ``kubernetes``
 (pods in a Kubernetes node built here, testbed.k8s). :func:`backend_for` picks one for a
-topology; it is the only place that asks a topology which backend it has (the topology model
-and the scenario validation keep their own rules about what each backend supports).
+topology; it is the only place that asks a topology which backend it has. What each backend
+supports (executors, node counts, Kerberos, the steps not built for it yet) is a table of the
+topology model, :data:`testbed.topology.BACKEND_LIMITS`, that the scenario validation asks.
 
 ``base``: the :class:`~testbed.backends.base.Backend` protocol; ``docker`` and ``kubernetes``:
 the two implementations.

@@ -15,10 +15,11 @@ One module per family, like :mod:`testbed.checks`:
 - :mod:`~testbed.faults.audit`: the heal audit;
 - :mod:`testbed.faults.pod`: pod_delete (the Kubernetes backend).
 
-:mod:`~testbed.faults.registry` is the one table of fault kinds (parameters, flags, a line of
-description, where the class lives); it is pure, so the scenario model, the checks and the
-chaos generator read it without Docker. :mod:`~testbed.faults.kinds` resolves it to classes
-for the engine. The names below are re-exported lazily (on first use), so importing the
+:mod:`~testbed.faults.registry` is the one table of fault kinds (the parameter model, flags,
+backends, a line of description, where the class lives); it and the parameter models
+(:mod:`~testbed.faults.params`) are pure, so the scenario model, the checks and the chaos
+generator read them without Docker. :mod:`~testbed.faults.kinds` resolves it to classes for
+the engine. The names below are re-exported lazily (on first use), so importing the
 registry does not import the fault implementations (Docker, HTTP clients) with it.
 """
 

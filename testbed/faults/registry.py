@@ -1,16 +1,20 @@
-"""The one table of fault kinds the scenario DSL names: per kind, where its class lives, which
-optional fields of a ``fault`` step it takes, how it is healed, what it does to a running
-task's log, whether seeded chaos may draw it, and a line saying what it does.
+"""The one table of fault kinds the scenario DSL names: per kind, where its class lives, the
+model of its parameters (the fields of a ``fault`` step it takes beyond every fault's, in
+:mod:`testbed.faults.params`), how it is healed, what it does to a running task's log, whether
+seeded chaos may draw it, the backends it runs on, and a line saying what it does.
 
-Pure data (no Docker, no HTTP client): the scenario model (:data:`KINDS`, :data:`FAULT_PARAMS`,
-:data:`HEALED_BY_STEP`), the checks (:data:`LOSING_FAULTS`) and the chaos generator
-(:data:`CHAOS_KINDS`) read it; only :mod:`testbed.faults.kinds` imports the classes, for the
-engine. Adding a kind: its class in a family module, and one line here.
+Pure data (no Docker, no HTTP client): the scenario model (one ``fault`` step model per kind,
+:mod:`testbed.scenario.steps_fault`), the checks (:data:`LOSING_FAULTS`) and the chaos
+generator (:data:`CHAOS_KINDS`) read it; only :mod:`testbed.faults.kinds` imports the classes,
+for the engine. Adding a kind: its class in a family module, its parameter model in
+:mod:`testbed.faults.params` (if it takes any), and one entry here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from testbed.faults import params as P
 
 
 @dataclass(frozen=True)
@@ -18,10 +22,11 @@ class FaultSpec:
     kind: str
     impl: str  # "module:Class" (or a factory taking the cluster, target, name and params)
     doc: str
-    params: tuple[str, ...] = ()  # the optional fields of the `fault` step it takes
+    params: type[P.Params] = P.Params  # the fields of the `fault` step it takes (none)
     healed_by_step: bool = False  # no `for:`: a `heal` step (or the scenario's end) heals it
     loses_task_log: bool = False  # a task running on the target uploads no log (checks.logs)
     chaos: bool = False  # seeded chaos may draw it (testbed.scenario.chaos_generate)
+    backends: tuple[str, ...] = ()  # it runs only on these (testbed.topology.BACKENDS); (): all
 
 
 _F = "testbed.faults"
@@ -32,14 +37,14 @@ REGISTRY: dict[str, FaultSpec] = {
             "hang",
             f"{_F}.process:Hang",
             "Freeze a node: docker pause, or SIGSTOP of its main process or of a named one.",
-            params=("mode", "process"),
+            params=P.HangParams,
             chaos=True,
         ),
         FaultSpec(
             "kill",
             f"{_F}.process:Kill",
             "Signal a node: SIGKILL, or TERM, INT, QUIT, HUP to its main process.",
-            params=("signal",),
+            params=P.KillParams,
             loses_task_log=True,
             chaos=True,
         ),
@@ -47,7 +52,7 @@ REGISTRY: dict[str, FaultSpec] = {
             "stop",
             f"{_F}.process:Stop",
             "Stop a node gracefully: SIGTERM, then SIGKILL after the deadline.",
-            params=("deadline",),
+            params=P.StopParams,
             loses_task_log=True,
         ),
         FaultSpec(
@@ -62,7 +67,7 @@ REGISTRY: dict[str, FaultSpec] = {
             "replace",
             f"{_F}.node:Replace",
             "A fresh container for a node, optionally running other Airflow options.",
-            params=("config",),
+            params=P.ReplaceParams,
             healed_by_step=True,
             loses_task_log=True,
         ),
@@ -77,14 +82,14 @@ REGISTRY: dict[str, FaultSpec] = {
             "partition",
             f"{_F}.network:Partition",
             "Cut a node off the cluster network, or drop its link to one peer (iptables).",
-            params=("peer",),
+            params=P.PartitionParams,
             chaos=True,
         ),
         FaultSpec(
             "link",
             f"{_F}.link:LinkFault",
             "A Toxiproxy toxic, or down, on one link or a glob of links (e.g. *->redis).",
-            params=("toxic", "attributes"),
+            params=P.LinkParams,
             chaos=True,
         ),
         FaultSpec(
@@ -96,21 +101,25 @@ REGISTRY: dict[str, FaultSpec] = {
             "clock_skew",
             f"{_F}.kerberos:ClockSkew",
             "A node's clock off by an offset (the node re-created under libfaketime).",
-            params=("offset",),
+            params=P.ClockSkewParams,
             healed_by_step=True,
         ),
         FaultSpec(
             "pod_delete",
             "testbed.faults.pod:PodDelete",
             "Delete a role's pod(s) on Kubernetes, with a grace period; the heal waits for new.",
-            params=("grace",),
+            params=P.PodDeleteParams,
             healed_by_step=True,
+            backends=("kubernetes",),
         ),
     )
 }
 
 KINDS: tuple[str, ...] = tuple(REGISTRY)  # in this order in the DSL's messages
-FAULT_PARAMS: dict[str, set[str]] = {k: set(s.params) for k, s in REGISTRY.items() if s.params}
+# which fields of a `fault` step each kind takes beyond every fault's (the kinds taking any)
+FAULT_PARAMS: dict[str, set[str]] = {
+    k: set(s.params.model_fields) for k, s in REGISTRY.items() if s.params.model_fields
+}
 HEALED_BY_STEP: tuple[str, ...] = tuple(k for k, s in REGISTRY.items() if s.healed_by_step)
 LOSING_FAULTS: tuple[str, ...] = tuple(k for k, s in REGISTRY.items() if s.loses_task_log)
 CHAOS_KINDS: tuple[str, ...] = tuple(k for k, s in REGISTRY.items() if s.chaos)

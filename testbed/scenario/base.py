@@ -3,35 +3,24 @@ rejected), the name and config-key patterns, the Airflow versions a step may nam
 step kind says about itself (``StepKind``: its bound, its plan line, its compressed form) and
 the bound most steps have (``Bounded``, ``DEFAULT_BOUNDS``).
 
-Durations are :mod:`testbed.scenario.durations`; the models built on this are
+Durations and Airflow option keys are :mod:`testbed.values`; the models built on this are
 :mod:`testbed.scenario.topology_spec`, the ``steps*`` modules and :mod:`testbed.scenario.model`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from testbed.images.catalog import AIRFLOW_VERSIONS
-from testbed.scenario.durations import Duration
+from testbed.values import Duration
 
 NAME = r"^[A-Za-z][A-Za-z0-9_.-]*$"
-
-ConfigKey = Annotated[str, Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")]  # section.key
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-def nested_config(config: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """{"section.key": value} -> {"section": {"key": "value"}} (Airflow options)."""
-    nested: dict[str, dict[str, str]] = {}
-    for dotted, value in config.items():
-        section, key = dotted.split(".", 1)
-        nested.setdefault(section, {})[key] = str(value)
-    return nested
 
 
 # Every step has a bound: the main thread waits at most that (plus a few seconds' grace) for

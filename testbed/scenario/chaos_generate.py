@@ -34,6 +34,7 @@ from typing import Any
 from testbed.errors import ScenarioError
 from testbed.faults.registry import CHAOS_KINDS
 from testbed.topology import INFRA, Topology
+from testbed.values import parse_duration
 
 KINDS = CHAOS_KINDS  # the kinds the fault registry lets chaos draw
 NODE_KINDS = tuple(k for k in KINDS if k != "link")
@@ -87,8 +88,6 @@ class WorkloadSpec:
 
 def parse_workload(text: str | None) -> WorkloadSpec | None:
     """``DAG[:every]`` (e.g. ``many_tasks:10s``) -> a workload; ``None``/``none`` -> none."""
-    from testbed.scenario.durations import parse_duration
-
     if text is None or text.strip().lower() in ("", "none"):
         return None
     dag, _, every = text.partition(":")

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from testbed import dagscan, paths
 from testbed.errors import ScenarioError, TestbedError
 from testbed.scenario import own
-from testbed.scenario.model import Scenario, allowed_fields
+from testbed.scenario.model import Scenario, allowed_fields, field_path
 from testbed.scenario.validate import cross_check
 
 
@@ -108,16 +109,26 @@ def _chaos_field(field: str) -> str:
 
 def describe(exc: ValidationError) -> str:
     """Pydantic's errors as ``field.path: message`` (the first few)."""
-    parts = []
-    for err in exc.errors()[:4]:
-        loc = ".".join(str(x) for x in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            allowed = allowed_fields(tuple(err["loc"]))
-            msg = "unknown field" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
-            loc = loc or "?"
-        elif err["type"] == "literal_error":
-            msg = f"{msg} (got {err.get('input')!r})"
-        parts.append(f"{loc}: {msg}" if loc else msg)
+    parts = [_one(err) for err in exc.errors()[:4]]
     more = len(exc.errors()) - 4
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _one(err: ErrorDetails) -> str:
+    loc = ".".join(str(x) for x in field_path(tuple(err["loc"])))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        allowed = allowed_fields(tuple(err["loc"]))
+        msg = "unknown field" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+        loc = loc or "?"
+    elif err["type"] == "literal_error":
+        msg = f"{msg} (got {err.get('input')!r})"
+    elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):  # e.g. a fault's kind
+        ctx = err.get("ctx") or {}
+        field = str(ctx.get("discriminator", "")).strip("'")
+        loc = f"{loc}.{field}" if loc else field
+        msg = "Field required"
+        if err["type"] == "union_tag_invalid":
+            allowed = str(ctx.get("expected_tags", "")).replace("'", "")
+            msg = f"unknown {field} {ctx.get('tag')!r}; allowed: {allowed}"
+    return f"{loc}: {msg}" if loc else msg

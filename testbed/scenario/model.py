@@ -10,8 +10,8 @@ roles, links, DAGs and names are rejected before anything boots.
 
 This module is the ``Scenario`` model and the YAML step shorthand (``{action: fields}``); the
 parts live in :mod:`testbed.scenario.base` (strict base, bounds), :mod:`.topology_spec`,
-:mod:`.steps`, :mod:`.steps_upgrade` and :mod:`.steps_chaos`, and are re-exported here, so
-``from testbed.scenario.model import X`` works for each of them.
+:mod:`.steps`, :mod:`.steps_fault`, :mod:`.steps_upgrade` and :mod:`.steps_chaos`, and are
+re-exported here, so ``from testbed.scenario.model import X`` works for each of them.
 """
 
 from __future__ import annotations
@@ -25,24 +25,17 @@ from testbed.scenario.base import (
     DEFAULT_BOUNDS,
     NAME,
     Bounded,
-    ConfigKey,
     Strict,
     Version,
 )
 from testbed.scenario.chaos_expand import scenario_data
-from testbed.scenario.durations import Duration
 from testbed.scenario.steps import (
     ACTION_MODELS,
     ACTIONS,
     EXPECT_SLACK,
-    FAULT_PARAMS,
-    HEALED_BY_STEP,
     TI_STATES,
     AddNode,
-    DelayDraw,
     Expect,
-    Fault,
-    FaultKind,
     Heal,
     RemoveNode,
     Sleep,
@@ -53,14 +46,25 @@ from testbed.scenario.steps import (
     Workload,
 )
 from testbed.scenario.steps_chaos import Chaos, ChaosKind
+from testbed.scenario.steps_fault import (
+    FAULT_MODELS,
+    FAULT_PARAMS,
+    HEALED_BY_STEP,
+    DelayDraw,
+    Fault,
+    FaultKind,
+)
 from testbed.scenario.steps_upgrade import Backup, Migrate, Restore, Upgrade, WaitNode
 from testbed.scenario.topology_spec import TopologySpec
+from testbed.topology import BACKEND_LIMITS
+from testbed.values import ConfigKey, Duration
 
 __all__ = [
     "ACTIONS",
     "ACTION_MODELS",
     "DEFAULT_BOUNDS",
     "EXPECT_SLACK",
+    "FAULT_MODELS",
     "FAULT_PARAMS",
     "HEALED_BY_STEP",
     "NAME",
@@ -93,6 +97,7 @@ __all__ = [
     "WaitNode",
     "Workload",
     "allowed_fields",
+    "field_path",
 ]
 
 
@@ -146,8 +151,9 @@ class Scenario(Strict):
                 "a chaos step is the whole scenario: make it the only step "
                 "(add invariants with its 'expect' list)"
             )
-        if self.topology.backend == "kubernetes":
-            raise ValueError("a chaos step is not built for backend kubernetes yet")
+        backend = self.topology.backend
+        if "chaos" in BACKEND_LIMITS[backend].steps_not_built:
+            raise ValueError(f"a chaos step is not built for backend {backend} yet")
         try:
             drawn = chaos[0].draw(self.topology)
             expanded = Scenario.model_validate(scenario_data(drawn, self.name))
@@ -188,8 +194,19 @@ def _unwrap(step: Any) -> Any:
     return {"action": action, **body}
 
 
+def field_path(loc: tuple) -> tuple:
+    """A validation error's location as the scenario names it: pydantic puts the fault kind
+    a step was validated as after ``fault`` (``steps.2.fault.kill.mode``); the file has none."""
+    if len(loc) > 3 and loc[0] == "steps" and loc[2] == "fault" and loc[3] in FAULT_MODELS:
+        return (*loc[:3], *loc[4:])
+    return loc
+
+
 def allowed_fields(loc: tuple) -> list[str]:
     """The field names allowed where a validation error points (for "unknown field")."""
+    if len(loc) > 3 and loc[0] == "steps" and loc[2] == "fault" and loc[3] in FAULT_MODELS:
+        fault = FAULT_MODELS[loc[3]]
+        return [*fault.common(), *fault.spec.params.model_fields]
     if loc and loc[0] == "steps" and len(loc) >= 3 and loc[2] in ACTION_MODELS:
         model: type[BaseModel] = ACTION_MODELS[loc[2]]
     elif loc and loc[0] == "topology":

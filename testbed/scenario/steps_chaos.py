@@ -12,8 +12,8 @@ from testbed.scenario import chaos_generate as generate
 from testbed.scenario.base import StepKind
 from testbed.scenario.chaos_expand import Schedule
 from testbed.scenario.chaos_generate import KINDS as CHAOS_KINDS
-from testbed.scenario.durations import Duration
 from testbed.scenario.topology_spec import TopologySpec
+from testbed.values import Duration
 
 ChaosKind = Literal[CHAOS_KINDS]  # type: ignore[valid-type]
 

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from testbed.scenario.base import NAME, Bounded, StepKind, Version
-from testbed.scenario.durations import Duration
+from testbed.values import Duration
 
 
 class Upgrade(Bounded):

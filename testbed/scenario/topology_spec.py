@@ -10,8 +10,9 @@ from pydantic import Field
 
 from testbed import timescale
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
-from testbed.scenario.base import ConfigKey, Strict, nested_config
-from testbed.topology import BACKENDS, EXECUTORS, Topology
+from testbed.scenario.base import Strict
+from testbed.topology import BACKEND_LIMITS, BACKENDS, EXECUTORS, Topology
+from testbed.values import ConfigKey, nested_config
 
 
 class TopologySpec(Strict):
@@ -31,7 +32,7 @@ class TopologySpec(Strict):
     api_servers: int = Field(1, ge=1, le=3)
     # where the Airflow roles run: containers, or pods of a Kubernetes node (testbed.k8s)
     backend: Literal[BACKENDS] = "docker"  # type: ignore[valid-type]
-    executor: Literal["CeleryExecutor", "KubernetesExecutor"] | None = None
+    executor: Literal[EXECUTORS] | None = None  # type: ignore[valid-type]
     k8s_nodes: int = Field(1, ge=1, le=3)  # backend kubernetes: 2-3 puts task pods on their own
 
     def build(self) -> Topology:
@@ -47,6 +48,6 @@ class TopologySpec(Strict):
             timescale=timescale.from_env(self.timescale),
             api_servers=self.api_servers,
             backend=self.backend,
-            executor=self.executor or EXECUTORS[self.backend][0],
+            executor=self.executor or BACKEND_LIMITS[self.backend].executors[0],
             k8s_nodes=self.k8s_nodes,
         )

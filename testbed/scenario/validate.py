@@ -79,13 +79,9 @@ NO_EXPECTATION = (
 )
 
 
-# the actions not built for the Kubernetes backend yet
-K8S_NOT_YET = {"add_node", "remove_node", "upgrade", "migrate", "backup", "restore", "wait_node"}
-
-
 def _step_errors(step, st: _State, dags: set[str]) -> list[tuple[str, str]]:
-    if st.topology.kubernetes and step.action in K8S_NOT_YET:
-        return [("", f"{step.action} is not built for backend kubernetes yet")]
+    if step.action in st.topology.limits.steps_not_built:
+        return [("", f"{step.action} is not built for backend {st.topology.backend} yet")]
     validator = VALIDATORS.get(step.action)  # `chaos` is expanded before this: nothing to check
     return validator(step, st, dags) if validator else []
 
@@ -186,24 +182,12 @@ def _fault(step: Fault, st: _State, dags: set[str]) -> list[tuple[str, str]]:
     if step.name in st.faults:
         out.append(("name", f"fault name {step.name!r} is used twice"))
     st.faults.add(step.name)
-    if step.kind == "stop" or (step.kind == "kill" and step.signal not in (None, "KILL")):
+    if step.sends_term():
         st.signalling.add(step.name)
-    if step.kind == "pod_delete":
-        out += _pod_fault(step, st)
-    elif step.target.startswith(HOST_OF):
-        run = step.target[len(HOST_OF) :].partition(".")[0]
-        if run not in st.runs:
-            out.append(("target", _unknown("run", run, st.runs) + f" (in {step.target!r})"))
-    elif step.kind == "link":
-        if not fnmatch.filter(st.links, step.target):
-            out.append(("target", f"no link {step.target!r}; links: {', '.join(sorted(st.links))}"))
-    elif step.target not in st.nodes:
-        hint = " (on Kubernetes the Airflow roles are pods: kind pod_delete)" * (
-            step.target in st.topology.pods
-        )
-        out.append(("target", _unknown("node", step.target, st.nodes) + hint))
-    if step.peer is not None and step.peer not in st.nodes:
-        out.append(("peer", _unknown("node", step.peer, st.nodes)))
+    out += _backend_fault(step, st) or _fault_target(step, st)
+    peer = step.params().get("peer")
+    if peer is not None and peer not in st.nodes:
+        out.append(("peer", _unknown("node", peer, st.nodes)))
     out += _kerberos_fault(step, st)
     out += _k8s_node_fault(step, st)
     if step.kind == "remove":
@@ -212,12 +196,31 @@ def _fault(step: Fault, st: _State, dags: set[str]) -> list[tuple[str, str]]:
     return out
 
 
-def _pod_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
-    """A pod_delete needs the Kubernetes backend and one of its roles."""
-    if not st.topology.kubernetes:
-        return [("kind", "a pod_delete fault needs `topology: {backend: kubernetes}`")]
-    if step.target not in st.topology.pods:
-        return [("target", _unknown("pod role", step.target, set(st.topology.pods)))]
+def _backend_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
+    """A kind that runs only on some backends (the fault registry's ``backends``)."""
+    if not step.spec.backends or st.topology.backend in step.spec.backends:
+        return []
+    needs = " or ".join(step.spec.backends)
+    return [("kind", f"a {step.kind} fault needs `topology: {{backend: {needs}}}`")]
+
+
+def _fault_target(step: Fault, st: _State) -> list[tuple[str, str]]:
+    """A pod role (pod_delete), the node a task ran on, a link (or a glob of links), a node."""
+    if step.kind == "pod_delete":
+        if step.target not in st.topology.pods:
+            return [("target", _unknown("pod role", step.target, set(st.topology.pods)))]
+    elif step.target.startswith(HOST_OF):
+        run = step.target[len(HOST_OF) :].partition(".")[0]
+        if run not in st.runs:
+            return [("target", _unknown("run", run, st.runs) + f" (in {step.target!r})")]
+    elif step.kind == "link":
+        if not fnmatch.filter(st.links, step.target):
+            return [("target", f"no link {step.target!r}; links: {', '.join(sorted(st.links))}")]
+    elif step.target not in st.nodes:
+        hint = " (on Kubernetes the Airflow roles are pods: kind pod_delete)" * (
+            step.target in st.topology.pods
+        )
+        return [("target", _unknown("node", step.target, st.nodes) + hint)]
     return []
 
 
@@ -226,11 +229,12 @@ def _k8s_node_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
     the control plane's node is never removed or replaced (its CA and etcd go with it)."""
     if step.kind in ("remove", "replace") and step.target == K8S_NODE:
         return [("target", f"{K8S_NODE} holds the cluster's CA and etcd: kill, stop or hang it")]
-    if not step.process:
+    process = step.params().get("process")
+    if not process:
         return []
     if not step.target.startswith(K8S_NODE):
         return [("process", f"'process' hangs a process of a Kubernetes node ({K8S_NODE}...)")]
-    if step.target != K8S_NODE and step.process not in K8S_NODE_PROCESSES:
+    if step.target != K8S_NODE and process not in K8S_NODE_PROCESSES:
         on = ", ".join(K8S_NODE_PROCESSES)
         return [("process", f"{step.target} runs only {on}; the control plane is on {K8S_NODE}")]
     return []

@@ -84,7 +84,7 @@ def test_the_registry_resolves_each_kind_to_its_class_taking_its_params():
         cls = engine.FAULTS[kind]
         assert issubclass(cls, faults.Fault) and cls.kind == kind, kind
         takes = inspect.signature(cls.__init__).parameters
-        for param in spec.params:
+        for param in spec.params.model_fields:
             if param != "attributes":  # a link's toxic attributes are its **params
                 assert param in takes, (kind, param)
         assert spec.doc.endswith(".") and "\n" not in spec.doc, kind

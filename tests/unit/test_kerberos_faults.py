@@ -11,10 +11,10 @@ import pytest
 
 from testbed import faults, observe
 from testbed.errors import ScenarioError
-from testbed.scenario.durations import parse_signed_duration
 from testbed.scenario.load import from_data, load
 from testbed.scenario.model import Scenario
 from testbed.services import kdc
+from testbed.values import parse_signed_duration
 
 from .test_kerberos import TRIGGER, run, seen, ti, tlog, xcom
 

@@ -1,12 +1,18 @@
-"""Durations in scenarios: ``30s``, ``2m``, ``500ms``, ``1.5s``, ``1h`` or a number of seconds."""
+"""The value types scenario fields share: durations (``30s``, ``2m``, ``500ms``, ``1.5s``,
+``1h`` or a number of seconds), signed durations (a clock offset, ``-10m``) and Airflow option
+keys (``section.key``).
+
+Pure and low in the layering: both the scenario model (:mod:`testbed.scenario`) and the fault
+kinds' parameter models (:mod:`testbed.faults.params`) build on them.
+"""
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
@@ -42,3 +48,16 @@ def parse_signed_duration(value: object) -> float:
 
 
 SignedDuration = Annotated[float, BeforeValidator(parse_signed_duration)]
+
+
+ConfigKey = Annotated[str, Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")]  # section.key
+ConfigValue = str | int | float | bool
+
+
+def nested_config(config: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """{"section.key": value} -> {"section": {"key": "value"}} (Airflow options)."""
+    nested: dict[str, dict[str, str]] = {}
+    for dotted, value in config.items():
+        section, key = dotted.split(".", 1)
+        nested.setdefault(section, {})[key] = str(value)
+    return nested

@@ -1,0 +1,132 @@
+"""The fault kinds' parameter models: per kind, the fields of a ``fault`` step it takes beyond
+the ones every fault has (name, kind, target, for, delay, timeout), with their types and checks.
+
+The registry (:mod:`testbed.faults.registry`) names each kind's model, and the scenario model
+builds the ``fault`` step of each kind from it (:mod:`testbed.scenario.steps_fault`). Pure
+(pydantic, the topology's names, the scenario value types): the fault classes import Docker and
+HTTP clients, so the models live here rather than beside them, where the scenario model can
+read them without those clients.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from testbed import timescale
+from testbed.errors import TestbedError
+from testbed.topology import K8S_PROCESSES
+from testbed.values import ConfigKey, ConfigValue, Duration, SignedDuration, nested_config
+
+Signal = Literal["KILL", "TERM", "INT", "QUIT", "HUP"]
+Toxic = Literal["latency", "stall", "timeout", "bandwidth", "reset_peer", "down"]
+
+
+class Params(BaseModel):
+    """A kind's parameters (this one: none, e.g. restart, remove, rotate_key); a ``fault`` step
+    of the kind derives from its model, so these methods are the step's too."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @classmethod
+    def kwargs(cls, step: Any) -> dict[str, Any]:
+        """The fault class's keyword arguments, from a ``fault`` step of this kind: each
+        parameter the step gives (not None)."""
+        values = {name: getattr(step, name) for name in cls.model_fields}
+        return {name: value for name, value in values.items() if value is not None}
+
+    def sends_term(self) -> bool:
+        """Whether the fault sends its target a TERM-like signal (``drained_cleanly``)."""
+        return False
+
+    def inject_wait(self) -> float | None:
+        """Seconds the inject itself waits beyond a step's usual bound (a stop's deadline)."""
+        return None
+
+
+class HangParams(Params):
+    mode: Literal["pause", "sigstop"] | None = None  # the whole node, or its main process
+    # SIGSTOP every process of this name inside a Kubernetes node (not the whole node)
+    process: Literal[K8S_PROCESSES] | None = None  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _sigstop_only(self) -> HangParams:
+        if self.process and self.mode == "pause":
+            raise ValueError("'process' hangs one process (SIGSTOP): leave 'mode' out")
+        return self
+
+
+class KillParams(Params):
+    # the signal (default KILL); TERM to a Celery worker is its warm shutdown
+    signal: Signal | None = None
+
+    def sends_term(self) -> bool:
+        return self.signal not in (None, "KILL")
+
+
+class StopParams(Params):
+    deadline: Duration | None = None  # SIGTERM, then SIGKILL after this (the class's default)
+
+    def sends_term(self) -> bool:
+        return True
+
+    def inject_wait(self) -> float | None:
+        return self.deadline
+
+
+class ReplaceParams(Params):
+    # the fresh node runs with these Airflow options (the heal restores the topology's)
+    config: dict[ConfigKey, ConfigValue] | None = None
+
+    @model_validator(mode="after")
+    def _options(self) -> ReplaceParams:
+        if self.config is not None and not self.config:
+            raise ValueError("'config' is empty; give the Airflow options the node runs with")
+        if self.config:  # a timer is scaled by the timescale: it must be seconds
+            try:
+                timescale.check_timers(nested_config(self.config))
+            except TestbedError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+
+class PartitionParams(Params):
+    peer: str | None = None  # drop only the link to this node (iptables); else the whole node
+
+
+class LinkParams(Params):
+    toxic: Toxic | None = None  # required (checked below, with the allowed ones named)
+    attributes: dict[str, int] = {}  # the toxic's attributes (e.g. latency: 3000)
+
+    @model_validator(mode="after")
+    def _toxic_given(self) -> LinkParams:
+        if self.toxic is None:
+            raise ValueError("a link fault needs 'toxic' (latency, stall, timeout, bandwidth, ...)")
+        return self
+
+    @classmethod
+    def kwargs(cls, step: Any) -> dict[str, Any]:
+        """The toxic, and its attributes as keyword arguments of their own."""
+        return {"toxic": step.toxic, **step.attributes}
+
+
+class ClockSkewParams(Params):
+    offset: SignedDuration | None = None  # how far the clock is off, e.g. 10m, -10m, 600 (s)
+
+    @model_validator(mode="after")
+    def _offset_given(self) -> ClockSkewParams:
+        if self.offset is None or abs(self.offset) < 1:
+            raise ValueError("a clock_skew fault needs 'offset' of at least 1s (e.g. 10m, -10m)")
+        return self
+
+
+class PodDeleteParams(Params):
+    # seconds between SIGTERM and SIGKILL (0: at once); Kubernetes' default if absent
+    grace: Duration | None = None
+
+    @model_validator(mode="after")
+    def _whole_seconds(self) -> PodDeleteParams:
+        if self.grace is not None and self.grace != int(self.grace):
+            raise ValueError("'grace' is whole seconds (Kubernetes' grace period), e.g. 0s, 30s")
+        return self

@@ -1,0 +1,152 @@
+"""The ``fault`` step as one model per fault kind (a union told apart by ``kind``), each built
+from the kind's registry entry and parameter model: a good fault of every kind validates into
+its own model, a field of another kind is refused naming the kind and what it takes, and the
+loader's messages for a bad kind or field stay one readable line."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from testbed.errors import ScenarioError
+from testbed.faults import params as P
+from testbed.faults.registry import REGISTRY, FaultSpec
+from testbed.scenario.load import from_data
+from testbed.scenario.model import FAULT_MODELS, Fault, Scenario
+from testbed.scenario.steps_fault import fault_model
+
+# a good fault of each kind: (its own fields, the fault class's keyword arguments)
+GOOD = {
+    "hang": ({"mode": "sigstop"}, {"mode": "sigstop"}),
+    "kill": ({"signal": "TERM"}, {"signal": "TERM"}),
+    "stop": ({"deadline": "10s"}, {"deadline": 10.0}),
+    "restart": ({}, {}),
+    "replace": ({"config": {"core.parallelism": 4}}, {"config": {"core.parallelism": 4}}),
+    "remove": ({}, {}),
+    "partition": ({"peer": "postgres"}, {"peer": "postgres"}),
+    "link": (
+        {"toxic": "latency", "attributes": {"latency": 3000}},
+        {"toxic": "latency", "latency": 3000},
+    ),
+    "rotate_key": ({}, {}),
+    "clock_skew": ({"offset": "-10m"}, {"offset": -600.0}),
+    "pod_delete": ({"grace": "0s"}, {"grace": 0.0}),
+}
+
+
+def test_every_registered_kind_has_a_good_example_here():
+    assert set(GOOD) == set(REGISTRY)  # a new kind: add its good fault above
+
+
+@pytest.mark.parametrize("kind", list(REGISTRY))
+def test_a_good_fault_of_each_kind_is_its_own_model(kind):
+    fields, kwargs = GOOD[kind]
+    step = Fault(name="f", kind=kind, target="scheduler", **fields)
+    assert type(step) is FAULT_MODELS[kind] and isinstance(step, Fault)
+    assert step.spec is REGISTRY[kind] and step.params() == kwargs
+    assert Fault.model_validate({"name": "f", "kind": kind, "target": "x", **fields}) == (
+        step.model_copy(update={"target": "x"})
+    )
+    own = set(FAULT_MODELS[kind].model_fields) - set(Fault.model_fields)
+    assert own == set(REGISTRY[kind].params.model_fields)  # only the kind's own fields
+
+
+@pytest.mark.parametrize("kind", list(REGISTRY))
+def test_a_field_of_another_kind_is_refused_naming_the_kind_and_what_it_takes(kind):
+    taken = set(REGISTRY[kind].params.model_fields)
+    others = {f: k for k, (fields, _) in GOOD.items() for f in fields if f not in taken}
+    assert others  # every kind lacks some other kind's parameter
+    for field, other in others.items():
+        with pytest.raises(ValidationError) as exc:
+            Fault(name="f", kind=kind, target="scheduler", **{field: GOOD[other][0][field]})
+        message = str(exc.value)
+        assert f"{field!r} does not apply to a {kind} fault; a {kind} fault takes " in message
+        for own in taken:
+            assert own in message
+
+
+def _drill(fault: dict) -> dict:
+    return {
+        "name": "d",
+        "steps": [{"fault": {"name": "f", "target": "scheduler", **fault}}, {"sleep": 1}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (
+            {"kind": "kill", "mode": "pause"},
+            "drill.yaml: steps.0.fault: 'mode' does not apply to a kill fault; a kill fault "
+            "takes signal (and name, kind, target, for, delay, timeout)",
+        ),
+        (
+            {"kind": "restart", "signal": "TERM"},
+            "drill.yaml: steps.0.fault: 'signal' does not apply to a restart fault; a restart "
+            "fault takes no parameters (and name, kind, target, delay, timeout)",
+        ),
+        (
+            {"kind": "freeze"},
+            "drill.yaml: steps.0.fault.kind: unknown kind 'freeze'; allowed: hang, kill, stop, "
+            "restart, replace, remove, partition, link, rotate_key, clock_skew, pod_delete",
+        ),
+        ({}, "drill.yaml: steps.0.fault.kind: Field required"),
+        (
+            {"kind": "hang", "mdoe": "pause"},
+            "drill.yaml: steps.0.fault.mdoe: unknown field; allowed: name, kind, target, for, "
+            "delay, timeout, mode, process",
+        ),
+        (
+            {"kind": "kill", "signal": "USR9"},
+            "drill.yaml: steps.0.fault.signal: Input should be 'KILL', 'TERM', 'INT', 'QUIT' or "
+            "'HUP' (got 'USR9')",
+        ),
+        (
+            {"kind": "stop", "deadline": "soon"},
+            "drill.yaml: steps.0.fault.deadline: bad duration 'soon'",
+        ),
+    ],
+)
+def test_the_loader_says_in_one_line_which_field_and_what_is_allowed(fault, message):
+    with pytest.raises(ScenarioError) as exc:
+        from_data(_drill(fault), "drill.yaml")
+    assert str(exc.value).startswith(message)
+    assert "\n" not in str(exc.value) and "tagged-union" not in str(exc.value)
+
+
+def test_a_python_fault_of_an_unknown_kind_names_the_kinds():
+    with pytest.raises(ValidationError, match="1 validation error for Fault") as exc:
+        Fault(name="f", kind="freeze", target="scheduler")
+    assert "'hang', 'kill'" in str(exc.value)
+
+
+def test_the_scenario_validates_a_fault_step_by_its_kind():
+    s = Scenario.model_validate(_drill({"kind": "link", "toxic": "down", "for": "5s"}))
+    assert type(s.steps[0]) is FAULT_MODELS["link"] and s.steps[0].for_ == 5
+
+
+def test_a_new_kind_is_a_registry_entry_and_a_parameter_model():
+    class NoopParams(P.Params):
+        level: int = 1
+
+    spec = FaultSpec("noop", "x:Noop", "Nothing.", params=NoopParams, healed_by_step=True)
+    model = fault_model(spec)
+    step = model(name="f", kind="noop", target="scheduler", level=3)
+    assert step.params() == {"level": 3} and step.describe().startswith("fault 'f': noop")
+    with pytest.raises(ValidationError, match="'for' does not apply to a noop fault"):
+        model(name="f", kind="noop", target="scheduler", **{"for": 5})
+
+
+def test_a_scenario_with_faults_pickles_for_the_parallel_workers():
+    import pickle
+
+    steps = [
+        {"fault": {"name": k, "target": "scheduler", "kind": k, **f}} for k, (f, _) in GOOD.items()
+    ]
+    s = Scenario.model_validate({"name": "d", "steps": steps})
+    assert pickle.loads(pickle.dumps(s)) == s
+
+
+def test_another_kinds_parameter_left_empty_is_not_given():
+    step = Fault(name="f", kind="kill", target="scheduler", mode=None, attributes={})
+    assert type(step) is FAULT_MODELS["kill"] and step.params() == {}
