@@ -82,7 +82,7 @@ def model_params(model: type, skip: tuple[str, ...] = ("action",)) -> list[Param
     for name, info in model.model_fields.items():
         if name in skip:
             continue
-        doc = info.description or comments.get(name, "")
+        doc = rst_to_md(info.description or comments.get(name, ""))
         limit = constraints(info.metadata)
         text = f"{doc} ({limit})" if doc and limit else doc or limit
         kind = type_name(info.annotation, info.metadata)
@@ -149,6 +149,8 @@ def constraints(metadata) -> str:
         for attr, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
             if getattr(m, attr, None) is not None:
                 words.append(f"{sign} {getattr(m, attr):g}")
+        if getattr(m, "min_length", None):
+            words.append(f"at least {m.min_length} item{'s' if m.min_length > 1 else ''}")
         if getattr(m, "pattern", None):
             words.append(f"matches `{m.pattern}`")
     return ", ".join(words)
@@ -160,6 +162,10 @@ def default_of(info) -> str:
     value = info.get_default(call_default_factory=True)
     if value is None:
         return "null"
+    if value == "":
+        return '`""`'
+    if isinstance(value, BaseModelType()):
+        return "its own defaults"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if isinstance(value, float):
@@ -338,10 +344,10 @@ def steps_page() -> str:
         "`30s`, `2m`, `500ms`, `1h` or a number of seconds. Every step has a bound: the runner "
         "never waits longer for it "
         "([The runner never hangs](../drills.md#the-runner-never-hangs)).\n",
-        "| action | what it does |",
-        "|---|---|",
     ]
+    out += [scenario_fields(), "\n## The steps {#steps}\n"]
     docs = {a: step_doc(a, m) for a, m in ACTION_MODELS.items()}
+    out += ["| action | what it does |", "|---|---|"]
     for action in ACTION_MODELS:
         out.append(f"| [`{action}`](#{action}) | {cell(docs[action].split(chr(10) * 2)[0])} |")
     for action, model in ACTION_MODELS.items():
@@ -359,6 +365,18 @@ def steps_page() -> str:
             ]
         out += ["**Fields**:\n", params_table(params)]
     return "\n".join(out)
+
+
+def scenario_fields() -> str:
+    """The top level of a scenario file (``Scenario``): its topology and steps link on."""
+    from testbed.scenario.model import Scenario
+
+    linked = {
+        "topology": "mapping: see [Topology](topology.md)",
+        "steps": "list of [steps](#steps)",
+    }
+    params = [p._replace(type=linked.get(p.name, p.type)) for p in model_params(Scenario, ())]
+    return "\n## A scenario {#scenario}\n\n" + params_table(params)
 
 
 def step_doc(action: str, model) -> str:
@@ -414,10 +432,29 @@ def catalogue_page() -> str:
             "|---|---|---|---|---|",
         ]
         out += [
-            f"| `{e.name}` | {e.backend} | {e.timescale:g} | {e.steps} | {cell(e.description)} |"
+            f"| [`{e.name}`](#{e.name}) | {e.backend} | {e.timescale:g} | {e.steps} | "
+            f"{cell(gist(e.description))} |"
             for e in rows
         ]
+        for e in rows:
+            out += [
+                f"\n### `{e.name}` {{#{e.name}}}\n",
+                f"{e.description}\n",
+                f"`testbed run {e.name}` · `scenarios/{e.name}.yaml` · backend {e.backend}, "
+                f"timescale {e.timescale:g}, {e.steps} steps\n",
+            ]
     return "\n".join(out) + "\n"
+
+
+def gist(text: str, limit: int = 160) -> str:
+    """The first sentence of ``text``, at most ``limit`` characters (cut at a word)."""
+    first = re.split(r"(?<=\.)\s", text, maxsplit=1)[0]
+    if len(first) <= limit:
+        return first
+    cut = first[:limit].rsplit(" ", 1)[0]
+    if cut.count("`") % 2:  # never end inside a code span
+        cut = cut[: cut.rindex("`")].rstrip()
+    return cut + " …"
 
 
 PAGES: dict[str, Callable[[], str]] = {
