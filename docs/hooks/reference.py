@@ -27,9 +27,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: the testbed documented is this one
-if str(ROOT) in sys.path:
-    sys.path.remove(str(ROOT))
-sys.path.insert(0, str(ROOT))
 
 GENERATED = (
     '!!! note "Generated"\n    This page is generated from `{source}` each time the site is '
@@ -41,9 +38,22 @@ GENERATED = (
 def on_files(files, config):
     from mkdocs.structure.files import File
 
+    use_this_checkout()
     for src_uri, render in PAGES.items():
         files.append(File.generated(config, src_uri, content=render()))
     return files
+
+
+def use_this_checkout() -> None:
+    """Import ``testbed`` from the checkout this hook is in, never from another one an editable
+    install points at (MkDocs restores ``sys.path`` after loading a hook: so, at build time)."""
+    from mkdocs.exceptions import PluginError
+
+    sys.path[:] = [str(ROOT), *(p for p in sys.path if p != str(ROOT))]
+    import testbed
+
+    if ROOT not in Path(testbed.__file__).resolve().parents:
+        raise PluginError(f"testbed is imported from {testbed.__file__}, not from {ROOT}")
 
 
 # -- what a field or parameter looks like on a page --------------------------------------------
