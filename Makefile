@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-unit test-integration docker venv images bench bench-drills bench-boot bench-warmup bench-timescale soak lint lock clean gc
+.PHONY: demo test test-unit test-integration docker venv images bench bench-drills bench-boot bench-warmup bench-timescale soak lint lock clean gc docs
 
 demo: docker venv
 	$(BIN)/testbed demo
@@ -94,6 +94,11 @@ lock: venv
 	    --python-platform x86_64-unknown-linux-gnu --generate-hashes --no-header \
 	    --custom-compile-command "make lock" -q -o testbed/images/airflow/locks/$$v.txt; \
 	  echo "locked Airflow $$v"; done
+
+# The documentation site (docs/, mkdocs.yml) into site/: open site/index.html. The reference
+# pages are generated from the code while it builds (docs/hooks/reference.py).
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict -d site
 
 gc: venv
 	$(BIN)/testbed gc
