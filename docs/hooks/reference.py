@@ -65,18 +65,12 @@ class Param(NamedTuple):
 
 
 def fault_parameters(spec) -> list[Param]:
-    """The parameters one fault kind takes, from what its ``FaultSpec`` offers: a pydantic model
-    class of its own (read field by field), or a tuple of field names of the ``fault`` step
-    (each read from that step's model). The one place that knows the shape of ``params``."""
-    params = getattr(spec, "params", None) or ()
-    if isinstance(params, BaseModelType()):
-        params = type(params)
+    """The parameters one fault kind takes: its ``FaultSpec``'s pydantic model, field by field
+    (none for a kind without parameters)."""
+    params = getattr(spec, "params", None)
     if isinstance(params, type) and issubclass(params, BaseModelType()):
         return model_params(params, skip=("kind",))
-    from testbed.scenario.steps import ACTION_MODELS
-
-    step = {p.name: p for p in model_params(ACTION_MODELS["fault"])}
-    return [step.get(name, Param(name, "", "", "")) for name in params]
+    return []
 
 
 def BaseModelType() -> type:  # noqa: N802 (a type, looked up late: pydantic only when building)

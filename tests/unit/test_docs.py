@@ -155,15 +155,16 @@ def reference_hook():
     return module
 
 
-def test_fault_parameters_are_read_from_a_tuple_of_names_or_a_model_of_their_own():
+def test_fault_parameters_are_read_from_the_kinds_own_model():
     from types import SimpleNamespace
 
     from pydantic import BaseModel
 
+    from testbed.faults.registry import REGISTRY
+
     hook = reference_hook()
-    as_names = hook.fault_parameters(SimpleNamespace(params=("mode", "process")))
-    assert [p.name for p in as_names] == ["mode", "process"]
-    assert "pause" in as_names[0].type
+    hang = hook.fault_parameters(REGISTRY["hang"])
+    assert [p.name for p in hang] == ["mode", "process"] and "pause" in hang[0].type
 
     class HangParams(BaseModel):
         kind: str = "hang"  # the discriminator, not a parameter
@@ -173,7 +174,7 @@ def test_fault_parameters_are_read_from_a_tuple_of_names_or_a_model_of_their_own
     as_model = hook.fault_parameters(SimpleNamespace(params=HangParams))
     assert [(p.name, p.default) for p in as_model] == [("mode", "`pause`"), ("seconds", "required")]
     assert as_model[0].doc == "how to freeze it"
-    assert hook.fault_parameters(SimpleNamespace(params=())) == []
+    assert hook.fault_parameters(SimpleNamespace(params=None)) == []
 
 
 # -- the examples in the pages are valid -------------------------------------------------------
