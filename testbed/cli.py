@@ -222,7 +222,7 @@ def run(
         min=1,
         max=4,
         help="Run the scenarios on this many clusters side by side (a worker process each; a "
-        "free one takes the next scenario). README 'Compressed time' says when this helps.",
+        "free one takes the next scenario). docs/drills.md 'Compressed time' says when this helps.",
     ),
 ) -> None:
     """Run scenarios on a real cluster (one boot, reset between scenarios of one topology).

@@ -83,7 +83,7 @@ def airflow_ref(version: str = DEFAULT_AIRFLOW_VERSION) -> ImageRef:
         raise ImageMissing(
             f"no lock file for Airflow {version}",
             hint=f"buildable versions: {', '.join(AIRFLOW_VERSIONS)}; add one with "
-            f"`make lock AIRFLOW_VERSION={version}`",
+            f"`make lock AIRFLOW_VERSIONS={version}`",
         )
     ctx = HERE / "airflow"
     inputs = _tree_bytes(ctx, only=["Dockerfile", f"locks/{version}.txt", TOOLS_LOCK])

@@ -12,7 +12,7 @@ from testbed.errors import ImageMissing
 from testbed.upgrade import versions as V
 from testbed.upgrade.plan import make_plan, plan_between, role
 
-# The heads each release's migrations end at (measured; see the README table).
+# The heads each release's migrations end at (measured; see the upgrades page of the docs).
 H317, H318, H322, H332 = "cc92b33c6709", "509b94a1042d", "1d6611b6ab7c", "d2f4e1b3c5a7"
 
 
