@@ -21,8 +21,8 @@ from pathlib import Path
 from testbed import timescale as T
 from testbed.backends import images as image_provision
 from testbed.checks.health import classify, heartbeat_age
+from testbed.core.errors import TestbedError
 from testbed.engine.execute import execute
-from testbed.errors import TestbedError
 from testbed.pool import ClusterPool
 from testbed.scenario import load
 

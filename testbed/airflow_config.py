@@ -10,8 +10,8 @@ import json
 from urllib.parse import quote
 
 from testbed import krb5, timescale
-from testbed.errors import TestbedError
-from testbed.secrets import Secrets
+from testbed.core.errors import TestbedError
+from testbed.core.secrets import Secrets
 from testbed.topology import Topology, role_is_worker
 
 SECRETS_DIR = "/run/testbed"

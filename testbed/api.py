@@ -15,7 +15,7 @@ import airflow_client.client as ac
 import requests
 from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
 
-from testbed.errors import TestbedError
+from testbed.core.errors import TestbedError
 
 TERMINAL_RUN_STATES = {"success", "failed"}
 

@@ -2,7 +2,7 @@
 
 Results (verdicts, plans, tables, paths, JSON) go to stdout, progress and logs to stderr. Errors
 the testbed raises on purpose print as one actionable line (exit 2); Ctrl-C and SIGTERM tear
-down what the command booted (exit 130); :mod:`testbed.exit_codes` has the whole table.
+down what the command booted (exit 130); :mod:`testbed.core.exit_codes` has the whole table.
 
 One typer app: the cluster commands (up, status, down, gc, logs, diagnose, smoke) are in
 :mod:`testbed.cli_cluster`, the ``images`` sub-app in :mod:`testbed.images.cli`, ``chaos`` and
@@ -21,12 +21,13 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from testbed import cli_cluster, paths, progress, runs
-from testbed import exit_codes as EXIT
+from testbed import cli_cluster, runs
 from testbed.airflow_config import parse_overrides
 from testbed.chaos.cli import chaos as chaos_command
 from testbed.cli_cluster import print_smoke
-from testbed.errors import TestbedError
+from testbed.core import exit_codes as EXIT
+from testbed.core import paths, progress
+from testbed.core.errors import TestbedError
 from testbed.images import catalog
 from testbed.images.cli import images_app
 from testbed.soak.cli import soak as soak_command
@@ -87,8 +88,8 @@ def demo(
     and print where the drill's report is."""
     from testbed.backends import images as image_provision
     from testbed.cluster import Cluster
+    from testbed.core.interrupts import deferred
     from testbed.engine.execute import execute
-    from testbed.interrupts import deferred
     from testbed.scenario import load
     from testbed.smoke import run_smoke
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from testbed import labels as L
-from testbed import paths, progress, runtime
+from testbed import runtime
 from testbed.airflow_config import parse_overrides
-from testbed.errors import ClusterError, TestbedError
+from testbed.core import labels as L
+from testbed.core import paths, progress
+from testbed.core.errors import ClusterError, TestbedError
 from testbed.images import catalog
 from testbed.topology import Topology
 

@@ -24,10 +24,10 @@ import yaml
 
 from testbed import airflow_config as AC
 from testbed import krb5
-from testbed import labels as L
+from testbed.core import labels as L
+from testbed.core.secrets import Secrets
 from testbed.images import catalog
 from testbed.runtime import NO_EGRESS, NodeSpec, Volume
-from testbed.secrets import Secrets
 from testbed.services import airflow, kdc, kerberos, minio, pg_krb, postgres, redis, toxiproxy
 from testbed.topology import PG_KRB, SIDECAR_SUFFIX, Topology
 

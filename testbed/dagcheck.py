@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbed import airflow_config as AC
-from testbed import bounded, dagscan
-from testbed.errors import TestbedError
+from testbed import dagscan
+from testbed.core import bounded
+from testbed.core.errors import TestbedError
 
 PARSE_TIMEOUT = 90.0  # first parse of a folder on a fresh node (2 cores): about 30 s today
 API_BOUND = 25.0

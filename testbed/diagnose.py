@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from testbed import runtime
-from testbed.errors import ExecTimeout
+from testbed.core.errors import ExecTimeout
 from testbed.services import SECRETS_DIR, postgres
 from testbed.services.airflow import role_of
 

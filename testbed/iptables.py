@@ -7,7 +7,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 
-from testbed.errors import FaultError
+from testbed.core.errors import FaultError
 
 
 def _comment(run_id: str) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from testbed import airflow_config as AC
-from testbed import bounded
+from testbed.core import bounded
 from testbed.observe.core import DEADLINE_SLACK, PROBE_TIMEOUT, describe_error
 from testbed.services import minio
 

@@ -26,9 +26,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testbed import progress
 from testbed.cluster import BOOT_WEIGHT
-from testbed.errors import TestbedError
+from testbed.core import progress
+from testbed.core.errors import TestbedError
 from testbed.scenario.verdict import Verdict
 
 POLL = 1.0  # seconds between checks that the workers are alive while waiting for a result
@@ -195,7 +195,7 @@ def _worker(n: int, scenarios: list, next_index, turn, results) -> None:
     """One cluster pool: take the next scenario until none is left; remove the cluster. The
     worker whose turn it is takes the next scenario and boots (or resets) for it, so the first
     cluster up takes the first scenario."""
-    from testbed.interrupts import deferred
+    from testbed.core.interrupts import deferred
     from testbed.pool import ClusterPool
 
     pool = ClusterPool()  # nothing booted yet

@@ -18,9 +18,9 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from testbed import progress
 from testbed.backends import backend_for
 from testbed.cluster import BOOT_WEIGHT, Cluster
+from testbed.core import progress
 from testbed.reset import reset
 from testbed.topology import Topology
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from docker.models.containers import Container
 
 from testbed import runtime
-from testbed.errors import ReadinessTimeout, TestbedError
+from testbed.core.errors import ReadinessTimeout, TestbedError
 
 
 class Cancelled(TestbedError):

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from testbed import exit_codes as EXIT
-from testbed import progress
-from testbed.errors import TestbedError
+from testbed.core import exit_codes as EXIT
+from testbed.core import progress
+from testbed.core.errors import TestbedError
 
 
 def run_all(
@@ -64,7 +64,7 @@ def run_all(
 
 def _finish(pool, keep: bool, junit: Path | None, results: list) -> None:
     """The JUnit file, then the pool's clusters removed (unless ``keep``), its resets said."""
-    from testbed.interrupts import deferred
+    from testbed.core.interrupts import deferred
 
     if junit is not None and results:
         from testbed.report import write_junit

@@ -1,7 +1,7 @@
 """The thin layer over the Docker engine: networks, labelled containers, exec with timeouts, logs.
 
 Nothing above this module talks to Docker directly. Every object created here carries the run's
-labels (see :mod:`testbed.labels`); :func:`remove_run` and :func:`gc` remove them again.
+labels (see :mod:`testbed.core.labels`); :func:`remove_run` and :func:`gc` remove them again.
 Host ports are published on 127.0.0.1 only, chosen free by the engine.
 """
 
@@ -22,8 +22,8 @@ import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
 
-from testbed import labels as L
-from testbed.errors import DockerUnavailable, ExecTimeout
+from testbed.core import labels as L
+from testbed.core.errors import DockerUnavailable, ExecTimeout
 
 # A bridge without masquerading: containers reach each other and published ports work, but
 # nothing inside can reach beyond the host (no egress), and port mappings are possible

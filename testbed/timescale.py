@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 
-from testbed.errors import TestbedError
+from testbed.core.errors import TestbedError
 
 # section.key: (Airflow 3's default in seconds, kind): the defaults from config.yml of the
 # pinned Airflow; the kind from how Airflow's code reads the option (getint/getfloat;

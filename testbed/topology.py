@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from packaging.requirements import InvalidRequirement, Requirement
 
 from testbed import timescale
-from testbed.errors import TestbedError
+from testbed.core.errors import TestbedError
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION, K8S_PROVIDER
 
 INFRA = ("postgres", "redis", "minio", "toxiproxy")

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from testbed import bounded
+from testbed.core import bounded
 
 TRIGGER_BOUND = 10.0
 

@@ -11,7 +11,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not any(item.get_closest_marker("integration") for item in items):
         return
     from testbed import runtime
-    from testbed.errors import DockerUnavailable
+    from testbed.core.errors import DockerUnavailable
 
     try:
         runtime.client()

@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from testbed import progress, runtime
+from testbed import runtime
 from testbed.backends.docker import DockerBackend
+from testbed.core import progress
 from testbed.images import k8s_node as k8s_image
 from testbed.k8s import deploy as k8s_deploy
 from testbed.k8s import manifests as k8s_manifests

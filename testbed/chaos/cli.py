@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from testbed import progress
+from testbed.core import progress
 from testbed.scenario.chaos_generate import KINDS, ChaosError
 
 
@@ -138,8 +138,8 @@ def _shrink(
 ) -> int:
     from testbed.chaos import schedule as S
     from testbed.chaos.run import failing_invariant, shrink_record
+    from testbed.core.interrupts import deferred
     from testbed.images import build as image_build
-    from testbed.interrupts import deferred
     from testbed.pool import ClusterPool
 
     schedule = S.from_record(record)

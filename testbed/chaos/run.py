@@ -12,8 +12,8 @@ from pathlib import Path
 
 from testbed.chaos import schedule as S
 from testbed.chaos.shrink import Shrunk, shrink
+from testbed.core.history import load as load_history
 from testbed.engine.execute import execute
-from testbed.history import load as load_history
 from testbed.pool import ClusterPool
 from testbed.scenario.chaos_generate import ChaosError
 from testbed.scenario.verdict import Verdict, compute

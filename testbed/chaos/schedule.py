@@ -32,8 +32,8 @@ from typing import Any
 
 import yaml
 
-from testbed.errors import ScenarioError
-from testbed.history import load as load_history
+from testbed.core.errors import ScenarioError
+from testbed.core.history import load as load_history
 from testbed.scenario.chaos_expand import Schedule, scenario_data
 from testbed.scenario.load import check
 from testbed.scenario.model import Scenario, TopologySpec

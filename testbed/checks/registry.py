@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from testbed.checks import config, diagnostics, health, kerberos, logs, tasks, upgrade
 from testbed.checks.result import CheckResult
 from testbed.checks.view import View
-from testbed.errors import ScenarioError
+from testbed.core.errors import ScenarioError
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ from typing import Any
 import docker.errors
 import requests
 
-from testbed import progress, runtime
+from testbed import runtime
 from testbed.cluster import migration, nodes, record
-from testbed.errors import ImageMissing
+from testbed.core import progress
+from testbed.core.errors import ImageMissing
 from testbed.images import build as image_build
 from testbed.services import minio
 

@@ -17,15 +17,16 @@ from pathlib import Path
 
 from docker.models.containers import Container
 
-from testbed import labels as L
-from testbed import paths, run_record, runtime
+from testbed import run_record, runtime
 from testbed.backends import backend_for
 from testbed.cluster import boot, nodes, record, teardown
-from testbed.errors import ClusterError
-from testbed.history import History
+from testbed.core import labels as L
+from testbed.core import paths
+from testbed.core.errors import ClusterError
+from testbed.core.history import History
+from testbed.core.secrets import Secrets
 from testbed.images import catalog
 from testbed.runtime import NodeSpec
-from testbed.secrets import Secrets
 from testbed.topology import Topology
 
 

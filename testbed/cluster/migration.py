@@ -11,8 +11,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from testbed import progress, runtime
-from testbed.errors import ClusterError
+from testbed import runtime
+from testbed.core import progress
+from testbed.core.errors import ClusterError
 from testbed.services import airflow, postgres
 
 MIGRATE_TIMEOUT = 300

@@ -15,7 +15,7 @@ from docker.models.containers import Container
 
 from testbed import runtime
 from testbed.cluster import record
-from testbed.errors import ClusterError
+from testbed.core.errors import ClusterError
 from testbed.k8s import node as k8s_node
 from testbed.readiness import wait_ready
 from testbed.runtime import NodeSpec

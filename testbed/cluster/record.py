@@ -14,8 +14,9 @@ from typing import Any
 import docker.errors
 from docker.models.containers import Container
 
-from testbed import paths, run_record
-from testbed.errors import ClusterError
+from testbed import run_record
+from testbed.core import paths
+from testbed.core.errors import ClusterError
 from testbed.services import airflow, minio, toxiproxy
 
 

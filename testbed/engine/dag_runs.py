@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from testbed import bounded
 from testbed.api import TERMINAL_RUN_STATES, AirflowAPI
 from testbed.checks import View
+from testbed.core import bounded
+from testbed.core.history import History
 from testbed.engine.steps_bound import StepFailed
-from testbed.history import History
 
 API_BOUND = 5.0  # one API call inside a wait
 

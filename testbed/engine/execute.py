@@ -12,12 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from testbed import dagcheck, progress
+from testbed import dagcheck
 from testbed.checks import registry
 from testbed.cluster import Cluster
+from testbed.core import progress
+from testbed.core.history import History
+from testbed.core.interrupts import deferred
 from testbed.engine import DIAGNOSTICS_JOIN, Runner, StepFailed
-from testbed.history import History
-from testbed.interrupts import deferred
 from testbed.report import write_html
 from testbed.scenario import model as M
 from testbed.scenario.compress import compress

@@ -14,8 +14,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from testbed import bounded, faults, observe
+from testbed import faults, observe
 from testbed.cluster import Cluster
+from testbed.core import bounded
 from testbed.engine.steps_bound import StepFailed
 from testbed.faults import kinds
 from testbed.scenario.validate import HOST_OF

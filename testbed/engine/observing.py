@@ -13,11 +13,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from testbed import bounded, observe, runtime
+from testbed import observe, runtime
 from testbed.api import TERMINAL_RUN_STATES
 from testbed.autodiagnose import AutoDiagnose
 from testbed.checks.view import TERMINAL_TI_STATES
 from testbed.cluster import Cluster
+from testbed.core import bounded
 from testbed.logwatch import Attempt, LogWatch
 
 

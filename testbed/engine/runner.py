@@ -23,11 +23,12 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pydantic import BaseModel
 
-from testbed import bounded, checks, faults, observe
+from testbed import checks, faults, observe
 from testbed.api import AirflowAPI
 from testbed.autodiagnose import AutoDiagnose
 from testbed.checks import CheckResult, CheckSpec
 from testbed.cluster import Cluster
+from testbed.core import bounded
 from testbed.engine import steps_bound
 from testbed.engine.dag_runs import DagRuns
 from testbed.engine.fault_book import HEAL_BOUND, FaultBook

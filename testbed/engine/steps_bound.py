@@ -2,7 +2,7 @@
 calling (main) thread waits at most the step's bound plus :data:`GRACE`.
 
 :class:`BoundSteps` carries a step out (:meth:`BoundSteps.run`); a step past its bound is failed
-with what it was waiting for (:func:`testbed.bounded.pending`) and raised as
+with what it was waiting for (:func:`testbed.core.bounded.pending`) and raised as
 :class:`StepOverrun`. :class:`StepScope` records a step's ``step`` start and end events (with its
 error, if any), and a late end of a step the main thread already gave up on.
 """
@@ -14,10 +14,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from testbed import bounded
 from testbed.autodiagnose import AutoDiagnose
-from testbed.errors import TestbedError
-from testbed.history import History
+from testbed.core import bounded
+from testbed.core.errors import TestbedError
+from testbed.core.history import History
 
 GRACE = 5.0  # how far past its bound a step may run before the main thread gives up on it
 _STEP_IDS = itertools.count(1)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from testbed.errors import FaultError
+from testbed.core.errors import FaultError
 
 if TYPE_CHECKING:  # the same names, for type checkers and readers
     from testbed.faults.audit import K8S_SETTLE, heal_audit

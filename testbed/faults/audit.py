@@ -12,7 +12,7 @@ import requests
 
 from testbed import iptables, runtime
 from testbed.backends.kubernetes import K8S_SETTLE
-from testbed.errors import FaultError
+from testbed.core.errors import FaultError
 from testbed.faults.network import on_network
 from testbed.faults.process import stopped_pids
 from testbed.services import toxiproxy

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from testbed.errors import FaultError
+from testbed.core.errors import FaultError
 from testbed.faults.base import Fault
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from testbed.errors import FaultError
+from testbed.core.errors import FaultError
 from testbed.faults.base import Fault
 from testbed.services import toxiproxy
 

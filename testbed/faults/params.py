@@ -15,9 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from testbed import timescale
-from testbed.errors import TestbedError
+from testbed.core.errors import TestbedError
+from testbed.core.values import ConfigKey, ConfigValue, Duration, SignedDuration, nested_config
 from testbed.topology import K8S_PROCESSES
-from testbed.values import ConfigKey, ConfigValue, Duration, SignedDuration, nested_config
 
 Signal = Literal["KILL", "TERM", "INT", "QUIT", "HUP"]
 Toxic = Literal["latency", "stall", "timeout", "bandwidth", "reset_peer", "down"]

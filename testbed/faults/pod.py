@@ -15,7 +15,7 @@ import os
 import signal
 from typing import Any
 
-from testbed.errors import FaultError
+from testbed.core.errors import FaultError
 from testbed.faults.base import Fault
 from testbed.faults.process import descendants
 from testbed.k8s import deploy

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from testbed import runtime
-from testbed.errors import FaultError
+from testbed.core.errors import FaultError
 from testbed.faults.base import Fault
 
 if TYPE_CHECKING:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import docker.errors
 
-from testbed import labels as L
-from testbed import paths, progress
-from testbed.errors import ImageBuildError
+from testbed.core import labels as L
+from testbed.core import paths, progress
+from testbed.core.errors import ImageBuildError
 from testbed.images import catalog, extra
 from testbed.images import k8s_node as k8s_image
 from testbed.images.catalog import ImageRef

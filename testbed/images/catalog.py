@@ -78,7 +78,7 @@ def services_ref() -> ImageRef:
 
 def airflow_ref(version: str = DEFAULT_AIRFLOW_VERSION) -> ImageRef:
     if version not in AIRFLOW_VERSIONS:
-        from testbed.errors import ImageMissing
+        from testbed.core.errors import ImageMissing
 
         raise ImageMissing(
             f"no lock file for Airflow {version}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from testbed import progress
+from testbed.core import progress
 from testbed.images import catalog
 
 images_app = typer.Typer(no_args_is_help=True, help="Build, list and prune the testbed images.")

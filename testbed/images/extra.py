@@ -11,9 +11,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from testbed import labels as L
-from testbed import progress
-from testbed.errors import ImageBuildError
+from testbed.core import labels as L
+from testbed.core import progress
+from testbed.core.errors import ImageBuildError
 from testbed.images import catalog
 from testbed.images.catalog import ImageRef
 from testbed.images.steps import stream_build

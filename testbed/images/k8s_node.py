@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from testbed import paths, progress
-from testbed.errors import ImageBuildError
+from testbed.core import paths, progress
+from testbed.core.errors import ImageBuildError
 from testbed.images import catalog, steps
 
 K8S_VERSION = "v1.34.4"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import docker.errors
 
-from testbed import labels as L
-from testbed import progress
-from testbed.errors import ImageBuildError
+from testbed.core import labels as L
+from testbed.core import progress
+from testbed.core.errors import ImageBuildError
 from testbed.images.catalog import ImageRef
 from testbed.runtime import client
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from testbed import progress
-from testbed.errors import ClusterError
+from testbed.core import progress
+from testbed.core.errors import ClusterError
 from testbed.k8s import manifests
 from testbed.k8s.node import kubectl, node_container
 from testbed.readiness import NeverReady, Probe, wait_ready

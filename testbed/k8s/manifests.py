@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from testbed import airflow_config as AC
-from testbed.secrets import Secrets
+from testbed.core.secrets import Secrets
 from testbed.services.airflow import ROLE_COMMANDS
 from testbed.topology import Topology
 

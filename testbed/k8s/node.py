@@ -16,7 +16,7 @@ from docker.models.containers import Container
 
 from testbed import airflow_config as AC
 from testbed import runtime
-from testbed.errors import ClusterError, ExecTimeout
+from testbed.core.errors import ClusterError, ExecTimeout
 from testbed.images import k8s_node as k8s_image
 from testbed.k8s.manifests import DAGS_ON_NODE, NODE_PORTS
 from testbed.readiness import NeverReady, Probe

@@ -2,7 +2,7 @@
 
 A probe that gets no answer within its timeout records ``error="timeout"`` (Jepsen's unknown
 outcome): an observation, never a crash. Every probe runs under a hard deadline
-(:mod:`testbed.bounded`), whatever its client library does, and a probe whose previous call on
+(:mod:`testbed.core.bounded`), whatever its client library does, and a probe whose previous call on
 the same target is still stuck is "timeout" at once (no pile-up of threads on a frozen node).
 
 The probes' modules read :data:`PROBE_TIMEOUT` and :data:`DEADLINE_SLACK` from here when they
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import requests
 
-from testbed import bounded
-from testbed.errors import ExecTimeout
+from testbed.core import bounded
+from testbed.core.errors import ExecTimeout
 
 if TYPE_CHECKING:
     from testbed.cluster import Cluster

@@ -3,7 +3,7 @@ rejected), the name and config-key patterns, the Airflow versions a step may nam
 step kind says about itself (``StepKind``: its bound, its plan line, its compressed form) and
 the bound most steps have (``Bounded``, ``DEFAULT_BOUNDS``).
 
-Durations and Airflow option keys are :mod:`testbed.values`; the models built on this are
+Durations and Airflow option keys are :mod:`testbed.core.values`; the models built on this are
 :mod:`testbed.scenario.topology_spec`, the ``steps*`` modules and :mod:`testbed.scenario.model`.
 """
 
@@ -13,8 +13,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
+from testbed.core.values import Duration
 from testbed.images.catalog import AIRFLOW_VERSIONS
-from testbed.values import Duration
 
 NAME = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 

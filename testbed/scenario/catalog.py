@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from testbed import paths
-from testbed.errors import ScenarioError
+from testbed.core import paths
+from testbed.core.errors import ScenarioError
 
 FAMILIES = ("faults", "upgrade", "kerberos", "k8s")  # by name: upgrade_*, kerberos_*, k8s_*
 

@@ -31,10 +31,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from testbed.errors import ScenarioError
+from testbed.core.errors import ScenarioError
+from testbed.core.values import parse_duration
 from testbed.faults.registry import CHAOS_KINDS
 from testbed.topology import INFRA, Topology
-from testbed.values import parse_duration
 
 KINDS = CHAOS_KINDS  # the kinds the fault registry lets chaos draw
 NODE_KINDS = tuple(k for k in KINDS if k != "link")

@@ -10,8 +10,9 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from testbed import dagscan, paths
-from testbed.errors import ScenarioError, TestbedError
+from testbed import dagscan
+from testbed.core import paths
+from testbed.core.errors import ScenarioError, TestbedError
 from testbed.scenario import own
 from testbed.scenario.model import Scenario, allowed_fields, field_path
 from testbed.scenario.validate import cross_check

@@ -20,7 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
-from testbed.errors import TestbedError
+from testbed.core.errors import TestbedError
+from testbed.core.values import ConfigKey, Duration
 from testbed.scenario.base import (
     DEFAULT_BOUNDS,
     NAME,
@@ -57,7 +58,6 @@ from testbed.scenario.steps_fault import (
 from testbed.scenario.steps_upgrade import Backup, Migrate, Restore, Upgrade, WaitNode
 from testbed.scenario.topology_spec import TopologySpec
 from testbed.topology import BACKEND_LIMITS
-from testbed.values import ConfigKey, Duration
 
 __all__ = [
     "ACTIONS",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from testbed.errors import ScenarioError
+from testbed.core.errors import ScenarioError
 
 _COMMENT = re.compile(r"(^|\s)#.*$")
 

@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from testbed import timescale
 from testbed.checks import registry
+from testbed.core.values import Duration
 from testbed.scenario.base import NAME, Bounded, StepKind, Version
 from testbed.scenario.steps_chaos import Chaos
 from testbed.scenario.steps_fault import Fault, FaultByKind
 from testbed.scenario.steps_upgrade import Backup, Migrate, Restore, Upgrade, WaitNode
-from testbed.values import Duration
 
 TI_STATES = ("queued", "running", "success", "failed", "up_for_retry", "scheduled")
 EXPECT_SLACK = 15.0  # one last round of on-demand probes after an expectation's window

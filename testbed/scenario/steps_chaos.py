@@ -8,12 +8,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from testbed.core.values import Duration
 from testbed.scenario import chaos_generate as generate
 from testbed.scenario.base import StepKind
 from testbed.scenario.chaos_expand import Schedule
 from testbed.scenario.chaos_generate import KINDS as CHAOS_KINDS
 from testbed.scenario.topology_spec import TopologySpec
-from testbed.values import Duration
 
 ChaosKind = Literal[CHAOS_KINDS]  # type: ignore[valid-type]
 

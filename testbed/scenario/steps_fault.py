@@ -29,10 +29,10 @@ from pydantic import (
 )
 
 from testbed import timescale
+from testbed.core.values import Duration, parse_duration
 from testbed.faults import registry as fault_registry
 from testbed.faults.registry import KINDS, REGISTRY, FaultSpec
 from testbed.scenario.base import DEFAULT_BOUNDS, NAME, Bounded, Strict
-from testbed.values import Duration, parse_duration
 
 FaultKind = Literal[KINDS]  # type: ignore[valid-type]
 FAULT_PARAMS = fault_registry.FAULT_PARAMS  # which fields of its own each fault kind takes

@@ -9,8 +9,8 @@ from typing import Literal
 
 from pydantic import Field
 
+from testbed.core.values import Duration
 from testbed.scenario.base import NAME, Bounded, StepKind, Version
-from testbed.values import Duration
 
 
 class Upgrade(Bounded):

@@ -9,10 +9,10 @@ from typing import Literal
 from pydantic import Field
 
 from testbed import timescale
+from testbed.core.values import ConfigKey, nested_config
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
 from testbed.scenario.base import Strict
 from testbed.topology import BACKEND_LIMITS, BACKENDS, EXECUTORS, Topology
-from testbed.values import ConfigKey, nested_config
 
 
 class TopologySpec(Strict):

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from docker.models.containers import Container
 
-from testbed.secrets import Secrets
+from testbed.core.secrets import Secrets
 from testbed.topology import Topology
 
 SECRETS_DIR = "/run/testbed"

@@ -11,9 +11,10 @@ from pathlib import Path
 import requests
 
 from testbed import airflow_config as AC
-from testbed import paths, runtime, timescale
+from testbed import runtime, timescale
+from testbed.core import paths
+from testbed.core.errors import TestbedError
 from testbed.dagscan import SKIP_DIRS
-from testbed.errors import TestbedError
 from testbed.readiness import Probe
 from testbed.runtime import NodeSpec
 from testbed.services import Ctx, kdc, secret_file

@@ -18,7 +18,7 @@ import base64
 import re
 
 from testbed import runtime, timescale
-from testbed.errors import ClusterError
+from testbed.core.errors import ClusterError
 from testbed.krb5 import DOMAIN, HOST, KRB5_CONF, PORT, REALM
 from testbed.readiness import Probe
 from testbed.runtime import NodeSpec

@@ -13,8 +13,9 @@ import socket
 import docker.errors
 import psycopg
 
-from testbed import bounded, runtime
-from testbed import labels as L
+from testbed import runtime
+from testbed.core import bounded
+from testbed.core import labels as L
 from testbed.readiness import Probe
 from testbed.runtime import NodeSpec
 from testbed.services import Ctx, secret_file
@@ -71,7 +72,7 @@ def query(
     ctx: Ctx, sql: str, params: tuple = (), *, timeout: float = 5, key: str | None = None
 ) -> list[tuple]:
     """One statement on a fresh connection, with a hard deadline of ``timeout`` + 1 s: raises
-    :class:`~testbed.bounded.NoAnswer` (and shuts the socket down, so no thread stays stuck)
+    :class:`~testbed.core.bounded.NoAnswer` (and shuts the socket down, so no thread stays stuck)
     when the server gives no answer."""
     held: dict[str, psycopg.Connection] = {}
 

@@ -8,7 +8,7 @@ import json
 
 import typer
 
-from testbed import progress
+from testbed.core import progress
 
 
 def soak(
@@ -33,7 +33,7 @@ def soak(
     _print_schedule(scenario)
     if dry_run:
         return
-    from testbed.history import load
+    from testbed.core.history import load
     from testbed.runs import run_all
     from testbed.soak.summary import summarize
     from testbed.soak.usage import UsageSampler

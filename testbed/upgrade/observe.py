@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from testbed import bounded, runtime
+from testbed import runtime
+from testbed.core import bounded
 from testbed.observe.core import PROBE_TIMEOUT, observe
 from testbed.services import postgres
 
 if TYPE_CHECKING:
     from testbed.cluster import Cluster
-    from testbed.history import History
+    from testbed.core.history import History
     from testbed.upgrade.versions import SchemaInfo
 
 SCHEMA_SQL = "select version_num from alembic_version"

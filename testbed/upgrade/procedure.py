@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from testbed import bounded, runtime
-from testbed.errors import TestbedError
+from testbed import runtime
+from testbed.core import bounded
+from testbed.core.errors import TestbedError
 from testbed.services import airflow
 from testbed.upgrade import observe as uobs
 from testbed.upgrade.plan import (

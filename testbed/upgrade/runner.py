@@ -13,8 +13,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from testbed import bounded, runtime
-from testbed.errors import TestbedError
+from testbed import runtime
+from testbed.core import bounded
+from testbed.core.errors import TestbedError
 from testbed.upgrade import procedure
 from testbed.upgrade.plan import BACKUP_NAME, Rollback, plan_between
 from testbed.upgrade.versions import schema_info

@@ -27,8 +27,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from testbed import paths
-from testbed.errors import ImageMissing, TestbedError
+from testbed.core import paths
+from testbed.core.errors import ImageMissing, TestbedError
 from testbed.images import catalog
 
 CACHE_FILE = "schema-heads.json"
@@ -168,7 +168,7 @@ def schema_info(
 
 
 def _image_built(image: str) -> bool:
-    from testbed.errors import DockerUnavailable
+    from testbed.core.errors import DockerUnavailable
     from testbed.images import build
 
     try:
@@ -217,8 +217,9 @@ def run_once(image: str, command: list[str], *, timeout: float) -> tuple[int, st
     """
     import docker.errors
 
-    from testbed import bounded, runtime
-    from testbed import labels as L
+    from testbed import runtime
+    from testbed.core import bounded
+    from testbed.core import labels as L
 
     run_id = L.new_run_id("tbq")
     node = "schema-probe"

@@ -13,7 +13,7 @@ import pytest
 from testbed.chaos import schedule as S
 from testbed.chaos.cli import build
 from testbed.chaos.run import failures, run_schedule, shrink_record
-from testbed.history import load as load_history
+from testbed.core.history import load as load_history
 from testbed.scenario import load
 from testbed.scenario.chaos_generate import Drawn
 from testbed.scenario.model import Fault

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from testbed import labels as L
 from testbed import runtime
+from testbed.core import labels as L
 from testbed.services import postgres
 from testbed.smoke import run_smoke
 
@@ -77,7 +77,7 @@ def test_smoke_drill(testbed_cluster):
 
 
 def test_exec_timeout_is_enforced(testbed_cluster):
-    from testbed.errors import ExecTimeout
+    from testbed.core.errors import ExecTimeout
 
     with pytest.raises(ExecTimeout):
         runtime.exec_run(testbed_cluster.container("redis"), ["sleep", "30"], timeout=1)

@@ -77,7 +77,7 @@ def test_a_frozen_or_killed_backing_node_never_hangs_the_runner(
 
 
 def _events(verdict, pool) -> list[dict]:
-    from testbed.history import History
+    from testbed.core.history import History
 
     folders = sorted((pool.cluster.dir / "scenarios").glob(f"{verdict.scenario}-*"))
     return History(folders[-1] / "history.jsonl").events()

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from testbed import labels as L
 from testbed import runtime
 from testbed.cluster import Cluster
+from testbed.core import labels as L
 from testbed.images import build as image_build
 from testbed.images import catalog
 from testbed.topology import Topology

@@ -17,7 +17,8 @@ from pathlib import Path
 import docker.errors
 import pytest
 
-from testbed import labels, parallel, runtime
+from testbed import parallel, runtime
+from testbed.core import labels
 from tests.integration.records import left, sleeping
 from tests.integration.terminal import default_signals
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from testbed import airflow_config as AC
-from testbed.secrets import Secrets
+from testbed.core.secrets import Secrets
 from testbed.topology import Topology
 
 SECRETS = Secrets.generate()

@@ -9,7 +9,7 @@ import time
 import requests
 
 from testbed import observe
-from testbed.errors import TestbedError
+from testbed.core.errors import TestbedError
 from testbed.services import airflow
 from testbed.topology import Topology
 from tests.unit.test_hangproof import FakeCluster

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 from testbed.autodiagnose import BUDGET, AutoDiagnose, flipped_nodes, node_states
 from testbed.checks import REGISTRY
+from testbed.core.history import History
 from testbed.diagnose import main_frames
-from testbed.history import History
 
 STACKS = """# py-spy dump of 1 Python process(es) on scheduler
 

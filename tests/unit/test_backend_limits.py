@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from testbed import topology
-from testbed.errors import TestbedError
+from testbed.core.errors import TestbedError
 from testbed.faults.registry import REGISTRY
 from testbed.scenario.load import from_data
 from testbed.topology import BACKEND_LIMITS, BACKENDS, Topology

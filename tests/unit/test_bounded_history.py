@@ -14,8 +14,8 @@ from testbed import airflow_config as AC
 from testbed import engine, logwatch, observe
 from testbed.checks import View
 from testbed.checks.tasks import NoLossParams, no_task_lost
+from testbed.core.history import History
 from testbed.engine import execute as X
-from testbed.history import History
 from testbed.scenario import model as M
 
 
@@ -230,7 +230,7 @@ def test_view_indexes_by_kind(tmp_path):
 
 
 def test_periodic_observations_are_kept_in_memory_for_the_retention_only(tmp_path, monkeypatch):
-    from testbed import history
+    from testbed.core import history
 
     monkeypatch.setattr(history, "PRUNE_EVERY", 10)
     h = History(tmp_path / "h.jsonl")

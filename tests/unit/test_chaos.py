@@ -14,7 +14,7 @@ import pytest
 from testbed.chaos import schedule as S
 from testbed.chaos.shrink import Budget, ddmin, shrink
 from testbed.checks import registry
-from testbed.errors import ScenarioError
+from testbed.core.errors import ScenarioError
 from testbed.scenario import chaos_generate as G
 from testbed.scenario import from_data, load
 from testbed.scenario.chaos_generate import ChaosError, Drawn, Ranges

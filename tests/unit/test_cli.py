@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from testbed.airflow_config import parse_overrides
-from testbed.errors import TestbedError
+from testbed.core.errors import TestbedError
 
 
 def test_parse_overrides():
@@ -119,7 +119,7 @@ def test_list_is_the_catalogue_filtered(tmp_path):
 
 
 def test_the_readme_lists_every_exit_code():
-    from testbed import exit_codes
+    from testbed.core import exit_codes
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for code, _ in exit_codes.TABLE:

@@ -9,7 +9,7 @@ import pytest
 
 import testbed.cluster as cluster_pkg
 from testbed.cluster import Cluster, boot, nodes, record
-from testbed.errors import ClusterError
+from testbed.core.errors import ClusterError
 from testbed.k8s import node as k8s_node
 from testbed.services import airflow, kerberos, postgres
 from testbed.topology import K8S_NODE, Topology

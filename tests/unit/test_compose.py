@@ -9,8 +9,8 @@ import subprocess
 import pytest
 import yaml
 
-from testbed import labels as L
 from testbed.compose import render
+from testbed.core import labels as L
 from testbed.topology import Topology
 
 

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from testbed import engine, faults
+from testbed.core.history import History
 from testbed.engine import execute as X
-from testbed.history import History
 from testbed.scenario import model as M
 from tests.unit.test_hangproof import FakeCluster, FrozenAPI, RecordingFault
 

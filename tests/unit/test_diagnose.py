@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from testbed import diagnose
-from testbed.history import History
+from testbed.core.history import History
+from testbed.core.secrets import Secrets
 from testbed.runtime import ExecResult
-from testbed.secrets import Secrets
 
 # What PS_SCRIPT printed in a scheduler node (shortened).
 PS_OUTPUT = """\

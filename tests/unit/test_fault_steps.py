@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from testbed.errors import ScenarioError
+from testbed.core.errors import ScenarioError
 from testbed.faults import params as P
 from testbed.faults.registry import REGISTRY, FaultSpec
 from testbed.scenario.load import from_data

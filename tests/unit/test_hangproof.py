@@ -15,11 +15,12 @@ import psycopg
 import pytest
 import requests
 
-from testbed import bounded, engine, faults, observe
+from testbed import engine, faults, observe
+from testbed.core import bounded
+from testbed.core.history import History
 from testbed.engine import dag_runs, fault_book, steps_bound
 from testbed.engine import execute as X
 from testbed.engine import runner as engine_runner
-from testbed.history import History
 from testbed.scenario import model as M
 from testbed.topology import Topology
 

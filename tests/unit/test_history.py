@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from testbed.history import History, load
+from testbed.core.history import History, load
 
 
 def test_events_in_memory_equal_the_file(tmp_path):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from testbed.errors import ImageBuildError
+from testbed.core.errors import ImageBuildError
 from testbed.images import build
 
 VERSIONS = ("3.3.2", "3.3.1", "3.2.2")

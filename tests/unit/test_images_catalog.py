@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.errors import ImageMissing
+from testbed.core.errors import ImageMissing
 from testbed.images import catalog
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from testbed.errors import TestbedError
+from testbed.core.errors import TestbedError
+from testbed.core.secrets import Secrets
 from testbed.images.catalog import K8S_PROVIDER
 from testbed.k8s import manifests as M
 from testbed.scenario.load import from_data
-from testbed.secrets import Secrets
 from testbed.topology import K8S_NODE, Topology
 
 IMAGE = "testbed-airflow-extra:3.3.2-abc"
@@ -338,7 +338,7 @@ def test_pod_pids_finds_processes_by_their_pod_cgroup(tmp_path, monkeypatch):
 
 
 def test_exec_in_pod_keeps_stdout_alone_when_it_worked(monkeypatch):
-    from testbed.errors import ExecTimeout
+    from testbed.core.errors import ExecTimeout
     from testbed.k8s import node as kn
 
     fake = FakeNode({"exec": (0, '{"a": 1}\n', "a warning on stderr\n")})

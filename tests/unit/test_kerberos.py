@@ -15,8 +15,8 @@ import pytest
 from testbed import airflow_config as AC
 from testbed import krb5
 from testbed.checks import REGISTRY
+from testbed.core.secrets import Secrets
 from testbed.scenario.model import TopologySpec
-from testbed.secrets import Secrets
 from testbed.services import airflow, kdc, kerberos, keytab_scan, pg_krb
 from testbed.topology import Topology
 

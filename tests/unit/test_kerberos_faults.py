@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from testbed import faults, observe
-from testbed.errors import ScenarioError
+from testbed.core.errors import ScenarioError
+from testbed.core.values import parse_signed_duration
 from testbed.scenario.load import from_data, load
 from testbed.scenario.model import Scenario
 from testbed.services import kdc
-from testbed.values import parse_signed_duration
 
 from .test_kerberos import TRIGGER, run, seen, ti, tlog, xcom
 
@@ -290,7 +290,7 @@ def test_a_kinit_right_after_a_heal_is_a_refresh_and_its_renewal_is_not():
 def test_service_log_reads_the_servers_gssapi_lines_since_the_trigger(tmp_path):
     from types import SimpleNamespace
 
-    from testbed.history import History
+    from testbed.core.history import History
     from testbed.observe import kerberos as observe_kerberos
 
     asked = {}
@@ -325,7 +325,7 @@ def test_service_log_reads_the_servers_gssapi_lines_since_the_trigger(tmp_path):
 
 def test_a_timer_in_a_replace_faults_config_must_be_seconds():
     """It is scaled by the timescale, so "30m" would only fail at inject time; refused first."""
-    from testbed.errors import TestbedError
+    from testbed.core.errors import TestbedError
     from testbed.topology import Topology
 
     step = {"kind": "replace", "target": "worker-1-kerberos", "name": "f"}

@@ -6,8 +6,8 @@ import os
 import stat
 import subprocess
 
-from testbed import labels as L
-from testbed.secrets import Secrets
+from testbed.core import labels as L
+from testbed.core.secrets import Secrets
 
 
 def test_run_ids_are_unique_and_labelled():

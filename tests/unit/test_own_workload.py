@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from testbed import dagcheck, dagscan
-from testbed.errors import ScenarioError, TestbedError
+from testbed.core.errors import ScenarioError, TestbedError
 from testbed.images import catalog, extra
 from testbed.scenario.load import from_data, load
 from testbed.services.airflow import dag_files

@@ -9,7 +9,8 @@ import multiprocessing as mp
 import os
 import time
 
-from testbed import parallel, progress
+from testbed import parallel
+from testbed.core import progress
 from testbed.parallel import Outcome
 
 CTX = mp.get_context("spawn")

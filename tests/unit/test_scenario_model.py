@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testbed.errors import ScenarioError
+from testbed.core.errors import ScenarioError
+from testbed.core.values import parse_duration
 from testbed.scenario import Expect, Fault, Heal, Scenario, Trigger, Wait, from_data, load
 from testbed.scenario.plan import plan
-from testbed.values import parse_duration
 
 ROOT = Path(__file__).resolve().parents[2]
 DRILLS = sorted((ROOT / "scenarios").glob("*.yaml"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from testbed.secrets import Secrets
+from testbed.core.secrets import Secrets
 from testbed.services import airflow, minio, postgres, redis, toxiproxy
 from testbed.topology import Topology
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from testbed import faults, runtime
-from testbed.history import History
+from testbed.core.history import History
 
 
 class FakeContainer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from testbed.history import History
+from testbed.core.history import History
 from testbed.soak.summary import distribution, summarize
 from testbed.soak.usage import UsageSampler
 

@@ -9,10 +9,10 @@ import pytest
 
 from testbed import airflow_config as AC
 from testbed import timescale as T
-from testbed.errors import ScenarioError, TestbedError
+from testbed.core.errors import ScenarioError, TestbedError
+from testbed.core.secrets import Secrets
 from testbed.scenario.compress import compress
 from testbed.scenario.load import from_data, load
-from testbed.secrets import Secrets
 from testbed.topology import Topology
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.errors import TestbedError
+from testbed.core.errors import TestbedError
 from testbed.topology import PROXY_BASE_PORT, Topology
 
 

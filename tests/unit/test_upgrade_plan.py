@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.errors import ImageMissing
+from testbed.core.errors import ImageMissing
 from testbed.upgrade import versions as V
 from testbed.upgrade.plan import make_plan, plan_between, role
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from testbed.checks import REGISTRY
-from testbed.errors import ScenarioError
+from testbed.core.errors import ScenarioError
 from testbed.scenario import from_data
 from testbed.scenario.plan import plan
 from testbed.workload import Workload

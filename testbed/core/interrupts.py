@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from testbed import progress
+from testbed.core import progress
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

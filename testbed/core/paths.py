@@ -30,7 +30,7 @@ def cache_dir() -> Path:
 
 def project_root() -> Path:
     """The source tree (scenarios/ lives here); falls back to the working directory."""
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]
     return here if (here / "scenarios").is_dir() else Path.cwd()
 
 
