@@ -50,8 +50,17 @@ def heal_audit(cluster: Cluster) -> list[str]:
     except (requests.RequestException, docker.errors.APIError) as exc:
         problems.append(f"toxiproxy API did not answer: {exc}")
     problems += cluster.backend.audit(cluster, problems)  # e.g. a pod deleted and not back
+    for leftovers in _kinds_leftovers():  # what a kind checks itself (e.g. a CPU quota)
+        problems += leftovers(cluster)
     try:
         problems += [f"iptables rule left: {ln}" for ln in iptables.run_rules(cluster.run_id)]
     except FaultError as exc:
         problems.append(str(exc))
     return problems
+
+
+def _kinds_leftovers() -> list:
+    """Each fault kind's own ``leftovers(cluster)`` check, where its class has one."""
+    from testbed.faults.kinds import FAULTS
+
+    return [f.leftovers for f in dict.fromkeys(FAULTS.values()) if hasattr(f, "leftovers")]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from testbed import timescale
 from testbed.core.errors import TestbedError
@@ -130,3 +130,8 @@ class PodDeleteParams(Params):
         if self.grace is not None and self.grace != int(self.grace):
             raise ValueError("'grace' is whole seconds (Kubernetes' grace period), e.g. 0s, 30s")
         return self
+
+
+class CpuThrottleParams(Params):
+    # the node's CPU limit while the fault is in force: 0.1 is a tenth of one core
+    cpus: float | None = Field(None, ge=0.01, le=4.0)

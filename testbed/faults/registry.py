@@ -105,6 +105,13 @@ REGISTRY: dict[str, FaultSpec] = {
             healed_by_step=True,
         ),
         FaultSpec(
+            "cpu_throttle",
+            f"{_F}.resource:CpuThrottle",
+            "Starve a node of CPU (a CFS quota of `cpus`, e.g. 0.1); it runs on, slowly.",
+            params=P.CpuThrottleParams,
+            backends=("docker",),
+        ),
+        FaultSpec(
             "pod_delete",
             "testbed.faults.pod:PodDelete",
             "Delete a role's pod(s) on Kubernetes, with a grace period; the heal waits for new.",

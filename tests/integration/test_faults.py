@@ -105,3 +105,25 @@ def test_reset_heals_what_a_scenario_left_behind(testbed_cluster):
     assert len(faults.heal_audit(c)) == 2 + 1 + 2
     reset(c)
     assert faults.heal_audit(c) == []
+
+
+def _busy_seconds(c, node: str) -> float:
+    """The wall time of the same CPU-bound loop inside ``node``."""
+    loop = "i=0; while [ $i -lt 60000 ]; do i=$((i+1)); done"
+    t0 = time.monotonic()
+    assert c.exec_in(node, ["sh", "-c", loop], timeout=120).exit_code == 0
+    return time.monotonic() - t0
+
+
+def test_cpu_throttle_slows_the_node_and_heals(testbed_cluster):
+    from testbed.faults.resource import CpuThrottle, cpu_quota
+
+    c = testbed_cluster
+    free = min(_busy_seconds(c, "triggerer") for _ in range(2))
+    with CpuThrottle(c, "triggerer", cpus=0.05):
+        assert cpu_quota(c.container("triggerer")) == 5000
+        assert faults.heal_audit(c) == ["triggerer is CPU-throttled (0.05 CPUs)"]
+        starved = _busy_seconds(c, "triggerer")
+    assert starved > 4 * free, (starved, free)  # the fault had its effect
+    assert cpu_quota(c.container("triggerer")) in (-1, 0)
+    assert faults.heal_audit(c) == []

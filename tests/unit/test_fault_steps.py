@@ -31,6 +31,7 @@ GOOD = {
     "rotate_key": ({}, {}),
     "clock_skew": ({"offset": "-10m"}, {"offset": -600.0}),
     "pod_delete": ({"grace": "0s"}, {"grace": 0.0}),
+    "cpu_throttle": ({"cpus": 0.2}, {"cpus": 0.2}),
 }
 
 
@@ -88,7 +89,7 @@ def _drill(fault: dict) -> dict:
         (
             {"kind": "freeze"},
             "drill.yaml: steps.0.fault.kind: unknown kind 'freeze'; allowed: hang, kill, stop, "
-            "restart, replace, remove, partition, link, rotate_key, clock_skew, pod_delete",
+            f"restart, replace, remove, partition, link, {', '.join(list(REGISTRY)[8:])}",
         ),
         ({}, "drill.yaml: steps.0.fault.kind: Field required"),
         (
@@ -150,3 +151,13 @@ def test_a_scenario_with_faults_pickles_for_the_parallel_workers():
 def test_another_kinds_parameter_left_empty_is_not_given():
     step = Fault(name="f", kind="kill", target="scheduler", mode=None, attributes={})
     assert type(step) is FAULT_MODELS["kill"] and step.params() == {}
+
+
+def test_cpu_throttle_is_bounded_and_only_on_docker():
+    with pytest.raises(ValidationError, match="greater than or equal to 0.01"):
+        Fault(name="f", kind="cpu_throttle", target="scheduler", cpus=0)
+    k8s = {"backend": "kubernetes"}
+    step = {"fault": {"name": "f", "kind": "cpu_throttle", "target": "scheduler", "for": "5s"}}
+    data = {"name": "x", "topology": k8s, "steps": [step, {"expect": {"check": "no_task_lost"}}]}
+    with pytest.raises(ScenarioError, match="cpu_throttle.*docker"):
+        from_data(data)
