@@ -11,6 +11,7 @@ One typer app: the cluster commands (up, status, down, gc, logs, diagnose, smoke
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import signal
@@ -155,7 +156,7 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file, on stdout."),
 ) -> None:
     """Validate scenario files (schema, names, DAGs, nodes, links); nothing boots. Every file
-    is read and every bad one reported; exit 2 if any is bad.
+    is read, and every problem of every bad one reported (a line each); exit 2 if any is bad.
 
     Example: `testbed validate scenarios/*.yaml` or `testbed validate scheduler_hang`."""
     from testbed.scenario import load
@@ -166,8 +167,10 @@ def validate(
         try:
             s = load(resolve(file))
         except TestbedError as exc:
-            rows.append({"file": file, "ok": False, "error": exc.one_line()})
-            progress.console.print(f"[red]error:[/] {escape(exc.one_line())}")
+            problems = getattr(exc, "problems", [exc.one_line()])
+            rows.append({"file": file, "ok": False, "error": exc.one_line(), "problems": problems})
+            for problem in problems:  # every problem of every file, one line each
+                progress.console.print(f"[red]error:[/] {escape(problem)}")
             continue
         rows.append({"file": file, "ok": True, "scenario": s.name, "steps": len(s.steps)})
         if not as_json:
@@ -218,6 +221,9 @@ def run(
         help="While a scenario runs, boot the next one's cluster (at a low CPU weight) when "
         "a reset will not serve it: another topology, or after an upgrade.",
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="The verdicts as JSON on stdout (the readable ones on stderr)."
+    ),
     clusters: int = typer.Option(
         1,
         min=1,
@@ -243,11 +249,17 @@ def run(
         for s in scenarios:
             progress.result("\n".join(plan(s)))
         return
-    if clusters > 1:
-        if keep:
-            raise TestbedError("--keep needs --clusters 1", hint="keep one cluster, or none")
-        raise typer.Exit(runs.run_parallel(scenarios, clusters, junit))
-    raise typer.Exit(runs.run_all(scenarios, keep, junit, boot_ahead=boot_ahead))
+    if clusters > 1 and keep:
+        raise TestbedError("--keep needs --clusters 1", hint="keep one cluster, or none")
+    done: list = []
+    with progress.results_on_stderr() if as_json else contextlib.nullcontext():
+        if clusters > 1:
+            code = runs.run_parallel(scenarios, clusters, junit, results=done)
+        else:
+            code = runs.run_all(scenarios, keep, junit, results=done, boot_ahead=boot_ahead)
+    if as_json:
+        progress.result(json.dumps([runs.verdict_json(v, f) for v, f in done], indent=1))
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -4,6 +4,7 @@ commands that boot, show, look into and remove clusters (registered on the one a
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -41,19 +42,24 @@ def pick_run(run_id: str | None) -> str:
     return runs[0]
 
 
+def status_rows(run_id: str) -> list[dict]:
+    """One run's nodes: name, role, state, the ports published on 127.0.0.1 (host -> node)."""
+    rows = []
+    for c in sorted(runtime.run_objects(run_id)[0], key=lambda c: c.name):
+        ports = c.attrs["NetworkSettings"]["Ports"] or {}
+        published = {p.split("/")[0]: int(b[0]["HostPort"]) for p, b in ports.items() if b}
+        node, role = c.labels.get(L.NODE, c.name), c.labels.get(L.ROLE, "?")
+        rows.append({"node": node, "role": role, "state": runtime.state(c), "ports": published})
+    return rows
+
+
 def status_table(run_id: str) -> Table:
     table = Table(title=f"run {run_id}", title_justify="left")
     for col in ("node", "role", "state", "host ports (127.0.0.1)"):
         table.add_column(col)
-    containers = runtime.run_objects(run_id)[0]
-    for c in sorted(containers, key=lambda c: c.name):
-        ports = c.attrs["NetworkSettings"]["Ports"] or {}
-        published = ", ".join(
-            f"{b[0]['HostPort']}->{p.split('/')[0]}" for p, b in ports.items() if b
-        )
-        table.add_row(
-            c.labels.get(L.NODE, c.name), c.labels.get(L.ROLE, "?"), runtime.state(c), published
-        )
+    for row in status_rows(run_id):
+        published = ", ".join(f"{host}->{port}" for port, host in row["ports"].items())
+        table.add_row(row["node"], row["role"], row["state"], published)
     return table
 
 
@@ -133,9 +139,13 @@ def up(
 
 def status(
     run: str | None = typer.Option(None, help="Run id (default: every running one)."),
+    as_json: bool = typer.Option(False, "--json", help="{run: [nodes]} as JSON on stdout."),
 ) -> None:
     """Show the running clusters: nodes, roles, states, published ports."""
     runs = [run] if run else sorted(running_runs())
+    if as_json:
+        progress.result(json.dumps({r: status_rows(r) for r in runs}, indent=1))
+        return
     if not runs:
         console.print("no testbed cluster is running")
     for run_id in runs:

@@ -10,6 +10,7 @@ drills, not between them.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import asdict
 from pathlib import Path
 
 from rich.markup import escape
@@ -79,9 +80,9 @@ def _finish(pool, keep: bool, junit: Path | None, results: list) -> None:
         progress.console.print(f"resets: {', '.join(f'{x:.1f}s' for x in pool.reset_seconds)}")
 
 
-def run_parallel(scenarios, clusters: int, junit: Path | None) -> int:
+def run_parallel(scenarios, clusters: int, junit: Path | None, results=None) -> int:
     """:func:`run_all` on several clusters at once (testbed.parallel); verdicts print as they
-    end."""
+    end; ``results``: a list that gets each (verdict, folder)."""
     from testbed.backends import images as image_provision
     from testbed.parallel import run_parallel as run_side_by_side
 
@@ -95,6 +96,8 @@ def run_parallel(scenarios, clusters: int, junit: Path | None) -> int:
 
     result = run_side_by_side(scenarios, clusters, on_outcome=show)
     done = [(o.verdict, o.folder) for o in result.outcomes if o.verdict is not None]
+    if results is not None:
+        results.extend(done)
     if junit is not None and done:
         from testbed.report import write_junit
 
@@ -115,6 +118,18 @@ def run_parallel(scenarios, clusters: int, junit: Path | None) -> int:
         len(scenarios) - len(ran)
     )
     return EXIT.worst(codes)
+
+
+def verdict_json(verdict, folder: Path) -> dict:
+    """One scenario's verdict as ``testbed run --json`` prints it: the verdict (as its record's
+    verdict.json has it), where its record and report are, its exit code."""
+    report = folder / "report.html"
+    return asdict(verdict) | {
+        "clean": verdict.clean,
+        "exit_code": EXIT.of_verdict(verdict),
+        "record": str(folder),
+        "report": str(report) if report.exists() else None,
+    }
 
 
 def print_verdict(verdict, folder) -> None:

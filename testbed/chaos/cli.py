@@ -59,7 +59,9 @@ def _reject_draw_options(flag: str, options: dict[str, Any], seed: int | None) -
 
 
 def chaos(
-    seed: int | None = typer.Option(None, help="The seed the schedule is drawn from."),
+    seed: int | None = typer.Option(
+        None, help="The seed the schedule is drawn from (required, unless --replay or --shrink)."
+    ),
     duration: str | None = typer.Option(None, help="The chaos window, e.g. 10m (default 10m)."),
     faults: str | None = typer.Option(
         None, help=f"Fault kinds, comma-separated: {', '.join(KINDS)} (default: all but partition)."

@@ -76,4 +76,11 @@ class FaultError(TestbedError):
 
 
 class ScenarioError(TestbedError):
-    """A scenario file or object is invalid; raised before anything boots."""
+    """A scenario file or object is invalid; raised before anything boots. ``problems``: every
+    problem found, one line each (the message may name only the first few)."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, problems: list[str] | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = problems or [self.one_line()]

@@ -51,6 +51,17 @@ def result(text: str) -> None:
     results.print(text, markup=False)
 
 
+@contextmanager
+def results_on_stderr() -> Iterator[None]:
+    """While a command keeps stdout for its JSON: the results a person reads go to stderr."""
+    global results
+    kept, results = results, console
+    try:
+        yield
+    finally:
+        results = kept
+
+
 _LIVE = threading.Lock()  # one live display at a time (rich allows no more)
 
 

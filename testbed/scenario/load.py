@@ -46,7 +46,8 @@ def _python(path: Path) -> Scenario:
     try:
         spec.loader.exec_module(module)  # type: ignore[union-attr]
     except ValidationError as exc:
-        raise ScenarioError(f"{path}: {describe(exc)}") from None
+        every = [f"{path}: {e}" for e in every_error(exc)]
+        raise ScenarioError(f"{path}: {describe(exc)}", problems=every) from None
     except Exception as exc:  # the file's own error, as one line
         raise ScenarioError(f"{path}: {type(exc).__name__}: {exc}") from None
     found = getattr(module, "SCENARIO", None)
@@ -64,7 +65,8 @@ def from_data(
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(f"{source}: {describe(exc)}") from None
+        every = [f"{source}: {e}" for e in every_error(exc)]
+        raise ScenarioError(f"{source}: {describe(exc)}", problems=every) from None
     return check(scenario, source, dags, base)
 
 
@@ -93,7 +95,8 @@ def check(
     ]
     if errors:
         lines = [f"{field}: {msg}" for field, msg in errors]
-        raise ScenarioError(f"{source}: " + "; ".join(lines))
+        problems = [f"{source}: {line}" for line in lines]
+        raise ScenarioError(f"{source}: " + "; ".join(lines), problems=problems)
     return scenario
 
 
@@ -110,9 +113,14 @@ def _chaos_field(field: str) -> str:
 
 def describe(exc: ValidationError) -> str:
     """Pydantic's errors as ``field.path: message`` (the first few)."""
-    parts = [_one(err) for err in exc.errors()[:4]]
-    more = len(exc.errors()) - 4
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+    parts = every_error(exc)
+    more = len(parts) - 4
+    return "; ".join(parts[:4]) + (f" (and {more} more)" if more > 0 else "")
+
+
+def every_error(exc: ValidationError) -> list[str]:
+    """Each of pydantic's errors as ``field.path: message``."""
+    return [_one(err) for err in exc.errors()]
 
 
 def _one(err: ErrorDetails) -> str:

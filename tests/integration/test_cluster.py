@@ -81,3 +81,22 @@ def test_exec_timeout_is_enforced(testbed_cluster):
 
     with pytest.raises(ExecTimeout):
         runtime.exec_run(testbed_cluster.container("redis"), ["sleep", "30"], timeout=1)
+
+
+def test_status_json_lists_every_node_and_the_api_port(testbed_cluster):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("testbed")
+    run_id = testbed_cluster.run_id
+    r = subprocess.run(
+        [str(exe), "status", "--json", "--run", run_id], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)[run_id]
+    assert {row["node"] for row in rows} == set(testbed_cluster.topology.nodes)
+    api = next(row for row in rows if row["node"] == "api-server")
+    assert api["state"] == "running"
+    assert api["ports"]["8080"] == testbed_cluster.host_port("api-server", 8080)

@@ -124,3 +124,43 @@ def test_the_readme_lists_every_exit_code():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for code, _ in exit_codes.TABLE:
         assert f"\n| {code} | " in readme
+
+
+def test_validate_lists_every_problem_of_one_file(tmp_path):
+    many = tmp_path / "many.yaml"
+    many.write_text(
+        "name: many\nsteps:\n"
+        "  - fault: {name: a, kind: hang, target: scheduler, mdoe: x}\n"
+        "  - fault: {name: b, kind: kill, target: scheduler, signal: USR9}\n"
+        "  - wait: {run: r, state: success, timeout: 10, bogus: 1}\n"
+        "  - sleep: {seconds: 1, also: 2}\n"
+        "  - sleep: {seconds: 1, more: 3}\n"
+    )
+    r = _testbed("validate", str(many), cwd=tmp_path)
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert r.returncode == 2 and len(errors) == 5  # not cut at pydantic's first four
+    assert [e.split(": ")[2] for e in errors] == [
+        "steps.0.fault.mdoe",
+        "steps.1.fault.signal",
+        "steps.2.wait.bogus",
+        "steps.3.sleep.also",
+        "steps.4.sleep.more",
+    ]
+
+
+def test_run_json_keeps_stdout_for_the_json(tmp_path, capsys):
+    from testbed import runs
+    from testbed.core import progress
+    from testbed.scenario.verdict import Verdict
+
+    verdict = Verdict("drill", ok=True, heal_problems=["worker-1 is paused"], wall_seconds=3)
+    (tmp_path / "report.html").write_text("<html></html>")
+    with progress.results_on_stderr():
+        runs.print_verdict(verdict, tmp_path)
+    out, err = capsys.readouterr()
+    assert out == "" and "PASSED drill" in err  # the readable verdict went to stderr
+    runs.print_verdict(verdict, tmp_path)
+    assert "PASSED drill" in capsys.readouterr().out  # and back on stdout afterwards
+    data = json.loads(json.dumps(runs.verdict_json(verdict, tmp_path)))
+    assert data["scenario"] == "drill" and data["clean"] is False and data["exit_code"] == 3
+    assert data["report"] == str(tmp_path / "report.html")
