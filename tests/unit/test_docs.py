@@ -23,11 +23,11 @@ import pytest
 import yaml
 
 from tests.prerequisites import missing
+from tests.unit.browser import browse
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 BUILD_TIMEOUT = 300
-BROWSER_TIMEOUT = 90
 SCREENSHOTS = os.environ.get("TESTBED_DOCS_SCREENSHOTS") == "1"
 REPORT_HISTORY = "upgrade_rolling_faults"  # the recorded drill whose report is pictured
 README_HEAD = (  # exactly as CI proves them: the title, then the two set-up commands
@@ -255,23 +255,6 @@ def test_the_readme_links_resolve_and_nothing_links_outside_the_project():
 
 
 # -- in a browser ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    missing("chromium is not installed: apt-get install -y chromium (or run `make test`)")
-
-
-def browse(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-           "--no-first-run", f"--user-data-dir={profile}", *args]  # fmt: skip
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=BROWSER_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"chromium did not finish within {BROWSER_TIMEOUT}s: {' '.join(cmd)}")
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done
 
 
 def screenshot(chromium: str, tmp_path: Path, url: str, size: str, name: str) -> Path:

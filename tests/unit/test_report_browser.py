@@ -5,8 +5,6 @@ belong), and the DOM must hold the timeline SVG with its lanes."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,12 +12,11 @@ import pytest
 from testbed.report import palette as P
 from testbed.report import write_html
 from testbed.report.timeline import RIGHT, WIDTH, X0
-from tests.prerequisites import missing
+from tests.unit.browser import browse
 from tests.unit.report_history import drill, write_record
 
 pytestmark = pytest.mark.browser
 SPAN = 59.5  # seconds the hand-written drill lasts
-BROWSER_TIMEOUT = 90
 
 
 def rgb(colour: str) -> tuple[int, int, int]:
@@ -27,28 +24,9 @@ def rgb(colour: str) -> tuple[int, int, int]:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    missing("chromium is not installed: apt-get install -y chromium (or run `make test`)")
-
-
-@pytest.fixture(scope="module")
 def page(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("run") / "scenarios" / "scheduler_hang-1"
     return write_html(write_record(folder, drill()))
-
-
-def browse(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-           "--no-first-run", f"--user-data-dir={profile}", *args]  # fmt: skip
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=BROWSER_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"chromium did not finish within {BROWSER_TIMEOUT}s: {' '.join(cmd)}")
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done
 
 
 def test_the_screenshot_shows_the_timeline(chromium, page, tmp_path):
