@@ -27,6 +27,14 @@ class FaultSpec:
     loses_task_log: bool = False  # a task running on the target uploads no log (checks.logs)
     chaos: bool = False  # seeded chaos may draw it (testbed.scenario.chaos_generate)
     backends: tuple[str, ...] = ()  # it runs only on these (testbed.topology.BACKENDS); (): all
+    # what its target names (TARGETS): a node, a pod role, a link or a glob of links, a node
+    # holding a keytab, a node a fresh container re-creates whole with a skewed clock
+    targets: str = "node"
+    needs_kerberos: bool = False  # only in a topology with the Kerberos pieces
+    recreates_node: bool = False  # a fresh container for the node (its disk and state go)
+
+
+TARGETS = ("node", "pod", "link", "keytab_holder", "skewable")
 
 
 _F = "testbed.faults"
@@ -70,6 +78,7 @@ REGISTRY: dict[str, FaultSpec] = {
             params=P.ReplaceParams,
             healed_by_step=True,
             loses_task_log=True,
+            recreates_node=True,
         ),
         FaultSpec(
             "remove",
@@ -77,6 +86,7 @@ REGISTRY: dict[str, FaultSpec] = {
             "Remove a node's container and its disk; the heal boots a fresh one.",
             healed_by_step=True,
             loses_task_log=True,
+            recreates_node=True,
         ),
         FaultSpec(
             "partition",
@@ -91,11 +101,14 @@ REGISTRY: dict[str, FaultSpec] = {
             "A Toxiproxy toxic, or down, on one link or a glob of links (e.g. *->redis).",
             params=P.LinkParams,
             chaos=True,
+            targets="link",
         ),
         FaultSpec(
             "rotate_key",
             f"{_F}.kerberos:RotateKey",
             "New keys on the KDC for the principal a node's keytab holds; the heal deploys them.",
+            targets="keytab_holder",
+            needs_kerberos=True,
         ),
         FaultSpec(
             "clock_skew",
@@ -103,6 +116,8 @@ REGISTRY: dict[str, FaultSpec] = {
             "A node's clock off by an offset (the node re-created under libfaketime).",
             params=P.ClockSkewParams,
             healed_by_step=True,
+            targets="skewable",
+            needs_kerberos=True,
         ),
         FaultSpec(
             "cpu_throttle",
@@ -118,6 +133,7 @@ REGISTRY: dict[str, FaultSpec] = {
             params=P.PodDeleteParams,
             healed_by_step=True,
             backends=("kubernetes",),
+            targets="pod",
         ),
     )
 }

@@ -206,14 +206,14 @@ def _backend_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
 
 def _fault_target(step: Fault, st: _State) -> list[tuple[str, str]]:
     """A pod role (pod_delete), the node a task ran on, a link (or a glob of links), a node."""
-    if step.kind == "pod_delete":
+    if step.spec.targets == "pod":
         if step.target not in st.topology.pods:
             return [("target", _unknown("pod role", step.target, set(st.topology.pods)))]
     elif step.target.startswith(HOST_OF):
         run = step.target[len(HOST_OF) :].partition(".")[0]
         if run not in st.runs:
             return [("target", _unknown("run", run, st.runs) + f" (in {step.target!r})")]
-    elif step.kind == "link":
+    elif step.spec.targets == "link":
         if not fnmatch.filter(st.links, step.target):
             return [("target", f"no link {step.target!r}; links: {', '.join(sorted(st.links))}")]
     elif step.target not in st.nodes:
@@ -227,7 +227,7 @@ def _fault_target(step: Fault, st: _State) -> list[tuple[str, str]]:
 def _k8s_node_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
     """``process`` names one on a Kubernetes node (the control plane's only on ``k8s-node``);
     the control plane's node is never removed or replaced (its CA and etcd go with it)."""
-    if step.kind in ("remove", "replace") and step.target == K8S_NODE:
+    if step.spec.recreates_node and step.target == K8S_NODE:
         return [("target", f"{K8S_NODE} holds the cluster's CA and etcd: kill, stop or hang it")]
     process = step.params().get("process")
     if not process:
@@ -241,22 +241,23 @@ def _k8s_node_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
 
 
 def _kerberos_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
-    """rotate_key and clock_skew need the Kerberos pieces and a target they apply to; a
-    replace with ``config`` (Airflow options) only applies to a node that runs Airflow."""
-    if step.kind in ("rotate_key", "clock_skew") and not st.topology.kerberos:
+    """The Kerberos kinds (the registry's ``needs_kerberos``) need the Kerberos pieces and a
+    target they apply to (its ``targets``); Airflow options (``config``) only apply to a node
+    that runs Airflow."""
+    if step.spec.needs_kerberos and not st.topology.kerberos:
         return [("kind", f"a {step.kind} fault needs `topology: {{kerberos: true}}`")]
-    if step.kind == "rotate_key" and step.target not in (PG_KRB, *st.sidecars):
+    if step.spec.targets == "keytab_holder" and step.target not in (PG_KRB, *st.sidecars):
         holders = ", ".join([PG_KRB, *sorted(st.sidecars)])
-        return [("target", f"rotate_key targets the node holding a keytab: {holders}")]
-    if step.kind == "clock_skew" and step.target not in SKEWABLE:
+        return [("target", f"{step.kind} targets the node holding a keytab: {holders}")]
+    if step.spec.targets == "skewable" and step.target not in SKEWABLE:
         return [
             (
                 "target",
-                f"clock_skew applies to {', '.join(SKEWABLE)} (a services-image node that a "
+                f"{step.kind} applies to {', '.join(SKEWABLE)} (a services-image node that a "
                 f"fresh container re-creates whole), not {step.target!r}",
             )
         ]
-    if step.kind == "replace" and step.config and step.target in st.not_airflow:
+    if step.params().get("config") and step.target in st.not_airflow:
         return [("config", f"{step.target!r} does not run Airflow; 'config' sets Airflow options")]
     return []
 

@@ -161,3 +161,21 @@ def test_cpu_throttle_is_bounded_and_only_on_docker():
     data = {"name": "x", "topology": k8s, "steps": [step, {"expect": {"check": "no_task_lost"}}]}
     with pytest.raises(ScenarioError, match="cpu_throttle.*docker"):
         from_data(data)
+
+
+def test_validation_reads_what_a_kind_targets_and_needs_from_its_registry_entry(monkeypatch):
+    from dataclasses import replace
+
+    from testbed.faults.registry import TARGETS
+
+    assert {s.targets for s in REGISTRY.values()} <= set(TARGETS)
+    hang = FAULT_MODELS["hang"]
+    step = {"fault": {"name": "f", "kind": "hang", "target": "scheduler", "for": "5s"}}
+    data = {"name": "x", "steps": [step, {"expect": {"check": "no_task_lost"}}]}
+    assert from_data(data)  # a hang of the scheduler is fine as registered
+    monkeypatch.setattr(hang, "spec", replace(hang.spec, needs_kerberos=True))
+    with pytest.raises(ScenarioError, match=r"a hang fault needs `topology: \{kerberos: true\}`"):
+        from_data(data)
+    monkeypatch.setattr(hang, "spec", replace(hang.spec, needs_kerberos=False, targets="link"))
+    with pytest.raises(ScenarioError, match="no link 'scheduler'"):
+        from_data(data)
