@@ -128,6 +128,9 @@ def environment(topology: Topology, node: str, secrets: Secrets) -> dict[str, st
         env[TIMESCALE_ENV] = f"{topology.timescale:g}"
     env[env_name("api_auth", "jwt_secret")] = secrets.jwt_secret
     env[env_name("api", "secret_key")] = secrets.api_secret_key
+    host, port = _endpoint(topology, node, "api-server", API_PORT)
+    if host != "api-server" and "execution_api_server_url" not in topology.config.get("core", {}):
+        env[env_name("core", "execution_api_server_url")] = f"http://{host}:{port}/execution/"
     if topology.kerberos and role_is_worker(node):
         env.update(worker_kerberos_env(topology))
     env["AIRFLOW_CONN_MINIO"] = json.dumps(

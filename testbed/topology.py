@@ -36,6 +36,8 @@ K8S_PROCESSES = (
     "kube-scheduler",
     *K8S_NODE_PROCESSES,
 )
+# the roles that reach the api-server's Execution API (besides the workers)
+EXECUTION_API_CLIENTS = ("dag-processor", "triggerer")
 AIRFLOW_CORE = ("api-server", "scheduler", "dag-processor", "triggerer")
 KERBEROS_INFRA = ("kdc",)
 PG_KRB = "pg-krb"  # the kerberized target: a second Postgres that accepts only GSSAPI
@@ -96,7 +98,7 @@ class Link:
     """One component's connection to a backing service, routed through Toxiproxy."""
 
     client: str  # node name, e.g. "scheduler"
-    upstream: str  # "postgres" | "redis"
+    upstream: str  # "postgres" | "redis" | "api-server" (its Execution API)
     listen_port: int  # port on the toxiproxy node
 
     @property
@@ -279,7 +281,11 @@ class Topology:
         for w in self.worker_names:
             pairs += [(w, "redis"), (w, "postgres")]
         pairs += [(n, "postgres") for n in self.api_server_names[1:]]
-        pairs.append(("migrate", "postgres"))  # last: the others keep their ports
+        pairs.append(("migrate", "postgres"))  # the others above keep their ports
+        # Airflow 3's own path: what runs tasks, triggers and callbacks reaches the api-server's
+        # Execution API (after the database links, whose ports stay as they were)
+        pairs += [(n, "api-server") for n in EXECUTION_API_CLIENTS if n in self.nodes]
+        pairs += [(w, "api-server") for w in self.worker_names]
         return [Link(c, u, PROXY_BASE_PORT + i) for i, (c, u) in enumerate(pairs)]
 
     def link(self, client: str, upstream: str) -> Link:

@@ -45,6 +45,9 @@ WORKLOAD_CONF = {  # small runs: the workload is traffic, not load (2 cores)
     "long_task": {"seconds": 20},
 }
 NOT_DRAWN_BY_DEFAULT = ("api-server", "migrate")
+# links drawn only when named (--targets '*->api-server'): the Execution API's, so the default
+# draw stays what it was before they existed
+NOT_DRAWN_UPSTREAMS = ("api-server",)
 
 
 class ChaosError(ScenarioError):
@@ -126,7 +129,11 @@ class Ranges:
 def default_targets(topology: Topology) -> list[str]:
     """The Airflow nodes and their links drawn when no targets are named (see the module)."""
     nodes = [n for n in topology.airflow_nodes if n not in NOT_DRAWN_BY_DEFAULT]
-    links = [k.label for k in topology.links() if k.client not in NOT_DRAWN_BY_DEFAULT]
+    links = [
+        k.label
+        for k in topology.links()
+        if k.client not in NOT_DRAWN_BY_DEFAULT and k.upstream not in NOT_DRAWN_UPSTREAMS
+    ]
     return nodes + links
 
 

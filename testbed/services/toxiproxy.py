@@ -1,5 +1,6 @@
-"""Toxiproxy (built from its Go module): one proxy per link a component uses to reach Postgres
-or Redis, declared in a config file so every proxy exists before any component starts.
+"""Toxiproxy (built from its Go module): one proxy per link a component uses to reach Postgres,
+Redis or the api-server's Execution API, declared in a config file so every proxy exists before
+any component starts.
 
 The host talks to its HTTP API (published on 127.0.0.1) to add and remove toxics.
 """
@@ -16,7 +17,7 @@ from testbed.services import Ctx
 from testbed.topology import Topology
 
 API_PORT = 8474
-UPSTREAM_PORTS = {"postgres": 5432, "redis": 6379}
+UPSTREAM_PORTS = {"postgres": 5432, "redis": 6379, "api-server": 8080}
 
 
 def proxies(topology: Topology) -> list[dict]:

@@ -127,3 +127,26 @@ def test_cpu_throttle_slows_the_node_and_heals(testbed_cluster):
     assert starved > 4 * free, (starved, free)  # the fault had its effect
     assert cpu_quota(c.container("triggerer")) in (-1, 0)
     assert faults.heal_audit(c) == []
+
+
+def _execution_api_seconds(c, node: str) -> float:
+    """How long ``node`` waits for the Execution API's health, by the URL its Airflow uses."""
+    code = (
+        "import os, time, urllib.request; t = time.monotonic(); "
+        "url = os.environ['AIRFLOW__CORE__EXECUTION_API_SERVER_URL'].rstrip('/') + '/health'; "
+        "urllib.request.urlopen(url, timeout=30).read(); print(time.monotonic() - t)"
+    )
+    r = c.exec_in(node, ["python3", "-c", code], timeout=60)
+    assert r.exit_code == 0, r.output
+    return float(r.output.strip().splitlines()[-1])
+
+
+def test_a_workers_execution_api_calls_go_through_its_own_link(testbed_cluster):
+    c = testbed_cluster
+    base = max(_execution_api_seconds(c, "worker-1") for _ in range(2))
+    with faults.LinkFault(c, "worker-1->api-server", "latency", latency=1500):
+        slow = _execution_api_seconds(c, "worker-1")
+        other = _execution_api_seconds(c, "worker-2")  # its own link: no latency
+    assert slow > base + 1.2, (slow, base)
+    assert other < 1.2, other
+    assert faults.heal_audit(c) == []

@@ -64,3 +64,14 @@ def test_database_sessions_are_named_after_their_node():
     files = AC.secret_files(Topology(workers=1), "scheduler", SECRETS)
     assert files["sql_alchemy_conn"].endswith("/airflow?application_name=scheduler")
     assert files["result_backend"].endswith("/airflow?application_name=scheduler")
+
+
+def test_workers_triggerer_and_dag_processor_reach_the_execution_api_through_their_link():
+    t = Topology(workers=2)
+    url = "AIRFLOW__CORE__EXECUTION_API_SERVER_URL"
+    for node in ("worker-1", "worker-2", "triggerer", "dag-processor"):
+        port = t.link(node, "api-server").listen_port
+        assert AC.environment(t, node, SECRETS)[url] == f"http://toxiproxy:{port}/execution/"
+    assert AC.environment(t, "scheduler", SECRETS)[url] == "http://api-server:8080/execution/"
+    own = Topology(workers=1, config={"core": {"execution_api_server_url": "http://x/e/"}})
+    assert AC.environment(own, "worker-1", SECRETS)[url] == "http://x/e/"  # the user's wins

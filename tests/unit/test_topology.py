@@ -34,7 +34,22 @@ def test_more_api_servers_each_with_a_database_link_that_moves_no_other_port():
     ports2 = {k.label: k.listen_port for k in two.links()}
     assert "api-server-2->postgres" in ports2
     moved = {k for k in ports if ports[k] != ports2[k]}
-    assert moved == {"migrate->postgres"}  # the migrator's link stays last
+    execution_api = {k for k in ports if k.endswith("->api-server")}
+    assert moved == {"migrate->postgres"} | execution_api  # the database links stay put
+
+
+def test_what_runs_tasks_triggers_and_callbacks_reaches_the_execution_api_by_a_link():
+    t = Topology(workers=2)
+    api = [k.label for k in t.links() if k.upstream == "api-server"]
+    assert api == [
+        "dag-processor->api-server",
+        "triggerer->api-server",
+        "worker-1->api-server",
+        "worker-2->api-server",
+    ]
+    assert not [k for k in t.links() if k.client == "scheduler" and k.upstream == "api-server"]
+    k8s = Topology(backend="kubernetes", executor="KubernetesExecutor")
+    assert not [k for k in k8s.links() if k.upstream == "api-server"]  # pods: a ClusterIP
 
 
 def test_unknown_link_names_the_existing_ones():
