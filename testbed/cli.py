@@ -32,7 +32,7 @@ from testbed.core.errors import TestbedError
 from testbed.images import catalog
 from testbed.images.cli import images_app
 from testbed.soak.cli import soak as soak_command
-from testbed.topology import Topology
+from testbed.topology import BACKENDS, Topology
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -117,7 +117,9 @@ def demo(
     console.print(f"run record: {cluster.dir}  (history.jsonl, smoke.json, run.json, logs/)")
     progress.result(f"drill report: {folder / 'report.html'}")
     console.print(f"demo took {time.monotonic() - t0:.0f}s")
-    raise typer.Exit(0 if result.ok and verdict.ok else 1)
+    raise typer.Exit(
+        EXIT.worst([EXIT.of_verdict(verdict), EXIT.HELD if result.ok else EXIT.FAILED])
+    )
 
 
 @app.command()
@@ -197,6 +199,8 @@ def list_(
 
     if family is not None and family not in drills.FAMILIES:
         raise typer.BadParameter(f"{family!r}; allowed: {', '.join(drills.FAMILIES)}")
+    if backend is not None and backend not in BACKENDS:
+        raise typer.BadParameter(f"{backend!r}; allowed: {', '.join(BACKENDS)}")
     found = drills.entries(family, backend)
     if as_json:
         progress.result(json.dumps([e.to_json() for e in found], indent=1))
@@ -246,6 +250,9 @@ def run(
 
     scenarios = [load(resolve(f)) for f in files]  # every file is validated before anything boots
     if dry_run:
+        if as_json:
+            progress.result(json.dumps([{"scenario": s.name, "plan": plan(s)} for s in scenarios]))
+            return
         for s in scenarios:
             progress.result("\n".join(plan(s)))
         return

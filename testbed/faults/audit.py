@@ -51,7 +51,10 @@ def heal_audit(cluster: Cluster) -> list[str]:
         problems.append(f"toxiproxy API did not answer: {exc}")
     problems += cluster.backend.audit(cluster, problems)  # e.g. a pod deleted and not back
     for leftovers in _kinds_leftovers():  # what a kind checks itself (e.g. a CPU quota)
-        problems += leftovers(cluster)
+        try:
+            problems += leftovers(cluster)
+        except Exception as exc:  # one kind's check failing never hides the others' findings
+            problems.append(f"{leftovers.__qualname__} failed: {exc}")
     try:
         problems += [f"iptables rule left: {ln}" for ln in iptables.run_rules(cluster.run_id)]
     except FaultError as exc:

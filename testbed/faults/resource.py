@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import docker.errors
+
 from testbed.faults.base import Fault
 
 if TYPE_CHECKING:
@@ -53,6 +55,10 @@ class CpuThrottle(Fault):
 
 
 def cpu_quota(container) -> int | None:
-    """The container's CFS quota in µs as the engine has it now (-1 or 0: no limit)."""
-    container.reload()
+    """The container's CFS quota in µs as the engine has it now (-1 or 0: no limit; None: the
+    container is gone)."""
+    try:
+        container.reload()
+    except docker.errors.NotFound:
+        return None
     return container.attrs["HostConfig"].get("CpuQuota")

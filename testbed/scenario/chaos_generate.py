@@ -39,7 +39,11 @@ from testbed.topology import INFRA, Topology
 KINDS = CHAOS_KINDS  # the kinds the fault registry lets chaos draw
 NODE_KINDS = tuple(k for k in KINDS if k != "link")
 DEFAULT_KINDS = ("hang", "kill", "restart", "link")
-TOXICS = {"postgres": ("latency", "stall"), "redis": ("latency", "down")}
+TOXICS = {  # per upstream, the toxics that heal cleanly (see the module)
+    "postgres": ("latency", "stall"),
+    "redis": ("latency", "down"),
+    "api-server": ("latency", "stall", "down"),  # the Task SDK's HTTP client retries
+}
 WORKLOAD_CONF = {  # small runs: the workload is traffic, not load (2 cores)
     "many_tasks": {"count": 2, "seconds": 1},
     "long_task": {"seconds": 20},

@@ -11,13 +11,14 @@ import json
 
 import requests
 
+from testbed import airflow_config as AC
 from testbed.readiness import Probe
 from testbed.runtime import NodeSpec
 from testbed.services import Ctx
 from testbed.topology import Topology
 
 API_PORT = 8474
-UPSTREAM_PORTS = {"postgres": 5432, "redis": 6379, "api-server": 8080}
+UPSTREAM_PORTS = {"postgres": 5432, "redis": 6379, "api-server": AC.API_PORT}
 
 
 def proxies(topology: Topology) -> list[dict]:

@@ -401,3 +401,26 @@ def test_dry_run_prints_the_same_schedule_for_the_same_seed(tmp_path):
     assert _chaos("--seed", "43", "--duration", "2m", "--dry-run", cwd=tmp_path).stdout != (
         first.stdout
     )
+
+
+def test_a_named_execution_api_link_is_drawn_with_toxics_that_heal():
+    """The Execution API's links are drawn only when named, then with their own toxics."""
+    data = {
+        "name": "api",
+        "steps": [
+            {
+                "chaos": {
+                    "seed": 1,
+                    "duration": "3m",
+                    "faults": ["link"],
+                    "targets": ["*->api-server"],
+                }
+            }
+        ],
+    }
+    s = from_data(data)
+    faults = [st for st in s.steps if getattr(st, "action", None) == "fault"]
+    assert faults and all(f.target.endswith("->api-server") for f in faults)
+    assert {f.params()["toxic"] for f in faults} <= set(G.TOXICS["api-server"])
+    default = G.default_targets(Topology(workers=2))
+    assert not [t for t in default if t.endswith("->api-server")]  # not drawn unless named

@@ -164,3 +164,15 @@ def test_run_json_keeps_stdout_for_the_json(tmp_path, capsys):
     data = json.loads(json.dumps(runs.verdict_json(verdict, tmp_path)))
     assert data["scenario"] == "drill" and data["clean"] is False and data["exit_code"] == 3
     assert data["report"] == str(tmp_path / "report.html")
+
+
+def test_run_dry_run_json_is_the_plan_as_json(tmp_path):
+    r = _testbed("run", "--dry-run", "--json", "quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (only,) = json.loads(r.stdout)
+    assert only["scenario"] == "quiet" and any("trigger" in line for line in only["plan"])
+
+
+def test_list_refuses_an_unknown_backend(tmp_path):
+    r = _testbed("list", "--backend", "nomad", cwd=tmp_path)
+    assert r.returncode == 2 and "allowed: docker, kubernetes" in r.stderr

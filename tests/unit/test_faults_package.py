@@ -131,3 +131,15 @@ def test_the_registry_and_its_readers_import_no_docker():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_cpu_quota_of_a_container_gone_meanwhile_is_none_not_an_error():
+    import docker.errors
+
+    from testbed.faults.resource import cpu_quota
+
+    class Gone:
+        def reload(self):
+            raise docker.errors.NotFound("no such container")
+
+    assert cpu_quota(Gone()) is None
