@@ -63,6 +63,7 @@ def testbed_pool(request, testbed_gc):
     from testbed.pool import ClusterPool
 
     pool = ClusterPool(ahead=not request.config.getoption("testbed_no_boot_ahead"))
+    _images_ahead(request.session.items)
     yield pool
     failed = pool.close(reason="pytest session end")
     if failed:  # reported, but never replaces the tests' own verdicts
@@ -105,6 +106,24 @@ def testbed_verdict(request):
     if marker is None or not marker.args:
         raise pytest.UsageError("testbed_verdict needs @pytest.mark.scenario('path/to/file')")
     return request.getfixturevalue("testbed_run_scenario")(marker.args[0])
+
+
+def _images_ahead(items: list[pytest.Item]) -> None:
+    """The images of their own that the session's scenarios need (the Kubernetes node) start
+    building in the background while the tests before them run."""
+    from testbed.backends import images as image_provision
+    from testbed.scenario import load
+
+    scenarios = []
+    for item in items:
+        marker = item.get_closest_marker("scenario")
+        skipped = any(m.args and m.args[0] is True for m in item.iter_markers("skipif"))
+        if marker is not None and marker.args and not skipped:
+            try:
+                scenarios.append(load(marker.args[0]))
+            except Exception:  # noqa: BLE001 - its own test reports it
+                continue
+    image_provision.build_ahead(scenarios)
 
 
 def _next_scenario(request):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from testbed.backends import backend_for
 from testbed.images import build
+from testbed.images import k8s_node as k8s_image
 from testbed.images.catalog import ImageRef
 
 
@@ -18,3 +19,12 @@ def ensure_scenarios(scenarios) -> list[tuple[ImageRef, str]]:
     if any(backend_for(s.topology.build()).images() for s in scenarios):
         out += build.ensure_kubernetes(())  # the only backend with images of its own: the node's
     return out
+
+
+def build_ahead(scenarios) -> None:
+    """Start building, in the background at a low CPU priority, the images of their own that
+    the scenarios' backends need and that are missing (the Kubernetes node: minutes of Go
+    build), so that other work runs meanwhile; the first scenario that needs one waits for it
+    (:func:`ensure_scenarios`)."""
+    if any(backend_for(s.topology.build()).images() for s in scenarios):
+        k8s_image.build_ahead()

@@ -37,8 +37,9 @@ SIDE_BY_SIDE = 2  # Airflow images built at once: mostly downloads, unpacking, c
 
 def ensure(versions: tuple[str, ...], *, verbose: bool = False) -> list[tuple[ImageRef, str]]:
     """Build whatever of the images is missing; return (ref, "built"|"present") for each. The
-    base and services images first (the others build on the base), then the Airflow images
-    :data:`SIDE_BY_SIDE` at a time (one at a time with ``verbose``: their output would mix)."""
+    base, services and shared Airflow images first (the others build on them), then the
+    Airflow images :data:`SIDE_BY_SIDE` at a time (one at a time with ``verbose``: their output
+    would mix)."""
     refs = catalog.all_refs(versions)
     missing = [r for r in refs if not exists(r)]
     for ref in missing:
@@ -188,23 +189,38 @@ def _context(ref: ImageRef, tmp: Path, update) -> Path:
         (ctx / "bin").mkdir()
         for name in catalog.GO_MODULES:
             shutil.copy2(go_binary(name, update), ctx / "bin" / name)
-    if ref.kind == "airflow":
+    if ref.kind == "airflow-deps":
         from uv import find_uv_bin
 
         shutil.copy2(find_uv_bin(), ctx / "uv")
+        (ctx / "deps.lock").write_text(catalog.deps_lock())
+    if ref.kind in ("airflow-deps", "airflow"):
         (ctx / "ca-bundle.crt").write_bytes(ca_bundle())
     return ctx
 
 
-def docker_build(ref: ImageRef, verbose: bool) -> None:
-    args = {"BASE": catalog.base_ref().name}
+def _build_args(ref: ImageRef) -> tuple[dict, str]:
+    """The build arguments and the Dockerfile of ``ref``."""
     if ref.kind == "airflow":
-        args["AIRFLOW_VERSION"] = ref.tag.split("-", 1)[0]
+        version = ref.tag.split("-", 1)[0]
+        return {"DEPS": catalog.deps_ref().name, "AIRFLOW_VERSION": version}, "Dockerfile"
+    dockerfile = catalog.DEPS_DOCKERFILE if ref.kind == "airflow-deps" else "Dockerfile"
+    return {"BASE": catalog.base_ref().name}, dockerfile
+
+
+def docker_build(ref: ImageRef, verbose: bool) -> None:
+    args, dockerfile = _build_args(ref)
     with tempfile.TemporaryDirectory() as tmp, progress.status(f"building {ref.name}") as update:
-        stream_build(_context(ref, Path(tmp), update), ref, args, update, verbose)
+        ctx = _context(ref, Path(tmp), update)
+        stream_build(ctx, ref, args, update, verbose, dockerfile=dockerfile)
 
 
-_BUILDERS = {"base": build_base, "services": docker_build, "airflow": docker_build}
+_BUILDERS = {
+    "base": build_base,
+    "services": docker_build,
+    "airflow-deps": docker_build,
+    "airflow": docker_build,
+}
 
 
 def testbed_images() -> list:

@@ -18,6 +18,10 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_AIRFLOW_VERSION = "3.3.2"
 AIRFLOW_VERSIONS = tuple(sorted(p.stem for p in (HERE / "airflow" / "locks").glob("*.txt")))
 TOOLS_LOCK = "tools.lock"  # in the airflow build context, beside the Dockerfile
+DEPS_DOCKERFILE = "deps.Dockerfile"  # the layer every version shares, in the same context
+# Airflow's own packages: installed per version; everything else of the default version's lock
+# is in the shared image (a version whose pins differ re-installs only those).
+PER_VERSION = frozenset({"apache-airflow", "apache-airflow-core", "apache-airflow-task-sdk"})
 
 SNAPSHOT_REPO = "testbed-pgdata"  # a migrated metadata database, per Airflow and services image
 # the provider the KubernetesExecutor lives in, installed into a derived image like a user's
@@ -76,6 +80,35 @@ def services_ref() -> ImageRef:
     return ImageRef("services", "testbed-services", tag, ctx)
 
 
+def deps_lock() -> str:
+    """The shared image's lock: the default version's lock without :data:`PER_VERSION`."""
+    text = (HERE / "airflow" / "locks" / f"{DEFAULT_AIRFLOW_VERSION}.txt").read_text()
+    kept = [b for b in _requirement_blocks(text) if _block_name(b) not in PER_VERSION]
+    return "".join(kept)
+
+
+def _requirement_blocks(text: str) -> list[str]:
+    """A lock's requirements, each with its hash and comment lines (no header)."""
+    blocks: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if line[:1].isalnum():
+            blocks.append(line)
+        elif blocks:
+            blocks[-1] += line
+    return blocks
+
+
+def _block_name(block: str) -> str:
+    return block.split("==", 1)[0].split("[", 1)[0].strip().lower().replace("_", "-")
+
+
+def deps_ref() -> ImageRef:
+    ctx = HERE / "airflow"
+    inputs = _tree_bytes(ctx, only=[DEPS_DOCKERFILE, TOOLS_LOCK])
+    tag = _digest(base_ref().name, deps_lock(), *inputs)
+    return ImageRef("airflow-deps", "testbed-airflow-deps", tag, ctx)
+
+
 def airflow_ref(version: str = DEFAULT_AIRFLOW_VERSION) -> ImageRef:
     if version not in AIRFLOW_VERSIONS:
         from testbed.core.errors import ImageMissing
@@ -86,8 +119,8 @@ def airflow_ref(version: str = DEFAULT_AIRFLOW_VERSION) -> ImageRef:
             f"`make lock AIRFLOW_VERSIONS={version}`",
         )
     ctx = HERE / "airflow"
-    inputs = _tree_bytes(ctx, only=["Dockerfile", f"locks/{version}.txt", TOOLS_LOCK])
-    tag = f"{version}-{_digest(base_ref().name, version, *inputs)}"
+    inputs = _tree_bytes(ctx, only=["Dockerfile", f"locks/{version}.txt"])
+    tag = f"{version}-{_digest(deps_ref().name, version, *inputs)}"
     return ImageRef("airflow", "testbed-airflow", tag, ctx)
 
 
@@ -107,8 +140,12 @@ def lock_pins(version: str) -> dict[str, str]:
 
 
 def _pins(path: Path) -> dict[str, str]:
+    return _pins_of(path.read_text())
+
+
+def _pins_of(text: str) -> dict[str, str]:
     pins: dict[str, str] = {}
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith(("#", "--")) or "==" not in line:
             continue
@@ -124,7 +161,7 @@ def tools_pins() -> dict[str, str]:
 
 
 def all_refs(versions: tuple[str, ...] = (DEFAULT_AIRFLOW_VERSION,)) -> list[ImageRef]:
-    return [base_ref(), services_ref(), *(airflow_ref(v) for v in versions)]
+    return [base_ref(), services_ref(), deps_ref(), *(airflow_ref(v) for v in versions)]
 
 
 def snapshot_tag(airflow_image: str, services_image: str) -> str:

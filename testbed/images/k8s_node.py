@@ -10,11 +10,14 @@ mounted into the node, whose entrypoint imports it into containerd (no registry,
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from testbed.core import paths, progress
@@ -58,8 +61,10 @@ def unavailable() -> str | None:
 
 
 def ensure_node_image() -> str:
-    """Build the node image if it is missing (the Kubernetes commands first: ~12 min cold on
-    one core, seconds when the Go cache holds them); return its name."""
+    """Build the node image if it is missing (the Kubernetes commands first: ~8 min cold on
+    two cores, seconds when the Go cache holds them); return its name. One build at a time on
+    this machine: a caller that finds one under way (another process, or :func:`build_ahead`)
+    waits for it and builds only if it failed."""
     name = node_image()
     if steps.exists_name(name):
         return name
@@ -67,15 +72,55 @@ def ensure_node_image() -> str:
     if why:
         raise ImageBuildError(name, why)
     started = time.monotonic()
-    env = {"NODE_IMAGE": name, "TESTBED_BASE": catalog.base_ref().name, "GO_P": "2"}
-    env["GOMAXPROCS"] = str(os.cpu_count() or 1)
-    with progress.status(f"building {name}") as update:
+    with progress.status(f"building {name}") as update, _one_build(update):
+        if steps.exists_name(name):  # built by the holder of the lock meanwhile
+            return name
+        env = {"NODE_IMAGE": name, "TESTBED_BASE": catalog.base_ref().name, "GO_P": "2"}
+        env["GOMAXPROCS"] = str(os.cpu_count() or 1)
         update("building the Kubernetes commands (k8s/build.sh)")
         steps.run([str(recipe_dir() / "build.sh")], name, update, env)
         update("building the node image (k8s/build-node.sh)")
         steps.run([str(recipe_dir() / "build-node.sh")], name, update, env)
     progress.done(f"built {name}", started)
     return name
+
+
+@contextmanager
+def _one_build(update):
+    """Hold the machine's node-build lock (a file lock: other processes and threads wait)."""
+    path = paths.cache_dir() / "k8s" / "node-build.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:  # in steps: Ctrl-C is not held up
+                update("waiting for the node image build already under way")
+                time.sleep(2.0)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build_ahead() -> threading.Thread | None:
+    """Start building the missing node image in a background thread (its Go build at the
+    lowest CPU priority, see k8s/build.sh) while other work runs; the first caller of
+    :func:`ensure_node_image` waits for it. A failed build ahead is left for that caller, which
+    builds again and reports. None when the image is here or cannot be built."""
+    if steps.exists_name(node_image()) or unavailable():
+        return None
+
+    def build() -> None:
+        try:
+            ensure_node_image()
+        except Exception:  # noqa: BLE001 - the foreground build meets it again and reports it
+            pass
+
+    thread = threading.Thread(target=build, name="testbed-k8s-node-build", daemon=True)
+    thread.start()
+    return thread
 
 
 def saved_image(image: str) -> Path:

@@ -49,13 +49,20 @@ def run(cmd: list[str], what: str, update, env: dict | None = None) -> None:
 
 
 def stream_build(
-    ctx: Path, ref: ImageRef, args: dict, update, verbose: bool = False, labels: dict | None = None
+    ctx: Path,
+    ref: ImageRef,
+    args: dict,
+    update,
+    verbose: bool = False,
+    labels: dict | None = None,
+    dockerfile: str = "Dockerfile",
 ) -> None:
     """``docker build`` a prepared context, showing the latest output line; a failure raises
     :class:`ImageBuildError` with the last lines of the output."""
     tail: list[str] = []
     stream = client().api.build(
         path=str(ctx),
+        dockerfile=dockerfile,
         tag=ref.name,
         buildargs=args,
         network_mode="host",

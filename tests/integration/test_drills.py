@@ -16,9 +16,13 @@ from testbed.images import k8s_node as k8s_image
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _by_topology(path: Path) -> tuple[str, str]:
-    """Drills of one topology run one after another: the pool boots each topology once."""
-    return (json.dumps(yaml.safe_load(path.read_text()).get("topology"), sort_keys=True), path.stem)
+def _by_topology(path: Path) -> tuple[bool, str, str]:
+    """Drills of one topology run one after another: the pool boots each topology once. The
+    Kubernetes drills run last: on a machine without the node image it builds in the
+    background meanwhile (see testbed.pytest_plugin)."""
+    topology = yaml.safe_load(path.read_text()).get("topology") or {}
+    k8s = topology.get("backend") == "kubernetes"
+    return (k8s, json.dumps(topology, sort_keys=True), path.stem)
 
 
 DRILLS = sorted((ROOT / "scenarios").glob("*.yaml"), key=_by_topology)

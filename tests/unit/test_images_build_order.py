@@ -1,5 +1,6 @@
-"""`testbed images build` on a cold machine: the base and services images first, then the
-Airflow images side by side; a failed build stops new ones and is raised (no Docker)."""
+"""`testbed images build` on a cold machine: the base, services and shared Airflow images
+first, then the Airflow images side by side; a failed build stops new ones and is raised (no
+Docker)."""
 
 from __future__ import annotations
 
@@ -35,18 +36,19 @@ def fake_builds(monkeypatch, fail: str | None = None):
             raise ImageBuildError(ref.name, "boom", tail=[])
 
     monkeypatch.setattr(build, "exists", lambda ref: False)
-    monkeypatch.setattr(build, "_BUILDERS", {k: builder for k in ("base", "services", "airflow")})
+    monkeypatch.setattr(build, "_BUILDERS", {k: builder for k in build._BUILDERS})
     return log, running
 
 
-def test_base_and_services_first_then_airflow_images_two_at_a_time(monkeypatch):
+def test_base_services_and_shared_image_first_then_airflow_images_two_at_a_time(monkeypatch):
     log, running = fake_builds(monkeypatch)
     out = build.ensure(VERSIONS)
-    assert [what for _, what in out] == ["built"] * 5
+    assert [what for _, what in out] == ["built"] * 6
     kinds = [k for e, k, _ in log if e == "start"]
-    assert kinds[:2] == ["base", "services"] and kinds[2:] == ["airflow"] * 3
+    assert kinds[:3] == ["base", "services", "airflow-deps"] and kinds[3:] == ["airflow"] * 3
     first_airflow = next(i for i, e in enumerate(log) if e[1] == "airflow")
-    assert ("end", "services") in [(e, k) for e, k, _ in log[:first_airflow]]
+    before = [(e, k) for e, k, _ in log[:first_airflow]]
+    assert ("end", "services") in before and ("end", "airflow-deps") in before
     assert running[1] == build.SIDE_BY_SIDE  # two Airflow builds overlapped, never three
 
 
@@ -58,8 +60,8 @@ def test_verbose_builds_one_at_a_time(monkeypatch):
 
 def test_a_failed_build_is_raised_and_starts_no_more(monkeypatch):
     monkeypatch.setattr(build, "SIDE_BY_SIDE", 1)
-    log, _ = fake_builds(monkeypatch, fail="testbed-airflow")  # whichever goes first
-    with pytest.raises(ImageBuildError, match="testbed-airflow"):
+    log, _ = fake_builds(monkeypatch, fail="testbed-airflow:")  # whichever goes first
+    with pytest.raises(ImageBuildError, match="testbed-airflow:"):
         build.ensure(VERSIONS)
     started = [n for e, k, n in log if e == "start" and k == "airflow"]
     assert len(started) == 1  # the other two never began

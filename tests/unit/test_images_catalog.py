@@ -46,15 +46,43 @@ def test_tools_lock_is_hash_pinned_and_not_an_airflow_version():
     assert requirements and text.count("--hash=sha256:") >= len(requirements)
 
 
-def test_airflow_tag_covers_the_tools_lock(tmp_path, monkeypatch):
+def _copy(tmp_path, monkeypatch):
     import shutil
 
     shutil.copytree(catalog.HERE / "airflow", tmp_path / "airflow")
     monkeypatch.setattr(catalog, "HERE", tmp_path)
-    before = catalog.airflow_ref("3.3.2").tag
-    lock = tmp_path / "airflow" / catalog.TOOLS_LOCK
+    return tmp_path / "airflow"
+
+
+def test_airflow_tag_covers_the_tools_lock(tmp_path, monkeypatch):
+    ctx = _copy(tmp_path, monkeypatch)
+    before = (catalog.deps_ref().tag, catalog.airflow_ref("3.3.2").tag)
+    lock = ctx / catalog.TOOLS_LOCK
     lock.write_text(lock.read_text().replace("0.4.3", "0.4.2"))
-    assert catalog.airflow_ref("3.3.2").tag != before
+    after = (catalog.deps_ref().tag, catalog.airflow_ref("3.3.2").tag)
+    assert after[0] != before[0] and after[1] != before[1]
+
+
+def test_shared_lock_is_the_default_lock_without_airflows_own_packages():
+    shared = catalog._pins_of(catalog.deps_lock())
+    default = catalog.lock_pins(catalog.DEFAULT_AIRFLOW_VERSION)
+    assert set(default) - set(shared) == catalog.PER_VERSION
+    assert all(default[name] == pin for name, pin in shared.items())
+    assert catalog.deps_lock().count("--hash=sha256:") >= len(shared)  # still hash-pinned
+
+
+def test_a_versions_lock_names_only_its_own_image_the_default_lock_every_image(
+    tmp_path, monkeypatch
+):
+    ctx = _copy(tmp_path, monkeypatch)
+    before = {v: catalog.airflow_ref(v).tag for v in ("3.1.7", "3.3.2")}
+    old = ctx / "locks" / "3.1.7.txt"
+    old.write_text(old.read_text() + "\n")
+    assert catalog.airflow_ref("3.1.7").tag != before["3.1.7"]
+    assert catalog.airflow_ref("3.3.2").tag == before["3.3.2"]
+    default = ctx / "locks" / "3.3.2.txt"
+    default.write_text(default.read_text().replace("a2wsgi==1.10.10", "a2wsgi==1.10.9"))
+    assert all(catalog.airflow_ref(v).tag != before[v] for v in before)
 
 
 def test_snapshot_name_is_tied_to_both_images():

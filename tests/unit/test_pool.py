@@ -4,6 +4,7 @@ cluster ahead, which cluster ``get`` hands out, and that nothing booted ahead ou
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 
 import pytest
@@ -148,7 +149,16 @@ def test_no_boot_ahead_for_or_beside_a_kubernetes_drill(fake):
     assert len(fake.made) == 1 and p._ahead is None
 
 
-def test_ctrl_c_while_a_boot_ahead_is_waited_for_leaves_it_to_close(fake):
+@pytest.fixture
+def python_ctrl_c():
+    """Python's own Ctrl-C handler for the test: a process a shell started in the background
+    inherits SIGINT ignored, and interrupt_main then does nothing (the test would hang)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_while_a_boot_ahead_is_waited_for_leaves_it_to_close(fake, python_ctrl_c):
     """The boot ahead is still the pool's while get() waits for it: the clean-up after a
     Ctrl-C (close) cancels and removes it."""
     p = pool_mod.ClusterPool()
