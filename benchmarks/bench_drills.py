@@ -4,7 +4,10 @@ at each timescale given (compressed time, testbed/timescale.py), side by side. W
 upgrades``: the upgrade drills, each with what it measured (testbed/upgrade/metrics.py: each
 upgrade's time and the API's longest gap in it, each migration's time, TERM to exited per
 worker). With ``--pack kerberos``: the Kerberos drills that run compressed (ticket life and the
-refresher's cycle scale too).
+refresher's cycle scale too). With ``--pack all --scales default``: the whole catalogue as
+``testbed run scenarios/*.yaml`` runs it; each drill's row also says what came before it on one
+cluster (its boot, a reset or a teardown) and how much of it waited on Airflow's timers and the
+drill's own windows (testbed/report/time_split.py: the part compressed time shrinks).
 
     python benchmarks/bench_drills.py [--rounds 3] [--scales 1.0,0.5]
                                       [--pack faults|six|upgrades|kerberos] [--clusters 2]
@@ -29,6 +32,7 @@ from pathlib import Path
 from testbed import runs
 from testbed.backends import images as image_provision
 from testbed.parallel import run_parallel
+from testbed.report.time_split import time_split
 from testbed.scenario import load
 from testbed.scenario.catalog import family
 from testbed.timescale import ENV as TIMESCALE_ENV
@@ -96,10 +100,13 @@ def _serial_round(paths: list[Path], ahead: bool) -> dict:
     results: list = []
     t0 = time.monotonic()
     runs.run_all([load(p) for p in paths], False, results=results, boot_ahead=ahead)
-    drills = {}
+    drills, last_end = {}, t0
     for i, (verdict, folder) in enumerate(results):
         outcome = Outcome(i, verdict.scenario, 1, verdict=verdict, folder=folder)
-        drills[verdict.scenario] = _measured(outcome)
+        m = drills[verdict.scenario] = _measured(outcome)
+        if m.get("start_mono") is not None:  # the boot, reset or teardown before the drill
+            m["before_s"] = round(m["start_mono"] - last_end, 1)
+            last_end = m["start_mono"] + (m["wall_s"] or 0.0)
     return {"pack_s": time.monotonic() - t0, "resets_s": [], "drills": drills}
 
 
@@ -115,9 +122,12 @@ def _measured(outcome) -> dict:
         }
     lines = (outcome.folder / "history.jsonl").read_text().splitlines()
     events = [json.loads(line) for line in lines if line]
+    start = next((e for e in events if e["kind"] == "scenario"), None)
     return {
         "ok": verdict.clean,
         "wall_s": verdict.wall_seconds,
+        "start_mono": start["mono"] if start else None,
+        **time_split(events),  # waiting_s (on Airflow's timers), acting_s
         "cluster": outcome.worker,
         "detection_delays_s": {
             e["name"]: e["measurements"].get("delay")
@@ -152,12 +162,18 @@ def summarize(rounds: list[dict]) -> dict:
         "pack_s_median": median([r["pack_s"] for r in rounds]),
         "reset_s_median": median([s for r in rounds for s in r["resets_s"]]),
         "drill_s_median": {n: median([r["drills"][n]["wall_s"] for r in rounds]) for n in names},
+        "before_s_median": {n: _median_of(rounds, n, "before_s") for n in names},
+        "waiting_s_median": {n: _median_of(rounds, n, "waiting_s") for n in names},
         "passed": {n: sum(r["drills"][n]["ok"] for r in rounds) for n in names},
         "upgrade_medians": {
             n: _upgrade_medians([r["drills"][n]["upgrade"] for r in rounds]) for n in names
         },  # fmt: skip
         "raw": rounds,
     }
+
+
+def _median_of(rounds: list[dict], name: str, field: str) -> float | None:
+    return median([r["drills"][name].get(field) for r in rounds])
 
 
 def _upgrade_medians(per_round: list[dict]) -> dict:
@@ -185,14 +201,23 @@ def _upgrade_medians(per_round: list[dict]) -> dict:
     }
 
 
+def _seconds(value: float | None) -> str:
+    return f"{value:7.1f}s" if value is not None else "      -"
+
+
 def _table(key: str, s: dict) -> None:
-    """Drill, family, wall time (medians), passes; each family's sum; the pack's time."""
+    """Drill, family, wall time, the boot or reset before it (one cluster), the time it waited
+    on Airflow's timers (medians), passes; each family's sum; the pack's time."""
     print(f"\n{key}: pack {s['pack_s_median']:.0f}s ({s['rounds']} round(s))")
+    print(f"  {'drill':30} {'family':9} {'wall':>8} {'before':>8} {'waiting':>8}")
     sums: dict[str, float] = {}
     for name, wall in s["drill_s_median"].items():
         sums[family(name)] = sums.get(family(name), 0.0) + (wall or 0.0)
-        shown = f"{wall:7.1f}s" if wall is not None else "      -"
-        print(f"  {name:30} {family(name):9} {shown}  passed {s['passed'][name]}/{s['rounds']}")
+        before, waiting = s["before_s_median"][name], s["waiting_s_median"][name]
+        print(
+            f"  {name:30} {family(name):9} {_seconds(wall)} {_seconds(before)}"
+            f" {_seconds(waiting)}  passed {s['passed'][name]}/{s['rounds']}"
+        )
     drills = sum(sums.values())
     parts = ", ".join(f"{f} {v:.0f}s" for f, v in sorted(sums.items()))
     between = s["pack_s_median"] - drills

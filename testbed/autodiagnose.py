@@ -8,13 +8,18 @@ answer names the components it reports unhealthy (scheduler, triggerer, dag-proc
 api-server that stops answering is itself the node. A failed step captures the scheduler.
 A budget per scenario and one capture per node at a time keep the cost (about 1-2 CPU-seconds
 each, measured) from disturbing the drill's own timings.
+
+A node the scenario itself is restarting on purpose (an upgrade rolling it: from its stop to
+its readiness, :meth:`AutoDiagnose.planned`) is not captured when it flips: its silence is
+explained, and the budget stays for a flip nobody planned.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +69,7 @@ class AutoDiagnose:
         self.cluster, self.folder, self._capture = cluster, folder, capture
         self._last: dict[str, dict[str, str]] = {}  # probe -> node -> latest state
         self._busy: set[str] = set()
+        self._planned: set[str] = set()  # nodes restarted on purpose right now
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self.taken = 0
@@ -74,7 +80,20 @@ class AutoDiagnose:
             before = dict(self._last.get(probe, {}))
             self._last.setdefault(probe, {}).update(states)
         for node in flipped_nodes(before, obs):
+            if node in self._planned:
+                continue
             self.request(node, f"{probe} of {obs.get('target')}: {node} went {states[node]}")
+
+    @contextmanager
+    def planned(self, node: str) -> Iterator[None]:
+        """While inside, ``node``'s flips are expected (it is being restarted on purpose)."""
+        with self._lock:
+            self._planned.add(node)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._planned.discard(node)
 
     def request(self, node: str, reason: str) -> bool:
         """Start a capture of ``node`` unless the budget is spent or one is under way."""

@@ -131,6 +131,7 @@ class Runner:
             workloads=self.workloads,
             observe_runs=obs.observe_runs,
             unsettle=obs.unsettle,
+            planned=self.autodiag.planned,
         )
 
     @property

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,9 @@ PG = "/usr/lib/postgresql/bin"
 HEALTH_PATHS = (airflow.HEALTH_PATH, airflow.EXECUTION_WARMUP)  # the api-server's two apps
 BACKUP_DIR = "/tmp"  # inside the Postgres node, writable by the postgres user
 STOP_GRACE = 30  # seconds docker waits after SIGTERM before SIGKILL, for non-worker roles
+# A node's planned window: from its first roll action to its readiness (its flips expected).
+ROLL_ACTIONS = frozenset({"term", "wait_idle", "stop", "replace", "start", "wait_ready"})
+READY_ACTIONS = frozenset({"wait_ready", "wait_healthy"})
 
 
 class UpgradeFailed(TestbedError):
@@ -58,17 +62,37 @@ class Procedure:
     ready_timeout: float = 180.0
     before_signal: Callable[[], object] = lambda: None  # e.g. read task instances first
     only: set[str] | None = None  # carry out steps of these nodes only (a partial roll)
+    # a node restarted on purpose, from its first roll action to its readiness (e.g. the hang
+    # diagnostics' AutoDiagnose.planned: its flips meanwhile are expected)
+    planned: Callable[[str], AbstractContextManager] = lambda node: nullcontext()
     timings: dict[str, float] = field(default_factory=dict)
     plan: Plan | None = None  # the plan being carried out (set by run)
 
     def run(self, plan: Plan) -> None:
         self.plan = plan
-        for i, step in enumerate(plan.steps):
-            if self.only is not None and step.node not in (None, *self.only, "postgres", "migrate"):
-                continue
-            if self.cancelled.is_set():
-                raise UpgradeFailed(f"cancelled before {step.action} {step.node or ''}")
-            self._one(i, step)
+        windows: dict[str, ExitStack] = {}  # node -> its planned window, open
+        try:
+            for i, step in enumerate(plan.steps):
+                if self._skips(step):
+                    continue
+                if self.cancelled.is_set():
+                    raise UpgradeFailed(f"cancelled before {step.action} {step.node or ''}")
+                self._open_window(windows, step)
+                self._one(i, step)
+                if step.action in READY_ACTIONS and step.node in windows:
+                    windows.pop(step.node).close()
+        finally:
+            for window in windows.values():
+                window.close()
+
+    def _skips(self, step: Step) -> bool:
+        """A partial roll (``only``) carries out the shared steps and its own nodes' only."""
+        return self.only is not None and step.node not in (None, *self.only, "postgres", "migrate")
+
+    def _open_window(self, windows: dict[str, ExitStack], step: Step) -> None:
+        if step.node and step.action in ROLL_ACTIONS and step.node not in windows:
+            windows[step.node] = window = ExitStack()
+            window.enter_context(self.planned(step.node))
 
     def _one(self, i: int, step: Step) -> None:
         h = self.cluster.history

@@ -46,13 +46,15 @@ class Upgrades:
         workloads: dict[str, Workload],
         observe_runs: Callable[[], None],
         unsettle: Callable[[], None],
+        planned: Callable[[str], AbstractContextManager],
     ) -> None:
         """``step(action, name, **fields)``: the runner's step scope; ``api`` and ``runs``: its
         API client and triggered runs now; ``observe_runs``: reads every unsettled run's task
-        instances; ``unsettle``: has every run read again (after a restore)."""
+        instances; ``unsettle``: has every run read again (after a restore); ``planned(node)``:
+        the window a node is restarted on purpose in (see Procedure.planned)."""
         self.cluster, self.history, self.cancelled = cluster, cluster.history, cancelled
         self._step, self._api, self._runs, self.workloads = step, api, runs, workloads
-        self._observe_runs, self.unsettle = observe_runs, unsettle
+        self._observe_runs, self.unsettle, self._planned = observe_runs, unsettle, planned
 
     def upgrade(
         self,
@@ -89,6 +91,7 @@ class Upgrades:
                 ready_timeout=min(180.0, timeout),
                 before_signal=self._observe_runs,
                 only=set(nodes) if nodes else None,
+                planned=self._planned,
             )
             try:
                 proc.run(plan)

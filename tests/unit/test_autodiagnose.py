@@ -87,6 +87,22 @@ def test_a_flip_captures_once_per_node_at_a_time_within_the_budget(tmp_path):
     assert not d.request("no-such-node", "x")
 
 
+def test_a_node_restarted_on_purpose_is_not_captured_and_the_budget_stays(tmp_path):
+    rec = Recorder()
+    rec.release.set()
+    d = _diag(tmp_path, rec)
+    d.saw(api("healthy"))
+    with d.planned("scheduler"):  # an upgrade rolls it: its silence is explained
+        d.saw(api("unhealthy"))
+        d.saw(api(None, error="timeout"))  # the api-server's flip was not planned
+    d.join(2)
+    assert [n for n, _ in rec.calls] == ["api-server"] and d.taken == 1
+    d.saw(api("healthy"))
+    d.saw(api("unhealthy"))  # after its window, a flip nobody planned is captured
+    d.join(2)
+    assert [n for n, _ in rec.calls] == ["api-server", "scheduler"]
+
+
 def test_a_capture_that_raises_is_recorded_not_raised(tmp_path):
     def broken(*_a):
         raise RuntimeError("docker went away")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -306,3 +307,46 @@ def test_the_healthy_threshold_counts_answers_in_a_row(monkeypatch):
     proc.ready_timeout = 0.05
     with pytest.raises(P.UpgradeFailed, match="did not answer 3 health checks in a row"):
         proc.wait_healthy(P.Step("roll", "wait_healthy", "api-server-2", ""))
+
+
+def test_a_nodes_planned_window_runs_from_its_first_roll_action_to_its_readiness(monkeypatch):
+    import threading
+    from contextlib import contextmanager
+
+    from testbed.upgrade import procedure as P
+
+    log: list[str] = []
+
+    @contextmanager
+    def planned(node):
+        log.append(f"open {node}")
+        yield
+        log.append(f"close {node}")
+
+    def action(self, step):
+        log.append(f"{step.action} {step.node}")
+        if step.node == "broken":
+            raise P.UpgradeFailed("boom")
+
+    monkeypatch.setattr(P, "ACTIONS", {a: action for a in ("stop", "replace", "wait_ready")})
+    proc = P.Procedure(cluster=None, version="3.3.2", cancelled=threading.Event(), planned=planned)
+    steps = [
+        P.Step("roll", "stop", "scheduler", ""),
+        P.Step("roll", "replace", "api-server", ""),
+        P.Step("roll", "wait_ready", "api-server", ""),
+        P.Step("roll", "replace", "scheduler", ""),
+        P.Step("roll", "wait_ready", "scheduler", ""),
+    ]
+    monkeypatch.setattr(
+        P.Procedure, "_one", lambda self, i, step: P.ACTIONS[step.action](self, step)
+    )
+    proc.run(SimpleNamespace(steps=steps))
+    assert log == [
+        "open scheduler", "stop scheduler",
+        "open api-server", "replace api-server", "wait_ready api-server", "close api-server",
+        "replace scheduler", "wait_ready scheduler", "close scheduler",
+    ]  # fmt: skip
+    log.clear()
+    with pytest.raises(P.UpgradeFailed):
+        proc.run(SimpleNamespace(steps=[P.Step("roll", "replace", "broken", "")]))
+    assert log == ["open broken", "replace broken", "close broken"]  # closed on failure too
