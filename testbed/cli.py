@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import inspect
 import json
 import signal
 import sys
@@ -36,7 +37,6 @@ from testbed.topology import BACKENDS, Topology
 
 app = typer.Typer(
     no_args_is_help=True,
-    help=__doc__.splitlines()[0],
     epilog=EXIT.help_text(),
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -74,7 +74,9 @@ def _root(
     ),
 ) -> None:
     """Drill a real Airflow deployment: boot it as containers, inject faults, judge what the
-    production guide promises. Example: `testbed run scheduler_hang`."""
+    production guide promises.
+
+    Example: `testbed demo`, or `testbed list`, then `testbed run scheduler_hang`."""
 
 
 @app.command()
@@ -84,9 +86,13 @@ def demo(
     ),
     keep: bool = typer.Option(False, help="Leave the cluster up."),
 ) -> None:
-    """Build missing images, boot a cluster, run the smoke drill and a real fault drill (by
-    default the stalled scheduler->Postgres link, with its hang diagnostics), tear down,
-    and print where the drill's report is."""
+    """Build missing images, boot, run the smoke drill and a fault drill, tear down.
+
+    The fault drill is by default scheduler_db_stall: the scheduler's Postgres link stalled
+    (the `stall` toxic holds the bytes and delivers them at the heal), with the hang
+    diagnostics it triggers. Prints where the drill's report is.
+
+    Example: `testbed demo`, or `testbed demo --drill scenarios/scheduler_hang.yaml --keep`."""
     from testbed.backends import images as image_provision
     from testbed.cluster import Cluster
     from testbed.core.interrupts import deferred
@@ -125,8 +131,8 @@ def demo(
 @app.command()
 def compose(
     out: str = typer.Option("compose/celery", help="Folder to write docker-compose.yml into."),
-    workers: int = typer.Option(2),
-    airflow_version: str = typer.Option(catalog.DEFAULT_AIRFLOW_VERSION),
+    workers: int = typer.Option(2, help="Celery workers (each its own node)."),
+    airflow_version: str = typer.Option(catalog.DEFAULT_AIRFLOW_VERSION, help="Airflow version."),
     set_: list[str] = typer.Option([], "--set", help="Airflow config override SECTION.KEY=VALUE."),
     kerberos: bool = typer.Option(
         False, help="Add a KDC, a ticket-refresher sidecar per worker and a kerberized Postgres."
@@ -134,7 +140,9 @@ def compose(
     api_servers: int = typer.Option(1, min=1, max=3, help="api-servers (one name on the network)."),
     timescale: float = typer.Option(1.0, help="Compressed time: every drill timer scaled (0.2-1)."),
 ) -> None:
-    """Render a runnable Compose project of the same topology (for reproducing by hand)."""
+    """Render a runnable Compose project of a topology (for reproducing by hand).
+
+    Example: `testbed compose --workers 3 --out /tmp/testbed-compose`."""
     from pathlib import Path
 
     from testbed.compose import render
@@ -157,8 +165,10 @@ def validate(
     files: list[str] = typer.Argument(..., help="Scenario files (.yaml or .py) or drill names."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per file, on stdout."),
 ) -> None:
-    """Validate scenario files (schema, names, DAGs, nodes, links); nothing boots. Every file
-    is read, and every problem of every bad one reported (a line each); exit 2 if any is bad.
+    """Validate scenario files (schema, names, DAGs, nodes, links); nothing boots.
+
+    Every file is read, and every problem of every bad one reported (a line each); exit 2 if
+    any is bad.
 
     Example: `testbed validate scenarios/*.yaml` or `testbed validate scheduler_hang`."""
     from testbed.scenario import load
@@ -192,7 +202,7 @@ def list_(
     ),
     as_json: bool = typer.Option(False, "--json", help="The catalogue as JSON, on stdout."),
 ) -> None:
-    """The drill catalogue (scenarios/): name, family, backend, timescale, what it proves.
+    """The drill catalogue: name, family, backend, timescale, what each drill proves.
 
     Example: `testbed list --family upgrade`, then `testbed run upgrade_rolling_patch`."""
     from testbed.scenario import catalog as drills
@@ -236,7 +246,7 @@ def run(
         "free one takes the next scenario). docs/drills.md 'Compressed time' says when this helps.",
     ),
 ) -> None:
-    """Run scenarios on a real cluster (one boot, reset between scenarios of one topology).
+    """Run scenarios on a real cluster, booted once per topology and reset between them.
 
     Each scenario's record folder gets history.jsonl, verdict.json and report.html (a timeline a
     person can read). Exit 0 only if every expectation held and every fault healed; 1 if an
@@ -273,7 +283,9 @@ def run(
 def report(
     path: Path = typer.Argument(..., help="A scenario record folder, or a run folder."),
 ) -> None:
-    """Write the HTML report of a record (every scenario of a run folder); print its path."""
+    """Write the HTML report of a record, or of each scenario of a run; print its path.
+
+    Example: `testbed report .testbed/runs/RUN` (the run folder a drill run printed)."""
     from testbed.report import write_html
 
     folders = [path] if (path / "history.jsonl").exists() else []
@@ -308,7 +320,9 @@ def upgrade_plan(
         "upgrade, or 'downgrade' the schema with `airflow db downgrade`.",
     ),
 ) -> None:
-    """Whether the guide allows a live (rolling) upgrade FROM -> TO, and its steps in order."""
+    """Whether the guide allows a live (rolling) upgrade FROM -> TO; its steps in order.
+
+    Example: `testbed upgrade-plan 3.3.1 3.3.2`, or `testbed upgrade-plan 3.2.2 3.3.2 --json`."""
     import json
 
     from testbed.upgrade import versions
@@ -337,6 +351,20 @@ def upgrade_plan(
 
 app.command()(chaos_command)  # testbed/chaos/cli.py
 app.command()(soak_command)  # testbed/soak/cli.py
+
+
+def _unwrap_paragraphs(typer_app: typer.Typer) -> None:
+    """Each command's help as its docstring with the line breaks inside a paragraph removed:
+    rich prints a help text's breaks as they are, so the terminal, not the source, wraps it."""
+    for info in typer_app.registered_commands:
+        text = info.help or inspect.getdoc(info.callback) or ""
+        info.help = "\n\n".join(" ".join(p.split()) for p in text.split("\n\n"))
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _unwrap_paragraphs(group.typer_instance)
+
+
+_unwrap_paragraphs(app)
 
 
 def _sigterm(_signum, _frame) -> None:

@@ -20,6 +20,7 @@ from testbed.images import catalog
 from testbed.topology import Topology
 
 console = progress.results  # results on stdout; progress on stderr
+ONLY_RUN = "the only running one"  # --run's default where one cluster is meant
 
 
 def running_runs() -> dict[str, list]:
@@ -82,7 +83,9 @@ def up(
     kerberos: bool = typer.Option(
         False, help="Add a KDC, a ticket-refresher sidecar per worker and a kerberized Postgres."
     ),
-    dags: Path | None = typer.Option(None, help="Your DAG folder (instead of the testbed's)."),
+    dags: Path | None = typer.Option(
+        None, help="Your DAG folder.", show_default="the testbed's own DAGs"
+    ),
     requirements: Path | None = typer.Option(
         None, help="A requirements file of extra packages (installed into a derived image)."
     ),
@@ -102,7 +105,9 @@ def up(
         1, help="With --kubernetes: nodes (1-3); beyond the first they run the task pods."
     ),
 ) -> None:
-    """Boot a cluster and leave it running; prints a status table and URLs."""
+    """Boot a cluster and leave it running; prints a status table and URLs.
+
+    Example: `testbed up --workers 3 --airflow-version 3.3.1`, then `testbed status`."""
     from testbed.cluster import Cluster
     from testbed.images import build as image_build
     from testbed.scenario.own import requirement_lines
@@ -138,10 +143,14 @@ def up(
 
 
 def status(
-    run: str | None = typer.Option(None, help="Run id (default: every running one)."),
-    as_json: bool = typer.Option(False, "--json", help="{run: [nodes]} as JSON on stdout."),
+    run: str | None = typer.Option(None, help="Run id.", show_default="every running one"),
+    as_json: bool = typer.Option(
+        False, "--json", help="As JSON on stdout: each run id and its nodes."
+    ),
 ) -> None:
-    """Show the running clusters: nodes, roles, states, published ports."""
+    """Show the running clusters: nodes, roles, states, published ports.
+
+    Example: `testbed status`, or `testbed status --json`."""
     runs = [run] if run else sorted(running_runs())
     if as_json:
         progress.result(json.dumps({r: status_rows(r) for r in runs}, indent=1))
@@ -153,10 +162,12 @@ def status(
 
 
 def down(
-    run: str | None = typer.Option(None, help="Run id (default: the only running one)."),
+    run: str | None = typer.Option(None, help="Run id.", show_default=ONLY_RUN),
     all_: bool = typer.Option(False, "--all", help="Every testbed run."),
 ) -> None:
-    """Remove a cluster: every container, network and volume carrying its run label."""
+    """Remove a cluster: every container, network and volume carrying its run label.
+
+    Example: `testbed down`, or `testbed down --run RUN` (an id `testbed status` shows)."""
     from testbed.cluster import Cluster
 
     for run_id in sorted(running_runs()) if all_ else [pick_run(run)]:
@@ -174,15 +185,23 @@ def _report_removal(run_id: str, failed: list[str]) -> None:
 def gc(
     all_: bool = typer.Option(False, "--all", help="Also runs still owned or detached."),
 ) -> None:
-    """Remove what dead runs left behind (runs whose owner process is gone)."""
+    """Remove what dead runs left behind (runs whose owner process is gone).
+
+    Example: `testbed gc`, or `testbed gc --all`."""
     runs, failed = runtime.gc(everything=all_)
     if failed:
         raise ClusterError(f"gc could not remove {'; '.join(failed)}")
     console.print(f"removed {len(runs)} run(s): {', '.join(sorted(runs)) or '-'}")
 
 
-def logs(node: str, run: str | None = typer.Option(None), tail: int = typer.Option(100)) -> None:
-    """Print a node's container log."""
+def logs(
+    node: str = typer.Argument(..., help="The node, e.g. scheduler or worker-1."),
+    run: str | None = typer.Option(None, help="Run id.", show_default=ONLY_RUN),
+    tail: int = typer.Option(100, help="How many of the last lines to print."),
+) -> None:
+    """Print a node's container log.
+
+    Example: `testbed logs scheduler`, or `testbed logs worker-1 --tail 500`."""
     run_id = pick_run(run)
     for c in runtime.run_objects(run_id)[0]:
         if c.labels.get(L.NODE) == node:
@@ -193,12 +212,18 @@ def logs(node: str, run: str | None = typer.Option(None), tail: int = typer.Opti
 
 def diagnose(
     node: str = typer.Argument(..., help="The node to look at, e.g. scheduler or worker-1."),
-    run: str | None = typer.Option(None, help="Run id (default: the only running one)."),
-    out: Path | None = typer.Option(None, help="Folder to write into (default: the run record)."),
+    run: str | None = typer.Option(None, help="Run id.", show_default=ONLY_RUN),
+    out: Path | None = typer.Option(
+        None, help="Folder to write into.", show_default="the run record"
+    ),
     timeout: float = typer.Option(20, help="Bound of the whole capture, in seconds."),
 ) -> None:
-    """Capture hang diagnostics of a node: Python stacks (py-spy), database sessions and
-    locks, Celery's active and reserved tasks, the node's last log lines."""
+    """Capture a node's hang diagnostics: stacks, database locks, Celery tasks, logs.
+
+    Python stacks (py-spy), database sessions and locks, Celery's active and reserved tasks,
+    the node's last log lines.
+
+    Example: `testbed diagnose scheduler`, or `testbed diagnose worker-1 --timeout 40`."""
     from testbed.cluster import Cluster
     from testbed.diagnose import capture
 
@@ -216,9 +241,11 @@ def diagnose(
 
 
 def smoke(
-    run: str | None = typer.Option(None, help="Run id (default: the only running one)."),
+    run: str | None = typer.Option(None, help="Run id.", show_default=ONLY_RUN),
 ) -> None:
-    """Run the smoke drill against a running cluster."""
+    """Run the smoke drill against a running cluster.
+
+    Example: `testbed up`, then `testbed smoke`."""
     from testbed.cluster import Cluster
     from testbed.smoke import run_smoke
 

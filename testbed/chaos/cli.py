@@ -13,6 +13,29 @@ from rich.markup import escape
 
 from testbed.core import progress
 from testbed.scenario.chaos_generate import KINDS, ChaosError
+from testbed.scenario.steps_chaos import Chaos as ChaosStep
+
+
+def step_default(field: str) -> str:
+    """The ``chaos`` step's default for ``field`` as the command line writes it (``10m``,
+    ``hang,kill,restart,link``): what an option left out means, shown as its default."""
+    value = ChaosStep.model_fields[field].default
+    if isinstance(value, list):
+        return ",".join(value)
+    if isinstance(value, float):  # a duration in seconds
+        for unit, size in (("h", 3600), ("m", 60)):
+            if value >= size and value % size == 0:
+                return f"{value / size:g}{unit}"
+        return f"{value:g}s"
+    return str(value)
+
+
+def typed(ctx: typer.Context, **values: Any) -> dict[str, Any]:
+    """``values`` as given on the command line; an option left out is None, so the ``chaos``
+    step's own default applies and ``--replay``/``--shrink`` can tell what was asked. (Compared
+    by name: recent typer versions carry their own copy of click's ``ParameterSource``.)"""
+    given = {n for n in values if getattr(ctx.get_parameter_source(n), "name", "") == "COMMANDLINE"}
+    return {name: value if name in given else None for name, value in values.items()}
 
 
 def parse_list(text: str | None, what: str, allowed: tuple[str, ...] | None = None):
@@ -59,48 +82,68 @@ def _reject_draw_options(flag: str, options: dict[str, Any], seed: int | None) -
 
 
 def chaos(
+    ctx: typer.Context,
     seed: int | None = typer.Option(
-        None, help="The seed the schedule is drawn from (required, unless --replay or --shrink)."
+        None,
+        help="The seed the schedule is drawn from; required unless --replay or --shrink (they "
+        "take the record's).",
     ),
-    duration: str | None = typer.Option(None, help="The chaos window, e.g. 10m (default 10m)."),
-    faults: str | None = typer.Option(
-        None, help=f"Fault kinds, comma-separated: {', '.join(KINDS)} (default: all but partition)."
+    duration: str = typer.Option(step_default("duration"), help="The chaos window, e.g. 1h."),
+    faults: str = typer.Option(
+        step_default("faults"), help=f"Fault kinds, comma-separated: {', '.join(KINDS)}."
     ),
     targets: str | None = typer.Option(
-        None, help="Nodes and links (scheduler, worker-1, '*->redis'); default: Airflow's own."
+        None,
+        help="Nodes and links, comma-separated: scheduler, worker-1, '*->redis'.",
+        show_default="Airflow's own nodes and their links",
     ),
-    workload: str | None = typer.Option(
-        None, help="DAG[:every] kept triggering, or none (default many_tasks:10s)."
+    workload: str = typer.Option(
+        step_default("workload"), help="DAG[:every] kept triggering, or none."
     ),
-    min_fault: str | None = typer.Option(None, help="Shortest fault (default 5s)."),
-    max_fault: str | None = typer.Option(None, help="Longest fault (default 30s)."),
-    min_gap: str | None = typer.Option(None, help="Shortest quiet gap before a fault (5s)."),
-    max_gap: str | None = typer.Option(None, help="Longest quiet gap before a fault (20s)."),
-    settle: str | None = typer.Option(None, help="How long runs may take to end after (4m)."),
+    min_fault: str = typer.Option(step_default("min_fault"), help="Shortest fault."),
+    max_fault: str = typer.Option(step_default("max_fault"), help="Longest fault."),
+    min_gap: str = typer.Option(step_default("min_gap"), help="Shortest quiet gap before a fault."),
+    max_gap: str = typer.Option(step_default("max_gap"), help="Longest quiet gap before a fault."),
+    settle: str = typer.Option(
+        step_default("settle"), help="How long runs may take to end after the window."
+    ),
     workers: int = typer.Option(2, help="Celery workers."),
     set_: list[str] = typer.Option([], "--set", help="Airflow config override SECTION.KEY=VALUE."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the schedule; boot nothing."),
     replay: Path | None = typer.Option(None, help="Run a record's schedule again, exactly."),
     shrink: Path | None = typer.Option(None, help="Shrink a failing record's schedule."),
-    invariant: str | None = typer.Option(None, help="With --shrink: the failure to keep."),
+    invariant: str | None = typer.Option(
+        None, help="With --shrink: the failure to keep.", show_default="the record's first"
+    ),
     max_runs: int = typer.Option(30, help="With --shrink: at most this many candidate runs."),
-    out: Path | None = typer.Option(None, help="With --shrink: where to write the YAML."),
+    out: Path | None = typer.Option(
+        None,
+        help="With --shrink: where to write the YAML.",
+        show_default="shrunk.yaml in the record",
+    ),
     keep: bool = typer.Option(False, help="Leave the cluster running afterwards."),
 ) -> None:
-    """Seeded random chaos under a workload, judged over the whole history: no task lost
-    (within its retry budget), every finished attempt's log in MinIO, health recovered, the
-    heal audit clean. Exit 0 only if all held; 1 if something failed; 3 if only the audit."""
-    options = {
-        "duration": duration,
-        "faults": parse_list(faults, "faults", KINDS),
-        "targets": parse_list(targets, "targets"),
-        "workload": workload,
-        "min_fault": min_fault,
-        "max_fault": max_fault,
-        "min_gap": min_gap,
-        "max_gap": max_gap,
-        "settle": settle,
-    }
+    """Seeded random chaos under a workload, judged over the whole history.
+
+    The invariants: no task lost (within its retry budget), every finished attempt's log in
+    MinIO, health recovered, the heal audit clean. Exit 0 only if all held; 1 if something
+    failed; 3 if only the audit.
+
+    Example: `testbed chaos --seed 7 --dry-run`, then `testbed chaos --seed 7`."""
+    options = typed(
+        ctx,
+        duration=duration,
+        faults=faults,
+        targets=targets,
+        workload=workload,
+        min_fault=min_fault,
+        max_fault=max_fault,
+        min_gap=min_gap,
+        max_gap=max_gap,
+        settle=settle,
+    )
+    options["faults"] = parse_list(options["faults"], "faults", KINDS)
+    options["targets"] = parse_list(options["targets"], "targets")
     from testbed.chaos import schedule as S
     from testbed.scenario.plan import plan
 

@@ -8,7 +8,11 @@ import typer
 from testbed.core import progress
 from testbed.images import catalog
 
-images_app = typer.Typer(no_args_is_help=True, help="Build, list and prune the testbed images.")
+images_app = typer.Typer(
+    no_args_is_help=True,
+    help="Build, list and prune the testbed images.\n\n"
+    "Example: `testbed images build`, then `testbed images list`.",
+)
 console = progress.results  # results on stdout; progress on stderr
 
 
@@ -25,7 +29,9 @@ def images_build(
         "version's Airflow image with the KubernetesExecutor (backend: kubernetes).",
     ),
 ) -> None:
-    """Build the images that are missing (a no-op when every input is unchanged)."""
+    """Build the images that are missing (a no-op when every input is unchanged).
+
+    Example: `testbed images build`, or `testbed images build --airflow-version 3.3.1 -v`."""
     from testbed.images import build as image_build
 
     refs = image_build.ensure(tuple(airflow_version), verbose=verbose)
@@ -43,7 +49,9 @@ def images_build(
 
 @images_app.command("list")
 def images_list() -> None:
-    """List the testbed's images (built and snapshots)."""
+    """List the testbed's images (built and snapshots).
+
+    Example: `testbed images list`."""
     from testbed.images import build as image_build
 
     for img in image_build.testbed_images():
@@ -55,7 +63,9 @@ def images_list() -> None:
 def images_prune(
     all_: bool = typer.Option(False, "--all", help="Also the current images."),
 ) -> None:
-    """Remove testbed images that no current input hash names (or all of them)."""
+    """Remove testbed images that no current input hash names (or all of them).
+
+    Example: `testbed images prune`, or `testbed images prune --all`."""
     from testbed.images import build as image_build
 
     removed = image_build.prune(keep_current=not all_)

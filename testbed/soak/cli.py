@@ -8,27 +8,37 @@ import json
 
 import typer
 
+from testbed.chaos.cli import _print_schedule, build, parse_list, step_default, typed
 from testbed.core import progress
 
 
 def soak(
+    ctx: typer.Context,
     duration: str = typer.Option("30m", help="The chaos window, e.g. 1h."),
     seed: int = typer.Option(1, help="The seed the schedule is drawn from."),
-    faults: str | None = typer.Option(None, help="Fault kinds (as for testbed chaos)."),
-    workload: str | None = typer.Option(None, help="DAG[:every] (default many_tasks:10s)."),
+    faults: str = typer.Option(
+        step_default("faults"), help="Fault kinds, comma-separated (as for testbed chaos)."
+    ),
+    workload: str = typer.Option(
+        step_default("workload"), help="DAG[:every] kept triggering, or none."
+    ),
     workers: int = typer.Option(2, help="Celery workers."),
     interval: float = typer.Option(10.0, help="Seconds between samples of the runner's use."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the schedule; boot nothing."),
 ) -> None:
-    """A soak: hours of seeded chaos under a workload; exit 0 only if every invariant held."""
-    from testbed.chaos.cli import _print_schedule, build, parse_list
+    """Hours of seeded chaos under a workload; the runner's CPU and memory sampled.
+
+    The same generator, workload and invariants as `testbed chaos`; a summary of the whole run
+    is printed and written beside the record (soak.json). Exit 0 only if every invariant held.
+
+    Example: `testbed soak --duration 1h --seed 1`, or `testbed soak --dry-run`."""
     from testbed.scenario.chaos_generate import KINDS
 
     options = {
         "duration": duration,
-        "faults": parse_list(faults, "faults", KINDS),
-        "workload": workload,
+        **typed(ctx, faults=faults, workload=workload),
     }
+    options["faults"] = parse_list(options["faults"], "faults", KINDS)
     scenario = build(seed, options, workers, [])
     _print_schedule(scenario)
     if dry_run:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -176,3 +178,105 @@ def test_run_dry_run_json_is_the_plan_as_json(tmp_path):
 def test_list_refuses_an_unknown_backend(tmp_path):
     r = _testbed("list", "--backend", "nomad", cwd=tmp_path)
     assert r.returncode == 2 and "allowed: docker, kubernetes" in r.stderr
+
+
+# -- every command's help ---------------------------------------------------------------------
+
+
+def _commands(command=None, path=()):
+    """(path, command) of the testbed app, then of every group and command registered under it,
+    read from the app itself: a command added later is walked too."""
+    import typer.main
+
+    from testbed.cli import app
+
+    command = command or typer.main.get_command(app)
+    yield path, command
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield from _commands(sub, (*path, name))
+
+
+COMMANDS = dict(_commands())
+
+
+def _help(path: tuple[str, ...], columns: int = 200) -> str:
+    """``testbed PATH --help`` as a person reads it (by default wide enough that rich wraps no
+    line)."""
+    from typer.testing import CliRunner
+
+    from testbed.cli import app
+
+    done = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": str(columns)})
+    assert done.exit_code == 0, done.output
+    return re.sub(r"\x1b\[[0-9;]*m", "", done.output)  # no colours (FORCE_COLOR in CI)
+
+
+def _examples(text: str) -> list[list[str]]:
+    """The `testbed ...` invocations of a help's Example line, split as a shell would."""
+    (line,) = [ln for ln in text.splitlines() if "Example: `testbed " in ln]
+    return [shlex.split(cmd)[1:] for cmd in re.findall(r"`(testbed [^`]+)`", line)]
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "testbed")
+def test_every_command_help_ends_with_an_example_that_parses(path):
+    text = _help(path)
+    assert text.count("Example: `testbed ") == 1, f"testbed {' '.join(path)} --help: no Example"
+    for args in _examples(text):  # each one names commands and options that exist
+        command, rest = COMMANDS[()], list(args)
+        while rest and rest[0] in getattr(command, "commands", {}):
+            command = command.commands[rest.pop(0)]
+        command.make_context("testbed", rest)  # raises on an unknown option or a bad value
+
+
+def test_the_walk_reaches_the_groups_and_their_sub_commands():
+    assert {("run",), ("chaos",), ("images",), ("images", "build"), ("images", "prune")} <= set(
+        COMMANDS
+    )
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "testbed")
+def test_defaults_are_shown_one_way(path):
+    """Only typer's `[default: ...]` (a described one, such as "the only running one", as its
+    show_default string), never a default written in an option's prose."""
+    text = _help(path)
+    assert "(default" not in text.lower()
+    for param in COMMANDS[path].params:
+        assert "default" not in (param.help or "").lower(), f"{param.name}: {param.help}"
+    if path == ("down",):
+        assert "Run id. [default: (the only running one)]" in text
+    if path == ("chaos",):
+        assert "[default: 10m]" in text and "[default: hang,kill,restart,link]" in text
+
+
+def test_the_command_list_has_one_line_per_command():
+    """`testbed --help` in a 100-column terminal lists each command on one line: a short
+    summary, not one broken by the source's line breaks (rich prints those as they are)."""
+    text = _help((), columns=100)
+    for path, command in COMMANDS.items():
+        if len(path) == 1:
+            (row,) = [ln for ln in text.splitlines() if re.match(rf"│ {path[0]} +\S", ln)]
+            first = command.help.split("\n\n")[0]
+            assert "\n" not in first and first in row, row
+
+
+def test_chaos_option_defaults_are_the_chaos_step_defaults():
+    from testbed.chaos.cli import step_default
+    from testbed.core.values import parse_duration
+    from testbed.scenario.steps_chaos import Chaos
+
+    for field in ("duration", "min_fault", "max_fault", "min_gap", "max_gap", "settle"):
+        assert parse_duration(step_default(field)) == Chaos.model_fields[field].default
+    assert step_default("duration") == "10m" and step_default("settle") == "4m"
+    assert step_default("faults").split(",") == Chaos.model_fields["faults"].default
+    assert step_default("workload") == Chaos.model_fields["workload"].default
+
+
+def test_chaos_options_left_out_stay_the_step_defaults(tmp_path):
+    """A default shown is not a value given: --replay still refuses only what was typed."""
+    r = _testbed("chaos", "--seed", "3", "--dry-run", cwd=tmp_path)
+    same = _testbed("chaos", "--seed", "3", "--duration", "10m", "--dry-run", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout == same.stdout, r.stderr
+    bare = _testbed("chaos", "--replay", str(tmp_path / "none"), cwd=tmp_path)
+    assert bare.returncode == 2 and "does not apply" not in bare.stderr
+    typed = _testbed("chaos", "--replay", str(tmp_path / "none"), "--settle", "4m", cwd=tmp_path)
+    assert typed.returncode == 2 and "--settle does not apply" in typed.stderr
