@@ -29,18 +29,23 @@ def run_all(
     boot_ahead: bool = True,
 ) -> int:
     """Run each scenario on a pooled cluster (one per topology), print its verdict, remove the
-    clusters (unless ``keep``); the exit code of the worst verdict. ``around(cluster)``: a
-    context manager each scenario runs inside (e.g. the soak's usage sampler); ``results``:
-    a list that gets each (verdict, folder); ``boot_ahead``: see :mod:`testbed.pool`."""
+    clusters (unless ``keep``); the exit code of the worst verdict. A missing Kubernetes node
+    image builds in the background meanwhile; a Kubernetes scenario waits for it.
+    ``around(cluster)``: a context manager each scenario runs inside (e.g. the soak's usage
+    sampler); ``results``: a list that gets each (verdict, folder); ``boot_ahead``: see
+    :mod:`testbed.pool`."""
     from testbed.backends import images as image_provision
     from testbed.engine.execute import Interrupted, execute
     from testbed.pool import ClusterPool
 
-    image_provision.ensure_scenarios(scenarios)
+    image_provision.ensure_scenarios([s for s in scenarios if not _own_images(s)])
+    image_provision.build_ahead(scenarios)  # the Kubernetes node, while the others run
     pool = ClusterPool(detached=keep, ahead=boot_ahead)
     codes, results = [], [] if results is None else results
     try:
         for n, s in enumerate(scenarios):
+            if _own_images(s):  # waits for the build ahead (or builds, if it failed)
+                image_provision.ensure_scenarios([s])
             cluster = pool.get(s.topology.build())
             progress.step(f"scenario {s.name} on run {cluster.run_id}")
             pool.boot_ahead(s, scenarios[n + 1] if n + 1 < len(scenarios) else None)
@@ -61,6 +66,13 @@ def run_all(
     finally:
         _finish(pool, keep, junit, results)
     return EXIT.worst(codes)
+
+
+def _own_images(scenario) -> bool:
+    """Whether the scenario's backend needs images of its own (the Kubernetes node)."""
+    from testbed.backends import backend_for
+
+    return bool(backend_for(scenario.topology.build()).images())
 
 
 def _finish(pool, keep: bool, junit: Path | None, results: list) -> None:
