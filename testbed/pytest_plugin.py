@@ -127,16 +127,13 @@ def _images_ahead(items: list[pytest.Item]) -> None:
 
 
 def _next_scenario(request):
-    """The scenario of the test that runs next in this session, when it is known: not under
-    xdist (another worker may take it), not one whose images are missing (they are built in
-    the foreground, when its test asks), not one skipped at collection."""
+    """The scenario of the test that runs next in this process (:func:`_following`), when it
+    is known: not one whose images are missing (they are built in the foreground, when its test
+    asks), not one skipped at collection."""
     from testbed.images import build as image_build
     from testbed.scenario import load
 
-    items = request.session.items
-    if hasattr(request.config, "workerinput") or request.node not in items:
-        return None
-    for item in items[items.index(request.node) + 1 :]:
+    for item in _following(request):
         if any(m.args and m.args[0] is True for m in item.iter_markers("skipif")):
             continue
         marker = item.get_closest_marker("scenario")
@@ -148,6 +145,30 @@ def _next_scenario(request):
         except Exception:
             return None
     return None
+
+
+def _following(request) -> list[pytest.Item]:
+    """The tests this process runs after the current one, in order: every later one without
+    xdist; under ``--dist loadgroup`` the later ones of the current test's ``xdist_group`` (a
+    group runs whole on one worker, in collection order); otherwise none (another worker may
+    take the next test)."""
+    items = request.session.items
+    if request.node not in items:
+        return []
+    later = items[items.index(request.node) + 1 :]
+    if not hasattr(request.config, "workerinput"):
+        return later
+    group = _xdist_group(request.node)
+    if group is None or request.config.getoption("dist", None) != "loadgroup":
+        return []
+    return [item for item in later if _xdist_group(item) == group]
+
+
+def _xdist_group(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("xdist_group")
+    if marker is None:
+        return None
+    return marker.args[0] if marker.args else marker.kwargs.get("name")
 
 
 def _properties(item: pytest.Item, verdict, folder: Path) -> None:

@@ -1,7 +1,12 @@
 """The pytest plugin's pure parts: scenario tests are ordered last, a failed scenario test's
-report carries the verdict and where the evidence is, and the marker is required."""
+report carries the verdict and where the evidence is, the marker is required, and the next
+cluster is booted ahead only for a test this process will run."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
 
 pytest_plugins = ["pytester"]
 
@@ -78,3 +83,37 @@ def test_junitxml_carries_the_record_report_and_expectations(pytester):
     assert props["testbed_report"].endswith("drill-1/report.html")
     assert props["expect: flip"] == "FAIL never flipped"
     assert props["finding: api answers"] == "no answer for 3s"
+
+
+class _Item:
+    def __init__(self, name: str, group: str | None) -> None:
+        self.name = name
+        self.marks = [pytest.mark.xdist_group(group).mark] if group else []
+
+    def get_closest_marker(self, name):
+        return next((m for m in self.marks if m.name == name), None)
+
+
+def _request(node, items, worker: bool, dist: str = "no"):
+    config = SimpleNamespace(getoption=lambda name, default=None: dist)
+    if worker:
+        config.workerinput = {"workerid": "gw0"}
+    return SimpleNamespace(node=node, session=SimpleNamespace(items=items), config=config)
+
+
+def test_the_tests_that_follow_in_this_process():
+    from testbed.pytest_plugin import _following
+
+    a, b, c, d = (
+        _Item("a", "drills"),
+        _Item("b", "upgrades"),
+        _Item("c", "drills"),
+        _Item("d", None),
+    )
+    items = [a, b, c, d]
+    assert _following(_request(a, items, worker=False)) == [b, c, d]  # one process: all of them
+    # under loadgroup a group runs whole on one worker: its later tests follow, in order
+    assert _following(_request(a, items, worker=True, dist="loadgroup")) == [c]
+    assert _following(_request(d, items, worker=True, dist="loadgroup")) == []  # no group
+    assert _following(_request(a, items, worker=True, dist="load")) == []  # any worker's
+    assert _following(_request(_Item("x", "drills"), items, worker=False)) == []  # not collected
