@@ -35,8 +35,11 @@ def fake_build(monkeypatch, tmp_path):
 def test_a_drill_waits_for_the_build_ahead_and_does_not_build_again(fake_build):
     ahead = k8s_node.build_ahead()
     assert ahead is not None
-    while not fake_build["runs"]:  # the build ahead holds the lock
+    for _ in range(500):  # until the build ahead holds the lock (at most 5 s)
+        if fake_build["runs"]:
+            break
         ahead.join(0.01)
+    assert fake_build["runs"] == ["build.sh"]
     waiter = threading.Thread(target=k8s_node.ensure_node_image)
     waiter.start()
     waiter.join(0.3)
