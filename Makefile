@@ -12,18 +12,23 @@ PYTEST_ARGS ?=
 demo: docker venv
 	$(BIN)/testbed demo
 
+# Two lanes side by side (pytest-xdist, one cluster pool each): the CPU-bound upgrade drills
+# beside the drills that mostly wait on Airflow's timers (tests/integration/test_drills.py).
+LANES := -n 2 --dist loadgroup
+
 # The Kubernetes node image (minutes of Go build) is not waited for: on a machine without it,
 # the test session builds it in the background at low priority while the Docker tests run,
 # and the Kubernetes drills (last) wait for it.
+
 test: docker venv images-docker
-	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/pytest $(LANES) $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5)"; rc=0; fi; exit $$rc
 
 test-unit: venv
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
 test-integration: docker venv images-docker
-	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+	$(BIN)/pytest $(LANES) -m integration $(PYTEST_ARGS)
 
 docker:
 	@scripts/provision-docker.sh

@@ -9,7 +9,7 @@ from testbed.core import labels as L
 from testbed.services import postgres
 from testbed.smoke import run_smoke
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-drills")]
 
 
 def test_every_node_runs_in_its_own_container_with_its_own_hostname(testbed_cluster):

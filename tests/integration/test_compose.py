@@ -14,7 +14,7 @@ from testbed.compose import render
 from testbed.topology import Topology
 from tests.prerequisites import missing
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-drills")]
 
 
 def test_compose_project_boots_healthy(tmp_path):

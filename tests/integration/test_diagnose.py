@@ -9,7 +9,7 @@ import pytest
 
 from testbed import diagnose, faults, runtime
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-drills")]
 
 BOUND = 20
 

@@ -8,7 +8,7 @@ import pytest
 
 from testbed import faults, observe, runtime
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-drills")]
 
 
 def wait_for(pred, timeout: float, interval: float = 0.5):

@@ -12,7 +12,7 @@ import pytest
 from testbed import engine, faults, runtime
 from testbed.scenario import Scenario
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-drills")]
 
 BACKING = ["postgres", "redis", "minio", "toxiproxy"]
 SLACK = 3.0  # seconds of scheduling noise on 2 cores, on top of a step's bound and the grace

@@ -18,7 +18,7 @@ from testbed.images import catalog
 from testbed.topology import Topology
 from tests.integration.terminal import default_signals
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-drills")]
 
 
 def labelled(run_id: str) -> list[str]:
