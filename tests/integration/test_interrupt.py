@@ -20,7 +20,7 @@ import pytest
 from tests.integration.records import left, sleeping
 from tests.integration.terminal import default_signals
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-upgrades")]
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-drills")]
 
 SCENARIO = """
 name: interrupted
