@@ -27,6 +27,7 @@ from testbed import cli_cluster, runs
 from testbed.airflow_config import parse_overrides
 from testbed.chaos.cli import chaos as chaos_command
 from testbed.cli_cluster import print_smoke
+from testbed.cli_known_issues import known_issues as known_issues_command
 from testbed.core import exit_codes as EXIT
 from testbed.core import paths, progress
 from testbed.core.errors import TestbedError
@@ -195,7 +196,7 @@ def validate(
 @app.command("list")
 def list_(
     family: str | None = typer.Option(
-        None, help="Only this family: faults, upgrade, kerberos, k8s."
+        None, help="Only this family: faults, upgrade, kerberos, k8s, known."
     ),
     backend: str | None = typer.Option(
         None, help="Only drills on this backend: docker, kubernetes."
@@ -351,6 +352,7 @@ def upgrade_plan(
 
 app.command()(chaos_command)  # testbed/chaos/cli.py
 app.command()(soak_command)  # testbed/soak/cli.py
+app.command("known-issues")(known_issues_command)  # testbed/cli_known_issues.py
 
 
 def _unwrap_paragraphs(typer_app: typer.Typer) -> None:

@@ -1,6 +1,6 @@
 """The hang-diagnostics check: a capture of a node (automatic, on a health flip or a failed
 step) shows, in a process's main-thread stack, a frame that says where it is stuck, e.g. a
-scheduler blocked inside libpq (``PQexec``) while its database link is blackholed."""
+scheduler blocked inside libpq (``PQexec``) while its database link is stalled."""
 
 from __future__ import annotations
 

@@ -183,6 +183,7 @@ def _fault(runner: Runner, step: M.Fault) -> None:
         step.for_,
         bound=step.bound(),
         delay=step.delay_seconds(),
+        when=step.when,
         **step.params(),
     )
 

@@ -1,16 +1,18 @@
 """The scenario's fault book: every fault it injected, kept by name until it is healed.
 
-A :class:`FaultBook` injects a fault now or ``delay`` seconds later (a timer, while the next steps
-run), heals it after its ``for`` (another timer), at its heal step, or with all the others at the
-end (:meth:`FaultBook.end`, each heal bounded by :data:`HEAL_BOUND`), then makes the heal audit
+A :class:`FaultBook` injects a fault now, ``delay`` seconds later (a timer, while the next
+steps run) or the moment its ``when`` condition holds (a watch, :mod:`testbed.engine.when`);
+heals it after its ``for`` (another timer), at its heal step, or with all the others at the end
+(:meth:`FaultBook.end`, each heal bounded by :data:`HEAL_BOUND`), then makes the heal audit
 (:meth:`FaultBook.audit`); it resolves ``host_of:`` targets to the node a task instance ran on.
-A delayed inject that never happens, or fails, is recorded as ``inject_failed``, never raised
-into nowhere.
+A delayed or conditional inject that never happens, or fails, is recorded as ``inject_failed``,
+never raised into nowhere.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +20,10 @@ from testbed import faults, observe
 from testbed.cluster import Cluster
 from testbed.core import bounded
 from testbed.engine.steps_bound import StepFailed
+from testbed.engine.when import LogLine, TaskState, Watch
 from testbed.faults import kinds
 from testbed.scenario.validate import HOST_OF
+from testbed.scenario.when import When
 
 FAULTS: dict[str, Callable[..., faults.Fault]] = kinds.FAULTS  # testbed.faults.registry
 HEAL_BOUND = 240.0  # one fault's heal in finish(): a remove's heal boots the node (<= 180 s)
@@ -40,8 +44,9 @@ class FaultBook:
         self.cluster, self.history = cluster, cluster.history
         self.cancelled, self._runs = cancelled, runs
         self.faults: dict[str, faults.Fault] = {}
-        self._timers: list[threading.Timer] = []
-        self._delayed: dict[str, threading.Timer] = {}  # fault name -> its pending inject
+        self._timers: list[threading.Timer | Watch] = []
+        # fault name -> its pending inject (a delay's timer, a condition's watch)
+        self._delayed: dict[str, threading.Timer | Watch] = {}
         self._delay_lock = threading.Lock()  # a delayed inject vs. its heal step and the end
 
     def add(
@@ -53,33 +58,59 @@ class FaultBook:
         bound: float,
         delay: float | None,
         params: dict[str, Any],
+        when: When | None = None,
     ) -> faults.Fault:
-        """Make the fault (its target resolved) and inject it now (within ``bound`` s) or after
-        ``delay`` s in a timer; heal it after ``duration`` s if given."""
-        target = self.resolve(target)
+        """Make the fault (its target resolved) and inject it now (within ``bound`` s), after
+        ``delay`` s in a timer, or once ``when`` holds (a ``host_of:`` target resolved then);
+        heal it after ``duration`` s if given."""
+        target = target if when else self.resolve(target)
         fault = FAULTS[kind](self.cluster, target, name=name, **params)
         self.faults[name] = fault
-        if delay:
+        if when is not None:
+            self._watch(fault, bound, duration, when)
+        elif delay:
             timer = threading.Timer(delay, lambda: self._inject_late(fault, bound, duration))
             timer.daemon = True
-            with self._delay_lock:  # registered before it can fire
-                self._delayed[name] = timer
-                self._timers.append(timer)
-            timer.start()
+            self._pending(name, timer)
         else:
             self._inject(fault, bound, duration)
         return fault
+
+    def _pending(self, name: str, later: threading.Timer | Watch) -> None:
+        with self._delay_lock:  # registered before it can fire
+            self._delayed[name] = later
+            self._timers.append(later)
+        later.start()
+
+    def _watch(self, fault: faults.Fault, bound: float, duration: float | None, when: When):
+        """Inject once ``when`` holds: a :class:`Watch` thread; the record says what held and
+        how long after it the fault went in."""
+        cond = when.condition()
+        check = (
+            LogLine(self.cluster, cond) if when.log else TaskState(self.cluster, cond, self._runs)
+        )
+
+        def held(match: dict, seen: float) -> None:
+            self._inject_late(fault, bound, duration, (cond.describe(), match, seen))
+
+        def timed_out(why: str) -> None:
+            self._drop_delayed(fault.name, why)
+
+        self._pending(fault.name, Watch(check, when.within, held, timed_out, fault.name))
 
     def _inject(self, fault: faults.Fault, bound: float, duration: float | None) -> None:
         bounded.call(fault.inject, bound, f"inject {fault.kind} on {fault.target}")
         if duration is not None:
             self._later(duration, fault.heal)
 
-    def _inject_late(self, fault: faults.Fault, bound: float, duration: float | None) -> None:
-        """A delayed inject, in its timer's thread, under the delay lock (a heal step or the
-        end waits for an inject under way, so the inject never lands after its heal). One that
-        does not happen, or fails, is recorded (and fails the verdict: the drill did not do
-        what it says), never raised into nowhere."""
+    def _inject_late(
+        self, fault: faults.Fault, bound: float, duration: float | None, held: tuple = ()
+    ) -> None:
+        """A delayed inject, in its timer's thread (or a condition's, ``held`` = what held,
+        the match, when it was seen), under the delay lock (a heal step or the end waits for
+        an inject under way, so the inject never lands after its heal). One that does not
+        happen, or fails, is recorded (and fails the verdict: the drill did not do what it
+        says), never raised into nowhere."""
         with self._delay_lock:
             if self._delayed.pop(fault.name, None) is None:
                 return  # dropped by a heal step or the end, which recorded it
@@ -87,10 +118,19 @@ class FaultBook:
                 fault.record("inject_failed", error="never injected: the scenario was ending")
                 return
             try:
+                if held:
+                    self._held(fault, *held)
                 self._inject(fault, bound, duration)
             except Exception as exc:
                 error = f"delayed inject: {type(exc).__name__}: {exc}"[:500]
                 fault.record("inject_failed", error=error)
+
+    def _held(self, fault: faults.Fault, condition: str, match: dict, seen: float) -> None:
+        """A condition held: its record (``after_s``: from the look that saw it to the
+        inject), and a ``host_of:`` target resolved now that the task has a node."""
+        fault.target = self.resolve(fault.target)
+        after = round(time.monotonic() - seen, 3)
+        fault.record("condition_held", condition=condition, match=match, after_s=after)
 
     def _later(self, seconds: float, fn: Callable[[], object]) -> threading.Timer:
         timer = threading.Timer(seconds, fn)

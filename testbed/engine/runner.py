@@ -36,6 +36,7 @@ from testbed.engine.gathering import Gatherer
 from testbed.engine.observing import Observations
 from testbed.engine.steps_bound import BoundSteps
 from testbed.logwatch import LogWatch
+from testbed.scenario.when import When
 from testbed.services import airflow
 from testbed.smoke import api_for
 from testbed.upgrade.runner import Upgrades
@@ -197,14 +198,18 @@ class Runner:
         *,
         bound: float = 60.0,
         delay: float | None = None,
+        when: When | None = None,
         **params: Any,
     ) -> faults.Fault:
-        """Inject a fault now (within ``bound`` seconds), or ``delay`` seconds from now in the
-        background while the next steps run (e.g. mid-upgrade); heal it after ``duration``
-        seconds, or at a later heal step."""
+        """Inject a fault now (within ``bound`` seconds), or ``delay`` seconds from now, or the
+        moment ``when`` holds, in the background while the next steps run (e.g. mid-upgrade);
+        heal it after ``duration`` seconds, or at a later heal step."""
         fields = {"fault": kind, "target": target, "duration": duration, **params}
-        with self._step("fault", name, **fields, **({"delay": delay} if delay else {})):
-            return self.book.add(name, kind, target, duration, bound, delay, params)
+        later = {"delay": delay} if delay else {}
+        if when is not None:
+            later = {"when": when.condition().describe(), "within": when.within}
+        with self._step("fault", name, **fields, **later):
+            return self.book.add(name, kind, target, duration, bound, delay, params, when)
 
     def heal(self, name: str, timeout: float = HEAL_BOUND) -> bool:
         with self._step("heal", name, timeout=timeout):

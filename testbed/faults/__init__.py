@@ -7,7 +7,9 @@ raised. Inject and heal are recorded in the run's history; a heal that fails is 
 One module per family, like :mod:`testbed.checks`:
 
 - :mod:`~testbed.faults.base`: the :class:`Fault` base class (inject, idempotent heal, records);
-- :mod:`~testbed.faults.process`: hang, kill, stop, restart, and the /proc helpers;
+- :mod:`~testbed.faults.process`: hang, kill, stop, restart (of a node, or of the processes
+  a ``process`` or ``cmdline`` names inside it: :mod:`~testbed.faults.process_roles`);
+- :mod:`~testbed.faults.proc`: a node's processes as /proc shows them;
 - :mod:`~testbed.faults.node`: replace (optionally with Airflow options), remove;
 - :mod:`~testbed.faults.network`: partition (off the network, or one link by iptables);
 - :mod:`~testbed.faults.link`: Toxiproxy link faults (a toxic, or ``down``);
@@ -44,19 +46,18 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers
     from testbed.faults.link import TOXICS, LinkFault, heal_proxy, link_proxies
     from testbed.faults.network import Partition, ip_of, on_network
     from testbed.faults.node import Remove, Replace, config_env
-    from testbed.faults.process import (
+    from testbed.faults.proc import (
         STOP_WAIT,
-        Hang,
-        Kill,
-        Restart,
-        Stop,
+        command_line,
         descendants,
         main_pid,
+        matching_pids,
         named_pids,
         process_state,
         stopped_pids,
         wait_stopped,
     )
+    from testbed.faults.process import Hang, Kill, Restart, Stop
 
 _HOMES = {  # the family module of each re-exported name
     "audit": ("K8S_SETTLE", "heal_audit"),
@@ -72,14 +73,13 @@ _HOMES = {  # the family module of each re-exported name
     "link": ("TOXICS", "LinkFault", "heal_proxy", "link_proxies"),
     "network": ("Partition", "ip_of", "on_network"),
     "node": ("Remove", "Replace", "config_env"),
-    "process": (
+    "process": ("Hang", "Kill", "Restart", "Stop"),
+    "proc": (
         "STOP_WAIT",
-        "Hang",
-        "Kill",
-        "Restart",
-        "Stop",
+        "command_line",
         "descendants",
         "main_pid",
+        "matching_pids",
         "named_pids",
         "process_state",
         "stopped_pids",
@@ -107,6 +107,7 @@ __all__ = [
     "STOP_WAIT",
     "Stop",
     "TOXICS",
+    "command_line",
     "config_env",
     "descendants",
     "faketime_env",
@@ -115,6 +116,7 @@ __all__ = [
     "ip_of",
     "link_proxies",
     "main_pid",
+    "matching_pids",
     "named_pids",
     "on_network",
     "process_state",

@@ -14,7 +14,7 @@ from testbed import iptables, runtime
 from testbed.backends.kubernetes import K8S_SETTLE
 from testbed.core.errors import FaultError
 from testbed.faults.network import on_network
-from testbed.faults.process import stopped_pids
+from testbed.faults.proc import stopped_pids
 from testbed.services import toxiproxy
 
 if TYPE_CHECKING:

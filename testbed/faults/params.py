@@ -1,5 +1,6 @@
 """The fault kinds' parameter models: per kind, the fields of a ``fault`` step it takes beyond
-the ones every fault has (name, kind, target, for, delay, timeout), with their types and checks.
+the ones every fault has (name, kind, target, for, delay, when, timeout), with their types and
+checks.
 
 The registry (:mod:`testbed.faults.registry`) names each kind's model, and the scenario model
 builds the ``fault`` step of each kind from it (:mod:`testbed.scenario.steps_fault`). Pure
@@ -10,6 +11,7 @@ read them without those clients.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,9 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from testbed import timescale
 from testbed.core.errors import TestbedError
 from testbed.core.values import ConfigKey, ConfigValue, Duration, SignedDuration, nested_config
+from testbed.faults.process_roles import AIRFLOW_PROCESSES
 from testbed.topology import K8S_PROCESSES
 
 Signal = Literal["KILL", "TERM", "INT", "QUIT", "HUP"]
+# a process inside a node: an Airflow process (process_roles) or a Kubernetes node's program
+Process = Literal[(*AIRFLOW_PROCESSES, *K8S_PROCESSES)]  # type: ignore[valid-type]
 Toxic = Literal["latency", "stall", "timeout", "bandwidth", "reset_peer", "down"]
 
 
@@ -45,24 +50,44 @@ class Params(BaseModel):
         return None
 
 
-class HangParams(Params):
+class NamedProcesses(Params):
+    """``process`` (a role, e.g. ``trigger-runner``; or a Kubernetes node's program, e.g.
+    ``kubelet``) or ``cmdline`` (a regular expression searched in each process's command
+    line): the fault hits those processes inside the node, not the node."""
+
+    process: Process | None = None  # an Airflow process of the node (or a Kubernetes program)
+    cmdline: str | None = None  # a regular expression searched in each command line
+
+    @model_validator(mode="after")
+    def _one_way(self) -> NamedProcesses:
+        if self.process and self.cmdline:
+            raise ValueError("name the processes by 'process' or by 'cmdline', not both")
+        if self.cmdline is not None:
+            try:
+                re.compile(self.cmdline)
+            except re.error as exc:
+                raise ValueError(f"'cmdline' is not a regular expression: {exc}") from None
+            if not self.cmdline:
+                raise ValueError("'cmdline' is empty: it would match every process")
+        return self
+
+
+class HangParams(NamedProcesses):
     mode: Literal["pause", "sigstop"] | None = None  # the whole node, or its main process
-    # SIGSTOP every process of this name inside a Kubernetes node (not the whole node)
-    process: Literal[K8S_PROCESSES] | None = None  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _sigstop_only(self) -> HangParams:
-        if self.process and self.mode == "pause":
+        if (self.process or self.cmdline) and self.mode == "pause":
             raise ValueError("'process' hangs one process (SIGSTOP): leave 'mode' out")
         return self
 
 
-class KillParams(Params):
+class KillParams(NamedProcesses):
     # the signal (default KILL); TERM to a Celery worker is its warm shutdown
     signal: Signal | None = None
 
     def sends_term(self) -> bool:
-        return self.signal not in (None, "KILL")
+        return self.signal not in (None, "KILL") and not (self.process or self.cmdline)
 
 
 class StopParams(Params):

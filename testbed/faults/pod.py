@@ -17,7 +17,7 @@ from typing import Any
 
 from testbed.core.errors import FaultError
 from testbed.faults.base import Fault
-from testbed.faults.process import descendants
+from testbed.faults.proc import descendants
 from testbed.k8s import deploy
 from testbed.k8s.node import kubectl
 from testbed.topology import K8S_NODE

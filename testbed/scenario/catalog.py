@@ -10,7 +10,8 @@ from pathlib import Path
 from testbed.core import paths
 from testbed.core.errors import ScenarioError
 
-FAMILIES = ("faults", "upgrade", "kerberos", "k8s")  # by name: upgrade_*, kerberos_*, k8s_*
+# by name: upgrade_*, kerberos_*, k8s_*, known_* (a reported issue reproduced: known_issue)
+FAMILIES = ("faults", "upgrade", "kerberos", "k8s", "known")
 
 
 def family(name: str) -> str:

@@ -30,6 +30,7 @@ from testbed.scenario.base import (
     Version,
 )
 from testbed.scenario.chaos_expand import scenario_data
+from testbed.scenario.known_issue import KnownIssue
 from testbed.scenario.steps import (
     ACTION_MODELS,
     ACTIONS,
@@ -58,6 +59,7 @@ from testbed.scenario.steps_fault import (
 from testbed.scenario.steps_upgrade import Backup, Migrate, Restore, Upgrade, WaitNode
 from testbed.scenario.topology_spec import TopologySpec
 from testbed.topology import BACKEND_LIMITS
+from testbed.upgrade.versions import version_key
 
 __all__ = [
     "ACTIONS",
@@ -109,6 +111,8 @@ class Scenario(Strict):
     topology: TopologySpec = TopologySpec()
     steps: list[Step] = Field(min_length=1)
     timeout: Duration = 900.0  # no step starts later than this (each step has its own bound)
+    # a reported issue this drill reproduces (testbed.scenario.known_issue)
+    known_issue: KnownIssue | None = None
     _chaos: list[dict[str, Any]] = PrivateAttr(default_factory=list)
 
     @property
@@ -139,6 +143,24 @@ class Scenario(Strict):
                     raise ValueError(f"steps.{i}: {exc}") from None
             data = {**data, "steps": steps}
         return data
+
+    @model_validator(mode="after")
+    def _symptom_named(self) -> Scenario:
+        """A known issue's symptom names expectations of the drill (not findings), and its
+        fix comes after every version it affects."""
+        issue = self.known_issue
+        if issue is None:
+            return self
+        named = {s.name for s in self.steps if isinstance(s, Expect) and not s.finding}
+        unknown = sorted(set(issue.symptom) - named)
+        if unknown:
+            have = ", ".join(sorted(n for n in named if n)) or "none"
+            raise ValueError(f"known_issue.symptom: no expectation named {unknown}; named: {have}")
+        if issue.fixed_in and any(
+            version_key(v) >= version_key(issue.fixed_in) for v in issue.affects
+        ):
+            raise ValueError("known_issue.fixed_in: it must be newer than every affected version")
+        return self
 
     @model_validator(mode="after")
     def _expand_chaos(self) -> Scenario:

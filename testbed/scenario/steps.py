@@ -21,7 +21,7 @@ from testbed.scenario.steps_chaos import Chaos
 from testbed.scenario.steps_fault import Fault, FaultByKind
 from testbed.scenario.steps_upgrade import Backup, Migrate, Restore, Upgrade, WaitNode
 
-TI_STATES = ("queued", "running", "success", "failed", "up_for_retry", "scheduled")
+TI_STATES = ("queued", "running", "deferred", "success", "failed", "up_for_retry", "scheduled")
 EXPECT_SLACK = 15.0  # one last round of on-demand probes after an expectation's window
 DETECTION_PARAMS = ("max_delay", "max_age", "max_interval")  # compressed like Airflow's timers
 

@@ -2,9 +2,10 @@
 
 Each kind's model is built from its entry in the fault registry
 (:data:`testbed.faults.registry.REGISTRY`): the fields every fault has (:class:`Fault`: name,
-kind, target, ``for``, ``delay``, ``timeout``) and the kind's own parameters (its ``params``
-model, :mod:`testbed.faults.params`), so a kind takes exactly its own fields, with their types
-and checks, and a field of another kind is refused naming the kind and what it takes.
+kind, target, ``for``, ``delay``, ``when``, ``timeout``) and the kind's own parameters (its
+``params`` model, :mod:`testbed.faults.params`), so a kind takes exactly its own fields, with
+their types and checks, and a field of another kind is refused naming the kind and what it
+takes.
 
 ``Fault(kind="hang", ...)`` (and ``Fault.model_validate``) builds the model of that kind;
 :data:`FAULT_MODELS` are the models by kind and :data:`FaultByKind` the union a scenario's
@@ -33,6 +34,7 @@ from testbed.core.values import Duration, parse_duration
 from testbed.faults import registry as fault_registry
 from testbed.faults.registry import KINDS, REGISTRY, FaultSpec
 from testbed.scenario.base import DEFAULT_BOUNDS, NAME, Bounded, Strict
+from testbed.scenario.when import When
 
 FaultKind = Literal[KINDS]  # type: ignore[valid-type]
 FAULT_PARAMS = fault_registry.FAULT_PARAMS  # which fields of its own each fault kind takes
@@ -87,6 +89,9 @@ class Fault(Bounded, metaclass=_ByKind):
     # inject this long after the step, in the background while the next steps run (e.g. in
     # the middle of an `upgrade` step); a heal step before then fails the drill
     delay: float | DelayDraw | None = None
+    # or inject the moment a condition holds (a task instance's state, a log line), in the
+    # background like a delay (testbed.scenario.when)
+    when: When | None = None
     spec: ClassVar[FaultSpec]  # the kind's registry entry (on each kind's model)
 
     @classmethod
@@ -142,6 +147,8 @@ class Fault(Bounded, metaclass=_ByKind):
     def _healed_by_step(self) -> Fault:
         if self.for_ is not None and self.spec.healed_by_step:
             raise ValueError(f"'for' does not apply to a {self.kind} fault; heal it with a step")
+        if self.when is not None and self.delay is not None:
+            raise ValueError("a fault takes a 'delay' or a 'when' condition, not both")
         return self
 
     def bound(self) -> float:
@@ -168,6 +175,8 @@ class Fault(Bounded, metaclass=_ByKind):
         )
 
     def _describe_delay(self) -> str:
+        if self.when is not None:
+            return self.when.describe()
         seconds = self.delay_seconds()
         if seconds is None:
             return ""

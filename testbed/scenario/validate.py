@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from testbed.faults import SKEWABLE
+from testbed.faults.process_roles import AIRFLOW_PROCESSES, runs_on
 from testbed.scenario.model import (
     AddNode,
     Backup,
@@ -190,10 +191,23 @@ def _fault(step: Fault, st: _State, dags: set[str]) -> list[tuple[str, str]]:
         out.append(("peer", _unknown("node", peer, st.nodes)))
     out += _kerberos_fault(step, st)
     out += _k8s_node_fault(step, st)
+    out += _when(step, st)
     if step.kind == "remove":
         st.nodes.discard(step.target)
         st.removed[step.name] = step.target
     return out
+
+
+def _when(step: Fault, st: _State) -> list[tuple[str, str]]:
+    """A condition names a run triggered before it, or a node there at this step."""
+    when = step.when
+    if when is None:
+        return []
+    if when.task and when.task.run not in st.runs:
+        return [("when.task.run", _unknown("run", when.task.run, st.runs))]
+    if when.log and when.log.node not in st.nodes:
+        return [("when.log.node", _unknown("node", when.log.node, st.nodes))]
+    return []
 
 
 def _backend_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
@@ -225,19 +239,37 @@ def _fault_target(step: Fault, st: _State) -> list[tuple[str, str]]:
 
 
 def _k8s_node_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
-    """``process`` names one on a Kubernetes node (the control plane's only on ``k8s-node``);
-    the control plane's node is never removed or replaced (its CA and etcd go with it)."""
+    """The control plane's node is never removed or replaced (its CA and etcd go with it)."""
     if step.spec.recreates_node and step.target == K8S_NODE:
         return [("target", f"{K8S_NODE} holds the cluster's CA and etcd: kill, stop or hang it")]
+    return _named_processes(step, st)
+
+
+def _named_processes(step: Fault, st: _State) -> list[tuple[str, str]]:
+    """``process`` names an Airflow process of the target's role (a Docker node) or a program
+    of a Kubernetes node (the control plane's only on ``k8s-node``); ``cmdline`` any node."""
     process = step.params().get("process")
     if not process:
         return []
+    if process in AIRFLOW_PROCESSES:
+        return _airflow_process(step, st, process)
     if not step.target.startswith(K8S_NODE):
-        return [("process", f"'process' hangs a process of a Kubernetes node ({K8S_NODE}...)")]
+        return [("process", f"{process!r} runs in a Kubernetes node ({K8S_NODE}...)")]
     if step.target != K8S_NODE and process not in K8S_NODE_PROCESSES:
         on = ", ".join(K8S_NODE_PROCESSES)
         return [("process", f"{step.target} runs only {on}; the control plane is on {K8S_NODE}")]
     return []
+
+
+def _airflow_process(step: Fault, st: _State, process: str) -> list[tuple[str, str]]:
+    roles = AIRFLOW_PROCESSES[process].roles
+    if st.topology.backend != "docker":
+        return [("process", f"{process!r} is found in Docker nodes; on Kubernetes use pod_delete")]
+    task_node = step.target.startswith(HOST_OF)  # a task's node is a worker
+    if ("worker" in roles) if task_node else runs_on(process, step.target):
+        return []
+    where = ", ".join(f"{r} nodes" for r in roles)
+    return [("process", f"{process!r} runs in {where}, not in {step.target!r}")]
 
 
 def _kerberos_fault(step: Fault, st: _State) -> list[tuple[str, str]]:

@@ -164,7 +164,7 @@ def test_fault_parameters_are_read_from_the_kinds_own_model():
 
     hook = reference_hook()
     hang = hook.fault_parameters(REGISTRY["hang"])
-    assert [p.name for p in hang] == ["mode", "process"] and "pause" in hang[0].type
+    assert [p.name for p in hang] == ["process", "cmdline", "mode"] and "pause" in hang[2].type
 
     class HangParams(BaseModel):
         kind: str = "hang"  # the discriminator, not a parameter

@@ -79,12 +79,12 @@ def _drill(fault: dict) -> dict:
         (
             {"kind": "kill", "mode": "pause"},
             "drill.yaml: steps.0.fault: 'mode' does not apply to a kill fault; a kill fault "
-            "takes signal (and name, kind, target, for, delay, timeout)",
+            "takes process, cmdline, signal (and name, kind, target, for, delay, when, timeout)",
         ),
         (
             {"kind": "restart", "signal": "TERM"},
             "drill.yaml: steps.0.fault: 'signal' does not apply to a restart fault; a restart "
-            "fault takes no parameters (and name, kind, target, delay, timeout)",
+            "fault takes no parameters (and name, kind, target, delay, when, timeout)",
         ),
         (
             {"kind": "freeze"},
@@ -95,7 +95,7 @@ def _drill(fault: dict) -> dict:
         (
             {"kind": "hang", "mdoe": "pause"},
             "drill.yaml: steps.0.fault.mdoe: unknown field; allowed: name, kind, target, for, "
-            "delay, timeout, mode, process",
+            "delay, when, timeout, process, cmdline, mode",
         ),
         (
             {"kind": "kill", "signal": "USR9"},

@@ -108,8 +108,8 @@ def test_the_names_derived_from_the_registry_are_those_the_dsl_had():
     assert former(typing.get_args(model.FaultKind)) == FORMER_KINDS  # the order of messages
     params = {k: v for k, v in model.FAULT_PARAMS.items() if k in FORMER_KINDS}
     assert params == {
-        "hang": {"mode", "process"},
-        "kill": {"signal"},
+        "hang": {"mode", "process", "cmdline"},
+        "kill": {"signal", "process", "cmdline"},
         "stop": {"deadline"},
         "partition": {"peer"},
         "link": {"toxic", "attributes"},

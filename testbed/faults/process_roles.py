@@ -1,0 +1,80 @@
+"""The processes a ``hang`` or ``kill`` fault's ``process:`` names inside an Airflow node: per
+name, the node roles that run it, how it is told apart from the node's other processes, and a
+line saying what it is. Pure data: validation reads it; :mod:`testbed.faults.proc` finds the
+processes in a running node from it.
+
+Airflow 3 runs several processes in one node, and many reported hangs are about one of them
+(the triggerer's TriggerRunner subprocess silent while its parent heartbeats, a Celery pool
+child, a task's supervisor). The titles are Airflow's own ``setproctitle`` calls (3.1-3.3):
+``airflow supervisor: <task>`` (the executor's ``supervise``, in the Celery pool child that
+took the task), ``airflow worker -- <ti id>`` (the task's own process, forked by the
+supervisor), ``airflow serve-logs``; the trigger runner is forked by the triggerer without a
+title of its own, so it is the triggerer's child with the triggerer's command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProcessRole:
+    name: str
+    roles: tuple[str, ...]  # node roles that run it (a node's name without its -N)
+    doc: str
+    titles: tuple[str, ...] = ()  # prefixes of its command line (argv joined by spaces)
+    child: bool = False  # a direct child of the node's main process ...
+    same_title: bool = False  # ... with the main process's own command line (forked, no exec)
+    not_titles: tuple[str, ...] = ()  # prefixes that rule a process out
+
+
+SERVE_LOGS = "airflow serve-logs"
+AIRFLOW_PROCESSES: dict[str, ProcessRole] = {
+    p.name: p
+    for p in (
+        ProcessRole(
+            "trigger-runner",
+            ("triggerer",),
+            "the triggerer's TriggerRunner subprocess (runs the triggers' event loop)",
+            child=True,
+            same_title=True,
+        ),
+        ProcessRole(
+            "celery-pool-child",
+            ("worker",),
+            "a Celery worker's pool process (idle, or supervising a task)",
+            child=True,
+            not_titles=(SERVE_LOGS,),
+        ),
+        ProcessRole(
+            "task-supervisor",
+            ("worker",),
+            "the supervisor of a running task (its heartbeats and Execution API calls)",
+            titles=("airflow supervisor:", "airflow task supervisor:"),
+        ),
+        ProcessRole(
+            "task",
+            ("worker",),
+            "a running task's own process (the operator's code)",
+            titles=("airflow worker -- ",),
+        ),
+        ProcessRole(
+            "serve-logs",
+            ("worker", "scheduler", "triggerer"),
+            "the log server the api-server reads a running task's log from",
+            titles=(SERVE_LOGS,),
+        ),
+    )
+}
+
+
+def role_of(node: str) -> str:
+    """``worker-2`` -> ``worker``; ``scheduler`` -> ``scheduler``."""
+    head, _, tail = node.rpartition("-")
+    return head if head and tail.isdigit() else node
+
+
+def runs_on(process: str, node: str) -> bool:
+    """Whether an Airflow node of this name runs the named process."""
+    spec = AIRFLOW_PROCESSES.get(process)
+    return spec is not None and role_of(node) in spec.roles
