@@ -32,18 +32,21 @@ def exists(ref: ImageRef) -> bool:
     return exists_name(ref.name)
 
 
-SIDE_BY_SIDE = 2  # images built at once: mostly downloads, unpacking, compiling
-_PARENT = {"services": "base", "airflow-deps": "base", "airflow": "airflow-deps"}  # FROM
+SIDE_BY_SIDE = 2  # Airflow images built at once: mostly downloads, unpacking, compiling
 
 
 def ensure(versions: tuple[str, ...], *, verbose: bool = False) -> list[tuple[ImageRef, str]]:
-    """Build whatever of the images is missing; return (ref, "built"|"present") for each.
-    Each image starts once the image it is built ``FROM`` is there, :data:`SIDE_BY_SIDE` at a
-    time (one at a time with ``verbose``: their output would mix): the services' Go downloads
-    beside the shared Airflow layer, then the Airflow versions beside what is left."""
+    """Build whatever of the images is missing; return (ref, "built"|"present") for each. The
+    base, services and shared Airflow images first (the others build on them), then the
+    Airflow images :data:`SIDE_BY_SIDE` at a time (one at a time with ``verbose``: their output
+    would mix)."""
     refs = catalog.all_refs(versions)
     missing = [r for r in refs if not exists(r)]
-    _side_by_side(missing, verbose, 1 if verbose else SIDE_BY_SIDE)
+    for ref in missing:
+        if ref.kind != "airflow":
+            _build_one(ref, verbose)
+    airflow = [r for r in missing if r.kind == "airflow"]
+    _side_by_side(airflow, verbose, 1 if verbose else SIDE_BY_SIDE)
     return [(r, "built" if r in missing else "present") for r in refs]
 
 
@@ -55,21 +58,11 @@ def _build_one(ref: ImageRef, verbose: bool) -> None:
 
 
 def _side_by_side(refs: list[ImageRef], verbose: bool, width: int) -> None:
-    """Build ``refs`` in the order given, ``width`` at a time, each once the image it is built
-    from is there (:data:`_PARENT`; an image not in ``refs`` is there already). Daemon threads
-    (Ctrl-C is not held up by a build under way); after a failure nothing more starts, and the
-    first failure is raised once the builds under way have ended."""
+    """Build ``refs``, ``width`` at a time, in daemon threads (Ctrl-C is not held up by a build
+    under way); the first failure is raised once the builds under way have ended."""
     slots, errors = threading.Semaphore(width), []
-    ready = {kind: threading.Event() for kind in _PARENT.values()}
-    for kind in set(ready) - {r.kind for r in refs}:
-        ready[kind].set()
-    ahead = {kind: sum(r.kind == kind for r in refs) for kind in ready}
 
     def build(ref: ImageRef) -> None:
-        parent = _PARENT.get(ref.kind)
-        while parent and not ready[parent].wait(0.5):
-            if errors:
-                return
         with slots:
             if errors:
                 return  # one failed: start no more
@@ -77,11 +70,6 @@ def _side_by_side(refs: list[ImageRef], verbose: bool, width: int) -> None:
                 _build_one(ref, verbose)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 errors.append(exc)
-                return
-        if ref.kind in ahead:
-            ahead[ref.kind] -= 1
-            if not ahead[ref.kind]:
-                ready[ref.kind].set()
 
     threads = [threading.Thread(target=build, args=(r,), daemon=True) for r in refs]
     for t in threads:

@@ -37,14 +37,15 @@ steps:
 """
 # runs first (boots and resets take turns: the first cluster drills while the second boots)
 # and beside `frozen`: its scheduler must stay healthy while the other cluster's is frozen.
-# Its window (80 s at 0.25) must outlast the second cluster's boot at the low CPU weight, the
-# api-server's warm-up included (22-25 s before the warm-up; 54 s seen with it on a slow day).
+# Its window (140 s at 0.25) must outlast the second cluster's boot at the low CPU weight, the
+# api-server's warm-up included (22-25 s before the warm-up; 54 s seen with it on a slow day;
+# about 118 s on a fresh machine, the other lane and the Kubernetes node's build beside it).
 CALM = f"""
 name: calm
 {TOPOLOGY}
 steps:
   - trigger: {{name: t, dag: long_task, conf: {{seconds: 40}}}}
-  - expect: {{name: steady, check: health_stable, probe: scheduler_health, during: 320s}}
+  - expect: {{name: steady, check: health_stable, probe: scheduler_health, during: 560s}}
   - wait: {{run: t, state: success, timeout: 120s}}
   - expect: {{name: done, check: no_task_lost}}
 """
@@ -129,7 +130,7 @@ def test_ctrl_c_heals_and_removes_both_clusters(tmp_path):
         now = _weights(home, {})
         assert len(now) == 2 and all(w <= {0, 1024} for w in now.values()), now
         os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
-        assert proc.wait(timeout=180) == 130
+        assert proc.wait(timeout=300) == 130  # two heals and teardowns, on a busy machine
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

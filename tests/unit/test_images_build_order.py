@@ -1,6 +1,6 @@
-"""`testbed images build` on a cold machine: each image once the one it is built from is there,
-two at a time (the services beside the shared Airflow layer, the Airflow versions beside what
-is left); a failed build stops new ones and is raised (no Docker)."""
+"""`testbed images build` on a cold machine: the base, services and shared Airflow images
+first, then the Airflow images side by side; a failed build stops new ones and is raised (no
+Docker)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from testbed.images import build
 VERSIONS = ("3.3.2", "3.3.1", "3.2.2")
 
 
-def fake_builds(monkeypatch, fail: str | None = None, slow: str = ""):
+def fake_builds(monkeypatch, fail: str | None = None):
     log, lock, running = [], threading.Lock(), [0, 0]  # (now, most at once)
     paired = threading.Event()  # two builds were under way at once
 
@@ -28,7 +28,7 @@ def fake_builds(monkeypatch, fail: str | None = None, slow: str = ""):
                 paired.set()
         if ref.kind == "airflow":
             paired.wait(0.5)  # give a second build the chance to start (none does one by one)
-        time.sleep(0.3 if slow and slow == ref.kind else 0.02)
+        time.sleep(0.02)
         with lock:
             running[0] -= 1
             log.append(("end", ref.kind, ref.name))
@@ -40,23 +40,16 @@ def fake_builds(monkeypatch, fail: str | None = None, slow: str = ""):
     return log, running
 
 
-def test_each_image_starts_once_its_parent_is_built_two_at_a_time(monkeypatch):
+def test_base_services_and_shared_image_first_then_airflow_images_two_at_a_time(monkeypatch):
     log, running = fake_builds(monkeypatch)
     out = build.ensure(VERSIONS)
     assert [what for _, what in out] == ["built"] * 6
-    order = [(e, k) for e, k, _ in log]
-    assert order[:2] == [("start", "base"), ("end", "base")]  # everything is built from it
-    first_airflow = order.index(("start", "airflow"))
-    assert ("end", "airflow-deps") in order[:first_airflow]
-    assert running[1] == build.SIDE_BY_SIDE  # two builds overlapped, never three
-
-
-def test_the_airflow_versions_do_not_wait_for_the_services(monkeypatch):
-    log, _ = fake_builds(monkeypatch, slow="services")
-    build.ensure(VERSIONS)
-    order = [(e, k) for e, k, _ in log]
-    assert order.index(("start", "services")) < order.index(("end", "base")) + 3
-    assert order.index(("start", "airflow")) < order.index(("end", "services"))
+    kinds = [k for e, k, _ in log if e == "start"]
+    assert kinds[:3] == ["base", "services", "airflow-deps"] and kinds[3:] == ["airflow"] * 3
+    first_airflow = next(i for i, e in enumerate(log) if e[1] == "airflow")
+    before = [(e, k) for e, k, _ in log[:first_airflow]]
+    assert ("end", "services") in before and ("end", "airflow-deps") in before
+    assert running[1] == build.SIDE_BY_SIDE  # two Airflow builds overlapped, never three
 
 
 def test_verbose_builds_one_at_a_time(monkeypatch):

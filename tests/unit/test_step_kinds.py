@@ -46,7 +46,7 @@ class Recorder:
             (
                 "fault",
                 ("f", "link", "*->redis", 30.0),
-                {"bound": 60.0, "delay": None, "toxic": "down"},
+                {"bound": 60.0, "delay": None, "when": None, "toxic": "down"},
             ),
         ),
         (M.Heal(fault="f"), ("heal", ("f", 240.0), {})),
