@@ -47,13 +47,15 @@ def known_issues(
             )
         return
     done: list = []
-    with progress.results_on_stderr() if as_json else _nothing():
-        runs.run_all(planned, keep=False, results=done)  # a reproduced issue fails its drill
-    found = K.cells(planned, done)
-    if as_json:
-        progress.result(json.dumps(K.as_json(found), indent=1))
-    else:
-        _print(found)
+    try:
+        with progress.results_on_stderr() if as_json else _nothing():
+            runs.run_all(planned, keep=False, results=done)  # a reproduced issue fails its drill
+    finally:  # the cells so far, also when the runs stopped early (Ctrl-C, an error)
+        found = K.cells(planned, done)
+        if as_json:
+            progress.result(json.dumps(K.as_json(found), indent=1))
+        else:
+            _print(found)
     incomplete = len(done) < len(planned) or any(c.cell == "inconclusive" for c in found)
     raise typer.Exit(EXIT.FAILED if incomplete else EXIT.HELD)
 

@@ -128,9 +128,9 @@ class FaultBook:
     def _held(self, fault: faults.Fault, condition: str, match: dict, seen: float) -> None:
         """A condition held: its record (``after_s``: from the look that saw it to the
         inject), and a ``host_of:`` target resolved now that the task has a node."""
-        fault.target = self.resolve(fault.target)
         after = round(time.monotonic() - seen, 3)
         fault.record("condition_held", condition=condition, match=match, after_s=after)
+        fault.target = self.resolve(fault.target)
 
     def _later(self, seconds: float, fn: Callable[[], object]) -> threading.Timer:
         timer = threading.Timer(seconds, fn)
@@ -171,7 +171,7 @@ class FaultBook:
     def heal(self, name: str, timeout: float) -> bool:
         """A heal step: its delayed inject dropped if still pending, the fault healed within
         ``timeout`` s."""
-        self._drop_delayed(name, "its heal step came before its delay ran out")
+        self._drop_delayed(name, "its heal step came before it was due")
         fault = self.faults[name]
         return bounded.call(fault.heal, timeout, f"heal of {name} ({fault.kind})")
 
@@ -179,7 +179,7 @@ class FaultBook:
         """The scenario's end: pending delayed injects dropped (recorded), timers cancelled
         (one under way is let finish, at most HEAL_BOUND s), then every fault healed."""
         for name in list(self._delayed):
-            self._drop_delayed(name, "the scenario ended before its delay ran out")
+            self._drop_delayed(name, "the scenario ended before it was due")
         for t in self._timers:
             t.cancel()
             t.join(HEAL_BOUND)

@@ -14,7 +14,6 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from testbed.scenario.when import LogCondition, TaskCondition
@@ -120,8 +119,8 @@ class LogLine:
         self.pattern = re.compile(cond.line)
         self.matched: str | None = None
         container = cluster.container(cond.node)
-        since = datetime.now(UTC)
-        self._stream = container.logs(stream=True, follow=True, since=since)
+        # a float: docker-py sends it as is (a datetime would be cut to the whole second)
+        self._stream = container.logs(stream=True, follow=True, since=time.time())
         threading.Thread(target=self._follow, name=f"log:{cond.node}", daemon=True).start()
 
     def _follow(self) -> None:

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 from testbed import runtime
 from testbed.core.errors import FaultError
 from testbed.faults.base import Fault
-from testbed.faults.proc import STOP_WAIT, command_line, main_pid, matching_pids, wait_stopped
+from testbed.faults.proc import (
+    STOP_WAIT,
+    command_line,
+    main_pid,
+    matching_pids,
+    process_state,
+    wait_stopped,
+)
 
 if TYPE_CHECKING:
     from testbed.cluster import Cluster
@@ -60,8 +67,8 @@ class Hang(Fault):
             titles = [command_line(p) for p in self.pids]
         else:
             self.pids = [main_pid(self.container)]
-        for pid in self.pids:
-            os.kill(pid, signal.SIGSTOP)
+        self.pids = [p for p in self.pids if process_state(p) not in ("T", "t")]  # not another's
+        self.pids = [p for p in self.pids if _signal(p, signal.SIGSTOP)]  # gone meanwhile: not ours
         if left := wait_stopped(self.pids):
             raise FaultError(f"SIGSTOP sent, but pid(s) {left} not stopped after {STOP_WAIT:g}s")
         if named:
@@ -84,7 +91,9 @@ class Kill(Fault):
     QUIT, HUP) goes to its main process through the container's init and is recorded as a
     ``signal`` event (``drained_cleanly`` judges from it). The heal starts the node again unless
     it was replaced; after a gentler signal it first waits, up to ``exit_wait`` seconds, for
-    the node to finish what the signal started (a warm shutdown drains its tasks)."""
+    the node to finish what the signal started (a warm shutdown drains its tasks). With
+    ``process`` or ``cmdline`` the signal goes to those processes only (recorded as
+    ``signalled``) and the node runs on; the heal starts it only if it stopped."""
 
     kind = "kill"
 
@@ -122,10 +131,7 @@ class Kill(Fault):
         pids = matching_pids(self.container, self.process, self.cmdline)
         titles = [command_line(p) for p in pids]
         for pid in pids:
-            try:
-                os.kill(pid, getattr(signal, f"SIG{self.signal}"))
-            except ProcessLookupError:
-                pass
+            _signal(pid, getattr(signal, f"SIG{self.signal}"))
         self.record("signalled", signal=self.signal, pids=pids, processes=titles)
 
     def record_exit(self) -> None:
@@ -144,8 +150,11 @@ class Kill(Fault):
     def _heal(self) -> None:
         if self.target.startswith("migrate"):
             return  # a one-shot migrator is not restarted: a drill re-runs it as a new node
-        if (self.process or self.cmdline) and runtime.state(self.container) == "running":
-            return  # the processes signalled are gone; their node runs on
+        if (self.process or self.cmdline) and runtime.state(self.container) in (
+            "running",
+            "paused",
+        ):
+            return  # the processes signalled are gone; their node runs on (or another froze it)
         if runtime.state(self.container) == "paused":  # frozen by another fault meanwhile
             self.container.unpause()
         if self.signal != "KILL" and not self._exited_within(self.exit_wait):
@@ -196,6 +205,15 @@ class Restart(Fault):
     def _heal(self) -> None:
         if runtime.state(self.container) != "running":
             self.container.start()
+
+
+def _signal(pid: int, sig: int) -> bool:
+    """Send ``sig``; False if the process is gone (it ended between being found and now)."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _named(process: str | None, cmdline: str | None) -> dict[str, str]:

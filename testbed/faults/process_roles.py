@@ -60,7 +60,7 @@ AIRFLOW_PROCESSES: dict[str, ProcessRole] = {
         ),
         ProcessRole(
             "serve-logs",
-            ("worker", "scheduler", "triggerer"),
+            ("worker", "triggerer"),  # a scheduler serves logs only for a LocalExecutor
             "the log server the api-server reads a running task's log from",
             titles=(SERVE_LOGS,),
         ),

@@ -62,7 +62,7 @@ def test_a_heal_before_the_delay_fails_the_drill(run):
     )
     assert not _at(events, "fault", name="late", phase="inject")
     assert [s["name"] for s in verdict.failed_steps] == ["late"]
-    assert "heal step came before its delay" in verdict.failed_steps[0]["error"]
+    assert "heal step came before it was due" in verdict.failed_steps[0]["error"]
     assert not verdict.ok
 
 
@@ -72,7 +72,7 @@ def test_a_scenario_ending_first_fails_too(run):
         [{"fault": {"name": "never", "kind": "kill", "target": "redis", "delay": "1h"}}]
     )
     assert time.monotonic() - t0 < 30  # the pending timer does not hold the end
-    assert "scenario ended before its delay" in verdict.failed_steps[0]["error"]
+    assert "scenario ended before it was due" in verdict.failed_steps[0]["error"]
 
 
 def test_a_seeded_delay_is_the_same_for_the_same_seed():

@@ -151,7 +151,7 @@ def _drill(target: str, **fault) -> dict:
         ("triggerer", {"process": "trigger-runner"}),
         ("worker-2", {"kind": "kill", "process": "celery-pool-child", "signal": "TERM"}),
         ("host_of:r.t", {"kind": "kill", "process": "task-supervisor"}),
-        ("scheduler", {"process": "serve-logs"}),
+        ("triggerer", {"process": "serve-logs"}),
         ("api-server", {"cmdline": "uvicorn|api[-_]server"}),
     ],
 )
@@ -167,6 +167,7 @@ def test_a_named_process_of_the_targets_role_validates(target, fault):
     ("target", "fault", "message"),
     [
         ("scheduler", {"process": "trigger-runner"}, "'trigger-runner' runs in triggerer nodes"),
+        ("scheduler", {"process": "serve-logs"}, "'serve-logs' runs in worker nodes, triggerer"),
         ("triggerer", {"process": "task"}, "'task' runs in worker nodes, not in 'triggerer'"),
         ("scheduler", {"process": "kubelet"}, "'kubelet' runs in a Kubernetes node"),
         ("triggerer", {"process": "trigger-runner", "mode": "pause"}, "leave 'mode' out"),
@@ -178,3 +179,19 @@ def test_a_named_process_of_the_targets_role_validates(target, fault):
 def test_a_process_the_target_does_not_run_is_refused_before_boot(target, fault, message):
     with pytest.raises(ScenarioError, match=re.escape(message)):
         from_data(_drill(target, **fault), "drill.yaml")
+
+
+def test_hang_by_command_line_and_a_process_already_stopped_is_left_to_its_own_fault(node):
+    cluster = FakeCluster(node)
+    supervisor = matching_pids(node, "task-supervisor")
+    os.kill(supervisor[0], signal.SIGSTOP)  # another fault's: this hang must not resume it
+    try:
+        hang = faults.Hang(cluster, "triggerer", cmdline="^airflow (serve-logs|supervisor)")
+        hang.inject()
+        logs = matching_pids(node, "serve-logs")
+        assert hang.pids == logs  # the serve-logs process only: the supervisor was stopped
+        assert sorted(stopped_pids(node)) == sorted(logs + supervisor)
+        assert hang.heal()
+        assert stopped_pids(node) == supervisor
+    finally:
+        os.kill(supervisor[0], signal.SIGCONT)
