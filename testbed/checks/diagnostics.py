@@ -6,26 +6,18 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 
 from testbed.checks.result import CheckResult
 from testbed.checks.view import View
+from testbed.core.values import Regex
 
 
 class StackParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     node: str  # e.g. "scheduler"
-    frame: str  # a regular expression one main-thread frame must match, e.g. "PQexec|PQgetResult"
+    frame: Regex  # one main-thread frame must match it, e.g. "PQexec|PQgetResult"
     after: str | None = None  # only captures after this fault's inject
-
-    @field_validator("frame")
-    @classmethod
-    def _regex(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from None
-        return v
 
 
 def stack_shows(view: View, p: StackParams) -> CheckResult:

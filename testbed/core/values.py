@@ -12,7 +12,7 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
@@ -51,6 +51,18 @@ SignedDuration = Annotated[float, BeforeValidator(parse_signed_duration)]
 
 
 ConfigKey = Annotated[str, Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")]  # section.key
+
+
+def check_regex(value: str) -> str:
+    """A regular expression Python compiles (a frame, a log line, a command line to match)."""
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(check_regex)]
 ConfigValue = str | int | float | bool
 
 

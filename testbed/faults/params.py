@@ -11,14 +11,20 @@ read them without those clients.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from testbed import timescale
 from testbed.core.errors import TestbedError
-from testbed.core.values import ConfigKey, ConfigValue, Duration, SignedDuration, nested_config
+from testbed.core.values import (
+    ConfigKey,
+    ConfigValue,
+    Duration,
+    Regex,
+    SignedDuration,
+    nested_config,
+)
 from testbed.faults.process_roles import AIRFLOW_PROCESSES
 from testbed.topology import K8S_PROCESSES
 
@@ -56,19 +62,14 @@ class NamedProcesses(Params):
     line): the fault hits those processes inside the node, not the node."""
 
     process: Process | None = None  # an Airflow process of the node (or a Kubernetes program)
-    cmdline: str | None = None  # a regular expression searched in each command line
+    cmdline: Regex | None = None  # searched in each process's command line
 
     @model_validator(mode="after")
     def _one_way(self) -> NamedProcesses:
         if self.process and self.cmdline:
             raise ValueError("name the processes by 'process' or by 'cmdline', not both")
-        if self.cmdline is not None:
-            try:
-                re.compile(self.cmdline)
-            except re.error as exc:
-                raise ValueError(f"'cmdline' is not a regular expression: {exc}") from None
-            if not self.cmdline:
-                raise ValueError("'cmdline' is empty: it would match every process")
+        if self.cmdline == "":
+            raise ValueError("'cmdline' is empty: it would match every process")
         return self
 
 

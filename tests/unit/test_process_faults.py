@@ -172,7 +172,7 @@ def test_a_named_process_of_the_targets_role_validates(target, fault):
         ("scheduler", {"process": "kubelet"}, "'kubelet' runs in a Kubernetes node"),
         ("triggerer", {"process": "trigger-runner", "mode": "pause"}, "leave 'mode' out"),
         ("triggerer", {"process": "task", "cmdline": "x"}, "by 'process' or by 'cmdline'"),
-        ("triggerer", {"cmdline": "("}, "'cmdline' is not a regular expression"),
+        ("triggerer", {"cmdline": "("}, "cmdline: not a regular expression"),
         ("triggerer", {"process": "runner"}, "process: Input should be 'trigger-runner'"),
     ],
 )
