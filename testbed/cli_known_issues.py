@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import typer
@@ -48,7 +49,7 @@ def known_issues(
         return
     done: list = []
     try:
-        with progress.results_on_stderr() if as_json else _nothing():
+        with progress.results_on_stderr() if as_json else contextlib.nullcontext():
             runs.run_all(planned, keep=False, results=done)  # a reproduced issue fails its drill
     finally:  # the cells so far, also when the runs stopped early (Ctrl-C, an error)
         found = K.cells(planned, done)
@@ -67,9 +68,3 @@ def _print(found: list[K.Cell]) -> None:
         progress.result("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     for c in found:
         progress.result(f"{c.drill} on {c.version}: {c.cell}: {c.why} ({c.record})")
-
-
-def _nothing():
-    import contextlib
-
-    return contextlib.nullcontext()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from testbed.scenario import catalog
 from testbed.scenario.load import load
+from testbed.upgrade.versions import version_key
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def cells(runs: list, results: list[tuple]) -> list[Cell]:
 
 def table(found: list[Cell]) -> list[list[str]]:
     """Rows (issue, drill, then one column per version) for printing."""
-    versions = sorted({c.version for c in found}, key=_key)
+    versions = sorted({c.version for c in found}, key=version_key)
     by_drill: dict[tuple[str, str], dict[str, str]] = {}
     for c in found:
         by_drill.setdefault((c.reference, c.drill), {})[c.version] = c.cell
@@ -75,9 +76,3 @@ def table(found: list[Cell]) -> list[list[str]]:
 
 def as_json(found: list[Cell]) -> list[dict]:
     return [asdict(c) for c in found]
-
-
-def _key(version: str):
-    from testbed.upgrade.versions import version_key
-
-    return version_key(version)

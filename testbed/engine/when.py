@@ -88,9 +88,7 @@ class TaskState:
         run = self.runs().get(self.cond.run)
         if run is None:
             return None
-        rows = postgres.query(
-            self.cluster, self.sql, (*run, self.cond.task), timeout=READ_TIMEOUT, key=None
-        )
+        rows = postgres.query(self.cluster, self.sql, (*run, self.cond.task), timeout=READ_TIMEOUT)
         for row in rows:
             values = dict(zip(self.columns, row, strict=True))
             if self._holds(values):

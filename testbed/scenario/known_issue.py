@@ -39,10 +39,6 @@ class KnownIssue(Strict):
             raise ValueError(f"{ref!r}: a reference is owner/repo#N, e.g. apache/airflow#58570")
         return ref
 
-    def url(self) -> str:
-        repo, _, number = self.reference.partition("#")
-        return f"https://github.com/{repo}/issues/{number}"
-
     def versions(self) -> list[str]:
         """The versions the matrix runs by default: the newest affected one, and the fixed one
         (where there is one)."""
