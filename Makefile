@@ -93,18 +93,11 @@ lint: venv
 	$(BIN)/ruff check testbed tests benchmarks scenarios
 	$(BIN)/ruff format --check testbed tests benchmarks scenarios
 
-# Regenerate the Airflow lock files (needs uv; resolves for Debian trixie's Python 3.13);
-# overrides/<version>.in adds pins one version needs (say why in the file).
-AIRFLOW_VERSIONS ?= 3.3.1 3.3.2
+# Regenerate the Airflow lock files as each release's constraints pin them (resolved highest,
+# cut at the release's date; testbed/images/lock.py says how). Needs PyPI.
+AIRFLOW_VERSIONS ?= 3.1.7 3.1.8 3.2.2 3.3.1 3.3.2
 lock: venv
-	@for v in $(AIRFLOW_VERSIONS); do \
-	  sed "s/{version}/$$v/" testbed/images/airflow/requirements.in > /tmp/testbed-req-$$v.in; \
-	  if [ -f testbed/images/airflow/overrides/$$v.in ]; then \
-	    cat testbed/images/airflow/overrides/$$v.in >> /tmp/testbed-req-$$v.in; fi; \
-	  $(BIN)/uv pip compile /tmp/testbed-req-$$v.in --python-version 3.13 \
-	    --python-platform x86_64-unknown-linux-gnu --generate-hashes --no-header \
-	    --custom-compile-command "make lock" -q -o testbed/images/airflow/locks/$$v.txt; \
-	  echo "locked Airflow $$v"; done
+	$(BIN)/python -m testbed.images.lock $(AIRFLOW_VERSIONS)
 
 # The documentation site (docs/, mkdocs.yml) into site/: open site/index.html. The reference
 # pages are generated from the code while it builds (docs/hooks/reference.py).

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.core.errors import ImageMissing
-from testbed.images import catalog
+from testbed.core.errors import ImageMissing, TestbedError
+from testbed.images import catalog, lock
 
 
 def test_tags_are_deterministic_and_versioned():
@@ -27,15 +27,31 @@ def test_unknown_version_says_what_is_buildable():
         catalog.airflow_ref("3.2.0")
 
 
-@pytest.mark.parametrize("version", ["3.3.1", "3.3.2"])
-def test_lock_pins_airflow_and_the_celery_workaround(version):
+@pytest.mark.parametrize("version", catalog.AIRFLOW_VERSIONS)
+def test_every_lock_pins_airflow_and_names_its_cut(version):
     pins = catalog.lock_pins(version)
     assert pins["apache-airflow"] == version
     assert pins["apache-airflow-core"] == version
-    assert pins["celery"] == "5.6.3" and pins["kombu"] == "5.6.2"
     for provider in ("celery", "amazon", "postgres"):
         assert f"apache-airflow-providers-{provider}" in pins
     assert "pykerberos" in pins  # the kerberos extra
+    recipe = lock.recipe(version)  # the header says how it was resolved
+    assert recipe.cut[:4] == "2026" and f"apache-airflow-core {version}" in recipe.why
+
+
+def test_every_lock_holds_the_shared_layers_c_extensions():
+    """The per-version layer has no compiler: what deps.Dockerfile compiled must not change."""
+    default = catalog.lock_pins(catalog.DEFAULT_AIRFLOW_VERSION)
+    for version in catalog.AIRFLOW_VERSIONS:
+        pins = catalog.lock_pins(version)
+        assert {n: pins[n] for n in lock.COMPILED} == {n: default[n] for n in lock.COMPILED}
+
+
+def test_a_lock_without_its_recipe_says_how_to_regenerate(tmp_path, monkeypatch):
+    (tmp_path / "3.1.8.txt").write_text("celery==5.6.2\n")
+    monkeypatch.setattr(lock, "LOCKS", tmp_path)
+    with pytest.raises(TestbedError, match="3.1.8.txt: no '# cut:' line.*make lock"):
+        lock.recipe("3.1.8")
 
 
 def test_tools_lock_is_hash_pinned_and_not_an_airflow_version():
