@@ -21,6 +21,7 @@ REMOTE_BASE = f"s3://{LOG_BUCKET}/logs"
 API_PORT = 8080
 SCHEDULER_HEALTH_PORT = 8974
 MINIO_USER = "testbed"
+MINIO_PORT = 9000
 TIMESCALE_ENV = "TESTBED_TIMESCALE"  # read by the testbed's own DAGs (scenarios/dags/)
 
 # Defaults every cluster gets; a topology's config overrides any of them.
@@ -133,12 +134,16 @@ def environment(topology: Topology, node: str, secrets: Secrets) -> dict[str, st
         env[env_name("core", "execution_api_server_url")] = f"http://{host}:{port}/execution/"
     if topology.kerberos and role_is_worker(node):
         env.update(worker_kerberos_env(topology))
+    minio_host, minio_port = _endpoint(topology, node, "minio", MINIO_PORT)
     env["AIRFLOW_CONN_MINIO"] = json.dumps(
         {
             "conn_type": "aws",
             "login": MINIO_USER,
             "password": secrets.minio_password,
-            "extra": {"endpoint_url": "http://minio:9000", "region_name": "us-east-1"},
+            "extra": {
+                "endpoint_url": f"http://{minio_host}:{minio_port}",
+                "region_name": "us-east-1",
+            },
         }
     )
     return env

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import tarfile
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -197,6 +198,8 @@ def exec_run(
 
     The timeout is enforced twice: inside the container (coreutils ``timeout -s KILL`` ends the
     command) and on the host (a stuck engine call, e.g. on a paused container, is abandoned).
+    Exit code 137 (SIGKILL) is the timeout only once the timeout has passed: before that,
+    something else killed the command (the kernel's OOM killer), and the result says so.
     """
     wrapped = ["timeout", "-s", "KILL", f"{timeout:g}", *cmd]
     result: dict[str, object] = {}
@@ -209,10 +212,12 @@ def exec_run(
             result["error"] = exc
 
     t = threading.Thread(target=target, daemon=True)
+    started = time.monotonic()
     t.start()
     t.join(timeout + 5)
+    timed_out = time.monotonic() - started >= timeout
     if t.is_alive() or (
-        "value" in result and result["value"].exit_code == 137  # type: ignore[union-attr]
+        timed_out and "value" in result and result["value"].exit_code == 137  # type: ignore[union-attr]
     ):
         raise ExecTimeout(node or container.name, cmd, timeout)
     if "error" in result:

@@ -98,7 +98,7 @@ class Link:
     """One component's connection to a backing service, routed through Toxiproxy."""
 
     client: str  # node name, e.g. "scheduler"
-    upstream: str  # "postgres" | "redis" | "api-server" (its Execution API)
+    upstream: str  # "postgres" | "redis" | "api-server" (its Execution API) | "minio" (logs)
     listen_port: int  # port on the toxiproxy node
 
     @property
@@ -286,6 +286,8 @@ class Topology:
         # Execution API (after the database links, whose ports stay as they were)
         pairs += [(n, "api-server") for n in EXECUTION_API_CLIENTS if n in self.nodes]
         pairs += [(w, "api-server") for w in self.worker_names]
+        # remote log storage: the workers' uploads, the api-server's reads (after the rest)
+        pairs += [(n, "minio") for n in (*self.worker_names, "api-server")]
         return [Link(c, u, PROXY_BASE_PORT + i) for i, (c, u) in enumerate(pairs)]
 
     def link(self, client: str, upstream: str) -> Link:

@@ -1,6 +1,6 @@
 """The value types scenario fields share: durations (``30s``, ``2m``, ``500ms``, ``1.5s``,
-``1h`` or a number of seconds), signed durations (a clock offset, ``-10m``) and Airflow option
-keys (``section.key``).
+``1h`` or a number of seconds), signed durations (a clock offset, ``-10m``), sizes (``300m``,
+``1g``, ``64k`` or a number of bytes) and Airflow option keys (``section.key``).
 
 Pure and low in the layering: both the scenario model (:mod:`testbed.scenario`) and the fault
 kinds' parameter models (:mod:`testbed.faults.params`) build on them.
@@ -48,6 +48,22 @@ def parse_signed_duration(value: object) -> float:
 
 
 SignedDuration = Annotated[float, BeforeValidator(parse_signed_duration)]
+
+
+_SIZE_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)b?\s*$", re.I)
+
+
+def parse_size(value: object) -> int:
+    """Bytes from ``300m``/``300MB``, ``1g``, ``64k`` or a whole number (binary units)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and (m := _SIZE.match(value)):
+        return int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+    raise ValueError(f"bad size {value!r}; use e.g. 300m, 1g, 64k or a number of bytes")
+
+
+Size = Annotated[int, BeforeValidator(parse_size)]
 
 
 ConfigKey = Annotated[str, Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")]  # section.key

@@ -23,6 +23,7 @@ from testbed.core.values import (
     Duration,
     Regex,
     SignedDuration,
+    Size,
     nested_config,
 )
 from testbed.faults.process_roles import AIRFLOW_PROCESSES
@@ -161,3 +162,15 @@ class PodDeleteParams(Params):
 class CpuThrottleParams(Params):
     # the node's CPU limit while the fault is in force: 0.1 is a tenth of one core
     cpus: float | None = Field(None, ge=0.01, le=4.0)
+
+
+class MemoryLimitParams(Params):
+    # the node's memory limit while the fault is in force (e.g. 300m): above it, the kernel's
+    # OOM killer kills the biggest process of the node
+    memory: Size | None = Field(None, ge=16 * 2**20)
+
+    @model_validator(mode="after")
+    def _memory_given(self) -> MemoryLimitParams:
+        if self.memory is None:
+            raise ValueError("a memory_limit fault needs 'memory', the limit (e.g. 300m, 1g)")
+        return self

@@ -127,6 +127,14 @@ REGISTRY: dict[str, FaultSpec] = {
             backends=("docker",),
         ),
         FaultSpec(
+            "memory_limit",
+            f"{_F}.resource:MemoryLimit",
+            "Lower a node's memory limit live (`memory`, e.g. 300m): past it, the kernel's OOM "
+            "killer kills the node's biggest process (often a task).",
+            params=P.MemoryLimitParams,
+            backends=("docker",),
+        ),
+        FaultSpec(
             "pod_delete",
             "testbed.faults.pod:PodDelete",
             "Delete a role's pod(s) on Kubernetes, with a grace period; the heal waits for new.",

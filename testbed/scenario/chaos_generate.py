@@ -43,15 +43,16 @@ TOXICS = {  # per upstream, the toxics that heal cleanly (see the module)
     "postgres": ("latency", "stall"),
     "redis": ("latency", "down"),
     "api-server": ("latency", "stall", "down"),  # the Task SDK's HTTP client retries
+    "minio": ("latency", "stall"),  # an upload or a log read waits, then completes
 }
 WORKLOAD_CONF = {  # small runs: the workload is traffic, not load (2 cores)
     "many_tasks": {"count": 2, "seconds": 1},
     "long_task": {"seconds": 20},
 }
 NOT_DRAWN_BY_DEFAULT = ("api-server", "migrate")
-# links drawn only when named (--targets '*->api-server'): the Execution API's, so the default
-# draw stays what it was before they existed
-NOT_DRAWN_UPSTREAMS = ("api-server",)
+# links drawn only when named (--targets '*->api-server'): the Execution API's and the log
+# store's, so the default draw stays what it was before they existed
+NOT_DRAWN_UPSTREAMS = ("api-server", "minio")
 
 
 class ChaosError(ScenarioError):

@@ -18,7 +18,12 @@ from testbed.services import Ctx
 from testbed.topology import Topology
 
 API_PORT = 8474
-UPSTREAM_PORTS = {"postgres": 5432, "redis": 6379, "api-server": AC.API_PORT}
+UPSTREAM_PORTS = {
+    "postgres": 5432,
+    "redis": 6379,
+    "api-server": AC.API_PORT,
+    "minio": AC.MINIO_PORT,
+}
 
 
 def proxies(topology: Topology) -> list[dict]:

@@ -81,6 +81,9 @@ def test_exec_timeout_is_enforced(testbed_cluster):
 
     with pytest.raises(ExecTimeout):
         runtime.exec_run(testbed_cluster.container("redis"), ["sleep", "30"], timeout=1)
+    # SIGKILLed by something else well before its timeout (e.g. the OOM killer): not a timeout
+    killed = ["sh", "-c", "kill -9 $$"]
+    assert runtime.exec_run(testbed_cluster.container("redis"), killed, timeout=30).exit_code == 137
 
 
 def test_status_json_lists_every_node_and_the_api_port(testbed_cluster):

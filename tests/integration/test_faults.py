@@ -23,10 +23,10 @@ def wait_for(pred, timeout: float, interval: float = 0.5):
 
 def test_pause_hang_freezes_the_node_and_heals(testbed_cluster):
     c = testbed_cluster
-    with faults.Hang(c, "triggerer", "pause"):
-        assert runtime.state(c.container("triggerer")) == "paused"
+    with faults.Hang(c, "worker-1", "pause"):
+        assert runtime.state(c.container("worker-1")) == "paused"
         assert faults.heal_audit(c) == ["triggerer is paused"]
-    assert runtime.state(c.container("triggerer")) == "running"
+    assert runtime.state(c.container("worker-1")) == "running"
     assert faults.heal_audit(c) == []
 
 
@@ -100,7 +100,7 @@ def test_reset_heals_what_a_scenario_left_behind(testbed_cluster):
 
     c = testbed_cluster
     faults.Partition(c, "worker-2", peer="redis").inject()
-    faults.Hang(c, "triggerer", "pause").inject()
+    faults.Hang(c, "worker-1", "pause").inject()
     faults.LinkFault(c, "scheduler->redis", "latency", name="slow", latency=50).inject()
     assert len(faults.heal_audit(c)) == 2 + 1 + 2
     reset(c)
@@ -119,14 +119,42 @@ def test_cpu_throttle_slows_the_node_and_heals(testbed_cluster):
     from testbed.faults.resource import CpuThrottle, cpu_quota
 
     c = testbed_cluster
-    free = min(_busy_seconds(c, "triggerer") for _ in range(2))
-    with CpuThrottle(c, "triggerer", cpus=0.05):
-        assert cpu_quota(c.container("triggerer")) == 5000
+    free = min(_busy_seconds(c, "worker-1") for _ in range(2))
+    with CpuThrottle(c, "worker-1", cpus=0.05):
+        assert cpu_quota(c.container("worker-1")) == 5000
         assert faults.heal_audit(c) == ["triggerer is CPU-throttled (0.05 CPUs)"]
-        starved = _busy_seconds(c, "triggerer")
+        starved = _busy_seconds(c, "worker-1")
     assert starved > 4 * free, (starved, free)  # the fault had its effect
-    assert cpu_quota(c.container("triggerer")) in (-1, 0)
+    assert cpu_quota(c.container("worker-1")) in (-1, 0)
     assert faults.heal_audit(c) == []
+
+
+def test_memory_limit_gets_a_hungry_process_oom_killed_and_heals(testbed_cluster):
+    from testbed.faults.resource import MemoryLimit, memory_limit, oom_kills
+
+    c = testbed_cluster
+    hog = [
+        "python3",
+        "-c",
+        "b = bytearray(600 * 2**20); [b.__setitem__(i, 1) for i in "
+        "range(0, len(b), 4096)]; print('held')",
+    ]
+    assert c.exec_in("worker-1", hog, timeout=60).exit_code == 0  # no limit: it runs
+    before = oom_kills(c, "worker-1")
+    limit = 600 * 2**20  # the worker_oom_task drill's: the hog outgrows every other process
+    with MemoryLimit(c, "worker-1", memory=limit) as fault:
+        assert memory_limit(c.container("worker-1")) == limit
+        assert faults.heal_audit(c) == [f"worker-1 is memory-limited ({limit / 2**20:g} MiB)"]
+        killed = c.exec_in("worker-1", hog, timeout=60)
+        assert killed.exit_code == 137 and "held" not in killed.output  # SIGKILLed by the kernel
+        assert oom_kills(c, "worker-1") == before + 1
+    assert [e["count"] for e in _records(c, fault, "oom_kills")] == [1]
+    assert c.exec_in("worker-1", hog, timeout=60).exit_code == 0  # the limit is lifted
+    assert faults.heal_audit(c) == []
+
+
+def _records(c, fault, phase: str) -> list[dict]:
+    return [e for e in c.history.events("fault") if (e["name"], e["phase"]) == (fault.name, phase)]
 
 
 def _execution_api_seconds(c, node: str) -> float:

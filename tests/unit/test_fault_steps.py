@@ -32,6 +32,7 @@ GOOD = {
     "clock_skew": ({"offset": "-10m"}, {"offset": -600.0}),
     "pod_delete": ({"grace": "0s"}, {"grace": 0.0}),
     "cpu_throttle": ({"cpus": 0.2}, {"cpus": 0.2}),
+    "memory_limit": ({"memory": "300m"}, {"memory": 300 * 2**20}),
 }
 
 
@@ -161,6 +162,31 @@ def test_cpu_throttle_is_bounded_and_only_on_docker():
     data = {"name": "x", "topology": k8s, "steps": [step, {"expect": {"check": "no_task_lost"}}]}
     with pytest.raises(ScenarioError, match="cpu_throttle.*docker"):
         from_data(data)
+
+
+@pytest.mark.parametrize(
+    ("memory", "error"),
+    [
+        (None, "needs 'memory', the limit"),
+        ("8m", "greater than or equal to 16777216"),
+        ("lots", "bad size 'lots'; use e.g. 300m, 1g"),
+        ("1.5g", "bad size"),
+    ],
+)
+def test_memory_limit_needs_a_size_of_at_least_16_mib(memory, error):
+    with pytest.raises(ValidationError, match=error):
+        Fault(name="f", kind="memory_limit", target="worker-1", memory=memory)
+
+
+def test_sizes_read_binary_units():
+    from testbed.core.values import parse_size
+
+    assert [parse_size(v) for v in ("1g", "300MB", "64k", 4096)] == [
+        2**30,
+        300 * 2**20,
+        65536,
+        4096,
+    ]
 
 
 def test_validation_reads_what_a_kind_targets_and_needs_from_its_registry_entry(monkeypatch):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from testbed import airflow_config
 from testbed.core.errors import TestbedError
+from testbed.core.secrets import Secrets
 from testbed.topology import PROXY_BASE_PORT, Topology
 
 
@@ -34,8 +36,22 @@ def test_more_api_servers_each_with_a_database_link_that_moves_no_other_port():
     ports2 = {k.label: k.listen_port for k in two.links()}
     assert "api-server-2->postgres" in ports2
     moved = {k for k in ports if ports[k] != ports2[k]}
-    execution_api = {k for k in ports if k.endswith("->api-server")}
-    assert moved == {"migrate->postgres"} | execution_api  # the database links stay put
+    later = {k for k in ports if k.endswith(("->api-server", "->minio"))}
+    assert moved == {"migrate->postgres"} | later  # the database links stay put
+
+
+def test_remote_log_storage_is_reached_by_a_link_per_worker_and_the_api_server():
+    t = Topology(workers=2)
+    assert [k.label for k in t.links() if k.upstream == "minio"] == [
+        "worker-1->minio",
+        "worker-2->minio",
+        "api-server->minio",
+    ]
+    env = airflow_config.environment(t, "worker-2", Secrets.generate())
+    port = t.link("worker-2", "minio").listen_port
+    assert f'"endpoint_url": "http://toxiproxy:{port}"' in env["AIRFLOW_CONN_MINIO"]
+    env = airflow_config.environment(t, "scheduler", Secrets.generate())
+    assert '"endpoint_url": "http://minio:9000"' in env["AIRFLOW_CONN_MINIO"]  # no link of its own
 
 
 def test_what_runs_tasks_triggers_and_callbacks_reaches_the_execution_api_by_a_link():
