@@ -151,6 +151,9 @@ def print_verdict(verdict, folder) -> None:
         color = {"PASS": "green", "FAIL": "red", "NOTE": "cyan"}.get(line[:4], "yellow")
         console.print(f"  [{color}]{line[:4]}[/]{escape(line[4:])}", highlight=False)
     mark = "[green]PASSED[/]" if verdict.ok else "[red]FAILED[/]"
+    if verdict.known_failure:  # expected: the drill reproduces a report on a version it affects
+        k = verdict.known_issue
+        mark = f"[yellow]KNOWN ISSUE[/] {k['reference']} reproduced on {k['version']}:"
     mark = "[yellow]INTERRUPTED[/]" if verdict.interrupted else mark
     console.print(f"{mark} {verdict.scenario} in {verdict.wall_seconds:.0f}s; record: {folder}")
     if (folder / "report.html").exists():

@@ -8,7 +8,17 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from testbed.checks import config, diagnostics, health, kerberos, logs, tasks, upgrade
+from testbed.checks import (
+    config,
+    diagnostics,
+    health,
+    kerberos,
+    logs,
+    node_log,
+    processes,
+    tasks,
+    upgrade,
+)
 from testbed.checks.result import CheckResult
 from testbed.checks.view import View
 from testbed.core.errors import ScenarioError
@@ -21,7 +31,8 @@ class CheckSpec:
     params: type[BaseModel]
     needs: tuple[str, ...] = ()  # extra probes: "remote_log", "scheduler_job", "log_event",
     # "schema", "pg_locks" (testbed.upgrade.observe); "kerberos_task", "kerberos_ticket",
-    # "keytab_scan", "service_log" (testbed.observe.kerberos)
+    # "keytab_scan", "service_log" (testbed.observe.kerberos); "processes"
+    # (testbed.observe.processes); "node_log" (testbed.observe.node_log)
 
     @property
     def doc(self) -> str:
@@ -44,6 +55,10 @@ REGISTRY: dict[str, CheckSpec] = {
         CheckSpec("no_task_lost", tasks.no_task_lost, tasks.NoLossParams),
         CheckSpec("remote_log", logs.remote_log, logs.RemoteLogParams, ("remote_log",)),
         CheckSpec("remote_logs_all", logs.remote_logs_all, logs.AllLogsParams, ("remote_log",)),
+        CheckSpec(
+            "process_running", processes.process_running, processes.ProcessParams, ("processes",)
+        ),
+        CheckSpec("logged", node_log.logged, node_log.LoggedParams, ("node_log",)),
         CheckSpec("config_in_force", config.config_in_force, config.ConfigParams),
         CheckSpec("stack_shows", diagnostics.stack_shows, diagnostics.StackParams),
         CheckSpec("schema_head", upgrade.schema_head, upgrade.SchemaHeadParams, ("schema",)),

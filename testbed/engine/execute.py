@@ -85,6 +85,9 @@ def execute(
             _interrupted(cluster, runner, "healing")
         with deferred("writing the verdict; the cluster is removed next"):
             verdict = compute(scenario.name, cluster.history.events())
+            if scenario.known_issue is not None:
+                version = cluster.topology.airflow_version
+                verdict.known_issue = scenario.known_issue.judge(version, verdict)
             verdict.save(folder / "verdict.json")
             write_report(folder)
         if interrupted:

@@ -21,13 +21,19 @@ from testbed.checks import CheckResult, CheckSpec, View
 from testbed.cluster import Cluster
 from testbed.engine.observing import finished_attempts
 from testbed.logwatch import Attempt, LogWatch
+from testbed.observe import node_log, processes
 from testbed.upgrade import observe as upgrade_observe
 from testbed.upgrade import procedure
 from testbed.upgrade.versions import schema_info
 
 GATHER_MIN = 10.0  # seconds an expectation's on-demand probes may start within, at least
 # What the engine runs before evaluating a check that declares one of these needs (CheckSpec)
-GATHERERS = {**observe.GATHERERS, **observe.SERVICE_LOG_GATHERERS}
+GATHERERS = {
+    **observe.GATHERERS,
+    **observe.SERVICE_LOG_GATHERERS,
+    **processes.GATHERERS,
+    **node_log.GATHERERS,
+}
 
 
 class Gatherer:

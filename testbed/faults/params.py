@@ -11,7 +11,7 @@ read them without those clients.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -173,4 +173,16 @@ class MemoryLimitParams(Params):
     def _memory_given(self) -> MemoryLimitParams:
         if self.memory is None:
             raise ValueError("a memory_limit fault needs 'memory', the limit (e.g. 300m, 1g)")
+        return self
+
+
+class DbLockParams(Params):
+    # the table whose rows are locked, and which rows ({column: value}; every row without it)
+    table: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]*$")
+    where: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], str | int] | None = None
+
+    @model_validator(mode="after")
+    def _table_given(self) -> DbLockParams:
+        if self.table is None:
+            raise ValueError("a db_lock fault needs 'table', e.g. dag (and 'where': {dag_id: x})")
         return self

@@ -28,13 +28,14 @@ class FaultSpec:
     chaos: bool = False  # seeded chaos may draw it (testbed.scenario.chaos_generate)
     backends: tuple[str, ...] = ()  # it runs only on these (testbed.topology.BACKENDS); (): all
     # what its target names (TARGETS): a node, a pod role, a link or a glob of links, a node
-    # holding a keytab, a node a fresh container re-creates whole with a skewed clock
+    # holding a keytab, a node a fresh container re-creates whole with a skewed clock, the
+    # metadata database's node
     targets: str = "node"
     needs_kerberos: bool = False  # only in a topology with the Kerberos pieces
     recreates_node: bool = False  # a fresh container for the node (its disk and state go)
 
 
-TARGETS = ("node", "pod", "link", "keytab_holder", "skewable")
+TARGETS = ("node", "pod", "link", "keytab_holder", "skewable", "database")
 
 
 _F = "testbed.faults"
@@ -133,6 +134,14 @@ REGISTRY: dict[str, FaultSpec] = {
             "killer kills the node's biggest process (often a task).",
             params=P.MemoryLimitParams,
             backends=("docker",),
+        ),
+        FaultSpec(
+            "db_lock",
+            f"{_F}.database:DbLock",
+            "Hold row locks in the metadata database from an idle session (`table`, `where`), "
+            "as a dead process's connection left idle in transaction does.",
+            params=P.DbLockParams,
+            targets="database",
         ),
         FaultSpec(
             "pod_delete",

@@ -45,6 +45,13 @@ class KnownIssue(Strict):
         out = [max(self.affects, key=version_key)]
         return out + ([self.fixed_in] if self.fixed_in else [])
 
+    def judge(self, version: str, verdict: Any) -> dict[str, Any]:
+        """What a verdict carries of this issue on ``version`` (:attr:`Verdict.known_issue`)."""
+        cell, why = self.cell(version, verdict)
+        affected = version in self.affects
+        return {"reference": self.reference, "version": version, "affected": affected,
+                "cell": cell, "why": why}  # fmt: skip
+
     def cell(self, version: str, verdict: Any) -> tuple[str, str]:
         """``(cell, why)`` for one run of the drill on ``version`` (its :class:`Verdict`)."""
         if verdict.interrupted or verdict.failed_steps:

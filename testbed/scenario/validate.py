@@ -227,6 +227,9 @@ def _fault_target(step: Fault, st: _State) -> list[tuple[str, str]]:
         run = step.target[len(HOST_OF) :].partition(".")[0]
         if run not in st.runs:
             return [("target", _unknown("run", run, st.runs) + f" (in {step.target!r})")]
+    elif step.spec.targets == "database":
+        if step.target != "postgres":
+            return [("target", f"a {step.kind} fault targets the metadata database: postgres")]
     elif step.spec.targets == "link":
         if not fnmatch.filter(st.links, step.target):
             return [("target", f"no link {step.target!r}; links: {', '.join(sorted(st.links))}")]
@@ -316,7 +319,8 @@ def _expect(step: Expect, st: _State, dags: set[str]) -> list[tuple[str, str]]:
             out.append((field, _unknown("fault", p[field], st.faults)))
     if step.check == "drained_cleanly" and p.get("fault") in st.faults - st.signalling:
         out.append(("fault", f"{p['fault']!r} sends no TERM: use a stop, or a kill with signal"))
-    for field in ("by", "target"):
+    nodes = ("node",) if step.check in ("process_running", "logged") else ()
+    for field in ("by", "target", *nodes):
         if p.get(field) is not None and p[field] not in st.nodes:
             out.append((field, _unknown("node", p[field], st.nodes)))
     return out

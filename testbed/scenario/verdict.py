@@ -21,11 +21,22 @@ class Verdict:
     heal_failures: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: float = 0.0
     interrupted: str | None = None  # "at step N (during ...)": a partial verdict
+    # a known-issue drill's cell on the version it ran: {"reference", "version", "affected",
+    # "cell", "why"} (testbed.scenario.known_issue)
+    known_issue: dict[str, Any] | None = None
+
+    @property
+    def known_failure(self) -> bool:
+        """Failed only as the reported issue it reproduces fails, on a version it affects: the
+        issue reproduced, which a catalogue run counts as expected (not as a failure)."""
+        k = self.known_issue
+        return bool(not self.ok and k and k["affected"] and k["cell"] == "reproduced")
 
     @property
     def clean(self) -> bool:
-        """Passed and left nothing broken."""
-        return self.ok and not self.heal_problems and not self.heal_failures
+        """Passed (or failed only as a known issue does) and left nothing broken."""
+        held = self.ok or self.known_failure
+        return held and not self.heal_problems and not self.heal_failures
 
     def lines(self) -> list[str]:
         out = []

@@ -23,10 +23,10 @@ def wait_for(pred, timeout: float, interval: float = 0.5):
 
 def test_pause_hang_freezes_the_node_and_heals(testbed_cluster):
     c = testbed_cluster
-    with faults.Hang(c, "worker-1", "pause"):
-        assert runtime.state(c.container("worker-1")) == "paused"
+    with faults.Hang(c, "triggerer", "pause"):
+        assert runtime.state(c.container("triggerer")) == "paused"
         assert faults.heal_audit(c) == ["triggerer is paused"]
-    assert runtime.state(c.container("worker-1")) == "running"
+    assert runtime.state(c.container("triggerer")) == "running"
     assert faults.heal_audit(c) == []
 
 
@@ -100,7 +100,7 @@ def test_reset_heals_what_a_scenario_left_behind(testbed_cluster):
 
     c = testbed_cluster
     faults.Partition(c, "worker-2", peer="redis").inject()
-    faults.Hang(c, "worker-1", "pause").inject()
+    faults.Hang(c, "triggerer", "pause").inject()
     faults.LinkFault(c, "scheduler->redis", "latency", name="slow", latency=50).inject()
     assert len(faults.heal_audit(c)) == 2 + 1 + 2
     reset(c)
@@ -119,13 +119,13 @@ def test_cpu_throttle_slows_the_node_and_heals(testbed_cluster):
     from testbed.faults.resource import CpuThrottle, cpu_quota
 
     c = testbed_cluster
-    free = min(_busy_seconds(c, "worker-1") for _ in range(2))
-    with CpuThrottle(c, "worker-1", cpus=0.05):
-        assert cpu_quota(c.container("worker-1")) == 5000
+    free = min(_busy_seconds(c, "triggerer") for _ in range(2))
+    with CpuThrottle(c, "triggerer", cpus=0.05):
+        assert cpu_quota(c.container("triggerer")) == 5000
         assert faults.heal_audit(c) == ["triggerer is CPU-throttled (0.05 CPUs)"]
-        starved = _busy_seconds(c, "worker-1")
+        starved = _busy_seconds(c, "triggerer")
     assert starved > 4 * free, (starved, free)  # the fault had its effect
-    assert cpu_quota(c.container("worker-1")) in (-1, 0)
+    assert cpu_quota(c.container("triggerer")) in (-1, 0)
     assert faults.heal_audit(c) == []
 
 

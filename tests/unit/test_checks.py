@@ -350,3 +350,66 @@ def test_adoption_by_any_other_scheduler_when_by_is_not_named():
     assert r.ok and r.measurements["new_job"] == 9 and "another scheduler" in r.detail
     never = [*base, ti(40, state="success", job=7)]
     assert not run("task_adopted", never, run="long", task="work").ok
+
+
+def procs(mono: float, pids: list[int], cmdline: str = "testbed-child", error=None) -> dict:
+    value = None if error else {"cmdline": cmdline, "pids": pids, "lines": [cmdline] * len(pids)}
+    return ev("observation", mono, probe="processes", target="worker-1", value=value, error=error)
+
+
+@pytest.mark.parametrize(
+    ("looks", "running", "ok", "says"),
+    [
+        ([procs(1, [7])], True, True, "a process of worker-1 matching 'testbed-child' runs"),
+        ([procs(1, [7]), procs(2, [])], True, False, "no process of worker-1"),
+        ([procs(1, [7]), procs(2, [])], False, True, "no process of worker-1"),
+        ([procs(1, []), procs(2, [7])], False, False, "still runs: testbed-child"),
+        ([procs(1, [], error="timeout")], False, False, "could not be read: timeout"),
+        ([procs(1, [], cmdline="other")], False, False, "never read"),
+        ([], True, False, "never read"),
+    ],
+)
+def test_process_running_judges_the_last_look(looks, running, ok, says):
+    result = run(
+        "process_running", looks, node="worker-1", cmdline="testbed-child", running=running
+    )
+    assert result.ok is ok and says in result.detail
+
+
+def test_process_running_during_a_window_fails_on_any_look_that_saw_it():
+    looks = [procs(1, []), procs(2, [9]), procs(3, [])]
+    result = run(
+        "process_running", looks, since=0.5, node="worker-1", cmdline="testbed-child", running=False
+    )
+    assert not result.ok and result.measurements["looks_not_as_expected"] == 1
+
+
+def nlog(mono: float, count: int, line: str = "heartbeat", error=None) -> dict:
+    value = (
+        None
+        if error
+        else {
+            "line": line,
+            "since": 1e9,
+            "count": count,
+            "read": 50,
+            "last": [f"slow {line}"] * min(count, 5),
+        }
+    )
+    return ev("observation", mono, probe="node_log", target="scheduler", value=value, error=error)
+
+
+@pytest.mark.parametrize(
+    ("looks", "present", "ok", "says"),
+    [
+        ([nlog(1, 0), nlog(2, 2)], True, True, "has 2: slow heartbeat"),
+        ([nlog(1, 0), nlog(2, 0)], True, False, "no line of scheduler's output since 'f'"),
+        ([nlog(1, 0), nlog(2, 0)], False, True, "no line of scheduler's output"),
+        ([nlog(1, 0), nlog(2, 1)], False, False, "has 1: slow heartbeat"),
+        ([nlog(1, 0, error="timeout")], False, False, "could not be read: timeout"),
+        ([nlog(1, 3, line="other")], True, False, "never read"),
+    ],
+)
+def test_logged_judges_what_the_node_wrote_since_the_fault(looks, present, ok, says):
+    result = run("logged", looks, node="scheduler", line="heartbeat", after="f", present=present)
+    assert result.ok is ok and says in result.detail

@@ -33,6 +33,10 @@ GOOD = {
     "pod_delete": ({"grace": "0s"}, {"grace": 0.0}),
     "cpu_throttle": ({"cpus": 0.2}, {"cpus": 0.2}),
     "memory_limit": ({"memory": "300m"}, {"memory": 300 * 2**20}),
+    "db_lock": (
+        {"table": "dag", "where": {"dag_id": "v"}},
+        {"table": "dag", "where": {"dag_id": "v"}},
+    ),
 }
 
 
@@ -176,6 +180,19 @@ def test_cpu_throttle_is_bounded_and_only_on_docker():
 def test_memory_limit_needs_a_size_of_at_least_16_mib(memory, error):
     with pytest.raises(ValidationError, match=error):
         Fault(name="f", kind="memory_limit", target="worker-1", memory=memory)
+
+
+def test_db_lock_names_a_table_and_targets_the_metadata_database():
+    with pytest.raises(ValidationError, match="needs 'table'"):
+        Fault(name="f", kind="db_lock", target="postgres")
+    with pytest.raises(ValidationError, match="String should match pattern"):
+        Fault(name="f", kind="db_lock", target="postgres", table="dag; drop table dag")
+    with pytest.raises(ValidationError, match="String should match pattern"):
+        Fault(name="f", kind="db_lock", target="postgres", table="dag", where={"a b": 1})
+    step = {"fault": {"name": "f", "kind": "db_lock", "target": "scheduler", "table": "dag"}}
+    data = {"name": "x", "steps": [step, {"expect": {"check": "no_task_lost"}}]}
+    with pytest.raises(ScenarioError, match="targets the metadata database: postgres"):
+        from_data(data)
 
 
 def test_sizes_read_binary_units():

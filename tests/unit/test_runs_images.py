@@ -53,7 +53,8 @@ def test_only_the_kubernetes_scenario_waits_for_its_image(monkeypatch, tmp_path)
     def execute(s, cluster, on_step=None):
         log.append(f"run {s.name}")
         verdict = SimpleNamespace(
-            ok=True, clean=True, interrupted=False, scenario=s.name, wall_seconds=1.0,
+            ok=True, clean=True, known_failure=False, interrupted=False, scenario=s.name,
+            wall_seconds=1.0,
             lines=lambda: [],
         )  # fmt: skip
         return verdict, tmp_path

@@ -304,3 +304,12 @@ def test_a_drill_without_an_expectation_of_its_own_is_refused():
             from_data({"name": "n", "steps": data}, "n.yaml")
     judged = {"expect": {"name": "j", "check": "no_task_lost"}}
     assert from_data({"name": "n", "steps": [*steps, judged]}, "n.yaml").steps[1].check
+
+
+def test_a_process_check_names_a_node_of_the_topology_and_a_valid_pattern():
+    bad_node = {"check": "process_running", "node": "worker-9", "cmdline": "sh"}
+    assert "steps.3.expect.node: unknown node 'worker-9'" in error_of(
+        with_step(3, {"expect": bad_node})
+    )
+    bad_regex = {"check": "process_running", "node": "worker-1", "cmdline": "(unclosed"}
+    assert "cmdline" in error_of(with_step(3, {"expect": bad_regex}))
