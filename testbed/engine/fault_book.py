@@ -61,13 +61,13 @@ class FaultBook:
         when: When | None = None,
     ) -> faults.Fault:
         """Make the fault (its target resolved) and inject it now (within ``bound`` s), after
-        ``delay`` s in a timer, or once ``when`` holds (a ``host_of:`` target resolved then);
-        heal it after ``duration`` s if given."""
+        ``delay`` s in a timer, or once ``when`` holds (``delay`` s after it, if given; a
+        ``host_of:`` target resolved then); heal it after ``duration`` s if given."""
         target = target if when else self.resolve(target)
         fault = FAULTS[kind](self.cluster, target, name=name, **params)
         self.faults[name] = fault
         if when is not None:
-            self._watch(fault, bound, duration, when)
+            self._watch(fault, bound, duration, when, delay or 0.0)
         elif delay:
             timer = threading.Timer(delay, lambda: self._inject_late(fault, bound, duration))
             timer.daemon = True
@@ -82,15 +82,18 @@ class FaultBook:
             self._timers.append(later)
         later.start()
 
-    def _watch(self, fault: faults.Fault, bound: float, duration: float | None, when: When):
-        """Inject once ``when`` holds: a :class:`Watch` thread; the record says what held and
-        how long after it the fault went in."""
+    def _watch(
+        self, fault: faults.Fault, bound: float, duration: float | None, when: When, delay: float
+    ) -> None:
+        """Inject once ``when`` holds (``delay`` s later): a :class:`Watch` thread; the record
+        says what held and how long after it the fault went in."""
         cond = when.condition()
         check = (
             LogLine(self.cluster, cond) if when.log else TaskState(self.cluster, cond, self._runs)
         )
 
         def held(match: dict, seen: float) -> None:
+            self.cancelled.wait(delay)  # the scenario ending cuts it short (the inject records it)
             self._inject_late(fault, bound, duration, (cond.describe(), match, seen))
 
         def timed_out(why: str) -> None:

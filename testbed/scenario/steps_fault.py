@@ -147,8 +147,6 @@ class Fault(Bounded, metaclass=_ByKind):
     def _healed_by_step(self) -> Fault:
         if self.for_ is not None and self.spec.healed_by_step:
             raise ValueError(f"'for' does not apply to a {self.kind} fault; heal it with a step")
-        if self.when is not None and self.delay is not None:
-            raise ValueError("a fault takes a 'delay' or a 'when' condition, not both")
         return self
 
     def bound(self) -> float:
@@ -175,9 +173,10 @@ class Fault(Bounded, metaclass=_ByKind):
         )
 
     def _describe_delay(self) -> str:
-        if self.when is not None:
-            return self.when.describe()
         seconds = self.delay_seconds()
+        if self.when is not None:
+            later = f", {seconds:g}s after it held" if seconds else ""
+            return self.when.describe() + later
         if seconds is None:
             return ""
         drawn = ""

@@ -114,11 +114,10 @@ def run(tmp_path, monkeypatch):
     return go
 
 
-def _fault(within: str = "5s") -> dict:
+def _fault(within: str = "5s", **extra) -> dict:
     cond = {"log": {"node": "scheduler", "line": "the line"}, "within": within}
-    return {
-        "fault": {"name": "w", "kind": "kill", "target": "redis", "when": cond, "signal": "HUP"}
-    }
+    step = {"name": "w", "kind": "kill", "target": "redis", "when": cond, "signal": "HUP"}
+    return {"fault": {**step, **extra}}
 
 
 def _at(events: list[dict], kind: str, **match) -> list[dict]:
@@ -135,6 +134,14 @@ def test_the_fault_goes_in_when_the_condition_holds_and_records_how_long_after(r
     assert held["match"] == {"line": "the line"} and 0 <= held["after_s"] < 0.5
     assert "matching 'the line'" in held["condition"]
     assert _at(events, "made", name="w")[0]["signal"] == "HUP"  # its own parameters
+    assert verdict.failed_steps == []
+
+
+def test_a_delay_counts_from_the_moment_the_condition_held(run):
+    verdict, events = run([_fault(delay="0.8s"), {"sleep": "2s"}], holds_after=0.3)
+    (held,) = _at(events, "fault", name="w", phase="condition_held")
+    (inject,) = _at(events, "fault", name="w", phase="inject")
+    assert 0.8 <= held["after_s"] < 1.5 and inject["mono"] >= held["mono"]
     assert verdict.failed_steps == []
 
 
@@ -173,7 +180,6 @@ def _drill(when_: dict, **fault) -> dict:
         ({"log": {"node": "redis", "line": "("}}, {}, "not a regular expression"),
         ({"task": {"run": "r", "task": "t", "where": {"pids": 1}}}, {}, "unknown column(s)"),
         ({"task": {"run": "r", "task": "t", "state": "waiting"}}, {}, "state: Input should be"),
-        ({"task": {"run": "r", "task": "t"}}, {"delay": "5s"}, "a 'delay' or a 'when'"),
     ],
 )
 def test_a_condition_that_cannot_be_watched_is_refused_before_boot(when_, extra, message):
