@@ -1,7 +1,8 @@
 """Fast reset of a reused cluster between scenarios: back to the shape it booted in.
 
 Heals whatever a scenario may have left (paused nodes, stopped processes, toxics, disabled
-proxies, iptables rules, nodes off the network), removes nodes the topology does not have
+proxies, iptables rules, nodes off the network, memory limits and CPU quotas, lock-holding
+sessions of the testbed's), removes nodes the topology does not have
 (e.g. a replacement ``scheduler-2``), boots nodes that are missing or stopped, waits for every
 node started since the cluster was last known good, and fails DAG runs left unfinished so the
 next scenario starts with idle workers. Records a ``reset`` event with its duration.
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from testbed import faults, iptables, runtime
 from testbed.cluster import Cluster
+from testbed.faults import database, resource
 from testbed.services import postgres
 
 UNFINISHED_SQL = (
@@ -23,6 +25,9 @@ UNFINISHED_SQL = (
     "('queued', 'running', 'scheduled', 'up_for_retry', 'up_for_reschedule', 'deferred', "
     "'restarting');"
     "update dag_run set state = 'failed' where state in ('queued', 'running')"
+)
+TERMINATE_LOCKS = (
+    "select pg_terminate_backend(pid) from pg_stat_activity where application_name like %s"
 )
 
 
@@ -57,6 +62,22 @@ def _heal_everything(cluster: Cluster) -> None:
     for link in cluster.topology.links():
         faults.heal_proxy(cluster, link.name)
     iptables.delete_run_rules(cluster.run_id)
+    _lift_limits(cluster)
+
+
+def _lift_limits(cluster: Cluster) -> None:
+    """What a failed heal of a resource or database fault left: a node's memory limit or CPU
+    quota, a lock-holding session of the testbed's."""
+    lifted = resource.host_memory()
+    for c in list(cluster.nodes.values()):
+        if runtime.state(c) not in ("running", "paused"):
+            continue
+        if 0 < (resource.memory_limit(c) or 0) < lifted:
+            c.update(mem_limit=lifted, memswap_limit=lifted)
+        if (resource.cpu_quota(c) or 0) > 0:
+            c.update(cpu_quota=-1)
+    if "postgres" in cluster.nodes:
+        postgres.query(cluster, TERMINATE_LOCKS, (database.APP + "%",))
 
 
 def _restore_nodes(cluster: Cluster) -> list[str]:

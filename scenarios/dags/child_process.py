@@ -2,8 +2,9 @@
 or a ``docker run`` does), for the drills about what happens to a task's children when its
 process is killed. The child is ``sh`` looping on ``sleep 1`` with ``testbed-child`` as its
 name (``$0``), so a process check finds it by its command line; the task waits ``conf.seconds``
-(default 120, on the drill's clock) and then ends its child. No retries: a second try would
-start a second child."""
+(default 120, on the drill's clock) and then ends its child. An orphan of an earlier run is
+ended first, so each run judges its own child. No retries: a second try would start a second
+child."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def child_process():
     def spawn() -> int:
         scale = float(os.environ.get("TESTBED_TIMESCALE", "1"))
         seconds = math.ceil(int(get_current_context()["params"]["seconds"]) * scale)
+        subprocess.run(["pkill", "-f", CHILD[-1]], check=False)  # an earlier run's orphan
         child = subprocess.Popen(CHILD)
         print(f"TESTBED-CHILD started pid {child.pid}", flush=True)
         try:

@@ -22,7 +22,9 @@ class LoggedParams(BaseModel):
 def logged(view: View, p: LoggedParams) -> CheckResult:
     """The node wrote a line matching ``line`` (``present: false``: it wrote none) since the
     fault ``after`` went in, or since the scenario began, as of the last look."""
-    looks = [o for o in view.observations("node_log", p.node) if _of(o, p)]
+    fault = view.fault(p.after) if p.after else None
+    since = fault["wall"] if fault else None
+    looks = [o for o in view.observations("node_log", p.node) if _of(o, p, since)]
     seen = [o["value"] for o in looks if not o.get("error")]
     where = f"{p.node}'s output" + (f" since {p.after!r}" if p.after else "")
     if not seen:
@@ -39,5 +41,9 @@ def logged(view: View, p: LoggedParams) -> CheckResult:
     return CheckResult.passed(f"no line of {where} matches {p.line!r}", **m)
 
 
-def _of(observation: dict, p: LoggedParams) -> bool:
-    return observation.get("value") is None or observation["value"]["line"] == p.line
+def _of(observation: dict, p: LoggedParams, since: float | None) -> bool:
+    """A look of this expectation: its pattern, and (``after``) since that fault went in."""
+    v = observation.get("value")
+    if v is None:
+        return True
+    return v["line"] == p.line and (since is None or abs(v["since"] - since) < 1e-6)

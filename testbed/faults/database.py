@@ -70,6 +70,8 @@ class DbLock(Fault):
         if conn is not None and not conn.closed:
             try:
                 conn.rollback()
+            except psycopg.OperationalError:
+                pass  # the session is gone (Postgres restarted): so are its locks
             finally:
                 conn.close()
 

@@ -179,7 +179,7 @@ class MemoryLimitParams(Params):
 class DbLockParams(Params):
     # the table whose rows are locked, and which rows ({column: value}; every row without it)
     table: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]*$")
-    where: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], str | int] | None = None
+    where: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], str] | None = None
 
     @model_validator(mode="after")
     def _table_given(self) -> DbLockParams:

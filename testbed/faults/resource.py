@@ -97,9 +97,13 @@ class MemoryLimit(Fault):
     def _heal(self) -> None:
         if self.target not in self.cluster.nodes:  # a node removed meanwhile has no limit left
             return
-        killed = oom_kills(self.cluster, self.target) - self._kills_before
         lifted = host_memory()
-        self.container.update(mem_limit=lifted, memswap_limit=lifted)
+        self.container.update(mem_limit=lifted, memswap_limit=lifted)  # first: it must heal
+        try:
+            killed = oom_kills(self.cluster, self.target) - self._kills_before
+        except Exception as exc:  # a node that cannot be read (paused, exited): say so
+            self.record("oom_kills", error=f"{type(exc).__name__}: {exc}"[:300])
+            return
         self.record("oom_kills", count=killed)
 
     @classmethod

@@ -1,13 +1,14 @@
 """Airflow's locks as its users install it: each release's dependency set, cut at its date.
 
 Users install a release with Airflow's published constraints file, and the official image does
-too. Those files cannot be read from here (no GitHub), so each lock is resolved the way Airflow
-generates them: the highest versions (``--resolution highest``) of everything, with every
-package newer than the constraints' generation excluded (``--exclude-newer``). The release's
-constraints are the ones tagged with its last release candidate, so the cut is that
-candidate's upload to PyPI; Airflow's own packages (uploaded a little later) are exempt from
-it. The lock's header records the recipe, and :func:`recipe` reads it back, so a test can
-resolve the lock again and compare its pins (``tests/integration/test_locks.py``).
+too. Instead of downloading that file (it lives on GitHub, which a machine with only package
+registries cannot reach), each lock is resolved the way Airflow generates it: the highest
+versions (``--resolution highest``) of everything, with every package newer than the
+constraints' generation excluded (``--exclude-newer``). The release's constraints are the ones
+tagged with its last release candidate, so the cut is that candidate's upload to PyPI; Airflow's
+own packages (uploaded a little later) are exempt from it. The lock's header records the recipe,
+and :func:`recipe` reads it back, so a test can resolve the lock again and compare its pins
+(``tests/integration/test_locks.py``).
 
 ``python -m testbed.images.lock 3.1.8 3.3.2`` (``make lock``) writes ``locks/<version>.txt``.
 """

@@ -20,7 +20,7 @@ def node_log(cluster: Cluster, node: str, pattern: str, since_wall: float) -> di
     """One ``node_log`` observation of ``node``: ``{"line", "since", "count", "read", "last"}``."""
 
     def fn() -> dict[str, Any]:
-        raw = cluster.container(node).logs(since=int(since_wall), stdout=True, stderr=True)
+        raw = cluster.container(node).logs(since=since_wall, stdout=True, stderr=True)
         lines = raw.decode("utf-8", "replace").splitlines()
         hits = [ln for ln in lines if re.search(pattern, ln)]
         return {

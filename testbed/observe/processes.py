@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from testbed import runtime
 from testbed.core.errors import FaultError
 from testbed.faults.proc import command_line, matching_pids
 from testbed.observe.core import observe
@@ -18,8 +19,12 @@ def processes(cluster: Cluster, node: str, cmdline: str) -> dict:
     """One ``processes`` observation of ``node``: ``{"cmdline", "pids", "lines"}``."""
 
     def fn() -> dict[str, Any]:
+        container = cluster.container(node)
+        state = runtime.state(container)
+        if state != "running":  # no process tree to read: not evidence that none runs
+            raise RuntimeError(f"{node} is {state}")
         try:
-            pids = matching_pids(cluster.container(node), cmdline=cmdline)
+            pids = matching_pids(container, cmdline=cmdline)
         except FaultError:  # none matches: what the check hopes for
             pids = []
         return {"cmdline": cmdline, "pids": pids, "lines": [command_line(p) for p in pids]}

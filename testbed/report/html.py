@@ -85,7 +85,7 @@ def header(rec: Record) -> str:
     )
     if v.known_failure:  # expected: a reported issue reproduced on a version it affects
         k = v.known_issue
-        badge += f"<span class='badge left'>KNOWN ISSUE {escape(k['reference'])} REPRODUCED</span>"
+        badge = f"<span class='badge left'>KNOWN ISSUE {escape(k['reference'])} REPRODUCED</span>"
     if v.heal_problems or v.heal_failures:
         badge += "<span class='badge left'>LEFT BROKEN</span>"
     start = rec.start or (rec.events[0] if rec.events else {})

@@ -107,6 +107,22 @@ def test_reset_heals_what_a_scenario_left_behind(testbed_cluster):
     assert faults.heal_audit(c) == []
 
 
+def test_reset_lifts_the_limits_and_ends_the_lock_a_failed_heal_left(testbed_cluster):
+    from testbed.faults.database import DbLock
+    from testbed.faults.resource import CpuThrottle, MemoryLimit
+    from testbed.reset import reset
+
+    c = testbed_cluster
+    MemoryLimit(c, "worker-1", memory=900 * 2**20).inject()
+    CpuThrottle(c, "worker-2", cpus=0.5).inject()
+    lock = DbLock(c, "postgres", table="dag", name="held").inject()
+    found = faults.heal_audit(c)
+    assert len(found) == 3 and "postgres: session testbed-lock:held is still open" in found[-1]
+    reset(c)
+    assert faults.heal_audit(c) == []
+    lock.heal()  # its session was ended by the reset: the heal still succeeds
+
+
 def _busy_seconds(c, node: str) -> float:
     """The wall time of the same CPU-bound loop inside ``node``."""
     loop = "i=0; while [ $i -lt 60000 ]; do i=$((i+1)); done"

@@ -413,3 +413,12 @@ def nlog(mono: float, count: int, line: str = "heartbeat", error=None) -> dict:
 def test_logged_judges_what_the_node_wrote_since_the_fault(looks, present, ok, says):
     result = run("logged", looks, node="scheduler", line="heartbeat", after="f", present=present)
     assert result.ok is ok and says in result.detail
+
+
+def test_logged_reads_only_the_looks_since_its_own_fault():
+    inject = ev("fault", 10, phase="inject", name="f")
+    other = nlog(12, 3)  # gathered for an expectation counting from another moment
+    mine = nlog(13, 0)
+    mine["value"]["since"] = inject["wall"]
+    result = run("logged", [inject, other, mine], node="scheduler", line="heartbeat", after="f")
+    assert not result.ok and result.measurements["matches"] == 0
