@@ -24,11 +24,9 @@ def logged(view: View, p: LoggedParams) -> CheckResult:
     fault ``after`` went in, or since the scenario began, as of the last look."""
     fault = view.fault(p.after) if p.after else None
     since = fault["wall"] if fault else None
-    looks = [o for o in view.observations("node_log", p.node) if _of(o, p, since)]
-    seen = [o["value"] for o in looks if not o.get("error")]
+    seen, why = view.answers("node_log", p.node, lambda o: _of(o, p, since))
     where = f"{p.node}'s output" + (f" since {p.after!r}" if p.after else "")
     if not seen:
-        why = looks[-1]["error"] if looks else "never read"
         return CheckResult.failed(f"{where} could not be read: {why}")
     last = max(seen, key=lambda v: v["count"]) if p.present else seen[-1]
     m = {"matches": last["count"], "lines_read": last["read"]}

@@ -20,10 +20,8 @@ class ProcessParams(BaseModel):
 def process_running(view: View, p: ProcessParams) -> CheckResult:
     """A matching process runs (``running: false``: none does) at the last look of the node's
     processes (``within``: at some look before T; ``during``: at every look of the window)."""
-    looks = [o for o in view.observations("processes", p.node) if _of(o, p)]
-    seen = [o["value"] for o in looks if not o.get("error")]
+    seen, why = view.answers("processes", p.node, lambda o: _of(o, p))
     if not seen:
-        why = looks[-1]["error"] if looks else "never read"
         return CheckResult.failed(f"the processes of {p.node} could not be read: {why}")
     wrong = [v for v in seen if bool(v["pids"]) != p.running]
     m = {"looks": len(seen), "looks_not_as_expected": len(wrong)}

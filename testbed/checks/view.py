@@ -62,6 +62,14 @@ class View:
             if (target is None or e.get("target") == target) and e["mono"] >= lo
         ]
 
+    def answers(self, probe: str, target: str, keep) -> tuple[list[Any], str | None]:
+        """The values of the ``target``'s looks ``keep`` accepts that answered, and, when none
+        did, why: the last such look's error, or "never read"."""
+        looks = [o for o in self.observations(probe, target) if keep(o)]
+        seen = [o["value"] for o in looks if not o.get("error")]
+        why = None if seen else (looks[-1]["error"] if looks else "never read")
+        return seen, why
+
     def task_series(self, run_name: str) -> dict[tuple[str, int], list[Event]]:
         """Every task-instance observation of a run, per (task_id, map_index), in order; only
         the task instances present in the latest read of the run (a ``round``), when known."""
