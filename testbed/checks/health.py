@@ -26,7 +26,9 @@ class HealthParams(BaseModel):
     component: str = "scheduler"  # which component of the api-server's answer
     after: str | None = None  # the fault whose inject (flip) or heal (recover) starts the clock
     max_delay: float | None = None  # seconds from that event; None: only the window's T
-    no_answer_counts: bool = True  # a probe that hangs counts as detection (flip only)
+    # a probe that gives no answer counts as detection (flip), and as not healthy (stable);
+    # false when the claim is about a component the api-server reports on, not the api-server
+    no_answer_counts: bool = True
     max_age: float | None = None  # `healthy` on api_health: the heartbeat is at most this old
 
 
@@ -120,19 +122,30 @@ def heartbeat_age(obs: Event, component: str) -> float | None:
 
 
 def health_stable(view: View, p: HealthParams) -> CheckResult:
-    """Always (over the window): every observation healthy, and there was at least one."""
+    """Always (over the window): every observation healthy, and there was at least one. With
+    ``no_answer_counts: false`` a probe that gave no answer says nothing either way: it is
+    left out (and counted), and at least one answer is still needed."""
     seen = view.observations(p.probe, p.target)
+    silent = 0 if p.no_answer_counts else sum(1 for o in seen if o.get("error"))
+    if silent:
+        seen = [o for o in seen if not o.get("error")]
+    skipped = f" ({silent} without an answer left out)" if silent else ""
     bad = [o for o in seen if classify(o, p.component) != "healthy"]
     if not seen:
-        return CheckResult.failed(f"no {p.probe} observation in the window")
+        return CheckResult.failed(f"no {p.probe} answer in the window{skipped}")
     if bad:
         return CheckResult.failed(
             f"{len(bad)} of {len(seen)} {p.probe} observations not healthy "
-            f"(first: {classify(bad[0], p.component)})",
+            f"(first: {classify(bad[0], p.component)}){skipped}",
             bad=len(bad),
             total=len(seen),
+            no_answer=silent,
         )
-    return CheckResult.passed(f"all {len(seen)} {p.probe} observations healthy", total=len(seen))
+    return CheckResult.passed(
+        f"all {len(seen)} {p.probe} observations healthy{skipped}",
+        total=len(seen),
+        no_answer=silent,
+    )
 
 
 class AfterFaultParams(HealthParams):

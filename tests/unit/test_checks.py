@@ -115,6 +115,16 @@ def test_stable_is_about_the_window_only():
     assert not run("health_stable", h, since=50).ok  # nothing observed is not "stable"
 
 
+def test_stable_can_leave_out_probes_without_an_answer():
+    h = [api(1), api(2, error="timeout: ReadTimeout"), api(3)]
+    assert not run("health_stable", h).ok  # by default no answer is not healthy
+    r = run("health_stable", h, no_answer_counts=False)
+    assert r.ok and r.measurements["no_answer"] == 1 and "1 without an answer" in r.detail
+    assert not run("health_stable", h + [api(4, "unhealthy")], no_answer_counts=False).ok
+    silent = [api(1, error="timeout: ReadTimeout")]
+    assert "no api_health answer" in run("health_stable", silent, no_answer_counts=False).detail
+
+
 def test_probe_answered_throughout_an_upgrade_step():
     up = [ev("step", 10, action="upgrade", phase="start", index=2)]
     up += [api(9, error="connection: ConnectionError"), api(12), api(15)]
