@@ -1,5 +1,6 @@
 """JUnit XML for CI systems: one ``<testsuite>`` per scenario verdict, one ``<testcase>`` per
-expectation (findings are properties and ``system-out`` lines, never failures), one per failed
+expectation (findings are properties and ``system-out`` lines, never failures; a known issue's
+symptom reproduced on a version it affects is ``<skipped>``, as an expected failure), one per failed
 step, abort or interruption (``step <index> <action>``), and ``heal_audit``, which fails when
 something was left broken (its problems also go to ``system-err``)."""
 
@@ -42,10 +43,11 @@ def suite(verdict: Verdict, folder: Path) -> ET.Element:
     events, _ = read_events(folder / "history.jsonl")
     el = ET.Element("testsuite", name=xml_text(verdict.scenario))
     el.append(properties(verdict, folder))
-    cases = [expectation_case(verdict.scenario, e) for e in verdict.expectations]
+    known = known_reason(verdict)
+    cases = [expectation_case(verdict.scenario, e, known) for e in verdict.expectations]
     cases += step_cases(verdict, events)
     cases.append(heal_case(verdict))
-    if not verdict.ok and not any(c.find("failure") is not None for c in cases):
+    if not verdict.ok and not known and not any(c.find("failure") is not None for c in cases):
         why = "no expectation recorded" if not verdict.expectations else "the verdict failed"
         text = "\n".join(verdict.lines()) or why
         cases.append(case(verdict.scenario, "verdict", f"scenario failed: {why}", text))
@@ -53,7 +55,7 @@ def suite(verdict: Verdict, folder: Path) -> ET.Element:
     el.set("tests", str(len(cases)))
     el.set("failures", str(sum(c.find("failure") is not None for c in cases)))
     el.set("errors", "0")
-    el.set("skipped", "0")
+    el.set("skipped", str(sum(c.find("skipped") is not None for c in cases)))
     el.set("time", f"{verdict.wall_seconds:.1f}")
     ET.SubElement(el, "system-out").text = xml_text(out_lines(verdict, folder))
     if verdict.heal_problems or verdict.heal_failures:
@@ -72,7 +74,15 @@ def case(
     return el
 
 
-def expectation_case(scenario: str, e: dict[str, Any]) -> ET.Element:
+def known_reason(verdict: Verdict) -> str | None:
+    """Why a failed expectation is expected: the drill reproduced the issue it was written for."""
+    if not verdict.known_failure or verdict.known_issue is None:
+        return None
+    k = verdict.known_issue
+    return f"KNOWN ISSUE {k['reference']} reproduced on {k['version']}"
+
+
+def expectation_case(scenario: str, e: dict[str, Any], known: str | None = None) -> ET.Element:
     measurements = e.get("measurements") or {}
     delay = measurements.get("delay")
     time = float(delay) if isinstance(delay, int | float) and delay >= 0 else 0.0
@@ -80,6 +90,12 @@ def expectation_case(scenario: str, e: dict[str, Any]) -> ET.Element:
     if measurements:
         text += f"\nmeasurements: {json.dumps(measurements, default=str)}"
     failure = None if e.get("ok") else first_line(e.get("detail"), "failed")
+    if failure is not None and known is not None:
+        el = case(scenario, str(e.get("name")), None, text, time)
+        skipped = ET.SubElement(el, "skipped", type="known-issue")
+        skipped.set("message", xml_text(f"{known}: {failure}", 300))
+        skipped.text = xml_text(text)
+        return el
     return case(scenario, str(e.get("name")), failure, text, time)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -384,6 +385,24 @@ def test_junit_a_failed_verdict_always_has_a_failure_and_text_is_xml_safe(tmp_pa
     root = junit(tmp_path / "x", ("ansi", ansi))
     message = cases(root.find("testsuite"))["up"].find("failure").get("message")
     assert message == "boom [31mred[0m <b>&</b>"
+
+
+def test_junit_a_reproduced_known_issue_is_skipped_not_failed(tmp_path):
+    events = clean_drill()
+    (exp,) = [e for e in events if e["kind"] == "expectation"]
+    exp.update(ok=False, detail="1 of 9 api_health observations not healthy")
+    folder = write_record(tmp_path / "known-1", events, logs=False)
+    cell = {"reference": "apache/airflow#1", "version": "3.2.2", "affected": True}
+    out = tmp_path / "junit.xml"
+    for c, failures, skipped in (("reproduced", "0", "1"), ("inconclusive", "1", "0")):
+        verdict = replace(compute("known", events), known_issue={**cell, "cell": c, "why": ""})
+        suite = ET.parse(write_junit([(verdict, folder)], out)).getroot().find("testsuite")
+        assert (suite.get("failures"), suite.get("skipped")) == (failures, skipped)
+    verdict = replace(compute("known", events), known_issue={**cell, "cell": "reproduced"})
+    up = cases(ET.parse(write_junit([(verdict, folder)], out)).getroot().find("testsuite"))["up"]
+    assert up.find("failure") is None
+    message = up.find("skipped").get("message")
+    assert message == "KNOWN ISSUE apache/airflow#1 reproduced on 3.2.2: " + exp["detail"]
 
 
 def test_mapped_task_lanes_are_in_map_index_order(tmp_path):
