@@ -36,7 +36,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# pytest-xdist 3.8 groups tests by rewriting their node ids, which pytest 9.2 ignores
+# (pytest-dev/pytest-xdist#1386): `xdist_group` then has no effect, silently
+LOADGROUP_BROKEN = tuple(int(p) for p in pytest.__version__.split(".")[:2]) >= (9, 2)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if LOADGROUP_BROKEN and config.getoption("dist", None) == "loadgroup":
+        warnings.warn(
+            f"pytest {pytest.__version__} with --dist loadgroup: pytest-xdist ignores "
+            "xdist_group marks (pytest-dev/pytest-xdist#1386), so every worker boots its own "
+            "clusters for every topology; use pytest<9.2",
+            stacklevel=1,
+        )
     config.addinivalue_line("markers", "integration: needs a Docker engine and the testbed images")
     config.addinivalue_line(
         "markers", "scenario(path): run this scenario file for the testbed_verdict fixture"
