@@ -16,6 +16,10 @@ from testbed.topology import Topology, role_is_worker
 
 SECRETS_DIR = "/run/testbed"
 DAGS_FOLDER = "/opt/airflow/dags"
+# Airflow's base_log_folder ($AIRFLOW_HOME/logs, the image's AIRFLOW_HOME): on every Celery
+# worker a filesystem of its own, LOG_DISK_SIZE big (a worker's disk is finite: disk_full)
+LOGS_FOLDER = "/opt/airflow/home/logs"
+LOG_DISK_SIZE = "256m"
 LOG_BUCKET = "airflow-logs"
 REMOTE_BASE = f"s3://{LOG_BUCKET}/logs"
 API_PORT = 8080

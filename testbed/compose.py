@@ -193,7 +193,8 @@ def service(spec: NodeSpec, files_dir: Path, labels: dict[str, str]) -> dict:
 
 
 def volumes(all_specs: list[NodeSpec], run_id: str, labels: dict[str, str]) -> dict:
-    """The named volumes the specs mount (a refresher's credential cache, a keytab), each
+    """The named volumes the specs mount (a worker's log disk, a refresher's credential cache,
+    a keytab), each
     named like the testbed's (``<run>-<name>``, so `testbed down --run` removes it); memory-
     backed ones never touch the host's disk."""
     out: dict = {}
@@ -205,7 +206,7 @@ def volumes(all_specs: list[NodeSpec], run_id: str, labels: dict[str, str]) -> d
                 entry["driver_opts"] = {
                     "type": "tmpfs",
                     "device": "tmpfs",
-                    "o": f"size=1m,uid={v.uid},mode={v.mode}",
+                    "o": f"size={v.size},uid={v.uid},mode={v.mode}",
                 }
     return out
 

@@ -2,7 +2,7 @@
 
 Heals whatever a scenario may have left (paused nodes, stopped processes, toxics, disabled
 proxies, iptables rules, nodes off the network, memory limits and CPU quotas, lock-holding
-sessions of the testbed's), removes nodes the topology does not have
+sessions of the testbed's, filled disks, broken resolvers), removes nodes the topology does not have
 (e.g. a replacement ``scheduler-2``), boots nodes that are missing or stopped, waits for every
 node started since the cluster was last known good, and fails DAG runs left unfinished so the
 next scenario starts with idle workers. Records a ``reset`` event with its duration.
@@ -78,6 +78,15 @@ def _lift_limits(cluster: Cluster) -> None:
             c.update(cpu_quota=-1)
     if "postgres" in cluster.nodes:
         postgres.query(cluster, TERMINATE_LOCKS, (database.APP + "%",))
+    for undo in _kinds_resets():  # what a kind undoes itself (e.g. a filled disk)
+        undo(cluster)
+
+
+def _kinds_resets() -> list:
+    """Each fault kind's own ``reset(cluster)``, where its class has one."""
+    from testbed.faults.kinds import FAULTS
+
+    return [f.reset for f in dict.fromkeys(FAULTS.values()) if hasattr(f, "reset")]
 
 
 def _restore_nodes(cluster: Cluster) -> list[str]:

@@ -81,7 +81,8 @@ class NodeSpec:
 class Volume:
     """A named volume of the run (``<run id>-<name>``, carrying the run's labels, so removing
     the run removes it), mounted at ``path``. ``tmpfs``: backed by memory, never the host's
-    disk, owned by ``uid`` with ``mode`` (e.g. a credential cache shared by two nodes)."""
+    disk, ``size`` big, owned by ``uid`` with ``mode`` (e.g. a credential cache shared by two
+    nodes, a worker's log disk)."""
 
     name: str
     path: str
@@ -89,6 +90,7 @@ class Volume:
     tmpfs: bool = False
     uid: int = 50000
     mode: str = "0700"
+    size: str = "1m"  # a tmpfs's size (k, m, g)
 
 
 def create_network(run_id: str, run_labels: dict[str, str]) -> Network:
@@ -154,7 +156,7 @@ def ensure_volume(volume: Volume, run_id: str, run_labels: dict[str, str]) -> st
             opts = {
                 "type": "tmpfs",
                 "device": "tmpfs",
-                "o": f"size=1m,uid={volume.uid},mode={volume.mode}",
+                "o": f"size={volume.size},uid={volume.uid},mode={volume.mode}",
             }
         client().volumes.create(name, driver="local", driver_opts=opts, labels=run_labels)
     return name

@@ -11,9 +11,12 @@ One module per family, like :mod:`testbed.checks`:
   a ``process`` or ``cmdline`` names inside it: :mod:`~testbed.faults.process_roles`);
 - :mod:`~testbed.faults.proc`: a node's processes as /proc shows them;
 - :mod:`~testbed.faults.node`: replace (optionally with Airflow options), remove;
-- :mod:`~testbed.faults.network`: partition (off the network, or one link by iptables);
+- :mod:`~testbed.faults.network`: partition (off the network, or one link by iptables),
+  dns_failure;
 - :mod:`~testbed.faults.link`: Toxiproxy link faults (a toxic, or ``down``);
 - :mod:`~testbed.faults.kerberos`: clock_skew, rotate_key;
+- :mod:`~testbed.faults.resource`: cpu_throttle, memory_limit; :mod:`~testbed.faults.disk`:
+  disk_full; :mod:`~testbed.faults.database`: db_lock;
 - :mod:`~testbed.faults.audit`: the heal audit;
 - :mod:`testbed.faults.pod`: pod_delete (the Kubernetes backend).
 

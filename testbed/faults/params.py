@@ -176,6 +176,13 @@ class MemoryLimitParams(Params):
         return self
 
 
+class DiskFullParams(Params):
+    # the folder whose filesystem is filled (absolute; a worker's log folder when absent), and
+    # the bytes left free (0: none, every write fails)
+    path: str | None = Field(None, pattern=r"^/[A-Za-z0-9._/-]*$")
+    free: Size | None = Field(None, ge=0)
+
+
 class DbLockParams(Params):
     # the table whose rows are locked, and which rows ({column: value}; every row without it)
     table: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]*$")

@@ -136,6 +136,20 @@ REGISTRY: dict[str, FaultSpec] = {
             backends=("docker",),
         ),
         FaultSpec(
+            "disk_full",
+            f"{_F}.disk:DiskFull",
+            "Fill the filesystem of a folder on a node (`path`; a worker's log folder by "
+            "default), leaving `free` bytes: writes there fail with ENOSPC.",
+            params=P.DiskFullParams,
+            backends=("docker",),
+        ),
+        FaultSpec(
+            "dns_failure",
+            f"{_F}.network:DnsFailure",
+            "A node's name lookups fail (its resolver answers nothing); open connections stay.",
+            backends=("docker",),
+        ),
+        FaultSpec(
             "db_lock",
             f"{_F}.database:DbLock",
             "Hold row locks in the metadata database from an idle session (`table`, `where`), "

@@ -16,7 +16,7 @@ from testbed.core import paths
 from testbed.core.errors import TestbedError
 from testbed.dagscan import SKIP_DIRS
 from testbed.readiness import Probe
-from testbed.runtime import NodeSpec
+from testbed.runtime import NodeSpec, Volume
 from testbed.services import Ctx, kdc, secret_file
 from testbed.services import postgres as pg
 from testbed.services.kerberos import ccache_volume
@@ -93,11 +93,19 @@ def spec(ctx: Ctx, node: str) -> NodeSpec:
     )
     if role == "api-server" and node != "api-server":
         s.aliases.append("api-server")  # one name for all: the workers' Execution API URL
+    if role == "celery-worker":  # its log folder on a disk of its own, of bounded size
+        s.volumes.append(log_disk(node))
     if ctx.topology.kerberos and role == "celery-worker":
         # the cache its sidecar refreshes, read-only; the krb5 config root-owned; no keytab
         s.volumes.append(ccache_volume(node, read_only=True))
         s.root_files.update(kdc.conf_file(ctx))
     return s
+
+
+def log_disk(worker: str) -> Volume:
+    """A worker's log folder: a filesystem of its own, memory-backed and bounded (see
+    :mod:`testbed.faults.disk`)."""
+    return Volume(f"{worker}-logs", AC.LOGS_FOLDER, tmpfs=True, size=AC.LOG_DISK_SIZE, mode="0755")
 
 
 def api_url(ctx: Ctx, node: str | None = None) -> str:

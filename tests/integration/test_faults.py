@@ -169,6 +169,52 @@ def test_memory_limit_gets_a_hungry_process_oom_killed_and_heals(testbed_cluster
     assert faults.heal_audit(c) == []
 
 
+def _write(c, node: str, path: str) -> str:
+    """Append 64 KiB to a file in ``path`` on ``node`` as Airflow's user: "" or the error."""
+    code = f"open('{path}/probe.txt', 'ab').write(b'x' * 65536)"
+    r = c.exec_in(node, ["python3", "-c", code], timeout=30)
+    return "" if r.exit_code == 0 else r.output.strip().splitlines()[-1]
+
+
+def test_disk_full_fills_a_workers_log_disk_and_heals(testbed_cluster):
+    from testbed.faults.disk import LOG_DISK, DiskFull
+
+    c = testbed_cluster
+    assert _write(c, "worker-1", LOG_DISK) == ""
+    with DiskFull(c, "worker-1") as fault:
+        assert "No space left on device" in _write(c, "worker-1", LOG_DISK)
+        assert _write(c, "worker-2", LOG_DISK) == ""  # one node's disk only
+        assert faults.heal_audit(c) == [f"worker-1: {LOG_DISK} is still filled"]
+    (filled,) = _records(c, fault, "filled")
+    assert filled["size"] == 256 * 2**20 and filled["free"] < 2**20
+    assert _write(c, "worker-1", LOG_DISK) == ""
+    assert faults.heal_audit(c) == []
+    with pytest.raises(faults.FaultError, match="root filesystem"):  # never the host's disk
+        DiskFull(c, "worker-1", path="/tmp").inject()
+
+
+def _lookup(c, node: str, name: str) -> int:
+    return c.exec_in(node, ["getent", "hosts", name], timeout=30).exit_code
+
+
+def test_dns_failure_breaks_one_nodes_lookups_and_heals(testbed_cluster):
+    from testbed.faults.network import DnsFailure
+    from testbed.reset import reset
+
+    c = testbed_cluster
+    assert _lookup(c, "worker-1", "postgres") == 0
+    with DnsFailure(c, "worker-1"):
+        assert _lookup(c, "worker-1", "postgres") != 0
+        assert _lookup(c, "worker-1", "worker-1") == 0  # its own name: /etc/hosts
+        assert _lookup(c, "worker-2", "postgres") == 0
+        (left,) = faults.heal_audit(c)
+        assert left.startswith("worker-1: name lookups still fail")
+    assert _lookup(c, "worker-1", "postgres") == 0 and faults.heal_audit(c) == []
+    DnsFailure(c, "scheduler").inject()  # a heal that never came: the reset restores it
+    reset(c)
+    assert _lookup(c, "scheduler", "postgres") == 0 and faults.heal_audit(c) == []
+
+
 def _records(c, fault, phase: str) -> list[dict]:
     return [e for e in c.history.events("fault") if (e["name"], e["phase"]) == (fault.name, phase)]
 

@@ -127,7 +127,9 @@ def test_kerberos_export_files_and_secrets(tmp_path):
 
 def test_plain_export_is_unchanged_by_kerberos(tmp_path):
     doc = yaml.safe_load(render(Topology(workers=1), tmp_path, run_id="tbcP").read_text())
-    assert "volumes" not in doc and "kdc" not in doc["services"]
+    assert "kdc" not in doc["services"]
+    (logs,) = doc["volumes"].values()  # only the worker's log disk, bounded
+    assert logs["name"] == "tbcP-worker-1-logs" and "size=256m" in logs["driver_opts"]["o"]
     assert "worker-1-kerberos" not in doc["services"]
     assert set(doc["services"]["worker-1"]["depends_on"]) == {
         "migrate",

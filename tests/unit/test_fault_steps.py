@@ -33,6 +33,8 @@ GOOD = {
     "pod_delete": ({"grace": "0s"}, {"grace": 0.0}),
     "cpu_throttle": ({"cpus": 0.2}, {"cpus": 0.2}),
     "memory_limit": ({"memory": "300m"}, {"memory": 300 * 2**20}),
+    "disk_full": ({"path": "/data", "free": "1m"}, {"path": "/data", "free": 2**20}),
+    "dns_failure": ({}, {}),
     "db_lock": (
         {"table": "dag", "where": {"dag_id": "v"}},
         {"table": "dag", "where": {"dag_id": "v"}},

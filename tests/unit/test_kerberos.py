@@ -91,7 +91,8 @@ def test_the_keytab_goes_to_the_sidecar_only(fake_keytabs):
         ("worker-1-ccache", False, True)
     ]
     assert [(v.name, v.path, v.read_only) for v in worker.volumes] == [
-        ("worker-1-ccache", "/var/lib/airflow-krb", True)
+        ("worker-1-logs", "/opt/airflow/home/logs", False),
+        ("worker-1-ccache", "/var/lib/airflow-krb", True),
     ]
     assert "/etc/krb5.conf" in worker.root_files and "/etc/krb5.conf" in side.root_files
 
@@ -135,7 +136,8 @@ def test_worker_config_with_and_without_kerberos():
 def test_plain_specs_are_unchanged_by_the_feature():
     ctx = FakeCtx(topology=Topology())
     w = airflow.spec(ctx, "worker-1")
-    assert w.volumes == [] and w.root_files == {} and w.restart is None and w.aliases == []
+    assert [v.name for v in w.volumes] == ["worker-1-logs"]  # its log disk, not Kerberos's
+    assert w.root_files == {} and w.restart is None and w.aliases == []
 
 
 def test_kdc_and_target_specs(fake_keytabs):
