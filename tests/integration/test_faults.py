@@ -183,12 +183,17 @@ def test_disk_full_fills_a_workers_log_disk_and_heals(testbed_cluster):
     assert _write(c, "worker-1", LOG_DISK) == ""
     with DiskFull(c, "worker-1") as fault:
         assert "No space left on device" in _write(c, "worker-1", LOG_DISK)
+        c.exec_in("worker-1", ["rm", f"{LOG_DISK}/probe.txt"], timeout=10)  # space freed...
+        time.sleep(1)
+        assert "No space left on device" in _write(c, "worker-1", LOG_DISK)  # ...is taken again
         assert _write(c, "worker-2", LOG_DISK) == ""  # one node's disk only
         assert faults.heal_audit(c) == [f"worker-1: {LOG_DISK} is still filled"]
     (filled,) = _records(c, fault, "filled")
     assert filled["size"] == 256 * 2**20 and filled["free"] < 2**20
     assert _write(c, "worker-1", LOG_DISK) == ""
     assert faults.heal_audit(c) == []
+    keeper = c.exec_in("worker-1", ["pgrep", "-f", "[k]eep /opt"], timeout=10)
+    assert keeper.exit_code == 1, keeper.output  # the keeper ended with the heal
     with pytest.raises(faults.FaultError, match="root filesystem"):  # never the host's disk
         DiskFull(c, "worker-1", path="/tmp").inject()
 

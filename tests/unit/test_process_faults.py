@@ -17,7 +17,13 @@ import pytest
 
 from testbed import faults
 from testbed.core.errors import FaultError, ScenarioError
-from testbed.faults.proc import command_line, descendants, matching_pids, stopped_pids
+from testbed.faults.proc import (
+    command_line,
+    descendants,
+    matching_pids,
+    stopped_pids,
+    wait_stopped,
+)
 from testbed.scenario.load import from_data
 
 MAIN = """
@@ -186,6 +192,7 @@ def test_hang_by_command_line_and_a_process_already_stopped_is_left_to_its_own_f
     supervisor = matching_pids(node, "task-supervisor")
     os.kill(supervisor[0], signal.SIGSTOP)  # another fault's: this hang must not resume it
     try:
+        assert wait_stopped(supervisor) == []  # on a busy machine, /proc shows it a moment later
         hang = faults.Hang(cluster, "triggerer", cmdline="^airflow (serve-logs|supervisor)")
         hang.inject()
         logs = matching_pids(node, "serve-logs")
