@@ -20,7 +20,7 @@ from testbed import faults, observe
 from testbed.cluster import Cluster
 from testbed.core import bounded
 from testbed.engine.steps_bound import StepFailed
-from testbed.engine.when import LogLine, TaskState, Watch
+from testbed.engine.when import LogLine, ProbeAnswer, TaskState, Watch
 from testbed.faults import kinds
 from testbed.scenario.validate import HOST_OF
 from testbed.scenario.when import When
@@ -88,9 +88,7 @@ class FaultBook:
         """Inject once ``when`` holds (``delay`` s later): a :class:`Watch` thread; the record
         says what held and how long after it the fault went in."""
         cond = when.condition()
-        check = (
-            LogLine(self.cluster, cond) if when.log else TaskState(self.cluster, cond, self._runs)
-        )
+        check = _check(self.cluster, when, self._runs)
 
         def held(match: dict, seen: float) -> None:
             self.cancelled.wait(delay)  # the scenario ending cuts it short (the inject records it)
@@ -213,3 +211,12 @@ class FaultBook:
             problems = [f"heal audit failed: {type(exc).__name__}: {exc}"]
         self.history.append("heal_audit", problems=problems)
         return problems
+
+
+def _check(cluster, when: When, runs) -> LogLine | ProbeAnswer | TaskState:
+    """What a watch asks for ``when``'s condition."""
+    if when.log:
+        return LogLine(cluster, when.log)
+    if when.probe:
+        return ProbeAnswer(cluster, when.probe)
+    return TaskState(cluster, when.condition(), runs)

@@ -4,8 +4,9 @@ A :class:`Watch` is a thread that asks its condition every :data:`POLL` seconds 
 (then calls ``on_held`` with what matched and when it was seen) or ``within`` runs out (then
 ``on_timeout``); :meth:`Watch.cancel` ends it early (a heal step, the scenario's end). The
 conditions are :class:`TaskState` (the run's task instance read from the metadata database,
-each read bounded) and :class:`LogLine` (the node's output followed from the moment the watch
-starts). The fault book (:mod:`testbed.engine.fault_book`) injects when it holds.
+each read bounded), :class:`LogLine` (the node's output followed from the moment the watch
+starts) and :class:`ProbeAnswer` (the observer's records of a probe, from then on). The fault
+book (:mod:`testbed.engine.fault_book`) injects when it holds.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from testbed.scenario.when import LogCondition, TaskCondition
+from testbed.checks.health import classify
+from testbed.scenario.when import LogCondition, ProbeCondition, TaskCondition
 from testbed.services import postgres
 
 if TYPE_CHECKING:
@@ -143,3 +145,32 @@ class LogLine:
             self._stream.close()
         except Exception:  # already closed
             pass
+
+
+class ProbeAnswer:
+    """The first answer of a probe recorded (by the testbed's observer) after this was made
+    that classifies as the condition's: ``healthy``, ``unhealthy`` or ``no answer``."""
+
+    def __init__(self, cluster: Cluster, cond: ProbeCondition) -> None:
+        self.history, self.cond = cluster.history, cond
+        events = self.history.snapshot()
+        self.last = events[-1]["seq"] if events else -1  # only what is recorded from now on
+
+    def __call__(self) -> dict | None:
+        events, last, found = self.history.snapshot(), self.last, None
+        for e in reversed(events):  # the new ones, from the end (old observations are pruned)
+            if e["seq"] <= last:
+                break
+            self.last = max(self.last, e["seq"])
+            if self._holds(e):
+                found = e  # the earliest new one that holds, as the loop goes back
+        if found is None:
+            return None
+        return {"probe": found["probe"], "target": found.get("target"), "answer": self.cond.answer}
+
+    def _holds(self, e: dict[str, Any]) -> bool:
+        if e["kind"] != "observation" or e.get("probe") != self.cond.probe:
+            return False
+        if self.cond.target is not None and e.get("target") != self.cond.target:
+            return False
+        return classify(e, self.cond.component) == self.cond.answer

@@ -207,6 +207,9 @@ def _when(step: Fault, st: _State) -> list[tuple[str, str]]:
         return [("when.task.run", _unknown("run", when.task.run, st.runs))]
     if when.log and when.log.node not in st.nodes:
         return [("when.log.node", _unknown("node", when.log.node, st.nodes))]
+    target = when.probe.target if when.probe else None
+    if target is not None and target not in st.nodes:
+        return [("when.probe.target", _unknown("node", target, st.nodes))]
     return []
 
 

@@ -1,12 +1,15 @@
 """A fault's ``when:``: inject it the moment a condition holds, not after a duration. Reported
 races need a fault inside a window that lasts a fraction of a second (a scheduler killed after
 it sent a task to Celery but before it recorded the task's ``external_executor_id``); a delay
-hits such a window by luck. Two conditions:
+hits such a window by luck. Three conditions:
 
 - ``task``: a task instance of a triggered run in a state, with column values (``where``), e.g.
   ``{run: r, task: load, state: queued, where: {external_executor_id: null}}``;
 - ``log``: a line of a node's output matching a regular expression, e.g.
-  ``{node: triggerer, line: "Triggerer's async thread was blocked"}``.
+  ``{node: triggerer, line: "Triggerer's async thread was blocked"}``;
+- ``probe``: a health probe's answer, as the testbed's observer records it from then on
+  (``healthy``, ``unhealthy``, ``no answer``), e.g. ``{probe: api_health, component:
+  dag_processor, answer: unhealthy}``: a fault that goes in once a component is seen failing.
 
 ``within`` bounds the wait: a condition that never holds is a failed inject (the drill did not
 do what it says). The engine polls (:mod:`testbed.engine.when`) and records how long after the
@@ -81,19 +84,33 @@ class LogCondition(Strict):
         return f"a line of {self.node} matching {self.line!r}"
 
 
+class ProbeCondition(Strict):
+    """An answer of a health probe (:mod:`testbed.checks.health` classifies it)."""
+
+    probe: Literal["api_health", "scheduler_health", "jobs_check"]
+    answer: Literal["healthy", "unhealthy", "no answer"]
+    component: str = "scheduler"  # which component of the api-server's answer (api_health)
+    target: str | None = None  # the node probed (scheduler_health, jobs_check); None: any
+
+    def describe(self) -> str:
+        what = f"{self.probe} of {self.component}" if self.probe == "api_health" else self.probe
+        return f"{what}{f' on {self.target}' if self.target else ''} answering {self.answer}"
+
+
 class When(Strict):
     task: TaskCondition | None = None
     log: LogCondition | None = None
+    probe: ProbeCondition | None = None
     within: Duration = WITHIN  # the condition must hold by then, or the inject fails
 
     @model_validator(mode="after")
     def _one(self) -> When:
-        if (self.task is None) == (self.log is None):
-            raise ValueError("name one condition: 'task' or 'log'")
+        if sum(c is not None for c in (self.task, self.log, self.probe)) != 1:
+            raise ValueError("name one condition: 'task', 'log' or 'probe'")
         return self
 
-    def condition(self) -> TaskCondition | LogCondition:
-        return self.task or self.log  # type: ignore[return-value]
+    def condition(self) -> TaskCondition | LogCondition | ProbeCondition:
+        return self.task or self.log or self.probe  # type: ignore[return-value]
 
     def describe(self) -> str:
         return f"; injected when {self.condition().describe()} (within {self.within:g}s)"

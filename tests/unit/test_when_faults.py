@@ -55,6 +55,37 @@ def test_a_task_condition_holds_only_on_its_state_with_null_as_null(monkeypatch)
     assert "state, try_number, external_executor_id, hostname from task_instance" in state.sql
 
 
+def _api(cluster, status: str | None, component: str = "dag_processor") -> None:
+    value = None if status is None else {component: {"status": status}}
+    error = "timeout" if status is None else None
+    cluster.history.append(
+        "observation", probe="api_health", target="api-server", value=value, error=error
+    )
+
+
+def test_a_probe_condition_holds_on_the_first_answer_recorded_after_the_watch_began(tmp_path):
+    from testbed.scenario.when import ProbeCondition
+
+    cluster = type("C", (), {"history": History(tmp_path / "h.jsonl")})()
+    _api(cluster, "unhealthy")  # before the watch: never counts
+    cond = ProbeCondition(probe="api_health", component="dag_processor", answer="unhealthy")
+    answer = when.ProbeAnswer(cluster, cond)
+    assert answer() is None
+    _api(cluster, "healthy")
+    _api(cluster, None)  # no answer is not unhealthy
+    cluster.history.append("trigger", name="r")
+    assert answer() is None
+    _api(cluster, "unhealthy")
+    _api(cluster, "unhealthy", component="scheduler")
+    held = answer()
+    assert held == {"probe": "api_health", "target": "api-server", "answer": "unhealthy"}
+    silent = when.ProbeAnswer(cluster, cond.model_copy(update={"answer": "no answer"}))
+    assert silent() is None  # the earlier silence was before this watch
+    _api(cluster, None)
+    assert silent() == {"probe": "api_health", "target": "api-server", "answer": "no answer"}
+    assert "api_health of dag_processor answering unhealthy" in cond.describe()
+
+
 def test_a_run_not_yet_triggered_does_not_hold():
     state = when.TaskState(object(), TaskCondition(run="r", task="t"), lambda: {})
     assert state() is None  # no read: there is nothing to read yet
@@ -176,7 +207,13 @@ def _drill(when_: dict, **fault) -> dict:
         ({"task": {"run": "nope", "task": "t"}}, {}, "when.task.run: unknown run 'nope'"),
         ({"log": {"node": "nowhere", "line": "x"}}, {}, "when.log.node: unknown node 'nowhere'"),
         ({"task": {"run": "r", "task": "t"}, "log": {"node": "redis", "line": "x"}}, {}, "one"),
-        ({}, {}, "name one condition: 'task' or 'log'"),
+        ({}, {}, "name one condition: 'task', 'log' or 'probe'"),
+        ({"probe": {"probe": "api_health", "answer": "sick"}}, {}, "answer: Input should be"),
+        (
+            {"probe": {"probe": "scheduler_health", "answer": "healthy", "target": "sched"}},
+            {},
+            "when.probe.target: unknown node 'sched'",
+        ),
         ({"log": {"node": "redis", "line": "("}}, {}, "not a regular expression"),
         ({"task": {"run": "r", "task": "t", "where": {"pids": 1}}}, {}, "unknown column(s)"),
         ({"task": {"run": "r", "task": "t", "state": "waiting"}}, {}, "state: Input should be"),
