@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 RECORD = pytest.StashKey[list]()
 
@@ -38,7 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 # pytest-xdist 3.8 groups tests by rewriting their node ids, which pytest 9.2 ignores
 # (pytest-dev/pytest-xdist#1386): `xdist_group` then has no effect, silently
-LOADGROUP_BROKEN = tuple(int(p) for p in pytest.__version__.split(".")[:2]) >= (9, 2)
+LOADGROUP_BROKEN = Version(pytest.__version__).release[:2] >= (9, 2)
 
 
 def pytest_configure(config: pytest.Config) -> None:

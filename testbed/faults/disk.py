@@ -37,11 +37,12 @@ p="$1"
   echo "$p is on the node's root filesystem (the host's disk), not a filesystem of its own"
   exit 3; }
 """
+KEEPER = "testbed-fill-keeper"  # the keeper's $0: what the heal checks before it kills a pid
 # Keeps the filesystem full while the fault is in force (a disk that stays full: space another
 # process frees is taken again within 0.2 s): zeros appended to the fill until ENOSPC, or until
-# only `keep` bytes are left. Its pid goes to $4, for the heal.
+# only `keep` bytes are left. Its pid goes to the fill's pid file first (while there is space).
 KEEP_SCRIPT = r"""
-p="$1"; keep="$2"; f="$1/$3"; echo $$ > "$4"
+p="$1"; keep="$2"; f="$1/$3"; echo $$ > "$f.pid"
 while :; do
   avail=$(df -B1 --output=avail "$p" | tail -n 1)
   if [ "$avail" -gt "$keep" ]; then
@@ -51,14 +52,22 @@ while :; do
   sleep 0.2
 done
 """
-# Ends the keeper (and the write it may be in), then deletes the fill.
+# Ends the keeper (stopped first, so it starts no other write; then its write and itself),
+# if the pid is still a keeper (a restarted node reuses pids), then deletes the fill.
 EMPTY_SCRIPT = r"""
-if [ -e "$3" ]; then pid=$(cat "$3"); pkill -P "$pid" 2>/dev/null; kill "$pid" 2>/dev/null; fi
-rm -f "$3" "$1/$2"
+f="$1/$2"
+if [ -e "$f.pid" ]; then
+  pid=$(cat "$f.pid")
+  if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "$3"; then
+    kill -STOP "$pid"; pkill -KILL -P "$pid"; kill -KILL "$pid"
+  fi
+fi
+rm -f "$f.pid" "$f"
 """
 FILLED_WITHIN = 30.0  # seconds the keeper has to fill the filesystem
 
-_FILLED: dict[str, dict[str, str]] = {}  # run id -> {node: folder} filled and not yet emptied
+# run id -> the (node, folder) pairs filled and not yet emptied
+_FILLED: dict[str, set[tuple[str, str]]] = {}
 _GUARD = threading.Lock()
 
 
@@ -89,34 +98,33 @@ class DiskFull(Fault):
         return {"path": self.path, "free": self.free}
 
     def _inject(self) -> None:
-        with _GUARD:
-            _FILLED.setdefault(self.cluster.run_id, {})[self.target] = self.path
+        _note(self.cluster, (self.target, self.path), filled=True)
         check = _root(self.cluster, self.target, CHECK_SCRIPT, self.path)
         if check.exit_code != 0:
             raise FaultError(f"disk_full on {self.target}: {check.output.strip()}")
-        args = [self.path, str(self.free), FILL, pid_file(self.path)]
-        self.container.exec_run(["sh", "-c", KEEP_SCRIPT, "keep", *args], user="root", detach=True)
+        args = [self.path, str(self.free), FILL]
+        self.container.exec_run(["sh", "-c", KEEP_SCRIPT, KEEPER, *args], user="root", detach=True)
         size, avail = self._wait_filled()
         self.record("filled", size=size, free=avail)
 
     def _wait_filled(self) -> tuple[int, int]:
         """(size, bytes free) once the keeper filled the filesystem down to ``free``."""
-        deadline = time.monotonic() + FILLED_WITHIN
-        while True:
+        deadline, df = time.monotonic() + FILLED_WITHIN, None
+        while time.monotonic() < deadline:
             df = _root(self.cluster, self.target, 'df -B1 --output=size,avail "$1"', self.path)
-            size, _, avail = (df.output.strip().splitlines() or [""])[-1].partition(" ")
-            if size.isdigit() and avail.strip().isdigit():
-                if int(avail) <= max(self.free, PAGE) or time.monotonic() > deadline:
-                    return int(size), int(avail)
-            elif time.monotonic() > deadline:
-                raise FaultError(f"disk_full on {self.target}: df said {df.output.strip()!r}")
+            numbers = (df.output.strip().splitlines() or [""])[-1].split()
+            if len(numbers) == 2 and all(n.isdigit() for n in numbers):
+                size, avail = int(numbers[0]), int(numbers[1])
+                if avail <= max(self.free, PAGE):
+                    return size, avail
             time.sleep(0.2)
+        said = df.output.strip() if df else "nothing"
+        raise FaultError(f"disk_full on {self.target}: not full after {FILLED_WITHIN:g}s ({said})")
 
     def _heal(self) -> None:
         if self.target in self.cluster.nodes:  # a node removed meanwhile took its disk along
             empty(self.cluster, self.target, self.path)
-        with _GUARD:
-            _FILLED.get(self.cluster.run_id, {}).pop(self.target, None)
+        _note(self.cluster, (self.target, self.path), filled=False)
 
     @classmethod
     def leftovers(cls, cluster: Cluster) -> list[str]:
@@ -132,23 +140,24 @@ class DiskFull(Fault):
 
     @classmethod
     def reset(cls, cluster: Cluster) -> None:
-        """For a reset: empty every folder a failed heal left filled."""
-        for node, path in _filled(cluster):
-            empty(cluster, node, path)
-        with _GUARD:
-            _FILLED.pop(cluster.run_id, None)
+        """For a reset: empty every folder a failed heal left filled (on a running node; a
+        stopped one is looked at again once it runs)."""
+        for pair in _filled(cluster):
+            empty(cluster, *pair)
+            _note(cluster, pair, filled=False)
 
 
 def empty(cluster: Cluster, node: str, path: str) -> None:
     """End the keeper of ``path``'s fill and delete the fill."""
-    result = _root(cluster, node, EMPTY_SCRIPT, path, FILL, pid_file(path))
+    result = _root(cluster, node, EMPTY_SCRIPT, path, FILL, KEEPER)
     if result.exit_code != 0:
         raise FaultError(f"{node}: could not delete the fill in {path}: {result.output.strip()}")
 
 
-def pid_file(path: str) -> str:
-    """Where the keeper of ``path``'s fill writes its pid (on the node's root filesystem)."""
-    return "/tmp/.testbed-fill" + path.replace("/", "_") + ".pid"
+def _note(cluster: Cluster, pair: tuple[str, str], filled: bool) -> None:
+    with _GUARD:
+        pairs = _FILLED.setdefault(cluster.run_id, set())
+        (pairs.add if filled else pairs.discard)(pair)
 
 
 def _root(cluster: Cluster, node: str, script: str, *args: str) -> runtime.ExecResult:
@@ -159,7 +168,7 @@ def _root(cluster: Cluster, node: str, script: str, *args: str) -> runtime.ExecR
 def _filled(cluster: Cluster) -> list[tuple[str, str]]:
     """The (node, folder) pairs filled in this cluster and not yet emptied, on running nodes."""
     with _GUARD:
-        pairs = list(_FILLED.get(cluster.run_id, {}).items())
+        pairs = sorted(_FILLED.get(cluster.run_id, set()))
     return [(n, p) for n, p in pairs if n in cluster.nodes and _running(cluster, n)]
 
 

@@ -84,7 +84,7 @@ class DnsFailure(Fault):
     def _inject(self) -> None:
         with _GUARD:
             _BROKEN.setdefault(self.cluster.run_id, set()).add(self.target)
-        script = f'[ -e {SAVED} ] || cp {RESOLV} {SAVED} && printf "$1" > {RESOLV}'
+        script = f'[ -e {SAVED} ] || cp {RESOLV} {SAVED} && printf "%s" "$1" > {RESOLV}'
         _root_sh(self.cluster, self.target, script, BROKEN_RESOLV)
 
     def _heal(self) -> None:
@@ -105,11 +105,12 @@ class DnsFailure(Fault):
 
     @classmethod
     def reset(cls, cluster: Cluster) -> None:
-        """For a reset: the engine's resolver back on every node a failed heal left broken."""
+        """For a reset: the engine's resolver back on every node a failed heal left broken (a
+        running one; a stopped one is looked at again once it runs)."""
         for node in _broken(cluster):
             restore_resolver(cluster, node)
-        with _GUARD:
-            _BROKEN.pop(cluster.run_id, None)
+            with _GUARD:
+                _BROKEN.get(cluster.run_id, set()).discard(node)
 
 
 def restore_resolver(cluster: Cluster, node: str) -> None:

@@ -127,6 +127,16 @@ def process_state(pid: int) -> str | None:
         return None
 
 
+def start_time(pid: int) -> str | None:
+    """When the process started (``/proc/<pid>/stat``'s field 22, in clock ticks since boot):
+    with the pid, it names one process; a pid reused later has another. None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 def wait_stopped(pids: list[int], timeout: float = STOP_WAIT) -> list[int]:
     """The pids still not stopped after up to ``timeout`` seconds. SIGSTOP takes effect when
     the process next runs in the kernel, so on a busy machine /proc shows it running for a

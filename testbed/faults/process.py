@@ -21,6 +21,7 @@ from testbed.faults.proc import (
     main_pid,
     matching_pids,
     process_state,
+    start_time,
     wait_stopped,
 )
 
@@ -53,6 +54,7 @@ class Hang(Fault):
         super().__init__(cluster, target, **kw)
         self.mode, self.process, self.cmdline = mode, process, cmdline
         self.pids: list[int] = []
+        self._starts: dict[int, str | None] = {}
 
     def describe(self) -> dict[str, Any]:
         return {"mode": self.mode, **_named(self.process, self.cmdline)}
@@ -69,6 +71,7 @@ class Hang(Fault):
             self.pids = [main_pid(self.container)]
         self.pids = [p for p in self.pids if process_state(p) not in ("T", "t")]  # not another's
         self.pids = [p for p in self.pids if _signal(p, signal.SIGSTOP)]  # gone meanwhile: not ours
+        self._starts = {p: start_time(p) for p in self.pids}  # the heal resumes these, no other
         if left := wait_stopped(self.pids):
             raise FaultError(f"SIGSTOP sent, but pid(s) {left} not stopped after {STOP_WAIT:g}s")
         if named:
@@ -80,6 +83,8 @@ class Hang(Fault):
                 self.container.unpause()
             return
         for pid in self.pids:
+            if start_time(pid) != self._starts.get(pid):
+                continue  # gone (e.g. its node restarted), the pid maybe reused: not ours
             try:
                 os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:

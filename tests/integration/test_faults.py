@@ -192,7 +192,7 @@ def test_disk_full_fills_a_workers_log_disk_and_heals(testbed_cluster):
     assert filled["size"] == 256 * 2**20 and filled["free"] < 2**20
     assert _write(c, "worker-1", LOG_DISK) == ""
     assert faults.heal_audit(c) == []
-    keeper = c.exec_in("worker-1", ["pgrep", "-f", "[k]eep /opt"], timeout=10)
+    keeper = c.exec_in("worker-1", ["pgrep", "-f", "[t]estbed-fill-keeper"], timeout=10)
     assert keeper.exit_code == 1, keeper.output  # the keeper ended with the heal
     with pytest.raises(faults.FaultError, match="root filesystem"):  # never the host's disk
         DiskFull(c, "worker-1", path="/tmp").inject()

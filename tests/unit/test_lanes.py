@@ -5,6 +5,7 @@ pytest-dev/pytest-xdist#1386)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -25,6 +26,7 @@ def test_one_group_runs_on_one_worker(tmp_path):
     args = ["-n", "2", "--dist", "loadgroup", "-q", "-p", "no:cacheprovider"]
     out = subprocess.run(
         [sys.executable, "-m", "pytest", *args, str(tmp_path)],
+        env={k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"},
         capture_output=True,
         text=True,
         timeout=120,
