@@ -28,7 +28,9 @@ def labelled(run_id: str) -> list[str]:
 
 def test_down_leaves_zero_labelled_objects():
     cluster = Cluster(Topology(workers=1)).up()
-    assert len(labelled(cluster.run_id)) == len(cluster.topology.nodes) + 1  # + the network
+    objects = labelled(cluster.run_id)  # every node, the network, each worker's log disk
+    assert len(objects) == len(cluster.topology.nodes) + 1 + 1, objects
+    assert f"{cluster.run_id}-worker-1-logs" in objects
     assert cluster.down() == []
     assert labelled(cluster.run_id) == []
     assert (cluster.dir / "logs" / "scheduler.log").stat().st_size > 0
