@@ -30,14 +30,22 @@ DRILLS = sorted((ROOT / "scenarios").glob("*.yaml"), key=_by_topology)
 pytestmark = pytest.mark.integration
 
 # Two lanes under `make test` (`pytest -n 2 --dist loadgroup`: a group runs whole on one worker,
-# with its own cluster pool): the upgrade drills, CPU-bound (every roll starts Airflow again),
-# beside the others, which mostly wait on Airflow's timers (measured: the CPUs 73 % against
-# about 35 % busy). Each lane's drills share its clusters as they would alone.
+# with its own cluster pool). The upgrade drills, CPU-bound (every roll starts Airflow again),
+# start beside the others, which mostly wait on Airflow's timers (measured: the CPUs 73 % against
+# about 35 % busy). The Kerberos and the Kubernetes drills are groups of their own: each lane
+# takes one when it is done with its first group, so neither lane idles while the other works
+# through them (each group boots its topologies once, as it would alone).
 UPGRADES_LANE, DRILLS_LANE = "testbed-upgrades", "testbed-drills"
+KERBEROS_LANE, KUBERNETES_LANE = "testbed-kerberos", "testbed-kubernetes"
 
 
 def lane(path: Path) -> str:
-    return UPGRADES_LANE if path.stem.startswith("upgrade_") else DRILLS_LANE
+    if path.stem.startswith("upgrade_"):
+        return UPGRADES_LANE
+    topology = yaml.safe_load(path.read_text()).get("topology") or {}
+    if topology.get("backend") == "kubernetes":
+        return KUBERNETES_LANE
+    return KERBEROS_LANE if topology.get("kerberos") else DRILLS_LANE
 
 
 def _marks(path: Path) -> list:

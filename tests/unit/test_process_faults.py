@@ -87,10 +87,11 @@ def node():
 
 
 def formed(init: int) -> bool:
-    """Main, its fork and two titled children (their ``exec -a`` done: bash's own command line
-    names the title too)."""
+    """Main, its fork and two titled children, their ``exec -a`` done (bash's own command line
+    names the title too; a child forked and not yet exec'd has the main's): each title once."""
     lines = [command_line(p) or "" for p in descendants(init)]
-    return len(lines) == 4 and not any(line.startswith("bash") for line in lines)
+    titled = [line for line in lines if line.startswith("airflow ")]
+    return len(lines) == 4 and len(titled) == 2
 
 
 def titles(pids: list[int]) -> list[str]:
