@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from testbed import faults, iptables, runtime
 from testbed.cluster import Cluster
-from testbed.faults import database, resource
+from testbed.faults import database, kinds, resource
 from testbed.services import postgres
 
 UNFINISHED_SQL = (
@@ -78,15 +78,8 @@ def _lift_limits(cluster: Cluster) -> None:
             c.update(cpu_quota=-1)
     if "postgres" in cluster.nodes:
         postgres.query(cluster, TERMINATE_LOCKS, (database.APP + "%",))
-    for undo in _kinds_resets():  # what a kind undoes itself (e.g. a filled disk)
+    for undo in kinds.hooks("reset"):  # what a kind undoes itself (e.g. a filled disk)
         undo(cluster)
-
-
-def _kinds_resets() -> list:
-    """Each fault kind's own ``reset(cluster)``, where its class has one."""
-    from testbed.faults.kinds import FAULTS
-
-    return [f.reset for f in dict.fromkeys(FAULTS.values()) if hasattr(f, "reset")]
 
 
 def _restore_nodes(cluster: Cluster) -> list[str]:

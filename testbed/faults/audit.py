@@ -50,7 +50,7 @@ def heal_audit(cluster: Cluster) -> list[str]:
     except (requests.RequestException, docker.errors.APIError) as exc:
         problems.append(f"toxiproxy API did not answer: {exc}")
     problems += cluster.backend.audit(cluster, problems)  # e.g. a pod deleted and not back
-    for leftovers in _kinds_leftovers():  # what a kind checks itself (e.g. a CPU quota)
+    for leftovers in _hooks("leftovers"):  # what a kind checks itself (e.g. a CPU quota)
         try:
             problems += leftovers(cluster)
         except Exception as exc:  # one kind's check failing never hides the others' findings
@@ -62,8 +62,7 @@ def heal_audit(cluster: Cluster) -> list[str]:
     return problems
 
 
-def _kinds_leftovers() -> list:
-    """Each fault kind's own ``leftovers(cluster)`` check, where its class has one."""
-    from testbed.faults.kinds import FAULTS
+def _hooks(name: str) -> list:
+    from testbed.faults.kinds import hooks  # on use: it imports every fault family
 
-    return [f.leftovers for f in dict.fromkeys(FAULTS.values()) if hasattr(f, "leftovers")]
+    return hooks(name)

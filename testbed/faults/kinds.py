@@ -19,3 +19,9 @@ def resolve(impl: str) -> Callable[..., Fault]:
 
 
 FAULTS: dict[str, Callable[..., Fault]] = {k: resolve(s.impl) for k, s in REGISTRY.items()}
+
+
+def hooks(name: str) -> list[Callable]:
+    """Each fault class's own ``name`` hook (``leftovers`` for the heal audit, ``reset`` for a
+    reset), where its class has one; a class serving several kinds counts once."""
+    return [getattr(f, name) for f in dict.fromkeys(FAULTS.values()) if hasattr(f, name)]
