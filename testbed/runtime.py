@@ -188,6 +188,12 @@ class ExecResult:
     output: str
 
 
+def root_sh(container: Container, script: str, *args: str, timeout: float, node: str) -> ExecResult:
+    """Run a shell ``script`` as root in a running container, ``args`` as its ``$1``, ``$2``..."""
+    cmd = ["sh", "-c", script, "sh", *args]
+    return exec_run(container, cmd, timeout=timeout, user="root", node=node)
+
+
 def exec_run(
     container: Container,
     cmd: list[str],

@@ -161,8 +161,7 @@ def _note(cluster: Cluster, pair: tuple[str, str], filled: bool) -> None:
 
 
 def _root(cluster: Cluster, node: str, script: str, *args: str) -> runtime.ExecResult:
-    cmd = ["sh", "-c", script, "sh", *args]
-    return runtime.exec_run(cluster.container(node), cmd, timeout=30, user="root", node=node)
+    return runtime.root_sh(cluster.container(node), script, *args, timeout=30, node=node)
 
 
 def _filled(cluster: Cluster) -> list[tuple[str, str]]:

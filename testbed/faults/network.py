@@ -118,8 +118,7 @@ def restore_resolver(cluster: Cluster, node: str) -> None:
 
 
 def _root_sh(cluster: Cluster, node: str, script: str, *args: str) -> None:
-    cmd = ["sh", "-c", script, "sh", *args]
-    result = runtime.exec_run(cluster.container(node), cmd, timeout=15, user="root", node=node)
+    result = runtime.root_sh(cluster.container(node), script, *args, timeout=15, node=node)
     if result.exit_code != 0:
         raise FaultError(f"{node}: {RESOLV} could not be changed: {result.output.strip()}")
 
