@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from testbed.checks.result import CheckResult
 from testbed.checks.view import Event, View, step_windows
@@ -158,6 +158,9 @@ class AnsweredParams(BaseModel):
     target: str | None = None
     fault: str | None = None  # the observations between this fault's inject and its heal (or now)
     step: Literal["upgrade", "migrate"] | None = None  # or: while the last such step ran
+    # Probes in a row with no answer before the target counts as down (a load balancer's
+    # unhealthy threshold: AWS ALB's default is 2, a Kubernetes readiness probe's 3). 1: any.
+    unhealthy_threshold: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _one_window(self) -> AnsweredParams:
@@ -182,7 +185,8 @@ def _window(view: View, p: AnsweredParams) -> tuple[float, float, str] | str:
 
 def probe_answered(view: View, p: AnsweredParams) -> CheckResult:
     """Did the probe answer (in time) for the whole time the fault was in force (or the step
-    ran, e.g. the API throughout a rolling upgrade)?"""
+    ran, e.g. the API throughout a rolling upgrade)? With ``unhealthy_threshold: N`` the target
+    counts as down only at N unanswered probes in a row, as a load balancer sees a backend."""
     window = _window(view, p)
     if isinstance(window, str):
         return CheckResult.failed(window)
@@ -190,13 +194,30 @@ def probe_answered(view: View, p: AnsweredParams) -> CheckResult:
     seen = view.observations(p.probe, p.target, after=start)
     seen = [o for o in seen if o["mono"] < end]
     silent = [o for o in seen if o.get("error")]
+    longest = _longest_silence(seen)
     m = {"answered": len(seen) - len(silent), "no_answer": len(silent), "total": len(seen)}
+    m["longest_silence"] = longest
     if not seen:
         return CheckResult.failed(f"no {p.probe} observation during {what}", **m)
-    if silent:
+    said = f"{p.probe} gave no answer {len(silent)} of {len(seen)} times during {what}"
+    if longest >= p.unhealthy_threshold:
         return CheckResult.failed(
-            f"{p.probe} gave no answer {len(silent)} of {len(seen)} times during {what} "
-            f"(first: {silent[0]['error']})",
+            f"{said}, {longest} in a row (first: {silent[0]['error']})"
+            if p.unhealthy_threshold > 1
+            else f"{said} (first: {silent[0]['error']})",
             **m,
         )
+    if silent:
+        return CheckResult.passed(
+            f"{said}, never {p.unhealthy_threshold} in a row (first: {silent[0]['error']})", **m
+        )
     return CheckResult.passed(f"{p.probe} answered all {len(seen)} times during {what}", **m)
+
+
+def _longest_silence(seen: list[dict]) -> int:
+    """The most observations in a row that got no answer."""
+    longest = run = 0
+    for o in seen:
+        run = run + 1 if o.get("error") else 0
+        longest = max(longest, run)
+    return longest
