@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from testbed import krb5, timescale
+from testbed import faketime, krb5, timescale
 from testbed.core.errors import TestbedError
 from testbed.core.secrets import Secrets
 from testbed.topology import Topology, role_is_worker
@@ -138,6 +138,8 @@ def environment(topology: Topology, node: str, secrets: Secrets) -> dict[str, st
         env[env_name("core", "execution_api_server_url")] = f"http://{host}:{port}/execution/"
     if topology.kerberos and role_is_worker(node):
         env.update(worker_kerberos_env(topology))
+    if topology.clock_jumps:  # the node's clock can be stepped while it runs (clock_jump)
+        env.update(faketime.movable_env())
     minio_host, minio_port = _endpoint(topology, node, "minio", MINIO_PORT)
     env["AIRFLOW_CONN_MINIO"] = json.dumps(
         {

@@ -57,6 +57,7 @@ class BackendLimits:
     k8s_nodes: tuple[int, int] = (1, 1)  # fewest, most Kubernetes nodes
     api_servers: int = 3  # at most
     kerberos: bool = True  # the Kerberos pieces (a KDC, a sidecar per worker, pg-krb)
+    clock_jumps: bool = True  # Airflow nodes whose clock a clock_jump fault can step
     executor_option: bool = True  # config core.executor may be set (else: the executor field)
     steps_not_built: frozenset[str] = frozenset()  # step actions not built for it yet
 
@@ -68,6 +69,7 @@ BACKEND_LIMITS: dict[str, BackendLimits] = {
         k8s_nodes=(1, 3),
         api_servers=1,
         kerberos=False,
+        clock_jumps=False,
         executor_option=False,
         steps_not_built=frozenset(
             {"add_node", "remove_node", "upgrade", "migrate", "backup", "restore", "wait_node"}
@@ -127,6 +129,9 @@ class Topology:
     # Kubernetes nodes: k8s-node (control plane, the Airflow roles), then k8s-node-2, ... (the
     # task pods' pool, when there are any)
     k8s_nodes: int = 1
+    # every Airflow node started under libfaketime on the true time, so a clock_jump fault can
+    # step one node's clock while its processes run (testbed.faketime)
+    clock_jumps: bool = False
 
     def __post_init__(self) -> None:
         self._check_workload()
@@ -189,6 +194,8 @@ class Topology:
             raise TestbedError("config core.executor: set the topology's executor instead")
         if self.kerberos and not limits.kerberos:
             raise TestbedError(f"backend {self.backend} runs no Kerberos pieces (kerberos: false)")
+        if self.clock_jumps and not limits.clock_jumps:
+            raise TestbedError(f"backend {self.backend}: no clock_jump (clock_jumps: false)")
         if self.api_servers > limits.api_servers:
             raise TestbedError(
                 f"backend {self.backend} runs {limits.api_servers} api-server(s) at most "

@@ -14,7 +14,8 @@ One module per family, like :mod:`testbed.checks`:
 - :mod:`~testbed.faults.network`: partition (off the network, or one link by iptables),
   dns_failure;
 - :mod:`~testbed.faults.link`: Toxiproxy link faults (a toxic, or ``down``);
-- :mod:`~testbed.faults.kerberos`: clock_skew, rotate_key;
+- :mod:`~testbed.faults.kerberos`: clock_skew, rotate_key; :mod:`~testbed.faults.clock`:
+  clock_jump (a running Airflow node's clock stepped);
 - :mod:`~testbed.faults.resource`: cpu_throttle, memory_limit; :mod:`~testbed.faults.disk`:
   disk_full; :mod:`~testbed.faults.database`: db_lock;
 - :mod:`~testbed.faults.audit`: the heal audit;

@@ -7,28 +7,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from testbed import faketime
 from testbed.core.errors import FaultError
 from testbed.faults.base import Fault
 
 if TYPE_CHECKING:
     from testbed.cluster import Cluster
 
-# libfaketime (the services image links it here): every process of the node reads a clock
-# ``FAKETIME`` seconds off; monotonic clocks stay true (timeouts and latches keep working).
-FAKETIME_LIB = "/usr/local/lib/libfaketime.so.1"
 SKEWABLE = ("pg-krb",)  # services-image nodes a fresh container leaves as they were
-
-
-def faketime_env(offset: float) -> dict[str, str]:
-    return {
-        "LD_PRELOAD": FAKETIME_LIB,
-        "FAKETIME": f"{round(offset):+d}",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-        # no shared state between processes: a root entry point's semaphore would hang every
-        # process it starts as another user (Postgres' postmaster, in a futex, before its
-        # first log line)
-        "FAKETIME_DISABLE_SHM": "1",
-    }
+FAKETIME_LIB = faketime.LIBRARY
+faketime_env = faketime.fixed_env
 
 
 class ClockSkew(Fault):

@@ -148,6 +148,16 @@ class ClockSkewParams(Params):
         return self
 
 
+class ClockJumpParams(Params):
+    offset: SignedDuration | None = None  # the step, e.g. 5m (ahead), -5m (back), 300 (s)
+
+    @model_validator(mode="after")
+    def _offset_given(self) -> ClockJumpParams:
+        if self.offset is None or abs(self.offset) < 1:
+            raise ValueError("a clock_jump fault needs 'offset' of at least 1s (e.g. 5m, -5m)")
+        return self
+
+
 class PodDeleteParams(Params):
     # seconds between SIGTERM and SIGKILL (0: at once); Kubernetes' default if absent
     grace: Duration | None = None

@@ -29,13 +29,13 @@ class FaultSpec:
     backends: tuple[str, ...] = ()  # it runs only on these (testbed.topology.BACKENDS); (): all
     # what its target names (TARGETS): a node, a pod role, a link or a glob of links, a node
     # holding a keytab, a node a fresh container re-creates whole with a skewed clock, the
-    # metadata database's node
+    # metadata database's node, a node running Airflow
     targets: str = "node"
     needs_kerberos: bool = False  # only in a topology with the Kerberos pieces
     recreates_node: bool = False  # a fresh container for the node (its disk and state go)
 
 
-TARGETS = ("node", "pod", "link", "keytab_holder", "skewable", "database")
+TARGETS = ("node", "pod", "link", "keytab_holder", "skewable", "database", "airflow_node")
 
 
 _F = "testbed.faults"
@@ -119,6 +119,15 @@ REGISTRY: dict[str, FaultSpec] = {
             healed_by_step=True,
             targets="skewable",
             needs_kerberos=True,
+        ),
+        FaultSpec(
+            "clock_jump",
+            f"{_F}.clock:ClockJump",
+            "Step an Airflow node's clock by `offset` while its processes run (as an NTP step "
+            "does); monotonic clocks stay true. The heal steps it back.",
+            params=P.ClockJumpParams,
+            backends=("docker",),
+            targets="airflow_node",
         ),
         FaultSpec(
             "cpu_throttle",

@@ -163,6 +163,14 @@ class Scenario(Strict):
         return self
 
     @model_validator(mode="after")
+    def _clocks_movable(self) -> Scenario:
+        """A ``clock_jump`` fault steps a running node's clock: the topology then starts its
+        Airflow nodes with a clock that can move (``clock_jumps``), with no need to say so."""
+        if any(isinstance(s, Fault) and s.kind == "clock_jump" for s in self.steps):
+            self.topology = self.topology.model_copy(update={"clock_jumps": True})
+        return self
+
+    @model_validator(mode="after")
     def _expand_chaos(self) -> Scenario:
         """A ``chaos`` step: draw its schedule and run the plain steps it stands for."""
         chaos = [s for s in self.steps if isinstance(s, Chaos)]

@@ -34,6 +34,9 @@ class TopologySpec(Strict):
     backend: Literal[BACKENDS] = "docker"  # type: ignore[valid-type]
     executor: Literal[EXECUTORS] | None = None  # type: ignore[valid-type]
     k8s_nodes: int = Field(1, ge=1, le=3)  # backend kubernetes: 2-3 puts task pods on their own
+    # every Airflow node's clock can be stepped while it runs (libfaketime preloaded, on the true
+    # time until a clock_jump fault moves it); set by the scenario when a step has a clock_jump
+    clock_jumps: bool = False
 
     def build(self) -> Topology:
         nested = nested_config(self.config)
@@ -50,4 +53,5 @@ class TopologySpec(Strict):
             backend=self.backend,
             executor=self.executor or BACKEND_LIMITS[self.backend].executors[0],
             k8s_nodes=self.k8s_nodes,
+            clock_jumps=self.clock_jumps,
         )

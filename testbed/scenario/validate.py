@@ -241,6 +241,9 @@ def _fault_target(step: Fault, st: _State) -> list[tuple[str, str]]:
             step.target in st.topology.pods
         )
         return [("target", _unknown("node", step.target, st.nodes) + hint)]
+    elif step.spec.targets == "airflow_node" and step.target in st.not_airflow | st.sidecars:
+        airflow = ", ".join(sorted(st.nodes - st.not_airflow - st.sidecars))
+        return [("target", f"a {step.kind} fault targets a node running Airflow: {airflow}")]
     return []
 
 

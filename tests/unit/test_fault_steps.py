@@ -30,6 +30,7 @@ GOOD = {
     ),
     "rotate_key": ({}, {}),
     "clock_skew": ({"offset": "-10m"}, {"offset": -600.0}),
+    "clock_jump": ({"offset": "5m"}, {"offset": 300.0}),
     "pod_delete": ({"grace": "0s"}, {"grace": 0.0}),
     "cpu_throttle": ({"cpus": 0.2}, {"cpus": 0.2}),
     "memory_limit": ({"memory": "300m"}, {"memory": 300 * 2**20}),

@@ -7,8 +7,11 @@ ARG BASE
 FROM ${BASE}
 ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 PATH=/opt/airflow/bin:$PATH \
     AIRFLOW_HOME=/opt/airflow/home PYTHONDONTWRITEBYTECODE=1
+# libfaketime: a node whose clock can jump while it runs (the clock_jump fault; containers share
+# the host's clock), at the path the services image links it too (testbed.faketime.LIBRARY)
 RUN apt-get update -q \
- && apt-get install -y -q --no-install-recommends python3 krb5-user procps \
+ && apt-get install -y -q --no-install-recommends python3 krb5-user procps libfaketime \
+ && ln -s /usr/lib/*/faketime/libfaketime.so.1 /usr/local/lib/libfaketime.so.1 \
  && rm -rf /var/lib/apt/lists/*
 COPY uv /usr/local/bin/uv
 COPY ca-bundle.crt /tmp/ca-bundle.crt

@@ -1,0 +1,117 @@
+"""Clock faults on Airflow nodes: ``clock_jump`` steps a running node's wall clock by an offset,
+as an NTP step (or a VM resumed from a snapshot) does; monotonic clocks stay true.
+
+Containers share the host's clock, so the node's processes read time through libfaketime: a
+topology with ``clock_jumps`` starts every Airflow node with :func:`testbed.faketime.movable_env`,
+on the true time while :data:`~testbed.faketime.OFFSET_FILE` is absent. The inject writes the
+offset there (as root: the node's own user cannot), waits until the running processes have read
+it again, and measures the node's clock against the host's; the heal removes the file and
+measures again. Every measurement is recorded, so a report shows the step the node really saw.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from testbed import faketime, runtime
+from testbed.core.errors import FaultError
+from testbed.faults.base import Fault
+
+if TYPE_CHECKING:
+    from testbed.cluster import Cluster
+
+TOLERANCE = 2.0  # seconds a measured offset may differ from the wanted one (whole seconds, exec)
+# Writes the offset ($1) for the node's processes, or with no argument removes it.
+SET_SCRIPT = f'if [ $# -gt 0 ]; then printf "%s\\n" "$1" > {faketime.OFFSET_FILE}; ' + (
+    f"else rm -f {faketime.OFFSET_FILE}; fi"
+)
+
+
+class ClockJump(Fault):
+    """Step ``target``'s clock ``offset`` seconds (negative: back) while it runs; the heal steps
+    it back to the true time."""
+
+    kind = "clock_jump"
+
+    def __init__(self, cluster: Cluster, target: str, offset: float = 300, **kw) -> None:
+        if not cluster.topology.clock_jumps:
+            raise FaultError(
+                f"clock_jump on {target!r}: the cluster was booted without movable clocks "
+                "(topology clock_jumps: true; a scenario with a clock_jump step sets it)"
+            )
+        super().__init__(cluster, target, **kw)
+        self.offset = offset
+
+    def describe(self) -> dict[str, Any]:
+        return {"offset": self.offset}
+
+    def _inject(self) -> None:
+        _set(self.cluster, self.target, faketime.offset_text(self.offset))
+        self.record("jumped", measured=_settled(self.cluster, self.target, self.offset))
+
+    def _heal(self) -> None:
+        if self.target not in self.cluster.nodes:  # a node removed meanwhile: a fresh clock
+            return
+        _set(self.cluster, self.target)
+        self.record("back", measured=_settled(self.cluster, self.target, 0.0))
+
+    @classmethod
+    def leftovers(cls, cluster: Cluster) -> list[str]:
+        """For the heal audit: every running Airflow node whose clock is still stepped."""
+        out = []
+        for node in _movable(cluster):
+            found = runtime.exec_run(
+                cluster.container(node), ["test", "-s", faketime.OFFSET_FILE], timeout=10
+            )
+            if found.exit_code == 0:
+                out.append(f"{node}: its clock is still off (clock_jump not healed)")
+        return out
+
+    @classmethod
+    def reset(cls, cluster: Cluster) -> None:
+        """For a reset: every running Airflow node back on the true time."""
+        for node in _movable(cluster):
+            _set(cluster, node)
+
+
+def _set(cluster: Cluster, node: str, *offset: str) -> None:
+    """Write ``offset`` for the node's processes (none: remove it, the true time)."""
+    container = cluster.container(node)
+    result = runtime.root_sh(container, SET_SCRIPT, *offset, timeout=15, node=node)
+    if result.exit_code != 0:
+        raise FaultError(f"{node}: its clock could not be set: {result.output.strip()}")
+
+
+def _settled(cluster: Cluster, node: str, wanted: float) -> float:
+    """The node's clock minus the host's, once its processes have read the offset again (a
+    fresh process reads it at once, a running one within ``faketime.REREAD`` s)."""
+    time.sleep(faketime.REREAD + 0.2)
+    measured = node_offset(cluster, node)
+    if abs(measured - wanted) > TOLERANCE:
+        raise FaultError(
+            f"{node}: its clock is {measured:+.0f}s off the host's, not {wanted:+.0f}s "
+            "(is libfaketime preloaded there?)"
+        )
+    return measured
+
+
+def node_offset(cluster: Cluster, node: str) -> float:
+    """How far the node's wall clock is off the host's (seconds; ahead is positive)."""
+    before = time.time()
+    result = runtime.exec_run(cluster.container(node), ["date", "+%s.%N"], timeout=10, node=node)
+    after = time.time()
+    try:
+        return float(result.output.strip()) - (before + after) / 2
+    except ValueError:
+        raise FaultError(f"{node}: no clock reading ({result.output.strip()!r})") from None
+
+
+def _movable(cluster: Cluster) -> list[str]:
+    """The running Airflow nodes (the topology's and any added since: every node but the
+    infrastructure and the Kerberos pieces), whose clock a clock_jump may have stepped."""
+    if not cluster.topology.clock_jumps:
+        return []
+    other = {*cluster.topology.infra_nodes, *cluster.topology.kerberos_nodes}
+    airflow = [n for n in cluster.nodes if n not in other]
+    return [n for n in airflow if runtime.state(cluster.container(n)) == "running"]
