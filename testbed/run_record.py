@@ -23,6 +23,8 @@ def topology_fields(topology: Topology) -> dict[str, Any]:
         "backend": topology.backend,
         "executor": topology.executor,
         "k8s_nodes": topology.k8s_nodes,
+        "api_servers": topology.api_servers,
+        "clock_jumps": topology.clock_jumps,
         "config_in_force": topology.flat_effective(),
     }
 
@@ -45,4 +47,6 @@ def topology_of(topo: dict[str, Any]) -> Topology:
         backend=topo.get("backend", "docker"),
         executor=topo.get("executor", "CeleryExecutor"),
         k8s_nodes=topo.get("k8s_nodes", 1),
+        api_servers=topo.get("api_servers", 1),
+        clock_jumps=topo.get("clock_jumps", False),
     )

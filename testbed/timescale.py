@@ -40,6 +40,8 @@ TIMERS: dict[str, tuple[float, str]] = {
     "triggerer.job_heartbeat_sec": (5, "float"),
     "triggerer.triggerer_health_check_threshold": (30, "int-up"),
     "dag_processor.health_check_threshold": (30, "int-up"),
+    # how long the token a task starts with lives (before 3.2.2: from its queueing on)
+    "execution_api.jwt_expiration_time": (600, "int-up"),
 }
 # Kerberos (clusters with a KDC): the refresher's cycle (`airflow kerberos` reads it with getint;
 # Airflow's default 3600, the testbed's 30) and the ticket life the KDC grants (the testbed's 90 s,

@@ -195,7 +195,9 @@ class Topology:
         if self.kerberos and not limits.kerberos:
             raise TestbedError(f"backend {self.backend} runs no Kerberos pieces (kerberos: false)")
         if self.clock_jumps and not limits.clock_jumps:
-            raise TestbedError(f"backend {self.backend}: no clock_jump (clock_jumps: false)")
+            raise TestbedError(
+                f"clock_jumps: clock_jump faults run on the docker backend only, not {self.backend}"
+            )
         if self.api_servers > limits.api_servers:
             raise TestbedError(
                 f"backend {self.backend} runs {limits.api_servers} api-server(s) at most "
@@ -222,6 +224,8 @@ class Topology:
             parts.append(f"{self.api_servers} api-servers")
         if self.kerberos:
             parts.append("Kerberos (a KDC, a ticket refresher beside each worker)")
+        if self.clock_jumps:
+            parts.append("clocks that can jump (libfaketime preloaded on every Airflow node)")
         if self.timescale != 1.0:
             parts.append(f"timescale {self.timescale:g} (Airflow's timers and the drill's waits)")
         return ", ".join(parts)

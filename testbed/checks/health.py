@@ -194,30 +194,27 @@ def probe_answered(view: View, p: AnsweredParams) -> CheckResult:
     seen = view.observations(p.probe, p.target, after=start)
     seen = [o for o in seen if o["mono"] < end]
     silent = [o for o in seen if o.get("error")]
-    longest = _longest_silence(seen)
+    streak = _longest_silence(seen)
     m = {"answered": len(seen) - len(silent), "no_answer": len(silent), "total": len(seen)}
-    m["longest_silence"] = longest
+    m["longest_silence"] = len(streak)
     if not seen:
         return CheckResult.failed(f"no {p.probe} observation during {what}", **m)
+    if not silent:
+        return CheckResult.passed(f"{p.probe} answered all {len(seen)} times during {what}", **m)
     said = f"{p.probe} gave no answer {len(silent)} of {len(seen)} times during {what}"
-    if longest >= p.unhealthy_threshold:
-        return CheckResult.failed(
-            f"{said}, {longest} in a row (first: {silent[0]['error']})"
-            if p.unhealthy_threshold > 1
-            else f"{said} (first: {silent[0]['error']})",
-            **m,
-        )
-    if silent:
-        return CheckResult.passed(
-            f"{said}, never {p.unhealthy_threshold} in a row (first: {silent[0]['error']})", **m
-        )
-    return CheckResult.passed(f"{p.probe} answered all {len(seen)} times during {what}", **m)
+    first = f"(first: {streak[0]['error']})"  # of the longest run (of the first, if all are 1)
+    if len(streak) >= p.unhealthy_threshold:
+        in_a_row = f", {len(streak)} in a row " if p.unhealthy_threshold > 1 else " "
+        return CheckResult.failed(f"{said}{in_a_row}{first}", **m)
+    return CheckResult.passed(f"{said}, never {p.unhealthy_threshold} in a row {first}", **m)
 
 
-def _longest_silence(seen: list[dict]) -> int:
-    """The most observations in a row that got no answer."""
-    longest = run = 0
+def _longest_silence(seen: list[dict]) -> list[dict]:
+    """The longest run of observations in a row that got no answer (the first such run)."""
+    longest: list[dict] = []
+    run: list[dict] = []
     for o in seen:
-        run = run + 1 if o.get("error") else 0
-        longest = max(longest, run)
+        run = [*run, o] if o.get("error") else []
+        if len(run) > len(longest):
+            longest = run
     return longest

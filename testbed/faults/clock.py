@@ -21,7 +21,9 @@ from testbed.faults.base import Fault
 if TYPE_CHECKING:
     from testbed.cluster import Cluster
 
-TOLERANCE = 2.0  # seconds a measured offset may differ from the wanted one (whole seconds, exec)
+# seconds a measured offset may differ from the wanted one (libfaketime steps whole seconds),
+# beyond half the round trip of the `docker exec` that read the node's clock
+TOLERANCE = 2.0
 # Writes the offset ($1) for the node's processes, or with no argument removes it.
 SET_SCRIPT = f'if [ $# -gt 0 ]; then printf "%s\\n" "$1" > {faketime.OFFSET_FILE}; ' + (
     f"else rm -f {faketime.OFFSET_FILE}; fi"
@@ -70,9 +72,12 @@ class ClockJump(Fault):
 
     @classmethod
     def reset(cls, cluster: Cluster) -> None:
-        """For a reset: every running Airflow node back on the true time."""
-        for node in _movable(cluster):
-            _set(cluster, node)
+        """For a reset: every Airflow node back on the true time, a stopped one too (an empty
+        offset file, copied in: it starts again on the true time)."""
+        for node in _airflow_nodes(cluster):
+            container = cluster.container(node)
+            if runtime.state(container) in ("running", "exited", "created"):
+                runtime.put_files(container, {faketime.OFFSET_FILE: (b"", 0o644)}, uid=0)
 
 
 def _set(cluster: Cluster, node: str, *offset: str) -> None:
@@ -87,31 +92,38 @@ def _settled(cluster: Cluster, node: str, wanted: float) -> float:
     """The node's clock minus the host's, once its processes have read the offset again (a
     fresh process reads it at once, a running one within ``faketime.REREAD`` s)."""
     time.sleep(faketime.REREAD + 0.2)
-    measured = node_offset(cluster, node)
-    if abs(measured - wanted) > TOLERANCE:
+    measured, round_trip = node_offset(cluster, node)
+    if abs(measured - wanted) > TOLERANCE + round_trip / 2:
         raise FaultError(
             f"{node}: its clock is {measured:+.0f}s off the host's, not {wanted:+.0f}s "
             "(is libfaketime preloaded there?)"
         )
-    return measured
+    return round(measured, 2)
 
 
-def node_offset(cluster: Cluster, node: str) -> float:
-    """How far the node's wall clock is off the host's (seconds; ahead is positive)."""
+def node_offset(cluster: Cluster, node: str) -> tuple[float, float]:
+    """How far the node's wall clock is off the host's (seconds; ahead is positive), and the
+    round trip of the reading (the host's clock read before and after it)."""
     before = time.time()
     result = runtime.exec_run(cluster.container(node), ["date", "+%s.%N"], timeout=10, node=node)
     after = time.time()
     try:
-        return float(result.output.strip()) - (before + after) / 2
+        return float(result.output.strip()) - (before + after) / 2, after - before
     except ValueError:
         raise FaultError(f"{node}: no clock reading ({result.output.strip()!r})") from None
 
 
 def _movable(cluster: Cluster) -> list[str]:
-    """The running Airflow nodes (the topology's and any added since: every node but the
-    infrastructure and the Kerberos pieces), whose clock a clock_jump may have stepped."""
+    """The running nodes whose clock a clock_jump may have stepped."""
+    nodes = _airflow_nodes(cluster)
+    return [n for n in nodes if runtime.state(cluster.container(n)) == "running"]
+
+
+def _airflow_nodes(cluster: Cluster) -> list[str]:
+    """The nodes started with a movable clock (none unless the topology has ``clock_jumps``):
+    the Airflow nodes, the topology's and any added since; not the infrastructure, nor the
+    Kerberos pieces (the refreshers run Airflow, but with an environment of their own)."""
     if not cluster.topology.clock_jumps:
         return []
     other = {*cluster.topology.infra_nodes, *cluster.topology.kerberos_nodes}
-    airflow = [n for n in cluster.nodes if n not in other]
-    return [n for n in airflow if runtime.state(cluster.container(n)) == "running"]
+    return [n for n in cluster.nodes if n not in other]

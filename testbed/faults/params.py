@@ -11,7 +11,7 @@ read them without those clients.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -138,24 +138,27 @@ class LinkParams(Params):
         return {"toxic": step.toxic, **step.attributes}
 
 
-class ClockSkewParams(Params):
-    offset: SignedDuration | None = None  # how far the clock is off, e.g. 10m, -10m, 600 (s)
+class _Offset(Params):
+    """A clock off the host's by ``offset`` (negative: behind)."""
+
+    fault_kind: ClassVar[str] = ""  # for the message (a class attribute, not a step field)
+    offset: SignedDuration | None = None  # e.g. 10m (ahead), -10m (behind), 600 (s)
 
     @model_validator(mode="after")
-    def _offset_given(self) -> ClockSkewParams:
+    def _offset_given(self) -> _Offset:
         if self.offset is None or abs(self.offset) < 1:
-            raise ValueError("a clock_skew fault needs 'offset' of at least 1s (e.g. 10m, -10m)")
+            raise ValueError(
+                f"a {self.fault_kind} fault needs 'offset' of at least 1s (e.g. 5m, -5m)"
+            )
         return self
 
 
-class ClockJumpParams(Params):
-    offset: SignedDuration | None = None  # the step, e.g. 5m (ahead), -5m (back), 300 (s)
+class ClockSkewParams(_Offset):
+    fault_kind: ClassVar[str] = "clock_skew"  # the node started with its clock off
 
-    @model_validator(mode="after")
-    def _offset_given(self) -> ClockJumpParams:
-        if self.offset is None or abs(self.offset) < 1:
-            raise ValueError("a clock_jump fault needs 'offset' of at least 1s (e.g. 5m, -5m)")
-        return self
+
+class ClockJumpParams(_Offset):
+    fault_kind: ClassVar[str] = "clock_jump"  # a running node's clock stepped
 
 
 class PodDeleteParams(Params):

@@ -9,6 +9,7 @@ import pytest
 from testbed import airflow_config, faketime
 from testbed.core.errors import ScenarioError
 from testbed.core.secrets import Secrets
+from testbed.faults import clock
 from testbed.scenario.load import from_data
 from testbed.topology import Topology
 
@@ -54,7 +55,23 @@ def test_a_bad_clock_jump_is_refused_before_anything_boots(fault, topology, said
 def test_kubernetes_has_no_movable_clocks():
     with pytest.raises(ScenarioError) as err:
         from_data(scenario({"target": "scheduler", "offset": "1m"}, {"backend": "kubernetes"}))
-    assert "clock_jump" in str(err.value)
+    assert "clock_jump faults run on the docker backend only" in str(err.value)
+
+
+class _Cluster:
+    """What picking a cluster's movable nodes reads: its topology and its nodes."""
+
+    def __init__(self, topology: Topology, extra: tuple[str, ...] = ()) -> None:
+        self.topology = topology
+        self.nodes = {n: None for n in (*topology.nodes, *extra)}
+
+
+def test_the_movable_nodes_are_the_airflow_ones_added_ones_included():
+    topology = Topology(workers=1, kerberos=True, clock_jumps=True)
+    movable = clock._airflow_nodes(_Cluster(topology, extra=("scheduler-2",)))
+    assert sorted(movable) == sorted([*topology.airflow_nodes, "scheduler-2"])
+    assert "worker-1-kerberos" not in movable and "postgres" not in movable
+    assert clock._airflow_nodes(_Cluster(Topology(workers=1))) == []  # clocks not movable
 
 
 def test_a_movable_node_preloads_libfaketime_on_the_offset_file():
