@@ -194,6 +194,35 @@ def test_parse_kvno():
     assert kdc.parse_kvno('get_principal: Principal does not exist while retrieving "x"') is None
 
 
+class _Said:
+    """A KDC whose `getprinc` answers are given in turn."""
+
+    def __init__(self, *outputs: str) -> None:
+        self.outputs, self.asked = list(outputs), 0
+
+    def container(self, node: str) -> str:
+        return node
+
+    def exec_run(self, container, cmd, **kw):
+        self.asked += 1
+        return type("R", (), {"output": self.outputs.pop(0), "exit_code": 0})()
+
+
+def test_a_busy_kdc_is_asked_its_key_version_again(monkeypatch):
+    monkeypatch.setattr(kdc.time, "sleep", lambda s: None)
+    key = "Key: vno 3, aes256-cts-hmac-sha1-96\n"
+    busy = _Said("kadmin.local: Cannot lock database", "", key)
+    monkeypatch.setattr(kdc.runtime, "exec_run", busy.exec_run)
+    assert kdc.kvno(busy, "p") == 3 and busy.asked == 3
+    gone = _Said('get_principal: Principal does not exist while retrieving "p"')
+    monkeypatch.setattr(kdc.runtime, "exec_run", gone.exec_run)
+    assert kdc.kvno(gone, "p") is None and gone.asked == 1
+    never = _Said(*["locked"] * kdc.KVNO_ATTEMPTS)
+    monkeypatch.setattr(kdc.runtime, "exec_run", never.exec_run)
+    with pytest.raises(kdc.ClusterError, match="no key version"):
+        kdc.kvno(never, "p")
+
+
 def test_the_engine_knows_the_kerberos_faults_and_probe():
     from testbed import engine
     from testbed.observe import kerberos as observe_kerberos
