@@ -3,10 +3,11 @@ as an NTP step (or a VM resumed from a snapshot) does; monotonic clocks stay tru
 
 Containers share the host's clock, so the node's processes read time through libfaketime: a
 topology with ``clock_jumps`` starts every Airflow node with :func:`testbed.faketime.movable_env`,
-on the true time while :data:`~testbed.faketime.OFFSET_FILE` is absent. The inject writes the
-offset there (as root: the node's own user cannot), waits until the running processes have read
-it again, and measures the node's clock against the host's; the heal removes the file and
-measures again. Every measurement is recorded, so a report shows the step the node really saw.
+on the true time while :data:`~testbed.faketime.OFFSET_FILE` is absent or empty. The inject
+copies the offset there (root's file: the node's own user cannot move its clock), waits until
+the running processes have read it again, and measures the node's clock against the host's; the
+heal empties the file and measures again. Every measurement is recorded, so a report shows the
+step the node really saw.
 """
 
 from __future__ import annotations
@@ -24,10 +25,6 @@ if TYPE_CHECKING:
 # seconds a measured offset may differ from the wanted one (libfaketime steps whole seconds),
 # beyond half the round trip of the `docker exec` that read the node's clock
 TOLERANCE = 2.0
-# Writes the offset ($1) for the node's processes, or with no argument removes it.
-SET_SCRIPT = f'if [ $# -gt 0 ]; then printf "%s\\n" "$1" > {faketime.OFFSET_FILE}; ' + (
-    f"else rm -f {faketime.OFFSET_FILE}; fi"
-)
 
 
 class ClockJump(Fault):
@@ -55,7 +52,7 @@ class ClockJump(Fault):
     def _heal(self) -> None:
         if self.target not in self.cluster.nodes:  # a node removed meanwhile: a fresh clock
             return
-        _set(self.cluster, self.target)
+        _set(self.cluster, self.target, "")
         self.record("back", measured=_settled(self.cluster, self.target, 0.0))
 
     @classmethod
@@ -75,17 +72,15 @@ class ClockJump(Fault):
         """For a reset: every Airflow node back on the true time, a stopped one too (an empty
         offset file, copied in: it starts again on the true time)."""
         for node in _airflow_nodes(cluster):
-            container = cluster.container(node)
-            if runtime.state(container) in ("running", "exited", "created"):
-                runtime.put_files(container, {faketime.OFFSET_FILE: (b"", 0o644)}, uid=0)
+            if runtime.state(cluster.container(node)) in ("running", "exited", "created"):
+                _set(cluster, node, "")
 
 
-def _set(cluster: Cluster, node: str, *offset: str) -> None:
-    """Write ``offset`` for the node's processes (none: remove it, the true time)."""
-    container = cluster.container(node)
-    result = runtime.root_sh(container, SET_SCRIPT, *offset, timeout=15, node=node)
-    if result.exit_code != 0:
-        raise FaultError(f"{node}: its clock could not be set: {result.output.strip()}")
+def _set(cluster: Cluster, node: str, offset: str) -> None:
+    """Write ``offset`` for the node's processes ("": the true time), copied into its
+    container as root's file (a stopped container's too)."""
+    data = offset.encode() + b"\n" * bool(offset)
+    runtime.put_files(cluster.container(node), {faketime.OFFSET_FILE: (data, 0o644)}, uid=0)
 
 
 def _settled(cluster: Cluster, node: str, wanted: float) -> float:
