@@ -72,7 +72,7 @@ class ClockJump(Fault):
         """For a reset: every Airflow node back on the true time, a stopped one too (an empty
         offset file, copied in: it starts again on the true time)."""
         for node in _airflow_nodes(cluster):
-            if runtime.state(cluster.container(node)) in ("running", "exited", "created"):
+            if runtime.state(cluster.container(node)) in ("running", "paused", "exited", "created"):
                 _set(cluster, node, "")
 
 
