@@ -8,8 +8,8 @@ Two ways, both pure environment:
 - :func:`fixed_env`: a node started ``offset`` seconds off (``clock_skew``);
 - :func:`movable_env`: a node started on the true time whose running processes follow
   :data:`OFFSET_FILE` (``clock_jump``): writing ``+300`` there steps the node's clock 5 min
-  ahead within :data:`REREAD` s, as an NTP step would; no file (or an empty one) is the true
-  time.
+  ahead within :data:`REREAD` s, as an NTP step would; no file, or ``+0``, is the true time
+  (an empty file is not: a running process keeps the offset it read last).
 """
 
 from __future__ import annotations

@@ -3,11 +3,12 @@ as an NTP step (or a VM resumed from a snapshot) does; monotonic clocks stay tru
 
 Containers share the host's clock, so the node's processes read time through libfaketime: a
 topology with ``clock_jumps`` starts every Airflow node with :func:`testbed.faketime.movable_env`,
-on the true time while :data:`~testbed.faketime.OFFSET_FILE` is absent or empty. The inject
-copies the offset there (root's file: the node's own user cannot move its clock), waits until
-the running processes have read it again, and measures the node's clock against the host's; the
-heal empties the file and measures again. Every measurement is recorded, so a report shows the
-step the node really saw.
+on the true time while :data:`~testbed.faketime.OFFSET_FILE` is absent. The inject copies the
+offset there (root's file: the node's own user cannot move its clock), waits until the running
+processes have read it again, and measures the node's clock against the host's; the heal writes
+``+0`` there and measures again. Never an empty file: a running process keeps its last offset
+then, and a scheduler's main process died on it. Every measurement is recorded, so a report
+shows the step the node really saw.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 # seconds a measured offset may differ from the wanted one (libfaketime steps whole seconds),
 # beyond half the round trip of the `docker exec` that read the node's clock
 TOLERANCE = 2.0
+TRUE_TIME = faketime.offset_text(0)  # "+0": what the heal writes
 
 
 class ClockJump(Fault):
@@ -52,7 +54,7 @@ class ClockJump(Fault):
     def _heal(self) -> None:
         if self.target not in self.cluster.nodes:  # a node removed meanwhile: a fresh clock
             return
-        _set(self.cluster, self.target, "")
+        _set(self.cluster, self.target, TRUE_TIME)
         self.record("back", measured=_settled(self.cluster, self.target, 0.0))
 
     @classmethod
@@ -61,10 +63,10 @@ class ClockJump(Fault):
         out = []
         for node in _movable(cluster):
             found = runtime.exec_run(
-                cluster.container(node), ["test", "-s", faketime.OFFSET_FILE], timeout=10
+                cluster.container(node), ["cat", faketime.OFFSET_FILE], timeout=10
             )
-            if found.exit_code == 0:
-                out.append(f"{node}: its clock is still off (clock_jump not healed)")
+            if found.exit_code == 0 and found.output.strip() not in ("", TRUE_TIME):
+                out.append(f"{node}: its clock is still {found.output.strip()}s off")
         return out
 
     @classmethod
@@ -73,13 +75,13 @@ class ClockJump(Fault):
         offset file, copied in: it starts again on the true time)."""
         for node in _airflow_nodes(cluster):
             if runtime.state(cluster.container(node)) in ("running", "paused", "exited", "created"):
-                _set(cluster, node, "")
+                _set(cluster, node, TRUE_TIME)
 
 
 def _set(cluster: Cluster, node: str, offset: str) -> None:
-    """Write ``offset`` for the node's processes ("": the true time), copied into its
-    container as root's file (a stopped container's too)."""
-    data = offset.encode() + b"\n" * bool(offset)
+    """Write ``offset`` for the node's processes, copied into its container as root's file (a
+    stopped or paused container's too)."""
+    data = f"{offset}\n".encode()
     runtime.put_files(cluster.container(node), {faketime.OFFSET_FILE: (data, 0o644)}, uid=0)
 
 
