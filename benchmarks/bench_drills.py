@@ -29,6 +29,8 @@ import statistics
 import time
 from pathlib import Path
 
+from cpu_sampler import CORES, CpuSampler
+
 from testbed import runs
 from testbed.backends import images as image_provision
 from testbed.parallel import run_parallel
@@ -83,18 +85,24 @@ def one_round(paths: list[Path], clusters: int, ahead: bool = True) -> dict:
     """The pack once, on ``clusters`` clusters side by side (testbed.parallel: a worker process
     and a cluster pool each); one cluster: the serial run of ``testbed run`` (with or without
     booting the next drill's cluster ahead)."""
-    if clusters == 1:
-        return _serial_round(paths, ahead)
-    t0 = time.monotonic()
-    result = run_parallel([load(p) for p in paths], clusters, on_outcome=_show)
-    if result.interrupted:
-        raise KeyboardInterrupt
-    drills = {o.name: _measured(o) for o in result.outcomes}
-    return {"pack_s": time.monotonic() - t0, "resets_s": result.resets, "drills": drills}
+    with CpuSampler() as cpu:
+        t0 = time.monotonic()
+        if clusters == 1:
+            out = _serial_round(paths, ahead, cpu)
+        else:
+            result = run_parallel([load(p) for p in paths], clusters, on_outcome=_show)
+            if result.interrupted:
+                raise KeyboardInterrupt
+            drills = {o.name: _measured(o) for o in result.outcomes}
+            out = {"resets_s": result.resets, "drills": drills}
+        t1 = time.monotonic()
+    busy = cpu.busy_between(t0, t1)  # the pack's CPU floor: no packing beats busy / cores
+    return out | {"pack_s": t1 - t0, "cpu_s": busy, "floor_s": round(busy / CORES, 1)}
 
 
-def _serial_round(paths: list[Path], ahead: bool) -> dict:
-    """The pack once as ``testbed run`` runs it (testbed.runs.run_all)."""
+def _serial_round(paths: list[Path], ahead: bool, cpu: CpuSampler) -> dict:
+    """The pack once as ``testbed run`` runs it (testbed.runs.run_all); each drill's CPU-seconds
+    (the machine's, so a boot ahead beside it counts in it) and the CPU of what came before."""
     from testbed.parallel import Outcome
 
     results: list = []
@@ -105,9 +113,13 @@ def _serial_round(paths: list[Path], ahead: bool) -> dict:
         outcome = Outcome(i, verdict.scenario, 1, verdict=verdict, folder=folder)
         m = drills[verdict.scenario] = _measured(outcome)
         if m.get("start_mono") is not None:  # the boot, reset or teardown before the drill
-            m["before_s"] = round(m["start_mono"] - last_end, 1)
-            last_end = m["start_mono"] + (m["wall_s"] or 0.0)
-    return {"pack_s": time.monotonic() - t0, "resets_s": [], "drills": drills}
+            start = m["start_mono"]
+            end = start + (m["wall_s"] or 0.0)
+            m["before_s"] = round(start - last_end, 1)
+            m["before_cpu_s"] = cpu.busy_between(last_end, start)
+            m["cpu_s"] = cpu.busy_between(start, end)
+            last_end = end
+    return {"resets_s": [], "drills": drills}
 
 
 def _measured(outcome) -> dict:
@@ -160,10 +172,14 @@ def summarize(rounds: list[dict]) -> dict:
     return {
         "rounds": len(rounds),
         "pack_s_median": median([r["pack_s"] for r in rounds]),
+        "pack_cpu_s_median": median([r["cpu_s"] for r in rounds]),
+        "pack_floor_s_median": median([r["floor_s"] for r in rounds]),
         "reset_s_median": median([s for r in rounds for s in r["resets_s"]]),
         "drill_s_median": {n: median([r["drills"][n]["wall_s"] for r in rounds]) for n in names},
         "before_s_median": {n: _median_of(rounds, n, "before_s") for n in names},
         "waiting_s_median": {n: _median_of(rounds, n, "waiting_s") for n in names},
+        "cpu_s_median": {n: _median_of(rounds, n, "cpu_s") for n in names},
+        "before_cpu_s_median": {n: _median_of(rounds, n, "before_cpu_s") for n in names},
         "passed": {n: sum(r["drills"][n]["ok"] for r in rounds) for n in names},
         "upgrade_medians": {
             n: _upgrade_medians([r["drills"][n]["upgrade"] for r in rounds]) for n in names
@@ -207,19 +223,31 @@ def _seconds(value: float | None) -> str:
 
 def _table(key: str, s: dict) -> None:
     """Drill, family, wall time, the boot or reset before it (one cluster), the time it waited
-    on Airflow's timers (medians), passes; each family's sum; the pack's time."""
-    print(f"\n{key}: pack {s['pack_s_median']:.0f}s ({s['rounds']} round(s))")
-    print(f"  {'drill':30} {'family':9} {'wall':>8} {'before':>8} {'waiting':>8}")
-    sums: dict[str, float] = {}
+    on Airflow's timers, the machine's CPU-seconds in the drill and before it (medians),
+    passes; each family's sums; the pack's time beside its CPU floor."""
+    print(
+        f"\n{key}: pack {s['pack_s_median']:.0f}s ({s['rounds']} round(s)); CPU"
+        f" {s['pack_cpu_s_median']:.0f} CPU-s, floor {s['pack_floor_s_median']:.0f}s on {CORES}"
+        f" cores (ratio {s['pack_s_median'] / max(s['pack_floor_s_median'], 1):.2f})"
+    )
+    print(
+        f"  {'drill':30} {'family':9} {'wall':>8} {'before':>8} {'waiting':>8}"
+        f" {'cpu':>8} {'cpu before':>10}"
+    )
+    sums: dict[str, list[float]] = {}
     for name, wall in s["drill_s_median"].items():
-        sums[family(name)] = sums.get(family(name), 0.0) + (wall or 0.0)
         before, waiting = s["before_s_median"][name], s["waiting_s_median"][name]
+        cpu, cpu_before = s["cpu_s_median"][name], s["before_cpu_s_median"][name]
+        fam = sums.setdefault(family(name), [0.0, 0.0])
+        fam[0] += wall or 0.0
+        fam[1] += (cpu or 0.0) + (cpu_before or 0.0)
         print(
             f"  {name:30} {family(name):9} {_seconds(wall)} {_seconds(before)}"
-            f" {_seconds(waiting)}  passed {s['passed'][name]}/{s['rounds']}"
+            f" {_seconds(waiting)} {_seconds(cpu)} {_seconds(cpu_before):>10}"
+            f"  passed {s['passed'][name]}/{s['rounds']}"
         )
-    drills = sum(sums.values())
-    parts = ", ".join(f"{f} {v:.0f}s" for f, v in sorted(sums.items()))
+    drills = sum(v[0] for v in sums.values())
+    parts = ", ".join(f"{f} {v[0]:.0f}s / {v[1]:.0f} CPU-s" for f, v in sorted(sums.items()))
     between = s["pack_s_median"] - drills
     print(f"  drills {drills:.0f}s ({parts}); boots, resets, teardowns between {between:.0f}s")
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import airflow_client.client as ac
 import requests
+from airflow_client.client.models.clear_task_instances_body import ClearTaskInstancesBody
+from airflow_client.client.models.dag_patch_body import DAGPatchBody
 from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
 
 from testbed.core.errors import TestbedError
@@ -89,6 +91,31 @@ class AirflowAPI:
                 return state
             time.sleep(1)
         raise TestbedError(f"run {dag_id}/{run_id} still {state} after {timeout:g}s")
+
+    def dag_ids(self, paused: bool) -> list[str]:
+        """The DAGs that are paused (``paused``) or not."""
+        r = ac.DAGApi(self.client).get_dags_without_preload_content(
+            limit=1000, paused=paused, _request_timeout=self.timeout
+        )
+        return [d["dag_id"] for d in _json(r, "list DAGs")["dags"]]
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        r = ac.DAGApi(self.client).patch_dag_without_preload_content(
+            dag_id, DAGPatchBody(is_paused=paused), _request_timeout=self.timeout
+        )
+        _json(r, f"{'pause' if paused else 'unpause'} {dag_id}")
+
+    def clear_task(self, dag_id: str, run_id: str, task_id: str) -> int:
+        """Clear one task of a run (its downstream untouched, the run set running again), as
+        `Clear` in the UI does; returns how many task instances were cleared."""
+        body = ClearTaskInstancesBody(
+            dag_run_id=run_id, task_ids=[task_id], dry_run=False, only_failed=False,
+            reset_dag_runs=True, include_downstream=False,
+        )  # fmt: skip
+        r = ac.TaskInstanceApi(self.client).post_clear_task_instances_without_preload_content(
+            dag_id, body, _request_timeout=self.timeout
+        )
+        return len(_json(r, f"clear {dag_id}/{run_id}/{task_id}")["task_instances"])
 
     def parsed_files(self) -> set[str]:
         """The DAG files (relative to the DAG folder) of every DAG the api-server knows."""

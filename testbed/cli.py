@@ -140,6 +140,9 @@ def compose(
     ),
     api_servers: int = typer.Option(1, min=1, max=3, help="api-servers (one name on the network)."),
     timescale: float = typer.Option(1.0, help="Compressed time: every drill timer scaled (0.2-1)."),
+    executor: str = typer.Option(
+        "CeleryExecutor", help="CeleryExecutor, or LocalExecutor (tasks run under the scheduler)."
+    ),
 ) -> None:
     """Render a runnable Compose project of a topology (for reproducing by hand).
 
@@ -156,6 +159,7 @@ def compose(
         kerberos=kerberos,
         api_servers=api_servers,
         timescale=timescale,
+        executor=executor,
     )
     path = render(topology, Path(out))
     console.print(f"wrote {path}; run it with: docker-compose -f {path} up -d")
@@ -308,6 +312,14 @@ def upgrade_plan(
     from_version: str = typer.Argument(..., metavar="FROM", help="Airflow version running now."),
     to_version: str = typer.Argument(..., metavar="TO", help="Airflow version to go to."),
     workers: int = typer.Option(2, help="Celery workers of the topology the steps name."),
+    executor: str = typer.Option(
+        "CeleryExecutor", help="CeleryExecutor, or LocalExecutor (tasks run under the scheduler)."
+    ),
+    local: str = typer.Option(
+        "drain",
+        help="With the LocalExecutor: 'drain' (pause every DAG, wait for the running tasks) or "
+        "'kill' (kill the scheduler with its tasks, clear them after).",
+    ),
     wheel: bool = typer.Option(
         True,
         "--wheel/--image-only",
@@ -332,12 +344,21 @@ def upgrade_plan(
     def read(version: str) -> versions.SchemaInfo:
         return versions.schema_info(version, allow_wheel=wheel)
 
-    nodes = Topology(workers).airflow_nodes
     if rollback not in ("restore", "downgrade"):
         raise typer.BadParameter(
             f"{rollback!r}; allowed: restore, downgrade", param_hint="--rollback"
         )
-    plan, a, b = plan_between(from_version, to_version, read, nodes=nodes, rollback=rollback)  # type: ignore[arg-type]
+    if local not in ("drain", "kill"):
+        raise typer.BadParameter(f"{local!r}; allowed: drain, kill", param_hint="--local")
+    topology = Topology(workers if executor == "CeleryExecutor" else 2, executor=executor)
+    plan, a, b = plan_between(
+        from_version,
+        to_version,
+        read,
+        nodes=topology.airflow_nodes,
+        rollback=rollback,  # type: ignore[arg-type]
+        local=local if topology.local else None,  # type: ignore[arg-type]
+    )
     if as_json:
         sources = {i.version: i.source for i in (a, b)}
         sys.stdout.write(json.dumps({**plan.to_json(), "sources": sources}, indent=1) + "\n")

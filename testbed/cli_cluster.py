@@ -104,6 +104,11 @@ def up(
     k8s_nodes: int = typer.Option(
         1, help="With --kubernetes: nodes (1-3); beyond the first they run the task pods."
     ),
+    executor: str = typer.Option(
+        "CeleryExecutor",
+        help="On Docker: CeleryExecutor, or LocalExecutor (tasks run under the scheduler; no "
+        "broker, no workers).",
+    ),
 ) -> None:
     """Boot a cluster and leave it running; prints a status table and URLs.
 
@@ -115,6 +120,8 @@ def up(
     if dags is not None and not dags.is_dir():
         raise TestbedError(f"--dags: {dags} is not a folder")
     reqs = tuple(requirement_lines(requirements, "--requirements")) if requirements else ()
+    if kubernetes:
+        executor = "KubernetesExecutor"
     topology = Topology(
         workers,
         airflow_version,
@@ -125,7 +132,7 @@ def up(
         timescale=timescale,
         api_servers=api_servers,
         backend="kubernetes" if kubernetes else "docker",
-        executor="KubernetesExecutor" if kubernetes else "CeleryExecutor",
+        executor=executor,
         k8s_nodes=k8s_nodes,
     )
     if build:
@@ -136,6 +143,7 @@ def up(
     cluster = Cluster(topology, detached=True, use_snapshot=snapshot)
     extra = ", Kerberos" if kerberos else ""
     what = "Kubernetes, KubernetesExecutor" if kubernetes else f"{workers} workers"
+    what = "LocalExecutor, tasks under the scheduler" if topology.local else what
     progress.step(f"booting run {cluster.run_id} ({what}, Airflow {airflow_version}{extra})")
     cluster.up()
     progress.console.print(f"[green]all green[/] in {cluster.timings['total']:.1f}s")

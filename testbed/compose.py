@@ -129,7 +129,7 @@ def _keytab_volume(holder: str) -> str:
     return f"{holder}-keytab"
 
 
-def _depends(spec: NodeSpec) -> dict:
+def _depends(spec: NodeSpec, celery: bool = True) -> dict:
     if spec.role in ("postgres", "redis", "minio", "toxiproxy", "kdc"):
         return {}
     if spec.role in ("pg-krb", "kerberos"):  # the KDC has exported their keytabs
@@ -144,16 +144,18 @@ def _depends(spec: NodeSpec) -> dict:
     depends = {
         "migrate": {"condition": "service_completed_successfully"},
         "minio-init": {"condition": "service_completed_successfully"},
-        "redis": {"condition": "service_healthy"},
         "toxiproxy": {"condition": "service_healthy"},
     }
+    if celery:  # the broker (none with the LocalExecutor)
+        depends["redis"] = {"condition": "service_healthy"}
     if spec.role == "celery-worker" and any(v.path == AC.CCACHE_DIR for v in spec.volumes):
         # a kerberized worker starts once its refresher holds a ticket
         depends[kerberos.sidecar_of(spec.name)] = {"condition": "service_healthy"}
     return depends
 
 
-def service(spec: NodeSpec, files_dir: Path, labels: dict[str, str]) -> dict:
+def service(spec: NodeSpec, files_dir: Path, labels: dict[str, str], broker: bool = True) -> dict:
+    """One compose service; ``broker``: a Redis service runs (not with the LocalExecutor)."""
     volumes = []
     for files, uid in ((spec.files, spec.file_uid), (spec.root_files, 0)):
         for path, (data, mode) in sorted(files.items()):
@@ -177,7 +179,7 @@ def service(spec: NodeSpec, files_dir: Path, labels: dict[str, str]) -> dict:
         ("environment", spec.env),
         ("ports", [f"127.0.0.1::{p}" for p in spec.ports]),
         ("volumes", volumes),
-        ("depends_on", _depends(spec)),
+        ("depends_on", _depends(spec, broker)),
         ("user", spec.user),
     ):
         if value:
@@ -219,7 +221,7 @@ def render(topology: Topology, out: Path, run_id: str | None = None) -> Path:
     labels = L.run_labels(run_id, detached=True)
     all_specs = specs(topology, secrets)
     doc: dict = {
-        "services": {s.name: service(s, out / "files", labels) for s in all_specs},
+        "services": {s.name: service(s, out / "files", labels, topology.celery) for s in all_specs},
         "networks": {
             "cluster": {"driver": "bridge", "labels": labels, "driver_opts": dict(NO_EGRESS)}
         },

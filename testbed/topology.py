@@ -1,4 +1,5 @@
-"""A cluster's topology: which roles run, how many Celery workers, which Airflow version and
+"""A cluster's topology: which roles run, the executor (Celery workers, or with the LocalExecutor
+tasks run under the scheduler, no broker), how many Celery workers, which Airflow version and
 config overrides, the links (component -> Postgres/Redis) routed through Toxiproxy, and
 whether the Kerberos pieces run (a KDC, a ticket-refresher sidecar per worker, a kerberized
 Postgres the tasks use), and the user's own workload: a DAG folder and extra Python packages
@@ -58,12 +59,13 @@ class BackendLimits:
     api_servers: int = 3  # at most
     kerberos: bool = True  # the Kerberos pieces (a KDC, a sidecar per worker, pg-krb)
     clock_jumps: bool = True  # Airflow nodes whose clock a clock_jump fault can step
-    executor_option: bool = True  # config core.executor may be set (else: the executor field)
+    # config core.executor may repeat the topology's executor (else: only the executor field)
+    executor_option: bool = True
     steps_not_built: frozenset[str] = frozenset()  # step actions not built for it yet
 
 
 BACKEND_LIMITS: dict[str, BackendLimits] = {
-    "docker": BackendLimits(executors=("CeleryExecutor",)),
+    "docker": BackendLimits(executors=("CeleryExecutor", "LocalExecutor")),
     "kubernetes": BackendLimits(
         executors=("KubernetesExecutor",),
         k8s_nodes=(1, 3),
@@ -190,8 +192,17 @@ class Topology:
                 if b.k8s_nodes[1] > 1
             ]
             raise TestbedError(f"k8s_nodes must be {' or '.join(spans)}, got {self.k8s_nodes}")
-        if not limits.executor_option and "executor" in self.config.get("core", {}):
-            raise TestbedError("config core.executor: set the topology's executor instead")
+        option = self.config.get("core", {}).get("executor")
+        if option is not None and (not limits.executor_option or option != self.executor):
+            raise TestbedError(
+                f"config core.executor {option!r}: set the topology's executor instead "
+                f"(executor: {self.executor} here; allowed: {', '.join(limits.executors)})"
+            )
+        if self.kerberos and not self.celery and not self.kubernetes:
+            raise TestbedError(
+                f"kerberos: the ticket refresher runs beside each Celery worker; the "
+                f"{self.executor} has none (use executor: CeleryExecutor)"
+            )
         if self.kerberos and not limits.kerberos:
             raise TestbedError(f"backend {self.backend} runs no Kerberos pieces (kerberos: false)")
         if self.clock_jumps and not limits.clock_jumps:
@@ -213,11 +224,29 @@ class Topology:
     def kubernetes(self) -> bool:
         return self.backend == "kubernetes"
 
+    @property
+    def celery(self) -> bool:
+        """Celery workers and their broker (Redis) run: the CeleryExecutor."""
+        return self.executor == "CeleryExecutor"
+
+    @property
+    def local(self) -> bool:
+        """The LocalExecutor: tasks run as the scheduler's subprocesses (no broker, no workers)."""
+        return self.executor == "LocalExecutor"
+
+    @property
+    def task_hosts(self) -> list[str]:
+        """The nodes task processes run on: the Celery workers, or the scheduler."""
+        return ["scheduler"] if self.local else self.worker_names
+
     def describe(self) -> str:
         """What boots, in one line (the dry-run plan's topology line)."""
         parts = [f"Airflow {self.airflow_version}", self.executor]
         if self.kubernetes:
             parts.append(f"on Kubernetes ({self.k8s_nodes} node(s); the roles as pods)")
+        elif self.local:
+            parallelism = self.config.get("core", {}).get("parallelism", 32)
+            parts.append(f"tasks run under the scheduler (parallelism {parallelism}), no broker")
         else:
             parts.append(f"{len(self.worker_names)} Celery worker(s)")
         if self.api_servers > 1:
@@ -248,8 +277,9 @@ class Topology:
 
     @property
     def worker_names(self) -> list[str]:
-        """The Celery workers (none with the KubernetesExecutor: a pod per task)."""
-        if self.kubernetes:
+        """The Celery workers (none with the KubernetesExecutor, a pod per task, or the
+        LocalExecutor, the scheduler's subprocesses)."""
+        if not self.celery:
             return []
         return [worker_name(i) for i in range(1, self.workers + 1)]
 
@@ -269,7 +299,8 @@ class Topology:
         """The nodes booted before the metadata database is migrated."""
         if self.kubernetes:
             return list(K8S_INFRA)
-        return [*INFRA, *(KERBEROS_INFRA if self.kerberos else ())]
+        infra = [n for n in INFRA if self.celery or n != "redis"]  # Redis: Celery's broker
+        return [*infra, *(KERBEROS_INFRA if self.kerberos else ())]
 
     @property
     def kerberos_nodes(self) -> list[str]:
@@ -288,7 +319,8 @@ class Topology:
         pairs = [(n, "postgres") for n in AIRFLOW_CORE]
         if self.kubernetes:  # the pods' own links; no broker, task pods use the API only
             return [Link(c, u, PROXY_BASE_PORT + i) for i, (c, u) in enumerate(pairs)]
-        pairs.append(("scheduler", "redis"))
+        if self.celery:
+            pairs.append(("scheduler", "redis"))
         for w in self.worker_names:
             pairs += [(w, "redis"), (w, "postgres")]
         pairs += [(n, "postgres") for n in self.api_server_names[1:]]
@@ -299,6 +331,8 @@ class Topology:
         pairs += [(w, "api-server") for w in self.worker_names]
         # remote log storage: the workers' uploads, the api-server's reads (after the rest)
         pairs += [(n, "minio") for n in (*self.worker_names, "api-server")]
+        if self.local:  # the scheduler's task processes: the Execution API, log uploads
+            pairs += [("scheduler", "api-server"), ("scheduler", "minio")]
         return [Link(c, u, PROXY_BASE_PORT + i) for i, (c, u) in enumerate(pairs)]
 
     def link(self, client: str, upstream: str) -> Link:

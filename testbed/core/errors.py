@@ -84,3 +84,7 @@ class ScenarioError(TestbedError):
     ) -> None:
         super().__init__(message, hint=hint)
         self.problems = problems or [self.one_line()]
+
+
+class UpgradeFailed(TestbedError):
+    """An upgrade action failed or ran out of time."""

@@ -29,6 +29,10 @@ class ProcessRole:
 
 
 SERVE_LOGS = "airflow serve-logs"
+LOCAL_WORKER = "airflow worker -- LocalExecutor"  # a LocalExecutor's worker process (3.1-3.3)
+# under the LocalExecutor the scheduler runs the tasks (and serves their logs): the processes a
+# worker runs for a task are the scheduler's then
+ON_SCHEDULER_WHEN_LOCAL = ("task", "serve-logs")
 AIRFLOW_PROCESSES: dict[str, ProcessRole] = {
     p.name: p
     for p in (
@@ -57,6 +61,7 @@ AIRFLOW_PROCESSES: dict[str, ProcessRole] = {
             ("worker",),
             "a running task's own process (the operator's code)",
             titles=("airflow worker -- ",),
+            not_titles=(LOCAL_WORKER,),  # the LocalExecutor's worker supervises, it is no task
         ),
         ProcessRole(
             "serve-logs",
@@ -74,7 +79,11 @@ def role_of(node: str) -> str:
     return head if head and tail.isdigit() else node
 
 
-def runs_on(process: str, node: str) -> bool:
-    """Whether an Airflow node of this name runs the named process."""
+def runs_on(process: str, node: str, local: bool = False) -> bool:
+    """Whether an Airflow node of this name runs the named process (``local``: the cluster runs
+    the LocalExecutor, whose scheduler runs the tasks)."""
     spec = AIRFLOW_PROCESSES.get(process)
-    return spec is not None and role_of(node) in spec.roles
+    if spec is None:
+        return False
+    on_scheduler = local and process in ON_SCHEDULER_WHEN_LOCAL and role_of(node) == "scheduler"
+    return role_of(node) in spec.roles or on_scheduler

@@ -27,11 +27,17 @@ class Upgrade(Bounded):
     # a downgrade across a schema change: restore the backup the upgrade took, or `airflow db
     # downgrade` run by the newer image
     rollback: Literal["restore", "downgrade"] = "restore"
+    # the LocalExecutor's scheduler runs the tasks: pause every DAG and wait for them (drain,
+    # the default there), or kill them with it and clear them after (kill)
+    local: Literal["drain", "kill"] | None = None
 
     def describe(self) -> str:
         nodes = ", ".join(self.nodes) if self.nodes else "every Airflow node"
         how = "rolling only" if self.strategy == "rolling" else "as the guide says"
         how += "" if self.rollback == "restore" else "; a rollback by `airflow db downgrade`"
+        how += {"drain": "; DAGs paused and tasks drained", "kill": "; tasks killed, cleared"}.get(
+            self.local or "", ""
+        )
         return f"upgrade {nodes} to Airflow {self.to} ({how}; see `testbed upgrade-plan`)"
 
 

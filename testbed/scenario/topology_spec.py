@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from testbed import timescale
 from testbed.core.values import ConfigKey, nested_config
@@ -16,7 +16,7 @@ from testbed.topology import BACKEND_LIMITS, BACKENDS, EXECUTORS, Topology
 
 
 class TopologySpec(Strict):
-    workers: int = Field(2, ge=1, le=8)
+    workers: int = Field(2, ge=1, le=8)  # Celery workers (the CeleryExecutor only)
     airflow_version: Literal[tuple(AIRFLOW_VERSIONS)] = DEFAULT_AIRFLOW_VERSION  # type: ignore[valid-type]
     config: dict[ConfigKey, str | int | float | bool] = {}
     kerberos: bool = False  # a KDC, a ticket-refresher sidecar per worker, a kerberized Postgres
@@ -32,11 +32,25 @@ class TopologySpec(Strict):
     api_servers: int = Field(1, ge=1, le=3)
     # where the Airflow roles run: containers, or pods of a Kubernetes node (testbed.k8s)
     backend: Literal[BACKENDS] = "docker"  # type: ignore[valid-type]
+    # the backend's first by default (Docker: CeleryExecutor); on Docker also LocalExecutor, the
+    # guide's single-machine executor: tasks run as the scheduler's subprocesses, no broker and
+    # no Celery workers (`workers` is refused), `core.parallelism` caps them
     executor: Literal[EXECUTORS] | None = None  # type: ignore[valid-type]
     k8s_nodes: int = Field(1, ge=1, le=3)  # backend kubernetes: 2-3 puts task pods on their own
     # every Airflow node's clock can be stepped while it runs (libfaketime preloaded, on the true
     # time until a clock_jump fault moves it); set by the scenario when a step has a clock_jump
     clock_jumps: bool = False
+
+    @model_validator(mode="after")
+    def _workers_need_celery(self) -> TopologySpec:
+        executor = self.executor or BACKEND_LIMITS[self.backend].executors[0]
+        if "workers" in self.model_fields_set and executor != "CeleryExecutor":
+            raise ValueError(
+                f"workers: the {executor} runs no Celery workers (tasks run "
+                + ("under the scheduler" if executor == "LocalExecutor" else "as pods")
+                + "); remove workers, or use executor: CeleryExecutor"
+            )
+        return self
 
     def build(self) -> Topology:
         nested = nested_config(self.config)

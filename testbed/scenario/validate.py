@@ -145,7 +145,8 @@ def _stop_workload(step: StopWorkload, st: _State, dags: set[str]) -> list[tuple
 
 
 def _upgrade(step: Upgrade, st: _State, dags: set[str]) -> list[tuple[str, str]]:
-    """Known nodes; ``rollback:`` only on a way back (it would be ignored on the way up)."""
+    """Known nodes; ``rollback:`` only on a way back (it would be ignored on the way up);
+    ``local:`` only on a LocalExecutor cluster."""
     airflow = {n for n in st.nodes if n not in INFRA and not n.startswith("migrate")}
     bad = [n for n in step.nodes or [] if n not in airflow]
     if bad:
@@ -159,6 +160,9 @@ def _upgrade(step: Upgrade, st: _State, dags: set[str]) -> list[tuple[str, str]]
                 f"{st.version} to {step.to}",
             )
         ]
+    if step.local is not None and not st.topology.local:
+        return [("local", f"applies to the LocalExecutor only; this topology runs the "
+                 f"{st.topology.executor}")]  # fmt: skip
     if step.nodes is None:
         st.version = step.to
     return []
@@ -274,8 +278,10 @@ def _airflow_process(step: Fault, st: _State, process: str) -> list[tuple[str, s
     roles = AIRFLOW_PROCESSES[process].roles
     if st.topology.backend != "docker":
         return [("process", f"{process!r} is found in Docker nodes; on Kubernetes use pod_delete")]
-    task_node = step.target.startswith(HOST_OF)  # a task's node is a worker
-    if ("worker" in roles) if task_node else runs_on(process, step.target):
+    local, node = st.topology.local, step.target
+    if node.startswith(HOST_OF):  # a task's node: a worker, or (LocalExecutor) the scheduler
+        node = "scheduler" if local else "worker-1"
+    if runs_on(process, node, local):
         return []
     where = ", ".join(f"{r} nodes" for r in roles)
     return [("process", f"{process!r} runs in {where}, not in {step.target!r}")]

@@ -1,6 +1,7 @@
 """The Airflow roles: api-server, scheduler, dag-processor, triggerer, Celery workers, and the
 one-shot ``airflow db migrate``. All run the same image; each gets its own container, hostname,
-config environment, secret files, and (dag-processor and workers) its own copy of the DAGs.
+config environment, secret files, and (dag-processor, workers, and the scheduler when it runs
+the tasks: the LocalExecutor) its own copy of the DAGs.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def spec(ctx: Ctx, node: str) -> NodeSpec:
         secret_file(name, value)
         for name, value in AC.secret_files(ctx.topology, node, ctx.secrets).items()
     )
-    if role in NEEDS_DAGS:
+    if role in NEEDS_DAGS or (role == "scheduler" and ctx.topology.local):  # runs the tasks
         dags = ctx.topology.dags
         files.update(dag_files(Path(dags) if dags else None))
     s = NodeSpec(
@@ -93,8 +94,8 @@ def spec(ctx: Ctx, node: str) -> NodeSpec:
     )
     if role == "api-server" and node != "api-server":
         s.aliases.append("api-server")  # one name for all: the workers' Execution API URL
-    if role == "celery-worker":  # its log folder on a disk of its own, of bounded size
-        s.volumes.append(log_disk(node))
+    if role == "celery-worker" or (role == "scheduler" and ctx.topology.local):
+        s.volumes.append(log_disk(node))  # its tasks' log folder: a disk of its own, bounded
     if ctx.topology.kerberos and role == "celery-worker":
         # the cache its sidecar refreshes, read-only; the krb5 config root-owned; no keytab
         s.volumes.append(ccache_volume(node, read_only=True))

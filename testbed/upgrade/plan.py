@@ -10,6 +10,11 @@ version numbers (3.1.7 -> 3.1.8 is a patch release that changes the schema).
   it runs nothing, replace the image, start, wait ready; then the schedulers one by one; the
   dag-processor is stopped and started (not horizontally scaled; a short gap is fine).
 - Different heads, upgrade: **downtime** window: drain, stop, backup, migrate, check, start.
+- With the LocalExecutor the scheduler runs the tasks as its subprocesses, and the guide gives
+  two ways to upgrade it (``local=``): ``drain`` pauses every DAG and waits until no task is
+  queued or running before the scheduler is replaced (unpaused once it is back); ``kill``
+  kills the scheduler with its tasks and clears the killed tasks once the new one runs (the
+  guide: "or rely on retry being set").
 - Same head, downgrade: live too, in the reverse order (workers first, api-server last), so
   that clients are never newer than the Execution API they talk to (Airflow promises only
   that older clients keep working against a newer server).
@@ -31,6 +36,7 @@ from testbed.upgrade.versions import SchemaInfo, check_buildable, migration_path
 
 Kind = Literal["none", "live", "downtime", "rollback"]
 Rollback = Literal["restore", "downgrade"]
+Local = Literal["drain", "kill"]  # the LocalExecutor scheduler's two upgrade procedures
 # the name each plan's own pg_dump saves under: a rollback's must not overwrite the backup taken
 # before the upgrade, which is the one it restores
 BACKUP_NAME = {"downtime": "upgrade", "rollback": "rollback"}
@@ -92,12 +98,15 @@ def make_plan(
     nodes: Sequence[str] | None = None,
     migrations: int | None = None,
     rollback: Rollback = "restore",
+    local: Local | None = None,
 ) -> Plan:
     """The plan from ``from_version`` to ``to_version`` on ``nodes`` (default: the testbed's
     default topology); ``migrations``: how many revisions lie between the heads, if known;
-    ``rollback``: how a downgrade across a schema change takes the schema back."""
+    ``rollback``: how a downgrade across a schema change takes the schema back; ``local``: the
+    cluster runs the LocalExecutor, and this is how its scheduler's tasks are dealt with."""
     nodes = list(nodes if nodes is not None else Topology().airflow_nodes)
     by_role = {r: [n for n in nodes if role(n) == r] for r in _ROLES}
+    by_role["local"] = [local] if local else []  # how the schedulers' own tasks are handled
     direction = _direction(from_version, to_version)
     same = from_head == to_head
     heads = f"schema head {from_head}" if same else f"schema {from_head} -> {to_head}"
@@ -176,6 +185,7 @@ def plan_between(
     *,
     nodes: Sequence[str] | None = None,
     rollback: Rollback = "restore",
+    local: Local | None = None,
 ) -> tuple[Plan, SchemaInfo, SchemaInfo]:
     """Read both versions' schemas with ``read`` (e.g. :func:`~testbed.upgrade.versions.
     schema_info`) and make the plan; raises UnknownVersion for a version with no lock file."""
@@ -189,7 +199,14 @@ def plan_between(
     except ValueError:
         count = None  # the older head is not on the newer chain: said by the plan's numbers
     plan = make_plan(
-        from_version, to_version, a.head, b.head, nodes=nodes, migrations=count, rollback=rollback
+        from_version,
+        to_version,
+        a.head,
+        b.head,
+        nodes=nodes,
+        migrations=count,
+        rollback=rollback,
+        local=local,
     )
     return plan, a, b
 
@@ -276,7 +293,7 @@ def _live_steps(
         _api_server_steps(by_role["api-server"], version),
         [s for n in by_role["triggerer"] for s in _roll(n, version, READY["triggerer"])],
         [s for n in by_role["celery-worker"] for s in _worker_steps(n, version)],
-        [s for n in by_role["scheduler"] for s in _roll(n, version, READY["scheduler"])],
+        _scheduler_steps(by_role, version),
         [
             s
             for n in by_role["dag-processor"]
@@ -294,10 +311,56 @@ def _live_steps(
     return [check, *(s for g in groups for s in g), verify]
 
 
+def _scheduler_steps(by_role: dict[str, list[str]], version: str) -> list[Step]:
+    """Each scheduler rolled; with the LocalExecutor, its tasks drained first or killed with it
+    and cleared after (:func:`_local_before`, :func:`_local_after`)."""
+    schedulers = by_role["scheduler"]
+    rolls = [s for n in schedulers for s in _roll(n, version, READY["scheduler"])]
+    if not by_role["local"] or not schedulers:
+        return rolls
+    return [*_local_before(by_role), *rolls, *_local_after(by_role)]
+
+
+def _local_before(by_role: dict[str, list[str]]) -> list[Step]:
+    """What the LocalExecutor's procedure does before its schedulers stop."""
+    if by_role["local"] == ["drain"]:
+        return [
+            Step("drain", "pause_dags", None, "pause every DAG: no new run or task starts"),
+            Step(
+                "drain",
+                "wait_tasks_done",
+                None,
+                "wait until no task instance is queued or running (the scheduler runs them as "
+                "its subprocesses: stopping it would kill them)",
+            ),
+        ]
+    return [
+        Step("drain", "kill", n, "SIGKILL: the tasks it runs as its subprocesses die with it")
+        for n in by_role["scheduler"]
+    ]
+
+
+def _local_after(by_role: dict[str, list[str]]) -> list[Step]:
+    """What the LocalExecutor's procedure does once its schedulers run again."""
+    if by_role["local"] == ["drain"]:
+        return [Step("verify", "unpause_dags", None, "unpause the DAGs the drain paused")]
+    return [
+        Step(
+            "verify",
+            "clear_killed",
+            None,
+            "clear the task instances the kill ended, so they run again (the guide: clear them "
+            "by hand, or rely on retries)",
+        )
+    ]
+
+
 def _stop_all_drained(by_role: dict[str, list[str]]) -> list[Step]:
-    """Drain, then stop: schedulers first (nothing new is queued), each worker warm-shut down,
-    then the rest of what talks to the database."""
-    steps = [
+    """Drain, then stop: schedulers first (nothing new is queued; with the LocalExecutor, its
+    tasks drained or killed first), each worker warm-shut down, then the rest of what talks to
+    the database."""
+    steps = _local_before(by_role) if by_role["local"] else []
+    steps += [
         Step("drain", "stop", n, "stop: nothing new is scheduled or queued")
         for n in by_role["scheduler"]
     ]
@@ -344,6 +407,7 @@ def _downtime_steps(
             "no migration lock left",
         ),
         *_start_all(to_version, by_role),
+        *(_local_after(by_role) if by_role["local"] else []),
         Step(
             "verify",
             "versions",
@@ -387,6 +451,7 @@ def _rollback_steps(
             f"alembic_version = {to_head}; no migration lock left",
         ),
         *_start_all(to_version, by_role),
+        *(_local_after(by_role) if by_role["local"] else []),
         Step(
             "verify",
             "versions",

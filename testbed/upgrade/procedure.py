@@ -3,8 +3,11 @@ step, each one recorded as an ``upgrade`` event with its timing: the plan ``test
 upgrade-plan`` prints is exactly what a drill does.
 
 Actions: ``term`` (one SIGTERM: Celery's warm shutdown), ``wait_idle`` (the worker finished its
-tasks and exited), ``stop``, ``replace``/``start`` (the node's container created again from the
-new version's image), ``wait_ready``, ``pg_dump``/``pg_restore`` (the metadata DB, inside the
+tasks and exited), ``stop``, ``kill`` (SIGKILL, the task instances it ran recorded first),
+``pause_dags``/``wait_tasks_done``/``unpause_dags`` and ``clear_killed`` (the LocalExecutor's
+procedures, :mod:`testbed.upgrade.local`),
+``replace``/``start`` (the node's container created again from the new version's image),
+``wait_ready``, ``pg_dump``/``pg_restore`` (the metadata DB, inside the
 Postgres node), ``db_migrate``/``db_downgrade`` (a one-shot migrator node),
 ``check_migrations`` and the checks of heads and versions (observations for the checks to
 judge). Every wait is bounded and stops when the scenario is cancelled.
@@ -23,8 +26,9 @@ import requests
 
 from testbed import runtime
 from testbed.core import bounded
-from testbed.core.errors import TestbedError
+from testbed.core.errors import UpgradeFailed
 from testbed.services import airflow
+from testbed.upgrade import local
 from testbed.upgrade import observe as uobs
 from testbed.upgrade.plan import (
     BACKUP_NAME,
@@ -43,12 +47,8 @@ HEALTH_PATHS = (airflow.HEALTH_PATH, airflow.EXECUTION_WARMUP)  # the api-server
 BACKUP_DIR = "/tmp"  # inside the Postgres node, writable by the postgres user
 STOP_GRACE = 30  # seconds docker waits after SIGTERM before SIGKILL, for non-worker roles
 # A node's planned window: from its first roll action to its readiness (its flips expected).
-ROLL_ACTIONS = frozenset({"term", "wait_idle", "stop", "replace", "start", "wait_ready"})
+ROLL_ACTIONS = frozenset({"term", "wait_idle", "stop", "kill", "replace", "start", "wait_ready"})
 READY_ACTIONS = frozenset({"wait_ready", "wait_healthy"})
-
-
-class UpgradeFailed(TestbedError):
-    """An upgrade action failed or ran out of time."""
 
 
 @dataclass
@@ -67,6 +67,8 @@ class Procedure:
     planned: Callable[[str], AbstractContextManager] = lambda node: nullcontext()
     timings: dict[str, float] = field(default_factory=dict)
     plan: Plan | None = None  # the plan being carried out (set by run)
+    paused: list[str] = field(default_factory=list)  # the DAGs the drain paused
+    killed: list[dict] = field(default_factory=list)  # the task instances live at a kill
 
     def run(self, plan: Plan) -> None:
         self.plan = plan
@@ -230,6 +232,11 @@ ACTIONS: dict[str, Callable[[Procedure, Step], None]] = {
     "term": Procedure.term,
     "wait_idle": Procedure.wait_idle,
     "stop": Procedure.stop,
+    "kill": local.kill,
+    "pause_dags": local.pause_dags,
+    "wait_tasks_done": local.wait_tasks_done,
+    "unpause_dags": local.unpause_dags,
+    "clear_killed": local.clear_killed,
     "replace": Procedure.replace,
     "start": Procedure.replace,
     "wait_ready": Procedure.wait_ready,

@@ -17,7 +17,7 @@ from testbed import runtime
 from testbed.core import bounded
 from testbed.core.errors import TestbedError
 from testbed.upgrade import procedure
-from testbed.upgrade.plan import BACKUP_NAME, Rollback, plan_between
+from testbed.upgrade.plan import BACKUP_NAME, Local, Rollback, plan_between
 from testbed.upgrade.versions import schema_info
 from testbed.workload import Workload
 
@@ -64,12 +64,19 @@ class Upgrades:
         drain_timeout: float = 180.0,
         timeout: float = 900.0,
         rollback: Rollback = "restore",
+        local: Local | None = None,
     ) -> None:
-        with self._step("upgrade", to, nodes=nodes, strategy=strategy, rollback=rollback):
+        if self.cluster.topology.local:  # the LocalExecutor: its scheduler's tasks drained
+            local = local or "drain"
+        with self._step(
+            "upgrade", to, nodes=nodes, strategy=strategy, rollback=rollback, local=local
+        ):
             everyone = procedure.airflow_nodes(self.cluster)
             picked = nodes or everyone
             start = self.cluster.version_of(picked[0])
-            plan, _, _ = plan_between(start, to, schema_info, nodes=everyone, rollback=rollback)
+            plan, _, _ = plan_between(
+                start, to, schema_info, nodes=everyone, rollback=rollback, local=local
+            )
             self.history.append("upgrade_plan", plan=plan.to_json())
             if strategy == "rolling" and not plan.live:
                 raise UpgradeStepFailed(f"{start} -> {to}: {plan.summary}")

@@ -16,9 +16,15 @@ from testbed.topology import Topology
 ROOT = pool_mod.__file__.rsplit("/testbed/", 1)[0]
 
 
+def _one_worker(topology: dict) -> dict:
+    """One Celery worker, where the topology runs Celery workers (not on Kubernetes)."""
+    return {} if topology.get("backend") else {"workers": 1}
+
+
 def scenario(steps: list, **topology):
     return from_data(
-        {"name": "s", "topology": {"workers": 1, **topology}, "steps": steps}, base=ROOT
+        {"name": "s", "topology": {**_one_worker(topology), **topology}, "steps": steps},
+        base=ROOT,
     )
 
 

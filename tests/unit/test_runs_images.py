@@ -18,7 +18,7 @@ K8S = {"backend": "kubernetes", "executor": "KubernetesExecutor"}
 def scenario(name: str, **topology):
     data = {
         "name": name,
-        "topology": {"workers": 1, **topology},
+        "topology": {**({} if topology.get("backend") else {"workers": 1}), **topology},
         "steps": [{"expect": {"name": "n", "check": "no_task_lost"}}],
     }
     return from_data(data, base=ROOT)

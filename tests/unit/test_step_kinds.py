@@ -84,5 +84,5 @@ def test_an_upgrade_handler_passes_strategy_bound_and_rollback():
     runner = Recorder()
     execute._dispatch(runner, step)
     assert runner.calls == [
-        ("upgrade", ("3.3.2", ["scheduler"], "rolling", 180.0, 900.0, "restore"), {})
+        ("upgrade", ("3.3.2", ["scheduler"], "rolling", 180.0, 900.0, "restore", None), {})
     ]

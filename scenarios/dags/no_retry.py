@@ -1,0 +1,39 @@
+"""A long task with no retry (``conf.seconds``, default 60, on the drill's clock like
+``long_task``): what happens to a task killed with the process that ran it when nothing retries
+it (the LocalExecutor's scheduler kill: the guide says to clear such tasks by hand)."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+
+
+@dag(
+    schedule=None,
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["testbed"],
+    params={"seconds": 60},
+    default_args={"retries": 0},
+)
+def no_retry():
+    @task
+    def work() -> str:
+        context = get_current_context()
+        scale = float(os.environ.get("TESTBED_TIMESCALE", "1"))
+        seconds = math.ceil(int(context["params"]["seconds"]) * scale)
+        host = socket.gethostname()
+        for i in range(seconds):
+            print(f"TESTBED-TICK {i} on {host} try {context['ti'].try_number}", flush=True)
+            time.sleep(1)
+        return host
+
+    work()
+
+
+no_retry()
