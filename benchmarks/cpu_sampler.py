@@ -18,11 +18,11 @@ CORES = os.cpu_count() or 1
 
 
 def busy_seconds() -> float:
-    """CPU-seconds the machine has spent busy since boot (all cores)."""
+    """CPU-seconds the machine has spent busy since boot (all cores): user, nice, system, irq
+    and softirq; not idle, iowait, or steal (time a hypervisor gave to others)."""
     with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:9]]
-    idle = fields[3] + fields[4]  # idle, iowait
-    return (sum(fields) - idle) / TICK
+        user, nice, system, _idle, _iowait, irq, softirq = map(int, f.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / TICK
 
 
 class CpuSampler:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import airflow_client.client as ac
 import requests
-from airflow_client.client.models.clear_task_instances_body import ClearTaskInstancesBody
 from airflow_client.client.models.dag_patch_body import DAGPatchBody
 from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
 
@@ -93,11 +92,17 @@ class AirflowAPI:
         raise TestbedError(f"run {dag_id}/{run_id} still {state} after {timeout:g}s")
 
     def dag_ids(self, paused: bool) -> list[str]:
-        """The DAGs that are paused (``paused``) or not."""
-        r = ac.DAGApi(self.client).get_dags_without_preload_content(
-            limit=1000, paused=paused, _request_timeout=self.timeout
-        )
-        return [d["dag_id"] for d in _json(r, "list DAGs")["dags"]]
+        """The DAGs that are paused (``paused``) or not, page by page (the API caps a page at
+        ``[api] maximum_page_limit``)."""
+        out: list[str] = []
+        while True:
+            r = ac.DAGApi(self.client).get_dags_without_preload_content(
+                limit=100, offset=len(out), paused=paused, _request_timeout=self.timeout
+            )
+            page = _json(r, "list DAGs")
+            out += [d["dag_id"] for d in page["dags"]]
+            if not page["dags"] or len(out) >= page["total_entries"]:
+                return out
 
     def set_paused(self, dag_id: str, paused: bool) -> None:
         r = ac.DAGApi(self.client).patch_dag_without_preload_content(
@@ -105,17 +110,20 @@ class AirflowAPI:
         )
         _json(r, f"{'pause' if paused else 'unpause'} {dag_id}")
 
-    def clear_task(self, dag_id: str, run_id: str, task_id: str) -> int:
-        """Clear one task of a run (its downstream untouched, the run set running again), as
+    def clear_task(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> int:
+        """Clear one task instance of a run and its downstream, the run set running again, as
         `Clear` in the UI does; returns how many task instances were cleared."""
-        body = ClearTaskInstancesBody(
-            dag_run_id=run_id, task_ids=[task_id], dry_run=False, only_failed=False,
-            reset_dag_runs=True, include_downstream=False,
-        )  # fmt: skip
-        r = ac.TaskInstanceApi(self.client).post_clear_task_instances_without_preload_content(
-            dag_id, body, _request_timeout=self.timeout
+        r = requests.post(
+            f"{self.base_url}/api/v2/dags/{dag_id}/clearTaskInstances",
+            json=clear_body(run_id, task_id, map_index),
+            headers={"Authorization": f"Bearer {self.token()}"},
+            timeout=self.timeout,
         )
-        return len(_json(r, f"clear {dag_id}/{run_id}/{task_id}")["task_instances"])
+        if r.status_code >= 300:
+            raise TestbedError(
+                f"clear {dag_id}/{run_id}/{task_id}: HTTP {r.status_code}: {r.text[:200]}"
+            )
+        return len(r.json()["task_instances"])
 
     def parsed_files(self) -> set[str]:
         """The DAG files (relative to the DAG folder) of every DAG the api-server knows."""
@@ -149,6 +157,16 @@ class AirflowAPI:
             _request_timeout=self.timeout,
         )
         return _log_text(resp.content)
+
+
+def clear_body(run_id: str, task_id: str, map_index: int = -1) -> dict:
+    """The body clearing one task instance (a mapped one by its index) and its downstream: only
+    the fields every 3.x API takes (the client's model adds newer ones, which older refuse)."""
+    which = [task_id, map_index] if map_index >= 0 else task_id
+    return {
+        "dag_run_id": run_id, "task_ids": [which], "dry_run": False, "only_failed": False,
+        "reset_dag_runs": True, "include_downstream": True,
+    }  # fmt: skip
 
 
 def _json(response, what: str) -> dict:

@@ -26,7 +26,7 @@ from rich.markup import escape
 from testbed import cli_cluster, runs
 from testbed.airflow_config import parse_overrides
 from testbed.chaos.cli import chaos as chaos_command
-from testbed.cli_cluster import print_smoke
+from testbed.cli_cluster import check_workers, print_smoke
 from testbed.cli_known_issues import known_issues as known_issues_command
 from testbed.core import exit_codes as EXIT
 from testbed.core import paths, progress
@@ -151,6 +151,7 @@ def compose(
 
     from testbed.compose import render
 
+    check_workers(workers, executor)
     overrides = parse_overrides(set_)
     topology = Topology(
         workers,
@@ -315,10 +316,12 @@ def upgrade_plan(
     executor: str = typer.Option(
         "CeleryExecutor", help="CeleryExecutor, or LocalExecutor (tasks run under the scheduler)."
     ),
-    local: str = typer.Option(
-        "drain",
-        help="With the LocalExecutor: 'drain' (pause every DAG, wait for the running tasks) or "
-        "'kill' (kill the scheduler with its tasks, clear them after).",
+    local: str | None = typer.Option(
+        None,
+        show_default="drain, with the LocalExecutor",
+        help="With the LocalExecutor: 'drain' (pause every DAG, wait for the running tasks), "
+        "'kill' (kill the scheduler with its tasks, clear them after) or 'term' (one TERM: "
+        "the scheduler waits for its tasks before it exits).",
     ),
     wheel: bool = typer.Option(
         True,
@@ -348,16 +351,19 @@ def upgrade_plan(
         raise typer.BadParameter(
             f"{rollback!r}; allowed: restore, downgrade", param_hint="--rollback"
         )
-    if local not in ("drain", "kill"):
-        raise typer.BadParameter(f"{local!r}; allowed: drain, kill", param_hint="--local")
-    topology = Topology(workers if executor == "CeleryExecutor" else 2, executor=executor)
+    if local not in (None, "drain", "kill", "term"):
+        raise typer.BadParameter(f"{local!r}; allowed: drain, kill, term", param_hint="--local")
+    check_workers(workers, executor)
+    topology = Topology(workers, executor=executor)
+    if local and not topology.local:
+        raise typer.BadParameter("only with --executor LocalExecutor", param_hint="--local")
     plan, a, b = plan_between(
         from_version,
         to_version,
         read,
         nodes=topology.airflow_nodes,
         rollback=rollback,  # type: ignore[arg-type]
-        local=local if topology.local else None,  # type: ignore[arg-type]
+        local=(local or "drain") if topology.local else None,  # type: ignore[arg-type]
     )
     if as_json:
         sources = {i.version: i.source for i in (a, b)}

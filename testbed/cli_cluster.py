@@ -74,6 +74,14 @@ def print_cluster(cluster) -> None:
     console.print(f"  {'run record':17} {cluster.dir}")
 
 
+def check_workers(workers: int, executor: str) -> None:
+    """``--workers`` means Celery workers: refused with another executor (not ignored)."""
+    if workers != 2 and executor != "CeleryExecutor":
+        raise typer.BadParameter(
+            f"the {executor} runs no Celery workers; leave --workers out", param_hint="--workers"
+        )
+
+
 def up(
     workers: int = typer.Option(2, help="Celery workers (each its own node)."),
     airflow_version: str = typer.Option(catalog.DEFAULT_AIRFLOW_VERSION, help="Airflow version."),
@@ -120,8 +128,13 @@ def up(
     if dags is not None and not dags.is_dir():
         raise TestbedError(f"--dags: {dags} is not a folder")
     reqs = tuple(requirement_lines(requirements, "--requirements")) if requirements else ()
+    if kubernetes and executor != "CeleryExecutor":
+        raise typer.BadParameter(
+            "--kubernetes runs the KubernetesExecutor", param_hint="--executor"
+        )
     if kubernetes:
         executor = "KubernetesExecutor"
+    check_workers(workers, executor)
     topology = Topology(
         workers,
         airflow_version,

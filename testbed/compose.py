@@ -129,7 +129,7 @@ def _keytab_volume(holder: str) -> str:
     return f"{holder}-keytab"
 
 
-def _depends(spec: NodeSpec, celery: bool = True) -> dict:
+def _depends(spec: NodeSpec, broker: bool = True) -> dict:
     if spec.role in ("postgres", "redis", "minio", "toxiproxy", "kdc"):
         return {}
     if spec.role in ("pg-krb", "kerberos"):  # the KDC has exported their keytabs
@@ -146,7 +146,7 @@ def _depends(spec: NodeSpec, celery: bool = True) -> dict:
         "minio-init": {"condition": "service_completed_successfully"},
         "toxiproxy": {"condition": "service_healthy"},
     }
-    if celery:  # the broker (none with the LocalExecutor)
+    if broker:  # Redis, Celery's broker (none with the LocalExecutor)
         depends["redis"] = {"condition": "service_healthy"}
     if spec.role == "celery-worker" and any(v.path == AC.CCACHE_DIR for v in spec.volumes):
         # a kerberized worker starts once its refresher holds a ticket

@@ -50,7 +50,9 @@ CONFIG = {
 def to_scenario(schedule: Schedule, name: str, topology: TopologySpec | None = None) -> Scenario:
     """The plain scenario (schema-validated; :func:`runnable` also checks names and DAGs)."""
     if topology is not None:
-        schedule = replace(schedule, topology=topology.model_dump(mode="json"))
+        schedule = replace(
+            schedule, topology=topology.model_dump(mode="json", exclude_defaults=True)
+        )
     scenario = Scenario.model_validate(scenario_data(schedule, name))
     return scenario.attach_schedule(schedule.to_json())
 

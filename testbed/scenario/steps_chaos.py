@@ -66,5 +66,5 @@ class Chaos(StepKind):
             settle=self.settle,
             expect=tuple(self.expect),
             asked=asked,
-            topology=topology.model_dump(mode="json"),
+            topology=topology.model_dump(mode="json", exclude_defaults=True),
         )

@@ -12,6 +12,12 @@ from pydantic import Field
 from testbed.core.values import Duration
 from testbed.scenario.base import NAME, Bounded, StepKind, Version
 
+LOCAL_HOW = {
+    "drain": "; DAGs paused and tasks drained",
+    "kill": "; tasks killed, then cleared",
+    "term": "; one TERM, the scheduler drains its tasks",
+}
+
 
 class Upgrade(Bounded):
     """The guide's upgrade of ``nodes`` (default: every Airflow node) to ``to``, as
@@ -28,16 +34,15 @@ class Upgrade(Bounded):
     # downgrade` run by the newer image
     rollback: Literal["restore", "downgrade"] = "restore"
     # the LocalExecutor's scheduler runs the tasks: pause every DAG and wait for them (drain,
-    # the default there), or kill them with it and clear them after (kill)
-    local: Literal["drain", "kill"] | None = None
+    # the default there), kill them with it and clear them after (kill), or one TERM, on which
+    # the scheduler waits for them before it exits (term: Airflow 3, beyond the guide)
+    local: Literal["drain", "kill", "term"] | None = None
 
     def describe(self) -> str:
         nodes = ", ".join(self.nodes) if self.nodes else "every Airflow node"
         how = "rolling only" if self.strategy == "rolling" else "as the guide says"
         how += "" if self.rollback == "restore" else "; a rollback by `airflow db downgrade`"
-        how += {"drain": "; DAGs paused and tasks drained", "kill": "; tasks killed, cleared"}.get(
-            self.local or "", ""
-        )
+        how += LOCAL_HOW.get(self.local or "", "")
         return f"upgrade {nodes} to Airflow {self.to} ({how}; see `testbed upgrade-plan`)"
 
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from testbed import timescale
 from testbed.api import AirflowAPI
 from testbed.core import bounded
 from testbed.core.errors import UpgradeFailed
@@ -51,10 +52,12 @@ def kill(proc: Procedure, step: Step) -> None:
 def pause_dags(proc: Procedure, step: Step) -> None:
     """Pause every DAG that is not paused, through the REST API (as an operator would)."""
     api = _api(proc)
-    proc.paused = api.dag_ids(paused=False)
-    for dag_id in proc.paused:
-        api.set_paused(dag_id, True)
-    proc.cluster.history.append("dags_paused", dags=proc.paused)
+    try:
+        for dag_id in api.dag_ids(paused=False):
+            api.set_paused(dag_id, True)
+            proc.paused.append(dag_id)  # only what really was paused is unpaused after
+    finally:
+        proc.cluster.history.append("dags_paused", dags=list(proc.paused))
 
 
 def wait_tasks_done(proc: Procedure, step: Step) -> None:
@@ -70,45 +73,89 @@ def wait_tasks_done(proc: Procedure, step: Step) -> None:
 
 
 def unpause_dags(proc: Procedure, step: Step) -> None:
-    """Unpause exactly the DAGs the drain paused."""
+    """Unpause exactly the DAGs the drain paused (also when a later step failed: see
+    :meth:`testbed.upgrade.procedure.Procedure.run`)."""
     api = _api(proc)
-    for dag_id in proc.paused:
-        api.set_paused(dag_id, False)
-    proc.cluster.history.append("dags_unpaused", dags=proc.paused)
+    done = []
+    try:
+        for dag_id in list(proc.paused):
+            api.set_paused(dag_id, False)
+            proc.paused.remove(dag_id)
+            done.append(dag_id)
+    finally:
+        proc.cluster.history.append("dags_unpaused", dags=done, left_paused=list(proc.paused))
 
 
 def clear_killed(proc: Procedure, step: Step) -> None:
-    """Each task instance the kill ended, once Airflow has dealt with its killed try (bounded
-    by the drain timeout): cleared through the REST API if it ended failed (the guide's
-    "clear and restart those tasks manually"), left alone if Airflow runs it again itself
-    (a retry, or the new scheduler's reset of an orphaned task)."""
-    deadline = time.monotonic() + proc.drain_timeout
+    """Each task instance the kill ended, once Airflow has dealt with its killed try (it is no
+    longer queued or running on that try; bounded by :func:`settle_bound`): cleared through
+    the REST API if it ended failed (the guide's "clear and restart those tasks manually"),
+    left alone otherwise (Airflow runs it again itself: a retry, or the new scheduler's reset
+    of an orphaned task); the record says which."""
+    bound = settle_bound(proc)
+    deadline = time.monotonic() + bound
     pending, outcomes = list(proc.killed), []
     while pending:
         now = {_key(t): t for t in task_states(proc.cluster, pending)}
         for t in list(pending):
-            after = now.get(_key(t))
-            if after and (after["try_number"] > t["try_number"] or after["state"] == "failed"):
-                outcomes.append(_settle(proc, t, after))
+            outcome = outcome_of(t, now.get(_key(t)))
+            if outcome is not None:
+                outcomes.append(_settle(proc, t, now.get(_key(t)), outcome))
                 pending.remove(t)
         if pending and (time.monotonic() > deadline or proc.cancelled.is_set()):
+            names = ", ".join(f"{t['dag_id']}.{t['task_id']}" for t in pending[:5])
             raise UpgradeFailed(
-                f"{len(pending)} killed task instance(s) still in their killed try after "
-                f"{proc.drain_timeout:g}s: "
-                + ", ".join(f"{t['dag_id']}.{t['task_id']}" for t in pending[:5])
+                f"{len(pending)} killed task instance(s) still live on their killed try after "
+                f"{bound:g}s: {names}"
             )
         if pending:
             proc.cancelled.wait(1.0)
     proc.cluster.history.append("killed_cleared", tasks=outcomes)
 
 
-def _settle(proc: Procedure, killed: dict, after: dict) -> dict:
-    """Clear a killed task instance that ended failed; say what became of it."""
-    seen = {"try_number": after["try_number"], "state": after["state"]}
+def outcome_of(killed: dict, after: dict | None) -> str | None:
+    """What became of a killed task instance, from its row now; None: Airflow has not dealt
+    with it yet (still queued or running on the try that was killed)."""
+    if after is None:
+        return "gone"  # its run was deleted, or the database restored
     if after["try_number"] > killed["try_number"]:
-        return {**killed, "after": seen, "outcome": "run again by Airflow"}
-    n = _api(proc).clear_task(killed["dag_id"], killed["run_id"], killed["task_id"])
-    return {**killed, "after": seen, "outcome": "cleared", "cleared": n}
+        return "run again by Airflow"
+    state = after["state"]
+    if state in LIVE_STATES:
+        return None
+    return {
+        "failed": "cleared",
+        None: "reset by Airflow (it runs again)",
+        "scheduled": "reset by Airflow (it runs again)",
+        "up_for_retry": "retried by Airflow",
+        "success": "ended before the kill",
+    }.get(state, f"ended {state}")
+
+
+def _settle(proc: Procedure, killed: dict, after: dict | None, outcome: str) -> dict:
+    """The record of one killed task instance; a failed one is cleared first."""
+    seen = {k: after[k] for k in ("try_number", "state")} if after else None
+    out = {**killed, "after": seen, "outcome": outcome}
+    if outcome == "cleared":
+        api = _api(proc)
+        out["cleared"] = api.clear_task(
+            killed["dag_id"], killed["run_id"], killed["task_id"], killed["map_index"]
+        )
+    return out
+
+
+def settle_bound(proc: Procedure) -> float:
+    """How long Airflow may take to deal with a killed scheduler's tasks: the new scheduler
+    resets them once the dead one's heartbeat is older than the health-check threshold, at its
+    start or at its next orphaned-task check (its timers as the topology sets them), plus a
+    minute; at least the drain timeout."""
+    config = proc.cluster.topology.effective_config().get("scheduler", {})
+
+    def timer(key: str) -> float:
+        return float(config.get(key, timescale.TIMERS[f"scheduler.{key}"][0]))
+
+    airflow_s = timer("scheduler_health_check_threshold") + timer("orphaned_tasks_check_interval")
+    return max(proc.drain_timeout, airflow_s + 60)
 
 
 def _api(proc: Procedure) -> AirflowAPI:

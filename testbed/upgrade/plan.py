@@ -14,7 +14,9 @@ version numbers (3.1.7 -> 3.1.8 is a patch release that changes the schema).
   two ways to upgrade it (``local=``): ``drain`` pauses every DAG and waits until no task is
   queued or running before the scheduler is replaced (unpaused once it is back); ``kill``
   kills the scheduler with its tasks and clears the killed tasks once the new one runs (the
-  guide: "or rely on retry being set").
+  guide: "or rely on retry being set"). A third, ``term``, is what Airflow 3 allows beyond the
+  guide: one SIGTERM, on which the scheduler stops scheduling and its LocalExecutor waits for
+  the running tasks before it exits (``LocalExecutor.end``), then the replacement.
 - Same head, downgrade: live too, in the reverse order (workers first, api-server last), so
   that clients are never newer than the Execution API they talk to (Airflow promises only
   that older clients keep working against a newer server).
@@ -36,7 +38,7 @@ from testbed.upgrade.versions import SchemaInfo, check_buildable, migration_path
 
 Kind = Literal["none", "live", "downtime", "rollback"]
 Rollback = Literal["restore", "downgrade"]
-Local = Literal["drain", "kill"]  # the LocalExecutor scheduler's two upgrade procedures
+Local = Literal["drain", "kill", "term"]  # how the LocalExecutor scheduler's tasks are handled
 # the name each plan's own pg_dump saves under: a rollback's must not overwrite the backup taken
 # before the upgrade, which is the one it restores
 BACKUP_NAME = {"downtime": "upgrade", "rollback": "rollback"}
@@ -316,23 +318,40 @@ def _scheduler_steps(by_role: dict[str, list[str]], version: str) -> list[Step]:
     and cleared after (:func:`_local_before`, :func:`_local_after`)."""
     schedulers = by_role["scheduler"]
     rolls = [s for n in schedulers for s in _roll(n, version, READY["scheduler"])]
-    if not by_role["local"] or not schedulers:
-        return rolls
     return [*_local_before(by_role), *rolls, *_local_after(by_role)]
 
 
 def _local_before(by_role: dict[str, list[str]]) -> list[Step]:
-    """What the LocalExecutor's procedure does before its schedulers stop."""
+    """What the LocalExecutor's procedure does before its schedulers stop (the steps that are
+    not one scheduler's own are the first scheduler's: a partial roll without it skips them)."""
+    if not by_role["local"] or not by_role["scheduler"]:
+        return []
+    first = by_role["scheduler"][0]
     if by_role["local"] == ["drain"]:
         return [
-            Step("drain", "pause_dags", None, "pause every DAG: no new run or task starts"),
+            Step("drain", "pause_dags", first, "pause every DAG: no new run or task starts"),
             Step(
                 "drain",
                 "wait_tasks_done",
-                None,
+                first,
                 "wait until no task instance is queued or running (the scheduler runs them as "
                 "its subprocesses: stopping it would kill them)",
             ),
+        ]
+    if by_role["local"] == ["term"]:
+        return [
+            step
+            for n in by_role["scheduler"]
+            for step in (
+                Step(
+                    "drain",
+                    "term",
+                    n,
+                    "one TERM: it stops scheduling, and its LocalExecutor waits for the tasks it "
+                    "runs before it exits",
+                ),
+                Step("drain", "wait_idle", n, "wait until its tasks are done and it has exited"),
+            )
         ]
     return [
         Step("drain", "kill", n, "SIGKILL: the tasks it runs as its subprocesses die with it")
@@ -342,13 +361,18 @@ def _local_before(by_role: dict[str, list[str]]) -> list[Step]:
 
 def _local_after(by_role: dict[str, list[str]]) -> list[Step]:
     """What the LocalExecutor's procedure does once its schedulers run again."""
+    if not by_role["local"] or not by_role["scheduler"]:
+        return []
+    first = by_role["scheduler"][0]
+    if by_role["local"] == ["term"]:
+        return []
     if by_role["local"] == ["drain"]:
-        return [Step("verify", "unpause_dags", None, "unpause the DAGs the drain paused")]
+        return [Step("verify", "unpause_dags", first, "unpause the DAGs the drain paused")]
     return [
         Step(
             "verify",
             "clear_killed",
-            None,
+            first,
             "clear the task instances the kill ended, so they run again (the guide: clear them "
             "by hand, or rely on retries)",
         )
@@ -359,7 +383,7 @@ def _stop_all_drained(by_role: dict[str, list[str]]) -> list[Step]:
     """Drain, then stop: schedulers first (nothing new is queued; with the LocalExecutor, its
     tasks drained or killed first), each worker warm-shut down, then the rest of what talks to
     the database."""
-    steps = _local_before(by_role) if by_role["local"] else []
+    steps = _local_before(by_role)
     steps += [
         Step("drain", "stop", n, "stop: nothing new is scheduled or queued")
         for n in by_role["scheduler"]
@@ -407,7 +431,7 @@ def _downtime_steps(
             "no migration lock left",
         ),
         *_start_all(to_version, by_role),
-        *(_local_after(by_role) if by_role["local"] else []),
+        *_local_after(by_role),
         Step(
             "verify",
             "versions",
@@ -451,7 +475,7 @@ def _rollback_steps(
             f"alembic_version = {to_head}; no migration lock left",
         ),
         *_start_all(to_version, by_role),
-        *(_local_after(by_role) if by_role["local"] else []),
+        *_local_after(by_role),
         Step(
             "verify",
             "versions",

@@ -86,6 +86,16 @@ class Procedure:
         finally:
             for window in windows.values():
                 window.close()
+            if self.paused:  # a drain that never reached its unpause leaves no DAG paused
+                self._unpause_left()
+
+    def _unpause_left(self) -> None:
+        """Unpause what a failed drain paused; a failure here is recorded, never raised (the
+        upgrade's own error, if any, is the verdict)."""
+        try:
+            local.unpause_dags(self, Step("verify", "unpause_dags", None, "after a failure"))
+        except Exception as exc:
+            self.cluster.history.append("unpause_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _skips(self, step: Step) -> bool:
         """A partial roll (``only``) carries out the shared steps and its own nodes' only."""

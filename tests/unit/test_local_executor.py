@@ -4,6 +4,8 @@ of it."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import yaml
 
@@ -14,7 +16,9 @@ from testbed.scenario.load import from_data
 from testbed.scenario.topology_spec import TopologySpec
 from testbed.services import airflow
 from testbed.topology import Topology
+from testbed.upgrade import local as local_actions
 from testbed.upgrade.plan import make_plan
+from testbed.upgrade.procedure import ACTIONS
 from tests.unit.test_service_specs import FakeCtx
 
 LOCAL = Topology(executor="LocalExecutor")
@@ -98,9 +102,13 @@ def test_drain_pauses_every_dag_and_waits_for_the_tasks_before_the_scheduler_sto
     plan = make_plan("3.3.1", "3.3.2", H332, H332, nodes=LOCAL.airflow_nodes, local="drain")
     acts = _actions(plan)
     at = acts.index
-    assert at(("pause_dags", None)) < at(("wait_tasks_done", None)) < at(("replace", "scheduler"))
-    assert at(("wait_ready", "scheduler")) < at(("unpause_dags", None))
-    assert at(("replace", "api-server")) < at(("pause_dags", None))  # the roll order holds
+    assert (
+        at(("pause_dags", "scheduler"))
+        < at(("wait_tasks_done", "scheduler"))
+        < at(("replace", "scheduler"))
+    )
+    assert at(("wait_ready", "scheduler")) < at(("unpause_dags", "scheduler"))
+    assert at(("replace", "api-server")) < at(("pause_dags", "scheduler"))  # the roll order holds
     assert ("kill", "scheduler") not in acts and ("term", "worker-1") not in acts
 
 
@@ -109,16 +117,22 @@ def test_kill_kills_the_scheduler_with_its_tasks_and_clears_them_once_it_is_back
     acts = _actions(plan)
     at = acts.index
     assert at(("kill", "scheduler")) < at(("replace", "scheduler"))
-    assert at(("wait_ready", "scheduler")) < at(("clear_killed", None))
-    assert ("pause_dags", None) not in acts
+    assert at(("wait_ready", "scheduler")) < at(("clear_killed", "scheduler"))
+    assert ("pause_dags", "scheduler") not in acts
 
 
 def test_a_schema_change_drains_before_the_stop_and_unpauses_after_the_start():
     plan = make_plan("3.1.7", "3.1.8", H317, H318, nodes=LOCAL.airflow_nodes, local="drain")
     acts = _actions(plan)
     at = acts.index
-    assert at(("wait_tasks_done", None)) < at(("stop", "scheduler")) < at(("db_migrate", "migrate"))
-    assert at(("wait_ready", "scheduler")) < at(("unpause_dags", None)) < at(("versions", None))
+    assert (
+        at(("wait_tasks_done", "scheduler"))
+        < at(("stop", "scheduler"))
+        < at(("db_migrate", "migrate"))
+    )
+    assert (
+        at(("wait_ready", "scheduler")) < at(("unpause_dags", "scheduler")) < at(("versions", None))
+    )
 
 
 def test_celery_plans_are_unchanged_by_the_local_procedures():
@@ -152,3 +166,72 @@ def test_the_compose_export_has_no_broker_and_nothing_waits_for_one(tmp_path):
     assert "redis" not in services["scheduler"]["depends_on"]
     celery = yaml.safe_load(render(Topology(), tmp_path / "c", run_id="tbcC").read_text())
     assert "redis" in celery["services"]["scheduler"]["depends_on"]
+
+
+def test_term_sends_one_term_and_waits_for_the_exit_before_the_replacement():
+    plan = make_plan("3.3.1", "3.3.2", H332, H332, nodes=LOCAL.airflow_nodes, local="term")
+    acts = _actions(plan)
+    at = acts.index
+    assert at(("term", "scheduler")) < at(("wait_idle", "scheduler")) < at(("replace", "scheduler"))
+    assert not {"kill", "pause_dags", "clear_killed", "unpause_dags"} & {a for a, _ in acts}
+
+
+def test_a_chaos_step_draws_from_the_local_clusters_own_nodes_and_links():
+    data = {
+        "name": "local_chaos",
+        "topology": {"executor": "LocalExecutor"},
+        "steps": [{"chaos": {"seed": 3, "duration": "3m"}}],
+    }
+    s = from_data(data)
+    targets = {st.target for st in s.steps if getattr(st, "action", None) == "fault"}
+    assert targets and s.topology.build().local
+    assert not [t for t in targets if "redis" in t or t.startswith("worker-")]
+
+
+@pytest.mark.parametrize("local", [None, "drain", "kill", "term"])
+@pytest.mark.parametrize(
+    ("a", "b", "ha", "hb"),
+    [
+        ("3.3.1", "3.3.2", H332, H332),  # live
+        ("3.3.2", "3.3.1", H332, H332),  # live, back
+        ("3.1.7", "3.1.8", H317, H318),  # downtime
+        ("3.1.8", "3.1.7", H318, H317),  # rollback
+    ],
+)
+def test_every_action_a_plan_names_is_one_the_procedure_carries_out(local, a, b, ha, hb):
+    nodes = (LOCAL if local else Topology()).airflow_nodes
+    plan = make_plan(a, b, ha, hb, nodes=nodes, local=local)
+    assert {s.action for s in plan.steps} <= set(ACTIONS)
+    assert plan.steps
+
+
+KILLED = {"dag_id": "d", "run_id": "r", "task_id": "t", "map_index": -1, "try_number": 1}
+
+
+@pytest.mark.parametrize(
+    ("after", "outcome"),
+    [
+        ({"try_number": 1, "state": "running"}, None),  # not dealt with yet: wait
+        ({"try_number": 1, "state": "queued"}, None),
+        ({"try_number": 2, "state": "running"}, "run again by Airflow"),
+        ({"try_number": 1, "state": "failed"}, "cleared"),  # the guide's clear by hand
+        ({"try_number": 1, "state": None}, "reset by Airflow (it runs again)"),
+        ({"try_number": 1, "state": "up_for_retry"}, "retried by Airflow"),
+        ({"try_number": 1, "state": "success"}, "ended before the kill"),
+        ({"try_number": 1, "state": "upstream_failed"}, "ended upstream_failed"),
+        (None, "gone"),
+    ],
+)
+def test_what_became_of_a_killed_task(after, outcome):
+    assert local_actions.outcome_of(KILLED, after) == outcome
+
+
+def test_airflow_gets_its_own_timers_to_deal_with_killed_tasks():
+    def proc(config: dict) -> SimpleNamespace:
+        topo = Topology(executor="LocalExecutor", config=config)
+        return SimpleNamespace(cluster=SimpleNamespace(topology=topo), drain_timeout=180.0)
+
+    assert local_actions.settle_bound(proc({})) == 30 + 300 + 60  # Airflow's defaults
+    fast = {"scheduler": {"scheduler_health_check_threshold": 20,
+                          "orphaned_tasks_check_interval": 10}}  # fmt: skip
+    assert local_actions.settle_bound(proc(fast)) == 180.0  # the drain timeout at least
