@@ -36,7 +36,8 @@ class SmokeResult:
     def ok(self) -> bool:
         return (
             self.state == "success"
-            and self.worker in self.task_hosts
+            and bool(self.worker)
+            and (self.worker in self.task_hosts or self.worker.startswith("worker-"))
             and self.log_in_s3
             and self.api_log_has_marker
         )
