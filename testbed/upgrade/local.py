@@ -22,7 +22,7 @@ from testbed.services import postgres as pg
 
 if TYPE_CHECKING:
     from testbed.cluster import Cluster
-    from testbed.upgrade.plan import Step
+    from testbed.upgrade.step import Step
 
 LIVE_STATES = ("queued", "running", "restarting")  # a task instance the scheduler or a worker holds
 

@@ -34,26 +34,16 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from testbed.topology import Topology
+from testbed.upgrade.plan_local import Local, local_after, local_before
+from testbed.upgrade.step import Step
 from testbed.upgrade.versions import SchemaInfo, check_buildable, migration_path, version_key
 
 Kind = Literal["none", "live", "downtime", "rollback"]
 Rollback = Literal["restore", "downgrade"]
-Local = Literal["drain", "kill", "term"]  # how the LocalExecutor scheduler's tasks are handled
 # the name each plan's own pg_dump saves under: a rollback's must not overwrite the backup taken
 # before the upgrade, which is the one it restores
 BACKUP_NAME = {"downtime": "upgrade", "rollback": "rollback"}
 MIGRATION_LOCK = 1  # Airflow's DBLocks.MIGRATIONS: `airflow db migrate` holds pg_advisory_lock(1)
-
-
-@dataclass(frozen=True)
-class Step:
-    phase: str  # check | roll | drain | stop | backup | migrate | restore | start | verify
-    action: str  # what the drill does: term, wait_idle, replace, wait_ready, stop, start, ...
-    node: str | None
-    detail: str
-
-    def line(self, n: int) -> str:
-        return f"{n:3}. {self.phase:8} {self.node or '-':14} {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -318,72 +308,14 @@ def _scheduler_steps(by_role: dict[str, list[str]], version: str) -> list[Step]:
     and cleared after (:func:`_local_before`, :func:`_local_after`)."""
     schedulers = by_role["scheduler"]
     rolls = [s for n in schedulers for s in _roll(n, version, READY["scheduler"])]
-    return [*_local_before(by_role), *rolls, *_local_after(by_role)]
-
-
-def _local_before(by_role: dict[str, list[str]]) -> list[Step]:
-    """What the LocalExecutor's procedure does before its schedulers stop (the steps that are
-    not one scheduler's own are the first scheduler's: a partial roll without it skips them)."""
-    if not by_role["local"] or not by_role["scheduler"]:
-        return []
-    first = by_role["scheduler"][0]
-    if by_role["local"] == ["drain"]:
-        return [
-            Step("drain", "pause_dags", first, "pause every DAG: no new run or task starts"),
-            Step(
-                "drain",
-                "wait_tasks_done",
-                first,
-                "wait until no task instance is queued or running (the scheduler runs them as "
-                "its subprocesses: stopping it would kill them)",
-            ),
-        ]
-    if by_role["local"] == ["term"]:
-        return [
-            step
-            for n in by_role["scheduler"]
-            for step in (
-                Step(
-                    "drain",
-                    "term",
-                    n,
-                    "one TERM: it stops scheduling, and its LocalExecutor waits for the tasks it "
-                    "runs before it exits",
-                ),
-                Step("drain", "wait_idle", n, "wait until its tasks are done and it has exited"),
-            )
-        ]
-    return [
-        Step("drain", "kill", n, "SIGKILL: the tasks it runs as its subprocesses die with it")
-        for n in by_role["scheduler"]
-    ]
-
-
-def _local_after(by_role: dict[str, list[str]]) -> list[Step]:
-    """What the LocalExecutor's procedure does once its schedulers run again."""
-    if not by_role["local"] or not by_role["scheduler"]:
-        return []
-    first = by_role["scheduler"][0]
-    if by_role["local"] == ["term"]:
-        return []
-    if by_role["local"] == ["drain"]:
-        return [Step("verify", "unpause_dags", first, "unpause the DAGs the drain paused")]
-    return [
-        Step(
-            "verify",
-            "clear_killed",
-            first,
-            "clear the task instances the kill ended, so they run again (the guide: clear them "
-            "by hand, or rely on retries)",
-        )
-    ]
+    return [*local_before(by_role), *rolls, *local_after(by_role)]
 
 
 def _stop_all_drained(by_role: dict[str, list[str]]) -> list[Step]:
     """Drain, then stop: schedulers first (nothing new is queued; with the LocalExecutor, its
     tasks drained or killed first), each worker warm-shut down, then the rest of what talks to
     the database."""
-    steps = _local_before(by_role)
+    steps = local_before(by_role)
     steps += [
         Step("drain", "stop", n, "stop: nothing new is scheduled or queued")
         for n in by_role["scheduler"]
@@ -431,7 +363,7 @@ def _downtime_steps(
             "no migration lock left",
         ),
         *_start_all(to_version, by_role),
-        *_local_after(by_role),
+        *local_after(by_role),
         Step(
             "verify",
             "versions",
@@ -475,7 +407,7 @@ def _rollback_steps(
             f"alembic_version = {to_head}; no migration lock left",
         ),
         *_start_all(to_version, by_role),
-        *_local_after(by_role),
+        *local_after(by_role),
         Step(
             "verify",
             "versions",
