@@ -98,7 +98,6 @@ def make_plan(
     cluster runs the LocalExecutor, and this is how its scheduler's tasks are dealt with."""
     nodes = list(nodes if nodes is not None else Topology().airflow_nodes)
     by_role = {r: [n for n in nodes if role(n) == r] for r in _ROLES}
-    by_role["local"] = [local] if local else []  # how the schedulers' own tasks are handled
     direction = _direction(from_version, to_version)
     same = from_head == to_head
     heads = f"schema head {from_head}" if same else f"schema {from_head} -> {to_head}"
@@ -114,7 +113,7 @@ def make_plan(
             "live",
             f"live (rolling) upgrade allowed ({heads} unchanged)",
             _live_reasons(by_role),
-            tuple(_live_steps(to_version, to_head, by_role)),
+            tuple(_live_steps(to_version, to_head, by_role, local=local)),
         )
     count = f"{migrations} migration(s)" if migrations is not None else "migrations"
     if direction == "upgrade":
@@ -131,7 +130,7 @@ def make_plan(
                 "scheduler, dag-processor, triggerer and api-server refuse to start when their "
                 "code and the schema differ, in both directions ([database] check_migrations)",
             ),
-            tuple(_downtime_steps(from_version, to_version, from_head, to_head, by_role)),
+            tuple(_downtime_steps(from_version, to_version, from_head, to_head, by_role, local)),
         )
     if same:
         return Plan(
@@ -147,7 +146,7 @@ def make_plan(
                 "workers first, api-server last: Airflow promises only that older clients keep "
                 "working against a newer Execution API, not the reverse",
             ),
-            tuple(_live_steps(to_version, to_head, by_role, reverse=True)),
+            tuple(_live_steps(to_version, to_head, by_role, reverse=True, local=local)),
         )
     how = "restore the backup" if rollback == "restore" else "`airflow db downgrade`"
     return Plan(
@@ -166,7 +165,7 @@ def make_plan(
             "apache/airflow#68317 reports a 3.2.1 -> 3.1.8 downgrade leaving the scheduler "
             "crash-looping",
         ),
-        tuple(_rollback_steps(from_version, to_version, to_head, by_role, rollback)),
+        tuple(_rollback_steps(from_version, to_version, to_head, by_role, rollback, local)),
     )
 
 
@@ -279,13 +278,18 @@ READY = {
 
 
 def _live_steps(
-    version: str, head: str, by_role: dict[str, list[str]], *, reverse: bool = False
+    version: str,
+    head: str,
+    by_role: dict[str, list[str]],
+    *,
+    reverse: bool = False,
+    local: Local | None = None,
 ) -> list[Step]:
     groups: list[list[Step]] = [
         _api_server_steps(by_role["api-server"], version),
         [s for n in by_role["triggerer"] for s in _roll(n, version, READY["triggerer"])],
         [s for n in by_role["celery-worker"] for s in _worker_steps(n, version)],
-        _scheduler_steps(by_role, version),
+        _scheduler_steps(by_role["scheduler"], version, local),
         [
             s
             for n in by_role["dag-processor"]
@@ -303,19 +307,18 @@ def _live_steps(
     return [check, *(s for g in groups for s in g), verify]
 
 
-def _scheduler_steps(by_role: dict[str, list[str]], version: str) -> list[Step]:
+def _scheduler_steps(schedulers: list[str], version: str, local: Local | None) -> list[Step]:
     """Each scheduler rolled; with the LocalExecutor, its tasks drained first or killed with it
     and cleared after (:func:`_local_before`, :func:`_local_after`)."""
-    schedulers = by_role["scheduler"]
     rolls = [s for n in schedulers for s in _roll(n, version, READY["scheduler"])]
-    return [*local_before(by_role), *rolls, *local_after(by_role)]
+    return [*local_before(schedulers, local), *rolls, *local_after(schedulers, local)]
 
 
-def _stop_all_drained(by_role: dict[str, list[str]]) -> list[Step]:
+def _stop_all_drained(by_role: dict[str, list[str]], local: Local | None = None) -> list[Step]:
     """Drain, then stop: schedulers first (nothing new is queued; with the LocalExecutor, its
     tasks drained or killed first), each worker warm-shut down, then the rest of what talks to
     the database."""
-    steps = local_before(by_role)
+    steps = local_before(by_role["scheduler"], local)
     steps += [
         Step("drain", "stop", n, "stop: nothing new is scheduled or queued")
         for n in by_role["scheduler"]
@@ -342,11 +345,11 @@ def _start_all(version: str, by_role: dict[str, list[str]]) -> list[Step]:
 
 
 def _downtime_steps(
-    from_version: str, to_version: str, from_head: str, to_head: str, by_role
+    from_version: str, to_version: str, from_head: str, to_head: str, by_role, local: Local | None
 ) -> list[Step]:
     return [
         Step("check", "heads_differ", None, f"schema head {from_head} -> {to_head}"),
-        *_stop_all_drained(by_role),
+        *_stop_all_drained(by_role, local),
         Step("backup", "pg_dump", "postgres", f"back up the metadata DB (schema {from_head})"),
         Step(
             "migrate",
@@ -363,7 +366,7 @@ def _downtime_steps(
             "no migration lock left",
         ),
         *_start_all(to_version, by_role),
-        *local_after(by_role),
+        *local_after(by_role["scheduler"], local),
         Step(
             "verify",
             "versions",
@@ -374,7 +377,7 @@ def _downtime_steps(
 
 
 def _rollback_steps(
-    from_version: str, to_version: str, to_head: str, by_role, how: Rollback
+    from_version: str, to_version: str, to_head: str, by_role, how: Rollback, local: Local | None
 ) -> list[Step]:
     if how == "restore":
         back = [
@@ -397,7 +400,7 @@ def _rollback_steps(
         ]
     return [
         Step("check", "heads_differ", None, f"{to_version} needs schema head {to_head}"),
-        *_stop_all_drained(by_role),
+        *_stop_all_drained(by_role, local),
         Step("backup", "pg_dump", "postgres", f"back up the DB as {from_version} left it"),
         *back,
         Step(
@@ -407,7 +410,7 @@ def _rollback_steps(
             f"alembic_version = {to_head}; no migration lock left",
         ),
         *_start_all(to_version, by_role),
-        *local_after(by_role),
+        *local_after(by_role["scheduler"], local),
         Step(
             "verify",
             "versions",

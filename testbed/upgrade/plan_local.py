@@ -15,13 +15,13 @@ from testbed.upgrade.step import Step
 Local = Literal["drain", "kill", "term"]  # how the LocalExecutor scheduler's tasks are handled
 
 
-def local_before(by_role: dict[str, list[str]]) -> list[Step]:
+def local_before(schedulers: list[str], local: Local | None) -> list[Step]:
     """What the LocalExecutor's procedure does before its schedulers stop (the steps that are
     not one scheduler's own are the first scheduler's: a partial roll without it skips them)."""
-    if not by_role["local"] or not by_role["scheduler"]:
+    if not local or not schedulers:
         return []
-    first = by_role["scheduler"][0]
-    if by_role["local"] == ["drain"]:
+    first = schedulers[0]
+    if local == "drain":
         return [
             Step("drain", "pause_dags", first, "pause every DAG: no new run or task starts"),
             Step(
@@ -32,10 +32,10 @@ def local_before(by_role: dict[str, list[str]]) -> list[Step]:
                 "its subprocesses: stopping it would kill them)",
             ),
         ]
-    if by_role["local"] == ["term"]:
+    if local == "term":
         return [
             step
-            for n in by_role["scheduler"]
+            for n in schedulers
             for step in (
                 Step(
                     "drain",
@@ -49,18 +49,18 @@ def local_before(by_role: dict[str, list[str]]) -> list[Step]:
         ]
     return [
         Step("drain", "kill", n, "SIGKILL: the tasks it runs as its subprocesses die with it")
-        for n in by_role["scheduler"]
+        for n in schedulers
     ]
 
 
-def local_after(by_role: dict[str, list[str]]) -> list[Step]:
+def local_after(schedulers: list[str], local: Local | None) -> list[Step]:
     """What the LocalExecutor's procedure does once its schedulers run again."""
-    if not by_role["local"] or not by_role["scheduler"]:
+    if not local or not schedulers:
         return []
-    first = by_role["scheduler"][0]
-    if by_role["local"] == ["term"]:
+    first = schedulers[0]
+    if local == "term":
         return []
-    if by_role["local"] == ["drain"]:
+    if local == "drain":
         return [Step("verify", "unpause_dags", first, "unpause the DAGs the drain paused")]
     return [
         Step(
