@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from testbed import runtime
@@ -71,9 +72,10 @@ _FILLED: dict[str, set[tuple[str, str]]] = {}
 _GUARD = threading.Lock()
 
 
-def default_path(target: str) -> str | None:
-    """The folder a ``disk_full`` fills when the step names none: a worker's log disk."""
-    return LOG_DISK if role_is_worker(target) else None
+def default_path(target: str, task_hosts: Sequence[str] = ()) -> str | None:
+    """The folder a ``disk_full`` fills when the step names none: the log disk of a node that
+    runs tasks (a worker, or the LocalExecutor's scheduler: ``task_hosts``)."""
+    return LOG_DISK if role_is_worker(target) or target in task_hosts else None
 
 
 class DiskFull(Fault):
@@ -85,11 +87,11 @@ class DiskFull(Fault):
     def __init__(
         self, cluster: Cluster, target: str, path: str | None = None, free: int = 0, **kw
     ) -> None:
-        path = path or default_path(target)
+        path = path or default_path(target, cluster.topology.task_hosts)
         if path is None:
             raise FaultError(
                 f"disk_full on {target!r} needs 'path', a folder on a filesystem of the node's "
-                f"own (every worker's log folder, {LOG_DISK}, is one)"
+                f"own (the log folder of a node that runs tasks, {LOG_DISK}, is one)"
             )
         super().__init__(cluster, target, **kw)
         self.path, self.free = path.rstrip("/") or "/", free

@@ -11,6 +11,7 @@ import yaml
 
 from testbed.compose import render
 from testbed.core.errors import TestbedError
+from testbed.faults.disk import LOG_DISK, default_path
 from testbed.faults.process_roles import runs_on
 from testbed.scenario.load import from_data
 from testbed.scenario.topology_spec import TopologySpec
@@ -225,3 +226,8 @@ def test_airflow_gets_its_own_timers_to_deal_with_killed_tasks():
     fast = {"scheduler": {"scheduler_health_check_threshold": 20,
                           "orphaned_tasks_check_interval": 10}}  # fmt: skip
     assert local_actions.settle_bound(proc(fast)) == 180.0  # the drain timeout at least
+
+
+def test_disk_full_fills_the_log_disk_of_whatever_runs_the_tasks():
+    assert default_path("worker-1") == default_path("scheduler", LOCAL.task_hosts) == LOG_DISK
+    assert default_path("scheduler", Topology().task_hosts) is None  # no log disk there
