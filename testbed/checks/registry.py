@@ -13,6 +13,7 @@ from testbed.checks import (
     diagnostics,
     health,
     kerberos,
+    local,
     logs,
     node_log,
     processes,
@@ -68,6 +69,7 @@ REGISTRY: dict[str, CheckSpec] = {
         CheckSpec("versions_in_force", upgrade.versions_in_force, upgrade.VersionsParams),
         CheckSpec("component_refused", upgrade.component_refused, upgrade.RefusedParams),
         CheckSpec("drained_cleanly", upgrade.drained_cleanly, upgrade.DrainedParams),
+        CheckSpec("killed_tasks", local.killed_tasks, local.KilledParams),
         CheckSpec("exited", upgrade.exited, upgrade.ExitedParams),
         CheckSpec("migrators_overlapped", upgrade.migrators_overlapped, upgrade.OverlapParams),
         CheckSpec(

@@ -4,11 +4,14 @@ of it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import yaml
 
+from testbed.checks.local import KilledParams
+from testbed.checks.registry import REGISTRY
 from testbed.compose import render
 from testbed.core.errors import TestbedError
 from testbed.faults.disk import LOG_DISK, default_path
@@ -20,9 +23,11 @@ from testbed.topology import Topology
 from testbed.upgrade import local as local_actions
 from testbed.upgrade.plan import make_plan
 from testbed.upgrade.procedure import ACTIONS
+from tests.unit.test_real_histories import events_of
 from tests.unit.test_service_specs import FakeCtx
 
 LOCAL = Topology(executor="LocalExecutor")
+HISTORY = Path(__file__).parent / "histories"
 
 
 def test_no_broker_no_workers_and_the_scheduler_runs_the_tasks():
@@ -231,3 +236,19 @@ def test_airflow_gets_its_own_timers_to_deal_with_killed_tasks():
 def test_disk_full_fills_the_log_disk_of_whatever_runs_the_tasks():
     assert default_path("worker-1") == default_path("scheduler", LOCAL.task_hosts) == LOG_DISK
     assert default_path("scheduler", Topology().task_hosts) is None  # no log disk there
+
+
+def _judge_killed(events: list[dict], **params):
+    return REGISTRY["killed_tasks"].evaluate(events, KilledParams(**params))
+
+
+def test_the_killed_tasks_of_a_real_kill_upgrade_were_all_run_again_by_airflow():
+    """upgrade_local_kill's record (3.3.1 -> 3.3.2): both killed tasks reset, none cleared."""
+    events = events_of(HISTORY / "upgrade_local_kill.jsonl.gz")
+    result = _judge_killed(events, min_killed=2, cleared=0)
+    assert result.ok, result.detail
+    assert result.measurements["outcomes"] == {"reset by Airflow (it runs again)": 2}
+    assert not _judge_killed(events, cleared=1).ok  # had one needed clearing, it would say so
+    assert not _judge_killed(events, min_killed=3).ok
+    cut = [e for e in events if e["kind"] != "killed_cleared"]  # the clear step never ran
+    assert "no record of the killed tasks" in _judge_killed(cut).detail
