@@ -74,7 +74,8 @@ class Watch(threading.Thread):
 
 class TaskState:
     """The task instance of a triggered run in the condition's state with its column values
-    (a run not yet triggered, or a task instance not yet there, does not hold)."""
+    (a run not yet triggered, or a task instance not yet there, does not hold); with ``count``,
+    that many instances in one look (the match is the last, with how many held)."""
 
     def __init__(
         self, cluster: Cluster, cond: TaskCondition, runs: Callable[[], dict[str, tuple[str, str]]]
@@ -91,11 +92,10 @@ class TaskState:
         if run is None:
             return None
         rows = postgres.query(self.cluster, self.sql, (*run, self.cond.task), timeout=READ_TIMEOUT)
-        for row in rows:
-            values = dict(zip(self.columns, row, strict=True))
-            if self._holds(values):
-                return values
-        return None
+        held = [v for row in rows if self._holds(v := dict(zip(self.columns, row, strict=True)))]
+        if len(held) < self.cond.count:
+            return None
+        return held[-1] if self.cond.count == 1 else {**held[-1], "instances": len(held)}
 
     def _holds(self, values: dict[str, Any]) -> bool:
         if self.cond.state and values["state"] != self.cond.state:

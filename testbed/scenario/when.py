@@ -4,7 +4,8 @@ it sent a task to Celery but before it recorded the task's ``external_executor_i
 hits such a window by luck. Three conditions:
 
 - ``task``: a task instance of a triggered run in a state, with column values (``where``), e.g.
-  ``{run: r, task: load, state: queued, where: {external_executor_id: null}}``;
+  ``{run: r, task: load, state: queued, where: {external_executor_id: null}}``; with ``count``,
+  that many of a mapped task's instances at once (``count: 4``: all four running);
 - ``log``: a line of a node's output matching a regular expression, e.g.
   ``{node: triggerer, line: "Triggerer's async thread was blocked"}``;
 - ``probe``: a health probe's answer, as the testbed's observer records it from then on
@@ -61,6 +62,7 @@ class TaskCondition(Strict):
     task: str
     state: Literal[ANY_TI_STATE] | None = None  # type: ignore[valid-type]
     where: dict[str, str | int | None] = Field(default_factory=dict)  # column: value (null)
+    count: int = Field(default=1, ge=1)  # instances (of a mapped task) that hold at the same look
 
     @field_validator("where")
     @classmethod
@@ -73,7 +75,7 @@ class TaskCondition(Strict):
     def describe(self) -> str:
         parts = [f"{self.run}.{self.task}"] + [f"state={self.state}"] * bool(self.state)
         parts += [f"{k}={'null' if v is None else v}" for k, v in self.where.items()]
-        return "task " + " ".join(parts)
+        return f"{self.count} instances of " * (self.count > 1) + "task " + " ".join(parts)
 
 
 class LogCondition(Strict):

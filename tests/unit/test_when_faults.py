@@ -55,6 +55,26 @@ def test_a_task_condition_holds_only_on_its_state_with_null_as_null(monkeypatch)
     assert "state, try_number, external_executor_id, hostname from task_instance" in state.sql
 
 
+def test_a_counted_condition_holds_only_when_that_many_instances_hold_at_one_look(monkeypatch):
+    cond = {"run": "r", "task": "t", "state": "running", "count": 3}
+    running, queued = ("running", 1, None, "w1"), ("queued", 1, None, None)
+    state, query = _task_state(
+        [[running, queued, running], [running, running, queued], [running, running, running]],
+        cond,
+    )
+    monkeypatch.setattr(when.postgres, "query", query)
+    answers = [state() for _ in range(3)]
+    assert answers[:2] == [None, None]
+    assert answers[2] == {
+        "state": "running",
+        "try_number": 1,
+        "external_executor_id": None,
+        "hostname": "w1",
+        "instances": 3,
+    }
+    assert TaskCondition(**cond).describe() == "3 instances of task r.t state=running"
+
+
 def _api(cluster, status: str | None, component: str = "dag_processor") -> None:
     value = None if status is None else {component: {"status": status}}
     error = "timeout" if status is None else None
@@ -217,6 +237,7 @@ def _drill(when_: dict, **fault) -> dict:
         ({"log": {"node": "redis", "line": "("}}, {}, "not a regular expression"),
         ({"task": {"run": "r", "task": "t", "where": {"pids": 1}}}, {}, "unknown column(s)"),
         ({"task": {"run": "r", "task": "t", "state": "waiting"}}, {}, "state: Input should be"),
+        ({"task": {"run": "r", "task": "t", "count": 0}}, {}, "count: Input should be greater"),
     ],
 )
 def test_a_condition_that_cannot_be_watched_is_refused_before_boot(when_, extra, message):
