@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from testbed import faketime, krb5, timescale
+from testbed import faketime, krb5, secret_options, timescale
 from testbed.core.errors import TestbedError
 from testbed.core.secrets import Secrets
 from testbed.topology import Topology, role_is_worker
@@ -70,7 +70,8 @@ KERBEROS_CONFIG: dict[str, str] = {
 }
 PG_KRB_CONN = "pg_krb"  # the connection id the kerberized DAG uses
 
-# Sensitive options read through `*_cmd` from files: never in a container's environment.
+# Sensitive options read through `*_cmd` from files: never in a container's environment. A
+# user's own `_cmd` (or `_secret`) for one replaces the testbed's (testbed.secret_options).
 CMD_OPTIONS = {
     ("database", "sql_alchemy_conn"): "sql_alchemy_conn",
     ("core", "fernet_key"): "fernet_key",
@@ -127,12 +128,16 @@ def environment(topology: Topology, node: str, secrets: Secrets) -> dict[str, st
     """The environment of one Airflow node: plain options, `_cmd` options, the log connection."""
     env = {env_name(s, k): v for s, kv in merged_config(topology).items() for k, v in kv.items()}
     for (section, key), fname in CMD_OPTIONS.items():
-        env.pop(env_name(section, key), None)
-        env[env_name(section, key) + "_CMD"] = f"cat {SECRETS_DIR}/{fname}"
+        if not secret_options.user_supplies(topology.config, section, key):  # else: theirs
+            env[env_name(section, key) + "_CMD"] = f"cat {SECRETS_DIR}/{fname}"
     if topology.timescale != 1.0:  # the testbed's own DAGs run their `seconds` on this clock
         env[TIMESCALE_ENV] = f"{topology.timescale:g}"
-    env[env_name("api_auth", "jwt_secret")] = secrets.jwt_secret
-    env[env_name("api", "secret_key")] = secrets.api_secret_key
+    for (section, key), value in (
+        (("api_auth", "jwt_secret"), secrets.jwt_secret),
+        (("api", "secret_key"), secrets.api_secret_key),
+    ):
+        if not secret_options.user_supplies(topology.config, section, key):
+            env[env_name(section, key)] = value
     host, port = _endpoint(topology, node, "api-server", API_PORT)
     if host != "api-server" and "execution_api_server_url" not in topology.config.get("core", {}):
         env[env_name("core", "execution_api_server_url")] = f"http://{host}:{port}/execution/"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from testbed import timescale
+from testbed import secret_options, timescale
 from testbed.core.errors import TestbedError
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION, K8S_PROVIDER
 
@@ -155,6 +155,7 @@ class Topology:
                         f"config key {key!r} is not a lowercase Airflow option name "
                         "(e.g. scheduler.scheduler_health_check_threshold)"
                     )
+        secret_options.check(self.config)
 
     def _check_workload(self) -> None:
         """Requirement lines and timer values (the DAG folder's existence is checked where a

@@ -23,7 +23,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pydantic import BaseModel
 
-from testbed import checks, faults, observe
+from testbed import checks, faults, observe, secret_options
 from testbed.api import AirflowAPI
 from testbed.autodiagnose import AutoDiagnose
 from testbed.checks import CheckResult, CheckSpec
@@ -158,7 +158,8 @@ class Runner:
         if config:  # the overrides, as Airflow itself reads them, are the first expectation
             observe.config_in_force(self.cluster, sorted(config))
             spec = checks.get("config_in_force")
-            expected = spec.params(expected=config)
+            # a `_cmd` override is proven by what Airflow made of it, not only by being set
+            expected = spec.params(expected={**config, **secret_options.resolved_expected(config)})
             self.gatherer.record("overrides in force", spec, expected, finding=False)
         self.observations.start()
         return self

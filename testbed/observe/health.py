@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from testbed import secret_options
 from testbed.observe import core
 from testbed.observe.core import describe_error, observe
 from testbed.services import airflow
@@ -130,11 +131,20 @@ def jobs_check(cluster: Cluster, node: str, job_type: str | None = None) -> dict
     return observe(cluster, "jobs_check", node, fn, timeout=30)
 
 
+# a ``_cmd`` key also says whether the option Airflow read is that command's output (never the
+# value: it is a secret)
 CONFIG_SCRIPT = (
     "import json, sys\n"
-    "from airflow.configuration import conf\n"
-    "keys = [k.split('.', 1) for k in sys.argv[1:]]\n"
-    "print(json.dumps({f'{s}.{k}': conf.get(s, k, fallback=None) for s, k in keys}))\n"
+    "from airflow.configuration import conf, run_command\n"
+    "out = {}\n"
+    "for dotted in sys.argv[1:]:\n"
+    "    s, k = dotted.split('.', 1)\n"
+    "    out[dotted] = conf.get(s, k, fallback=None)\n"
+    "    if k.endswith('_cmd') and out[dotted]:\n"
+    "        same = conf.get(s, k[:-4], fallback=None) == run_command(out[dotted])\n"
+    f"        out[dotted[:-4] + {secret_options.RESOLVED!r}] = "
+    f"{secret_options.FROM_CMD!r} if same else 'another value'\n"
+    "print(json.dumps(out))\n"
 )
 
 
