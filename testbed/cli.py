@@ -4,7 +4,7 @@ Results (verdicts, plans, tables, paths, JSON) go to stdout, progress and logs t
 the testbed raises on purpose print as one actionable line (exit 2); Ctrl-C and SIGTERM tear
 down what the command booted (exit 130); :mod:`testbed.core.exit_codes` has the whole table.
 
-One typer app: the cluster commands (up, status, down, gc, logs, diagnose, smoke) are in
+One typer app: the cluster commands (up, status, down, gc, logs, diagnose, audit, smoke) are in
 :mod:`testbed.cli_cluster`, the ``images`` sub-app in :mod:`testbed.images.cli`, ``chaos`` and
 ``soak`` in their packages; the drill commands are here.
 """
@@ -52,6 +52,7 @@ for command in (
     cli_cluster.gc,
     cli_cluster.logs,
     cli_cluster.diagnose,
+    cli_cluster.audit,
     cli_cluster.smoke,
 ):
     app.command()(command)

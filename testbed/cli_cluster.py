@@ -1,9 +1,10 @@
-"""``testbed up``, ``status``, ``down``, ``gc``, ``logs``, ``diagnose`` and ``smoke``: the
-commands that boot, show, look into and remove clusters (registered on the one app by
+"""``testbed up``, ``status``, ``down``, ``gc``, ``logs``, ``diagnose``, ``audit`` and ``smoke``:
+the commands that boot, show, look into and remove clusters (registered on the one app by
 :mod:`testbed.cli`), and the helpers they share (which run, its status table)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -259,6 +260,36 @@ def diagnose(
         f"diagnostics of {node} ({summary['state']}) in {summary['took_seconds']:.1f}s: "
         f"{Path(folder) / summary['path']}"
     )
+
+
+def audit(
+    run: str | None = typer.Option(None, help="Run id.", show_default=ONLY_RUN),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Compare the Airflow nodes' configuration, DAG files and packages.
+
+    Each node's effective configuration is read from Airflow itself (secrets as a fingerprint,
+    never their value), each DAG file's content hashed, and the nodes compared; the options the
+    testbed sets per node on purpose (each node's own links) are left out. Exit 1 on drift.
+
+    Example: `testbed audit`, or `testbed audit --json`."""
+    from testbed.cluster import Cluster
+    from testbed.observe.node_config import audit as take
+
+    cluster = Cluster.attach(pick_run(run))
+    if cluster.topology.kubernetes:
+        raise TestbedError(
+            "testbed audit reads Docker nodes; a Kubernetes run's pods are not audited"
+        )
+    report = take(cluster)
+    if as_json:
+        sys.stdout.write(json.dumps(dataclasses.asdict(report), indent=2) + "\n")
+    else:
+        for line in report.lines():
+            console.print(f"  [red]DRIFT[/] {line}", highlight=False)
+        mark = "[green]no drift[/]" if report.clean else f"[red]{len(report.lines())} drift(s)[/]"
+        console.print(f"{mark} among {', '.join(report.nodes)}", highlight=False)
+    raise typer.Exit(0 if report.clean else 1)
 
 
 def smoke(

@@ -163,12 +163,14 @@ def ensure_volume(volume: Volume, run_id: str, run_labels: dict[str, str]) -> st
 
 
 def put_files(container: Container, files: dict[str, tuple[bytes, int]], uid: int = 50000) -> None:
-    """Copy files into a (possibly not yet started) container, with their modes."""
+    """Copy files into a (possibly not yet started) container, with their modes, modified now
+    (a Python file replaced by one of the same size must not be read from a stale .pyc)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for path, (data, mode) in files.items():
             info = tarfile.TarInfo(path.lstrip("/"))
             info.size, info.mode, info.uid, info.gid = len(data), mode, uid, 0
+            info.mtime = int(time.time())
             tar.addfile(info, io.BytesIO(data))
     container.put_archive("/", buf.getvalue())
 

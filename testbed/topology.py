@@ -92,6 +92,13 @@ def role_is_worker(node: str) -> bool:
     return re.fullmatch(r"worker-\d+", node) is not None
 
 
+def holds_dags(node: str, local: bool = False) -> bool:
+    """A node that parses or runs DAGs from its own copy of the DAG folder: a Celery worker, a
+    dag-processor, and with the LocalExecutor the scheduler (its tasks run under it)."""
+    role = re.sub(r"-\d+$", "", node)
+    return role_is_worker(node) or role == "dag-processor" or (local and role == "scheduler")
+
+
 def sidecar_name(worker: str) -> str:
     """The node running ``airflow kerberos`` for one worker, e.g. ``worker-1-kerberos``."""
     return f"{worker}{SIDECAR_SUFFIX}"

@@ -9,13 +9,16 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from testbed.checks import (
+    concurrency,
     config,
     diagnostics,
+    drift,
     health,
     kerberos,
     local,
     logs,
     node_log,
+    outcome,
     processes,
     tasks,
     upgrade,
@@ -33,7 +36,8 @@ class CheckSpec:
     needs: tuple[str, ...] = ()  # extra probes: "remote_log", "scheduler_job", "log_event",
     # "schema", "pg_locks" (testbed.upgrade.observe); "kerberos_task", "kerberos_ticket",
     # "keytab_scan", "service_log" (testbed.observe.kerberos); "processes"
-    # (testbed.observe.processes); "node_log" (testbed.observe.node_log)
+    # (testbed.observe.processes); "node_log" (testbed.observe.node_log); "node_config"
+    # (testbed.observe.node_config); "task_log" (testbed.observe.logs)
 
     @property
     def doc(self) -> str:
@@ -61,6 +65,9 @@ REGISTRY: dict[str, CheckSpec] = {
         ),
         CheckSpec("logged", node_log.logged, node_log.LoggedParams, ("node_log",)),
         CheckSpec("config_in_force", config.config_in_force, config.ConfigParams),
+        CheckSpec("config_drift", drift.config_drift, drift.DriftParams, ("node_config",)),
+        CheckSpec("task_outcome", outcome.task_outcome, outcome.OutcomeParams, ("task_log",)),
+        CheckSpec("running_at_once", concurrency.running_at_once, concurrency.ConcurrencyParams),
         CheckSpec("stack_shows", diagnostics.stack_shows, diagnostics.StackParams),
         CheckSpec("schema_head", upgrade.schema_head, upgrade.SchemaHeadParams, ("schema",)),
         CheckSpec(

@@ -21,7 +21,7 @@ from testbed.checks import CheckResult, CheckSpec, View
 from testbed.cluster import Cluster
 from testbed.engine.observing import finished_attempts
 from testbed.logwatch import Attempt, LogWatch
-from testbed.observe import node_log, processes
+from testbed.observe import logs, node_config, node_log, processes
 from testbed.upgrade import observe as upgrade_observe
 from testbed.upgrade import procedure
 from testbed.upgrade.versions import schema_info
@@ -33,6 +33,8 @@ GATHERERS = {
     **observe.SERVICE_LOG_GATHERERS,
     **processes.GATHERERS,
     **node_log.GATHERERS,
+    **node_config.GATHERERS,
+    **logs.GATHERERS,
 }
 
 

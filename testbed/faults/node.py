@@ -1,10 +1,13 @@
 """Node faults: replace (a fresh container for the same node, optionally running other Airflow
-options: the fault is the setting, its heal the fix) and remove (the node's container gone,
-its disk with it; the heal boots a fresh node of the same name).
+options or a secret of its own: the fault is the setting, its heal the fix) and remove (the
+node's container gone, its disk with it; the heal boots a fresh node of the same name).
 """
 
 from __future__ import annotations
 
+import base64
+import os
+from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 
 from testbed import runtime, timescale
@@ -24,15 +27,25 @@ class Replace(Fault):
 
     kind = "replace"
 
-    def __init__(self, cluster: Cluster, target: str, config: dict | None = None, **kw) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        target: str,
+        config: dict | None = None,
+        secrets: list[str] | None = None,
+        **kw,
+    ) -> None:
         super().__init__(cluster, target, **kw)
         self.config = {k: str(v) for k, v in (config or {}).items()}
+        self.secrets = list(secrets or [])
 
     def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"secrets": self.secrets} if self.secrets else {}
         if not self.config:
-            return {}
+            return out
         in_force = self.in_force()
-        return {"config": self.config} | ({"in_force": in_force} if in_force != self.config else {})
+        out["config"] = self.config
+        return out | ({"in_force": in_force} if in_force != self.config else {})
 
     def in_force(self) -> dict[str, str]:
         """The options as the node gets them: a timer scaled by the cluster's timescale."""
@@ -40,13 +53,27 @@ class Replace(Fault):
         return {k: timescale.option(k, v, ts) for k, v in self.config.items()}
 
     def _inject(self) -> None:
-        self.cluster.replace_node(self.target, env=config_env(self.in_force()))
+        env = config_env(self.in_force()) | config_env(fresh_secrets(self.secrets))
+        self.cluster.replace_node(self.target, env=env)
 
     def _heal(self) -> None:
-        if self.config:  # back to the topology's settings
+        if self.config or self.secrets:  # back to the topology's settings
             self.cluster.replace_node(self.target)
         elif runtime.state(self.container) != "running":
             self.container.start()
+
+
+def fresh_secrets(names: list[str]) -> dict[str, str]:
+    """A new value for each secret option (a fernet key where Airflow wants one): given as the
+    plain option, which Airflow reads before the cluster's ``_cmd``. A throwaway value, never
+    the cluster's own, and never recorded."""
+    out = {}
+    for name in names:
+        if name == "core.fernet_key":
+            out[name] = base64.urlsafe_b64encode(os.urandom(32)).decode()
+        else:
+            out[name] = token_urlsafe(32)
+    return out
 
 
 def config_env(config: dict[str, str]) -> dict[str, str]:

@@ -102,20 +102,40 @@ class StopParams(Params):
         return self.deadline
 
 
+# the secrets the testbed generates per run that a fresh node may get a value of its own for
+DRIFTABLE_SECRETS = ("core.fernet_key", "api_auth.jwt_secret", "api.secret_key")
+
+
 class ReplaceParams(Params):
     # the fresh node runs with these Airflow options (the heal restores the topology's)
     config: dict[ConfigKey, ConfigValue] | None = None
+    # ... and with a fresh value of its own for these secrets (generated, never recorded): one
+    # node's secret out of step with the others'
+    secrets: list[Literal[DRIFTABLE_SECRETS]] | None = None  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _options(self) -> ReplaceParams:
         if self.config is not None and not self.config:
             raise ValueError("'config' is empty; give the Airflow options the node runs with")
+        if self.secrets is not None and not self.secrets:
+            raise ValueError(f"'secrets' is empty; name some of {', '.join(DRIFTABLE_SECRETS)}")
+        overlap = sorted(set(self.secrets or ()) & set(self.config or {}))
+        if overlap:
+            raise ValueError(f"{', '.join(overlap)}: in both 'config' and 'secrets'; give one")
         if self.config:  # a timer is scaled by the timescale: it must be seconds
             try:
                 timescale.check_timers(nested_config(self.config))
             except TestbedError as exc:
                 raise ValueError(str(exc)) from None
         return self
+
+
+class DagDriftParams(Params):
+    # a file of the DAG folder (relative to it), e.g. long_task.py
+    file: str = Field(min_length=1, pattern=r"^[^/].*\.py$")
+    # the older version that node holds (a file; relative to the scenario's folder); none: the
+    # file is missing on that node
+    stale_from: str | None = None
 
 
 class PartitionParams(Params):

@@ -29,13 +29,22 @@ class FaultSpec:
     backends: tuple[str, ...] = ()  # it runs only on these (testbed.topology.BACKENDS); (): all
     # what its target names (TARGETS): a node, a pod role, a link or a glob of links, a node
     # holding a keytab, a node a fresh container re-creates whole with a skewed clock, the
-    # metadata database's node, a node running Airflow
+    # metadata database's node, a node running Airflow, a node holding its own DAG files
     targets: str = "node"
     needs_kerberos: bool = False  # only in a topology with the Kerberos pieces
     recreates_node: bool = False  # a fresh container for the node (its disk and state go)
 
 
-TARGETS = ("node", "pod", "link", "keytab_holder", "skewable", "database", "airflow_node")
+TARGETS = (
+    "node",
+    "pod",
+    "link",
+    "keytab_holder",
+    "skewable",
+    "database",
+    "airflow_node",
+    "dag_holder",
+)
 
 
 _F = "testbed.faults"
@@ -75,7 +84,7 @@ REGISTRY: dict[str, FaultSpec] = {
         FaultSpec(
             "replace",
             f"{_F}.node:Replace",
-            "A fresh container for a node, optionally running other Airflow options.",
+            "A fresh container for a node, maybe with other Airflow options or its own secret.",
             params=P.ReplaceParams,
             healed_by_step=True,
             loses_task_log=True,
@@ -174,6 +183,15 @@ REGISTRY: dict[str, FaultSpec] = {
             healed_by_step=True,
             backends=("kubernetes",),
             targets="pod",
+        ),
+        FaultSpec(
+            "dag_drift",
+            f"{_F}.dags:DagDrift",
+            "One node's copy of a DAG file out of step: an older version, or missing.",
+            params=P.DagDriftParams,
+            healed_by_step=True,
+            backends=("docker",),
+            targets="dag_holder",
         ),
     )
 }

@@ -28,7 +28,7 @@ from testbed import airflow_config as AC
 from testbed import runtime
 from testbed.observe import core
 from testbed.observe.core import observe
-from testbed.observe.logs import failed_task_logs
+from testbed.observe.logs import failed_task_logs, latest_instances
 from testbed.services import postgres
 from testbed.topology import PG_KRB
 
@@ -153,14 +153,7 @@ def gather_kerberos_tasks(cluster: Cluster, runs: dict, params: Any) -> None:
         return
     dag_id, run_id = runs[name]
     kerberos_results(cluster, name, dag_id, run_id)
-    tis = [e["value"] for e in cluster.history.snapshot() if _ti_of(e, dag_id, run_id)]
-    latest = {(v["task_id"], v["map_index"]): v for v in tis}
-    failed_task_logs(cluster, name, dag_id, run_id, list(latest.values()))
-
-
-def _ti_of(e: dict, dag_id: str, run_id: str) -> bool:
-    v = e.get("value") if e.get("probe") == "task_instance" else None
-    return isinstance(v, dict) and (v.get("dag_id"), v.get("run_id")) == (dag_id, run_id)
+    failed_task_logs(cluster, name, dag_id, run_id, latest_instances(cluster, dag_id, run_id))
 
 
 SERVICE_LOG_LINE = re.compile(r"(?i)gss|kerberos|ticket|kvno|keytab|skew|minor code")

@@ -1,5 +1,5 @@
-"""Remote task-log lookups: the Kerberos/GSSAPI lines of each failed attempt's log, read from the
-log bucket (MinIO) once the attempt's log is there."""
+"""Remote task-log lookups: the lines of each failed attempt's log a check asks for (by default
+the Kerberos/GSSAPI ones), read from the log bucket (MinIO) once the attempt's log is there."""
 
 from __future__ import annotations
 
@@ -19,11 +19,19 @@ KERBEROS_LOG_LINE = re.compile(r"(?i)gss|kerberos|krb5|ticket|kdc|credential")
 _LOGS_SEEN: set[tuple] = set()
 
 
-def failed_task_logs(cluster: Cluster, name: str, dag_id: str, run_id: str, tis: list) -> None:
-    """The Kerberos/GSSAPI lines of each failed attempt's log (from MinIO, once it is there):
-    one ``task_log`` observation per attempt, recorded once."""
+def failed_task_logs(
+    cluster: Cluster,
+    name: str,
+    dag_id: str,
+    run_id: str,
+    tis: list,
+    pattern: re.Pattern = KERBEROS_LOG_LINE,
+) -> None:
+    """The lines matching ``pattern`` (default: Kerberos/GSSAPI) of each failed attempt's log
+    (from MinIO, once it is there): one ``task_log`` observation per attempt, recorded once."""
     for ti in tis:
         key = (cluster.run_id, run_id, ti["task_id"], ti["map_index"], ti["try_number"])
+        key += (pattern.pattern,)  # another check's lines are another look
         if ti["state"] != "failed" or key in _LOGS_SEEN:
             continue
         s3_key = AC.log_key(dag_id, run_id, ti["task_id"], ti["try_number"], ti["map_index"])
@@ -38,7 +46,7 @@ def failed_task_logs(cluster: Cluster, name: str, dag_id: str, run_id: str, tis:
                 "map_index": ti["map_index"],
                 "try_number": ti["try_number"],
                 "hostname": ti.get("hostname"),
-                "lines": [ln[:600] for ln in lines if KERBEROS_LOG_LINE.search(ln)][:20],
+                "lines": [ln[:600] for ln in lines if pattern.search(ln)][:20],
             }
 
         obs = observe(cluster, "task_log", name, fn)
@@ -60,3 +68,26 @@ def _log_text(line: str) -> str:
         if isinstance(detail, dict):
             parts.append(f"{detail.get('exc_type')}: {detail.get('exc_value')}")
     return " | ".join(p for p in parts if p)
+
+
+def latest_instances(cluster: Cluster, dag_id: str, run_id: str) -> list[dict]:
+    """The latest recorded row of each task instance of one run."""
+    latest: dict[tuple, dict] = {}
+    for e in cluster.history.snapshot():
+        v = e.get("value") if e.get("probe") == "task_instance" else None
+        if isinstance(v, dict) and (v.get("dag_id"), v.get("run_id")) == (dag_id, run_id):
+            latest[(v["task_id"], v["map_index"])] = v
+    return list(latest.values())
+
+
+def gather_task_logs(cluster: Cluster, runs: dict, params: Any) -> None:
+    """The failed attempts' log lines matching the check's ``error`` (any line without one)."""
+    if params.run not in runs:
+        return
+    dag_id, run_id = runs[params.run]
+    pattern = re.compile(params.error or ".", re.I)
+    tis = latest_instances(cluster, dag_id, run_id)
+    failed_task_logs(cluster, params.run, dag_id, run_id, tis, pattern)
+
+
+GATHERERS = {"task_log": gather_task_logs}

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 TI_SQL = (
     "select dag_id, run_id, task_id, map_index, try_number, state, queued_by_job_id, hostname, "
-    "max_tries, extract(epoch from start_date)::float8 "
+    "max_tries, extract(epoch from start_date)::float8, extract(epoch from end_date)::float8 "
     "from task_instance where dag_id = %s and run_id = %s order by task_id, map_index"
 )
 
@@ -43,6 +43,7 @@ TI_KEYS = (
     # when the latest try started (epoch s): set anew when a try starts on a worker, kept from
     # the previous try (like hostname) until then
     "start_epoch",
+    "end_epoch",  # when it ended (epoch s); null while it runs
 )
 
 

@@ -31,6 +31,24 @@ def resolve_paths(scenario, base: Path, source: str):
     return scenario.model_copy(update={"topology": topo.model_copy(update=update)})
 
 
+def dag_drift_files(scenario, base: Path, folder: Path):
+    """Each ``dag_drift`` fault's ``stale_from`` resolved (relative to ``base``, the scenario's
+    folder) and both its files checked: (the scenario, [(field, problem)])."""
+    steps, errors = list(scenario.steps), []
+    for i, step in enumerate(steps):
+        if getattr(step, "kind", None) != "dag_drift":
+            continue
+        where = f"steps.{i}.{step.action}"
+        if not (folder / step.file).is_file():
+            errors.append((f"{where}.file", f"no {step.file} in the DAG folder {folder}"))
+        if step.stale_from:
+            path = (base / step.stale_from).resolve()
+            if not path.is_file():
+                errors.append((f"{where}.stale_from", f"{path} is not a file"))
+            steps[i] = step.model_copy(update={"stale_from": str(path)})
+    return scenario.model_copy(update={"steps": steps}), errors
+
+
 def _resolved(dags, requirements, base: Path, source: str) -> dict:
     update: dict = {}
     if isinstance(dags, str) and not Path(dags).is_absolute():

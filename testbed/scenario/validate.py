@@ -37,6 +37,7 @@ from testbed.topology import (
     KERBEROS_INFRA,
     PG_KRB,
     SIDECAR_SUFFIX,
+    holds_dags,
 )
 from testbed.upgrade.versions import version_key
 
@@ -245,6 +246,9 @@ def _fault_target(step: Fault, st: _State) -> list[tuple[str, str]]:
             step.target in st.topology.pods
         )
         return [("target", _unknown("node", step.target, st.nodes) + hint)]
+    elif step.spec.targets == "dag_holder" and not holds_dags(step.target, st.topology.local):
+        holders = ", ".join(sorted(n for n in st.nodes if holds_dags(n, st.topology.local)))
+        return [("target", f"a {step.kind} fault targets a node holding DAG files: {holders}")]
     elif step.spec.targets == "airflow_node" and step.target in st.not_airflow | st.sidecars:
         airflow = ", ".join(sorted(st.nodes - st.not_airflow - st.sidecars))
         return [("target", f"a {step.kind} fault targets a node running Airflow: {airflow}")]

@@ -27,7 +27,7 @@ class FakeCluster:
 
 
 def row(task: str, state: str | None, try_number: int = 1, run_id: str = "r1") -> tuple:
-    return ("d", run_id, task, -1, try_number, state, 7, "worker-1", 2, 1795700000.0)
+    return ("d", run_id, task, -1, try_number, state, 7, "worker-1", 2, 1795700000.0, None)
 
 
 @pytest.fixture

@@ -294,8 +294,12 @@ def test_every_finished_attempt_of_a_run_needs_its_log():
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_every_check_fails_on_an_empty_history(name):
     spec = REGISTRY[name]
-    dummy = {"expected": {"a.b": "1"}, "nodes": ["x", "y"]}
-    either = {"drained_cleanly": {"node": "x"}, "probe_answered": {"fault": "x"}}  # one of two
+    dummy = {"expected": {"a.b": "1"}, "nodes": ["x", "y"], "at_most": 1}
+    either = {  # one of two
+        "drained_cleanly": {"node": "x"},
+        "probe_answered": {"fault": "x"},
+        "task_outcome": {"state": "success"},
+    }
     required = {
         k: dummy.get(k, "x") for k, f in spec.params.model_fields.items() if f.is_required()
     }

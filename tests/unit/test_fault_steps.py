@@ -36,6 +36,7 @@ GOOD = {
     "memory_limit": ({"memory": "300m"}, {"memory": 300 * 2**20}),
     "disk_full": ({"path": "/data", "free": "1m"}, {"path": "/data", "free": 2**20}),
     "dns_failure": ({}, {}),
+    "dag_drift": ({"file": "long_task.py"}, {"file": "long_task.py"}),
     "db_lock": (
         {"table": "dag", "where": {"dag_id": "v"}},
         {"table": "dag", "where": {"dag_id": "v"}},

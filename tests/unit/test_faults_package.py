@@ -113,7 +113,7 @@ def test_the_names_derived_from_the_registry_are_those_the_dsl_had():
         "stop": {"deadline"},
         "partition": {"peer"},
         "link": {"toxic", "attributes"},
-        "replace": {"config"},
+        "replace": {"config", "secrets"},
         "clock_skew": {"offset"},
         "pod_delete": {"grace"},
     }

@@ -130,7 +130,8 @@ def test_python_api_and_yaml_build_the_same_model():
         ),
         (
             with_step(3, {"expect": {"check": "health_flopped"}}),
-            "unknown check 'health_flopped'; allowed: component_refused, config_in_force",
+            "unknown check 'health_flopped'; allowed: component_refused, config_drift, "
+            "config_in_force",
         ),
         (
             with_step(3, {"expect": {"check": "health_flipped", "prob": "x"}}),
