@@ -8,7 +8,8 @@ unused, and a plain value beside it wins without the command ever running. Both 
 refused here, before anything boots. A user's command for one of the testbed's own secrets
 (the database URL, the fernet key, ...) replaces the testbed's: the node then reads that secret
 from the user's command only. A plain value for one of them is refused: the testbed generates
-those per run and never puts them in a node's environment.
+those per run, never records them, and reads the database URL, fernet key, broker URL and
+result backend from files through ``_cmd`` (the API and JWT secrets are plain environment).
 
 Pure: nothing here touches Docker.
 """
@@ -44,6 +45,13 @@ SENSITIVE: frozenset[tuple[str, str]] = frozenset(
         ("workers", "secrets_backend_kwargs"),
     }
 )
+
+# Older names Airflow 3 still reads as the new ones, after them: a user's command under the old
+# name would lose to the testbed's under the new one, so it is refused, naming the new one
+RENAMED: dict[tuple[str, str], tuple[str, str]] = {
+    ("core", "sql_alchemy_conn"): ("database", "sql_alchemy_conn"),
+    ("webserver", "secret_key"): ("api", "secret_key"),
+}
 
 # The secrets the testbed generates per run (``testbed.airflow_config``): a user may replace
 # each with a command of their own, never with a plain value
@@ -88,6 +96,12 @@ def check(config: dict[str, dict[str, str]]) -> None:
 def _check_key(section: str, key: str, keys: dict[str, str]) -> None:
     base, suffix = split(section, key)
     name = f"config {section}.{key}"
+    if (section, base) in RENAMED:
+        new_section, new_key = RENAMED[section, base]
+        raise TestbedError(
+            f"{name}: Airflow 3 reads this option as {new_section}.{new_key} (and that name "
+            f"first); give {new_section}.{new_key}{suffix or ''}"
+        )
     if suffix and (section, base) not in SENSITIVE:
         raise TestbedError(
             f"{name}: Airflow runs a _cmd only for its sensitive options, and "
@@ -101,8 +115,8 @@ def _check_key(section: str, key: str, keys: dict[str, str]) -> None:
         )
     if not suffix and (section, key) in OWNED:
         raise TestbedError(
-            f"{name}: the testbed generates this secret per run and never puts it in a node's "
-            f"environment; to read your own, give {section}.{key}_cmd (a command that prints it)"
+            f"{name}: the testbed generates this secret per run (and never records it); to "
+            f"read your own, give {section}.{key}_cmd (a command that prints it)"
         )
 
 

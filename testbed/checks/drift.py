@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from testbed import drift as D
 from testbed.checks.result import CheckResult
@@ -22,6 +22,12 @@ class DriftParams(BaseModel):
     drift: bool = False  # false: the nodes agree; true: they differ on `item`
     item: str | None = None  # a glob over the items judged: core.fernet_key, long_task.py
     odd: list[str] | None = None  # with drift: exactly these nodes are the odd ones out
+
+    @model_validator(mode="after")
+    def _odd_needs_drift(self) -> DriftParams:
+        if self.odd is not None and not self.drift:
+            raise ValueError("'odd' names the nodes out of step: give 'drift: true' with it")
+        return self
 
 
 def _last_look(view: View) -> tuple[dict[str, dict], dict[str, str]]:

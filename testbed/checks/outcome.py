@@ -32,6 +32,8 @@ class OutcomeParams(BaseModel):
     def _something(self) -> OutcomeParams:
         if self.state is None and self.passed_through is None:
             raise ValueError("give 'state' (how each instance ended) or 'passed_through'")
+        if self.error is not None and self.state != "failed":
+            raise ValueError("'error' is what a failed attempt's log says: give 'state: failed'")
         return self
 
 
@@ -46,7 +48,7 @@ def _error_lines(view: View, p: OutcomeParams) -> dict[tuple, list[str]]:
             "lines"
         ]
         for o in view.observations("task_log", p.run)
-        if not o.get("error")
+        if not o.get("error") and o["value"].get("pattern") in (None, p.error)
     }
 
 

@@ -9,6 +9,7 @@ The file's cached bytecode is removed with it, so the node's next parse reads th
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,7 @@ class DagDrift(Fault):
     def _forget_bytecode(self) -> None:
         stem = Path(self.file).stem
         folder = Path(self.path).parent
-        cmd = ["sh", "-c", f"rm -f {folder}/__pycache__/{stem}.*.pyc"]
+        cmd = ["sh", "-c", f"rm -f {shlex.quote(f'{folder}/__pycache__/{stem}')}.*.pyc"]
         self.container.exec_run(cmd, user="root")
 
     def _inject(self) -> None:

@@ -65,8 +65,9 @@ class Replace(Fault):
 
 def fresh_secrets(names: list[str]) -> dict[str, str]:
     """A new value for each secret option (a fernet key where Airflow wants one): given as the
-    plain option, which Airflow reads before the cluster's ``_cmd``. A throwaway value, never
-    the cluster's own, and never recorded."""
+    plain option in the node's environment, which Airflow reads before the cluster's ``_cmd``.
+    A throwaway value, never the cluster's own, and never recorded (``docker inspect`` of that
+    node shows it, as it shows the cluster's API and JWT secrets)."""
     out = {}
     for name in names:
         if name == "core.fernet_key":

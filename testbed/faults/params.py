@@ -132,10 +132,16 @@ class ReplaceParams(Params):
 
 class DagDriftParams(Params):
     # a file of the DAG folder (relative to it), e.g. long_task.py
-    file: str = Field(min_length=1, pattern=r"^[^/].*\.py$")
+    file: str = Field(min_length=1, pattern=r"^[\w-][\w./-]*\.py$")
     # the older version that node holds (a file; relative to the scenario's folder); none: the
     # file is missing on that node
     stale_from: str | None = None
+
+    @model_validator(mode="after")
+    def _inside(self) -> DagDriftParams:
+        if ".." in self.file.split("/"):
+            raise ValueError(f"file {self.file!r}: a file inside the DAG folder (no '..')")
+        return self
 
 
 class PartitionParams(Params):

@@ -47,6 +47,7 @@ def failed_task_logs(
                 "try_number": ti["try_number"],
                 "hostname": ti.get("hostname"),
                 "lines": [ln[:600] for ln in lines if pattern.search(ln)][:20],
+                "pattern": pattern.pattern,  # what the lines were picked by
             }
 
         obs = observe(cluster, "task_log", name, fn)

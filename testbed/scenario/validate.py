@@ -310,6 +310,14 @@ def _kerberos_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
         ]
     if step.params().get("config") and step.target in st.not_airflow:
         return [("config", f"{step.target!r} does not run Airflow; 'config' sets Airflow options")]
+    if step.params().get("secrets") and step.target in st.not_airflow | st.sidecars:
+        return [
+            (
+                "secrets",
+                f"{step.target!r} holds no Airflow secret; 'secrets' is for a node "
+                "running an Airflow component",
+            )
+        ]
     return []
 
 

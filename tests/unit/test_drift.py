@@ -238,6 +238,7 @@ def test_a_dag_drift_fault_is_checked_against_the_dag_folder_and_its_target(tmp_
         ({"stale_from": "missing.py"}, "steps.0.fault.stale_from: "),
         ({"target": "api-server"}, "targets a node holding DAG files: dag-processor, worker-1"),
         ({"file": "/etc/passwd.py"}, "steps.0.fault.file: String should match pattern"),
+        ({"file": "sub/../../x.py"}, "a file inside the DAG folder (no '..')"),
     ]
     for fault, message in cases:
         with pytest.raises(ScenarioError, match=re.escape(message)):
@@ -286,3 +287,37 @@ def test_task_outcome_passed_through_a_state_on_the_way_and_within_a_try():
     assert _task_outcome(bounced, state="success").ok
     r = _task_outcome(bounced, state="success", max_try=1)
     assert not r.ok and "read[1] needed try 2" in r.detail
+
+
+def test_a_secret_for_a_node_without_airflow_and_params_that_judge_nothing_are_refused(tmp_path):
+    import pytest
+
+    from testbed.core.errors import ScenarioError
+    from testbed.scenario.load import from_data
+
+    def drill(fault: dict, expect: dict) -> dict:
+        return {
+            "name": "d",
+            "topology": {"workers": 2},
+            "steps": [{"fault": fault}, {"expect": expect}],
+        }
+
+    replace = {"name": "r", "kind": "replace", "target": "postgres", "secrets": ["core.fernet_key"]}
+    ok = {"check": "config_drift"}
+    cases = [
+        (drill(replace, ok), "'postgres' holds no Airflow secret"),
+        (
+            drill({**replace, "target": "worker-1"}, {**ok, "odd": ["worker-1"]}),
+            "give 'drift: true'",
+        ),
+        (
+            drill(
+                {**replace, "target": "worker-1"},
+                {"check": "task_outcome", "run": "x", "error": "e", "state": "success"},
+            ),
+            "give 'state: failed'",
+        ),
+    ]
+    for data, message in cases:
+        with pytest.raises(ScenarioError, match=re.escape(message)):
+            from_data(data, "d.yaml", base=tmp_path)

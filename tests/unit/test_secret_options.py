@@ -38,6 +38,12 @@ USER_CONN = "sh -c 'cat /run/testbed/sql_alchemy_conn'"
             "config core.fernet_key: the testbed generates this secret per run",
         ),
         ({"api_auth": {"jwt_secret": "s"}}, "give api_auth.jwt_secret_cmd"),
+        (
+            {"core": {"sql_alchemy_conn_cmd": "cat /x"}},
+            "Airflow 3 reads this option as database.sql_alchemy_conn (and that name first); "
+            "give database.sql_alchemy_conn_cmd",
+        ),
+        ({"webserver": {"secret_key": "k"}}, "give api.secret_key"),
     ],
 )
 def test_a_secret_option_airflow_would_not_read_is_refused(config, message):
