@@ -22,15 +22,19 @@ from dataclasses import dataclass, field
 from testbed.topology import role_is_worker
 
 # Prints {"config": {"section.key": value or "sha256:..."} (the options not at Airflow's
-# default), "dags": {path: sha256} or null (no DAG folder), "packages": {name: version}} for the
-# node it runs on.
+# default; a sensitive value's fingerprint salted with argv[1], a secret of the testbed's
+# process that is never recorded, so a weak secret cannot be guessed back from a record),
+# "dags": {path: sha256} or null (no DAG folder), "packages": {name: version}} for the node it
+# runs on.
 SNAPSHOT_SCRIPT = r"""
-import hashlib, json, os
+import hashlib, json, os, sys
 import importlib.metadata as md
 from airflow.configuration import conf
 
+salt = sys.argv[1].encode() if len(sys.argv) > 1 else b""
+
 def fp(text):
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return "sha256:" + hashlib.sha256(salt + text.encode()).hexdigest()[:16]
 
 sensitive = set(conf.sensitive_config_values)
 config = {}

@@ -6,6 +6,7 @@ those snapshots (:func:`audit`, ``testbed audit``). The comparison is :mod:`test
 from __future__ import annotations
 
 import json
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from testbed.cluster import Cluster
 
 SNAPSHOT_TIMEOUT = 60.0  # Airflow's import on a busy 2-core node takes seconds
+# salts the fingerprints of sensitive values: comparable within this process, never recorded
+SALT = secrets.token_hex(16)
 AUDITED = {"api-server", "scheduler", "dag-processor", "triggerer", "celery-worker"}
 
 
@@ -29,7 +32,8 @@ def snapshot(cluster: Cluster, node: str) -> dict:
     """One ``node_config`` observation of ``node``."""
 
     def fn() -> Any:
-        r = cluster.exec_in(node, ["python", "-c", drift.SNAPSHOT_SCRIPT], timeout=SNAPSHOT_TIMEOUT)
+        cmd = ["python", "-c", drift.SNAPSHOT_SCRIPT, SALT]
+        r = cluster.exec_in(node, cmd, timeout=SNAPSHOT_TIMEOUT)
         if r.exit_code != 0:
             raise RuntimeError((r.output.strip().splitlines() or [f"exit {r.exit_code}"])[-1])
         return json.loads(r.output.strip().splitlines()[-1])
