@@ -48,7 +48,8 @@ def _spans(view: View, p: ConcurrencyParams) -> tuple[list[tuple[float, float]],
 
 def running_at_once(view: View, p: ConcurrencyParams) -> CheckResult:
     """At most ``at_most`` of the run's task instances (of ``task``) ran at once, and with
-    ``reached`` that many did at some moment; judged once every one of them has ended."""
+    ``reached`` that many did at some moment; judged once every one of them has ended, on
+    each instance's latest try (the database keeps no earlier try's times)."""
     if view.run(p.run) is None:
         return CheckResult.failed(f"run {p.run!r} was never triggered")
     spans, unfinished = _spans(view, p)
