@@ -143,14 +143,22 @@ def _config(snapshots: dict[str, dict]) -> list[Difference]:
     return _differences("config", shared) + _differences("config", workers)
 
 
+def _must_hold_dags(node: str, snapshot: dict) -> bool:
+    """The Celery workers, the dag-processors, and a LocalExecutor's scheduler (Airflow's
+    default executor: a snapshot leaves ``core.executor`` out when it is the default)."""
+    if node.startswith("scheduler"):
+        return snapshot["config"].get("core.executor", "LocalExecutor") == "LocalExecutor"
+    return role_is_worker(node) or node.startswith("dag-processor")
+
+
 def _dag_holders(snapshots: dict[str, dict]) -> dict[str, dict[str, str]]:
-    """The DAG folders compared: every node holding DAG files, and every node that must (the
-    Celery workers, the dag-processors: an empty folder there is drift too). The api-server,
-    the triggerer and a CeleryExecutor's scheduler get none here (they read serialized DAGs)."""
+    """The DAG folders compared: every node holding DAG files, and every node that must (an
+    empty folder there is drift too). The api-server, the triggerer and a CeleryExecutor's
+    scheduler get none here (they read serialized DAGs)."""
     return {
         n: s.get("dags") or {}
         for n, s in snapshots.items()
-        if s.get("dags") or role_is_worker(n) or n.startswith("dag-processor")
+        if s.get("dags") or _must_hold_dags(n, s)
     }
 
 

@@ -17,6 +17,7 @@ PACKAGES = {"apache-airflow": "3.3.2", "apache-airflow-providers-celery": "3.14.
 
 def _node(name: str) -> dict:
     config = {
+        "core.executor": "CeleryExecutor",
         "core.fernet_key": FERNET,
         "core.parallelism": "32",
         # set per node by the testbed: never drift
@@ -321,3 +322,13 @@ def test_a_secret_for_a_node_without_airflow_and_params_that_judge_nothing_are_r
     for data, message in cases:
         with pytest.raises(ScenarioError, match=re.escape(message)):
             from_data(data, "d.yaml", base=tmp_path)
+
+
+def test_a_local_executors_scheduler_must_hold_the_dags_a_celery_one_need_not():
+    nodes = {n: _node(n) for n in ("scheduler", "dag-processor")}
+    assert drift.compare(nodes).clean  # CeleryExecutor: the scheduler holds none
+    for node in nodes.values():
+        del node["config"]["core.executor"]  # Airflow's default: the LocalExecutor
+    report = drift.compare(nodes)
+    assert {d.item for d in report.differences} == set(DAGS)
+    assert all(d.values["(absent)"] == ["scheduler"] for d in report.differences)
