@@ -28,6 +28,7 @@ from testbed.airflow_config import parse_overrides
 from testbed.chaos.cli import chaos as chaos_command
 from testbed.cli_cluster import check_workers, print_smoke
 from testbed.cli_known_issues import known_issues as known_issues_command
+from testbed.cli_preflight import preflight as preflight_command
 from testbed.core import exit_codes as EXIT
 from testbed.core import paths, progress
 from testbed.core.errors import TestbedError
@@ -381,6 +382,7 @@ def upgrade_plan(
 app.command()(chaos_command)  # testbed/chaos/cli.py
 app.command()(soak_command)  # testbed/soak/cli.py
 app.command("known-issues")(known_issues_command)  # testbed/cli_known_issues.py
+app.command("preflight")(preflight_command)  # testbed/cli_preflight.py
 
 
 def _unwrap_paragraphs(typer_app: typer.Typer) -> None:
