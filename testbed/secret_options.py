@@ -91,6 +91,11 @@ def check(config: dict[str, dict[str, str]]) -> None:
     for section, keys in config.items():
         for key in keys:
             _check_key(section, key, keys)
+            if split(section, key)[1] == "_secret" and "backend" not in config.get("secrets", {}):
+                raise TestbedError(
+                    f"config {section}.{key}: Airflow asks the secrets backend for it, and none "
+                    "is configured; give secrets.backend (and secrets.backend_kwargs)"
+                )
 
 
 def _check_key(section: str, key: str, keys: dict[str, str]) -> None:

@@ -30,7 +30,10 @@ USER_CONN = "sh -c 'cat /run/testbed/sql_alchemy_conn'"
             "and core.parallelism is not one",
         ),
         (
-            {"sentry": {"sentry_dsn_secret": "dsn", "sentry_dsn": "http://x"}},
+            {
+                "sentry": {"sentry_dsn_secret": "dsn", "sentry_dsn": "http://x"},
+                "secrets": {"backend": "b"},
+            },
             "config sentry.sentry_dsn_secret and sentry.sentry_dsn: give one",
         ),
         (
@@ -44,6 +47,7 @@ USER_CONN = "sh -c 'cat /run/testbed/sql_alchemy_conn'"
             "give database.sql_alchemy_conn_cmd",
         ),
         ({"webserver": {"secret_key": "k"}}, "give api.secret_key"),
+        ({"sentry": {"sentry_dsn_secret": "dsn"}}, "none is configured; give secrets.backend"),
     ],
 )
 def test_a_secret_option_airflow_would_not_read_is_refused(config, message):
