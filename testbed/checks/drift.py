@@ -14,7 +14,7 @@ from testbed import drift as D
 from testbed.checks.result import CheckResult
 from testbed.checks.view import View
 
-STALE = 90.0  # s: a node's snapshot this much older than the newest is not of the last look
+STALE = 150.0  # s: older than the newest by this, not of the last look (a look: <= 2 x 60 s)
 
 
 class DriftParams(BaseModel):
