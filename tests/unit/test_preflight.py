@@ -62,7 +62,7 @@ def test_the_command_exits_1_on_a_break_and_0_on_a_clean_folder(tmp_path):
     broken = _folder(tmp_path / "a", **{"old.py": AIRFLOW_2})
     r = runner.invoke(app, ["preflight", "--dags", str(broken), "--json"])
     assert r.exit_code == 1
-    rows = json.loads(r.stdout)
+    rows = json.loads(r.stdout)["dags"]
     assert {row["code"] for row in rows if row["breaking"]} == {"AIR301", "AIR302"}
     clean = _folder(tmp_path / "b", **{"new.py": AIRFLOW_3})
     r = runner.invoke(app, ["preflight", "--dags", str(clean)])
@@ -72,3 +72,11 @@ def test_the_command_exits_1_on_a_break_and_0_on_a_clean_folder(tmp_path):
 def test_a_missing_folder_is_a_named_error_before_anything_runs(tmp_path):
     r = CliRunner().invoke(app, ["preflight", "--dags", str(tmp_path / "nope")])
     assert isinstance(r.exception, TestbedError) and "nope: not a folder" in str(r.exception)
+
+
+def test_a_missing_config_file_or_an_unbuilt_version_is_refused_before_docker(tmp_path):
+    dags = _folder(tmp_path / "d", **{"new.py": AIRFLOW_3})
+    r = CliRunner().invoke(app, ["preflight", "--dags", str(dags), "--config", "nope.cfg"])
+    assert isinstance(r.exception, TestbedError) and "nope.cfg: not a file" in str(r.exception)
+    r = CliRunner().invoke(app, ["preflight", "--dags", str(dags), "--to", "2.11.2"])
+    assert r.exit_code == 2 and "built: 3.1.7" in r.output
