@@ -19,7 +19,7 @@ import fnmatch
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from testbed.topology import role_is_worker
+from testbed.topology import holds_dags, role_is_worker
 
 # Prints {"config": {"section.key": value or "sha256:..."} (the options not at Airflow's
 # default; a sensitive value's fingerprint salted with argv[1], a secret of the testbed's
@@ -144,11 +144,10 @@ def _config(snapshots: dict[str, dict]) -> list[Difference]:
 
 
 def _must_hold_dags(node: str, snapshot: dict) -> bool:
-    """The Celery workers, the dag-processors, and a LocalExecutor's scheduler (Airflow's
-    default executor: a snapshot leaves ``core.executor`` out when it is the default)."""
-    if node.startswith("scheduler"):
-        return snapshot["config"].get("core.executor", "LocalExecutor") == "LocalExecutor"
-    return role_is_worker(node) or node.startswith("dag-processor")
+    """:func:`testbed.topology.holds_dags`, the executor read from the snapshot (Airflow's
+    default, the LocalExecutor, when it leaves ``core.executor`` out)."""
+    local = snapshot["config"].get("core.executor", "LocalExecutor") == "LocalExecutor"
+    return holds_dags(node, local)
 
 
 def _dag_holders(snapshots: dict[str, dict]) -> dict[str, dict[str, str]]:

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from testbed.checks.result import CheckResult
-from testbed.checks.view import View
+from testbed.checks.view import View, ti_label
 
 
 class ConcurrencyParams(BaseModel):
@@ -35,12 +35,12 @@ def most_at_once(spans: list[tuple[float, float]]) -> int:
 
 def _spans(view: View, p: ConcurrencyParams) -> tuple[list[tuple[float, float]], list[str]]:
     spans, unfinished = [], []
-    for (task, index), series in sorted(view.task_series(p.run).items()):
+    for (task, _), series in sorted(view.task_series(p.run).items()):
         v: dict[str, Any] = series[-1]["value"]
         if p.task not in (None, task) or v.get("start_epoch") is None:
             continue
         if v.get("end_epoch") is None:
-            unfinished.append(f"{task}[{index}]" if index >= 0 else task)
+            unfinished.append(ti_label(v))
         else:
             spans.append((v["start_epoch"], v["end_epoch"]))
     return spans, unfinished

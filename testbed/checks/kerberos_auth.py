@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from testbed.checks.result import CheckResult
-from testbed.checks.view import View
+from testbed.checks.view import View, ti_label
 
 PRINCIPAL = "airflow/{host}.testbed.internal@TESTBED.INTERNAL"
 
@@ -49,13 +49,9 @@ def _instances(view: View, run: str, task: str) -> list[dict[str, Any]]:
     return [s[-1]["value"] for (t, _), s in sorted(view.task_series(run).items()) if t == task]
 
 
-def _label(ti: dict[str, Any]) -> str:
-    return f"{ti['task_id']}[{ti['map_index']}]" if ti["map_index"] >= 0 else ti["task_id"]
-
-
 def _authenticated(ti: dict[str, Any], xcom: dict[str, Any], template: str) -> str | None:
     """None when the server saw this task's worker's own principal; else what was wrong."""
-    host, label = ti.get("hostname"), _label(ti)
+    host, label = ti.get("hostname"), ti_label(ti)
     if ti["state"] != "success":
         return f"{label} on {host} is {ti['state']}"
     seen = xcom.get(f"{ti['task_id']}[{ti['map_index']}]")
@@ -148,13 +144,13 @@ def kerberos_refused(view: View, p: RefusedParams) -> CheckResult:
     for t in mine:
         log = logs.get((t["task_id"], t["map_index"], t["try_number"]))
         if t["state"] != "failed":
-            problems.append(f"{_label(t)} on {t.get('hostname')} is {t['state']}, not failed")
+            problems.append(f"{ti_label(t)} on {t.get('hostname')} is {t['state']}, not failed")
         elif log is None:
-            problems.append(f"{_label(t)} on {t.get('hostname')}: its log was not read")
+            problems.append(f"{ti_label(t)} on {t.get('hostname')}: its log was not read")
         elif pattern is None:
             continue
         elif not (hit := next((ln for ln in log["lines"] if pattern.search(ln)), None)):
-            problems.append(f"{_label(t)} on {t.get('hostname')}: no /{p.error}/ in its log")
+            problems.append(f"{ti_label(t)} on {t.get('hostname')}: no /{p.error}/ in its log")
         else:
             errors.append(hit)
     if p.others:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from testbed.checks.result import CheckResult
-from testbed.checks.view import View
+from testbed.checks.view import View, ti_label
 from testbed.core.values import Regex
 from testbed.scenario.when import ANY_TI_STATE
 
@@ -35,10 +35,6 @@ class OutcomeParams(BaseModel):
         if self.error is not None and self.state != "failed":
             raise ValueError("'error' is what a failed attempt's log says: give 'state: failed'")
         return self
-
-
-def _label(ti: dict[str, Any]) -> str:
-    return f"{ti['task_id']}[{ti['map_index']}]" if ti["map_index"] >= 0 else ti["task_id"]
 
 
 def _error_lines(view: View, p: OutcomeParams) -> dict[tuple, list[str]]:
@@ -86,11 +82,15 @@ def _ended(p: OutcomeParams, tis: list[dict], where: str) -> list[str]:
     if not tis:
         return [f"no instance of {p.task or 'any task'} in run {p.run}{where}"]
     out = [
-        f"{_label(t)} on {t.get('hostname')} is {t['state']}" for t in tis if t["state"] != p.state
+        f"{ti_label(t)} on {t.get('hostname')} is {t['state']}"
+        for t in tis
+        if t["state"] != p.state
     ]
     if p.max_try is not None:
         out += [
-            f"{_label(t)} needed try {t['try_number']}" for t in tis if t["try_number"] > p.max_try
+            f"{ti_label(t)} needed try {t['try_number']}"
+            for t in tis
+            if t["try_number"] > p.max_try
         ]
     return out
 
@@ -104,8 +104,8 @@ def _first_error(view: View, p: OutcomeParams, tis: list[dict], problems: list[s
         lines = logs.get((t["task_id"], t["map_index"], t["try_number"]))
         hit = next((ln for ln in lines or [] if pattern.search(ln)), None)
         if lines is None:
-            problems.append(f"the log of {_label(t)} was not read")
+            problems.append(f"the log of {ti_label(t)} was not read")
         elif hit is None:
-            problems.append(f"no /{p.error}/ in the log of {_label(t)}")
+            problems.append(f"no /{p.error}/ in the log of {ti_label(t)}")
         first = first or hit
     return first

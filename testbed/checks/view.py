@@ -112,6 +112,11 @@ class View:
         return [e["value"] for e in series]
 
 
+def ti_label(ti: dict[str, Any]) -> str:
+    """``work``, or ``work[3]`` for one instance of a mapped task."""
+    return f"{ti['task_id']}[{ti['map_index']}]" if ti["map_index"] >= 0 else ti["task_id"]
+
+
 def step_windows(events: list[Event], action: str) -> list[tuple[Event, Event | None]]:
     """Each ``action`` step's start event and its end event (None while it is under way),
     paired by the step's index, in the order the steps started."""
