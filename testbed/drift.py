@@ -51,7 +51,7 @@ dags = None
 if os.path.isdir(folder):
     dags = {}
     for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".git"))
         for name in sorted(names):
             path = os.path.join(root, name)
             with open(path, "rb") as f:
@@ -145,7 +145,10 @@ def _config(snapshots: dict[str, dict]) -> list[Difference]:
 
 def _must_hold_dags(node: str, snapshot: dict) -> bool:
     """:func:`testbed.topology.holds_dags`, the executor read from the snapshot (Airflow's
-    default, the LocalExecutor, when it leaves ``core.executor`` out)."""
+    default, the LocalExecutor, when it leaves ``core.executor`` out); none with a DAG bundle
+    configured (``dag_processor.dag_bundle_config_list``: the bundle fetches the DAGs)."""
+    if "dag_processor.dag_bundle_config_list" in snapshot["config"]:
+        return False
     local = snapshot["config"].get("core.executor", "LocalExecutor") == "LocalExecutor"
     return holds_dags(node, local)
 

@@ -17,8 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from testbed import faults, iptables, runtime
 from testbed.cluster import Cluster
+from testbed.dag_sync import GIT_SERVER
 from testbed.faults import database, kinds, resource
-from testbed.services import postgres
+from testbed.services import git_server, postgres
+from testbed.topology import holds_dags
 
 UNFINISHED_SQL = (
     "update task_instance set state = 'failed' where state in "
@@ -43,6 +45,10 @@ def reset(cluster: Cluster) -> float:
         cluster.cancel()
         raise
     postgres.query(cluster, UNFINISHED_SQL, timeout=10)
+    if GIT_SERVER in cluster.nodes:  # the DAGs back as booted, on the server and every node
+        topo = cluster.topology
+        holders = [n for n in topo.airflow_nodes if holds_dags(n, topo.local)]
+        git_server.reset(cluster, holders if topo.dag_sync == "git" else [])
     seconds = time.monotonic() - t0
     cluster.history.append("reset", seconds=round(seconds, 3), restarted=restarted)
     cluster.mark_good()

@@ -25,6 +25,8 @@ def topology_fields(topology: Topology) -> dict[str, Any]:
         "k8s_nodes": topology.k8s_nodes,
         "api_servers": topology.api_servers,
         "clock_jumps": topology.clock_jumps,
+        "dag_sync": topology.dag_sync,
+        "dag_sync_every": topology.dag_sync_every,
         "config_in_force": topology.flat_effective(),
     }
 
@@ -49,4 +51,6 @@ def topology_of(topo: dict[str, Any]) -> Topology:
         k8s_nodes=topo.get("k8s_nodes", 1),
         api_servers=topo.get("api_servers", 1),
         clock_jumps=topo.get("clock_jumps", False),
+        dag_sync=topo.get("dag_sync", "copy"),
+        dag_sync_every=topo.get("dag_sync_every", 300.0),
     )

@@ -20,7 +20,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from testbed import secret_options, timescale
 from testbed.core.errors import TestbedError
-from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION, K8S_PROVIDER
+from testbed.dag_sync import GIT_SERVER
+from testbed.images.catalog import (
+    AIRFLOW_VERSIONS,
+    DEFAULT_AIRFLOW_VERSION,
+    GIT_PROVIDER,
+    K8S_PROVIDER,
+)
 
 INFRA = ("postgres", "redis", "minio", "toxiproxy")
 K8S_NODE = "k8s-node"  # the Kubernetes node container (backend: kubernetes)
@@ -43,6 +49,9 @@ AIRFLOW_CORE = ("api-server", "scheduler", "dag-processor", "triggerer")
 KERBEROS_INFRA = ("kdc",)
 PG_KRB = "pg-krb"  # the kerberized target: a second Postgres that accepts only GSSAPI
 SIDECAR_SUFFIX = "-kerberos"
+# how the DAGs reach the nodes (testbed.dag_sync): a copy each at boot, a git checkout each
+# pulled on a timer, or Airflow 3's versioned git DAG bundle
+DAG_SYNC_MODES = ("copy", "git", "bundle")
 PROXY_BASE_PORT = 20000
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -62,6 +71,7 @@ class BackendLimits:
     # config core.executor may repeat the topology's executor (else: only the executor field)
     executor_option: bool = True
     steps_not_built: frozenset[str] = frozenset()  # step actions not built for it yet
+    dag_sync: tuple[str, ...] = DAG_SYNC_MODES  # how the DAGs may reach the nodes
 
 
 BACKEND_LIMITS: dict[str, BackendLimits] = {
@@ -73,6 +83,7 @@ BACKEND_LIMITS: dict[str, BackendLimits] = {
         kerberos=False,
         clock_jumps=False,
         executor_option=False,
+        dag_sync=("copy",),
         steps_not_built=frozenset(
             {"add_node", "remove_node", "upgrade", "migrate", "backup", "restore", "wait_node"}
             | {"chaos"}  # checked before the chaos step is drawn (the rest after)
@@ -141,6 +152,10 @@ class Topology:
     # every Airflow node started under libfaketime on the true time, so a clock_jump fault can
     # step one node's clock while its processes run (testbed.faketime)
     clock_jumps: bool = False
+    # how the DAGs reach the nodes (DAG_SYNC_MODES; testbed.dag_sync), and how often a git
+    # checkout pulls or a git bundle refreshes (seconds)
+    dag_sync: str = "copy"
+    dag_sync_every: float = 300.0
 
     def __post_init__(self) -> None:
         self._check_workload()
@@ -217,6 +232,11 @@ class Topology:
             raise TestbedError(
                 f"clock_jumps: clock_jump faults run on the docker backend only, not {self.backend}"
             )
+        if self.dag_sync not in limits.dag_sync:
+            raise TestbedError(
+                f"dag_sync {self.dag_sync!r} is not built for backend {self.backend}; "
+                f"allowed: {', '.join(limits.dag_sync)}"
+            )
         if self.api_servers > limits.api_servers:
             raise TestbedError(
                 f"backend {self.backend} runs {limits.api_servers} api-server(s) at most "
@@ -261,6 +281,9 @@ class Topology:
             parts.append(f"{self.api_servers} api-servers")
         if self.kerberos:
             parts.append("Kerberos (a KDC, a ticket refresher beside each worker)")
+        if self.dag_sync != "copy":
+            how = "a git checkout on each node" if self.dag_sync == "git" else "a git DAG bundle"
+            parts.append(f"DAGs from {GIT_SERVER} ({how}, every {self.dag_sync_every:g}s)")
         if self.clock_jumps:
             parts.append("clocks that can jump (libfaketime preloaded on every Airflow node)")
         if self.timescale != 1.0:
@@ -271,7 +294,8 @@ class Topology:
     def image_requirements(self) -> tuple[str, ...]:
         """The extra packages of the derived Airflow image: the user's, and on Kubernetes the
         provider the KubernetesExecutor lives in."""
-        return (*self.requirements, *((K8S_PROVIDER,) if self.kubernetes else ()))
+        git = (GIT_PROVIDER,) if self.dag_sync != "copy" else ()
+        return (*self.requirements, *((K8S_PROVIDER,) if self.kubernetes else ()), *git)
 
     @property
     def k8s_workers(self) -> list[str]:
@@ -308,7 +332,8 @@ class Topology:
         if self.kubernetes:
             return list(K8S_INFRA)
         infra = [n for n in INFRA if self.celery or n != "redis"]  # Redis: Celery's broker
-        return [*infra, *(KERBEROS_INFRA if self.kerberos else ())]
+        git = (GIT_SERVER,) if self.dag_sync != "copy" else ()
+        return [*infra, *(KERBEROS_INFRA if self.kerberos else ()), *git]
 
     @property
     def kerberos_nodes(self) -> list[str]:

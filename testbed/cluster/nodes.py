@@ -16,10 +16,21 @@ from docker.models.containers import Container
 from testbed import runtime
 from testbed.cluster import record
 from testbed.core.errors import ClusterError
+from testbed.dag_sync import GIT_SERVER
 from testbed.k8s import node as k8s_node
 from testbed.readiness import wait_ready
 from testbed.runtime import NodeSpec
-from testbed.services import airflow, kdc, kerberos, minio, pg_krb, postgres, redis, toxiproxy
+from testbed.services import (
+    airflow,
+    git_server,
+    kdc,
+    kerberos,
+    minio,
+    pg_krb,
+    postgres,
+    redis,
+    toxiproxy,
+)
 from testbed.topology import K8S_NODE, PG_KRB, SIDECAR_SUFFIX
 
 SERVICE_MODULES = {
@@ -30,6 +41,7 @@ SERVICE_MODULES = {
     "kdc": kdc,
     PG_KRB: pg_krb,
     K8S_NODE: k8s_node,
+    GIT_SERVER: git_server,
 }
 
 

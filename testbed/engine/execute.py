@@ -221,5 +221,6 @@ HANDLERS: dict[str, Callable[[Runner, Any], None]] = {
     "restore": lambda r, s: r.restore(s.name),
     "workload": lambda r, s: r.workload(s.name, s.dag, s.every, s.conf),
     "stop_workload": lambda r, s: r.stop_workload(s.name),
+    "push_dags": lambda r, s: r.push_dags(s.files, s.message),
     "expect": _expect,
 }

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pydantic import BaseModel
@@ -37,7 +38,7 @@ from testbed.engine.observing import Observations
 from testbed.engine.steps_bound import BoundSteps
 from testbed.logwatch import LogWatch
 from testbed.scenario.when import When
-from testbed.services import airflow
+from testbed.services import airflow, git_server
 from testbed.smoke import api_for
 from testbed.upgrade.runner import Upgrades
 
@@ -235,6 +236,13 @@ class Runner:
     def remove_node(self, node: str) -> None:
         with self._step("remove_node", node):
             bounded.call(lambda: self.cluster.remove_node(node), 60, f"remove {node}")
+
+    def push_dags(self, files: dict[str, str], message: str) -> None:
+        """Commit and push ``files`` ({path in the DAG folder: file with the new content})."""
+        with self._step("push_dags", None, files=sorted(files), message=message):
+            blobs = {path: Path(src).read_bytes() for path, src in files.items()}
+            commit = git_server.push(self.cluster, blobs, message)
+            self.cluster.history.append("dag_push", files=sorted(files), commit=commit)
 
     def sleep(self, seconds: float) -> None:
         with self._step("sleep", None, seconds=seconds):

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from testbed.dag_sync import SYNC_SCRIPT_PATH
+
 
 @dataclass(frozen=True)
 class ProcessRole:
@@ -26,13 +28,14 @@ class ProcessRole:
     child: bool = False  # a direct child of the node's main process ...
     same_title: bool = False  # ... with the main process's own command line (forked, no exec)
     not_titles: tuple[str, ...] = ()  # prefixes that rule a process out
+    git_sync: bool = False  # runs only where the DAGs come from git (topology dag_sync: git)
 
 
 SERVE_LOGS = "airflow serve-logs"
 LOCAL_WORKER = "airflow worker -- LocalExecutor"  # a LocalExecutor's worker process (3.1-3.3)
 # under the LocalExecutor the scheduler runs the tasks (and serves their logs): the processes a
 # worker runs for a task are the scheduler's then
-ON_SCHEDULER_WHEN_LOCAL = ("task", "serve-logs")
+ON_SCHEDULER_WHEN_LOCAL = ("task", "serve-logs", "dag-sync")
 AIRFLOW_PROCESSES: dict[str, ProcessRole] = {
     p.name: p
     for p in (
@@ -68,6 +71,13 @@ AIRFLOW_PROCESSES: dict[str, ProcessRole] = {
             ("worker", "triggerer"),  # a scheduler serves logs only for a LocalExecutor
             "the log server the api-server reads a running task's log from",
             titles=(SERVE_LOGS,),
+        ),
+        ProcessRole(
+            "dag-sync",
+            ("worker", "dag-processor"),  # and a LocalExecutor's scheduler
+            "the node's DAG sync job (its cron: a git pull on a timer; testbed.dag_sync)",
+            titles=(f"sh {SYNC_SCRIPT_PATH}",),
+            git_sync=True,
         ),
     )
 }

@@ -14,6 +14,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_AIRFLOW_VERSION = "3.3.2"
 AIRFLOW_VERSIONS = tuple(sorted(p.stem for p in (HERE / "airflow" / "locks").glob("*.txt")))
@@ -27,6 +30,12 @@ SNAPSHOT_REPO = "testbed-pgdata"  # a migrated metadata database, per Airflow an
 # the provider the KubernetesExecutor lives in, installed into a derived image like a user's
 # extra packages (the version tested with every Airflow version the images build)
 K8S_PROVIDER = "apache-airflow-providers-cncf-kubernetes==10.25.0"
+# the provider Airflow 3's git DAG bundle lives in (dags: {bundle: git}), as Airflow 3.3.2's
+# constraints would pick it (the last release before their cut); its image has git too
+GIT_PROVIDER = "apache-airflow-providers-git==0.4.3"
+# Debian packages a Python package needs at run time, by the package's normalized name: the
+# extra image of a requirement installs them (the git provider runs the `git` program)
+SYSTEM_PACKAGES = {"apache-airflow-providers-git": ("git",)}
 DEBIAN_SUITE = "trixie"
 BASE_PACKAGES = ("ca-certificates",)
 GO_MODULES = {
@@ -130,8 +139,15 @@ def extra_ref(version: str, requirements: tuple[str, ...]) -> ImageRef:
     image and a second build is a no-op."""
     parent = airflow_ref(version)
     lines = sorted({r.strip() for r in requirements})
-    tag = f"{version}-{_digest(parent.name, *lines)}"
+    apt = system_packages(tuple(lines))  # in the tag only when there are any: tags stay put
+    tag = f"{version}-{_digest(parent.name, *lines, *(('apt', *apt) if apt else ()))}"
     return ImageRef("airflow-extra", "testbed-airflow-extra", tag, None)
+
+
+def system_packages(requirements: tuple[str, ...]) -> tuple[str, ...]:
+    """The Debian packages the requirements need at run time (sorted, each once)."""
+    names = {canonicalize_name(Requirement(r).name) for r in requirements}
+    return tuple(sorted({p for n in names for p in SYSTEM_PACKAGES.get(n, ())}))
 
 
 def lock_pins(version: str) -> dict[str, str]:

@@ -4,6 +4,8 @@ The extra packages come from the package index like the Airflow lock (uv, the ho
 the CA bundle only while installing) and are installed with every pin of the Airflow lock (and
 the tools lock) as a constraint: an extra package may add dependencies but never move one of
 Airflow's, and a requirement that would is refused by the resolver, with its explanation.
+A package that needs a program from Debian to work (``catalog.SYSTEM_PACKAGES``: the git
+provider runs the ``git`` program) brings that Debian package into the image too.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ DOCKERFILE = """\
 ARG PARENT
 FROM ${PARENT}
 USER root
+ARG APT=""
+RUN if [ -n "$APT" ]; then apt-get update -q \\
+    && apt-get install -y -q --no-install-recommends $APT && rm -rf /var/lib/apt/lists/*; fi
 COPY requirements.txt constraints.txt ca-bundle.crt /tmp/extra/
 RUN SSL_CERT_FILE=/tmp/extra/ca-bundle.crt UV_NO_CACHE=1 UV_COMPILE_BYTECODE=1 \\
     uv pip install --python /opt/airflow/bin/python \\
@@ -51,7 +56,8 @@ def build(ref: ImageRef, version: str, requirements: tuple[str, ...], ca: bytes)
     with tempfile.TemporaryDirectory() as tmp, progress.status(f"building {ref.name}") as update:
         write_context(Path(tmp), version, requirements, ca)
         try:
-            stream_build(Path(tmp), ref, {"PARENT": parent}, update, labels={L.PARENT: parent})
+            args = {"PARENT": parent, "APT": " ".join(catalog.system_packages(requirements))}
+            stream_build(Path(tmp), ref, args, update, labels={L.PARENT: parent})
         except ImageBuildError as exc:
             why = f"installing {', '.join(requirements)} on Airflow {version}: "
             raise ImageBuildError(ref.name, why + _cause(exc.tail), tail=exc.tail) from None

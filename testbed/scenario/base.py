@@ -36,6 +36,7 @@ DEFAULT_BOUNDS = {
     "backup": 120.0,
     "restore": 120.0,
     "remove_node": 60.0,
+    "push_dags": 60.0,
 }
 Version = Literal[tuple(AIRFLOW_VERSIONS)]  # type: ignore[valid-type]
 

@@ -32,10 +32,14 @@ def resolve_paths(scenario, base: Path, source: str):
 
 
 def dag_drift_files(scenario, base: Path, folder: Path):
-    """Each ``dag_drift`` fault's ``stale_from`` resolved (relative to ``base``, the scenario's
-    folder) and both its files checked: (the scenario, [(field, problem)])."""
+    """Each ``dag_drift`` fault's ``stale_from`` and each ``push_dags`` step's files resolved
+    (relative to ``base``, the scenario's folder) and checked: (the scenario, [(field,
+    problem)])."""
     steps, errors = list(scenario.steps), []
     for i, step in enumerate(steps):
+        if step.action == "push_dags":
+            steps[i], bad = _pushed_files(step, base, f"steps.{i}.push_dags")
+            errors += bad
         if getattr(step, "kind", None) != "dag_drift":
             continue
         where = f"steps.{i}.{step.action}"
@@ -47,6 +51,18 @@ def dag_drift_files(scenario, base: Path, folder: Path):
                 errors.append((f"{where}.stale_from", f"{path} is not a file"))
             steps[i] = step.model_copy(update={"stale_from": str(path)})
     return scenario.model_copy(update={"steps": steps}), errors
+
+
+def _pushed_files(step, base: Path, where: str):
+    """A ``push_dags`` step with its source files made absolute, and the missing ones."""
+    files, errors = {}, []
+    for path, src in step.files.items():
+        files[path] = str((base / src).resolve())
+        if not Path(files[path]).is_file():
+            errors.append((f"{where}.files.{path}", f"{files[path]} is not a file"))
+        if Path(path).is_absolute() or ".." in Path(path).parts:
+            errors.append((f"{where}.files.{path}", "a path inside the DAG folder, e.g. my_dag.py"))
+    return step.model_copy(update={"files": files}), errors
 
 
 def _resolved(dags, requirements, base: Path, source: str) -> dict:

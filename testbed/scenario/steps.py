@@ -85,6 +85,20 @@ class RemoveNode(Bounded):
         return f"remove node {self.node}"
 
 
+class PushDags(Bounded):
+    """A deploy through the git server (``topology.dag_sync: git`` or ``bundle``): each of
+    ``files`` ({path in the DAG folder: a file with its new content, relative to the scenario})
+    committed and pushed. The nodes see it at their next pull (git) or the bundle's next refresh;
+    the commit is in the record."""
+
+    action: Literal["push_dags"] = "push_dags"
+    files: dict[str, str] = Field(min_length=1)
+    message: str = "a deploy"
+
+    def describe(self) -> str:
+        return f"push {', '.join(sorted(self.files))} to the git server ({self.message})"
+
+
 class Sleep(StepKind):
     action: Literal["sleep"] = "sleep"
     seconds: Duration
@@ -215,6 +229,7 @@ Step = Annotated[
     | Workload
     | StopWorkload
     | RemoveNode
+    | PushDags
     | Chaos,
     Field(discriminator="action"),
 ]
@@ -234,6 +249,7 @@ ACTIONS = (
     "workload",
     "stop_workload",
     "remove_node",
+    "push_dags",
     "chaos",
 )
 
@@ -254,5 +270,6 @@ ACTION_MODELS: dict[str, type[BaseModel]] = {
     "workload": Workload,
     "stop_workload": StopWorkload,
     "remove_node": RemoveNode,
+    "push_dags": PushDags,
     "chaos": Chaos,
 }

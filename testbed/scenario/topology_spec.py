@@ -9,10 +9,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from testbed import timescale
-from testbed.core.values import ConfigKey, nested_config
+from testbed.core.values import ConfigKey, Duration, nested_config
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
 from testbed.scenario.base import Strict
-from testbed.topology import BACKEND_LIMITS, BACKENDS, EXECUTORS, Topology
+from testbed.topology import BACKEND_LIMITS, BACKENDS, DAG_SYNC_MODES, EXECUTORS, Topology
 
 
 class TopologySpec(Strict):
@@ -40,6 +40,11 @@ class TopologySpec(Strict):
     # every Airflow node's clock can be stepped while it runs (libfaketime preloaded, on the true
     # time until a clock_jump fault moves it); set by the scenario when a step has a clock_jump
     clock_jumps: bool = False
+    # how the DAGs reach the nodes: copy (each node's own copy at boot), git (a git server; each
+    # node clones it and pulls every dag_sync_every, the guide's cron job), bundle (Airflow 3's
+    # git DAG bundle: runs pinned to a commit, refreshed every dag_sync_every)
+    dag_sync: Literal[DAG_SYNC_MODES] = "copy"  # type: ignore[valid-type]
+    dag_sync_every: Duration = Field(300.0, ge=5, le=3600)
 
     @model_validator(mode="after")
     def _workers_need_celery(self) -> TopologySpec:
@@ -68,4 +73,6 @@ class TopologySpec(Strict):
             executor=self.executor or BACKEND_LIMITS[self.backend].executors[0],
             k8s_nodes=self.k8s_nodes,
             clock_jumps=self.clock_jumps,
+            dag_sync=self.dag_sync,
+            dag_sync_every=self.dag_sync_every,
         )

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from testbed.dag_sync import GIT_SERVER
 from testbed.faults import SKEWABLE
 from testbed.faults.process_roles import AIRFLOW_PROCESSES, runs_on
 from testbed.scenario.model import (
@@ -58,7 +59,7 @@ class _State:
         self.workloads: set[str] = set()
         self.added: set[str] = set()
         self.sidecars = {n for n in self.nodes if n.endswith(SIDECAR_SUFFIX)}
-        self.not_airflow = {*INFRA, *KERBEROS_INFRA, PG_KRB}
+        self.not_airflow = {*INFRA, *KERBEROS_INFRA, PG_KRB, GIT_SERVER}
         self.version = self.topology.airflow_version  # after the last whole upgrade
 
 
@@ -143,6 +144,12 @@ def _stop_workload(step: StopWorkload, st: _State, dags: set[str]) -> list[tuple
         return [("name", _unknown("workload", step.name, st.workloads))]
     st.workloads.discard(step.name)
     return []
+
+
+def _push_dags(step, st: _State, dags: set[str]) -> list[tuple[str, str]]:
+    if st.topology.dag_sync in ("git", "bundle"):
+        return []
+    return [("", "needs a git server: set topology.dag_sync to git or bundle")]
 
 
 def _upgrade(step: Upgrade, st: _State, dags: set[str]) -> list[tuple[str, str]]:
@@ -246,6 +253,8 @@ def _fault_target(step: Fault, st: _State) -> list[tuple[str, str]]:
             step.target in st.topology.pods
         )
         return [("target", _unknown("node", step.target, st.nodes) + hint)]
+    elif step.spec.targets == "dag_holder" and st.topology.dag_sync == "bundle":
+        return [("target", f"with dag_sync: bundle no node holds DAG files ({step.kind})")]
     elif step.spec.targets == "dag_holder" and not holds_dags(step.target, st.topology.local):
         holders = ", ".join(sorted(n for n in st.nodes if holds_dags(n, st.topology.local)))
         return [("target", f"a {step.kind} fault targets a node holding DAG files: {holders}")]
@@ -282,6 +291,8 @@ def _airflow_process(step: Fault, st: _State, process: str) -> list[tuple[str, s
     roles = AIRFLOW_PROCESSES[process].roles
     if st.topology.backend != "docker":
         return [("process", f"{process!r} is found in Docker nodes; on Kubernetes use pod_delete")]
+    if AIRFLOW_PROCESSES[process].git_sync and st.topology.dag_sync != "git":
+        return [("process", f"{process!r} runs only with topology dag_sync: git")]
     local, node = st.topology.local, step.target
     if node.startswith(HOST_OF):  # a task's node: a worker, or (LocalExecutor) the scheduler
         node = "scheduler" if local else "worker-1"
@@ -367,4 +378,5 @@ VALIDATORS: dict[str, Callable[[Any, _State, set[str]], list[tuple[str, str]]]] 
     "workload": _workload,
     "remove_node": _remove_node,
     "stop_workload": _stop_workload,
+    "push_dags": _push_dags,
 }

@@ -12,6 +12,7 @@ from pathlib import Path
 import requests
 
 from testbed import airflow_config as AC
+from testbed import dag_sync as DS
 from testbed import runtime, timescale
 from testbed.core import paths
 from testbed.core.errors import TestbedError
@@ -80,15 +81,22 @@ def spec(ctx: Ctx, node: str) -> NodeSpec:
         secret_file(name, value)
         for name, value in AC.secret_files(ctx.topology, node, ctx.secrets).items()
     )
-    if role in NEEDS_DAGS or (role == "scheduler" and ctx.topology.local):  # runs the tasks
-        dags = ctx.topology.dags
-        files.update(dag_files(Path(dags) if dags else None))
+    command, env = ROLE_COMMANDS[role], AC.environment(ctx.topology, node, ctx.secrets)
+    topo = ctx.topology
+    if role in NEEDS_DAGS or (role == "scheduler" and topo.local):  # parses or runs the DAGs
+        if topo.dag_sync == "copy":
+            files.update(dag_files(Path(topo.dags) if topo.dags else None))
+        elif topo.dag_sync == "git":  # its own checkout, pulled by its cron job
+            files[DS.SYNC_SCRIPT_PATH] = (DS.SYNC_SCRIPT.encode(), 0o755)
+            command = DS.sync_command(command, AC.DAGS_FOLDER, topo.dag_sync_every)
+    if topo.dag_sync == "bundle":  # every node names the same bundle; none holds a folder
+        env.update(DS.bundle_environment(topo.dag_sync_every))
     s = NodeSpec(
         name=node,
         role=role,
         image=ctx.image_for(node),
-        command=ROLE_COMMANDS[role],
-        env=AC.environment(ctx.topology, node, ctx.secrets),
+        command=command,
+        env=env,
         files=files,
         ports=PORTS.get(role, []),
     )

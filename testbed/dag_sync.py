@@ -1,0 +1,80 @@
+"""How the DAGs reach the nodes (``topology.dags``), the production guide's choices:
+
+- ``copy`` (the default): every node that parses or runs DAGs gets its own copy of the folder
+  at boot, as a deploy that copies files would leave it;
+- ``git``: the guide's advice, "check out DAGs from a git repo every 5 minutes on all nodes": a
+  git server node (``git daemon``) holds the folder as a repository, and each such node clones
+  it at start and pulls on a timer (``every``), its cron job;
+- ``bundle``: Airflow 3's git DAG bundle (``GitDagBundle``): the dag-processor tracks the
+  repository's branch, a run is pinned to the commit it was created with, and a worker fetches
+  that commit before it runs a task. No node holds a DAG folder of its own.
+
+Pure: the scripts and options the nodes get; :mod:`testbed.services.git_server` runs the
+server and pushes to it.
+"""
+
+from __future__ import annotations
+
+import json
+
+GIT_SERVER = "git-server"
+GIT_PORT = 9418
+REPO = "dags.git"
+BRANCH = "main"
+REPO_URL = f"git://{GIT_SERVER}/{REPO}"
+SYNC_SCRIPT_PATH = "/run/testbed/dag-sync"  # beside the node's secret files, not a secret
+BUNDLE_NAME = "dags"
+# the line each pull prints (the node's log): the commit it holds, or why the pull failed
+SYNCED, SYNC_FAILED = "dag-sync: at", "dag-sync: pull failed"
+
+# The node's cron job, as a script its command starts under: the first clone before Airflow
+# starts (retried until the server answers), then a pull every $2 seconds in the background
+# (a pull that fails is logged and the next one tried), then the Airflow command itself. A pull
+# makes the checkout the branch as the server has it (fetch, then reset --hard, as git-sync
+# does): a local edit is undone, and a branch moved back is followed back.
+
+
+def pull_command(folder: str) -> str:
+    """One pull of the checkout in ``folder`` (a shell word): the branch as the server has it."""
+    return f"git -C {folder} fetch -q origin && git -C {folder} reset -q --hard origin/{BRANCH}"
+
+
+SYNC_SCRIPT = f"""#!/bin/sh
+dags=$1; every=$2; shift 2
+until git clone -q --branch {BRANCH} {REPO_URL} "$dags" 2>/dev/null; do
+  echo "dag-sync: waiting for {REPO_URL}" >&2; rm -rf "$dags"/.git; sleep 1
+done
+echo "{SYNCED} $(git -C "$dags" rev-parse --short HEAD)" >&2
+(
+  while sleep "$every"; do
+    if {pull_command('"$dags"')}; then
+      echo "{SYNCED} $(git -C "$dags" rev-parse --short HEAD)" >&2
+    else
+      echo "{SYNC_FAILED} ($(date -u +%H:%M:%S))" >&2
+    fi
+  done
+) &
+exec "$@"
+"""
+
+
+def sync_command(command: list[str], dags_folder: str, every: float) -> list[str]:
+    """``command`` started under the node's sync job (the folder cloned first)."""
+    return ["sh", SYNC_SCRIPT_PATH, dags_folder, f"{every:g}", *command]
+
+
+def bundle_environment(every: float) -> dict[str, str]:
+    """The Airflow options of a git DAG bundle tracking :data:`BRANCH` of the repository,
+    refreshed every ``every`` seconds, reached through the ``git_default`` connection."""
+    bundles = [
+        {
+            "name": BUNDLE_NAME,
+            "classpath": "airflow.providers.git.bundles.git.GitDagBundle",
+            "kwargs": {"tracking_ref": BRANCH, "git_conn_id": "git_default"},
+        }
+    ]
+    return {
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": f"{int(every)}",
+        "AIRFLOW_CONN_GIT_DEFAULT": json.dumps({"conn_type": "git", "host": REPO_URL}),
+    }
