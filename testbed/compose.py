@@ -26,12 +26,29 @@ from testbed import airflow_config as AC
 from testbed import krb5
 from testbed.core import labels as L
 from testbed.core.secrets import Secrets
+from testbed.dag_sync import GIT_SERVER
 from testbed.images import catalog
 from testbed.runtime import NO_EGRESS, NodeSpec, Volume
-from testbed.services import airflow, kdc, kerberos, minio, pg_krb, postgres, redis, toxiproxy
+from testbed.services import (
+    airflow,
+    git_server,
+    kdc,
+    kerberos,
+    minio,
+    pg_krb,
+    postgres,
+    redis,
+    toxiproxy,
+)
 from testbed.topology import PG_KRB, SIDECAR_SUFFIX, Topology
 
-MODULES = {"postgres": postgres, "redis": redis, "minio": minio, "toxiproxy": toxiproxy}
+MODULES = {
+    "postgres": postgres,
+    "redis": redis,
+    "minio": minio,
+    "toxiproxy": toxiproxy,
+    GIT_SERVER: git_server,
+}
 HEALTH = {
     "postgres": ["CMD", "pg_isready", "-h", "127.0.0.1", "-t", "2"],
     "redis": ["CMD-SHELL", 'redis-cli -a "$$(cat /run/testbed/redis_password)" ping | grep PONG'],
@@ -66,8 +83,9 @@ class StaticCtx:
     postgres_image: str
 
     def image_for(self, node: str) -> str:
-        if self.topology.requirements:  # the user's extra packages (`testbed run` builds it)
-            return catalog.extra_ref(self.topology.airflow_version, self.topology.requirements).name
+        reqs = self.topology.image_requirements  # the user's extra packages, the git provider
+        if reqs:  # in a derived image (`testbed run` builds it)
+            return catalog.extra_ref(self.topology.airflow_version, reqs).name
         return self.airflow_image
 
 

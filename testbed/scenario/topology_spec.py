@@ -47,6 +47,15 @@ class TopologySpec(Strict):
     dag_sync_every: Duration = Field(300.0, ge=5, le=3600)
 
     @model_validator(mode="after")
+    def _every_needs_git(self) -> TopologySpec:
+        if "dag_sync_every" in self.model_fields_set and self.dag_sync == "copy":
+            raise ValueError(
+                "dag_sync_every: how often a git checkout pulls or a git bundle refreshes; "
+                "set dag_sync: git or bundle (with copy each node's DAGs are copied at boot)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _workers_need_celery(self) -> TopologySpec:
         executor = self.executor or BACKEND_LIMITS[self.backend].executors[0]
         if "workers" in self.model_fields_set and executor != "CeleryExecutor":

@@ -32,11 +32,12 @@ pytestmark = pytest.mark.integration
 # Two lanes under `make test` (`pytest -n 2 --dist loadgroup`: a group runs whole on one worker,
 # with its own cluster pool). The upgrade drills, CPU-bound (every roll starts Airflow again),
 # start beside the others, which mostly wait on Airflow's timers (measured: the CPUs 73 % against
-# about 35 % busy). The Kerberos and the Kubernetes drills are groups of their own: each lane
+# about 35 % busy). The Kerberos, Kubernetes and git-DAG drills are groups of their own: each lane
 # takes one when it is done with its first group, so neither lane idles while the other works
 # through them (each group boots its topologies once, as it would alone).
 UPGRADES_LANE, DRILLS_LANE = "testbed-upgrades", "testbed-drills"
 KERBEROS_LANE, KUBERNETES_LANE = "testbed-kerberos", "testbed-kubernetes"
+DAG_SYNC_LANE = "testbed-dag-sync"
 
 
 def lane(path: Path) -> str:
@@ -45,6 +46,8 @@ def lane(path: Path) -> str:
     topology = yaml.safe_load(path.read_text()).get("topology") or {}
     if topology.get("backend") == "kubernetes":
         return KUBERNETES_LANE
+    if topology.get("dag_sync", "copy") != "copy":  # a group of its own, like Kerberos'
+        return DAG_SYNC_LANE
     return KERBEROS_LANE if topology.get("kerberos") else DRILLS_LANE
 
 
