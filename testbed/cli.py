@@ -405,6 +405,10 @@ def _sigterm(_signum, _frame) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _sigterm)
+    # Ctrl-C (SIGINT) interrupts even where the parent ignored it: a shell script's background
+    # job (`testbed run ... &`) starts with SIGINT ignored, and a `kill -INT` must still heal
+    # and remove the run, as `testbed run --clusters` workers do (testbed.parallel)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app()
     except TestbedError as exc:
