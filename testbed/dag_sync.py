@@ -27,40 +27,52 @@ BUNDLE_NAME = "dags"
 # the line each pull prints (the node's log): the commit it holds, or why the pull failed
 SYNCED, SYNC_FAILED = "dag-sync: at", "dag-sync: pull failed"
 
-# The node's cron job, as a script its command starts under: the first clone before Airflow
-# starts (retried until the server answers), then a pull every $2 seconds in the background
-# (a pull that fails is logged and the next one tried), then the Airflow command itself. A pull
-# makes the checkout the branch as the server has it (fetch, then reset --hard, as git-sync
-# does): a local edit is undone, and a branch moved back is followed back.
+# The node's cron job, as a script its command starts under: ``sh dag-sync REPO FOLDER EVERY
+# COMMAND...``. The first clone before Airflow starts (retried until the server answers; a node
+# started again keeps its checkout and pulls once instead), then a pull every EVERY seconds in
+# the background (a pull that fails is logged with git's reason and the next one tried), then
+# the Airflow command itself. A pull makes the checkout the branch as the server has it (fetch,
+# then reset --hard, as git-sync does): a local edit is undone, and a branch moved back is
+# followed back. A fetch gives up after FETCH_TIMEOUT seconds (a frozen server does not freeze
+# the job: git's own protocol has no timeout).
+
+
+FETCH_TIMEOUT = 30
 
 
 def pull_command(folder: str) -> str:
     """One pull of the checkout in ``folder`` (a shell word): the branch as the server has it."""
-    return f"git -C {folder} fetch -q origin && git -C {folder} reset -q --hard origin/{BRANCH}"
+    return (
+        f"timeout {FETCH_TIMEOUT} git -C {folder} fetch -q origin "
+        f"&& git -C {folder} reset -q --hard origin/{BRANCH}"
+    )
 
 
 SYNC_SCRIPT = f"""#!/bin/sh
-dags=$1; every=$2; shift 2
-until git clone -q --branch {BRANCH} {REPO_URL} "$dags" 2>/dev/null; do
-  echo "dag-sync: waiting for {REPO_URL}" >&2; rm -rf "$dags"/.git; sleep 1
-done
-echo "{SYNCED} $(git -C "$dags" rev-parse --short HEAD)" >&2
-(
-  while sleep "$every"; do
-    if {pull_command('"$dags"')}; then
-      echo "{SYNCED} $(git -C "$dags" rev-parse --short HEAD)" >&2
-    else
-      echo "{SYNC_FAILED} ($(date -u +%H:%M:%S))" >&2
-    fi
+repo=$1; dags=$2; every=$3; shift 3
+pull() {{
+  if out=$({pull_command('"$dags"')} 2>&1); then
+    echo "{SYNCED} $(git -C "$dags" rev-parse --short HEAD)" >&2
+  else
+    echo "{SYNC_FAILED} ($(date -u +%H:%M:%S)): $(echo "$out" | tail -n 1)" >&2
+  fi
+}}
+if [ -d "$dags/.git" ]; then
+  pull
+else
+  until out=$(git clone -q --branch {BRANCH} "$repo" "$dags" 2>&1); do
+    echo "dag-sync: waiting for $repo: $(echo "$out" | tail -n 1)" >&2; sleep 1
   done
-) &
+  echo "{SYNCED} $(git -C "$dags" rev-parse --short HEAD)" >&2
+fi
+(while sleep "$every"; do pull; done) &
 exec "$@"
 """
 
 
 def sync_command(command: list[str], dags_folder: str, every: float) -> list[str]:
     """``command`` started under the node's sync job (the folder cloned first)."""
-    return ["sh", SYNC_SCRIPT_PATH, dags_folder, f"{every:g}", *command]
+    return ["sh", SYNC_SCRIPT_PATH, REPO_URL, dags_folder, f"{every:g}", *command]
 
 
 def bundle_environment(every: float) -> dict[str, str]:

@@ -84,6 +84,14 @@ def scan(folder: Path) -> Scan:
     return out
 
 
+def file_ids(path: Path) -> list[str]:
+    """The literal DAG ids one Python file defines (none if it does not parse)."""
+    try:
+        return _Finder(ast.parse(path.read_bytes(), filename=path.name)).ids
+    except SyntaxError:
+        return []
+
+
 def dag_ids(folder: Path) -> set[str]:
     return set(scan(folder).ids)
 

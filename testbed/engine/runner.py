@@ -243,6 +243,8 @@ class Runner:
             blobs = {path: Path(src).read_bytes() for path, src in files.items()}
             commit = git_server.push(self.cluster, blobs, message)
             self.cluster.history.append("dag_push", files=sorted(files), commit=commit)
+            if self.cluster.topology.dag_sync == "bundle":  # the dag-processor holds the
+                self.cluster.reusable = False  # commit until its next refresh: boot anew
 
     def sleep(self, seconds: float) -> None:
         with self._step("sleep", None, seconds=seconds):

@@ -51,7 +51,7 @@ AIRFLOW_PROCESSES: dict[str, ProcessRole] = {
             ("worker",),
             "a Celery worker's pool process (idle, or supervising a task)",
             child=True,
-            not_titles=(SERVE_LOGS,),
+            not_titles=(SERVE_LOGS, f"sh {SYNC_SCRIPT_PATH}"),  # the DAG sync job is one too
         ),
         ProcessRole(
             "task-supervisor",

@@ -30,9 +30,11 @@ SNAPSHOT_REPO = "testbed-pgdata"  # a migrated metadata database, per Airflow an
 # the provider the KubernetesExecutor lives in, installed into a derived image like a user's
 # extra packages (the version tested with every Airflow version the images build)
 K8S_PROVIDER = "apache-airflow-providers-cncf-kubernetes==10.25.0"
-# the provider Airflow 3's git DAG bundle lives in (dags: {bundle: git}), as Airflow 3.3.2's
-# constraints would pick it (the last release before their cut); its image has git too
-GIT_PROVIDER = "apache-airflow-providers-git==0.4.3"
+# the provider Airflow 3's git DAG bundle lives in (topology dag_sync: bundle; its image has the
+# git program too, which dag_sync: git needs): the highest release each Airflow lock allows, up
+# to the one Airflow 3.3.2's constraints would pick (the last before their cut); 0.4 needs a
+# newer common-compat provider than Airflow 3.1's locks pin, 0.3.2 installs on all
+GIT_PROVIDER = "apache-airflow-providers-git>=0.3.2,<=0.4.3"
 # Debian packages a Python package needs at run time, by the package's normalized name: the
 # extra image of a requirement installs them (the git provider runs the `git` program)
 SYSTEM_PACKAGES = {"apache-airflow-providers-git": ("git",)}

@@ -60,7 +60,7 @@ def _pushed_files(step, base: Path, where: str):
         files[path] = str((base / src).resolve())
         if not Path(files[path]).is_file():
             errors.append((f"{where}.files.{path}", f"{files[path]} is not a file"))
-        if Path(path).is_absolute() or ".." in Path(path).parts:
+        if Path(path).is_absolute() or {"..", ".git"} & set(Path(path).parts):
             errors.append((f"{where}.files.{path}", "a path inside the DAG folder, e.g. my_dag.py"))
     return step.model_copy(update={"files": files}), errors
 

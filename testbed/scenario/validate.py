@@ -9,8 +9,10 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from testbed import dagscan
 from testbed.dag_sync import GIT_SERVER
 from testbed.faults import SKEWABLE
 from testbed.faults.process_roles import AIRFLOW_PROCESSES, runs_on
@@ -147,9 +149,13 @@ def _stop_workload(step: StopWorkload, st: _State, dags: set[str]) -> list[tuple
 
 
 def _push_dags(step, st: _State, dags: set[str]) -> list[tuple[str, str]]:
-    if st.topology.dag_sync in ("git", "bundle"):
-        return []
-    return [("", "needs a git server: set topology.dag_sync to git or bundle")]
+    """A deploy needs the git server; the DAGs its files define exist from this step on."""
+    if st.topology.dag_sync not in ("git", "bundle"):
+        return [("", "needs a git server: set topology.dag_sync to git or bundle")]
+    for src in step.files.values():
+        if src.endswith(".py") and Path(src).is_file():
+            dags.update(dagscan.file_ids(Path(src)))
+    return []
 
 
 def _upgrade(step: Upgrade, st: _State, dags: set[str]) -> list[tuple[str, str]]:
@@ -255,6 +261,22 @@ def _fault_target(step: Fault, st: _State) -> list[tuple[str, str]]:
         return [("target", _unknown("node", step.target, st.nodes) + hint)]
     elif step.spec.targets == "dag_holder" and st.topology.dag_sync == "bundle":
         return [("target", f"with dag_sync: bundle no node holds DAG files ({step.kind})")]
+    elif step.spec.targets == "dag_holder" and st.topology.dag_sync == "git":
+        return [
+            (
+                "kind",
+                f"with dag_sync: git the node's next pull undoes a {step.kind}: hang its "
+                "sync (process: dag-sync) and push_dags instead",
+            )
+        ]
+    elif step.target == GIT_SERVER and step.spec.recreates_node:
+        return [
+            (
+                "kind",
+                f"a {step.kind} makes {GIT_SERVER} anew, from the DAGs as booted (every "
+                "push lost): stop, kill or hang it",
+            )
+        ]
     elif step.spec.targets == "dag_holder" and not holds_dags(step.target, st.topology.local):
         holders = ", ".join(sorted(n for n in st.nodes if holds_dags(n, st.topology.local)))
         return [("target", f"a {step.kind} fault targets a node holding DAG files: {holders}")]
@@ -293,6 +315,14 @@ def _airflow_process(step: Fault, st: _State, process: str) -> list[tuple[str, s
         return [("process", f"{process!r} is found in Docker nodes; on Kubernetes use pod_delete")]
     if AIRFLOW_PROCESSES[process].git_sync and st.topology.dag_sync != "git":
         return [("process", f"{process!r} runs only with topology dag_sync: git")]
+    if AIRFLOW_PROCESSES[process].git_sync and step.kind != "hang":
+        return [
+            (
+                "kind",
+                f"a {step.kind} of {process!r} never comes back until the node starts "
+                "again; hang it (the heal resumes it)",
+            )
+        ]
     local, node = st.topology.local, step.target
     if node.startswith(HOST_OF):  # a task's node: a worker, or (LocalExecutor) the scheduler
         node = "scheduler" if local else "worker-1"

@@ -1,4 +1,4 @@
-"""The git server of ``dags: {sync: git}`` and ``{bundle: git}``: ``git daemon`` serving one
+"""The git server of ``topology.dag_sync: git`` and ``bundle``: ``git daemon`` serving one
 repository, made at the node's first start from the scenario's DAG folder (one commit on
 ``main``), on the Airflow image with git (the git provider's image).
 
@@ -66,7 +66,7 @@ def reset(ctx: Ctx, holders: list[str]) -> None:
     (the nodes with a checkout of their own) pulled to it at once, not at its next pull."""
     script = (
         f"cd {WORK} && git reset -q --hard $(git rev-list --max-parents=0 HEAD) "
-        f"&& git push -q -f server {DS.BRANCH}"
+        f"&& git clean -q -fdx && git push -q -f server {DS.BRANCH}"
     )
     _run(ctx, DS.GIT_SERVER, script)
     for node in holders:

@@ -29,12 +29,12 @@ DRILLS = sorted((ROOT / "scenarios").glob("*.yaml"), key=_by_topology)
 
 pytestmark = pytest.mark.integration
 
-# Two lanes under `make test` (`pytest -n 2 --dist loadgroup`: a group runs whole on one worker,
-# with its own cluster pool). The upgrade drills, CPU-bound (every roll starts Airflow again),
-# start beside the others, which mostly wait on Airflow's timers (measured: the CPUs 73 % against
-# about 35 % busy). The Kerberos, Kubernetes and git-DAG drills are groups of their own: each lane
-# takes one when it is done with its first group, so neither lane idles while the other works
-# through them (each group boots its topologies once, as it would alone).
+# Three lanes under `make test` (`pytest -n 3 --dist loadgroup`: a group runs whole on one
+# worker, with its own cluster pool). The upgrade drills, CPU-bound (every roll starts Airflow
+# again), run beside the others, which mostly wait on Airflow's timers. The reported issues',
+# Kerberos, Kubernetes and git-DAG drills are groups of their own: a lane takes one when it is
+# done with its group, so no lane idles while another works through them (each group boots its
+# topologies once, as it would alone).
 UPGRADES_LANE, DRILLS_LANE = "testbed-upgrades", "testbed-drills"
 KERBEROS_LANE, KUBERNETES_LANE = "testbed-kerberos", "testbed-kubernetes"
 DAG_SYNC_LANE, KNOWN_LANE = "testbed-dag-sync", "testbed-known"

@@ -3,8 +3,12 @@ or a git DAG bundle on every node), the image it needs, and what a scenario may 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -33,16 +37,13 @@ def test_a_git_server_boots_with_the_infrastructure_and_the_image_has_the_provid
     assert catalog.GIT_PROVIDER not in Topology().image_requirements
     assert catalog.system_packages(GIT.image_requirements) == ("git",)
     assert catalog.system_packages((catalog.K8S_PROVIDER,)) == ()
-    # the Debian package is an input of the derived image's tag
-    plain = catalog.extra_ref("3.3.2", (catalog.K8S_PROVIDER,)).tag
-    assert plain != catalog.extra_ref("3.3.2", (catalog.K8S_PROVIDER, catalog.GIT_PROVIDER)).tag
 
 
 def test_with_git_each_dag_holder_starts_under_its_sync_job_and_gets_no_copy():
     ctx = FakeCtx(topology=GIT)
     worker = airflow.spec(ctx, "worker-1")
-    assert worker.command[:4] == ["sh", DS.SYNC_SCRIPT_PATH, "/opt/airflow/dags", "10"]
-    assert worker.command[4:] == ["airflow", "celery", "worker"]
+    assert worker.command[:5] == ["sh", DS.SYNC_SCRIPT_PATH, DS.REPO_URL, "/opt/airflow/dags", "10"]
+    assert worker.command[5:] == ["airflow", "celery", "worker"]
     assert DS.SYNC_SCRIPT_PATH in worker.files
     assert not [p for p in worker.files if p.startswith("/opt/airflow/dags/")]
     assert airflow.spec(ctx, "dag-processor").command[0] == "sh"
@@ -51,10 +52,52 @@ def test_with_git_each_dag_holder_starts_under_its_sync_job_and_gets_no_copy():
     assert f"{git_server.SEED}/drift_probe.py" in seed and len(seed) > 3
 
 
-def test_the_sync_script_is_valid_shell_and_pulls_the_branch_as_the_server_has_it():
-    assert subprocess.run(["sh", "-n"], input=DS.SYNC_SCRIPT, text=True).returncode == 0
-    pull = DS.pull_command("/d")
-    assert "fetch" in pull and f"reset -q --hard origin/{DS.BRANCH}" in pull
+def _git(*args: str, cwd: Path) -> str:
+    ident = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    return subprocess.run(["git", *ident, *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout.strip()  # fmt: skip
+
+
+def _sync(tmp: Path, repo: str, dags: Path, command: str) -> subprocess.CompletedProcess:
+    """The node's sync job with a long period: its first clone or pull, then ``command`` (``$0``
+    the DAG folder); its output in files (the background loop keeps them open)."""
+    script, out, err = tmp / "dag-sync", tmp / "out.txt", tmp / "err.txt"
+    script.write_text(DS.SYNC_SCRIPT)
+    with out.open("w") as o, err.open("w") as e:
+        proc = subprocess.Popen(
+            ["sh", str(script), repo, str(dags), "3600", "sh", "-c", command, str(dags)],
+            stdout=o, stderr=e, start_new_session=True,
+        )  # fmt: skip
+    try:
+        code = proc.wait(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the background loop
+    return subprocess.CompletedProcess(proc.args, code, out.read_text(), err.read_text())
+
+
+def test_the_sync_job_clones_then_follows_the_branch_and_survives_a_restart(tmp_path):
+    work, bare, dags = tmp_path / "work", tmp_path / "dags.git", tmp_path / "dags"
+    work.mkdir()
+    _git("init", "-q", "-b", DS.BRANCH, cwd=work)
+    (work / "a.py").write_text("v = 1\n")
+    _git("add", "-A", cwd=work)
+    _git("commit", "-q", "-m", "one", cwd=work)
+    _git("clone", "-q", "--bare", str(work), str(bare), cwd=tmp_path)
+    first = _git("rev-parse", "--short", "HEAD", cwd=work)
+    dags.mkdir()  # the image's empty DAG folder
+    run = _sync(tmp_path, f"file://{bare}", dags, 'cat "$0/a.py"')
+    assert run.stdout.startswith("v = 1") and f"{DS.SYNCED} {first}" in run.stderr
+    (dags / "a.py").write_text("edited on the node\n")
+    (work / "a.py").write_text("v = 2\n")
+    _git("commit", "-q", "-am", "two", cwd=work)
+    _git("push", "-q", str(bare), DS.BRANCH, cwd=work)
+    again = _sync(tmp_path, f"file://{bare}", dags, 'cat "$0/a.py"')  # a restart: it pulls
+    assert again.returncode == 0, again.stderr
+    assert (dags / "a.py").read_text() == "v = 2\n"  # the edit undone, the push pulled
+    bare.rename(tmp_path / "moved.git")  # the server away
+    gone = _sync(tmp_path, f"file://{bare}", dags, "true")
+    assert gone.returncode == 0 and DS.SYNC_FAILED in gone.stderr  # logged; the node starts
 
 
 def test_with_a_bundle_every_node_names_the_git_bundle_and_none_holds_a_folder():
@@ -97,9 +140,19 @@ def test_push_dags_needs_a_git_server_and_existing_files(tmp_path):
     with pytest.raises(ScenarioError, match="files.drift_probe.py: .*nope.py is not a file"):
         from_data(_scenario({"dag_sync": "git"}, push), base=tmp_path)
     (tmp_path / "new.py").write_text("x = 1\n")
-    bad = {"push_dags": {"files": {"../x.py": "new.py"}}}
-    with pytest.raises(ScenarioError, match="a path inside the DAG folder"):
-        from_data(_scenario({"dag_sync": "git"}, bad), base=tmp_path)
+    for bad_path in ("../x.py", ".git/config"):
+        bad = {"push_dags": {"files": {bad_path: "new.py"}}}
+        with pytest.raises(ScenarioError, match="a path inside the DAG folder"):
+            from_data(_scenario({"dag_sync": "git"}, bad), base=tmp_path)
+    # a DAG the push adds can be triggered after it, not before
+    (tmp_path / "brand_new.py").write_text(
+        "from airflow.sdk import dag\n@dag(schedule=None)\ndef brand_new(): pass\nbrand_new()\n"
+    )
+    push = {"push_dags": {"files": {"brand_new.py": "brand_new.py"}}}
+    trigger = {"trigger": {"name": "t", "dag": "brand_new"}}
+    from_data(_scenario({"dag_sync": "git"}, push, trigger), base=tmp_path)
+    with pytest.raises(ScenarioError, match="unknown DAG 'brand_new'"):
+        from_data(_scenario({"dag_sync": "git"}, trigger, push), base=tmp_path)
     ok = from_data(
         _scenario({"dag_sync": "git"}, {"push_dags": {"files": {"a.py": "new.py"}}}), base=tmp_path
     )
@@ -111,9 +164,18 @@ def test_the_sync_job_is_hung_only_where_it_runs():
     from_data(_scenario({"dag_sync": "git"}, hang))  # accepted
     with pytest.raises(ScenarioError, match="'dag-sync' runs only with topology dag_sync: git"):
         from_data(_scenario({}, hang))
+    kill = {"fault": {**hang["fault"], "kind": "kill"}}
+    with pytest.raises(ScenarioError, match="a kill of 'dag-sync' never comes back"):
+        from_data(_scenario({"dag_sync": "git"}, kill))
     on_api = {"fault": {**hang["fault"], "target": "api-server"}}
     with pytest.raises(ScenarioError, match="'dag-sync' runs in worker nodes, dag-processor"):
         from_data(_scenario({"dag_sync": "git"}, on_api))
     drift = {"fault": {"name": "d", "kind": "dag_drift", "target": "worker-1", "file": "x.py"}}
     with pytest.raises(ScenarioError, match="with dag_sync: bundle no node holds DAG files"):
         from_data(_scenario({"dag_sync": "bundle"}, drift))
+    with pytest.raises(ScenarioError, match="the node's next pull undoes a dag_drift"):
+        from_data(_scenario({"dag_sync": "git"}, drift))
+    anew = {"fault": {"name": "r", "kind": "replace", "target": DS.GIT_SERVER}}
+    with pytest.raises(ScenarioError, match="every push lost"):
+        from_data(_scenario({"dag_sync": "git"}, anew))
+    from_data(_scenario({"dag_sync": "git"}, {"fault": {**anew["fault"], "kind": "stop"}}))
