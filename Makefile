@@ -12,10 +12,12 @@ PYTEST_ARGS ?=
 demo: docker venv
 	$(BIN)/testbed demo
 
-# Three lanes side by side (pytest-xdist, one cluster pool each): the CPU-bound upgrade drills
+# Two lanes side by side (pytest-xdist, one cluster pool each): the CPU-bound upgrade drills
 # beside drills that mostly wait on Airflow's timers (tests/integration/test_drills.py); a
-# boot beside another lane's drill runs at a low CPU weight (testbed.cluster.boot).
-LANES := -n 3 --dist loadgroup
+# boot beside the other lane's drill runs at a low CPU weight (testbed.cluster.boot). Three
+# lanes saturate both cores: an upgrade drill's timing then broke (measured, see
+# docs/testing-and-benchmarks.md).
+LANES := -n 2 --dist loadgroup
 
 # The Kubernetes node image (minutes of Go build) is not waited for: on a machine without it,
 # the test session builds it in the background at low priority while the Docker tests run,

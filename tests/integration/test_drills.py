@@ -29,7 +29,7 @@ DRILLS = sorted((ROOT / "scenarios").glob("*.yaml"), key=_by_topology)
 
 pytestmark = pytest.mark.integration
 
-# Three lanes under `make test` (`pytest -n 3 --dist loadgroup`: a group runs whole on one
+# Two lanes under `make test` (`pytest -n 2 --dist loadgroup`: a group runs whole on one
 # worker, with its own cluster pool). The upgrade drills, CPU-bound (every roll starts Airflow
 # again), run beside the others, which mostly wait on Airflow's timers. The reported issues',
 # Kerberos, Kubernetes and git-DAG drills are groups of their own: a lane takes one when it is
