@@ -20,6 +20,7 @@ Importing this module is cheap and needs no Docker; only requesting a fixture to
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -95,8 +96,6 @@ def _lane_boot_weight() -> int | None:
     """Under pytest-xdist other lanes run drills beside this one: a boot here runs at the low
     CPU weight (as a second cluster's does beside the first's drill, ``testbed run
     --clusters``), so it slows no other lane's timing; alone, at the default."""
-    import os
-
     from testbed.pool import BOOT_WEIGHT
 
     return BOOT_WEIGHT if os.environ.get("PYTEST_XDIST_WORKER") else None
