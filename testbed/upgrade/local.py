@@ -14,11 +14,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from testbed import timescale
-from testbed.api import AirflowAPI
 from testbed.core import bounded
 from testbed.core.errors import UpgradeFailed
-from testbed.services import airflow
 from testbed.services import postgres as pg
+from testbed.smoke import api_for
 
 if TYPE_CHECKING:
     from testbed.cluster import Cluster
@@ -51,7 +50,7 @@ def kill(proc: Procedure, step: Step) -> None:
 
 def pause_dags(proc: Procedure, step: Step) -> None:
     """Pause every DAG that is not paused, through the REST API (as an operator would)."""
-    api = _api(proc)
+    api = api_for(proc.cluster)
     try:
         for dag_id in api.dag_ids(paused=False):
             api.set_paused(dag_id, True)
@@ -75,7 +74,7 @@ def wait_tasks_done(proc: Procedure, step: Step) -> None:
 def unpause_dags(proc: Procedure, step: Step) -> None:
     """Unpause exactly the DAGs the drain paused (also when a later step failed: see
     :meth:`testbed.upgrade.procedure.Procedure.run`)."""
-    api = _api(proc)
+    api = api_for(proc.cluster)
     done = []
     try:
         for dag_id in list(proc.paused):
@@ -137,7 +136,7 @@ def _settle(proc: Procedure, killed: dict, after: dict | None, outcome: str) -> 
     seen = {k: after[k] for k in ("try_number", "state")} if after else None
     out = {**killed, "after": seen, "outcome": outcome}
     if outcome == "cleared":
-        api = _api(proc)
+        api = api_for(proc.cluster)
         out["cleared"] = api.clear_task(
             killed["dag_id"], killed["run_id"], killed["task_id"], killed["map_index"]
         )
@@ -156,10 +155,6 @@ def settle_bound(proc: Procedure) -> float:
 
     airflow_s = timer("scheduler_health_check_threshold") + timer("orphaned_tasks_check_interval")
     return max(proc.drain_timeout, airflow_s + 60)
-
-
-def _api(proc: Procedure) -> AirflowAPI:
-    return AirflowAPI(airflow.api_url(proc.cluster), proc.cluster.secrets.admin_password)
 
 
 def live_tasks(cluster: Cluster) -> list[dict]:
