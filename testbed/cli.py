@@ -340,7 +340,11 @@ def upgrade_plan(
 ) -> None:
     """Whether the guide allows a live (rolling) upgrade FROM -> TO; its steps in order.
 
-    Example: `testbed upgrade-plan 3.3.1 3.3.2`, or `testbed upgrade-plan 3.2.2 3.3.2 --json`."""
+    FROM may be Airflow 2 (2.7 or later) with TO 3.x: Airflow's "Upgrading to Airflow 3"
+    procedure (the 2.x schema read from its apache-airflow wheel).
+
+    Example: `testbed upgrade-plan 3.3.1 3.3.2`, `testbed upgrade-plan 2.11.2 3.3.2`, or
+    `testbed upgrade-plan 3.2.2 3.3.2 --json`."""
     import json
 
     from testbed.upgrade import versions

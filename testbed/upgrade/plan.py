@@ -34,11 +34,18 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from testbed.topology import Topology
+from testbed.upgrade import plan_major as major
 from testbed.upgrade.plan_local import Local, local_after, local_before
 from testbed.upgrade.step import Step
-from testbed.upgrade.versions import SchemaInfo, check_buildable, migration_path, version_key
+from testbed.upgrade.versions import (
+    SchemaInfo,
+    UnknownVersion,
+    check_buildable,
+    migration_path,
+    version_key,
+)
 
-Kind = Literal["none", "live", "downtime", "rollback"]
+Kind = Literal["none", "live", "downtime", "rollback", "major"]
 Rollback = Literal["restore", "downgrade"]
 # the name each plan's own pg_dump saves under: a rollback's must not overwrite the backup taken
 # before the upgrade, which is the one it restores
@@ -104,6 +111,19 @@ def make_plan(
     if direction == "same":
         summary = "same version: nothing to do"
         return Plan(from_version, to_version, from_head, to_head, "none", summary, (), ())
+    if major.is_major(from_version, to_version):  # Airflow 2 -> 3: the guide's own procedure
+        return Plan(
+            from_version,
+            to_version,
+            from_head,
+            to_head,
+            "major",
+            major.summary(to_version, migrations),
+            major.REASONS,
+            tuple(
+                major.steps(from_version, to_version, from_head, to_head, by_role["celery-worker"])
+            ),  # fmt: skip
+        )
     if direction == "upgrade" and same:
         return Plan(
             from_version,
@@ -180,8 +200,11 @@ def plan_between(
 ) -> tuple[Plan, SchemaInfo, SchemaInfo]:
     """Read both versions' schemas with ``read`` (e.g. :func:`~testbed.upgrade.versions.
     schema_info`) and make the plan; raises UnknownVersion for a version with no lock file."""
-    check_buildable(from_version)
-    check_buildable(to_version)
+    if why := major.refusal(from_version, to_version):
+        raise UnknownVersion(why)
+    for version in (from_version, to_version):
+        if not major.is_major(from_version, to_version) or version == to_version:
+            check_buildable(version)  # Airflow 2: from its wheel (no image is built)
     a, b = read(from_version), read(to_version)
     newer = b if version_key(to_version) >= version_key(from_version) else a
     older = a if newer is b else b

@@ -144,6 +144,8 @@ def schema_info(
         ImageMissing: the image is not built (and ``allow_wheel`` is off).
         SchemaProbeError: the container or the wheel gave no usable answer.
     """
+    if version_key(version)[0] == 2:  # no Airflow 2 image: the apache-airflow wheel
+        return _from_wheel(version, allow_wheel)
     check_buildable(version)
     image = catalog.airflow_ref(version).name
     cached = _cache_get(image)
@@ -159,7 +161,22 @@ def schema_info(
             "from the image",
             hint=f"`testbed images build --airflow-version {version}`",
         )
-    key = f"wheel:apache-airflow-core=={version}"
+    return _from_wheel(version, allow_wheel)
+
+
+def wheel_package(version: str) -> str:
+    """The package holding a version's migrations: Airflow 3 split ``apache-airflow-core`` off."""
+    return "apache-airflow" if version_key(version)[0] < 3 else "apache-airflow-core"
+
+
+def _from_wheel(version: str, allow_wheel: bool) -> SchemaInfo:
+    if not allow_wheel:
+        raise ImageMissing(
+            f"Airflow {version}'s schema head is read from its {wheel_package(version)} wheel "
+            "(no image of it is built)",
+            hint="leave out --image-only",
+        )
+    key = f"wheel:{wheel_package(version)}=={version}"
     cached = _cache_get(key)
     if cached is None:
         cached = schema_info_from_wheel(version, timeout=WHEEL_TIMEOUT)
@@ -258,21 +275,21 @@ MIGRATIONS_PREFIX = "airflow/migrations/versions/"
 
 
 def schema_info_from_wheel(version: str, *, timeout: float = WHEEL_TIMEOUT) -> SchemaInfo:
-    """Download ``apache-airflow-core==version`` (no dependencies) and read its migrations."""
+    """Download the version's wheel (``apache-airflow-core``; Airflow 2's ``apache-airflow``),
+    without dependencies, and read its migrations."""
+    package = wheel_package(version)
     with tempfile.TemporaryDirectory(prefix="testbed-wheel-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-        cmd += ["-q", "-d", tmp, f"apache-airflow-core=={version}"]
+        cmd += ["-q", "-d", tmp, f"{package}=={version}"]
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise SchemaProbeError(
-                f"pip download of apache-airflow-core=={version} timed out"
-            ) from None
-        wheels = sorted(Path(tmp).glob("apache_airflow_core-*.whl"))
+            raise SchemaProbeError(f"pip download of {package}=={version} timed out") from None
+        wheels = sorted(Path(tmp).glob(f"{package.replace('-', '_')}-*.whl"))
         if r.returncode != 0 or not wheels:
             tail = "; ".join(r.stderr.strip().splitlines()[-2:]) or f"exit {r.returncode}"
             raise SchemaProbeError(
-                f"could not download apache-airflow-core=={version}: {tail}",
+                f"could not download {package}=={version}: {tail}",
                 hint=f"build the image instead: `testbed images build --airflow-version {version}`",
             )
         with zipfile.ZipFile(wheels[0]) as whl:
@@ -282,7 +299,7 @@ def schema_info_from_wheel(version: str, *, timeout: float = WHEEL_TIMEOUT) -> S
                 if n.startswith(MIGRATIONS_PREFIX) and n.endswith(".py")
             ]
     head, revisions = parse_migrations(sources)
-    return SchemaInfo(version, head, revisions, f"wheel apache-airflow-core=={version}")
+    return SchemaInfo(version, head, revisions, f"wheel {package}=={version}")
 
 
 def parse_migrations(sources: Iterable[str]) -> tuple[str, tuple[str, ...]]:

@@ -253,6 +253,8 @@ def test_plan_between_reads_both_and_counts_the_migrations():
     back, _, _ = plan_between("3.1.8", "3.1.7", read, nodes=NODES)
     assert back.kind == "rollback" and "2 migration(s) to take back" in back.summary
     with pytest.raises(V.UnknownVersion, match="buildable: 3.1.7"):
+        plan_between("3.1.7", "3.0.6", read)
+    with pytest.raises(V.UnknownVersion, match="the way back to Airflow 2 is the backup"):
         plan_between("3.1.7", "2.10.5", read)
 
 
