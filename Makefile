@@ -13,8 +13,7 @@ demo: docker venv
 	$(BIN)/testbed demo
 
 # Two lanes side by side (pytest-xdist, one cluster pool each): the CPU-bound upgrade drills
-# beside drills that mostly wait on Airflow's timers (tests/integration/test_drills.py); a
-# boot beside the other lane's drill runs at a low CPU weight (testbed.cluster.boot). Three
+# beside drills that mostly wait on Airflow's timers (tests/integration/test_drills.py). Three
 # lanes saturate both cores: an upgrade drill's timing then broke (measured, see
 # docs/testing-and-benchmarks.md).
 LANES := -n 2 --dist loadgroup

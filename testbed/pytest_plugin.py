@@ -20,7 +20,6 @@ Importing this module is cheap and needs no Docker; only requesting a fixture to
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -89,16 +88,7 @@ def testbed_cluster(testbed_pool):
     """A ready default cluster (2 workers), reused across tests and reset between them."""
     from testbed.topology import Topology
 
-    return testbed_pool.get(Topology(), boot_weight=_lane_boot_weight())
-
-
-def _lane_boot_weight() -> int | None:
-    """Under pytest-xdist other lanes run drills beside this one: a boot here runs at the low
-    CPU weight (as a second cluster's does beside the first's drill, ``testbed run
-    --clusters``), so it slows no other lane's timing; alone, at the default."""
-    from testbed.pool import BOOT_WEIGHT
-
-    return BOOT_WEIGHT if os.environ.get("PYTEST_XDIST_WORKER") else None
+    return testbed_pool.get(Topology())
 
 
 @pytest.fixture
@@ -112,7 +102,7 @@ def testbed_run_scenario(request, testbed_pool):
         if not isinstance(scenario, Scenario):
             scenario = load(scenario)
         image_provision.ensure_scenarios([scenario])  # a no-op once built
-        cluster = testbed_pool.get(scenario.topology.build(), boot_weight=_lane_boot_weight())
+        cluster = testbed_pool.get(scenario.topology.build())
         testbed_pool.boot_ahead(scenario, _next_scenario(request))
         verdict, folder = execute(scenario, cluster)
         request.node.stash.setdefault(RECORD, []).append((verdict, folder, cluster))

@@ -18,7 +18,7 @@ from testbed.scenario import load
 from testbed.scenario.chaos_generate import Drawn
 from testbed.scenario.model import Fault
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-clusters")]
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-upgrades")]
 
 SEED = 2  # draws: a scheduler hang (SIGSTOP), scheduler->redis latency, worker-2->redis down
 OPTIONS = {

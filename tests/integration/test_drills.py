@@ -31,20 +31,18 @@ pytestmark = pytest.mark.integration
 
 # Two lanes under `make test` (`pytest -n 2 --dist loadgroup`: a group runs whole on one
 # worker, with its own cluster pool). The upgrade drills, CPU-bound (every roll starts Airflow
-# again), run beside the others, which mostly wait on Airflow's timers. The reported issues',
-# Kerberos, Kubernetes and git-DAG drills are groups of their own: a lane takes one when it is
-# done with its group, so no lane idles while another works through them (each group boots its
-# topologies once, as it would alone).
+# again), run beside the others, which mostly wait on Airflow's timers. The Kerberos, Kubernetes
+# and git-DAG drills are groups of their own: a lane takes one when it is done with its group,
+# so no lane idles while another works through them (each group boots its topologies once, as
+# it would alone). Smaller groups measured slower (docs/testing-and-benchmarks.md).
 UPGRADES_LANE, DRILLS_LANE = "testbed-upgrades", "testbed-drills"
 KERBEROS_LANE, KUBERNETES_LANE = "testbed-kerberos", "testbed-kubernetes"
-DAG_SYNC_LANE, KNOWN_LANE = "testbed-dag-sync", "testbed-known"
+DAG_SYNC_LANE = "testbed-dag-sync"
 
 
 def lane(path: Path) -> str:
     if path.stem.startswith("upgrade_"):
         return UPGRADES_LANE
-    if path.stem.startswith("known_"):  # the reported issues' drills: a group of their own
-        return KNOWN_LANE
     topology = yaml.safe_load(path.read_text()).get("topology") or {}
     if topology.get("backend") == "kubernetes":
         return KUBERNETES_LANE

@@ -15,7 +15,7 @@ from testbed.images import catalog
 from testbed.scenario.load import from_data, load
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "own_deployment"
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-clusters")]
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-upgrades")]
 
 
 def _events(verdict_folder: Path, kind: str) -> list[dict]:

@@ -22,7 +22,7 @@ from testbed.core import labels
 from tests.integration.records import left, sleeping
 from tests.integration.terminal import default_signals
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-clusters")]
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("testbed-upgrades")]
 
 TOPOLOGY = "topology: {workers: 1, timescale: 0.25}"
 FROZEN = f"""
