@@ -1,4 +1,4 @@
-"""How the DAGs reach the nodes (``topology.dags``), the production guide's choices:
+"""How the DAGs reach the nodes (``topology.dag_sync``), the production guide's choices:
 
 - ``copy`` (the default): every node that parses or runs DAGs gets its own copy of the folder
   at boot, as a deploy that copies files would leave it;
@@ -27,16 +27,6 @@ BUNDLE_NAME = "dags"
 # the line each pull prints (the node's log): the commit it holds, or why the pull failed
 SYNCED, SYNC_FAILED = "dag-sync: at", "dag-sync: pull failed"
 
-# The node's cron job, as a script its command starts under: ``sh dag-sync REPO FOLDER EVERY
-# COMMAND...``. The first clone before Airflow starts (retried until the server answers; a node
-# started again keeps its checkout and pulls once instead), then a pull every EVERY seconds in
-# the background (a pull that fails is logged with git's reason and the next one tried), then
-# the Airflow command itself. A pull makes the checkout the branch as the server has it (fetch,
-# then reset --hard, as git-sync does): a local edit is undone, and a branch moved back is
-# followed back. A fetch gives up after FETCH_TIMEOUT seconds (a frozen server does not freeze
-# the job: git's own protocol has no timeout).
-
-
 FETCH_TIMEOUT = 30
 
 
@@ -48,6 +38,14 @@ def pull_command(folder: str) -> str:
     )
 
 
+# The node's cron job, as a script its command starts under: ``sh dag-sync REPO FOLDER EVERY
+# COMMAND...``. The first clone before Airflow starts (retried until the server answers; a node
+# started again keeps its checkout and pulls once instead), then a pull every EVERY seconds in
+# the background (a pull that fails is logged with git's reason and the next one tried), then
+# the Airflow command itself. A pull makes the checkout the branch as the server has it (fetch,
+# then reset --hard, as git-sync does): a local edit is undone, and a branch moved back is
+# followed back. A fetch gives up after FETCH_TIMEOUT seconds (a frozen server does not freeze
+# the job: git's own protocol has no timeout).
 SYNC_SCRIPT = f"""#!/bin/sh
 repo=$1; dags=$2; every=$3; shift 3
 pull() {{

@@ -84,8 +84,8 @@ def check(
         raise ScenarioError(f"{source}: topology.dags: {scenario.topology.dags} is not a folder")
     folder = dags or (Path(scenario.topology.dags) if scenario.topology.dags else paths.dags_dir())
     scan = dagscan.scan(folder)
-    scenario, drift_errors = own.dag_drift_files(scenario, base or Path.cwd(), folder)
-    errors = cross_check(scenario, set(scan.ids)) + drift_errors
+    scenario, file_errors = own.step_files(scenario, base or Path.cwd(), folder)
+    errors = cross_check(scenario, set(scan.ids)) + file_errors
     if scenario.chaos_schedules:  # the user wrote one chaos step, not the steps it expanded to
         errors = [(_chaos_field(f), msg) for f, msg in errors]
     if not scan.complete:  # some DAG ids are computed: an id not listed may still exist

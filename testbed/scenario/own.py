@@ -31,7 +31,7 @@ def resolve_paths(scenario, base: Path, source: str):
     return scenario.model_copy(update={"topology": topo.model_copy(update=update)})
 
 
-def dag_drift_files(scenario, base: Path, folder: Path):
+def step_files(scenario, base: Path, folder: Path):
     """Each ``dag_drift`` fault's ``stale_from`` and each ``push_dags`` step's files resolved
     (relative to ``base``, the scenario's folder) and checked: (the scenario, [(field,
     problem)])."""
