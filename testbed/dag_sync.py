@@ -49,10 +49,10 @@ def pull_command(folder: str) -> str:
 SYNC_SCRIPT = f"""#!/bin/sh
 repo=$1; dags=$2; every=$3; shift 3
 pull() {{
-  if out=$({pull_command('"$dags"')} 2>&1); then
+  if out=$({{ {pull_command('"$dags"')}; }} 2>&1); then
     echo "{SYNCED} $(git -C "$dags" rev-parse --short HEAD)" >&2
   else
-    echo "{SYNC_FAILED} ($(date -u +%H:%M:%S)): $(echo "$out" | tail -n 1)" >&2
+    echo "{SYNC_FAILED} ($(date -u +%H:%M:%S)): $(echo "$out" | tr '\\n' ' ')" >&2
   fi
 }}
 if [ -d "$dags/.git" ]; then

@@ -10,8 +10,9 @@
 - Tests with the ``scenario`` marker run after the others (fewer reboots of the pool); while
   one runs, the next one's cluster boots ahead when the current cluster will not serve it
   (another topology, or a drill no reset undoes; see :mod:`testbed.pool`).
-- On a failed test that ran a scenario, the report gets the verdict, the tail of the history
-  and where the HTML report, the history and container logs were saved; with ``--junitxml``
+- On a failed test that ran a scenario, the report gets the verdict, the step timeline, the
+  last events, each node log's tail (:mod:`testbed.report.evidence`) and where the HTML
+  report, the history and container logs were saved; with ``--junitxml``
   every scenario test carries its record, report and expectations as properties.
 - Before the first boot, objects left by dead runs are garbage-collected.
 Importing this module is cheap and needs no Docker; only requesting a fixture touches it.
@@ -19,7 +20,6 @@ Importing this module is cheap and needs no Docker; only requesting a fixture to
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -206,6 +206,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 def _evidence(verdict, folder: Path, cluster) -> str:
+    from testbed.report import evidence
+
     logs = folder / "logs"
     try:
         logs.mkdir(exist_ok=True)
@@ -214,17 +216,18 @@ def _evidence(verdict, folder: Path, cluster) -> str:
     except Exception as exc:  # evidence is best effort; the verdict stands regardless
         logs = Path(f"(container logs not saved: {exc})")
     history = folder / "history.jsonl"
-    tail = history.read_text().splitlines()[-25:] if history.exists() else []
-    brief = [
-        json.dumps({k: e[k] for k in e if k not in ("wall",)})[:300] for e in map(json.loads, tail)
-    ]
+    events = evidence.read_events(history)
     return "\n".join(
         [
             *verdict.lines(),
             f"report: {folder / 'report.html'}",
             f"history: {history}",
             f"container logs: {logs}",
+            "timeline:",
+            *evidence.timeline(events),
             "last events:",
-            *brief,
+            *evidence.last_events(events),
+            "node logs (tails):",
+            *evidence.log_tails(logs),
         ]
     )

@@ -41,7 +41,13 @@ def test_a_failed_scenario_test_reports_its_verdict_and_evidence(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*testbed drill*", "FAIL  flip: never flipped", "history: *drill-1/history.jsonl"]
+        [
+            "*testbed drill*",
+            "FAIL  flip: never flipped",
+            "history: *drill-1/history.jsonl",
+            "timeline:",
+            "* step None wait*",
+        ]
     )
 
 
