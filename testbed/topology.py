@@ -86,6 +86,7 @@ BACKEND_LIMITS: dict[str, BackendLimits] = {
         dag_sync=("copy",),
         steps_not_built=frozenset(
             {"add_node", "remove_node", "upgrade", "migrate", "backup", "restore", "wait_node"}
+            | {"push_dags"}  # no git server (dag_sync: copy only)
             | {"chaos"}  # checked before the chaos step is drawn (the rest after)
         ),
     ),

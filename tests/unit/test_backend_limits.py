@@ -26,6 +26,7 @@ STEP = {
     "restore": {"restore": "before"},
     "wait_node": {"wait_node": {"node": "migrate"}},
     "sleep": {"sleep": "1s"},
+    "push_dags": {"push_dags": {"files": {"a.py": "a.py"}}},
 }
 
 

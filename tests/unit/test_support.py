@@ -1,0 +1,82 @@
+"""The backend support table (``testbed backends``, the README's copy) says what validation does:
+a kind marked unsupported on a backend is refused there for that reason, a supported one is not,
+and the README holds the table as generated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from testbed import support
+from testbed.core.errors import TestbedError
+from testbed.faults.registry import REGISTRY
+from testbed.scenario.load import from_data
+from testbed.topology import BACKENDS
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+TOPOLOGY = {
+    "docker": {"workers": 1, "kerberos": True},  # the Kerberos kinds' pieces, where built
+    "kubernetes": {"backend": "kubernetes", "executor": "KubernetesExecutor"},
+}
+EXTRA = {  # what each kind needs beyond name, kind and target to pass its model
+    "clock_jump": {"offset": "2m"},
+    "clock_skew": {"offset": "2m"},
+    "cpu_throttle": {"cpus": 0.2},
+    "memory_limit": {"memory": "600m"},
+    "db_lock": {"table": "dag"},
+    "link": {"toxic": "down"},
+    "dag_drift": {"file": "long_task.py"},
+}
+TARGET = {"link": "*", "db_lock": "postgres", "pod_delete": "scheduler", "rotate_key": "pg-krb"}
+REFUSED_FOR_BACKEND = (
+    "needs `topology: {backend",
+    "needs `topology: {kerberos: true}`",
+    "backend only",
+)
+
+
+def _refusal(kind: str, backend: str) -> str:
+    """What validation says of one fault of ``kind`` on ``backend`` ("" when it raises nothing)."""
+    fault = {
+        "name": "f",
+        "kind": kind,
+        "target": TARGET.get(kind, "scheduler"),
+        **EXTRA.get(kind, {}),
+    }
+    data = {
+        "name": "s",
+        "topology": TOPOLOGY[backend],
+        "steps": [{"fault": fault}, {"expect": {"name": "done", "check": "no_task_lost"}}],
+    }
+    try:
+        from_data(data, "s.yaml")
+    except TestbedError as exc:
+        return str(exc)
+    return ""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", list(REGISTRY))
+def test_each_fault_cell_is_what_validation_does(kind, backend):
+    cell = dict(
+        zip(BACKENDS, next(r for r in support.rows() if r.name == kind).cells, strict=True)
+    )[backend]
+    said = _refusal(kind, backend)
+    refused = any(needle in said for needle in REFUSED_FOR_BACKEND)
+    assert refused == (cell != support.YES), f"{kind} on {backend}: table {cell!r}, said {said!r}"
+
+
+def test_the_readme_holds_the_table_as_generated():
+    block = support.readme_block(README.read_text())
+    assert block is not None, f"no generated block in {README}"
+    assert block == support.markdown(), "README out of date: run `testbed backends --markdown`"
+
+
+def test_the_block_is_replaced_in_place_and_a_readme_without_one_is_refused():
+    text = f"intro\n{support.README_BEGIN}\nold\n{support.README_END}\nrest\n"
+    new = support.with_block(text)
+    assert new.startswith("intro\n") and new.endswith(f"{support.README_END}\nrest\n")
+    assert support.readme_block(new) == support.markdown()
+    with pytest.raises(ValueError, match="no .* block"):
+        support.with_block("intro\n")
