@@ -39,6 +39,10 @@ class Backend(Protocol):
         """The host port ``port`` of ``node`` (or a role) is published on."""
         ...
 
+    def output(self, cluster: Any, node: str, since_wall: float) -> str:
+        """What a node (or a role) wrote to its output since ``since_wall`` (epoch seconds)."""
+        ...
+
     def save_logs(self, cluster: Any, folder: Any) -> None:
         """Keep what only this backend holds (beyond the containers' logs) in ``folder``."""
         ...

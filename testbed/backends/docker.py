@@ -30,6 +30,10 @@ class DockerBackend:
         # Looked up every time: a restarted container gets a new host port from the engine.
         return runtime.host_port(cluster.container(node), port)
 
+    def output(self, cluster: Any, node: str, since_wall: float) -> str:
+        raw = cluster.container(node).logs(since=since_wall, stdout=True, stderr=True)
+        return raw.decode("utf-8", "replace")
+
     def save_logs(self, cluster: Any, folder: Any) -> None:
         """Nothing beyond the containers' logs, which the cluster saves."""
 

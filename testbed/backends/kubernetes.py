@@ -61,6 +61,11 @@ class KubernetesBackend(DockerBackend):
             return runtime.host_port(cluster.container(K8S_NODE), node_port)
         return super().host_port(cluster, node, port)
 
+    def output(self, cluster: Any, node: str, since_wall: float) -> str:
+        if node in cluster.topology.pods:  # the role's running pod (kubectl logs)
+            return k8s_node.pod_output(cluster, node, since_wall)
+        return super().output(cluster, node, since_wall)
+
     def save_logs(self, cluster: Any, folder: Any) -> None:
         """The pods' logs, listing and events (k8s.deploy.save_logs), while the node is here."""
         if K8S_NODE not in cluster.nodes:

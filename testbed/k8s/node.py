@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 from docker.models.containers import Container
@@ -165,6 +166,20 @@ def kubectl(
         return subprocess.CompletedProcess(
             cmd, 124, "", f"kubectl {args[0]}: no answer in {timeout} s"
         )
+
+
+def pod_output(ctx: Ctx, role: str, since_wall: float, timeout: float = 10) -> str:
+    """What the running pod of a role's Deployment wrote since ``since_wall`` (its role's
+    container), its previous container's output first when it was restarted (as a restarted
+    Docker container's log keeps what it wrote before); raises when the API does not answer
+    (an observation records the error)."""
+    since = datetime.fromtimestamp(since_wall, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    args = ("logs", f"deploy/{role}", "-c", role, f"--since-time={since}")
+    before = kubectl(ctx, *args, "--previous", timeout=timeout)  # fails: never restarted
+    done = kubectl(ctx, *args, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"kubectl logs {role}: {done.stderr.strip()[-200:]}")
+    return (before.stdout if before.returncode == 0 else "") + done.stdout
 
 
 def exec_in_pod(ctx: Ctx, role: str, cmd: list[str], *, timeout: float) -> runtime.ExecResult:

@@ -1,6 +1,7 @@
 """The node-log probe: the lines of a node's own output (its container's log) matching a
 pattern, written since a fault went in (or since the scenario began), for the checks that judge
-what a component said, or did not say, about a fault (``logged``)."""
+what a component said, or did not say, about a fault (``logged``). A role's pod on Kubernetes
+is read like a node (its backend's ``output``)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,7 @@ def node_log(cluster: Cluster, node: str, pattern: str, since_wall: float) -> di
     """One ``node_log`` observation of ``node``: ``{"line", "since", "count", "read", "last"}``."""
 
     def fn() -> dict[str, Any]:
-        raw = cluster.container(node).logs(since=since_wall, stdout=True, stderr=True)
-        lines = raw.decode("utf-8", "replace").splitlines()
+        lines = cluster.backend.output(cluster, node, since_wall).splitlines()
         hits = [ln for ln in lines if re.search(pattern, ln)]
         return {
             "line": pattern,
@@ -35,7 +35,7 @@ def node_log(cluster: Cluster, node: str, pattern: str, since_wall: float) -> di
 
 
 def gather_node_log(cluster: Cluster, runs: dict, params: Any) -> None:
-    if params.node not in cluster.nodes:
+    if params.node not in cluster.nodes and params.node not in cluster.topology.pods:
         return
     events = cluster.history.snapshot()
     fault = View(events).fault(params.after) if params.after else None

@@ -359,3 +359,27 @@ def test_node_ready_stamp_is_not_the_timeout_line():
     line = ready_stamp("k8s-node")
     assert line.search("[k8s-node    4.7s] node k8s-node Ready\n")
     assert not line.search("[k8s-node  300.0s] TIMEOUT waiting for node k8s-node Ready\n")
+
+
+def test_logged_may_read_a_role_pod_on_kubernetes_but_not_an_unknown_node():
+    def drill(node: str) -> dict:
+        return {
+            "name": "s",
+            "topology": K8S,
+            "steps": [
+                {"fault": {"name": "f", "kind": "pod_delete", "target": "scheduler"}},
+                {
+                    "expect": {
+                        "name": "l",
+                        "check": "logged",
+                        "node": node,
+                        "line": "x",
+                        "after": "f",
+                    }
+                },
+            ],
+        }
+
+    assert from_data(drill("scheduler"), "ok.yaml").steps[1].check == "logged"
+    with pytest.raises(TestbedError, match="unknown node 'worker-1'"):
+        from_data(drill("worker-1"), "bad.yaml")
