@@ -98,7 +98,7 @@ class AutoDiagnose:
     def request(self, node: str, reason: str) -> bool:
         """Start a capture of ``node`` unless the budget is spent or one is under way."""
         with self._lock:
-            if self.taken >= BUDGET or node in self._busy or node not in self.cluster.nodes:
+            if self.taken >= BUDGET or node in self._busy or not self.cluster.has(node):
                 return False
             self.taken += 1
             self._busy.add(node)

@@ -250,7 +250,9 @@ def diagnose(
     from testbed.diagnose import capture
 
     cluster = Cluster.attach(pick_run(run))
-    cluster.container(node)  # an unknown node is an error before anything is captured
+    if not cluster.has(node):  # an unknown node is an error before anything is captured
+        known = [*cluster.nodes, *cluster.topology.pods]
+        raise ClusterError(f"no node {node!r} in run {cluster.run_id}; nodes: {', '.join(known)}")
     folder = out or cluster.dir
     summary = capture(cluster, node, "testbed diagnose (by hand)", folder, timeout=timeout)
     for part, status in summary["parts"].items():

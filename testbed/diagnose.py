@@ -199,10 +199,7 @@ class _Capture:
     def stacks(self, part: Part) -> None:
         if self.state != "running":
             raise RuntimeError(f"node is {self.state}: cannot exec into it, no stacks")
-        c = self.cluster.container(self.node)
-        r = runtime.exec_run(
-            c, ["sh", "-c", PS_SCRIPT], timeout=part.remaining(5), user="airflow", node=self.node
-        )
+        r = self._exec(["sh", "-c", PS_SCRIPT], part.remaining(5))
         procs = parse_processes(r.output)
         part.out["processes.txt"] = r.output.partition("@@exe")[0]
         targets = python_processes(procs)
@@ -210,7 +207,7 @@ class _Capture:
         part.out["stacks.txt"] = "".join(chunks)
         failures = 0
         for p in targets:
-            text, ok = self._dump(c, p, part)
+            text, ok = self._dump(p, part)
             failures += not ok
             chunks.append(f"\n===== pid {p.pid} (ppid {p.ppid}, {p.stat}): {p.args}\n{text}")
             part.out["stacks.txt"] = "".join(chunks)
@@ -219,7 +216,12 @@ class _Capture:
         if failures == len(targets):
             raise RuntimeError(f"py-spy could not dump any of {len(targets)} processes")
 
-    def _dump(self, c, p: Proc, part: Part) -> tuple[str, bool]:
+    def _exec(self, cmd: list[str], timeout: float) -> runtime.ExecResult:
+        """As the ``airflow`` user, which needs no extra capability to ptrace its processes."""
+        backend = self.cluster.backend
+        return backend.diag_exec(self.cluster, self.node, cmd, timeout=timeout, user="airflow")
+
+    def _dump(self, p: Proc, part: Part) -> tuple[str, bool]:
         """py-spy's richest dump that works: with native frames, without, or (a stopped
         process cannot be ptrace-suspended) read without suspending it (``--nonblocking``)."""
         attempts = [["--native"], []] if self.native else [[]]
@@ -228,17 +230,16 @@ class _Capture:
             attempts = []
             notes.append("(process is stopped (SIGSTOP/T): read with --nonblocking)\n")
         for extra in [*attempts, ["--nonblocking"]]:
-            r = self._pyspy(c, ["py-spy", "dump", "--pid", str(p.pid), *extra], part)
+            r = self._pyspy(["py-spy", "dump", "--pid", str(p.pid), *extra], part)
             if r is not None and r.exit_code == 0:
                 return "".join(notes) + r.output, True
             why = "no answer in time" if r is None else _last_line(r.output) or r.exit_code
             notes.append(f"(py-spy dump {' '.join(extra)} failed: {why})\n")
         return "".join(notes), False
 
-    def _pyspy(self, c, cmd: list[str], part: Part) -> runtime.ExecResult | None:
+    def _pyspy(self, cmd: list[str], part: Part) -> runtime.ExecResult | None:
         try:
-            t = part.remaining(PYSPY_TIMEOUT)
-            return runtime.exec_run(c, cmd, timeout=t, user="airflow", node=self.node)
+            return self._exec(cmd, part.remaining(PYSPY_TIMEOUT))
         except ExecTimeout:
             return None
 
@@ -282,7 +283,7 @@ class _Capture:
         return fn
 
     def logs(self, part: Part) -> None:
-        lines = runtime.logs_tail(self.cluster.container(self.node), LOG_LINES)
+        lines = self.cluster.backend.output_tail(self.cluster, self.node, LOG_LINES)
         part.out["logs.txt"] = "\n".join(lines) + "\n"
 
 
@@ -314,7 +315,8 @@ def capture(
     deadline = t0 + timeout
     out_dir = next_folder(Path(folder), node)
     cap = _Capture(cluster, node, deadline, native)
-    cap.state = _bounded(lambda: runtime.state(cluster.container(node)), min(5, timeout), "?")
+    state = cluster.backend.state
+    cap.state = _bounded(lambda: state(cluster, node), min(5, timeout), "?")
     fns: dict[str, Callable[[Part], None]] = {"stacks": cap.stacks, "database": cap.database}
     if any(role_of(n) == "celery-worker" for n in cluster.nodes):
         fns["celery_active"] = cap.celery("active")

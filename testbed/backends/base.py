@@ -39,6 +39,21 @@ class Backend(Protocol):
         """The host port ``port`` of ``node`` (or a role) is published on."""
         ...
 
+    def diag_exec(
+        self, cluster: Any, node: str, cmd: list[str], *, timeout: float, user: str | None = None
+    ) -> ExecResult:
+        """Run ``cmd`` in a node (or a role) as ``user``, without its control plane: hang
+        diagnostics, where the control plane may be what hangs."""
+        ...
+
+    def state(self, cluster: Any, node: str) -> str:
+        """A node's (or a role's) state: ``running``, ``paused``, ``exited(N)``, ..."""
+        ...
+
+    def output_tail(self, cluster: Any, node: str, lines: int) -> list[str]:
+        """The last ``lines`` a node (or a role) wrote, read without its control plane."""
+        ...
+
     def output(self, cluster: Any, node: str, since_wall: float) -> str:
         """What a node (or a role) wrote to its output since ``since_wall`` (epoch seconds)."""
         ...

@@ -30,6 +30,18 @@ class DockerBackend:
         # Looked up every time: a restarted container gets a new host port from the engine.
         return runtime.host_port(cluster.container(node), port)
 
+    def diag_exec(
+        self, cluster: Any, node: str, cmd: list[str], *, timeout: float, user: str | None = None
+    ) -> runtime.ExecResult:
+        c = cluster.container(node)
+        return runtime.exec_run(c, cmd, timeout=timeout, user=user, node=node)
+
+    def state(self, cluster: Any, node: str) -> str:
+        return runtime.state(cluster.container(node))
+
+    def output_tail(self, cluster: Any, node: str, lines: int) -> list[str]:
+        return runtime.logs_tail(cluster.container(node), lines)
+
     def output(self, cluster: Any, node: str, since_wall: float) -> str:
         raw = cluster.container(node).logs(since=since_wall, stdout=True, stderr=True)
         return raw.decode("utf-8", "replace")

@@ -15,6 +15,7 @@ from testbed.backends.docker import DockerBackend
 from testbed.core import progress
 from testbed.images import k8s_node as k8s_image
 from testbed.k8s import deploy as k8s_deploy
+from testbed.k8s import local_exec
 from testbed.k8s import manifests as k8s_manifests
 from testbed.k8s import node as k8s_node
 from testbed.topology import K8S_NODE
@@ -60,6 +61,23 @@ class KubernetesBackend(DockerBackend):
                 raise KeyError(f"port {port} of {node} is not published (only {role_port})")
             return runtime.host_port(cluster.container(K8S_NODE), node_port)
         return super().host_port(cluster, node, port)
+
+    def diag_exec(
+        self, cluster: Any, node: str, cmd: list[str], *, timeout: float, user: str | None = None
+    ) -> runtime.ExecResult:
+        if node in cluster.topology.pods:  # through containerd: the API may be what hangs
+            return local_exec.exec_in(cluster, node, cmd, timeout=timeout, user=user)
+        return super().diag_exec(cluster, node, cmd, timeout=timeout, user=user)
+
+    def state(self, cluster: Any, node: str) -> str:
+        if node in cluster.topology.pods:
+            return local_exec.state(cluster, node)
+        return super().state(cluster, node)
+
+    def output_tail(self, cluster: Any, node: str, lines: int) -> list[str]:
+        if node in cluster.topology.pods:
+            return local_exec.tail(cluster, node, lines)
+        return super().output_tail(cluster, node, lines)
 
     def output(self, cluster: Any, node: str, since_wall: float) -> str:
         if node in cluster.topology.pods:  # the role's running pod (kubectl logs)

@@ -93,6 +93,10 @@ class Cluster:
                 f"no node {node!r} in run {self.run_id}; nodes: {', '.join(self.nodes)}"
             ) from None
 
+    def has(self, name: str) -> bool:
+        """``name`` is one of the run's nodes, or (on Kubernetes) the role of one of its pods."""
+        return name in self.nodes or name in self.topology.pods
+
     def version_of(self, node: str) -> str:
         """The Airflow version ``node`` runs (or will run when next created)."""
         return self.versions.get(node, self.topology.airflow_version)

@@ -35,7 +35,7 @@ def node_log(cluster: Cluster, node: str, pattern: str, since_wall: float) -> di
 
 
 def gather_node_log(cluster: Cluster, runs: dict, params: Any) -> None:
-    if params.node not in cluster.nodes and params.node not in cluster.topology.pods:
+    if not cluster.has(params.node):
         return
     events = cluster.history.snapshot()
     fault = View(events).fault(params.after) if params.after else None

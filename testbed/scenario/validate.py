@@ -384,13 +384,17 @@ def _expect(step: Expect, st: _State, dags: set[str]) -> list[tuple[str, str]]:
             out.append((field, _unknown("fault", p[field], st.faults)))
     if step.check == "drained_cleanly" and p.get("fault") in st.faults - st.signalling:
         out.append(("fault", f"{p['fault']!r} sends no TERM: use a stop, or a kill with signal"))
-    nodes = ("node",) if step.check in ("process_running", "logged") else ()
+    nodes = ("node",) if step.check in ("process_running", *POD_READERS) else ()
     for field in ("by", "target", *nodes):
-        pods = set(st.topology.pods) if step.check == "logged" and field == "node" else set()
+        pods = set(st.topology.pods) if step.check in POD_READERS and field == "node" else set()
         known = st.nodes | pods  # a role's pod on Kubernetes wrote its output too
         if p.get(field) is not None and p[field] not in known:
             out.append((field, _unknown("node", p[field], known)))
     return out
+
+
+# The checks whose ``node`` may be a role's pod on Kubernetes: what it wrote, where it was stuck.
+POD_READERS = ("logged", "stack_shows")
 
 
 # What each step kind is checked against across steps (by ``action``); each reads and updates

@@ -65,7 +65,10 @@ class Recorder:
 
 def _diag(tmp_path: Path, capture) -> AutoDiagnose:
     nodes = {"scheduler": 1, "dag-processor": 1, "api-server": 1}
-    cluster = SimpleNamespace(nodes=nodes, history=History(tmp_path / "h.jsonl"))
+    known = {*nodes, "triggerer"}  # the triggerer: a role of a pod, not a node
+    cluster = SimpleNamespace(
+        nodes=nodes, history=History(tmp_path / "h.jsonl"), has=known.__contains__
+    )
     return AutoDiagnose(cluster, tmp_path, capture)
 
 
@@ -154,3 +157,13 @@ def test_stack_shows_rejects_a_bad_regex():
 
     with pytest.raises(pydantic.ValidationError, match="not a regular expression"):
         REGISTRY["stack_shows"].params(node="scheduler", frame="PQexec(")
+
+
+def test_a_role_of_a_pod_is_captured_like_a_node_and_an_unknown_name_is_not(tmp_path):
+    rec = Recorder()
+    d = _diag(tmp_path, rec)
+    assert d.request("triggerer", "its pod went unhealthy")
+    assert not d.request("nowhere", "no such node or pod")
+    rec.release.set()
+    d.join(5)
+    assert [node for node, _ in rec.calls] == ["triggerer"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from testbed import diagnose
+from testbed.backends.docker import DockerBackend
 from testbed.core.history import History
 from testbed.core.secrets import Secrets
 from testbed.runtime import ExecResult
@@ -93,6 +94,7 @@ class FakeCluster:
         self.history = History(folder / "history.jsonl")
         self.secrets = Secrets.generate()
         self.dir = folder
+        self.backend = DockerBackend()  # its calls reach the faked runtime below
 
     def container(self, node: str) -> str:
         return self.nodes[node]

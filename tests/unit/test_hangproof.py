@@ -40,6 +40,9 @@ class FakeCluster:
         self.topology = Topology()
         self.nodes: dict = {}
 
+    def has(self, name: str) -> bool:
+        return name in self.nodes
+
 
 class FrozenAPI:
     """An api-server that accepts calls and never answers."""
