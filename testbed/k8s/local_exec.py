@@ -10,6 +10,7 @@ import itertools
 import os
 
 from testbed import runtime
+from testbed.core.errors import ExecTimeout
 from testbed.services import Ctx
 from testbed.topology import K8S_NODE
 
@@ -19,8 +20,10 @@ _EXEC_IDS = itertools.count(1)
 
 
 def _node_names(ctx: Ctx) -> list[str]:
-    """The Kubernetes nodes of the cluster (the control plane's first)."""
-    return sorted((n for n in ctx.nodes if n.startswith(K8S_NODE)), key=len)
+    """The running Kubernetes nodes of the cluster (the control plane's first): a stopped or
+    paused one cannot be exec'd into."""
+    nodes = sorted((n for n in ctx.nodes if n.startswith(K8S_NODE)), key=len)
+    return [n for n in nodes if runtime.state(ctx.container(n)) == "running"]
 
 
 def _running(ctx: Ctx, node: str, role: str) -> str | None:
@@ -43,19 +46,18 @@ def find(ctx: Ctx, role: str) -> tuple[str, str] | None:
 
 
 def state(ctx: Ctx, role: str) -> str:
-    """``running`` when the role's container runs, else what is known of it."""
-    for node in _node_names(ctx):
-        node_state = runtime.state(ctx.container(node))
-        if node_state != "running":
-            return f"its Kubernetes node {node} is {node_state}"
-    return "running" if find(ctx, role) else "no running container"
+    """``running`` when the role's container runs on a running node, else what is known."""
+    if find(ctx, role):
+        return "running"
+    down = [n for n in ctx.nodes if n.startswith(K8S_NODE) and n not in _node_names(ctx)]
+    return f"no running container (Kubernetes nodes not running: {', '.join(down) or 'none'})"
 
 
 def exec_in(
     ctx: Ctx, role: str, cmd: list[str], *, timeout: float, user: str | None = None
 ) -> runtime.ExecResult:
     """Run ``cmd`` in the role's running container as ``user`` (its image's user by default),
-    killed inside after ``timeout``."""
+    killed inside after ``timeout`` (then raises ExecTimeout, as ``runtime.exec_run``)."""
     found = find(ctx, role)
     if found is None:
         raise RuntimeError(f"no running container of {role} on the Kubernetes nodes")
@@ -64,7 +66,10 @@ def exec_in(
     who = ["--user", user] if user else []
     inner = ["timeout", "-s", "KILL", f"{timeout:g}", *cmd]
     ctr = [*NAMESPACE, "task", "exec", "--exec-id", exec_id, *who, cid, *inner]
-    return runtime.exec_run(ctx.container(node), ctr, timeout=timeout + 2, node=role)
+    result = runtime.exec_run(ctx.container(node), ctr, timeout=timeout + 2, node=role)
+    if result.exit_code == 137:  # the inner timeout's SIGKILL
+        raise ExecTimeout(role, cmd, timeout)
+    return result
 
 
 def tail(ctx: Ctx, role: str, lines: int) -> list[str]:

@@ -168,15 +168,15 @@ def kubectl(
         )
 
 
-def pod_output(ctx: Ctx, role: str, since_wall: float, timeout: float = 10) -> str:
+def pod_output(ctx: Ctx, role: str, since_wall: float, timeout: float = 12) -> str:
     """What the running pod of a role's Deployment wrote since ``since_wall`` (its role's
     container), its previous container's output first when it was restarted (as a restarted
     Docker container's log keeps what it wrote before); raises when the API does not answer
     (an observation records the error)."""
-    since = datetime.fromtimestamp(since_wall, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = datetime.fromtimestamp(since_wall, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     args = ("logs", f"deploy/{role}", "-c", role, f"--since-time={since}")
-    before = kubectl(ctx, *args, "--previous", timeout=timeout)  # fails: never restarted
-    done = kubectl(ctx, *args, timeout=timeout)
+    before = kubectl(ctx, *args, "--previous", timeout=timeout / 2)  # fails: never restarted
+    done = kubectl(ctx, *args, timeout=timeout / 2)
     if done.returncode != 0:
         raise RuntimeError(f"kubectl logs {role}: {done.stderr.strip()[-200:]}")
     return (before.stdout if before.returncode == 0 else "") + done.stdout

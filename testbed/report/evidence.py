@@ -58,7 +58,14 @@ def log_tails(logs: Path, n: int = LOG_TAIL) -> list[str]:
 
 
 def read_events(history: Path) -> list[dict[str, Any]]:
-    """The events of a history file (none when it is missing)."""
+    """The events of a history file (none when it is missing; a line a thread is still
+    writing is left out)."""
     if not history.exists():
         return []
-    return [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
+    events = []
+    for line in history.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events

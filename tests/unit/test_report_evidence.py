@@ -47,8 +47,8 @@ def test_each_saved_node_log_gives_its_last_lines_and_a_missing_folder_gives_non
     assert evidence.log_tails(tmp_path / "nothing") == []
 
 
-def test_read_events_skips_blank_lines_and_a_missing_file_is_empty(tmp_path):
+def test_read_events_skips_blank_and_half_written_lines_and_a_missing_file_is_empty(tmp_path):
     history = tmp_path / "history.jsonl"
     assert evidence.read_events(history) == []
-    history.write_text(json.dumps(_events()[0]) + "\n\n")
-    assert evidence.read_events(history)[0]["name"] == "down"
+    history.write_text(json.dumps(_events()[0]) + '\n\n{"seq": 1, "kind": "obs')
+    assert [e["name"] for e in evidence.read_events(history)] == ["down"]
