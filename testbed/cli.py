@@ -26,6 +26,7 @@ from rich.markup import escape
 from testbed import cli_cluster, runs
 from testbed.airflow_config import parse_overrides
 from testbed.chaos.cli import chaos as chaos_command
+from testbed.cli_backends import backends as backends_command
 from testbed.cli_cluster import check_workers, print_smoke
 from testbed.cli_known_issues import known_issues as known_issues_command
 from testbed.cli_preflight import preflight as preflight_command
@@ -229,34 +230,6 @@ def list_(
 
 
 @app.command()
-def backends(
-    markdown: bool = typer.Option(False, "--markdown", help="The table as Markdown."),
-    readme: Path | None = typer.Option(
-        None, help="Rewrite this README's generated block with the table (the repository's)."
-    ),
-) -> None:
-    """What each backend supports: topology choices, fault kinds, steps.
-
-    What validation allows on each; a scenario asking for more is refused before it boots.
-    Example: `testbed backends`, or `testbed backends --readme README.md` after a change."""
-    from rich.table import Table
-
-    from testbed import support
-
-    if readme is not None:
-        readme.write_text(support.with_block(readme.read_text()))
-        progress.result(f"{readme}: the backend table rewritten")
-        return
-    if markdown:
-        progress.result(support.markdown().rstrip("\n"))
-        return
-    table = Table("", *BACKENDS)
-    for row in support.rows():
-        table.add_row(f"{row.section}: {row.name}", *row.cells)
-    console.print(table)
-
-
-@app.command()
 def run(
     files: list[str] = typer.Argument(
         ..., help="Scenario files (.yaml or .py) or drill names, run in order."
@@ -415,6 +388,7 @@ app.command()(chaos_command)  # testbed/chaos/cli.py
 app.command()(soak_command)  # testbed/soak/cli.py
 app.command("known-issues")(known_issues_command)  # testbed/cli_known_issues.py
 app.command("preflight")(preflight_command)  # testbed/cli_preflight.py
+app.command("backends")(backends_command)  # testbed/cli_backends.py
 
 
 def _unwrap_paragraphs(typer_app: typer.Typer) -> None:

@@ -77,17 +77,21 @@ def markdown() -> str:
     return "\n".join(head + body) + "\n"
 
 
+def _block(readme: str) -> tuple[int, int] | None:
+    """Where the generated block's text starts and ends in a README (None: it has none)."""
+    begin, end = readme.find(README_BEGIN), readme.find(README_END)
+    return None if begin < 0 or end < begin else (begin + len(README_BEGIN), end)
+
+
 def readme_block(readme: str) -> str | None:
     """The generated block of a README (between the markers), or None when it has none."""
-    begin, end = readme.find(README_BEGIN), readme.find(README_END)
-    if begin < 0 or end < begin:
-        return None
-    return readme[begin + len(README_BEGIN) : end].strip("\n") + "\n"
+    span = _block(readme)
+    return None if span is None else readme[span[0] : span[1]].strip("\n") + "\n"
 
 
 def with_block(readme: str) -> str:
     """``readme`` with its generated block replaced by the current table."""
-    begin, end = readme.find(README_BEGIN), readme.find(README_END)
-    if begin < 0 or end < begin:
+    span = _block(readme)
+    if span is None:
         raise ValueError(f"no {README_BEGIN!r} ... {README_END!r} block in the README")
-    return readme[: begin + len(README_BEGIN)] + "\n" + markdown() + readme[end:]
+    return readme[: span[0]] + "\n" + markdown() + readme[span[1] :]
