@@ -49,7 +49,8 @@ def state(ctx: Ctx, role: str) -> str:
     """``running`` when the role's container runs on a running node, else what is known."""
     if find(ctx, role):
         return "running"
-    down = [n for n in ctx.nodes if n.startswith(K8S_NODE) and n not in _node_names(ctx)]
+    up = _node_names(ctx)  # read once: each name's state is an engine call
+    down = [n for n in ctx.nodes if n.startswith(K8S_NODE) and n not in up]
     return f"no running container (Kubernetes nodes not running: {', '.join(down) or 'none'})"
 
 
