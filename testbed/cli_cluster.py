@@ -107,16 +107,19 @@ def up(
     kubernetes: bool = typer.Option(
         False,
         "--kubernetes",
-        help="The Airflow roles as pods of a Kubernetes node (KubernetesExecutor); "
+        help="The Airflow roles as pods of a Kubernetes node (the KubernetesExecutor unless "
+        "--executor says CeleryExecutor); "
         "`docker exec -it <run>-k8s-node kubectl get pods` to look inside.",
     ),
     k8s_nodes: int = typer.Option(
         1, help="With --kubernetes: nodes (1-3); beyond the first they run the task pods."
     ),
-    executor: str = typer.Option(
-        "CeleryExecutor",
+    executor: str | None = typer.Option(
+        None,
         help="On Docker: CeleryExecutor, or LocalExecutor (tasks run under the scheduler; no "
-        "broker, no workers).",
+        "broker, no workers). With --kubernetes: KubernetesExecutor, or CeleryExecutor (a "
+        "worker pod per --workers).",
+        show_default="CeleryExecutor; KubernetesExecutor with --kubernetes",
     ),
 ) -> None:
     """Boot a cluster and leave it running; prints a status table and URLs.
@@ -129,12 +132,7 @@ def up(
     if dags is not None and not dags.is_dir():
         raise TestbedError(f"--dags: {dags} is not a folder")
     reqs = tuple(requirement_lines(requirements, "--requirements")) if requirements else ()
-    if kubernetes and executor != "CeleryExecutor":
-        raise typer.BadParameter(
-            "--kubernetes runs the KubernetesExecutor", param_hint="--executor"
-        )
-    if kubernetes:
-        executor = "KubernetesExecutor"
+    executor = executor or ("KubernetesExecutor" if kubernetes else "CeleryExecutor")
     check_workers(workers, executor)
     topology = Topology(
         workers,
@@ -156,8 +154,9 @@ def up(
             image_build.ensure_kubernetes(())
     cluster = Cluster(topology, detached=True, use_snapshot=snapshot)
     extra = ", Kerberos" if kerberos else ""
-    what = "Kubernetes, KubernetesExecutor" if kubernetes else f"{workers} workers"
+    what = f"{workers} workers" if topology.celery else executor
     what = "LocalExecutor, tasks under the scheduler" if topology.local else what
+    what = f"Kubernetes, {what}" if kubernetes else what
     progress.step(f"booting run {cluster.run_id} ({what}, Airflow {airflow_version}{extra})")
     cluster.up()
     progress.console.print(f"[green]all green[/] in {cluster.timings['total']:.1f}s")

@@ -31,9 +31,9 @@ from testbed.images.catalog import (
 INFRA = ("postgres", "redis", "minio", "toxiproxy")
 K8S_NODE = "k8s-node"  # the Kubernetes node container (backend: kubernetes)
 # backend: kubernetes runs the Airflow roles as pods of one node container; the database,
-# the log store and Toxiproxy stay containers beside it (a managed database outside the
-# cluster, as the guide recommends for production); no broker: KubernetesExecutor only
-K8S_INFRA = ("postgres", "minio", "toxiproxy", K8S_NODE)
+# the log store, Toxiproxy and (CeleryExecutor) the broker stay containers beside it (managed
+# services outside the cluster, as the guide recommends for the database)
+K8S_INFRA = ("postgres", "redis", "minio", "toxiproxy", K8S_NODE)
 # what runs inside a node (a ``hang`` fault's ``process``): on every node, and the control plane
 K8S_NODE_PROCESSES = ("kubelet", "kube-proxy", "containerd")
 K8S_PROCESSES = (
@@ -77,7 +77,7 @@ class BackendLimits:
 BACKEND_LIMITS: dict[str, BackendLimits] = {
     "docker": BackendLimits(executors=("CeleryExecutor", "LocalExecutor")),
     "kubernetes": BackendLimits(
-        executors=("KubernetesExecutor",),
+        executors=("KubernetesExecutor", "CeleryExecutor"),
         k8s_nodes=(1, 3),
         api_servers=1,
         kerberos=False,
@@ -273,10 +273,10 @@ class Topology:
         parts = [f"Airflow {self.airflow_version}", self.executor]
         if self.kubernetes:
             parts.append(f"on Kubernetes ({self.k8s_nodes} node(s); the roles as pods)")
-        elif self.local:
+        if self.local:
             parallelism = self.config.get("core", {}).get("parallelism", 32)
             parts.append(f"tasks run under the scheduler (parallelism {parallelism}), no broker")
-        else:
+        elif self.celery:
             parts.append(f"{len(self.worker_names)} Celery worker(s)")
         if self.api_servers > 1:
             parts.append(f"{self.api_servers} api-servers")
@@ -305,8 +305,9 @@ class Topology:
 
     @property
     def pods(self) -> list[str]:
-        """The Airflow roles run as Kubernetes Deployments (none on the Docker backend)."""
-        return list(AIRFLOW_CORE) if self.kubernetes else []
+        """The Airflow roles run as Kubernetes Deployments (none on the Docker backend): the
+        core roles, and with the CeleryExecutor one Deployment per Celery worker."""
+        return [*AIRFLOW_CORE, *self.worker_names] if self.kubernetes else []
 
     @property
     def worker_names(self) -> list[str]:
@@ -331,7 +332,7 @@ class Topology:
     def infra_nodes(self) -> list[str]:
         """The nodes booted before the metadata database is migrated."""
         if self.kubernetes:
-            return list(K8S_INFRA)
+            return [n for n in K8S_INFRA if self.celery or n != "redis"]
         infra = [n for n in INFRA if self.celery or n != "redis"]  # Redis: Celery's broker
         git = (GIT_SERVER,) if self.dag_sync != "copy" else ()
         return [*infra, *(KERBEROS_INFRA if self.kerberos else ()), *git]
@@ -351,12 +352,13 @@ class Topology:
     def links(self) -> list[Link]:
         """Every (component, backing service) pair, each with its own Toxiproxy port."""
         pairs = [(n, "postgres") for n in AIRFLOW_CORE]
-        if self.kubernetes:  # the pods' own links; no broker, task pods use the API only
-            return [Link(c, u, PROXY_BASE_PORT + i) for i, (c, u) in enumerate(pairs)]
         if self.celery:
             pairs.append(("scheduler", "redis"))
         for w in self.worker_names:
             pairs += [(w, "redis"), (w, "postgres")]
+        if self.kubernetes:  # the pods' links to the containers beside the node (Toxiproxy
+            # cannot reach a pod: the api-server's Execution API is reached directly)
+            return [Link(c, u, PROXY_BASE_PORT + i) for i, (c, u) in enumerate(pairs)]
         pairs += [(n, "postgres") for n in self.api_server_names[1:]]
         pairs.append(("migrate", "postgres"))  # the others above keep their ports
         # Airflow 3's own path: what runs tasks, triggers and callbacks reaches the api-server's

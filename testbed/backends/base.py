@@ -69,3 +69,7 @@ class Backend(Protocol):
     def node_of_host(self, cluster: Any, host: str) -> str:
         """The node a task ran on, from the hostname it recorded."""
         ...
+
+    def role_of_host(self, cluster: Any, host: str) -> str:
+        """The role (a pod's Deployment) a task ran in, from the hostname it recorded."""
+        ...

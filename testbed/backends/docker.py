@@ -55,3 +55,6 @@ class DockerBackend:
 
     def node_of_host(self, cluster: Any, host: str) -> str:
         return host  # a task's hostname is its worker's node name
+
+    def role_of_host(self, cluster: Any, host: str) -> str:
+        return host  # no pods: the node is the role

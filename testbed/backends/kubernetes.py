@@ -103,5 +103,9 @@ class KubernetesBackend(DockerBackend):
         return k8s_deploy.audit_settled(cluster, timeout=0 if stuck else K8S_SETTLE)
 
     def node_of_host(self, cluster: Any, host: str) -> str:
-        # a task pod's name: its node's
+        # a pod's name (a task pod's, a Celery worker's): its node's
         return k8s_deploy.node_of_pod(cluster, host) or host
+
+    def role_of_host(self, cluster: Any, host: str) -> str:
+        # a Celery worker pod's name: its Deployment's
+        return k8s_deploy.role_of_pod(cluster, host) or host

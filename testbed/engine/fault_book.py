@@ -22,6 +22,7 @@ from testbed.core import bounded
 from testbed.engine.steps_bound import StepFailed
 from testbed.engine.when import LogLine, ProbeAnswer, TaskState, Watch
 from testbed.faults import kinds
+from testbed.faults.registry import REGISTRY
 from testbed.scenario.validate import HOST_OF
 from testbed.scenario.when import When
 
@@ -63,7 +64,7 @@ class FaultBook:
         """Make the fault (its target resolved) and inject it now (within ``bound`` s), after
         ``delay`` s in a timer, or once ``when`` holds (``delay`` s after it, if given; a
         ``host_of:`` target resolved then); heal it after ``duration`` s if given."""
-        target = target if when else self.resolve(target)
+        target = target if when else self.resolve(target, kind)
         fault = FAULTS[kind](self.cluster, target, name=name, **params)
         self.faults[name] = fault
         if when is not None:
@@ -131,7 +132,7 @@ class FaultBook:
         inject), and a ``host_of:`` target resolved now that the task has a node."""
         after = round(time.monotonic() - seen, 3)
         fault.record("condition_held", condition=condition, match=match, after_s=after)
-        fault.target = self.resolve(fault.target)
+        fault.target = self.resolve(fault.target, fault.kind)
 
     def _later(self, seconds: float, fn: Callable[[], object]) -> threading.Timer:
         timer = threading.Timer(seconds, fn)
@@ -148,8 +149,9 @@ class FaultBook:
             timer.cancel()
             self.faults[name].record("inject_failed", error=f"never injected: {why}")
 
-    def resolve(self, target: str) -> str:
-        """``host_of:RUN.TASK`` -> the node the task instance last ran on."""
+    def resolve(self, target: str, kind: str) -> str:
+        """``host_of:RUN.TASK`` -> the node the task instance last ran on (a fault of a pod,
+        ``kind`` pod_delete: the pod's role)."""
         if not target.startswith(HOST_OF):
             return target
         run, _, task = target.removeprefix(HOST_OF).partition(".")
@@ -162,9 +164,11 @@ class FaultBook:
             v = ti.get("value") or {}
             if v.get("task_id") == task and v.get("hostname"):
                 host = v["hostname"]
-        if host:  # a task pod's name on Kubernetes: its node's
-            host = self.cluster.backend.node_of_host(self.cluster, host)
-        if host not in self.cluster.nodes:
+        pod = REGISTRY[kind].targets == "pod"
+        if host:  # a pod's name on Kubernetes: its node's (or for a pod fault its role's)
+            backend = self.cluster.backend
+            host = (backend.role_of_host if pod else backend.node_of_host)(self.cluster, host)
+        if host not in (self.cluster.topology.pods if pod else self.cluster.nodes):
             raise StepFailed(f"{target}: task has no node yet (hostname {host!r})")
         self.history.append("resolved", target=target, node=host)
         return host

@@ -197,6 +197,9 @@ class PodDeleteParams(Params):
             raise ValueError("'grace' is whole seconds (Kubernetes' grace period), e.g. 0s, 30s")
         return self
 
+    def sends_term(self) -> bool:
+        return self.grace != 0  # 0: a crash (SIGKILL first)
+
 
 class CpuThrottleParams(Params):
     # the node's CPU limit while the fault is in force: 0.1 is a tenth of one core

@@ -6,7 +6,8 @@ pod is SIGKILLed first (found by the pod's cgroup, inside the node containers; K
 would still send SIGTERM and wait at least 2 s, even with ``--force``), then the pod object is
 deleted. The Deployment
 makes a replacement pod (another name, another hostname: another SchedulerJob); the heal waits
-until the role has its ready pod again. The deleted pods are recorded.
+until the role has its ready pod again. The deleted pods are recorded, and the signal each got
+(TERM, or KILL for a crash) as a ``signal`` event on the pod's name (its hostname).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class PodDelete(Fault):
             raise FaultError(f"kubectl delete pod: {done.stderr.strip()[:300]}")
         self.deleted = pods
         self.record("deleted", pods=pods)
+        signal = "KILL" if self.grace == 0 else "TERM"  # a pod's name is its hostname: the
+        for pod in pods:  # task hosts checks such as drained_cleanly judge against
+            self.cluster.history.append("signal", node=pod, signal=signal, fault=self.name)
 
     def _kill(self, pods: list[str]) -> list[int]:
         """SIGKILL every process in the pods' cgroups, on whichever node they run."""

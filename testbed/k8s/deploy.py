@@ -1,7 +1,8 @@
 """Deploy Airflow into the node (the boot's "airflow" phase on Kubernetes) and wait for each
 role the way the Docker backend does: the migration Job completed, the API's health and the
 scheduler's health check answering through their NodePorts, the dag-processor's and
-triggerer's jobs heartbeating in the database (as `airflow jobs check` reads it).
+triggerer's jobs heartbeating in the database (as `airflow jobs check` reads it), a Celery
+worker answering Celery's ping.
 """
 
 from __future__ import annotations
@@ -10,20 +11,25 @@ import time
 from collections.abc import Callable
 
 from testbed.core import progress
-from testbed.core.errors import ClusterError
+from testbed.core.errors import ClusterError, ExecTimeout
 from testbed.k8s import manifests
+from testbed.k8s.node import exec_in_pod as k8s_exec
 from testbed.k8s.node import kubectl, node_container
 from testbed.readiness import NeverReady, Probe, wait_ready
+from testbed.runtime import ExecResult
 from testbed.services import airflow
-from testbed.topology import K8S_NODE
+from testbed.services.airflow import CELERY_PING as CELERY_PING_SCRIPT
+from testbed.topology import K8S_NODE, role_is_worker
 
-BESIDE = ("postgres", "minio", "toxiproxy")  # containers the pods reach by address
+BESIDE = ("postgres", "redis", "minio", "toxiproxy")  # containers the pods reach by address
+# a Celery worker pod answers a ping addressed to its own name (its hostname: the pod's)
+CELERY_PING = CELERY_PING_SCRIPT.replace('"celery@$1"', '"celery@$(hostname)"')
 
 
 def addresses(ctx) -> dict[str, str]:
-    """The run-network address of each container the pods talk to."""
+    """The run-network address of each container the pods talk to (Redis with Celery only)."""
     out = {}
-    for name in BESIDE:
+    for name in (n for n in BESIDE if n in ctx.topology.infra_nodes):
         c = ctx.container(name)
         c.reload()
         out[name] = c.attrs["NetworkSettings"]["Networks"][ctx.network.name]["IPAddress"]
@@ -83,6 +89,12 @@ def role_probe(ctx, role: str) -> Probe:
             lambda: airflow._http_ok(lambda: base() + path),
             interval=0.5,
         )
+    if role_is_worker(role):
+        return Probe(
+            f"celery inspect ping of the {role} pod's worker",
+            lambda: _celery_alive(ctx, role),
+            interval=1.0,
+        )
     return Probe(
         f"{airflow.JOB_TYPES[role]} heartbeat of the {role} pod in the job table",
         lambda: _job_alive(ctx, role),
@@ -105,6 +117,14 @@ def node_of_pod(ctx, pod: str) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
+def role_of_pod(ctx, pod: str) -> str | None:
+    """The role (Deployment) a pod belongs to, e.g. ``worker-2``; None if Kubernetes does not
+    say (a task pod has no role)."""
+    path = "jsonpath={.metadata.labels.component}"
+    done = kubectl(ctx, "get", "pod", pod, "-o", path, timeout=10)
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
 def _job_done(ctx) -> bool:
     """The Job succeeded; its ``Failed`` condition (the back-off limit reached) ends the wait
     with the migration's last lines."""
@@ -115,6 +135,15 @@ def _job_done(ctx) -> bool:
         logs = kubectl(ctx, "logs", f"job/{manifests.MIGRATION_JOB}", "--tail=20", timeout=10)
         raise NeverReady(f"airflow db migrate failed in its Job:\n{logs.stdout[-2000:]}")
     return succeeded == "1"
+
+
+def _celery_alive(ctx, role: str) -> bool:
+    """The worker in the role's pod answers Celery's ping through the broker."""
+    try:
+        done: ExecResult = k8s_exec(ctx, role, ["sh", "-c", CELERY_PING], timeout=20)
+    except ExecTimeout:
+        return False
+    return done.exit_code == 0
 
 
 def _job_alive(ctx, role: str) -> bool:

@@ -1,5 +1,7 @@
 """The Kubernetes objects of an Airflow deployment, as the official Helm chart makes them:
-one Deployment per role (api-server, scheduler, dag-processor, triggerer), the migration Job,
+one Deployment per role (api-server, scheduler, dag-processor, triggerer; with the
+CeleryExecutor one per Celery worker, with the chart's 600 s grace for a warm shutdown), the
+migration Job,
 the pod template the KubernetesExecutor launches each task from, the scheduler's service
 account with the pod launcher's Role, Services for the API (the Execution API's address for
 task pods) and the scheduler's health check, and the configuration as Secrets.
@@ -20,8 +22,8 @@ import yaml
 
 from testbed import airflow_config as AC
 from testbed.core.secrets import Secrets
-from testbed.services.airflow import ROLE_COMMANDS
-from testbed.topology import Topology
+from testbed.services.airflow import ROLE_COMMANDS, role_of
+from testbed.topology import Topology, role_is_worker
 
 NAMESPACE = "default"
 API_CLUSTER_IP = "10.96.0.80"  # in the apiserver's service range (10.96.0.0/16)
@@ -35,7 +37,10 @@ TEMPLATE_FILE = f"{TEMPLATE_DIR}/pod_template.yaml"
 MIGRATION_JOB = "run-airflow-migrations"
 SCHEDULER_SA = "airflow-scheduler"
 WORKER_SA = "airflow-worker"
-WORKER = "worker"  # the config identity of the task pods (no Celery workers here)
+WORKER = "worker"  # the config identity of the KubernetesExecutor's task pods
+# the chart's workers.terminationGracePeriodSeconds: a TERMed Celery worker finishes its tasks
+WORKER_GRACE = 600
+CELERY_LABEL = "testbed.io/celery-worker"  # every Celery worker's pod (their anti-affinity)
 NO_DNS = "127.0.0.1"  # a pod's only nameserver: an unknown name fails at once, not in 5 s
 LABELS = {"tier": "airflow", "release": "testbed"}
 POOL_LABEL = "testbed.io/pool"  # each node's, set by its kubelet (K8S_POOL)
@@ -55,7 +60,8 @@ def objects(
     out.append(_template_map(pod_template(topology, image, hosts)))
     out += [_service(role, *ports) for role, ports in NODE_PORTS.items()]
     out.append(_migration_job(image, hosts))
-    out += [_deployment(role, image, hosts) for role in topology.pods]
+    pool = TASKS if topology.k8s_workers else SYSTEM  # Celery workers: where task pods go
+    out += [_deployment(role, image, hosts, pool) for role in topology.pods]
     return out
 
 
@@ -230,10 +236,11 @@ def _writable_secrets(spec: dict[str, Any]) -> None:
     c["command"] = ["sh", "-c", copy, "--", *c["command"]]
 
 
-def _deployment(role: str, image: str, hosts: dict[str, str]) -> dict[str, Any]:
-    spec = _pod_spec(role, image, hosts, container=role)
+def _deployment(role: str, image: str, hosts: dict[str, str], pool: str) -> dict[str, Any]:
+    worker = role_is_worker(role)
+    spec = _pod_spec(role, image, hosts, container=role, pool=pool if worker else SYSTEM)
     c = spec["containers"][0]
-    c["command"] = ROLE_COMMANDS[role]
+    c["command"] = ROLE_COMMANDS[role_of(role)]
     if role in NODE_PORTS:
         port = NODE_PORTS[role][0]
         c["ports"] = [{"containerPort": port}]
@@ -245,6 +252,8 @@ def _deployment(role: str, image: str, hosts: dict[str, str]) -> dict[str, Any]:
         spec["volumes"].append({"name": "pod-template", "configMap": {"name": "pod-template"}})
         c["volumeMounts"].append({"name": "pod-template", "mountPath": TEMPLATE_DIR})
     labels = {**LABELS, "component": role}
+    if worker:
+        _celery_worker(spec, labels)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -255,4 +264,21 @@ def _deployment(role: str, image: str, hosts: dict[str, str]) -> dict[str, Any]:
             "selector": {"matchLabels": {"component": role}},
             "template": {"metadata": {"labels": labels}, "spec": spec},
         },
+    }
+
+
+def _celery_worker(spec: dict[str, Any], labels: dict[str, str]) -> None:
+    """As the chart runs a Celery worker: a grace long enough for the warm shutdown (one TERM:
+    no new tasks, the running ones finish), and the workers spread over the nodes (the chart's
+    default preferred anti-affinity)."""
+    labels[CELERY_LABEL] = "true"
+    spec["terminationGracePeriodSeconds"] = WORKER_GRACE
+    term = {"labelSelector": {"matchLabels": {CELERY_LABEL: "true"}}}
+    term["topologyKey"] = "kubernetes.io/hostname"
+    spec["affinity"] = {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "podAffinityTerm": term}
+            ]
+        }
     }

@@ -242,13 +242,10 @@ def _backend_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
 def _fault_target(step: Fault, st: _State) -> list[tuple[str, str]]:
     """A pod role (pod_delete), the node a task ran on, a link (or a glob of links), a node."""
     if step.spec.targets == "pod":
-        if step.target not in st.topology.pods:
-            return [("target", _unknown("pod role", step.target, set(st.topology.pods)))]
-    elif step.target.startswith(HOST_OF):
-        run = step.target[len(HOST_OF) :].partition(".")[0]
-        if run not in st.runs:
-            return [("target", _unknown("run", run, st.runs) + f" (in {step.target!r})")]
-    elif step.spec.targets == "database":
+        return _pod_target(step, st)
+    if step.target.startswith(HOST_OF):
+        return _host_of_run(step, st)
+    if step.spec.targets == "database":
         if step.target != "postgres":
             return [("target", f"a {step.kind} fault targets the metadata database: postgres")]
     elif step.spec.targets == "link":
@@ -283,6 +280,26 @@ def _fault_target(step: Fault, st: _State) -> list[tuple[str, str]]:
     elif step.spec.targets == "airflow_node" and step.target in st.not_airflow | st.sidecars:
         airflow = ", ".join(sorted(st.nodes - st.not_airflow - st.sidecars))
         return [("target", f"a {step.kind} fault targets a node running Airflow: {airflow}")]
+    return []
+
+
+def _pod_target(step: Fault, st: _State) -> list[tuple[str, str]]:
+    """A pod role, or (``host_of:``) the Celery worker pod a task ran in."""
+    if not step.target.startswith(HOST_OF):
+        if step.target not in st.topology.pods:
+            return [("target", _unknown("pod role", step.target, set(st.topology.pods)))]
+        return []
+    if not st.topology.celery:
+        why = "a task pod is no Deployment's: kill its node (kind kill, target host_of:...)"
+        return [("target", f"{step.kind} of {step.target}: {why}")]
+    return _host_of_run(step, st)
+
+
+def _host_of_run(step: Fault, st: _State) -> list[tuple[str, str]]:
+    """``host_of:RUN.TASK`` names a run triggered before it."""
+    run = step.target[len(HOST_OF) :].partition(".")[0]
+    if run not in st.runs:
+        return [("target", _unknown("run", run, st.runs) + f" (in {step.target!r})")]
     return []
 
 
@@ -383,7 +400,13 @@ def _expect(step: Expect, st: _State, dags: set[str]) -> list[tuple[str, str]]:
         if isinstance(p.get(field), str) and p[field] not in st.faults:
             out.append((field, _unknown("fault", p[field], st.faults)))
     if step.check == "drained_cleanly" and p.get("fault") in st.faults - st.signalling:
-        out.append(("fault", f"{p['fault']!r} sends no TERM: use a stop, or a kill with signal"))
+        out.append(
+            (
+                "fault",
+                f"{p['fault']!r} sends no TERM: use a stop, a kill with signal, "
+                "or a pod_delete with grace",
+            )
+        )
     nodes = ("node",) if step.check in ("process_running", *POD_READERS) else ()
     for field in ("by", "target", *nodes):
         pods = set(st.topology.pods) if step.check in POD_READERS and field == "node" else set()

@@ -61,6 +61,11 @@ def test_report_command_writes_each_scenario_report_of_a_run(tmp_path):
     [
         (["--timescale", "0.1"], "timescale: must be between 0.2 and 1, got 0.1"),
         (["--dags", "no/such/folder"], "--dags: no/such/folder is not a folder"),
+        (
+            ["--kubernetes", "--executor", "LocalExecutor"],
+            "executor 'LocalExecutor' is not built for backend kubernetes",
+        ),
+        (["--kubernetes", "--workers", "3"], "the KubernetesExecutor runs no Celery workers"),
     ],
 )
 def test_up_refuses_bad_input_before_booting(tmp_path, args, says):

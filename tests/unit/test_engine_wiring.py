@@ -54,4 +54,4 @@ def test_a_replaced_runs_dict_is_what_the_fault_book_reads(tmp_path):
     runner = engine.Runner(FakeCluster(tmp_path), api=FrozenAPI(), probes=[])
     runner.runs = {}
     with pytest.raises(engine.StepFailed, match="run 'r' was not triggered"):
-        runner.book.resolve("host_of:r.t")
+        runner.book.resolve("host_of:r.t", "kill")

@@ -42,7 +42,10 @@ def test_topology_runs_airflow_as_pods_beside_the_database(k8s):
 @pytest.mark.parametrize(
     "kwargs, needle",
     [
-        ({"backend": "kubernetes"}, "CeleryExecutor' is not built for backend kubernetes"),
+        (
+            {"backend": "kubernetes", "executor": "LocalExecutor"},
+            "LocalExecutor' is not built for backend kubernetes",
+        ),
         ({"executor": "KubernetesExecutor"}, "not built for backend docker"),
         ({"backend": "nomad"}, "allowed docker, kubernetes"),
         (
@@ -246,7 +249,7 @@ def test_more_k8s_inputs_refused_before_boot():
         (
             {"name": "f", "kind": "pod_delete", "target": "host_of:r.work"},
             K8S,
-            "unknown pod role 'host_of:r.work'",
+            "a task pod is no Deployment's",
         ),
         ({"name": "f", "kind": "remove", "target": "k8s-node"}, K8S, "holds the cluster's CA"),
         (
@@ -302,7 +305,9 @@ def test_pod_delete_with_grace_deletes_gracefully_and_records_the_pods(monkeypat
     f = kf.PodDelete(Cluster(), "scheduler", grace=30)
     f.inject()
     assert fake.calls == [("delete", "pod", "scheduler-abc", "--wait=false", "--grace-period=30")]
-    assert f.deleted == ["scheduler-abc"] and events[-1]["pods"] == ["scheduler-abc"]
+    assert f.deleted == ["scheduler-abc"] and events[-2]["pods"] == ["scheduler-abc"]
+    # the pod's name is the hostname a task records: its TERM is judged against it
+    assert events[-1] == {"node": "scheduler-abc", "signal": "TERM", "fault": f.name}
     fake.answers["delete"] = (1, "", "Forbidden")
     with pytest.raises(kf.FaultError, match="Forbidden"):
         kf.PodDelete(Cluster(), "scheduler", grace=30).inject()

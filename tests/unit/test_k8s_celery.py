@@ -1,0 +1,118 @@
+"""Celery on Kubernetes, the pure parts: the topology (the broker beside the node, a Deployment
+per worker), the worker Deployments as the chart makes them, and what a scenario may ask of
+them. No Docker, no Kubernetes."""
+
+from __future__ import annotations
+
+import pytest
+
+from testbed.core.errors import TestbedError
+from testbed.core.secrets import Secrets
+from testbed.k8s import manifests as M
+from testbed.scenario.load import from_data
+from testbed.topology import Topology
+
+IMAGE = "testbed-airflow-extra:3.3.2-abc"
+HOSTS = {"postgres": "172.18.0.2", "redis": "172.18.0.5", "minio": "172.18.0.3"}
+CELERY = {"backend": "kubernetes", "executor": "CeleryExecutor"}
+
+
+def deployments(topology: Topology) -> dict[str, dict]:
+    objs = M.objects(topology, Secrets.generate(), IMAGE, HOSTS)
+    return {o["metadata"]["name"]: o for o in objs if o["kind"] == "Deployment"}
+
+
+def test_celery_on_kubernetes_runs_a_pod_per_worker_and_the_broker_beside_the_node():
+    t = Topology(3, **CELERY)
+    assert t.pods[-3:] == ["worker-1", "worker-2", "worker-3"] and t.airflow_nodes == []
+    assert (
+        "redis" in t.infra_nodes
+        and "redis" not in Topology(**{**CELERY, "executor": "KubernetesExecutor"}).infra_nodes
+    )
+    labels = {link.label for link in t.links()}
+    assert {"scheduler->redis", "worker-2->redis", "worker-3->postgres"} <= labels
+    # Toxiproxy cannot reach a pod: the Execution API is not behind a link on Kubernetes
+    assert not [k for k in labels if k.endswith("->api-server")]
+    assert "2 Celery worker(s)" in Topology(2, **CELERY).describe()
+
+
+def test_worker_deployments_run_celery_with_the_charts_grace_spread_over_the_task_nodes():
+    one_node = deployments(Topology(2, **CELERY))
+    three = deployments(Topology(2, **CELERY, k8s_nodes=3))
+    for d in (one_node, three):
+        spec = d["worker-1"]["spec"]["template"]["spec"]
+        assert spec["containers"][0]["command"] == ["airflow", "celery", "worker"]
+        assert spec["containers"][0]["name"] == "worker-1"  # where exec and logs find it
+        assert spec["terminationGracePeriodSeconds"] == M.WORKER_GRACE == 600
+        term = spec["affinity"]["podAntiAffinity"][
+            "preferredDuringSchedulingIgnoredDuringExecution"
+        ]
+        selector = term[0]["podAffinityTerm"]["labelSelector"]["matchLabels"]
+        labels = d["worker-2"]["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= labels.items()  # the two workers repel each other
+    assert three["worker-1"]["spec"]["template"]["spec"]["nodeSelector"][M.POOL_LABEL] == M.TASKS
+    assert (
+        one_node["worker-1"]["spec"]["template"]["spec"]["nodeSelector"][M.POOL_LABEL] == M.SYSTEM
+    )
+    # the core roles stay on the control plane's node, with no worker's grace
+    scheduler = three["scheduler"]["spec"]["template"]["spec"]
+    assert scheduler["nodeSelector"][M.POOL_LABEL] == M.SYSTEM
+    assert "terminationGracePeriodSeconds" not in scheduler
+
+
+def _drill(topology: dict, target: str) -> dict:
+    return {
+        "name": "s",
+        "topology": topology,
+        "steps": [
+            {"trigger": {"name": "r", "dag": "long_task"}},
+            {"fault": {"name": "f", "kind": "pod_delete", "target": target, "grace": "60s"}},
+            {"expect": {"name": "d", "check": "drained_cleanly", "fault": "f"}},
+        ],
+    }
+
+
+def test_pod_delete_of_the_worker_a_task_runs_in_is_validated_before_boot():
+    assert (
+        from_data(_drill(CELERY, "host_of:r.work"), "ok.yaml").steps[1].target == "host_of:r.work"
+    )
+    assert from_data(_drill(CELERY, "worker-2"), "ok.yaml")
+    k8s = {**CELERY, "executor": "KubernetesExecutor"}
+    cases = [
+        (k8s, "host_of:r.work", "a task pod is no Deployment's"),
+        (CELERY, "host_of:nope.work", "unknown run 'nope'"),
+        (CELERY, "worker-3", "unknown pod role 'worker-3'"),
+    ]
+    for topology, target, needle in cases:
+        with pytest.raises(TestbedError, match=needle):
+            from_data(_drill(topology, target), "bad.yaml")
+
+
+def test_a_host_of_target_of_a_pod_fault_resolves_to_the_pods_role(monkeypatch):
+    """The fault book asks the backend for the role of the pod a task ran in (pod_delete), and
+    for its node otherwise (kill)."""
+    from testbed.engine import fault_book as fb
+
+    class Backend:
+        def role_of_host(self, cluster, host):
+            return {"worker-2-7f9c-x1": "worker-2"}.get(host, host)
+
+        def node_of_host(self, cluster, host):
+            return {"worker-2-7f9c-x1": "k8s-node-3"}.get(host, host)
+
+    class Cluster:
+        backend = Backend()
+        topology = Topology(2, **CELERY, k8s_nodes=3)
+        nodes = dict.fromkeys(topology.nodes)
+        history = type("H", (), {"append": lambda self, kind, **f: None})()
+
+    ti = {"value": {"task_id": "work", "hostname": "worker-2-7f9c-x1"}}
+    monkeypatch.setattr(fb.observe, "task_instances", lambda cluster, dag, run: [ti])
+    book = fb.FaultBook.__new__(fb.FaultBook)
+    book.cluster, book.history = Cluster(), Cluster.history
+    book._runs = lambda: {"r": ("long_task", "manual__1")}
+    assert book.resolve("host_of:r.work", "pod_delete") == "worker-2"
+    assert book.resolve("host_of:r.work", "kill") == "k8s-node-3"
+    ti["value"]["hostname"] = "elsewhere"
+    with pytest.raises(fb.StepFailed, match="task has no node yet"):
+        book.resolve("host_of:r.work", "pod_delete")
