@@ -18,7 +18,7 @@ from testbed.core import labels as L
 from testbed.core import paths, progress
 from testbed.core.errors import ClusterError, TestbedError
 from testbed.images import catalog
-from testbed.topology import Topology
+from testbed.topology import Topology, runs_celery
 
 console = progress.results  # results on stdout; progress on stderr
 ONLY_RUN = "the only running one"  # --run's default where one cluster is meant
@@ -77,7 +77,7 @@ def print_cluster(cluster) -> None:
 
 def check_workers(workers: int, executor: str) -> None:
     """``--workers`` means Celery workers: refused with another executor (not ignored)."""
-    if workers != 2 and executor != "CeleryExecutor":
+    if workers != 2 and not runs_celery(executor):
         raise typer.BadParameter(
             f"the {executor} runs no Celery workers; leave --workers out", param_hint="--workers"
         )
@@ -117,8 +117,8 @@ def up(
     executor: str | None = typer.Option(
         None,
         help="On Docker: CeleryExecutor, or LocalExecutor (tasks run under the scheduler; no "
-        "broker, no workers). With --kubernetes: KubernetesExecutor, or CeleryExecutor (a "
-        "worker pod per --workers).",
+        "broker, no workers). With --kubernetes: KubernetesExecutor, CeleryExecutor (a "
+        "worker pod per --workers), or both: CeleryExecutor,KubernetesExecutor.",
         show_default="CeleryExecutor; KubernetesExecutor with --kubernetes",
     ),
 ) -> None:

@@ -53,6 +53,7 @@ SIDECAR_SUFFIX = "-kerberos"
 # pulled on a timer, or Airflow 3's versioned git DAG bundle
 DAG_SYNC_MODES = ("copy", "git", "bundle")
 PROXY_BASE_PORT = 20000
+HYBRID = "CeleryExecutor,KubernetesExecutor"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -77,7 +78,9 @@ class BackendLimits:
 BACKEND_LIMITS: dict[str, BackendLimits] = {
     "docker": BackendLimits(executors=("CeleryExecutor", "LocalExecutor")),
     "kubernetes": BackendLimits(
-        executors=("KubernetesExecutor", "CeleryExecutor"),
+        # the last: the hybrid (Airflow 3's two executors at once; a task picks one with
+        # executor=, the first is the default), as the chart's CeleryKubernetesExecutor was
+        executors=("KubernetesExecutor", "CeleryExecutor", HYBRID),
         k8s_nodes=(1, 3),
         api_servers=1,
         kerberos=False,
@@ -93,6 +96,11 @@ BACKEND_LIMITS: dict[str, BackendLimits] = {
 }
 BACKENDS = tuple(BACKEND_LIMITS)
 EXECUTORS = tuple(dict.fromkeys(e for b in BACKEND_LIMITS.values() for e in b.executors))
+
+
+def runs_celery(executor: str) -> bool:
+    """``executor`` (one, or several comma-separated) includes the CeleryExecutor."""
+    return "CeleryExecutor" in executor.split(",")
 
 
 def worker_name(i: int) -> str:
@@ -255,8 +263,9 @@ class Topology:
 
     @property
     def celery(self) -> bool:
-        """Celery workers and their broker (Redis) run: the CeleryExecutor."""
-        return self.executor == "CeleryExecutor"
+        """Celery workers and their broker (Redis) run: the CeleryExecutor (alone or with the
+        KubernetesExecutor)."""
+        return runs_celery(self.executor)
 
     @property
     def local(self) -> bool:

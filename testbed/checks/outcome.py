@@ -5,6 +5,7 @@ api-server failed with "not found"."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ class OutcomeParams(BaseModel):
     run: str
     task: str | None = None  # none: every task of the run
     state: Literal["success", "failed"] | None = None  # every instance of the task ended so
+    # host names, or globs (``worker-1-*``: a pod of the Deployment worker-1 on Kubernetes)
     hosts: list[str] | None = None  # each of these ran at least one of them
     host: str | None = None  # judge only the instances that ran on this node (at least one)
     error: Regex | None = None  # with failed: a line of each failed attempt's log matches
@@ -56,13 +58,15 @@ def task_outcome(view: View, p: OutcomeParams) -> CheckResult:
         return CheckResult.failed(f"run {p.run!r} was never triggered")
     series = [[e["value"] for e in s] for (t, _), s in sorted(view.task_series(p.run).items())]
     series = [vals for vals in series if p.task in (None, vals[-1]["task_id"])]
-    tis = [vals[-1] for vals in series if p.host is None or vals[-1].get("hostname") == p.host]
+    tis = [vals[-1] for vals in series if _on(vals[-1], p.host)]
     where = f" on {p.host}" if p.host else ""
     problems = _ended(p, tis, where) if p.state else []
     if p.passed_through and not any(_passed(v, p) for vals in series for v in vals):
         problems.append(f"no instance{where} was seen {p.passed_through}")
     ran = {t.get("hostname") for t in tis}
-    problems += [f"no instance ran on {h}" for h in p.hosts or [] if h not in ran]
+    problems += [
+        f"no instance ran on {h}" for h in p.hosts or [] if not fnmatch.filter(ran - {None}, h)
+    ]
     first = _first_error(view, p, tis, problems)
     m = {"hosts": sorted(h for h in ran if h), "first_error": first and first[-200:]}
     if problems:
@@ -74,8 +78,13 @@ def task_outcome(view: View, p: OutcomeParams) -> CheckResult:
     return CheckResult.passed(f"all {what} ended {p.state} on {', '.join(m['hosts'])}{said}", **m)
 
 
+def _on(v: dict[str, Any], host: str | None) -> bool:
+    """The instance ran on ``host`` (a name or a glob; None: anywhere)."""
+    return host is None or fnmatch.fnmatchcase(v.get("hostname") or "", host)
+
+
 def _passed(v: dict[str, Any], p: OutcomeParams) -> bool:
-    return v["state"] == p.passed_through and (p.host is None or v.get("hostname") == p.host)
+    return v["state"] == p.passed_through and _on(v, p.host)
 
 
 def _ended(p: OutcomeParams, tis: list[dict], where: str) -> list[str]:

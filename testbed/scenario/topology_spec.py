@@ -12,7 +12,14 @@ from testbed import timescale
 from testbed.core.values import ConfigKey, Duration, nested_config
 from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
 from testbed.scenario.base import Strict
-from testbed.topology import BACKEND_LIMITS, BACKENDS, DAG_SYNC_MODES, EXECUTORS, Topology
+from testbed.topology import (
+    BACKEND_LIMITS,
+    BACKENDS,
+    DAG_SYNC_MODES,
+    EXECUTORS,
+    Topology,
+    runs_celery,
+)
 
 
 class TopologySpec(Strict):
@@ -58,7 +65,7 @@ class TopologySpec(Strict):
     @model_validator(mode="after")
     def _workers_need_celery(self) -> TopologySpec:
         executor = self.executor or BACKEND_LIMITS[self.backend].executors[0]
-        if "workers" in self.model_fields_set and executor != "CeleryExecutor":
+        if "workers" in self.model_fields_set and not runs_celery(executor):
             raise ValueError(
                 f"workers: the {executor} runs no Celery workers (tasks run "
                 + ("under the scheduler" if executor == "LocalExecutor" else "as pods")

@@ -92,5 +92,10 @@ def test_the_topology_is_checked_against_its_backends_limits(kwargs, needle):
 
 def test_what_the_table_allows_builds():
     assert Topology(api_servers=3, kerberos=True).limits is BACKEND_LIMITS["docker"]
-    assert Topology(**K8S, k8s_nodes=3).limits.executors == ("KubernetesExecutor", "CeleryExecutor")
+    executors = Topology(**K8S, k8s_nodes=3).limits.executors
+    assert executors == (
+        "KubernetesExecutor",
+        "CeleryExecutor",
+        "CeleryExecutor,KubernetesExecutor",
+    )
     assert Topology(config={"core": {"executor": "CeleryExecutor"}}).executor == "CeleryExecutor"

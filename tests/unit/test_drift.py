@@ -173,6 +173,15 @@ def test_task_outcome_needs_every_instance_in_the_state_on_the_named_hosts():
     assert not r.ok and "read[1] on worker-2 is failed" in r.detail
 
 
+def test_task_outcome_hosts_may_be_globs_of_pod_names():
+    pods = {(0, "worker-1-5bf4bb46c8-pkcc6"): "success", (1, "hybrid-task-read-e7uz"): "success"}
+    assert _task_outcome(_outcome(pods), state="success", hosts=["worker-1-*", "hybrid-*"]).ok
+    r = _task_outcome(_outcome(pods), state="success", hosts=["worker-2-*"])
+    assert not r.ok and "no instance ran on worker-2-*" in r.detail
+    r = _task_outcome(_outcome(pods), state="success", host="worker-1-*", max_try=1)
+    assert r.ok and r.measurements["hosts"] == ["worker-1-5bf4bb46c8-pkcc6"]
+
+
 def test_task_outcome_failed_needs_the_error_in_each_failed_attempts_log():
     failed = {(0, "worker-1"): "failed", (1, "worker-2"): "failed"}
     said = "AirflowRuntimeError: VARIABLE_NOT_FOUND: Variable testbed_fernet not found"

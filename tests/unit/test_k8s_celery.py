@@ -116,3 +116,19 @@ def test_a_host_of_target_of_a_pod_fault_resolves_to_the_pods_role(monkeypatch):
     ti["value"]["hostname"] = "elsewhere"
     with pytest.raises(fb.StepFailed, match="task has no node yet"):
         book.resolve("host_of:r.work", "pod_delete")
+
+
+def test_the_hybrid_runs_celery_workers_and_configures_both_executors():
+    from testbed import airflow_config as AC
+    from testbed.topology import HYBRID
+
+    t = Topology(1, backend="kubernetes", executor=HYBRID)
+    assert t.celery and t.pods[-1] == "worker-1" and "redis" in t.infra_nodes
+    env = AC.environment(t, "scheduler", Secrets.generate())
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor,KubernetesExecutor"
+    steps = [{"expect": {"name": "up", "check": "healthy", "probe": "api_health"}}]
+    hybrid = {"name": "s", "topology": {"executor": HYBRID}, "steps": steps}
+    with pytest.raises(TestbedError, match="not built for backend docker"):
+        from_data(hybrid, "bad.yaml")
+    hybrid["topology"] = {"executor": HYBRID, "backend": "kubernetes", "workers": 1}
+    assert from_data(hybrid, "ok.yaml").topology.build().celery
