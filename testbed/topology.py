@@ -90,7 +90,6 @@ BACKEND_LIMITS: dict[str, BackendLimits] = {
         steps_not_built=frozenset(
             {"add_node", "remove_node", "upgrade", "migrate", "backup", "restore", "wait_node"}
             | {"push_dags"}  # no git server (dag_sync: copy only)
-            | {"chaos"}  # checked before the chaos step is drawn (the rest after)
         ),
     ),
 }

@@ -139,10 +139,13 @@ def _killed_while_running(view: View, series: list[dict], attempt: int) -> bool:
         return False
     start, end = mine[0]["mono"], later[0]["mono"] if later else float("inf")
     return any(
-        e.get("phase") == "inject"
-        and e.get("fault") in LOSING_FAULTS
-        and e.get("target") in hosts
+        e.get("fault") in LOSING_FAULTS
         and start <= e["mono"] <= end
+        and (
+            (e.get("phase") == "inject" and e.get("target") in hosts)
+            # a pod_delete names a role; the pods it deleted are the hostnames tasks record
+            or (e.get("phase") == "deleted" and hosts & set(e.get("pods") or ()))
+        )
         for e in view.of("fault")
     )
 

@@ -181,6 +181,8 @@ REGISTRY: dict[str, FaultSpec] = {
             "Delete a role's pod(s) on Kubernetes, with a grace period; the heal waits for new.",
             params=P.PodDeleteParams,
             healed_by_step=True,
+            loses_task_log=True,  # a Celery worker's pod deleted mid-task (grace 0)
+            chaos=True,
             backends=("kubernetes",),
             targets="pod",
         ),

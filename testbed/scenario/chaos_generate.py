@@ -19,6 +19,10 @@ The fault model — what may be drawn, and why:
   ``stall`` (bytes held and delivered at the heal; a blackhole's dropped bytes make a client
   exit rather than recover), to Redis ``latency`` or ``down`` (the broker-outage drill's).
   Links of the api-server and of a migrator are not drawn by default.
+- **On Kubernetes** the Airflow roles are pods: ``pod_delete`` hits them (by default every role
+  but the api-server, the Celery workers included; ``grace`` 0 s, a crash, or 30 s, what a
+  rolling update or a drain does), and the link faults hit the pods' links. The node kinds
+  have no Airflow node to hit there.
 - ``partition`` is allowed but not a default kind: a node cut off the network may exit (a
   scheduler whose database connection breaks), and the testbed starts nothing after a
   partition's heal, so it reports what a supervisor would have to do.
@@ -33,11 +37,13 @@ from typing import Any
 
 from testbed.core.errors import ScenarioError
 from testbed.core.values import parse_duration
-from testbed.faults.registry import CHAOS_KINDS
+from testbed.faults.registry import CHAOS_KINDS, REGISTRY
 from testbed.topology import INFRA, Topology
 
 KINDS = CHAOS_KINDS  # the kinds the fault registry lets chaos draw
-NODE_KINDS = tuple(k for k in KINDS if k != "link")
+POD_KINDS = tuple(k for k in KINDS if REGISTRY[k].targets == "pod")
+NODE_KINDS = tuple(k for k in KINDS if k != "link" and k not in POD_KINDS)
+POD_GRACES = ("0s", "30s")  # a crash; what a rolling update or a node drain gives
 DEFAULT_KINDS = ("hang", "kill", "restart", "link")
 TOXICS = {  # per upstream, the toxics that heal cleanly (see the module)
     "postgres": ("latency", "stall"),
@@ -133,7 +139,8 @@ class Ranges:
 
 def default_targets(topology: Topology) -> list[str]:
     """The Airflow nodes and their links drawn when no targets are named (see the module)."""
-    nodes = [n for n in topology.airflow_nodes if n not in NOT_DRAWN_BY_DEFAULT]
+    roles = [*topology.airflow_nodes, *topology.pods]
+    nodes = [n for n in roles if n not in NOT_DRAWN_BY_DEFAULT]
     links = [
         k.label
         for k in topology.links()
@@ -143,8 +150,9 @@ def default_targets(topology: Topology) -> list[str]:
 
 
 def check_targets(targets: list[str], topology: Topology) -> list[str]:
-    """Named targets, checked: Airflow nodes, or links (``client->upstream``, globs allowed)."""
-    nodes = set(topology.airflow_nodes)
+    """Named targets, checked: Airflow nodes (pods on Kubernetes), or links
+    (``client->upstream``, globs allowed)."""
+    nodes = {*topology.airflow_nodes, *topology.pods}
     links = [k.label for k in topology.links()]
     for t in targets:
         if t in INFRA:
@@ -175,18 +183,26 @@ def toxics_for(target: str, topology: Topology) -> tuple[str, ...]:
     return tuple(allowed)
 
 
-def eligible(kinds: list[str], targets: list[str]) -> dict[str, list[str]]:
-    """Per kind (in the order asked), the targets it may hit; kinds with none left out."""
+def _fits(kind: str, target: str, pods: list[str]) -> bool:
+    """A link kind hits links, a pod kind pod roles, a node kind the other targets."""
+    if kind == "link" or is_link(target):
+        return kind == "link" and is_link(target)
+    return (kind in POD_KINDS) == (target in pods)
+
+
+def eligible(kinds: list[str], targets: list[str], pods: list[str] = ()) -> dict[str, list[str]]:
+    """Per kind (in the order asked), the targets it may hit (``pods``: the topology's pod
+    roles); kinds with none left out."""
     out = {}
     for kind in dict.fromkeys(kinds):
-        fits = [t for t in targets if is_link(t) == (kind == "link")]
+        fits = [t for t in targets if _fits(kind, t, list(pods))]
         if fits:
             out[kind] = fits
     if not out:
         raise ChaosError(
             f"no target suits the fault kinds {', '.join(kinds)}: node kinds "
-            f"({', '.join(NODE_KINDS)}) need nodes, 'link' needs links; targets: "
-            f"{', '.join(targets)}"
+            f"({', '.join(NODE_KINDS)}) need nodes, {', '.join(POD_KINDS)} needs pods "
+            f"(Kubernetes), 'link' needs links; targets: {', '.join(targets)}"
         )
     return out
 
@@ -202,6 +218,8 @@ def _params(rng: random.Random, kind: str, target: str, topology: Topology) -> d
         return {"mode": rng.choice(("pause", "sigstop"))}
     if kind == "link":
         return {"toxic": rng.choice(toxics_for(target, topology))}
+    if kind in POD_KINDS:
+        return {"grace": rng.choice(POD_GRACES)}
     return {}
 
 
@@ -216,7 +234,7 @@ def draw(
     """Faults drawn from ``seed`` until the next would not fit in ``duration``; the last one
     is cut to fit when it can still last ``min_fault``."""
     ranges.check(duration)
-    pool = eligible(kinds, targets)
+    pool = eligible(kinds, targets, topology.pods)
     rng, out, used = random.Random(seed), [], 0.0
     while True:
         kind = rng.choice(list(pool))

@@ -119,9 +119,12 @@ def test_the_names_derived_from_the_registry_are_those_the_dsl_had():
     }
     healed = set(former(model.HEALED_BY_STEP))
     assert healed == {"remove", "replace", "restart", "clock_skew", "pod_delete"}
-    assert set(former(logs.LOSING_FAULTS)) == {"kill", "restart", "stop", "remove", "replace"}
-    assert former(generate.KINDS) == ("hang", "kill", "restart", "partition", "link")
+    losing = {"kill", "restart", "stop", "remove", "replace", "pod_delete"}
+    assert set(former(logs.LOSING_FAULTS)) == losing  # pod_delete: a worker's pod mid-task
+    chaos = ("hang", "kill", "restart", "partition", "link", "pod_delete")
+    assert former(generate.KINDS) == chaos  # pod_delete: chaos on Kubernetes
     assert former(generate.NODE_KINDS) == ("hang", "kill", "restart", "partition")
+    assert generate.POD_KINDS == ("pod_delete",)
 
 
 def test_the_registry_and_its_readers_import_no_docker():

@@ -1,0 +1,92 @@
+"""Seeded chaos on Kubernetes, the pure parts: what the draw may hit (pod roles by pod_delete,
+the pods' links; never a node kind on a pod), the expanded scenario, and a worker pod deleted
+mid-task excusing its lost log. No Docker, no Kubernetes."""
+
+from __future__ import annotations
+
+import pytest
+
+from testbed.checks import registry
+from testbed.scenario import chaos_generate as G
+from testbed.scenario import from_data
+from testbed.scenario.model import Fault
+from testbed.topology import Topology
+
+K8S_CELERY = Topology(2, backend="kubernetes", executor="CeleryExecutor")
+TOPOLOGY = {"backend": "kubernetes", "executor": "CeleryExecutor", "workers": 2}
+
+
+def test_default_targets_on_kubernetes_are_the_pod_roles_but_the_api_server_and_their_links():
+    targets = G.default_targets(K8S_CELERY)
+    assert {"scheduler", "dag-processor", "triggerer", "worker-1", "worker-2"} <= set(targets)
+    assert "api-server" not in targets and "worker-2->redis" in targets
+
+
+def test_the_draw_hits_pods_with_pod_delete_links_with_toxics_and_nothing_else():
+    targets = G.default_targets(K8S_CELERY)
+    kinds = ["hang", "kill", "pod_delete", "link"]
+    seen = set()
+    for seed in range(30):
+        for f in G.draw(seed, 240.0, kinds, targets, K8S_CELERY):
+            seen.add(f.kind)
+            if f.kind == "pod_delete":
+                assert f.target in K8S_CELERY.pods and f.params["grace"] in G.POD_GRACES
+            else:
+                assert f.kind == "link" and "->" in f.target
+    assert seen == {"pod_delete", "link"}  # a node kind has no node to hit here
+    assert G.draw(3, 240.0, kinds, targets, K8S_CELERY) == G.draw(
+        3, 240.0, kinds, targets, K8S_CELERY
+    )
+    with pytest.raises(G.ChaosError, match="pod_delete needs pods"):
+        G.draw(1, 60.0, ["hang"], ["scheduler"], K8S_CELERY)
+
+
+def test_on_docker_pod_delete_is_never_drawn():
+    docker = Topology()
+    with pytest.raises(G.ChaosError, match="no target suits"):
+        G.draw(1, 60.0, ["pod_delete"], G.default_targets(docker), docker)
+
+
+def test_a_kubernetes_chaos_step_expands_to_pod_deletes_that_validate():
+    step = {"seed": 5, "duration": "120s", "faults": ["pod_delete", "link"]}
+    s = from_data({"name": "c", "topology": TOPOLOGY, "steps": [{"chaos": step}]})
+    faults = [st for st in s.steps if isinstance(st, Fault)]
+    assert faults and {f.kind for f in faults} <= {"pod_delete", "link"}
+    for f in faults:
+        if f.kind == "pod_delete":
+            assert f.grace in (0.0, 30.0)
+
+
+def test_a_worker_pod_deleted_mid_task_excuses_that_attempts_missing_log():
+    def ti(mono, try_number, state, host):
+        value = {"dag_id": "d", "run_id": "r1", "task_id": "t", "map_index": -1}
+        value |= {"try_number": try_number, "state": state, "hostname": host}
+        return {
+            "kind": "observation",
+            "probe": "task_instance",
+            "target": "d",
+            "mono": mono,
+            "value": value,
+        }
+
+    def log(try_number, present):
+        value = {"dag_id": "d", "run_id": "r1", "task_id": "t", "map_index": -1}
+        value |= {"try_number": try_number, "present": present, "api_readable": present}
+        return {
+            "kind": "observation",
+            "probe": "remote_log",
+            "target": "minio",
+            "mono": 90,
+            "value": value,
+        }
+
+    deleted = {"kind": "fault", "phase": "deleted", "fault": "pod_delete", "target": "worker-1"}
+    deleted |= {"pods": ["worker-1-abc-x"], "mono": 5}
+    trigger = {"kind": "trigger", "name": "a", "dag_id": "d", "run_id": "r1", "mono": 0}
+    events = [trigger, ti(1, 1, "running", "worker-1-abc-x"), deleted]
+    events += [ti(40, 2, "success", "worker-2-def-y"), log(1, False), log(2, True)]
+    spec = registry.REGISTRY["remote_logs_all"]
+    ok = spec.evaluate(events, spec.params(excuse_killed=True))
+    assert ok.ok and ok.measurements["excused"] == ["a.t try 1"]
+    other = [{**e, "pods": ["worker-2-def-y"]} if e is deleted else e for e in events]
+    assert not spec.evaluate(other, spec.params(excuse_killed=True)).ok
