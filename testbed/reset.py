@@ -45,6 +45,7 @@ def reset(cluster: Cluster) -> float:
         cluster.cancel()
         raise
     postgres.query(cluster, UNFINISHED_SQL, timeout=10)
+    cluster.backend.reset(cluster)  # on Kubernetes: the task pods left, every Deployment ready
     if GIT_SERVER in cluster.nodes:  # the DAGs back as booted, on the server and every node
         topo = cluster.topology
         holders = [n for n in topo.airflow_nodes if holds_dags(n, topo.local)]

@@ -46,7 +46,7 @@ def _topology_rows() -> list[Row]:
         return NO if b != "kubernetes" else f"{lo}" if lo == hi else f"{lo}–{hi}"
 
     return [
-        Row("topology", "executors", tuple(", ".join(x.executors) for x in lim)),
+        Row("topology", "executors", tuple("; ".join(x.executors) for x in lim)),
         Row("topology", "Kubernetes nodes", tuple(nodes(b) for b in BACKENDS)),
         Row("topology", "api-servers (at most)", tuple(str(x.api_servers) for x in lim)),
         Row("topology", "Kerberos", tuple(YES if x.kerberos else NO for x in lim)),

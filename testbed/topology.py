@@ -273,7 +273,8 @@ class Topology:
 
     @property
     def task_hosts(self) -> list[str]:
-        """The nodes task processes run on: the Celery workers, or the scheduler."""
+        """The nodes task processes run on: the Celery workers, or the scheduler (on
+        Kubernetes the worker roles: a task records its pod's name, ``worker-1-<hash>``)."""
         return ["scheduler"] if self.local else self.worker_names
 
     def describe(self) -> str:

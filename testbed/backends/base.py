@@ -2,7 +2,7 @@
 the infrastructure, the log bucket and the migration the same way on every backend, then the
 backend boots the Airflow roles; the backend runs commands in nodes and roles, finds their host
 ports, keeps their logs, audits its own part after a heal, names the images it needs beyond
-Airflow's and says whether a cluster of it can be reset and reused.
+Airflow's, says whether a cluster of it can be reset and reused and resets its own part.
 
 Every method takes the cluster (``cluster``): a backend holds no state of its own.
 """
@@ -60,6 +60,11 @@ class Backend(Protocol):
 
     def save_logs(self, cluster: Any, folder: Any) -> None:
         """Keep what only this backend holds (beyond the containers' logs) in ``folder``."""
+        ...
+
+    def reset(self, cluster: Any) -> None:
+        """This backend's part of a reset between scenarios (after the nodes, links and
+        database are back, :mod:`testbed.reset`); raises when the cluster cannot be reused."""
         ...
 
     def audit(self, cluster: Any, problems: list[str]) -> list[str]:

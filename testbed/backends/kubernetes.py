@@ -1,8 +1,10 @@
 """The Kubernetes backend (``topology: {backend: kubernetes}``): the Kubernetes node boots with
 the infrastructure (a container, testbed.k8s.node), the Airflow roles are deployed into it as
 pods (testbed.k8s.deploy) and reached through ``kubectl exec`` and their Services' NodePorts
-(testbed.k8s.manifests). Postgres, MinIO and Toxiproxy stay containers: for them, and for the
-node containers, this backend does what the Docker backend does.
+(testbed.k8s.manifests). Postgres, MinIO, Toxiproxy and (CeleryExecutor) Redis stay
+containers: for them, and for the node containers, this backend does what the Docker backend
+does. A reset between scenarios brings the containers back as on Docker, then the
+Deployments (k8s.deploy.reset).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ K8S_SETTLE = 30.0
 
 class KubernetesBackend(DockerBackend):
     name = "kubernetes"
-    # a reset is not built (it restarts containers, not pods): every scenario gets a fresh
-    # cluster
-    reusable = False
+    # a reset brings the containers back (testbed.reset), then deletes the task pods left and
+    # waits for every Deployment's ready pod (k8s.deploy.reset)
+    reusable = True
     # a Kubernetes node booting beside a drill (or under one): not yet measured
     boots_ahead = False
 
@@ -92,6 +94,9 @@ class KubernetesBackend(DockerBackend):
             k8s_deploy.save_logs(cluster, folder)
         except Exception as exc:  # evidence is best effort; the teardown goes on
             cluster.history.append("k8s", phase="logs_not_saved", error=str(exc)[:200])
+
+    def reset(self, cluster: Any) -> None:
+        k8s_deploy.reset(cluster)
 
     def audit(self, cluster: Any, problems: list[str]) -> list[str]:
         """A Deployment without its ready pod (a pod deleted and not back), once Kubernetes has

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict
 
 from testbed.checks.result import CheckResult
 from testbed.checks.view import View
-from testbed.faults.registry import LOSING_FAULTS  # kill, stop, restart, replace, remove
+
+# kill, stop, restart, replace, remove, pod_delete
+from testbed.faults.registry import LOSING_FAULTS
 
 
 class RemoteLogParams(BaseModel):

@@ -234,7 +234,8 @@ def component_refused(view: View, p: RefusedParams) -> CheckResult:
 class DrainedParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     node: str | None = None  # the worker that was signalled (its first ``signal``)
-    fault: str | None = None  # or: the node a kill/stop fault signalled, from that signal on
+    # or: the node a kill/stop fault (the pod a pod_delete) signalled, from that signal on
+    fault: str | None = None
     signal: str = "TERM"
     min_tasks: int = 1  # task instances running on it at the signal (a drain of nothing proves
     # nothing)

@@ -168,6 +168,8 @@ class FaultBook:
         if host:  # a pod's name on Kubernetes: its node's (or for a pod fault its role's)
             backend = self.cluster.backend
             host = (backend.role_of_host if pod else backend.node_of_host)(self.cluster, host)
+        if pod and host and host not in self.cluster.topology.pods:
+            raise StepFailed(f"{target}: the task runs in no Deployment's pod (its role: {host!r})")
         if host not in (self.cluster.topology.pods if pod else self.cluster.nodes):
             raise StepFailed(f"{target}: task has no node yet (hostname {host!r})")
         self.history.append("resolved", target=target, node=host)

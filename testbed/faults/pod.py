@@ -74,7 +74,10 @@ class PodDelete(Fault):
         return pids
 
     def _heal(self) -> None:
+        """The role's new pod ready and answering its probe as at boot (a replaced Celery
+        worker has joined the broker)."""
         deploy.settle(self.cluster, self.target, self.deleted, timeout=180)
+        deploy.wait_role(self.cluster, self.target)
 
 
 def pod_pids(container, uids: list[str]) -> list[int]:

@@ -103,12 +103,17 @@ def role_probe(ctx, role: str) -> Probe:
 
 
 def pod_names(ctx, role: str, running_only: bool = True) -> list[str]:
-    """The pods of a role (a Deployment's or the Job's), by label."""
-    args = ["get", "pods", "-l", f"component={role}", "-o", "jsonpath={.items[*].metadata.name}"]
+    """The pods of a role (a Deployment's or the Job's), by label; ``running_only``: running
+    and not being deleted (a pod draining after a delete is still in phase Running)."""
+    path = '{range .items[*]}{.metadata.name}={.metadata.deletionTimestamp}{"\\n"}{end}'
+    args = ["get", "pods", "-l", f"component={role}", "-o", f"jsonpath={path}"]
     if running_only:
         args += ["--field-selector", "status.phase=Running"]
     done = kubectl(ctx, *args, timeout=10)
-    return done.stdout.split() if done.returncode == 0 else []
+    if done.returncode != 0:
+        return []
+    pods = [line.partition("=") for line in done.stdout.split()]
+    return [name for name, _, deleting in pods if not (running_only and deleting)]
 
 
 def node_of_pod(ctx, pod: str) -> str | None:
@@ -118,8 +123,8 @@ def node_of_pod(ctx, pod: str) -> str | None:
 
 
 def role_of_pod(ctx, pod: str) -> str | None:
-    """The role (Deployment) a pod belongs to, e.g. ``worker-2``; None if Kubernetes does not
-    say (a task pod has no role)."""
+    """The role a pod belongs to (its ``component`` label), e.g. ``worker-2``; a task pod's is
+    ``worker`` (the pod template's: no Deployment); None if Kubernetes does not say."""
     path = "jsonpath={.metadata.labels.component}"
     done = kubectl(ctx, "get", "pod", pod, "-o", path, timeout=10)
     return done.stdout.strip() or None if done.returncode == 0 else None
@@ -183,7 +188,9 @@ def audit(ctx, timeout: float = 15) -> list[str]:
     return [f"deployment {r} has no ready pod" for r in ctx.topology.pods if ready.get(r) != "1"]
 
 
-def audit_settled(ctx, timeout: float = 30, poll: float = 1.0) -> list[str]:
+def audit_settled(
+    ctx, timeout: float = 30, poll: float = 1.0, why: str = "heal audit"
+) -> list[str]:
     """The audit once Kubernetes has had up to ``timeout`` seconds (the calls included; the
     first may take its own 15 s) to converge. A control plane that resumes after a stall
     longer than the controller-manager's node grace (8 s here) finds its node's lease stale,
@@ -194,7 +201,7 @@ def audit_settled(ctx, timeout: float = 30, poll: float = 1.0) -> list[str]:
     problems = audit(ctx)
     if not problems:
         return problems
-    with progress.status("heal audit: waiting for every Deployment's ready pod"):
+    with progress.status(f"{why}: waiting for every Deployment's ready pod"):
         while problems and (left := deadline - time.monotonic() - poll) > 2:
             time.sleep(poll)
             problems = audit(ctx, timeout=min(15.0, left))
@@ -212,3 +219,40 @@ def settle(ctx, role: str, gone: list[str] = (), timeout: float = 120) -> None:
                 return
             time.sleep(1)
     raise ClusterError(f"deployment {role}: no ready pod {timeout:.0f} s after the fault")
+
+
+# the label the KubernetesExecutor gives every task pod it launches
+TASK_POD_SELECTOR = "kubernetes_executor=True"
+RESET_SETTLE = 120.0  # seconds a reset gives every Deployment to have its ready pod back
+
+
+def reset(ctx) -> None:
+    """Back to the Deployments as deployed, for the next scenario: the pods still reach the
+    containers beside the node at the addresses they were given (a container restarted at
+    another address makes the cluster unusable), the task pods a scenario left are deleted at
+    once (their runs were failed), and every Deployment has its ready pod, each role answering
+    its probe as at boot (a node restarted by a heal brings its pods back; a replaced Celery
+    worker must have joined the broker); raises with what is not so."""
+    moved = moved_addresses(ctx)
+    if moved:
+        raise ClusterError(f"reset: the pods' host aliases are stale: {', '.join(moved)}")
+    done = kubectl(ctx, "delete", "pods", "-l", TASK_POD_SELECTOR, "--grace-period=0", "--force")
+    if done.returncode != 0:
+        raise ClusterError(f"reset: kubectl delete task pods: {done.stderr.strip()[:300]}")
+    problems = audit_settled(ctx, timeout=RESET_SETTLE, why="reset")
+    if problems:
+        raise ClusterError(f"reset: {'; '.join(problems)}")
+    for role in ctx.topology.pods:
+        wait_role(ctx, role)
+
+
+def moved_addresses(ctx) -> list[str]:
+    """The containers beside the node whose address is no longer the one the pods' host
+    aliases give (read from the scheduler's Deployment)."""
+    path = '{range .spec.template.spec.hostAliases[*]}{.hostnames[0]}={.ip}{"\\n"}{end}'
+    done = kubectl(ctx, "get", "deployment", "scheduler", "-o", f"jsonpath={path}")
+    if done.returncode != 0:
+        raise ClusterError(f"reset: kubectl get deployment: {done.stderr.strip()[:300]}")
+    given = dict(line.split("=", 1) for line in done.stdout.split())
+    now = addresses(ctx)
+    return [f"{n} {given.get(n)} -> {ip}" for n, ip in sorted(now.items()) if given.get(n) != ip]

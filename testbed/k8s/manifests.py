@@ -8,8 +8,8 @@ task pods) and the scheduler's health check, and the configuration as Secrets.
 
 Pure: (topology, secrets, image, addresses) -> a list of objects (dicts). Nothing here talks
 to Kubernetes or Docker. Differences from the chart, on purpose: no DNS in the cluster (every
-name a pod needs is a ``hostAliases`` entry: Postgres, MinIO and Toxiproxy are containers
-beside the node; the API has a fixed ClusterIP), ``imagePullPolicy: Never`` (the image is
+name a pod needs is a ``hostAliases`` entry: Postgres, MinIO, Toxiproxy and Redis are
+containers beside the node; the API has a fixed ClusterIP), ``imagePullPolicy: Never`` (the image is
 side-loaded), and the configuration is the testbed's own (testbed.airflow_config), secrets
 in files read through ``*_cmd`` options.
 """
@@ -51,7 +51,8 @@ def objects(
     topology: Topology, secrets: Secrets, image: str, hosts: dict[str, str]
 ) -> list[dict[str, Any]]:
     """Every object, in the order ``kubectl apply`` should create them. ``hosts``: the address
-    of each name the pods use (postgres, minio, toxiproxy); the API's is added here."""
+    of each name the pods use (postgres, minio, toxiproxy; redis with Celery); the API's is
+    added here."""
     hosts = {**hosts, "api-server": API_CLUSTER_IP}
     roles = [*topology.pods, "migrate", WORKER]
     out: list[dict[str, Any]] = [_config(role, topology, secrets, image) for role in roles]
@@ -269,16 +270,18 @@ def _deployment(role: str, image: str, hosts: dict[str, str], pool: str) -> dict
 
 def _celery_worker(spec: dict[str, Any], labels: dict[str, str]) -> None:
     """As the chart runs a Celery worker: a grace long enough for the warm shutdown (one TERM:
-    no new tasks, the running ones finish), and the workers spread over the nodes (the chart's
-    default preferred anti-affinity)."""
+    no new tasks, the running ones finish), and the workers spread over the nodes of their
+    pool. The chart's default is a preferred anti-affinity, which counts a pod still draining:
+    a replacement made during a warm shutdown could land beside the other worker, and one
+    node's loss would then take both. A spread constraint ignores a terminating pod, so the
+    replacement goes back to the node that is freeing up."""
     labels[CELERY_LABEL] = "true"
     spec["terminationGracePeriodSeconds"] = WORKER_GRACE
-    term = {"labelSelector": {"matchLabels": {CELERY_LABEL: "true"}}}
-    term["topologyKey"] = "kubernetes.io/hostname"
-    spec["affinity"] = {
-        "podAntiAffinity": {
-            "preferredDuringSchedulingIgnoredDuringExecution": [
-                {"weight": 100, "podAffinityTerm": term}
-            ]
+    spec["topologySpreadConstraints"] = [
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {CELERY_LABEL: "true"}},
         }
-    }
+    ]

@@ -207,6 +207,23 @@ def eligible(kinds: list[str], targets: list[str], pods: list[str] = ()) -> dict
     return out
 
 
+def default_kinds(topology: Topology) -> tuple[str, ...]:
+    """The kinds drawn when none are named: on Kubernetes the pod and link kinds (its Airflow
+    roles are pods, not nodes)."""
+    return (*POD_KINDS, "link") if topology.kubernetes else DEFAULT_KINDS
+
+
+def check_kinds(kinds: list[str], topology: Topology) -> None:
+    """Every kind runs on the topology's backend (the fault registry's ``backends``)."""
+    for kind in kinds:
+        backends = REGISTRY[kind].backends
+        if backends and topology.backend not in backends:
+            raise ChaosError(
+                f"fault kind {kind!r} runs on backend {' or '.join(backends)}, not "
+                f"{topology.backend}; kinds here: {', '.join(default_kinds(topology))}, ..."
+            )
+
+
 def _seconds(rng: random.Random, lo: float, hi: float) -> float:
     """A whole number of seconds in [lo, hi] where there is one (easier to read and replay)."""
     value = float(round(rng.uniform(lo, hi)))
@@ -234,6 +251,7 @@ def draw(
     """Faults drawn from ``seed`` until the next would not fit in ``duration``; the last one
     is cut to fit when it can still last ``min_fault``."""
     ranges.check(duration)
+    check_kinds(kinds, topology)
     pool = eligible(kinds, targets, topology.pods)
     rng, out, used = random.Random(seed), [], 0.0
     while True:

@@ -29,6 +29,7 @@ class Chaos(StepKind):
     action: Literal["chaos"] = "chaos"
     seed: int
     duration: Duration = 600.0
+    # default: hang, kill, restart, link (Docker); pod_delete, link (Kubernetes)
     faults: list[ChaosKind] = ["hang", "kill", "restart", "link"]
     targets: list[str] | None = None  # nodes and links; default: testbed.scenario.chaos_generate
     workload: str | None = "many_tasks:10s"
@@ -51,9 +52,11 @@ class Chaos(StepKind):
             else generate.default_targets(topo)
         )
         ranges = generate.Ranges(self.min_fault, self.max_fault, self.min_gap, self.max_gap)
-        faults = generate.draw(self.seed, self.duration, list(self.faults), targets, topo, ranges)
+        named = "faults" in self.model_fields_set
+        kinds = list(self.faults) if named else list(generate.default_kinds(topo))
+        faults = generate.draw(self.seed, self.duration, kinds, targets, topo, ranges)
         asked = {
-            "faults": list(self.faults),
+            "faults": kinds,
             "targets": self.targets,
             "ranges": ranges.__dict__,
             "workload": self.workload,

@@ -34,6 +34,7 @@ from testbed.scenario.model import (
     Workload,
 )
 from testbed.topology import (
+    HYBRID,
     INFRA,
     K8S_NODE,
     K8S_NODE_PROCESSES,
@@ -45,6 +46,7 @@ from testbed.topology import (
 from testbed.upgrade.versions import version_key
 
 HOST_OF = "host_of:"  # a fault target: the node a task ran on, e.g. host_of:long.work
+HYBRID_DAG = "hybrid_task"  # the testbed's DAG with a task per executor (scenarios/dags)
 _ADDABLE = re.compile(r"^(scheduler|triggerer|dag-processor|api-server)-\d+$|^worker-\d+$")
 
 
@@ -192,6 +194,9 @@ def _trigger(step: Trigger, st: _State, dags: set[str]) -> list[tuple[str, str]]
         out.append(("name", f"run name {step.name!r} is used twice"))
     if step.dag not in dags:
         out.append(("dag", f"unknown DAG {step.dag!r}; DAGs: {', '.join(sorted(dags))}"))
+    elif step.dag == HYBRID_DAG and st.topology.dags is None and st.topology.executor != HYBRID:
+        why = "its file defines it only where both executors are configured"
+        out.append(("dag", f"{HYBRID_DAG}: {why} (topology executor: {HYBRID!r})"))
     st.runs.add(step.name)
     return out
 

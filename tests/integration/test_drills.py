@@ -34,9 +34,9 @@ pytestmark = pytest.mark.integration
 # again), run beside the others, which mostly wait on Airflow's timers. The Kerberos, Kubernetes
 # and git-DAG drills are groups of their own: a lane takes one when it is done with its group,
 # so no lane idles while another works through them (each group boots its topologies once, as
-# it would alone). Smaller groups measured slower (docs/testing-and-benchmarks.md), but a
-# Kubernetes cluster is never reused, so its drills split in two groups (KubernetesExecutor;
-# Celery workers) cost no boot and let both lanes share them at the end.
+# it would alone). Smaller groups measured slower (docs/testing-and-benchmarks.md), but the
+# Kubernetes drills split in two groups (KubernetesExecutor; Celery workers) share no
+# topology, so the split costs no boot and lets both lanes share them at the end.
 UPGRADES_LANE, DRILLS_LANE = "testbed-upgrades", "testbed-drills"
 KERBEROS_LANE, KUBERNETES_LANE = "testbed-kerberos", "testbed-kubernetes"
 KUBERNETES_CELERY_LANE = "testbed-kubernetes-celery"

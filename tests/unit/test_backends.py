@@ -34,12 +34,40 @@ def test_backend_for_picks_the_topologys_backend():
     assert backends.__all__ == ["Backend", "DockerBackend", "KubernetesBackend", "backend_for"]
 
 
-def test_a_kubernetes_cluster_is_not_reusable_from_the_start(tmp_path, monkeypatch):
+def test_both_backends_clusters_are_reusable_but_only_docker_boots_ahead(tmp_path, monkeypatch):
     monkeypatch.setenv("TESTBED_HOME", str(tmp_path))
     assert Cluster(Topology()).reusable is True
     k8s = Cluster(K8S)
-    assert isinstance(k8s.backend, KubernetesBackend) and k8s.reusable is False
+    assert isinstance(k8s.backend, KubernetesBackend) and k8s.reusable is True
     assert not KubernetesBackend.boots_ahead and DockerBackend.boots_ahead
+
+
+def test_a_kubernetes_reset_deletes_task_pods_and_needs_every_deployment_ready(monkeypatch):
+    from tests.unit.test_k8s_manifests import FakeNode
+
+    class FakeCluster:
+        topology = Topology(2, backend="kubernetes", executor="CeleryExecutor")
+
+    fake, probed = FakeNode({}), []
+    audits = [["deployment scheduler has no ready pod"], []]
+    moved = [["minio 172.18.0.3 -> 172.18.0.9"], [], [], []]
+    d = kb.k8s_deploy
+    monkeypatch.setattr(d, "kubectl", fake)
+    monkeypatch.setattr(d, "audit_settled", lambda c, timeout, why: audits.pop(0))
+    monkeypatch.setattr(d, "moved_addresses", lambda c: moved.pop(0))
+    monkeypatch.setattr(d, "wait_role", lambda c, role: probed.append(role))
+    with pytest.raises(d.ClusterError, match="host aliases are stale: minio"):
+        KubernetesBackend().reset(FakeCluster())
+    with pytest.raises(d.ClusterError, match="reset: deployment scheduler"):
+        KubernetesBackend().reset(FakeCluster())
+    assert probed == []
+    KubernetesBackend().reset(FakeCluster())  # every Deployment ready: reusable
+    assert fake.calls[0][:4] == ("delete", "pods", "-l", "kubernetes_executor=True")
+    assert probed == FakeCluster.topology.pods  # each role answered its boot probe again
+    fake.answers["delete"] = (1, "", "the server is not answering")
+    with pytest.raises(d.ClusterError, match="not answering"):
+        KubernetesBackend().reset(FakeCluster())
+    assert DockerBackend().reset(None) is None
 
 
 def test_kubernetes_exec_and_ports_go_to_pods_for_roles_and_containers_otherwise(

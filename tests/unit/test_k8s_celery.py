@@ -44,12 +44,11 @@ def test_worker_deployments_run_celery_with_the_charts_grace_spread_over_the_tas
         assert spec["containers"][0]["command"] == ["airflow", "celery", "worker"]
         assert spec["containers"][0]["name"] == "worker-1"  # where exec and logs find it
         assert spec["terminationGracePeriodSeconds"] == M.WORKER_GRACE == 600
-        term = spec["affinity"]["podAntiAffinity"][
-            "preferredDuringSchedulingIgnoredDuringExecution"
-        ]
-        selector = term[0]["podAffinityTerm"]["labelSelector"]["matchLabels"]
+        spread = spec["topologySpreadConstraints"][0]
+        assert (spread["maxSkew"], spread["whenUnsatisfiable"]) == (1, "DoNotSchedule")
+        selector = spread["labelSelector"]["matchLabels"]
         labels = d["worker-2"]["spec"]["template"]["metadata"]["labels"]
-        assert selector.items() <= labels.items()  # the two workers repel each other
+        assert selector.items() <= labels.items()  # the two workers spread over the nodes
     assert three["worker-1"]["spec"]["template"]["spec"]["nodeSelector"][M.POOL_LABEL] == M.TASKS
     assert (
         one_node["worker-1"]["spec"]["template"]["spec"]["nodeSelector"][M.POOL_LABEL] == M.SYSTEM
@@ -113,7 +112,11 @@ def test_a_host_of_target_of_a_pod_fault_resolves_to_the_pods_role(monkeypatch):
     book._runs = lambda: {"r": ("long_task", "manual__1")}
     assert book.resolve("host_of:r.work", "pod_delete") == "worker-2"
     assert book.resolve("host_of:r.work", "kill") == "k8s-node-3"
-    ti["value"]["hostname"] = "elsewhere"
+    ti["value"]["hostname"] = "hybrid-task-on-kubernetes-x"  # a task pod: role 'worker'
+    Backend.role_of_host = lambda self, cluster, host: "worker"
+    with pytest.raises(fb.StepFailed, match="runs in no Deployment's pod .its role: 'worker'"):
+        book.resolve("host_of:r.work", "pod_delete")
+    ti["value"]["hostname"] = None  # not started yet
     with pytest.raises(fb.StepFailed, match="task has no node yet"):
         book.resolve("host_of:r.work", "pod_delete")
 
@@ -132,3 +135,25 @@ def test_the_hybrid_runs_celery_workers_and_configures_both_executors():
         from_data(hybrid, "bad.yaml")
     hybrid["topology"] = {"executor": HYBRID, "backend": "kubernetes", "workers": 1}
     assert from_data(hybrid, "ok.yaml").topology.build().celery
+    # the testbed's hybrid DAG exists only where both executors are configured
+    trigger = {"trigger": {"name": "r", "dag": "hybrid_task"}}
+    drill = {"name": "s", "topology": CELERY, "steps": [trigger, *steps]}
+    with pytest.raises(TestbedError, match="hybrid_task: its file defines it only where both"):
+        from_data(drill, "bad.yaml")
+    drill["topology"] = {**CELERY, "executor": HYBRID}
+    assert from_data(drill, "ok.yaml")
+
+
+def test_a_pod_being_deleted_is_no_longer_one_of_its_roles_running_pods(monkeypatch):
+    """A worker pod draining after a delete is still in phase Running: a second pod_delete, a
+    heal or a probe must not take it for the role's pod."""
+    from testbed.k8s import deploy
+    from tests.unit.test_k8s_manifests import FakeNode
+
+    listing = "worker-1-a-new=\nworker-1-a-old=2026-12-06T17:10:00Z\n"
+    monkeypatch.setattr(deploy, "kubectl", FakeNode({"get": (0, listing, "")}))
+    assert deploy.pod_names(None, "worker-1") == ["worker-1-a-new"]
+    assert deploy.pod_names(None, "worker-1", running_only=False) == [
+        "worker-1-a-new",
+        "worker-1-a-old",
+    ]

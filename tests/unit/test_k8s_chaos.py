@@ -41,10 +41,10 @@ def test_the_draw_hits_pods_with_pod_delete_links_with_toxics_and_nothing_else()
         G.draw(1, 60.0, ["hang"], ["scheduler"], K8S_CELERY)
 
 
-def test_on_docker_pod_delete_is_never_drawn():
+def test_on_docker_pod_delete_has_nothing_to_hit():
     docker = Topology()
     with pytest.raises(G.ChaosError, match="no target suits"):
-        G.draw(1, 60.0, ["pod_delete"], G.default_targets(docker), docker)
+        G.eligible(["pod_delete"], G.default_targets(docker), docker.pods)
 
 
 def test_a_kubernetes_chaos_step_expands_to_pod_deletes_that_validate():
@@ -90,3 +90,13 @@ def test_a_worker_pod_deleted_mid_task_excuses_that_attempts_missing_log():
     assert ok.ok and ok.measurements["excused"] == ["a.t try 1"]
     other = [{**e, "pods": ["worker-2-def-y"]} if e is deleted else e for e in events]
     assert not spec.evaluate(other, spec.params(excuse_killed=True)).ok
+
+
+def test_chaos_kinds_are_checked_against_the_backend_and_default_to_what_it_runs():
+    with pytest.raises(G.ChaosError, match="'pod_delete' runs on backend kubernetes, not docker"):
+        G.draw(1, 60.0, ["pod_delete", "kill"], G.default_targets(Topology()), Topology())
+    assert G.default_kinds(K8S_CELERY) == ("pod_delete", "link")
+    assert G.default_kinds(Topology()) == G.DEFAULT_KINDS
+    s = from_data({"name": "c", "topology": TOPOLOGY, "steps": [{"chaos": {"seed": 5}}]})
+    assert {st.kind for st in s.steps if isinstance(st, Fault)} <= {"pod_delete", "link"}
+    assert "pod_delete" in {st.kind for st in s.steps if isinstance(st, Fault)}
