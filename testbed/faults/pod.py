@@ -50,8 +50,10 @@ class PodDelete(Fault):
             raise FaultError(f"kubectl delete pod: {done.stderr.strip()[:300]}")
         self.deleted = pods
         self.record("deleted", pods=pods)
-        signal = "KILL" if self.grace == 0 else "TERM"  # a pod's name is its hostname: the
-        for pod in pods:  # task hosts checks such as drained_cleanly judge against
+        # each pod's signal, on its name: the hostname its tasks record, which checks such as
+        # drained_cleanly judge against
+        signal = "KILL" if self.grace == 0 else "TERM"
+        for pod in pods:
             self.cluster.history.append("signal", node=pod, signal=signal, fault=self.name)
 
     def _kill(self, pods: list[str]) -> list[int]:
