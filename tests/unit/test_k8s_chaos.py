@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.checks import registry
 from testbed.scenario import chaos_generate as G
 from testbed.scenario import from_data
 from testbed.scenario.model import Fault
@@ -58,38 +57,17 @@ def test_a_kubernetes_chaos_step_expands_to_pod_deletes_that_validate():
 
 
 def test_a_worker_pod_deleted_mid_task_excuses_that_attempts_missing_log():
-    def ti(mono, try_number, state, host):
-        value = {"dag_id": "d", "run_id": "r1", "task_id": "t", "map_index": -1}
-        value |= {"try_number": try_number, "state": state, "hostname": host}
-        return {
-            "kind": "observation",
-            "probe": "task_instance",
-            "target": "d",
-            "mono": mono,
-            "value": value,
-        }
-
-    def log(try_number, present):
-        value = {"dag_id": "d", "run_id": "r1", "task_id": "t", "map_index": -1}
-        value |= {"try_number": try_number, "present": present, "api_readable": present}
-        return {
-            "kind": "observation",
-            "probe": "remote_log",
-            "target": "minio",
-            "mono": 90,
-            "value": value,
-        }
+    from tests.unit.test_chaos import _check, _log, _ti, _trigger
 
     deleted = {"kind": "fault", "phase": "deleted", "fault": "pod_delete", "target": "worker-1"}
     deleted |= {"pods": ["worker-1-abc-x"], "mono": 5}
-    trigger = {"kind": "trigger", "name": "a", "dag_id": "d", "run_id": "r1", "mono": 0}
-    events = [trigger, ti(1, 1, "running", "worker-1-abc-x"), deleted]
-    events += [ti(40, 2, "success", "worker-2-def-y"), log(1, False), log(2, True)]
-    spec = registry.REGISTRY["remote_logs_all"]
-    ok = spec.evaluate(events, spec.params(excuse_killed=True))
+    events = [_trigger("a", "r1"), _ti(1, "r1", "t", 1, "running", "worker-1-abc-x"), deleted]
+    events += [_ti(40, "r1", "t", 2, "success", "worker-2-def-y")]
+    events += [_log("r1", "t", 1, False), _log("r1", "t", 2, True)]
+    ok = _check("remote_logs_all", events, excuse_killed=True)
     assert ok.ok and ok.measurements["excused"] == ["a.t try 1"]
     other = [{**e, "pods": ["worker-2-def-y"]} if e is deleted else e for e in events]
-    assert not spec.evaluate(other, spec.params(excuse_killed=True)).ok
+    assert not _check("remote_logs_all", other, excuse_killed=True).ok
 
 
 def test_chaos_kinds_are_checked_against_the_backend_and_default_to_what_it_runs():
