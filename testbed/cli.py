@@ -316,8 +316,17 @@ def upgrade_plan(
     from_version: str = typer.Argument(..., metavar="FROM", help="Airflow version running now."),
     to_version: str = typer.Argument(..., metavar="TO", help="Airflow version to go to."),
     workers: int = typer.Option(2, help="Celery workers of the topology the steps name."),
-    executor: str = typer.Option(
-        "CeleryExecutor", help="CeleryExecutor, or LocalExecutor (tasks run under the scheduler)."
+    executor: str | None = typer.Option(
+        None,
+        show_default="CeleryExecutor; KubernetesExecutor with --kubernetes",
+        help="CeleryExecutor, or LocalExecutor (tasks run under the scheduler); with "
+        "--kubernetes also KubernetesExecutor or 'CeleryExecutor,KubernetesExecutor'.",
+    ),
+    kubernetes: bool = typer.Option(
+        False,
+        "--kubernetes",
+        help="The deployment is the official chart's on Kubernetes: its Deployments rolled "
+        "as `helm upgrade` does (a live upgrade only).",
     ),
     local: str | None = typer.Option(
         None,
@@ -344,8 +353,9 @@ def upgrade_plan(
     FROM may be Airflow 2 (2.7 or later) with TO 3.x: Airflow's "Upgrading to Airflow 3"
     procedure (the 2.x schema read from its apache-airflow wheel).
 
-    Example: `testbed upgrade-plan 3.3.1 3.3.2`, `testbed upgrade-plan 2.11.2 3.3.2`, or
-    `testbed upgrade-plan 3.2.2 3.3.2 --json`."""
+    Example: `testbed upgrade-plan 3.3.1 3.3.2`, `testbed upgrade-plan 2.11.2 3.3.2`,
+    `testbed upgrade-plan 3.3.1 3.3.2 --kubernetes`, or `testbed upgrade-plan 3.2.2 3.3.2
+    --json`."""
     import json
 
     from testbed.upgrade import versions
@@ -360,17 +370,20 @@ def upgrade_plan(
         )
     if local not in (None, "drain", "kill", "term"):
         raise typer.BadParameter(f"{local!r}; allowed: drain, kill, term", param_hint="--local")
+    executor = executor or ("KubernetesExecutor" if kubernetes else "CeleryExecutor")
     check_workers(workers, executor)
-    topology = Topology(workers, executor=executor)
+    backend = "kubernetes" if kubernetes else "docker"
+    topology = Topology(workers, executor=executor, backend=backend)
     if local and not topology.local:
         raise typer.BadParameter("only with --executor LocalExecutor", param_hint="--local")
     plan, a, b = plan_between(
         from_version,
         to_version,
         read,
-        nodes=topology.airflow_nodes,
+        nodes=topology.pods or topology.airflow_nodes,
         rollback=rollback,  # type: ignore[arg-type]
         local=(local or "drain") if topology.local else None,  # type: ignore[arg-type]
+        kubernetes=kubernetes,
     )
     if as_json:
         sources = {i.version: i.source for i in (a, b)}

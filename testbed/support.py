@@ -38,6 +38,12 @@ def step_refusal(action: str, limits: BackendLimits) -> str | None:
     return NO if action in limits.steps_not_built else None
 
 
+def step_cell(action: str, limits: BackendLimits) -> str:
+    """A step's cell: refused, built, or built in part (and which part)."""
+    part = dict(limits.steps_in_part).get(action)
+    return step_refusal(action, limits) or (f"{YES} ({part})" if part else YES)
+
+
 def _topology_rows() -> list[Row]:
     lim = [BACKEND_LIMITS[b] for b in BACKENDS]
 
@@ -62,7 +68,7 @@ def rows() -> list[Row]:
         cells = (fault_refusal(spec, BACKEND_LIMITS[b], b) or YES for b in BACKENDS)
         out.append(Row("fault", kind, tuple(cells)))
     for action in ACTION_MODELS:
-        cells = (step_refusal(action, BACKEND_LIMITS[b]) or YES for b in BACKENDS)
+        cells = (step_cell(action, BACKEND_LIMITS[b]) for b in BACKENDS)
         out.append(Row("step", action, tuple(cells)))
     return out
 

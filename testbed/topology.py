@@ -72,6 +72,8 @@ class BackendLimits:
     # config core.executor may repeat the topology's executor (else: only the executor field)
     executor_option: bool = True
     steps_not_built: frozenset[str] = frozenset()  # step actions not built for it yet
+    # step actions built in part: (action, what of it is built), said in the backends table
+    steps_in_part: tuple[tuple[str, str], ...] = ()
     dag_sync: tuple[str, ...] = DAG_SYNC_MODES  # how the DAGs may reach the nodes
 
 
@@ -88,9 +90,10 @@ BACKEND_LIMITS: dict[str, BackendLimits] = {
         executor_option=False,
         dag_sync=("copy",),
         steps_not_built=frozenset(
-            {"add_node", "remove_node", "upgrade", "migrate", "backup", "restore", "wait_node"}
+            {"add_node", "remove_node", "migrate", "backup", "restore", "wait_node"}
             | {"push_dags"}  # no git server (dag_sync: copy only)
         ),
+        steps_in_part=(("upgrade", "live, every Deployment, to a newer version"),),
     ),
 }
 BACKENDS = tuple(BACKEND_LIMITS)

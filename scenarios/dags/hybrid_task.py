@@ -3,7 +3,8 @@ CeleryExecutor,KubernetesExecutor``, what the chart's CeleryKubernetesExecutor b
 Airflow 3): ``on_celery`` runs on a Celery worker (the first executor, the default),
 ``on_kubernetes`` in a pod of its own (``executor="KubernetesExecutor"``). Each runs
 ``conf.seconds`` (default 60) seconds on the drill's clock (``TESTBED_TIMESCALE``), with one
-retry.
+retry; ``conf.kubernetes_seconds``, when given, is ``on_kubernetes``'s own (a task pod that must
+outlive a Celery task).
 
 Defined only where both executors are configured: elsewhere a task naming an executor that is
 not configured makes the file an import error."""
@@ -23,11 +24,12 @@ from airflow.sdk import dag, get_current_context, task
 EXECUTORS = {e.strip() for e in conf.get("core", "executor").split(",")}
 
 
-def _run() -> str:
-    context = get_current_context()
+def _run(param: str = "seconds") -> str:
+    params = get_current_context()["params"]
+    seconds = int(params.get(param) or params["seconds"])
     scale = float(os.environ.get("TESTBED_TIMESCALE", "1"))
     host = socket.gethostname()
-    for i in range(math.ceil(int(context["params"]["seconds"]) * scale)):
+    for i in range(math.ceil(seconds * scale)):
         print(f"TESTBED-TICK {i} on {host}", flush=True)
         time.sleep(1)
     return host
@@ -38,7 +40,7 @@ def _run() -> str:
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     tags=["testbed"],
-    params={"seconds": 60},
+    params={"seconds": 60, "kubernetes_seconds": 0},
     default_args={"retries": 1, "retry_delay": timedelta(seconds=2)},
 )
 def hybrid_task():
@@ -48,7 +50,7 @@ def hybrid_task():
 
     @task(executor="KubernetesExecutor")
     def on_kubernetes() -> str:
-        return _run()
+        return _run("kubernetes_seconds")
 
     on_celery()
     on_kubernetes()

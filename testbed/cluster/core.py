@@ -102,7 +102,10 @@ class Cluster:
         return self.versions.get(node, self.topology.airflow_version)
 
     def image_for(self, node: str) -> str:
-        version = self.version_of(node)
+        return self.image_of(self.version_of(node))
+
+    def image_of(self, version: str) -> str:
+        """The image of ``version`` this cluster's nodes run."""
         reqs = self.topology.image_requirements
         if reqs:  # the user's extra packages (and Kubernetes' provider), in a derived image
             return catalog.extra_ref(version, reqs).name

@@ -40,6 +40,16 @@ WORKER_SA = "airflow-worker"
 WORKER = "worker"  # the config identity of the KubernetesExecutor's task pods
 # the chart's workers.terminationGracePeriodSeconds: a TERMed Celery worker finishes its tasks
 WORKER_GRACE = 600
+# the chart's readiness probe of the api-server (a 5 s timeout, 5 failures in a row), checked
+# every 2 s instead of 10 with no initial delay, so that a new pod takes traffic sooner. The
+# Kubernetes default (1 s, 3 failures) took the only api-server out of its Service when it was
+# slow for a few seconds under the load of a roll
+READINESS = {"periodSeconds": 2, "timeoutSeconds": 5, "failureThreshold": 5}
+# seconds a deleted api-server pod keeps serving before its TERM (a preStop hook, which the
+# chart leaves empty: `apiServer.containerLifecycleHooks`): the Service's endpoints are updated
+# while it still answers. Without it a rolled api-server refused the API for ~6 s (docs/
+# findings.md, "Rolling the api-server")
+API_DRAIN = 10
 CELERY_LABEL = "testbed.io/celery-worker"  # every Celery worker's pod (their anti-affinity)
 NO_DNS = "127.0.0.1"  # a pod's only nameserver: an unknown name fails at once, not in 5 s
 LABELS = {"tier": "airflow", "release": "testbed"}
@@ -246,9 +256,10 @@ def _deployment(role: str, image: str, hosts: dict[str, str], pool: str) -> dict
         port = NODE_PORTS[role][0]
         c["ports"] = [{"containerPort": port}]
         path = HEALTH_PATHS[role]
-        c["readinessProbe"] = {"httpGet": {"path": path, "port": port}, "periodSeconds": 2}
+        c["readinessProbe"] = {"httpGet": {"path": path, "port": port}, **READINESS}
     if role == "api-server":
         _writable_secrets(spec)
+        c["lifecycle"] = {"preStop": {"exec": {"command": ["sleep", str(API_DRAIN)]}}}
     if role == "scheduler":
         spec["volumes"].append({"name": "pod-template", "configMap": {"name": "pod-template"}})
         c["volumeMounts"].append({"name": "pod-template", "mountPath": TEMPLATE_DIR})
@@ -261,11 +272,21 @@ def _deployment(role: str, image: str, hosts: dict[str, str], pool: str) -> dict
         "metadata": _meta(role, role),
         "spec": {
             "replicas": 1,
-            "strategy": {"type": "Recreate"},
+            "strategy": _strategy(worker),
             "selector": {"matchLabels": {"component": role}},
             "template": {"metadata": {"labels": labels}, "spec": spec},
         },
     }
+
+
+def _strategy(worker: bool) -> dict[str, Any]:
+    """How a new image rolls out. A Celery worker: its old pod gone (a warm shutdown) before
+    the new one starts, as the chart's worker StatefulSet rolls one pod at a time. Every other
+    role: Kubernetes' default, which the chart leaves in place; with one replica its new pod
+    is ready before the old one gets its TERM."""
+    if worker:
+        return {"type": "Recreate"}
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
 
 
 def _celery_worker(spec: dict[str, Any], labels: dict[str, str]) -> None:

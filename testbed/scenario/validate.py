@@ -162,12 +162,16 @@ def _push_dags(step, st: _State, dags: set[str]) -> list[tuple[str, str]]:
 
 def _upgrade(step: Upgrade, st: _State, dags: set[str]) -> list[tuple[str, str]]:
     """Known nodes; ``rollback:`` only on a way back (it would be ignored on the way up);
-    ``local:`` only on a LocalExecutor cluster."""
+    ``local:`` only on a LocalExecutor cluster; on Kubernetes, every Deployment upwards."""
+    going_up = version_key(step.to) >= version_key(st.version)
+    if st.topology.pods and (step.nodes is not None or not going_up):
+        field, why = ("nodes", "`nodes:`") if step.nodes is not None else ("to", "a downgrade")
+        return [(field, f"on Kubernetes an upgrade rolls every Deployment to a newer version "
+                 f"(the chart's `helm upgrade`); {why} is not built for it")]  # fmt: skip
     airflow = {n for n in st.nodes if n not in INFRA and not n.startswith("migrate")}
     bad = [n for n in step.nodes or [] if n not in airflow]
     if bad:
         return [("nodes", _unknown("Airflow node", bad[0], airflow))]
-    going_up = version_key(step.to) >= version_key(st.version)
     if "rollback" in step.model_fields_set and going_up:
         return [
             (

@@ -101,7 +101,7 @@ def airflow_version(cluster: Cluster, node: str) -> dict:
 
     def fn() -> Any:
         cmd = ["python", "-c", VERSION_SCRIPT]
-        r = runtime.exec_run(cluster.container(node), cmd, timeout=15, node=node)
+        r = cluster.exec_in(node, cmd, timeout=15)  # a container, or a role's pod
         if r.exit_code != 0:
             raise RuntimeError(f"exit {r.exit_code}: {r.output.strip()[-200:]}")
         return version_value(r.output)

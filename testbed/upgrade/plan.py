@@ -30,10 +30,11 @@ version numbers (3.1.7 -> 3.1.8 is a patch release that changes the schema).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 from testbed.topology import Topology
+from testbed.upgrade import plan_k8s
 from testbed.upgrade import plan_major as major
 from testbed.upgrade.plan_local import Local, local_after, local_before
 from testbed.upgrade.step import Step
@@ -98,11 +99,26 @@ def make_plan(
     migrations: int | None = None,
     rollback: Rollback = "restore",
     local: Local | None = None,
+    kubernetes: bool = False,
 ) -> Plan:
     """The plan from ``from_version`` to ``to_version`` on ``nodes`` (default: the testbed's
     default topology); ``migrations``: how many revisions lie between the heads, if known;
     ``rollback``: how a downgrade across a schema change takes the schema back; ``local``: the
-    cluster runs the LocalExecutor, and this is how its scheduler's tasks are dealt with."""
+    cluster runs the LocalExecutor, and this is how its scheduler's tasks are dealt with;
+    ``kubernetes``: ``nodes`` are Deployments, rolled as the chart does (:mod:`plan_k8s`)."""
+    if kubernetes:
+        return _on_kubernetes(
+            make_plan(
+                from_version,
+                to_version,
+                from_head,
+                to_head,
+                nodes=nodes,
+                migrations=migrations,
+                rollback=rollback,
+            ),
+            list(nodes or ()),
+        )
     nodes = list(nodes if nodes is not None else Topology().airflow_nodes)
     by_role = {r: [n for n in nodes if role(n) == r] for r in _ROLES}
     direction = _direction(from_version, to_version)
@@ -189,6 +205,17 @@ def make_plan(
     )
 
 
+def _on_kubernetes(plan: Plan, pods: list[str]) -> Plan:
+    """The chart's steps of a live upgrade; any other plan's verdict and reasons with no
+    steps (not built for Kubernetes)."""
+    if plan.kind == "none":
+        return plan
+    if plan.kind == "live" and version_key(plan.to_version) > version_key(plan.from_version):
+        steps = plan_k8s.live_steps(plan.to_version, plan.to_head, pods)
+        return replace(plan, reasons=plan_k8s.REASONS, steps=tuple(steps))
+    return replace(plan, reasons=(*plan.reasons, plan_k8s.NOT_BUILT), steps=())
+
+
 def plan_between(
     from_version: str,
     to_version: str,
@@ -197,6 +224,7 @@ def plan_between(
     nodes: Sequence[str] | None = None,
     rollback: Rollback = "restore",
     local: Local | None = None,
+    kubernetes: bool = False,
 ) -> tuple[Plan, SchemaInfo, SchemaInfo]:
     """Read both versions' schemas with ``read`` (e.g. :func:`~testbed.upgrade.versions.
     schema_info`) and make the plan; raises UnknownVersion for a version with no lock file."""
@@ -221,6 +249,7 @@ def plan_between(
         migrations=count,
         rollback=rollback,
         local=local,
+        kubernetes=kubernetes,
     )
     return plan, a, b
 

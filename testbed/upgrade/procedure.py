@@ -28,7 +28,7 @@ from testbed import runtime
 from testbed.core import bounded
 from testbed.core.errors import UpgradeFailed
 from testbed.services import airflow
-from testbed.upgrade import local
+from testbed.upgrade import k8s_actions, local
 from testbed.upgrade import observe as uobs
 from testbed.upgrade.plan import (
     BACKUP_NAME,
@@ -47,8 +47,10 @@ HEALTH_PATHS = (airflow.HEALTH_PATH, airflow.EXECUTION_WARMUP)  # the api-server
 BACKUP_DIR = "/tmp"  # inside the Postgres node, writable by the postgres user
 STOP_GRACE = 30  # seconds docker waits after SIGTERM before SIGKILL, for non-worker roles
 # A node's planned window: from its first roll action to its readiness (its flips expected).
-ROLL_ACTIONS = frozenset({"term", "wait_idle", "stop", "kill", "replace", "start", "wait_ready"})
-READY_ACTIONS = frozenset({"wait_ready", "wait_healthy"})
+ROLL_ACTIONS = frozenset(
+    {"term", "wait_idle", "stop", "kill", "replace", "start", "wait_ready", "roll_pod"}
+)
+READY_ACTIONS = frozenset({"wait_ready", "wait_healthy", "roll_pod"})
 
 
 @dataclass
@@ -259,6 +261,7 @@ ACTIONS: dict[str, Callable[[Procedure, Step], None]] = {
     "heads_equal": Procedure.heads,
     "heads_differ": Procedure.heads,
     "versions": Procedure.versions,
+    **k8s_actions.ACTIONS,
 }
 
 
@@ -266,10 +269,11 @@ UPGRADED_ROLES = {"api-server", "scheduler", "dag-processor", "triggerer", "cele
 
 
 def airflow_nodes(cluster: Cluster) -> list[str]:
-    """The nodes an upgrade rolls (not the infrastructure, migrators or Kerberos sidecars)."""
+    """The nodes an upgrade rolls (not the infrastructure, migrators or Kerberos sidecars); on
+    Kubernetes, the Deployments of the Airflow roles."""
     from testbed.services.airflow import role_of
 
-    return [n for n in cluster.nodes if role_of(n) in UPGRADED_ROLES]
+    return [n for n in (*cluster.nodes, *cluster.topology.pods) if role_of(n) in UPGRADED_ROLES]
 
 
 # -- the database: backup, restore, migrate ------------------------------------------------------

@@ -74,10 +74,14 @@ class Upgrades:
             everyone = procedure.airflow_nodes(self.cluster)
             picked = nodes or everyone
             start = self.cluster.version_of(picked[0])
+            on_pods = bool(self.cluster.topology.pods)  # Kubernetes: Deployments rolled
             plan, _, _ = plan_between(
-                start, to, schema_info, nodes=everyone, rollback=rollback, local=local
-            )
+                start, to, schema_info, nodes=everyone, rollback=rollback, local=local,
+                kubernetes=on_pods,
+            )  # fmt: skip
             self.history.append("upgrade_plan", plan=plan.to_json())
+            if on_pods and plan.kind != "none" and not plan.steps:
+                raise UpgradeStepFailed(f"{start} -> {to}: {plan.summary}; {plan.reasons[-1]}")
             if strategy == "rolling" and not plan.live:
                 raise UpgradeStepFailed(f"{start} -> {to}: {plan.summary}")
             if nodes and not plan.live:

@@ -1,0 +1,148 @@
+"""The live upgrade on Kubernetes without Docker: the chart's plan (the order the guide rolls the
+Deployments in, a Celery worker drained by its pod's TERM), the verdicts not built for it, the
+rollout's end read from a Deployment's status, each role's update strategy, and the scenario
+fields an upgrade on Kubernetes refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from testbed.core.errors import TestbedError
+from testbed.core.secrets import Secrets
+from testbed.k8s import manifests as M
+from testbed.k8s.roll import _describe, _rolled
+from testbed.scenario.load import from_data
+from testbed.topology import HYBRID, Topology
+from testbed.upgrade.plan import make_plan
+from testbed.upgrade.plan_k8s import NOT_BUILT
+
+H1, H2 = "d2f4e1b3c5a7", "1d6611b6ab7c"
+KE = ["api-server", "scheduler", "dag-processor", "triggerer"]
+
+
+def _k8s_plan(frm: str, to: str, pods: list[str], heads=(H1, H1)):
+    return make_plan(frm, to, *heads, nodes=pods, kubernetes=True)
+
+
+def test_a_patch_release_rolls_every_deployment_in_the_guides_order():
+    plan = _k8s_plan("3.3.1", "3.3.2", KE)
+    assert plan.kind == "live"
+    actions = [(s.action, s.node) for s in plan.steps]
+    assert actions == [
+        ("heads_equal", None),
+        ("load_image", None),
+        ("roll_config", None),
+        ("migration_job", "run-airflow-migrations"),
+        ("roll_pod", "api-server"),
+        ("roll_pod", "triggerer"),
+        ("roll_pod", "scheduler"),
+        ("roll_pod", "dag-processor"),
+        ("versions", None),
+    ]
+    # the Docker procedure's container actions never appear on Kubernetes
+    assert not {s.action for s in plan.steps} & {"replace", "stop", "term", "wait_idle"}
+
+
+def test_celery_workers_roll_after_the_triggerer_and_before_the_scheduler():
+    pods = Topology(2, backend="kubernetes", executor=HYBRID).pods
+    rolled = [s.node for s in _k8s_plan("3.3.1", "3.3.2", pods).steps if s.action == "roll_pod"]
+    assert rolled == ["api-server", "triggerer", "worker-1", "worker-2", "scheduler",
+                      "dag-processor"]  # fmt: skip
+    worker = next(s for s in _k8s_plan("3.3.1", "3.3.2", pods).steps if s.node == "worker-1")
+    assert "one TERM" in worker.detail and "600 s grace" in worker.detail
+
+
+@pytest.mark.parametrize(
+    ("frm", "to", "heads", "kind"),
+    [
+        ("3.2.2", "3.3.2", (H2, H1), "downtime"),  # a schema change: a downtime window
+        ("3.3.2", "3.3.1", (H1, H1), "live"),  # a live downgrade (reverse order)
+        ("3.3.2", "3.2.2", (H1, H2), "rollback"),
+    ],
+)
+def test_what_is_not_built_on_kubernetes_keeps_its_verdict_and_has_no_steps(frm, to, heads, kind):
+    plan = _k8s_plan(frm, to, KE, heads)
+    assert plan.kind == kind and plan.steps == ()
+    assert plan.reasons[-1] == NOT_BUILT
+
+
+def test_the_same_version_is_nothing_to_do_on_kubernetes_too():
+    plan = _k8s_plan("3.3.2", "3.3.2", KE)
+    assert plan.kind == "none" and plan.steps == ()
+
+
+@pytest.mark.parametrize(
+    ("fields", "done"),
+    [
+        ("2/2/1/1/1/1", True),
+        ("3/2/1/1/1/1", False),  # the change not yet observed by the controller
+        ("2/2/1/2/1/1", False),  # the old pod still there beside the new one
+        ("2/2/1/1/0/1", False),  # the one pod is still the old one
+        ("2/2/1/1/1/", False),  # no pod available (an absent field reads empty)
+        ("Error from server (NotFound)", False),
+    ],
+)
+def test_a_rollout_is_done_only_when_its_one_pod_is_new_and_available(fields, done):
+    assert _rolled(fields) is done
+
+
+def test_celery_workers_recreate_and_the_other_roles_roll_with_a_surge():
+    topology = Topology(2, backend="kubernetes", executor="CeleryExecutor")
+    hosts = {"postgres": "1", "minio": "2", "toxiproxy": "3", "redis": "4"}
+    objs = M.objects(topology, Secrets.generate(), "img:1", hosts)
+    strategy = {o["metadata"]["name"]: o["spec"]["strategy"] for o in objs
+                if o["kind"] == "Deployment"}  # fmt: skip
+    assert strategy["worker-1"] == strategy["worker-2"] == {"type": "Recreate"}
+    surge = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert all(strategy[r] == surge for r in KE)
+
+
+def test_only_the_api_server_keeps_serving_a_while_after_it_is_deleted():
+    topology = Topology(backend="kubernetes", executor="KubernetesExecutor")
+    hosts = {"postgres": "1", "minio": "2", "toxiproxy": "3"}
+    objs = M.objects(topology, Secrets.generate(), "img:1", hosts)
+    hooks = {
+        o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0].get("lifecycle")
+        for o in objs
+        if o["kind"] == "Deployment"
+    }
+    assert hooks.pop("api-server") == {"preStop": {"exec": {"command": ["sleep", "10"]}}}
+    assert set(hooks.values()) == {None}
+
+
+def test_a_rollout_waiting_on_a_warm_shutdown_says_so():
+    assert "warm shutdown" in _describe("2/2/1///")
+    assert _describe("2/2/1/2/1/1") == "2 pod(s), 1 of the new image, 1 of 1 available"
+
+
+def _scenario(step: dict) -> dict:
+    topology = {"backend": "kubernetes", "executor": "KubernetesExecutor",
+                "airflow_version": "3.3.1"}  # fmt: skip
+    up = {"expect": {"name": "up", "check": "healthy", "probe": "api_health"}}
+    return {"name": "d", "topology": topology, "steps": [step, up]}
+
+
+def test_an_upgrade_of_every_deployment_is_accepted_on_kubernetes():
+    scenario = from_data(_scenario({"upgrade": {"to": "3.3.2"}}), "ok.yaml")
+    assert scenario.versions() == {"3.3.1", "3.3.2"}
+
+
+@pytest.mark.parametrize(
+    ("step", "field", "needle"),
+    [
+        ({"to": "3.3.2", "nodes": ["scheduler"]}, "nodes", "`nodes:` is not built"),
+        ({"to": "3.2.2"}, "to", "a downgrade is not built"),
+    ],
+)
+def test_a_partial_roll_or_a_downgrade_on_kubernetes_is_refused(step, field, needle):
+    with pytest.raises(TestbedError, match=rf"steps\.0\.upgrade\.{field}: .*{needle}"):
+        from_data(_scenario({"upgrade": step}), "bad.yaml")
+
+
+def test_the_backends_table_says_which_part_of_the_upgrade_is_built_on_kubernetes():
+    from testbed import support
+
+    row = next(r for r in support.rows() if r.section == "step" and r.name == "upgrade")
+    docker, kubernetes = row.cells
+    assert docker == support.YES
+    assert kubernetes.startswith(f"{support.YES} (live") and "every Deployment" in kubernetes
