@@ -150,6 +150,22 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def celery_workers(cluster: Cluster) -> list[str]:
+    """The Celery workers: nodes on Docker, the Deployments of their pods on Kubernetes."""
+    return [n for n in (*cluster.nodes, *cluster.topology.pods) if role_of(n) == "celery-worker"]
+
+
+def inspect_command(what: str, workers: list[str], *, pods: bool) -> str:
+    """``celery inspect WHAT`` addressed to every worker by name, so that it returns as soon as
+    they all replied; a worker pod's Celery name is its pod's (``worker-1-<hash>``), which only
+    the Kubernetes API knows (and it may be what hangs): there every worker is asked, and the
+    command waits out the reply timeout."""
+    cmd = CELERY_INSPECT.format(dir=SECRETS_DIR, what=what, t=CELERY_REPLY_TIMEOUT, dest="")
+    if pods:
+        return cmd.removesuffix(" -d ")
+    return cmd + ",".join(f"celery@{n}" for n in workers)
+
+
 def pick_celery_node(nodes: dict[str, str], target: str) -> str | None:
     """A running worker to run ``celery inspect`` from ({node: state}); the target last."""
     workers = sorted(n for n, st in nodes.items() if role_of(n) == "celery-worker")
@@ -260,21 +276,16 @@ class _Capture:
 
     def celery(self, what: str) -> Callable[[Part], None]:
         def fn(part: Part) -> None:
-            states = {n: runtime.state(c) for n, c in list(self.cluster.nodes.items())}
+            cluster = self.cluster
+            states = {n: cluster.backend.state(cluster, n) for n in celery_workers(cluster)}
             worker = pick_celery_node(states, self.node)
             fname = f"celery_{what}.txt"
             if worker is None:
                 part.out[fname] = "no running worker node to run `celery inspect` from\n"
                 raise RuntimeError("no running worker node")
-            dest = ",".join(f"celery@{n}" for n in states if role_of(n) == "celery-worker")
-            cmd = CELERY_INSPECT.format(
-                dir=SECRETS_DIR, what=what, t=CELERY_REPLY_TIMEOUT, dest=dest
-            )
-            r = runtime.exec_run(
-                self.cluster.container(worker),
-                ["sh", "-c", cmd],
-                timeout=part.remaining(CELERY_REPLY_TIMEOUT + 8),
-                node=worker,
+            cmd = inspect_command(what, list(states), pods=bool(cluster.topology.pods))
+            r = cluster.backend.diag_exec(  # a container, or a pod through containerd
+                cluster, worker, ["sh", "-c", cmd], timeout=part.remaining(CELERY_REPLY_TIMEOUT + 8)
             )
             part.out[fname] = f"# `celery inspect {what}` run on {worker}\n{r.output}"
             if r.exit_code != 0:
@@ -318,7 +329,7 @@ def capture(
     state = cluster.backend.state
     cap.state = _bounded(lambda: state(cluster, node), min(5, timeout), "?")
     fns: dict[str, Callable[[Part], None]] = {"stacks": cap.stacks, "database": cap.database}
-    if any(role_of(n) == "celery-worker" for n in cluster.nodes):
+    if celery_workers(cluster):
         fns["celery_active"] = cap.celery("active")
         fns["celery_reserved"] = cap.celery("reserved")
     fns["logs"] = cap.logs

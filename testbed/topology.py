@@ -93,7 +93,7 @@ BACKEND_LIMITS: dict[str, BackendLimits] = {
             {"add_node", "remove_node", "migrate", "backup", "restore", "wait_node"}
             | {"push_dags"}  # no git server (dag_sync: copy only)
         ),
-        steps_in_part=(("upgrade", "live, every Deployment, to a newer version"),),
+        steps_in_part=(("upgrade", "every Deployment, to a newer Airflow 3"),),
     ),
 }
 BACKENDS = tuple(BACKEND_LIMITS)

@@ -11,11 +11,18 @@ from testbed.images.catalog import ImageRef
 
 
 def ensure_scenarios(scenarios) -> list[tuple[ImageRef, str]]:
-    """Every image the scenarios need (``(ref, "present" | "built")`` per image)."""
+    """Every image the scenarios need (``(ref, "present" | "built")`` per image); for a
+    Kubernetes scenario each of its versions' images also saved for side-loading (the one it
+    boots on, and those an upgrade step loads into the nodes: never in the middle of a
+    drill)."""
     out = build.ensure(tuple(sorted(set().union(*(s.versions() for s in scenarios)))))
     for s in scenarios:
         topology = s.topology.build()
-        out += build.ensure_extra(tuple(sorted(s.versions())), topology.image_requirements)
+        extra = build.ensure_extra(tuple(sorted(s.versions())), topology.image_requirements)
+        out += extra
+        if backend_for(topology).images():
+            for ref, _ in extra:
+                k8s_image.saved_image(ref.name)
     if any(backend_for(s.topology.build()).images() for s in scenarios):
         out += build.ensure_kubernetes(())  # the only backend with images of its own: the node's
     return out

@@ -51,8 +51,16 @@ def parse_list(text: str | None, what: str, allowed: tuple[str, ...] | None = No
     return items
 
 
-def build(seed: int, options: dict[str, Any], workers: int, overrides: list[str]):
-    """The validated chaos scenario (the schedule drawn and expanded) for the options given."""
+def build(
+    seed: int,
+    options: dict[str, Any],
+    workers: int,
+    overrides: list[str],
+    kubernetes: dict[str, Any] | None = None,
+):
+    """The validated chaos scenario (the schedule drawn and expanded) for the options given;
+    ``kubernetes``: the topology's Kubernetes fields (``backend``, ``executor``,
+    ``k8s_nodes``), if the chaos runs on Kubernetes."""
     from testbed.airflow_config import parse_overrides
     from testbed.chaos import schedule as S
     from testbed.scenario import from_data
@@ -61,10 +69,22 @@ def build(seed: int, options: dict[str, Any], workers: int, overrides: list[str]
     config = {**S.CONFIG, **_flat(parse_overrides(overrides))}
     data = {
         "name": S.scenario_name(seed),
-        "topology": {"workers": workers, "config": config},
+        "topology": {"workers": workers, "config": config, **(kubernetes or {})},
         "steps": [{"chaos": {"seed": seed, **step}}],
     }
     return from_data(data, "testbed chaos options")
+
+
+def kubernetes_fields(on: bool, executor: str | None, nodes: int | None) -> dict[str, Any] | None:
+    """The topology's Kubernetes fields from ``--kubernetes``, ``--executor``, ``--k8s-nodes``
+    (the last two only with the first)."""
+    if not on:
+        if executor is not None or nodes is not None:
+            flag = "--executor" if executor is not None else "--k8s-nodes"
+            raise ChaosError(f"{flag} applies with --kubernetes only")
+        return None
+    fields: dict[str, Any] = {"backend": "kubernetes", "executor": executor or "CeleryExecutor"}
+    return fields | ({"k8s_nodes": nodes} if nodes is not None else {})
 
 
 def _flat(nested: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -108,6 +128,21 @@ def chaos(
         step_default("settle"), help="How long runs may take to end after the window."
     ),
     workers: int = typer.Option(2, help="Celery workers."),
+    kubernetes: bool = typer.Option(
+        False,
+        "--kubernetes",
+        help="Run it on Kubernetes (the official chart's objects); without --faults, the "
+        "kinds drawn there are pod_delete and link.",
+    ),
+    executor: str | None = typer.Option(
+        None,
+        help="With --kubernetes: CeleryExecutor, KubernetesExecutor or "
+        "'CeleryExecutor,KubernetesExecutor'.",
+        show_default="CeleryExecutor",
+    ),
+    k8s_nodes: int | None = typer.Option(
+        None, help="With --kubernetes: Kubernetes nodes (1-3).", show_default="1"
+    ),
     set_: list[str] = typer.Option([], "--set", help="Airflow config override SECTION.KEY=VALUE."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the schedule; boot nothing."),
     replay: Path | None = typer.Option(None, help="Run a record's schedule again, exactly."),
@@ -129,7 +164,8 @@ def chaos(
     MinIO, health recovered, the heal audit clean. Exit 0 only if all held; 1 if something
     failed; 3 if only the audit.
 
-    Example: `testbed chaos --seed 7 --dry-run`, then `testbed chaos --seed 7`."""
+    Example: `testbed chaos --seed 7 --dry-run`, then `testbed chaos --seed 7`; on Kubernetes
+    `testbed chaos --seed 13 --kubernetes --k8s-nodes 3 --dry-run`."""
     options = typed(
         ctx,
         duration=duration,
@@ -159,7 +195,8 @@ def chaos(
     else:
         if seed is None:
             raise ChaosError("--seed is needed (or --replay RECORD, or --shrink RECORD)")
-        scenario = build(seed, options, workers, set_)
+        k8s = kubernetes_fields(kubernetes, executor, k8s_nodes)
+        scenario = build(seed, options, workers, set_, k8s)
     _print_schedule(scenario)
     if dry_run:
         progress.result("\n".join(plan(scenario)))
@@ -181,10 +218,10 @@ def _print_schedule(scenario) -> None:
 def _shrink(
     record: Path, invariant: str | None, max_runs: int, out: Path | None, keep, dry_run
 ) -> int:
+    from testbed.backends import images as image_provision
     from testbed.chaos import schedule as S
     from testbed.chaos.run import failing_invariant, shrink_record
     from testbed.core.interrupts import deferred
-    from testbed.images import build as image_build
     from testbed.pool import ClusterPool
 
     schedule = S.from_record(record)
@@ -194,7 +231,7 @@ def _shrink(
     progress.step(f"shrinking: keep failing {target!r}, at most {max_runs} runs")
     if dry_run:
         return 0
-    image_build.ensure(tuple(sorted(scenario.versions())))
+    image_provision.ensure_scenarios([scenario])  # a Kubernetes record's images too
     pool = ClusterPool(detached=keep)
 
     def said(candidate, folder, failed) -> None:

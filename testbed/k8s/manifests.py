@@ -43,7 +43,8 @@ WORKER_GRACE = 600
 # the chart's readiness probe of the api-server (a 5 s timeout, 5 failures in a row), checked
 # every 2 s instead of 10 with no initial delay, so that a new pod takes traffic sooner. The
 # Kubernetes default (1 s, 3 failures) took the only api-server out of its Service when it was
-# slow for a few seconds under the load of a roll
+# slow for a few seconds under the load of a roll. The scheduler's health Service (which the
+# chart does not have) gets the same probe
 READINESS = {"periodSeconds": 2, "timeoutSeconds": 5, "failureThreshold": 5}
 # seconds a deleted api-server pod keeps serving before its TERM (a preStop hook, which the
 # chart leaves empty: `apiServer.containerLifecycleHooks`): the Service's endpoints are updated
@@ -272,19 +273,21 @@ def _deployment(role: str, image: str, hosts: dict[str, str], pool: str) -> dict
         "metadata": _meta(role, role),
         "spec": {
             "replicas": 1,
-            "strategy": _strategy(worker),
+            "strategy": _strategy(role),
             "selector": {"matchLabels": {"component": role}},
             "template": {"metadata": {"labels": labels}, "spec": spec},
         },
     }
 
 
-def _strategy(worker: bool) -> dict[str, Any]:
-    """How a new image rolls out. A Celery worker: its old pod gone (a warm shutdown) before
-    the new one starts, as the chart's worker StatefulSet rolls one pod at a time. Every other
-    role: Kubernetes' default, which the chart leaves in place; with one replica its new pod
-    is ready before the old one gets its TERM."""
-    if worker:
+def _strategy(role: str) -> dict[str, Any]:
+    """How a new image rolls out, as the chart's objects roll. A Celery worker and the
+    triggerer: the old pod gone (a worker's warm shutdown) before the new one starts, as the
+    chart's StatefulSets roll one pod at a time. The api-server and the scheduler: Kubernetes'
+    default (the chart sets none), the dag-processor: the chart's (maxSurge 100 %,
+    maxUnavailable 50 %); with one replica all three start the new pod before the old one gets
+    its TERM."""
+    if role_is_worker(role) or role == "triggerer":
         return {"type": "Recreate"}
     return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
 

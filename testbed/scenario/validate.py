@@ -416,6 +416,7 @@ def _expect(step: Expect, st: _State, dags: set[str]) -> list[tuple[str, str]]:
                 "or a pod_delete with grace",
             )
         )
+    out += _deployment_as_host(step.check, p, st)
     nodes = ("node",) if step.check in ("process_running", *POD_READERS) else ()
     for field in ("by", "target", *nodes):
         pods = set(st.topology.pods) if step.check in POD_READERS and field == "node" else set()
@@ -427,6 +428,22 @@ def _expect(step: Expect, st: _State, dags: set[str]) -> list[tuple[str, str]]:
 
 # The checks whose ``node`` may be a role's pod on Kubernetes: what it wrote, where it was stuck.
 POD_READERS = ("logged", "stack_shows")
+# The checks that match the hostname a task recorded (``task_outcome``) or the pod a TERM went to
+# (``drained_cleanly``): on Kubernetes a pod's name, never its Deployment's.
+HOST_FIELDS = {"task_outcome": ("host", "hosts"), "drained_cleanly": ("node",)}
+
+
+def _deployment_as_host(check: str, p: dict, st: _State) -> list[tuple[str, str]]:
+    """A Deployment's name where a pod's is recorded would never match: refused with the glob
+    that does."""
+    out = []
+    for field in HOST_FIELDS.get(check, ()) if st.topology.pods else ():
+        given = p.get(field)
+        for name in given if isinstance(given, list) else [given]:
+            if name in st.topology.pods:
+                why = "on Kubernetes a task records its pod's name, not its Deployment's"
+                out.append((field, f"{name!r}: {why}; use {name + '-*'!r}"))
+    return out
 
 
 # What each step kind is checked against across steps (by ``action``); each reads and updates

@@ -1,6 +1,7 @@
-"""The actions of the chart's live upgrade on Kubernetes (:mod:`testbed.upgrade.plan_k8s`),
-for the :class:`~testbed.upgrade.procedure.Procedure`: each takes the procedure and its step,
-and carries it out with :mod:`testbed.k8s.roll`."""
+"""The actions of an upgrade on Kubernetes (:mod:`testbed.upgrade.plan_k8s`: the chart's live
+roll, the guide's downtime window on Deployments), for the
+:class:`~testbed.upgrade.procedure.Procedure`: each takes the procedure and its step, and
+carries it out with :mod:`testbed.k8s.roll`."""
 
 from __future__ import annotations
 
@@ -39,19 +40,53 @@ def migration_job(proc: Procedure, step: Step) -> None:
     roll.rerun_migration_job(proc.cluster, proc.cluster.image_of(proc.version))
 
 
-def roll_pod(proc: Procedure, step: Step) -> None:
-    """One Deployment rolled to the new image. A Celery worker's pod is deleted at once
-    (Recreate): its TERM is recorded on the pod's name, the hostname its tasks record, so that
-    ``drained_cleanly`` judges the warm shutdown."""
-    cluster, role = proc.cluster, str(step.node)
+def _term_recorded(proc: Procedure, role: str) -> None:
+    """A Celery worker's pod about to be deleted: its TERM recorded on the pod's name, the
+    hostname its tasks record, so that ``drained_cleanly`` judges the warm shutdown (the task
+    instances read first)."""
     if role_is_worker(role):
         proc.before_signal()
-        for pod in deploy.pod_names(cluster, role):
-            cluster.history.append("signal", node=pod, signal="TERM", step="upgrade")
+        for pod in deploy.pod_names(proc.cluster, role):
+            proc.cluster.history.append("signal", node=pod, signal="TERM", step="upgrade")
+
+
+def roll_pod(proc: Procedure, step: Step) -> None:
+    """One Deployment rolled to the new image (a Celery worker's pod is deleted at once:
+    Recreate)."""
+    cluster, role = proc.cluster, str(step.node)
+    _term_recorded(proc, role)
     cluster.set_version(role, proc.version)
     roll.set_image(cluster, role, cluster.image_for(role))
     timeout = proc.ready_timeout + (proc.drain_timeout if role_is_worker(role) else 0)
     roll.wait_rollout(cluster, role, timeout, proc.cancelled)
+
+
+def _stop_timeout(proc: Procedure, role: str) -> float:
+    """A worker drains its tasks; any other pod stops within its grace (30 s; the api-server's
+    preStop sleep inside it)."""
+    return proc.drain_timeout if role_is_worker(role) else 60.0
+
+
+def scale_down(proc: Procedure, step: Step) -> None:
+    role = str(step.node)
+    _term_recorded(proc, role)
+    roll.scale(proc.cluster, role, 0)
+    roll.wait_gone(proc.cluster, role, _stop_timeout(proc, role), proc.cancelled)
+
+
+def wait_task_pods(proc: Procedure, step: Step) -> None:
+    roll.wait_task_pods(proc.cluster, proc.drain_timeout, proc.cancelled)
+
+
+def start_pod(proc: Procedure, step: Step) -> None:
+    cluster, role = proc.cluster, str(step.node)
+    cluster.set_version(role, proc.version)
+    roll.set_image(cluster, role, cluster.image_for(role))
+    roll.scale(cluster, role, 1)
+
+
+def wait_pod(proc: Procedure, step: Step) -> None:
+    roll.wait_rollout(proc.cluster, str(step.node), proc.ready_timeout, proc.cancelled)
 
 
 ACTIONS = {
@@ -59,4 +94,8 @@ ACTIONS = {
     "roll_config": roll_config,
     "migration_job": migration_job,
     "roll_pod": roll_pod,
+    "scale_down": scale_down,
+    "wait_task_pods": wait_task_pods,
+    "start_pod": start_pod,
+    "wait_pod": wait_pod,
 }

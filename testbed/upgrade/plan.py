@@ -118,6 +118,7 @@ def make_plan(
                 rollback=rollback,
             ),
             list(nodes or ()),
+            migrations,
         )
     nodes = list(nodes if nodes is not None else Topology().airflow_nodes)
     by_role = {r: [n for n in nodes if role(n) == r] for r in _ROLES}
@@ -205,15 +206,21 @@ def make_plan(
     )
 
 
-def _on_kubernetes(plan: Plan, pods: list[str]) -> Plan:
-    """The chart's steps of a live upgrade; any other plan's verdict and reasons with no
-    steps (not built for Kubernetes)."""
+def _on_kubernetes(plan: Plan, pods: list[str], migrations: int | None) -> Plan:
+    """The chart's steps of a live upgrade, or the downtime window on Deployments; a
+    downgrade's (or Airflow 2 -> 3's) verdict and reasons with no steps (not built for
+    Kubernetes)."""
     if plan.kind == "none":
         return plan
-    if plan.kind == "live" and version_key(plan.to_version) > version_key(plan.from_version):
+    downgrade = version_key(plan.to_version) < version_key(plan.from_version)
+    if downgrade or plan.kind not in ("live", "downtime"):
+        return replace(plan, reasons=(*plan.reasons, plan_k8s.NOT_BUILT), steps=())
+    if plan.kind == "live":
         steps = plan_k8s.live_steps(plan.to_version, plan.to_head, pods)
         return replace(plan, reasons=plan_k8s.REASONS, steps=tuple(steps))
-    return replace(plan, reasons=(*plan.reasons, plan_k8s.NOT_BUILT), steps=())
+    steps = plan_k8s.downtime_steps(plan.to_version, plan.from_head, plan.to_head, pods, migrations)
+    reasons = (*plan.reasons, plan_k8s.DOWNTIME_REASON)
+    return replace(plan, reasons=reasons, steps=tuple(steps))
 
 
 def plan_between(

@@ -48,9 +48,10 @@ BACKUP_DIR = "/tmp"  # inside the Postgres node, writable by the postgres user
 STOP_GRACE = 30  # seconds docker waits after SIGTERM before SIGKILL, for non-worker roles
 # A node's planned window: from its first roll action to its readiness (its flips expected).
 ROLL_ACTIONS = frozenset(
-    {"term", "wait_idle", "stop", "kill", "replace", "start", "wait_ready", "roll_pod"}
+    {"term", "wait_idle", "stop", "kill", "replace", "start", "wait_ready"}
+    | {"roll_pod", "scale_down", "start_pod", "wait_pod"}  # a Deployment's, on Kubernetes
 )
-READY_ACTIONS = frozenset({"wait_ready", "wait_healthy", "roll_pod"})
+READY_ACTIONS = frozenset({"wait_ready", "wait_healthy", "roll_pod", "wait_pod"})
 
 
 @dataclass

@@ -82,6 +82,8 @@ class Upgrades:
             self.history.append("upgrade_plan", plan=plan.to_json())
             if on_pods and plan.kind != "none" and not plan.steps:
                 raise UpgradeStepFailed(f"{start} -> {to}: {plan.summary}; {plan.reasons[-1]}")
+            if on_pods and plan.steps:  # its Secrets name the new image before any pod rolls
+                self.cluster.reusable = False
             if strategy == "rolling" and not plan.live:
                 raise UpgradeStepFailed(f"{start} -> {to}: {plan.summary}")
             if nodes and not plan.live:

@@ -285,3 +285,20 @@ def test_chaos_options_left_out_stay_the_step_defaults(tmp_path):
     assert bare.returncode == 2 and "does not apply" not in bare.stderr
     typed = _testbed("chaos", "--replay", str(tmp_path / "none"), "--settle", "4m", cwd=tmp_path)
     assert typed.returncode == 2 and "--settle does not apply" in typed.stderr
+
+
+def test_chaos_on_kubernetes_draws_pod_kinds_on_a_kubernetes_topology(tmp_path):
+    """`--kubernetes` draws the backend's default kinds (pod_delete and link) on a Kubernetes
+    topology; its Kubernetes options alone are refused, and so is a Kubernetes kind on Docker,
+    with the reason, before anything boots."""
+    r = _testbed("chaos", "--seed", "13", "--kubernetes", "--k8s-nodes", "3", "--duration", "2m",
+                 "--dry-run", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "pod_delete(" in r.stdout and "on Kubernetes (3 node(s)" in r.stdout
+    docker = _testbed("chaos", "--seed", "13", "--duration", "2m", "--dry-run", cwd=tmp_path)
+    assert docker.returncode == 0 and "pod_delete" not in docker.stdout
+    alone = _testbed("chaos", "--seed", "13", "--executor", "KubernetesExecutor", "--dry-run",
+                     cwd=tmp_path)  # fmt: skip
+    assert alone.returncode != 0 and "--executor applies with --kubernetes only" in alone.stderr
+    pods = _testbed("chaos", "--seed", "13", "--faults", "pod_delete", "--dry-run", cwd=tmp_path)
+    assert pods.returncode != 0 and "'pod_delete' runs on backend kubernetes" in pods.stderr

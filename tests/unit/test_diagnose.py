@@ -14,6 +14,7 @@ from testbed.backends.docker import DockerBackend
 from testbed.core.history import History
 from testbed.core.secrets import Secrets
 from testbed.runtime import ExecResult
+from testbed.topology import Topology
 
 # What PS_SCRIPT printed in a scheduler node (shortened).
 PS_OUTPUT = """\
@@ -95,6 +96,7 @@ class FakeCluster:
         self.secrets = Secrets.generate()
         self.dir = folder
         self.backend = DockerBackend()  # its calls reach the faked runtime below
+        self.topology = Topology(1)  # Docker: no pods
 
     def container(self, node: str) -> str:
         return self.nodes[node]
@@ -202,3 +204,11 @@ def test_a_stopped_process_is_read_without_suspending_it(fake, tmp_path):
     assert ["py-spy", "dump", "--pid", "7", "--nonblocking"] in dumps
     assert ["py-spy", "dump", "--pid", "42", "--native"] in dumps
     assert "stopped" in (tmp_path / summary["path"] / "stacks.txt").read_text()
+
+
+def test_celery_inspect_names_docker_workers_and_asks_every_worker_pod():
+    docker = diagnose.inspect_command("active", ["worker-1", "worker-2"], pods=False)
+    assert docker.endswith("inspect active -t 4 -d celery@worker-1,celery@worker-2")
+    # a worker pod answers to its pod's name, which only the Kubernetes API knows
+    pods = diagnose.inspect_command("reserved", ["worker-1"], pods=True)
+    assert pods.endswith("inspect reserved -t 4") and "-d" not in pods.split()

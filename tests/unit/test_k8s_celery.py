@@ -157,3 +157,24 @@ def test_a_pod_being_deleted_is_no_longer_one_of_its_roles_running_pods(monkeypa
         "worker-1-a-new",
         "worker-1-a-old",
     ]
+
+
+@pytest.mark.parametrize(
+    ("expect", "field"),
+    [
+        ({"check": "task_outcome", "run": "r", "state": "success", "host": "worker-1"}, "host"),
+        ({"check": "task_outcome", "run": "r", "state": "success", "hosts": ["worker-1"]}, "hosts"),
+        ({"check": "drained_cleanly", "node": "worker-1"}, "node"),
+    ],
+)
+def test_a_deployments_name_where_a_pods_is_recorded_is_refused_with_the_glob(expect, field):
+    topology = {"backend": "kubernetes", "executor": "CeleryExecutor", "workers": 1}
+    steps = [{"trigger": {"name": "r", "dag": "smoke"}}, {"expect": {"name": "e", **expect}}]
+    data = {"name": "d", "topology": topology, "steps": steps}
+    with pytest.raises(
+        TestbedError, match=rf"steps\.1\.expect\.{field}: 'worker-1': .*'worker-1-\*'"
+    ):
+        from_data(data, "bad.yaml")
+    glob = {k: ("worker-1-*" if v == "worker-1" else ["worker-1-*"] if v == ["worker-1"] else v)
+            for k, v in expect.items()}  # fmt: skip
+    from_data({**data, "steps": [steps[0], {"expect": {"name": "e", **glob}}]}, "ok.yaml")

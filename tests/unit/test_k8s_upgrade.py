@@ -10,6 +10,7 @@ import pytest
 from testbed.core.errors import TestbedError
 from testbed.core.secrets import Secrets
 from testbed.k8s import manifests as M
+from testbed.k8s import roll
 from testbed.k8s.roll import _describe, _rolled
 from testbed.scenario.load import from_data
 from testbed.topology import HYBRID, Topology
@@ -49,13 +50,32 @@ def test_celery_workers_roll_after_the_triggerer_and_before_the_scheduler():
     assert rolled == ["api-server", "triggerer", "worker-1", "worker-2", "scheduler",
                       "dag-processor"]  # fmt: skip
     worker = next(s for s in _k8s_plan("3.3.1", "3.3.2", pods).steps if s.node == "worker-1")
-    assert "one TERM" in worker.detail and "600 s grace" in worker.detail
+    assert "one TERM" in worker.detail and "grace is 600 s" in worker.detail
+
+
+def test_a_schema_change_stops_every_deployment_drained_migrates_then_starts_them():
+    pods = Topology(1, backend="kubernetes", executor=HYBRID).pods
+    plan = _k8s_plan("3.2.2", "3.3.2", pods, (H2, H1))
+    assert plan.kind == "downtime"
+    actions = [(s.action, s.node) for s in plan.steps]
+    stops = [n for a, n in actions if a == "scale_down"]
+    # nothing new first, the running work drained, the API last
+    assert stops == ["scheduler", "worker-1", "dag-processor", "triggerer", "api-server"]
+    assert actions.index(("wait_task_pods", None)) == actions.index(("scale_down", "scheduler")) + 1
+    order = [a for a, _ in actions]
+    # stopped, backed up, migrated and checked before anything starts on the new image
+    last_stop = max(i for i, a in enumerate(order) if a == "scale_down")
+    first_start = order.index("start_pod")
+    middle = order[last_stop + 1 : first_start]
+    assert middle == ["pg_dump", "load_image", "roll_config", "migration_job", "check_migrations"]
+    # every Deployment started, then each waited for (their boots overlap)
+    assert order[first_start:-1] == ["start_pod"] * 5 + ["wait_pod"] * 5
+    assert order[0] == "heads_differ" and order[-1] == "versions"
 
 
 @pytest.mark.parametrize(
     ("frm", "to", "heads", "kind"),
     [
-        ("3.2.2", "3.3.2", (H2, H1), "downtime"),  # a schema change: a downtime window
         ("3.3.2", "3.3.1", (H1, H1), "live"),  # a live downgrade (reverse order)
         ("3.3.2", "3.2.2", (H1, H2), "rollback"),
     ],
@@ -86,15 +106,31 @@ def test_a_rollout_is_done_only_when_its_one_pod_is_new_and_available(fields, do
     assert _rolled(fields) is done
 
 
-def test_celery_workers_recreate_and_the_other_roles_roll_with_a_surge():
+def _celery_objects() -> list[dict]:
     topology = Topology(2, backend="kubernetes", executor="CeleryExecutor")
     hosts = {"postgres": "1", "minio": "2", "toxiproxy": "3", "redis": "4"}
-    objs = M.objects(topology, Secrets.generate(), "img:1", hosts)
-    strategy = {o["metadata"]["name"]: o["spec"]["strategy"] for o in objs
+    return M.objects(topology, Secrets.generate(), "img:1", hosts)
+
+
+def test_what_the_chart_runs_as_statefulsets_recreates_and_the_rest_rolls_with_a_surge():
+    strategy = {o["metadata"]["name"]: o["spec"]["strategy"] for o in _celery_objects()
                 if o["kind"] == "Deployment"}  # fmt: skip
+    # the chart's worker and triggerer StatefulSets: the old pod goes first
     assert strategy["worker-1"] == strategy["worker-2"] == {"type": "Recreate"}
+    assert strategy["triggerer"] == {"type": "Recreate"}
     surge = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
-    assert all(strategy[r] == surge for r in KE)
+    assert [strategy[r] for r in ("api-server", "scheduler", "dag-processor")] == [surge] * 3
+
+
+def test_an_upgrade_applies_again_only_what_names_the_image_for_pods_started_later():
+    picked = roll.config_objects(_celery_objects())
+    names = {(o["kind"], o["metadata"]["name"]) for o in picked}
+    roles = ["api-server", "scheduler", "dag-processor", "triggerer", "worker-1", "worker-2"]
+    expected = {("Secret", f"airflow-env-{r}") for r in [*roles, "migrate", "worker"]}
+    assert names == expected | {("ConfigMap", "pod-template")}
+    # the image is in what is picked: the executor's tag, the template's container
+    env = next(o for o in picked if o["metadata"]["name"] == "airflow-env-scheduler")
+    assert env["stringData"]["AIRFLOW__KUBERNETES_EXECUTOR__WORKER_CONTAINER_TAG"] == "1"
 
 
 def test_only_the_api_server_keeps_serving_a_while_after_it_is_deleted():
@@ -145,4 +181,4 @@ def test_the_backends_table_says_which_part_of_the_upgrade_is_built_on_kubernete
     row = next(r for r in support.rows() if r.section == "step" and r.name == "upgrade")
     docker, kubernetes = row.cells
     assert docker == support.YES
-    assert kubernetes.startswith(f"{support.YES} (live") and "every Deployment" in kubernetes
+    assert kubernetes.startswith(f"{support.YES} (every Deployment") and "newer" in kubernetes
