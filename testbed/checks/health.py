@@ -158,6 +158,9 @@ class AnsweredParams(BaseModel):
     target: str | None = None
     fault: str | None = None  # the observations between this fault's inject and its heal (or now)
     step: Literal["upgrade", "migrate"] | None = None  # or: while the last such step ran
+    # with step upgrade: only while it rolled this node (a role on Kubernetes), from its first
+    # action on it to its last (e.g. the api-server's handover, not its peers' restarts)
+    rolled: str | None = None
     # Probes in a row with no answer before the target counts as down (a load balancer's
     # unhealthy threshold: AWS ALB's default is 2, a Kubernetes readiness probe's 3). 1: any.
     unhealthy_threshold: int = Field(default=1, ge=1)
@@ -166,6 +169,8 @@ class AnsweredParams(BaseModel):
     def _one_window(self) -> AnsweredParams:
         if (self.fault is None) == (self.step is None):
             raise ValueError("give either 'fault' (its time in force) or 'step' (e.g. upgrade)")
+        if self.rolled is not None and self.step != "upgrade":
+            raise ValueError("'rolled' narrows an upgrade step's window: give step: upgrade")
         return self
 
 
@@ -180,7 +185,13 @@ def _window(view: View, p: AnsweredParams) -> tuple[float, float, str] | str:
     if not windows:
         return f"no {p.step} step ran"
     start, end = windows[-1]
-    return start["mono"], end["mono"] if end else float("inf"), f"the {p.step}"
+    t0, t1 = start["mono"], end["mono"] if end else float("inf")
+    if p.rolled is None:
+        return t0, t1, f"the {p.step}"
+    mine = [e for e in view.of("upgrade") if e.get("node") == p.rolled and t0 <= e["mono"] <= t1]
+    if not mine:
+        return f"the {p.step} never rolled {p.rolled}"
+    return mine[0]["mono"], mine[-1]["mono"], f"the roll of {p.rolled}"
 
 
 def probe_answered(view: View, p: AnsweredParams) -> CheckResult:

@@ -149,6 +149,27 @@ def test_probe_answered_with_an_unhealthy_threshold_needs_silence_in_a_row():
     assert not run("probe_answered", up, step="upgrade", probe="api_health").ok  # default: 1
 
 
+def test_probe_answered_narrowed_to_the_roll_of_one_node():
+    """`rolled` judges only the handover of one node (its first to its last upgrade action):
+    a silence while other roles restart is outside it, one inside it is judged."""
+    up = [ev("step", 10, action="upgrade", phase="start", index=2)]
+    up += [ev("upgrade", 11, phase="start", action="roll_pod", node="api-server")]
+    up += [api(12), api(13, error="timeout"), api(14)]
+    up += [ev("upgrade", 15, phase="end", action="roll_pod", node="api-server")]
+    up += [ev("upgrade", 16, phase="start", action="roll_pod", node="dag-processor")]
+    up += [api(17, error="timeout"), api(18, error="timeout"), api(19)]
+    up += [ev("step", 20, action="upgrade", phase="end", index=2)]
+    kw = {"step": "upgrade", "probe": "api_health", "unhealthy_threshold": 2}
+    r = run("probe_answered", up, rolled="api-server", **kw)
+    assert r.ok and r.measurements["total"] == 3 and "the roll of api-server" in r.detail
+    assert not run("probe_answered", up, **kw).ok  # the whole upgrade: two in a row
+    gap = [*up, api(13.5, error="connection: ConnectionError")]
+    assert not run("probe_answered", sorted(gap, key=lambda e: e["mono"]), rolled="api-server",
+                   **kw).ok  # fmt: skip
+    r = run("probe_answered", up, rolled="triggerer", **kw)
+    assert not r.ok and "never rolled triggerer" in r.detail
+
+
 def test_probe_answered_counts_silence_while_the_fault_is_in_force():
     h = [
         fault(1, "inject"),
