@@ -16,6 +16,7 @@ from testbed import dagscan
 from testbed.dag_sync import GIT_SERVER
 from testbed.faults import SKEWABLE
 from testbed.faults.process_roles import AIRFLOW_PROCESSES, runs_on
+from testbed.scenario import validate_k8s as k8s_rules
 from testbed.scenario.model import (
     AddNode,
     Backup,
@@ -164,10 +165,8 @@ def _upgrade(step: Upgrade, st: _State, dags: set[str]) -> list[tuple[str, str]]
     """Known nodes; ``rollback:`` only on a way back (it would be ignored on the way up);
     ``local:`` only on a LocalExecutor cluster; on Kubernetes, every Deployment upwards."""
     going_up = version_key(step.to) >= version_key(st.version)
-    if st.topology.pods and (step.nodes is not None or not going_up):
-        field, why = ("nodes", "`nodes:`") if step.nodes is not None else ("to", "a downgrade")
-        return [(field, f"on Kubernetes an upgrade rolls every Deployment to a newer version "
-                 f"(the chart's `helm upgrade`); {why} is not built for it")]  # fmt: skip
+    if st.topology.pods and (refused := k8s_rules.upgrade_refusal(step, going_up)):
+        return refused
     airflow = {n for n in st.nodes if n not in INFRA and not n.startswith("migrate")}
     bad = [n for n in step.nodes or [] if n not in airflow]
     if bad:
@@ -416,7 +415,7 @@ def _expect(step: Expect, st: _State, dags: set[str]) -> list[tuple[str, str]]:
                 "or a pod_delete with grace",
             )
         )
-    out += _deployment_as_host(step.check, p, st)
+    out += k8s_rules.deployment_as_host(step.check, p, st.topology.pods)
     nodes = ("node",) if step.check in ("process_running", *POD_READERS) else ()
     for field in ("by", "target", *nodes):
         pods = set(st.topology.pods) if step.check in POD_READERS and field == "node" else set()
@@ -428,24 +427,6 @@ def _expect(step: Expect, st: _State, dags: set[str]) -> list[tuple[str, str]]:
 
 # The checks whose ``node`` may be a role's pod on Kubernetes: what it wrote, where it was stuck.
 POD_READERS = ("logged", "stack_shows")
-# The checks that match the hostname a task recorded (``task_outcome``) or the pod a TERM went to
-# (``drained_cleanly``): on Kubernetes a pod's name, never its Deployment's.
-HOST_FIELDS = {"task_outcome": ("host", "hosts"), "drained_cleanly": ("node",)}
-
-
-def _deployment_as_host(check: str, p: dict, st: _State) -> list[tuple[str, str]]:
-    """A Deployment's name where a pod's is recorded would never match: refused with the glob
-    that does."""
-    out = []
-    for field in HOST_FIELDS.get(check, ()) if st.topology.pods else ():
-        given = p.get(field)
-        for name in given if isinstance(given, list) else [given]:
-            if name in st.topology.pods:
-                why = "on Kubernetes a task records its pod's name, not its Deployment's"
-                out.append((field, f"{name!r}: {why}; use {name + '-*'!r}"))
-    return out
-
-
 # What each step kind is checked against across steps (by ``action``); each reads and updates
 # the scenario's state at that step (runs, faults, nodes, backups, workloads so far).
 VALIDATORS: dict[str, Callable[[Any, _State, set[str]], list[tuple[str, str]]]] = {

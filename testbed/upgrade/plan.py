@@ -30,7 +30,7 @@ version numbers (3.1.7 -> 3.1.8 is a patch release that changes the schema).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 from testbed.topology import Topology
@@ -106,20 +106,10 @@ def make_plan(
     ``rollback``: how a downgrade across a schema change takes the schema back; ``local``: the
     cluster runs the LocalExecutor, and this is how its scheduler's tasks are dealt with;
     ``kubernetes``: ``nodes`` are Deployments, rolled as the chart does (:mod:`plan_k8s`)."""
-    if kubernetes:
-        return _on_kubernetes(
-            make_plan(
-                from_version,
-                to_version,
-                from_head,
-                to_head,
-                nodes=nodes,
-                migrations=migrations,
-                rollback=rollback,
-            ),
-            list(nodes or ()),
-            migrations,
-        )
+    if kubernetes:  # the plan's verdict, with the chart's steps
+        docker = make_plan(from_version, to_version, from_head, to_head, nodes=nodes,
+                           migrations=migrations, rollback=rollback)  # fmt: skip
+        return plan_k8s.on_kubernetes(docker, list(nodes or ()), migrations)
     nodes = list(nodes if nodes is not None else Topology().airflow_nodes)
     by_role = {r: [n for n in nodes if role(n) == r] for r in _ROLES}
     direction = _direction(from_version, to_version)
@@ -204,23 +194,6 @@ def make_plan(
         ),
         tuple(_rollback_steps(from_version, to_version, to_head, by_role, rollback, local)),
     )
-
-
-def _on_kubernetes(plan: Plan, pods: list[str], migrations: int | None) -> Plan:
-    """The chart's steps of a live upgrade, or the downtime window on Deployments; a
-    downgrade's (or Airflow 2 -> 3's) verdict and reasons with no steps (not built for
-    Kubernetes)."""
-    if plan.kind == "none":
-        return plan
-    downgrade = version_key(plan.to_version) < version_key(plan.from_version)
-    if downgrade or plan.kind not in ("live", "downtime"):
-        return replace(plan, reasons=(*plan.reasons, plan_k8s.NOT_BUILT), steps=())
-    if plan.kind == "live":
-        steps = plan_k8s.live_steps(plan.to_version, plan.to_head, pods)
-        return replace(plan, reasons=plan_k8s.REASONS, steps=tuple(steps))
-    steps = plan_k8s.downtime_steps(plan.to_version, plan.from_head, plan.to_head, pods, migrations)
-    reasons = (*plan.reasons, plan_k8s.DOWNTIME_REASON)
-    return replace(plan, reasons=reasons, steps=tuple(steps))
 
 
 def plan_between(

@@ -22,8 +22,11 @@ Downgrades and Airflow 2 -> 3 are not built for Kubernetes (:data:`NOT_BUILT`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 from testbed.upgrade.step import Step
+from testbed.upgrade.versions import version_key
 
 REASONS = (
     "the guide allows a live upgrade when the metadata schema does not change",
@@ -170,3 +173,19 @@ def live_steps(version: str, head: str, pods: Sequence[str]) -> list[Step]:
         *rolls,
         Step("verify", "versions", None, f"every pod runs {version}; schema still at {head}"),
     ]
+
+
+def on_kubernetes(plan: Any, pods: list[str], migrations: int | None) -> Any:
+    """A :class:`~testbed.upgrade.plan.Plan`'s verdict with the chart's steps: a live roll, or
+    the downtime window on Deployments; a downgrade's (or Airflow 2 -> 3's) verdict and
+    reasons with no steps (not built for Kubernetes)."""
+    if plan.kind == "none":
+        return plan
+    downgrade = version_key(plan.to_version) < version_key(plan.from_version)
+    if downgrade or plan.kind not in ("live", "downtime"):
+        return replace(plan, reasons=(*plan.reasons, NOT_BUILT), steps=())
+    if plan.kind == "live":
+        steps = live_steps(plan.to_version, plan.to_head, pods)
+        return replace(plan, reasons=REASONS, steps=tuple(steps))
+    steps = downtime_steps(plan.to_version, plan.from_head, plan.to_head, pods, migrations)
+    return replace(plan, reasons=(*plan.reasons, DOWNTIME_REASON), steps=tuple(steps))
