@@ -11,6 +11,9 @@ class CheckResult:
     ok: bool
     detail: str
     measurements: dict[str, Any] = field(default_factory=dict)
+    # a failure no later look can turn (a task retried where adoption was due): a ``within``
+    # wait ends at once instead of running out its time
+    settled: bool = False
 
     @classmethod
     def passed(cls, detail: str, **measurements: Any) -> CheckResult:
@@ -19,3 +22,7 @@ class CheckResult:
     @classmethod
     def failed(cls, detail: str, **measurements: Any) -> CheckResult:
         return cls(False, detail, measurements)
+
+    @classmethod
+    def failed_for_good(cls, detail: str, **measurements: Any) -> CheckResult:
+        return cls(False, detail, measurements, settled=True)

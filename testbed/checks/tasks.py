@@ -47,9 +47,9 @@ def task_adopted(view: View, p: AdoptedParams) -> CheckResult:
             **m,
         )
     if first_job in new_ids:
-        return CheckResult.failed(f"task {p.task} was queued by {by} from the start", **m)
+        return CheckResult.failed_for_good(f"task {p.task} was queued by {by} from the start", **m)
     if values[adopted]["try_number"] != queued[0]["try_number"]:
-        return CheckResult.failed(
+        return CheckResult.failed_for_good(
             f"task {p.task} was retried (try {values[adopted]['try_number']}), not adopted", **m
         )
     if final["state"] != "success":

@@ -66,8 +66,9 @@ class Gatherer:
         during: float | None = None,
         poll: float = 1.0,
     ) -> CheckResult:
-        """Gather and evaluate the check every ``poll`` s: ``within``, until it holds or T
-        passed; ``during``, over the whole window (then judged over it)."""
+        """Gather and evaluate the check every ``poll`` s: ``within``, until it holds, fails for
+        good (``CheckResult.settled``) or T passed; ``during``, over the whole window (then
+        judged over it)."""
         start = time.monotonic()
         end = start + (during if during is not None else within or 0)
         last_gather = max(end, start + GATHER_MIN)  # a check "now" still gets one full look
@@ -79,7 +80,7 @@ class Gatherer:
         while True:
             self.gather(spec, params, last_gather)
             result = spec.evaluate(self.history.snapshot(), params)
-            if result.ok or time.monotonic() >= end or self.cancelled.is_set():
+            if result.ok or result.settled or time.monotonic() >= end or self.cancelled.is_set():
                 return result
             self.cancelled.wait(poll)
 

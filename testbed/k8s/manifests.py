@@ -22,7 +22,7 @@ import yaml
 
 from testbed import airflow_config as AC
 from testbed.core.secrets import Secrets
-from testbed.services.airflow import ROLE_COMMANDS, role_of
+from testbed.services.airflow import EXECUTION_WARMUP, ROLE_COMMANDS, role_of
 from testbed.topology import Topology, role_is_worker
 
 NAMESPACE = "default"
@@ -51,6 +51,12 @@ READINESS = {"periodSeconds": 2, "timeoutSeconds": 5, "failureThreshold": 5}
 # while it still answers. Without it a rolled api-server refused the API for ~6 s (docs/
 # findings.md, "Rolling the api-server")
 API_DRAIN = 10
+# The api-server's startup probe: the Execution API's health, the first request into it, which
+# builds its versioned routes (seconds of CPU in the one event loop, airflow.EXECUTION_WARMUP).
+# Until it answers the pod is not started, so not ready: without it a rolled api-server took
+# traffic as soon as its public API answered, and the first task heartbeat through the Service
+# stalled it 7-10 s (docs/findings.md, "Rolling the api-server"). Up to 2 min to answer.
+API_STARTUP = {"periodSeconds": 2, "timeoutSeconds": 5, "failureThreshold": 60}
 CELERY_LABEL = "testbed.io/celery-worker"  # every Celery worker's pod (their anti-affinity)
 NO_DNS = "127.0.0.1"  # a pod's only nameserver: an unknown name fails at once, not in 5 s
 LABELS = {"tier": "airflow", "release": "testbed"}
@@ -261,6 +267,8 @@ def _deployment(role: str, image: str, hosts: dict[str, str], pool: str) -> dict
     if role == "api-server":
         _writable_secrets(spec)
         c["lifecycle"] = {"preStop": {"exec": {"command": ["sleep", str(API_DRAIN)]}}}
+        warmup = {"path": EXECUTION_WARMUP, "port": AC.API_PORT}
+        c["startupProbe"] = {"httpGet": warmup, **API_STARTUP}
     if role == "scheduler":
         spec["volumes"].append({"name": "pod-template", "configMap": {"name": "pod-template"}})
         c["volumeMounts"].append({"name": "pod-template", "mountPath": TEMPLATE_DIR})

@@ -219,6 +219,9 @@ def test_a_retry_is_not_an_adoption():
     ]
     r = run("task_adopted", h, run="long", task="work", by="scheduler-2")
     assert not r.ok and "retried" in r.detail
+    assert r.settled  # no later look turns a retry into an adoption: a `within` wait ends
+    still_running = run("task_adopted", h[:3], run="long", task="work", by="scheduler-2")
+    assert not still_running.ok and not still_running.settled
 
 
 def log_event(mono: float, event: str, task: str = "work") -> dict:

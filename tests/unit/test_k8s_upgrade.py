@@ -133,17 +133,30 @@ def test_an_upgrade_applies_again_only_what_names_the_image_for_pods_started_lat
     assert env["stringData"]["AIRFLOW__KUBERNETES_EXECUTOR__WORKER_CONTAINER_TAG"] == "1"
 
 
-def test_only_the_api_server_keeps_serving_a_while_after_it_is_deleted():
+def _container_fields(field: str) -> dict:
+    """Each Deployment's container's ``field`` (None where it has none)."""
     topology = Topology(backend="kubernetes", executor="KubernetesExecutor")
     hosts = {"postgres": "1", "minio": "2", "toxiproxy": "3"}
     objs = M.objects(topology, Secrets.generate(), "img:1", hosts)
-    hooks = {
-        o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0].get("lifecycle")
+    return {
+        o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0].get(field)
         for o in objs
         if o["kind"] == "Deployment"
     }
+
+
+def test_only_the_api_server_keeps_serving_a_while_after_it_is_deleted():
+    hooks = _container_fields("lifecycle")
     assert hooks.pop("api-server") == {"preStop": {"exec": {"command": ["sleep", "10"]}}}
     assert set(hooks.values()) == {None}
+
+
+def test_only_the_api_server_starts_when_its_execution_api_has_answered_once():
+    probes = _container_fields("startupProbe")
+    startup = probes.pop("api-server")
+    assert startup["httpGet"] == {"path": "/execution/health", "port": 8080}
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 60  # a slow build's time
+    assert set(probes.values()) == {None}
 
 
 def test_a_rollout_waiting_on_a_warm_shutdown_says_so():
