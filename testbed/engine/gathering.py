@@ -101,6 +101,7 @@ class Gatherer:
             check=spec.name,
             ok=result.ok,
             finding=finding,
+            settled=result.settled,
             detail=result.detail,
             measurements=result.measurements,
             params=params.model_dump(),

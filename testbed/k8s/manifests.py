@@ -55,7 +55,8 @@ API_DRAIN = 10
 # builds its versioned routes (seconds of CPU in the one event loop, airflow.EXECUTION_WARMUP).
 # Until it answers the pod is not started, so not ready: without it a rolled api-server took
 # traffic as soon as its public API answered, and the first task heartbeat through the Service
-# stalled it 7-10 s (docs/findings.md, "Rolling the api-server"). Up to 2 min to answer.
+# froze it (4-5 health probes in a row unanswered; docs/findings.md, "Rolling the api-server").
+# 2 min at least to answer; an api-server that never does is restarted by the kubelet.
 API_STARTUP = {"periodSeconds": 2, "timeoutSeconds": 5, "failureThreshold": 60}
 CELERY_LABEL = "testbed.io/celery-worker"  # every Celery worker's pod (their anti-affinity)
 NO_DNS = "127.0.0.1"  # a pod's only nameserver: an unknown name fails at once, not in 5 s

@@ -224,6 +224,12 @@ def test_a_retry_is_not_an_adoption():
     assert not still_running.ok and not still_running.settled
 
 
+def test_a_task_the_new_scheduler_queued_itself_was_never_adopted_for_good():
+    h = [TRIGGER, jobs(1, (9, "scheduler-2")), ti(2, job=9), ti(30, job=9, state="success")]
+    r = run("task_adopted", h, run="long", task="work", by="scheduler-2")
+    assert not r.ok and "from the start" in r.detail and r.settled
+
+
 def log_event(mono: float, event: str, task: str = "work") -> dict:
     value = [{"event": event, "task_id": task, "try_number": 1, "extra": ""}]
     return ev("observation", mono, probe="log_event", target="long_task", value=value, error=None)
