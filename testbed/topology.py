@@ -85,7 +85,6 @@ BACKEND_LIMITS: dict[str, BackendLimits] = {
         executors=("KubernetesExecutor", "CeleryExecutor", HYBRID),
         k8s_nodes=(1, 3),
         api_servers=1,
-        kerberos=False,
         clock_jumps=False,
         executor_option=False,
         dag_sync=("copy",),
@@ -112,6 +111,13 @@ def worker_name(i: int) -> str:
 def role_is_worker(node: str) -> bool:
     """``worker-3`` is a Celery worker; ``worker-3-kerberos`` (its sidecar) is not."""
     return re.fullmatch(r"worker-\d+", node) is not None
+
+
+def worker_of_host(host: str) -> str:
+    """The Celery worker a task's hostname names: itself on Docker (``worker-1``), its
+    Deployment on Kubernetes (the pod ``worker-1-<ReplicaSet hash>-<pod suffix>``)."""
+    found = re.fullmatch(r"(worker-\d+)-[a-z0-9]+-[a-z0-9]+", host)
+    return found.group(1) if found else host
 
 
 def holds_dags(node: str, local: bool = False) -> bool:
@@ -232,7 +238,7 @@ class Topology:
                 f"config core.executor {option!r}: set the topology's executor instead "
                 f"(executor: {self.executor} here; allowed: {', '.join(limits.executors)})"
             )
-        if self.kerberos and not self.celery and not self.kubernetes:
+        if self.kerberos and not self.celery:
             raise TestbedError(
                 f"kerberos: the ticket refresher runs beside each Celery worker; the "
                 f"{self.executor} has none (use executor: CeleryExecutor)"
@@ -343,18 +349,22 @@ class Topology:
     @property
     def infra_nodes(self) -> list[str]:
         """The nodes booted before the metadata database is migrated."""
+        kdc = KERBEROS_INFRA if self.kerberos else ()
         if self.kubernetes:
-            return [n for n in K8S_INFRA if self.celery or n != "redis"]
+            return [*(n for n in K8S_INFRA if self.celery or n != "redis"), *kdc]
         infra = [n for n in INFRA if self.celery or n != "redis"]  # Redis: Celery's broker
         git = (GIT_SERVER,) if self.dag_sync != "copy" else ()
-        return [*infra, *(KERBEROS_INFRA if self.kerberos else ()), *git]
+        return [*infra, *kdc, *git]
 
     @property
     def kerberos_nodes(self) -> list[str]:
         """The kerberized target and one sidecar per worker (booted beside the Airflow nodes,
-        once the KDC is ready); none without ``kerberos``."""
+        once the KDC is ready); none without ``kerberos``. On Kubernetes a worker's sidecar is
+        a container of its pod, not a node."""
         if not self.kerberos:
             return []
+        if self.kubernetes:
+            return [PG_KRB]
         return [PG_KRB, *(sidecar_name(w) for w in self.worker_names)]
 
     @property

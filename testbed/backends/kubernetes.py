@@ -43,6 +43,8 @@ class KubernetesBackend(DockerBackend):
         topology = cluster.topology
         if topology.k8s_workers:
             cluster._phase("kubernetes nodes", topology.k8s_workers)
+        if topology.kerberos_nodes:  # the kerberized target, a container beside the node
+            cluster._phase("kerberized target", topology.kerberos_nodes)
         t0 = time.monotonic()
         with progress.status("deploying Airflow into Kubernetes") as update:
             k8s_deploy.up(cluster, update)

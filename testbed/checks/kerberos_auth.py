@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from testbed.checks.result import CheckResult
 from testbed.checks.view import View, ti_label
+from testbed.topology import worker_of_host
 
 PRINCIPAL = "airflow/{host}.testbed.internal@TESTBED.INTERNAL"
 
@@ -57,7 +58,7 @@ def _authenticated(ti: dict[str, Any], xcom: dict[str, Any], template: str) -> s
     seen = xcom.get(f"{ti['task_id']}[{ti['map_index']}]")
     if not isinstance(seen, dict):
         return f"{label} on {host}: no result (XCom) observed"
-    expected = template.format(host=host)
+    expected = template.format(host=worker_of_host(host))  # a pod: its Deployment's
     if not seen.get("gss_authenticated"):
         return f"{label} on {host}: the server saw no GSSAPI authentication"
     if seen.get("principal") != expected:

@@ -10,30 +10,44 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from testbed import airflow_config as AC
+from testbed import krb5
 from testbed.core import progress
 from testbed.core.errors import ClusterError, ExecTimeout
 from testbed.k8s import manifests
 from testbed.k8s.node import exec_in_pod as k8s_exec
 from testbed.k8s.node import kubectl, node_container
 from testbed.readiness import NeverReady, Probe, wait_ready
-from testbed.runtime import ExecResult
-from testbed.services import airflow
+from testbed.services import airflow, kdc, pg_krb
 from testbed.services.airflow import CELERY_PING as CELERY_PING_SCRIPT
-from testbed.topology import K8S_NODE, role_is_worker
+from testbed.services.kerberos import worker_principal
+from testbed.topology import K8S_NODE, PG_KRB, role_is_worker
 
 BESIDE = ("postgres", "redis", "minio", "toxiproxy")  # containers the pods reach by address
+KERBEROS_BESIDE = {"kdc": krb5.HOST, PG_KRB: pg_krb.HOST}  # and with Kerberos, by these names
 # a Celery worker pod answers a ping addressed to its own name (its hostname: the pod's)
 CELERY_PING = CELERY_PING_SCRIPT.replace('"celery@$1"', '"celery@$(hostname)"')
 
 
 def addresses(ctx) -> dict[str, str]:
-    """The run-network address of each container the pods talk to (Redis with Celery only)."""
+    """The run-network address of each container the pods talk to (Redis with Celery only;
+    the KDC and the kerberized target with Kerberos, by their names in the realm)."""
     out = {}
-    for name in (n for n in BESIDE if n in ctx.topology.infra_nodes):
+    beside = [*BESIDE, *KERBEROS_BESIDE]
+    for name in (n for n in beside if n in ctx.topology.nodes):
         c = ctx.container(name)
         c.reload()
-        out[name] = c.attrs["NetworkSettings"]["Networks"][ctx.network.name]["IPAddress"]
+        ip = c.attrs["NetworkSettings"]["Networks"][ctx.network.name]["IPAddress"]
+        out[KERBEROS_BESIDE.get(name, name)] = ip
     return out
+
+
+def keytabs(ctx) -> dict[str, bytes]:
+    """Each Celery worker's keytab, exported from the KDC (with Kerberos; else none): it goes
+    into the worker's keytab Secret on stdin, never to the host's disk."""
+    if not ctx.topology.kerberos:
+        return {}
+    return {w: kdc.keytab(ctx, worker_principal(w)) for w in ctx.topology.worker_names}
 
 
 def apply(ctx, objs: list[dict]) -> None:
@@ -47,7 +61,10 @@ def up(cluster, update: Callable[[str], None]) -> None:
     """Apply every object, then wait for the migration Job and each role (history: one
     ``pod`` event per role, like a container's ``ready``)."""
     image = cluster.image_for("scheduler")
-    apply(cluster, manifests.objects(cluster.topology, cluster.secrets, image, addresses(cluster)))
+    objs = manifests.objects(
+        cluster.topology, cluster.secrets, image, addresses(cluster), keytabs(cluster)
+    )
+    apply(cluster, objs)
     cluster.history.append("k8s", phase="applied", image=image, roles=cluster.topology.pods)
     for role in [manifests.MIGRATION_JOB, *cluster.topology.pods]:
         wait_role(cluster, role, update)
@@ -90,8 +107,9 @@ def role_probe(ctx, role: str) -> Probe:
             interval=0.5,
         )
     if role_is_worker(role):
+        ticket = ", then klist -s of its ticket cache" if ctx.topology.kerberos else ""
         return Probe(
-            f"celery inspect ping of the {role} pod's worker",
+            f"celery inspect ping of the {role} pod's worker{ticket}",
             lambda: _celery_alive(ctx, role),
             interval=1.0,
         )
@@ -143,12 +161,15 @@ def _job_done(ctx) -> bool:
 
 
 def _celery_alive(ctx, role: str) -> bool:
-    """The worker in the role's pod answers Celery's ping through the broker."""
+    """The worker in the role's pod answers Celery's ping through the broker; with Kerberos,
+    its shared cache also holds a valid ticket (its sidecar's first kinit done)."""
+    checks = [["sh", "-c", CELERY_PING]]
+    if ctx.topology.kerberos:
+        checks.append(["klist", "-s", "-c", AC.CCACHE])
     try:
-        done: ExecResult = k8s_exec(ctx, role, ["sh", "-c", CELERY_PING], timeout=20)
+        return all(k8s_exec(ctx, role, cmd, timeout=20).exit_code == 0 for cmd in checks)
     except ExecTimeout:
         return False
-    return done.exit_code == 0
 
 
 def _job_alive(ctx, role: str) -> bool:

@@ -22,10 +22,11 @@ import yaml
 
 from testbed import airflow_config as AC
 from testbed.core.secrets import Secrets
+from testbed.k8s import kerberos
+from testbed.k8s.meta import LABELS, NAMESPACE, _meta, _secret
 from testbed.services.airflow import EXECUTION_WARMUP, ROLE_COMMANDS, role_of
 from testbed.topology import Topology, role_is_worker
 
-NAMESPACE = "default"
 API_CLUSTER_IP = "10.96.0.80"  # in the apiserver's service range (10.96.0.0/16)
 # role -> (container port, NodePort on the node container, published to the host)
 NODE_PORTS = {"api-server": (AC.API_PORT, 30080), "scheduler": (AC.SCHEDULER_HEALTH_PORT, 30974)}
@@ -60,17 +61,21 @@ API_DRAIN = 10
 API_STARTUP = {"periodSeconds": 2, "timeoutSeconds": 5, "failureThreshold": 60}
 CELERY_LABEL = "testbed.io/celery-worker"  # every Celery worker's pod (their anti-affinity)
 NO_DNS = "127.0.0.1"  # a pod's only nameserver: an unknown name fails at once, not in 5 s
-LABELS = {"tier": "airflow", "release": "testbed"}
 POOL_LABEL = "testbed.io/pool"  # each node's, set by its kubelet (K8S_POOL)
 SYSTEM, TASKS = "system", "tasks"
 
 
 def objects(
-    topology: Topology, secrets: Secrets, image: str, hosts: dict[str, str]
+    topology: Topology,
+    secrets: Secrets,
+    image: str,
+    hosts: dict[str, str],
+    keytabs: dict[str, bytes] | None = None,
 ) -> list[dict[str, Any]]:
     """Every object, in the order ``kubectl apply`` should create them. ``hosts``: the address
-    of each name the pods use (postgres, minio, toxiproxy; redis with Celery); the API's is
-    added here."""
+    of each name the pods use (postgres, minio, toxiproxy; redis with Celery; the KDC and the
+    kerberized target with Kerberos); the API's is added here. ``keytabs``: each worker's, with
+    Kerberos (its sidecar's alone, testbed.k8s.kerberos)."""
     hosts = {**hosts, "api-server": API_CLUSTER_IP}
     roles = [*topology.pods, "migrate", WORKER]
     out: list[dict[str, Any]] = [_config(role, topology, secrets, image) for role in roles]
@@ -80,8 +85,13 @@ def objects(
     out += [_service(role, *ports) for role, ports in NODE_PORTS.items()]
     out.append(_migration_job(image, hosts))
     pool = TASKS if topology.k8s_workers else SYSTEM  # Celery workers: where task pods go
-    out += [_deployment(role, image, hosts, pool) for role in topology.pods]
-    return out
+    deployments = [_deployment(role, image, hosts, pool) for role in topology.pods]
+    if topology.kerberos:
+        out += kerberos.objects(topology, keytabs or {})
+        for d in deployments:
+            if role_is_worker(d["metadata"]["name"]):
+                kerberos.add_sidecar(d["spec"]["template"]["spec"], d["metadata"]["name"])
+    return out + deployments
 
 
 def to_yaml(objs: list[dict[str, Any]]) -> str:
@@ -102,11 +112,6 @@ def executor_config(image: str) -> dict[str, str]:
     return {AC.env_name("kubernetes_executor", k): v for k, v in options.items()}
 
 
-def _meta(name: str, role: str | None = None) -> dict[str, Any]:
-    labels = {**LABELS, **({"component": role} if role else {})}
-    return {"name": name, "namespace": NAMESPACE, "labels": labels}
-
-
 def _config(role: str, topology: Topology, secrets: Secrets, image: str) -> dict[str, Any]:
     """The role's environment (Airflow options, the JWT and API secrets among them): a Secret,
     so that no pod spec shows it."""
@@ -117,16 +122,6 @@ def _config(role: str, topology: Topology, secrets: Secrets, image: str) -> dict
 def _files(role: str, topology: Topology, secrets: Secrets) -> dict[str, Any]:
     """The files behind the ``*_cmd`` options (database URL, fernet key, ...)."""
     return _secret(f"airflow-files-{role}", role, AC.secret_files(topology, role, secrets))
-
-
-def _secret(name: str, role: str, data: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": _meta(name, role),
-        "type": "Opaque",
-        "stringData": data,
-    }
 
 
 def _rbac() -> list[dict[str, Any]]:

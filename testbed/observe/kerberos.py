@@ -57,28 +57,40 @@ def kerberos_ticket(cluster: Cluster, node: str) -> dict:
     from testbed.services import kerberos
 
     def fn() -> Any:
-        r = runtime.exec_run(
-            cluster.container(node),
-            ["klist", "-c", AC.CCACHE],
-            timeout=core.PROBE_TIMEOUT,
-            node=node,
-        )
+        r = cluster.exec_in(node, ["klist", "-c", AC.CCACHE], timeout=core.PROBE_TIMEOUT)
         value: dict[str, Any] = (
             kerberos.parse_klist(r.output)
             if r.exit_code == 0
             else {"principal": None, "tickets": [], "klist_error": r.output.strip()[-200:]}
         )
-        for key, name in (("node", node), ("sidecar", kerberos.sidecar_of(node))):
-            c = cluster.nodes.get(name)
-            if c is not None:  # state() reloads the container's attributes
-                value[key] = {
-                    "state": runtime.state(c),
-                    "restarts": c.attrs.get("RestartCount", 0),
-                    "started_at": c.attrs.get("State", {}).get("StartedAt"),
-                }
+        value.update(_states(cluster, node))
         return value
 
     return observe(cluster, "kerberos_ticket", node, fn)
+
+
+def _states(cluster: Cluster, node: str) -> dict[str, dict]:
+    """The worker's and its sidecar's state, restarts and start: their containers' on Docker,
+    the two containers of the worker's pod on Kubernetes."""
+    from testbed.services import kerberos
+
+    if node in cluster.topology.pods:
+        from testbed.k8s import kerberos as k8s_kerberos
+        from testbed.k8s import pod_state
+
+        states = pod_state.container_states(pod_state.running_pod(cluster, node))
+        pairs = (("node", node), ("sidecar", k8s_kerberos.SIDECAR))
+        return {key: states[name] for key, name in pairs if name in states}
+    out = {}
+    for key, name in (("node", node), ("sidecar", kerberos.sidecar_of(node))):
+        c = cluster.nodes.get(name)
+        if c is not None:  # state() reloads the container's attributes
+            out[key] = {
+                "state": runtime.state(c),
+                "restarts": c.attrs.get("RestartCount", 0),
+                "started_at": c.attrs.get("State", {}).get("StartedAt"),
+            }
+    return out
 
 
 def keytab_scan(cluster: Cluster, node: str) -> dict:
@@ -93,29 +105,41 @@ def keytab_scan(cluster: Cluster, node: str) -> dict:
     base = ["python3", "-c", source, "--cache", AC.CCACHE]
 
     def fn() -> Any:
-        c = cluster.container(node)
-        as_root = runtime.exec_run(c, base, timeout=60, user="root", node=node)
-        as_user = runtime.exec_run(c, [*base, "--user"], timeout=20, node=node)
+        as_root = cluster.backend.diag_exec(cluster, node, base, timeout=60, user="root")
+        as_user = cluster.exec_in(node, [*base, "--user"], timeout=20)
         for r in (as_root, as_user):
             if r.exit_code != 0:
                 raise RuntimeError(f"scan exited {r.exit_code}: {r.output.strip()[-200:]}")
         value = json.loads(as_root.output.strip().splitlines()[-1])
         user = json.loads(as_user.output.strip().splitlines()[-1])
         value["env"], value["cache_as_user"] = user["env"], user["cache"]
-        c.reload()
-        env = c.attrs["Config"].get("Env") or []
+        mounts, env = _configured(cluster, node)
         secret = cluster.secrets.kdc_master_password
         value["container"] = {
-            "mounts": [
-                {"destination": m.get("Destination"), "name": m.get("Name"), "rw": m.get("RW")}
-                for m in c.attrs.get("Mounts", [])
-            ],
+            "mounts": mounts,
             "keytab_env": [e for e in env if "KTNAME" in e or "KEYTAB" in e.split("=")[0]],
             "kdc_password_in_env": bool(secret) and any(secret in e for e in env),
         }
         return value
 
     return observe(cluster, "keytab_scan", node, fn, timeout=60)
+
+
+def _configured(cluster: Cluster, node: str) -> tuple[list[dict], list[str]]:
+    """A node's configured mounts and environment (``NAME=value``): its container's on Docker;
+    on Kubernetes its pod's container's (the environment from the Secrets it is given)."""
+    if node in cluster.topology.pods:
+        from testbed.k8s import pod_state
+
+        config = pod_state.container_config(cluster, pod_state.running_pod(cluster, node), node)
+        return config["mounts"], [f"{k}={v}" for k, v in config["env"].items()]
+    c = cluster.container(node)
+    c.reload()
+    mounts = [
+        {"destination": m.get("Destination"), "name": m.get("Name"), "rw": m.get("RW")}
+        for m in c.attrs.get("Mounts", [])
+    ]
+    return mounts, c.attrs["Config"].get("Env") or []
 
 
 XCOM_SQL = (
@@ -135,15 +159,20 @@ def kerberos_results(cluster: Cluster, name: str, dag_id: str, run_id: str) -> d
     return observe(cluster, "kerberos_xcom", name, fn)
 
 
+def _is_worker_here(cluster: Cluster, node: str) -> bool:
+    """A node of this cluster (a container), or a role's pod on Kubernetes."""
+    return node in cluster.nodes or node in cluster.topology.pods
+
+
 def gather_kerberos_tickets(cluster: Cluster, runs: dict, params: Any) -> None:
     for node in getattr(params, "targets", None) or cluster.topology.worker_names:
-        if node in cluster.nodes and _due(cluster, "kerberos_ticket", node):
+        if _is_worker_here(cluster, node) and _due(cluster, "kerberos_ticket", node):
             kerberos_ticket(cluster, node)
 
 
 def gather_keytab_scans(cluster: Cluster, runs: dict, params: Any) -> None:
     for node in getattr(params, "targets", None) or cluster.topology.worker_names:
-        if node in cluster.nodes and _due(cluster, "keytab_scan", node):
+        if _is_worker_here(cluster, node) and _due(cluster, "keytab_scan", node):
             keytab_scan(cluster, node)
 
 

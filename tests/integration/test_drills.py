@@ -47,9 +47,11 @@ def lane(path: Path) -> str:
     if path.stem.startswith("upgrade_"):
         return UPGRADES_LANE
     topology = yaml.safe_load(path.read_text()).get("topology") or {}
-    if topology.get("backend") == "kubernetes":
+    if topology.get("backend") == "kubernetes":  # the Kerberos pair beside the smaller group
         celery = "CeleryExecutor" in str(topology.get("executor"))
-        return KUBERNETES_CELERY_LANE if celery else KUBERNETES_LANE
+        return (
+            KUBERNETES_CELERY_LANE if celery and not topology.get("kerberos") else KUBERNETES_LANE
+        )
     if topology.get("dag_sync", "copy") != "copy":  # a group of its own, like Kerberos'
         return DAG_SYNC_LANE
     return KERBEROS_LANE if topology.get("kerberos") else DRILLS_LANE

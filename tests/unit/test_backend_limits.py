@@ -77,7 +77,7 @@ def test_a_fault_kind_for_some_backends_names_them():
 @pytest.mark.parametrize(
     ("kwargs", "needle"),
     [
-        ({**K8S, "kerberos": True}, "backend kubernetes runs no Kerberos pieces"),
+        ({**K8S, "kerberos": True}, "the ticket refresher runs beside each Celery worker"),
         ({**K8S, "api_servers": 2}, r"backend kubernetes runs 1 api-server\(s\) at most"),
         ({"k8s_nodes": 2}, r"k8s_nodes must be 1..3 \(backend kubernetes\), got 2"),
         ({**K8S, "k8s_nodes": 4}, r"k8s_nodes must be 1..3 \(backend kubernetes\), got 4"),

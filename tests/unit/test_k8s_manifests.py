@@ -50,7 +50,7 @@ def test_topology_runs_airflow_as_pods_beside_the_database(k8s):
         ({"backend": "nomad"}, "allowed docker, kubernetes"),
         (
             {"backend": "kubernetes", "executor": "KubernetesExecutor", "kerberos": True},
-            "no Kerberos",
+            "the ticket refresher runs beside each Celery worker",
         ),
     ],
 )

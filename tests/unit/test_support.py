@@ -15,9 +15,9 @@ from testbed.scenario.load import from_data
 from testbed.topology import BACKENDS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-TOPOLOGY = {
-    "docker": {"workers": 1, "kerberos": True},  # the Kerberos kinds' pieces, where built
-    "kubernetes": {"backend": "kubernetes", "executor": "KubernetesExecutor"},
+TOPOLOGY = {  # the Kerberos kinds' pieces, where built
+    "docker": {"workers": 1, "kerberos": True},
+    "kubernetes": {"backend": "kubernetes", "executor": "CeleryExecutor", "kerberos": True},
 }
 EXTRA = {  # what each kind needs beyond name, kind and target to pass its model
     "clock_jump": {"offset": "2m"},

@@ -1,0 +1,99 @@
+"""Kerberos on Kubernetes, the pure parts: the topology (the KDC and the kerberized target beside
+the node, the refresher a sidecar container of each worker's pod, not a node), the worker pods
+as the guide arranges them (the keytab in the sidecar alone, the cache read-only in the worker,
+no cluster secret in the sidecar), and a pod's hostname mapped to its worker's principal. No
+Docker, no Kubernetes."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from testbed import airflow_config as AC
+from testbed.checks.kerberos_auth import _authenticated
+from testbed.core.errors import TestbedError
+from testbed.core.secrets import Secrets
+from testbed.k8s import manifests as M
+from testbed.topology import Topology, worker_of_host
+
+IMAGE = "testbed-airflow-extra:3.3.2-abc"
+HOSTS = {"postgres": "172.18.0.2", "redis": "172.18.0.5", "kdc.testbed.internal": "172.18.0.7"}
+KRB = {"backend": "kubernetes", "executor": "CeleryExecutor", "kerberos": True}
+KEYTABS = {"worker-1": b"\x05\x02one", "worker-2": b"\x05\x02two"}
+
+
+def _objects(secrets: Secrets | None = None) -> list[dict]:
+    return M.objects(Topology(2, **KRB), secrets or Secrets.generate(), IMAGE, HOSTS, KEYTABS)
+
+
+def _pod(objs: list[dict], name: str) -> dict:
+    d = next(o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == name)
+    return d["spec"]["template"]["spec"]
+
+
+def test_the_kdc_and_the_target_are_beside_the_node_and_the_sidecars_are_no_nodes():
+    t = Topology(2, **KRB)
+    assert "kdc" in t.infra_nodes and t.kerberos_nodes == ["pg-krb"]
+    assert not [n for n in t.nodes if n.endswith("-kerberos")]
+    with pytest.raises(TestbedError, match="refresher runs beside each Celery worker"):
+        Topology(**{**KRB, "executor": "KubernetesExecutor"})
+
+
+def test_only_the_sidecar_mounts_the_keytab_and_the_worker_reads_the_cache_only():
+    objs = _objects()
+    for worker in ("worker-1", "worker-2"):
+        spec = _pod(objs, worker)
+        main, sidecar = spec["containers"]
+        assert (main["name"], sidecar["name"]) == (worker, "kerberos")
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert volumes["keytab"]["secret"]["secretName"] == f"keytab-{worker}"
+        assert volumes["ccache"]["emptyDir"] == {"medium": "Memory"}
+        mounts = {c["name"]: {m["name"]: m for m in c["volumeMounts"]} for c in spec["containers"]}
+        assert "keytab" in mounts["kerberos"] and "keytab" not in mounts[worker]
+        assert mounts[worker]["ccache"]["readOnly"] is True
+        assert not mounts["kerberos"]["ccache"].get("readOnly")
+        assert mounts[worker]["ccache"]["mountPath"] == AC.CCACHE_DIR
+    for role in ("scheduler", "api-server", "dag-processor", "triggerer"):
+        assert len(_pod(objs, role)["containers"]) == 1  # no sidecar beyond the workers
+
+
+def test_each_keytab_secret_holds_its_own_workers_keytab():
+    secrets = {o["metadata"]["name"]: o for o in _objects() if o["kind"] == "Secret"}
+    for worker, keytab in KEYTABS.items():
+        data = secrets[f"keytab-{worker}"]["data"]["krb5.keytab"]
+        assert base64.b64decode(data) == keytab
+
+
+def test_the_sidecar_gets_its_principal_and_keytab_and_no_cluster_secret():
+    secrets = Secrets.generate()
+    objs = _objects(secrets)
+    env = next(o for o in objs if o["metadata"]["name"] == "airflow-env-worker-2-kerberos")
+    values = env["stringData"]
+    assert values[AC.env_name("kerberos", "principal")].startswith("airflow/worker-2.")
+    assert values[AC.env_name("kerberos", "keytab")] == f"{AC.SECRETS_DIR}/krb5.keytab"
+    assert not [k for k in values if "SQL_ALCHEMY" in k or "BROKER" in k or "FERNET" in k]
+    for secret in (secrets.fernet_key, secrets.jwt_secret):
+        assert not [v for v in values.values() if secret in v]
+    conf = next(
+        o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "krb5-conf"
+    )
+    assert "kdc = kdc.testbed.internal:88" in conf["data"]["krb5.conf"]
+
+
+def test_a_task_pods_hostname_names_its_worker_deployments_principal():
+    assert worker_of_host("worker-2-5bc8745685-4fszz") == "worker-2"
+    assert worker_of_host("worker-2") == "worker-2"  # Docker: the node is the worker
+    assert worker_of_host("smoke-hello-an6cpu92") == "smoke-hello-an6cpu92"
+    ti = {"hostname": "worker-2-5bc8745685-4fszz", "state": "success", "task_id": "whoami"}
+    ti["map_index"] = 0
+    seen = {
+        "gss_authenticated": True,
+        "encrypted": True,
+        "hostname": "worker-2-5bc8745685-4fszz",
+        "principal": "airflow/worker-2.testbed.internal@TESTBED.INTERNAL",
+    }
+    template = "airflow/{host}.testbed.internal@TESTBED.INTERNAL"
+    assert _authenticated(ti, {"whoami[0]": seen}, template) is None
+    wrong = {**seen, "principal": "airflow/worker-1.testbed.internal@TESTBED.INTERNAL"}
+    assert "not 'airflow/worker-2" in _authenticated(ti, {"whoami[0]": wrong}, template)
