@@ -243,6 +243,11 @@ class Topology:
                 f"kerberos: the ticket refresher runs beside each Celery worker; the "
                 f"{self.executor} has none (use executor: CeleryExecutor)"
             )
+        if self.kerberos and self.kubernetes and self.executor != "CeleryExecutor":
+            raise TestbedError(
+                f"kerberos on kubernetes: only with executor CeleryExecutor (the refresher is a "
+                f"sidecar of the Celery worker pods; the {self.executor}'s task pods have none)"
+            )
         if self.kerberos and not limits.kerberos:
             raise TestbedError(f"backend {self.backend} runs no Kerberos pieces (kerberos: false)")
         if self.clock_jumps and not limits.clock_jumps:

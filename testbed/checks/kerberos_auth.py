@@ -70,6 +70,13 @@ def _authenticated(ti: dict[str, Any], xcom: dict[str, Any], template: str) -> s
     return None
 
 
+def _on(ti: dict[str, Any], hosts: list[str]) -> bool:
+    """The task instance ran on one of ``hosts``: its hostname, or the worker it names (a
+    Kubernetes pod's Deployment)."""
+    host = ti.get("hostname") or ""
+    return host in hosts or worker_of_host(host) in hosts
+
+
 def kerberos_authenticated(view: View, p: AuthParams) -> CheckResult:
     """Every task instance (on ``hosts``) succeeded, and the kerberized server itself reported
     its session GSS-authenticated and encrypted as the principal of the worker that the metadata
@@ -77,12 +84,13 @@ def kerberos_authenticated(view: View, p: AuthParams) -> CheckResult:
     if view.run(p.run) is None:
         return CheckResult.failed(f"run {p.run!r} was never triggered")
     tis = _instances(view, p.run, p.task)
-    tis = [t for t in tis if p.hosts is None or t["hostname"] in p.hosts]
+    tis = [t for t in tis if p.hosts is None or _on(t, p.hosts)]
     if not tis:
         return CheckResult.failed(f"no task instance of {p.task} in run {p.run} observed")
     xcom = _latest_xcom(view, p.run)
     problems = [w for t in tis if (w := _authenticated(t, xcom, p.principal))]
-    hosts = sorted({t["hostname"] for t in tis if t.get("hostname")})
+    # the workers (on Kubernetes a pod names its Deployment: a replaced pod is the same worker)
+    hosts = sorted({worker_of_host(t["hostname"]) for t in tis if t.get("hostname")})
     m = {"tasks": len(tis), "hosts": hosts, "bad": len(problems)}
     if problems:
         return CheckResult.failed(f"{len(problems)} problem(s): {'; '.join(problems[:6])}", **m)
@@ -132,7 +140,7 @@ def kerberos_refused(view: View, p: RefusedParams) -> CheckResult:
     if view.run(p.run) is None:
         return CheckResult.failed(f"run {p.run!r} was never triggered")
     tis = _instances(view, p.run, p.task)
-    mine = [t for t in tis if p.host is None or t.get("hostname") == p.host]
+    mine = [t for t in tis if p.host is None or _on(t, [p.host])]
     rest = [t for t in tis if t not in mine]
     where = p.host or "any worker"
     logs = {

@@ -15,9 +15,9 @@ import time
 from testbed.core import progress
 from testbed.core.errors import ClusterError
 from testbed.images import k8s_node as k8s_image
-from testbed.k8s import deploy, manifests
+from testbed.k8s import deploy, kerberos, manifests
 from testbed.k8s.node import kubectl
-from testbed.topology import K8S_NODE
+from testbed.topology import K8S_NODE, role_is_worker
 
 IMPORT_TIMEOUT = 300.0  # seconds one node may take to import a ~1 GB image
 # the rollout's own fields: generation observed, every pod updated, available, and no other
@@ -86,7 +86,12 @@ def rerun_migration_job(cluster, image: str) -> None:
 
 
 def set_image(cluster, role: str, image: str) -> None:
-    done = kubectl(cluster, "set", "image", f"deployment/{role}", f"{role}={image}")
+    """The role's container on ``image``; a Celery worker's Kerberos sidecar too, as
+    ``helm upgrade`` rolls the whole pod (the same Airflow image)."""
+    containers = [f"{role}={image}"]
+    if cluster.topology.kerberos and role_is_worker(role):
+        containers.append(f"{kerberos.SIDECAR}={image}")
+    done = kubectl(cluster, "set", "image", f"deployment/{role}", *containers)
     if done.returncode != 0:
         raise ClusterError(f"kubectl set image {role}: {done.stderr.strip()[:300]}")
 

@@ -63,7 +63,10 @@ def kerberos_ticket(cluster: Cluster, node: str) -> dict:
             if r.exit_code == 0
             else {"principal": None, "tickets": [], "klist_error": r.output.strip()[-200:]}
         )
-        value.update(_states(cluster, node))
+        try:  # the states are extra: the cache's contents are the observation
+            value.update(_states(cluster, node))
+        except Exception as exc:
+            value["state_error"] = str(exc)[:200]
         return value
 
     return observe(cluster, "kerberos_ticket", node, fn)
@@ -117,12 +120,19 @@ def keytab_scan(cluster: Cluster, node: str) -> dict:
         secret = cluster.secrets.kdc_master_password
         value["container"] = {
             "mounts": mounts,
-            "keytab_env": [e for e in env if "KTNAME" in e or "KEYTAB" in e.split("=")[0]],
+            "keytab_env": _keytab_names(env),
             "kdc_password_in_env": bool(secret) and any(secret in e for e in env),
         }
         return value
 
     return observe(cluster, "keytab_scan", node, fn, timeout=60)
+
+
+def _keytab_names(env: list[str]) -> list[str]:
+    """The names (never the values) of the variables that name a keytab (``KRB5_KTNAME``,
+    ``...KEYTAB``) among ``NAME=value`` entries."""
+    names = [e.split("=", 1)[0] for e in env]
+    return [n for n in names if "KTNAME" in n or "KEYTAB" in n]
 
 
 def _configured(cluster: Cluster, node: str) -> tuple[list[dict], list[str]]:

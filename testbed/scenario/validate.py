@@ -312,9 +312,12 @@ def _host_of_run(step: Fault, st: _State) -> list[tuple[str, str]]:
 
 
 def _k8s_node_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
-    """The control plane's node is never removed or replaced (its CA and etcd go with it)."""
+    """The control plane's node is never removed or replaced (its CA and etcd go with it); nor,
+    on Kubernetes, a container the pods reach by address (testbed.scenario.validate_k8s)."""
     if step.spec.recreates_node and step.target == K8S_NODE:
         return [("target", f"{K8S_NODE} holds the cluster's CA and etcd: kill, stop or hang it")]
+    if st.topology.kubernetes and step.spec.recreates_node:
+        return k8s_rules.address_kept(step.kind, step.target) + _named_processes(step, st)
     return _named_processes(step, st)
 
 

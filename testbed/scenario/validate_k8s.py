@@ -1,6 +1,7 @@
 """What a scenario may not ask of the Kubernetes backend beyond its table of limits: an
-upgrade step that downgrades or rolls some Deployments only, and a Deployment's name where a
-check matches the pod name a task recorded."""
+upgrade step that downgrades or rolls some Deployments only, a Deployment's name where a
+check matches the pod name a task recorded, and a fresh container for a node the pods reach
+by address."""
 
 from __future__ import annotations
 
@@ -31,3 +32,17 @@ def deployment_as_host(check: str, p: dict, pods: list[str]) -> list[tuple[str, 
                 why = "on Kubernetes a task records its pod's name, not its Deployment's"
                 out.append((field, f"{name!r}: {why}; use {name + '-*'!r}"))
     return out
+
+
+# The containers beside the node that the pods reach at the address they had at boot (a
+# ``hostAliases`` entry; testbed.k8s.deploy.addresses): a fresh container may get another.
+BY_ADDRESS = ("postgres", "redis", "minio", "toxiproxy", "kdc", "pg-krb")
+
+
+def address_kept(kind: str, target: str) -> list[tuple[str, str]]:
+    """A fault that makes ``target`` anew (``replace``, ``remove``) would strand the pods."""
+    if target not in BY_ADDRESS:
+        return []
+    why = "the pods reach it at its boot address (a hostAliases entry), which a fresh container"
+    return [("kind", f"a {kind} of {target} on Kubernetes: {why} may not keep; kill, stop or "
+             "hang it")]  # fmt: skip

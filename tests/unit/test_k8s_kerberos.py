@@ -20,6 +20,7 @@ from testbed.topology import Topology, worker_of_host
 IMAGE = "testbed-airflow-extra:3.3.2-abc"
 HOSTS = {"postgres": "172.18.0.2", "redis": "172.18.0.5", "kdc.testbed.internal": "172.18.0.7"}
 KRB = {"backend": "kubernetes", "executor": "CeleryExecutor", "kerberos": True}
+DONE = {"expect": {"name": "done", "check": "no_task_lost"}}
 KEYTABS = {"worker-1": b"\x05\x02one", "worker-2": b"\x05\x02two"}
 
 
@@ -97,3 +98,38 @@ def test_a_task_pods_hostname_names_its_worker_deployments_principal():
     assert _authenticated(ti, {"whoami[0]": seen}, template) is None
     wrong = {**seen, "principal": "airflow/worker-1.testbed.internal@TESTBED.INTERNAL"}
     assert "not 'airflow/worker-2" in _authenticated(ti, {"whoami[0]": wrong}, template)
+
+
+def test_kerberos_on_kubernetes_is_refused_beside_task_pods():
+    with pytest.raises(TestbedError, match="only with executor CeleryExecutor"):
+        Topology(**{**KRB, "executor": "CeleryExecutor,KubernetesExecutor"})
+
+
+def test_a_worker_filter_and_count_name_the_deployment_not_the_pod():
+    from testbed.checks.kerberos_auth import _on
+
+    pod = {"hostname": "worker-1-5bc8745685-4fszz"}
+    assert _on(pod, ["worker-1"]) and _on(pod, ["worker-1-5bc8745685-4fszz"])
+    assert not _on(pod, ["worker-2"])
+
+
+def test_a_container_the_pods_reach_by_address_is_never_made_anew_on_kubernetes():
+    from testbed.scenario.load import from_data
+
+    for kind, target in (("replace", "pg-krb"), ("remove", "kdc"), ("replace", "postgres")):
+        data = {
+            "name": "s",
+            "topology": {**KRB, "workers": 1},
+            "steps": [{"fault": {"name": "f", "kind": kind, "target": target}}, DONE],
+        }
+        with pytest.raises(TestbedError, match="hostAliases entry"):
+            from_data(data, "s.yaml")
+    data["steps"] = [{"fault": {"name": "f", "kind": "kill", "target": "pg-krb"}}, DONE]
+    assert from_data(data, "s.yaml").steps[0].kind == "kill"
+
+
+def test_only_the_names_of_keytab_variables_are_recorded():
+    from testbed.observe.kerberos import _keytab_names
+
+    env = ["KRB5_KTNAME=/secret/path", "PATH=/bin", "AIRFLOW__KERBEROS__KEYTAB=/k", "X=KTNAME"]
+    assert _keytab_names(env) == ["KRB5_KTNAME", "AIRFLOW__KERBEROS__KEYTAB"]
