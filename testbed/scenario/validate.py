@@ -312,8 +312,7 @@ def _host_of_run(step: Fault, st: _State) -> list[tuple[str, str]]:
 
 
 def _k8s_node_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
-    """The control plane's node is never removed or replaced (its CA and etcd go with it); nor,
-    on Kubernetes, a container the pods reach by address (testbed.scenario.validate_k8s)."""
+    """Never made anew: the control plane's node (its CA, etcd), a container pods reach by IP."""
     if step.spec.recreates_node and step.target == K8S_NODE:
         return [("target", f"{K8S_NODE} holds the cluster's CA and etcd: kill, stop or hang it")]
     if st.topology.kubernetes and step.spec.recreates_node:
