@@ -28,11 +28,10 @@ def running_pod(ctx, role: str) -> dict[str, Any]:
 
 
 def container_states(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each container's ``{"state", "restarts", "started_at"}`` (init containers included), as
-    a node's are recorded (``running``, ``waiting``, ``terminated``; its current run's start)."""
+    """Each container's ``{"state", "restarts", "started_at"}``, as a node's are recorded
+    (``running``, ``waiting``, ``terminated``; the start of its current run)."""
     out = {}
-    status = pod.get("status", {})  # a native sidecar is an init container that keeps running
-    for s in [*status.get("initContainerStatuses", []), *status.get("containerStatuses", [])]:
+    for s in pod.get("status", {}).get("containerStatuses", []):
         state = next(iter(s.get("state") or {"unknown": {}}))
         started = (s.get("state") or {}).get(state, {}).get("startedAt")
         out[s["name"]] = {
