@@ -172,9 +172,16 @@ def _following(request) -> list[pytest.Item]:
     if not hasattr(request.config, "workerinput"):
         return later
     group = _xdist_group(request.node)
-    if group is None or request.config.getoption("dist", None) != "loadgroup":
+    if group is None or not _loadgroup(request.config):
         return []
     return [item for item in later if _xdist_group(item) == group]
+
+
+def _loadgroup(config: pytest.Config) -> bool:
+    """Whether this xdist worker runs under ``--dist loadgroup``. A worker's own ``dist`` is
+    always "no" (xdist's remote.setup_config): the controller's choice reaches it as the
+    ``loadgroup`` option."""
+    return bool(getattr(config.option, "loadgroup", False))
 
 
 def _xdist_group(item: pytest.Item) -> str | None:

@@ -101,7 +101,14 @@ class _Item:
 
 
 def _request(node, items, worker: bool, dist: str = "no"):
-    config = SimpleNamespace(getoption=lambda name, default=None: dist)
+    # as xdist sets a worker up (remote.setup_config): its own dist is "no", the controller's
+    # loadgroup is an option of its own
+    option = SimpleNamespace(
+        dist="no" if worker else dist, loadgroup=worker and dist == "loadgroup"
+    )
+    config = SimpleNamespace(
+        getoption=lambda name, default=None: getattr(option, name), option=option
+    )
     if worker:
         config.workerinput = {"workerid": "gw0"}
     return SimpleNamespace(node=node, session=SimpleNamespace(items=items), config=config)
