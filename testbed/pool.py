@@ -4,9 +4,9 @@ reset between scenarios (see :mod:`testbed.reset`); a different topology replace
 A pool that knows the next scenario boots its cluster ahead (:meth:`ClusterPool.boot_ahead`):
 in a background thread, at a low CPU weight, while the current scenario runs, whenever the
 current cluster will not serve the next one (another topology, or a scenario that leaves no
-cluster a reset can bring back: an upgrade, a migration, a restore). Not beside or for a
-Kubernetes drill: a control plane booting beside a drill has not been measured yet. Drills
-mostly wait on Airflow's timers; the boot takes the CPU they leave idle. A cluster booted
+cluster a reset can bring back: an upgrade, a migration, a restore), on either backend (a
+backend whose ``boots_ahead`` is false never boots beside a drill). Drills mostly wait on
+Airflow's timers; the boot takes the CPU they leave idle. A cluster booted
 ahead that is never asked for is removed with the pool.
 
 Used by ``testbed run`` with several files and by the pytest plugin (one pool per xdist
@@ -126,7 +126,7 @@ class ClusterPool:
         topology = upcoming.topology.build()
         ahead_ok = backend_for(topology).boots_ahead
         if not (ahead_ok and backend_for(current.topology.build()).boots_ahead):
-            return  # e.g. a Kubernetes node booting beside a drill (or under one): not measured
+            return  # a backend that cannot boot a second cluster beside a running one
         if (
             self.cluster is not None
             and self.cluster.topology == topology

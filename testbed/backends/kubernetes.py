@@ -34,8 +34,10 @@ class KubernetesBackend(DockerBackend):
     # a reset brings the containers back (testbed.reset), then deletes the task pods left and
     # waits for every Deployment's ready pod (k8s.deploy.reset)
     reusable = True
-    # a Kubernetes node booting beside a drill (or under one): not yet measured
-    boots_ahead = False
+    # the next node boots beside a running drill at the boot's low CPU weight (the node
+    # container's cpu.shares, which its pods inherit); measured beside the Kubernetes drills
+    # (docs/testing-and-benchmarks.md "Boot ahead under xdist")
+    boots_ahead = True
 
     def images(self) -> list[str]:
         return [k8s_image.node_image()]
