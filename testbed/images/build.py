@@ -32,21 +32,22 @@ def exists(ref: ImageRef) -> bool:
     return exists_name(ref.name)
 
 
-SIDE_BY_SIDE = 2  # Airflow images built at once: mostly downloads, unpacking, compiling
+SIDE_BY_SIDE = 2  # images built at once: mostly downloads, unpacking, compiling
+# each stage's images build on the stages before only (catalog.all_refs' kinds)
+BUILD_ORDER = (("base",), ("services", "airflow-deps"), ("airflow",))
 
 
 def ensure(versions: tuple[str, ...], *, verbose: bool = False) -> list[tuple[ImageRef, str]]:
     """Build whatever of the images is missing; return (ref, "built"|"present") for each. The
-    base, services and shared Airflow images first (the others build on them), then the
-    Airflow images :data:`SIDE_BY_SIDE` at a time (one at a time with ``verbose``: their output
-    would mix)."""
+    base first; then the services image (Go builds on the host) beside the shared Airflow
+    layer (downloads and a few C extensions), both built on the base only; then the Airflow
+    images. Side by side means :data:`SIDE_BY_SIDE` at a time (one at a time with
+    ``verbose``: their output would mix)."""
     refs = catalog.all_refs(versions)
     missing = [r for r in refs if not exists(r)]
-    for ref in missing:
-        if ref.kind != "airflow":
-            _build_one(ref, verbose)
-    airflow = [r for r in missing if r.kind == "airflow"]
-    _side_by_side(airflow, verbose, 1 if verbose else SIDE_BY_SIDE)
+    width = 1 if verbose else SIDE_BY_SIDE
+    for kinds in BUILD_ORDER:
+        _side_by_side([r for r in missing if r.kind in kinds], verbose, width)
     return [(r, "built" if r in missing else "present") for r in refs]
 
 
