@@ -30,14 +30,8 @@ from testbed.core.errors import UpgradeFailed
 from testbed.services import airflow
 from testbed.upgrade import k8s_actions, local
 from testbed.upgrade import observe as uobs
-from testbed.upgrade.plan import (
-    BACKUP_NAME,
-    HEALTHY_INTERVAL,
-    HEALTHY_THRESHOLD,
-    HEALTHY_TIMEOUT,
-    Plan,
-    Step,
-)
+from testbed.upgrade.plan import BACKUP_NAME, Plan, Step
+from testbed.upgrade.plan_docker import HEALTHY_INTERVAL, HEALTHY_THRESHOLD, HEALTHY_TIMEOUT
 
 if TYPE_CHECKING:
     from testbed.cluster import Cluster
