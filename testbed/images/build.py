@@ -136,15 +136,16 @@ def build_base(ref: ImageRef, verbose: bool) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         rootfs, tarball = Path(tmp) / "rootfs", Path(tmp) / "rootfs.tar"
+        suite = catalog.LINES[ref.line].suite
         cmd = [
             "debootstrap",
             "--variant=minbase",
             f"--include={','.join(catalog.BASE_PACKAGES)}",
-            catalog.DEBIAN_SUITE,
+            suite,
             str(rootfs),
             catalog.debian_mirror(),
         ]
-        with progress.status(f"debootstrap {catalog.DEBIAN_SUITE}") as update:
+        with progress.status(f"debootstrap {suite}") as update:
             run(cmd, ref.name, update)
             for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
                 shutil.rmtree(rootfs / junk, ignore_errors=True)
@@ -194,7 +195,7 @@ def _context(ref: ImageRef, tmp: Path, update) -> Path:
         from uv import find_uv_bin
 
         shutil.copy2(find_uv_bin(), ctx / "uv")
-        (ctx / "deps.lock").write_text(catalog.deps_lock())
+        (ctx / "deps.lock").write_text(catalog.deps_lock(ref.line))
     if ref.kind in ("airflow-deps", "airflow"):
         (ctx / "ca-bundle.crt").write_bytes(ca_bundle())
     return ctx
@@ -204,9 +205,9 @@ def _build_args(ref: ImageRef) -> tuple[dict, str]:
     """The build arguments and the Dockerfile of ``ref``."""
     if ref.kind == "airflow":
         version = ref.tag.split("-", 1)[0]
-        return {"DEPS": catalog.deps_ref().name, "AIRFLOW_VERSION": version}, "Dockerfile"
+        return {"DEPS": catalog.deps_ref(ref.line).name, "AIRFLOW_VERSION": version}, "Dockerfile"
     dockerfile = catalog.DEPS_DOCKERFILE if ref.kind == "airflow-deps" else "Dockerfile"
-    return {"BASE": catalog.base_ref().name}, dockerfile
+    return {"BASE": catalog.base_ref(ref.line).name}, dockerfile
 
 
 def docker_build(ref: ImageRef, verbose: bool) -> None:
@@ -230,7 +231,7 @@ def testbed_images() -> list:
 
 
 def prune(
-    keep_current: bool = True, versions: tuple[str, ...] = catalog.AIRFLOW_VERSIONS
+    keep_current: bool = True, versions: tuple[str, ...] = catalog.IMAGE_VERSIONS
 ) -> list[str]:
     """Remove testbed images whose tag is not a current one (or all, keep_current=False)."""
     current = {r.name for r in catalog.all_refs(versions)} if keep_current else set()

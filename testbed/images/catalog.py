@@ -19,7 +19,41 @@ from packaging.utils import canonicalize_name
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_AIRFLOW_VERSION = "3.3.2"
-AIRFLOW_VERSIONS = tuple(sorted(p.stem for p in (HERE / "airflow" / "locks").glob("*.txt")))
+
+
+@dataclass(frozen=True)
+class Line:
+    """An Airflow major version's images: the Debian suite of their base (its Python is the
+    one Airflow runs on), and the version whose lock the shared layer holds."""
+
+    major: int
+    suite: str
+    python: str
+    default: str
+
+
+# Airflow 3 runs on trixie's Python 3.13; Airflow 2 does not (2.11.1+ refuse 3.13, 2.10 stops
+# at 3.12): bookworm's 3.11 runs both 2.10 and 2.11
+LINES = {
+    3: Line(3, "trixie", "3.13", DEFAULT_AIRFLOW_VERSION),
+    2: Line(2, "bookworm", "3.11", "2.11.2"),
+}
+
+
+def major(version: str) -> int:
+    return int(version.split(".", 1)[0])
+
+
+def line_of(version: str) -> Line:
+    return LINES[major(version)]
+
+
+_LOCKED = sorted(p.stem for p in (HERE / "airflow" / "locks").glob("*.txt"))
+# the versions a cluster boots (Airflow 3), and the Airflow 2 versions whose images build (the
+# start of a 2 -> 3 upgrade)
+AIRFLOW_VERSIONS = tuple(v for v in _LOCKED if major(v) == 3)
+AIRFLOW_2_VERSIONS = tuple(v for v in _LOCKED if major(v) == 2)
+IMAGE_VERSIONS = AIRFLOW_VERSIONS + AIRFLOW_2_VERSIONS
 TOOLS_LOCK = "tools.lock"  # in the airflow build context, beside the Dockerfile
 DEPS_DOCKERFILE = "deps.Dockerfile"  # the layer every version shares, in the same context
 # Airflow's own packages: installed per version; everything else of the default version's lock
@@ -38,7 +72,7 @@ GIT_PROVIDER = "apache-airflow-providers-git>=0.3.2,<=0.4.3"
 # Debian packages a Python package needs at run time, by the package's normalized name: the
 # extra image of a requirement installs them (the git provider runs the `git` program)
 SYSTEM_PACKAGES = {"apache-airflow-providers-git": ("git",)}
-DEBIAN_SUITE = "trixie"
+DEBIAN_SUITE = LINES[3].suite  # the services image's base, and Airflow 3's
 BASE_PACKAGES = ("ca-certificates",)
 GO_MODULES = {
     # binary name in the image -> (go install path, version)
@@ -54,10 +88,11 @@ def debian_mirror() -> str:
 
 @dataclass(frozen=True)
 class ImageRef:
-    kind: str  # base | services | airflow
+    kind: str  # base | services | airflow-deps | airflow | airflow-extra | k8s-node
     repo: str
     tag: str
     context: Path | None = None  # build context folder (None for base)
+    line: int = 3  # the Airflow major version whose base, shared layer or image it is
 
     @property
     def name(self) -> str:
@@ -79,9 +114,10 @@ def _tree_bytes(folder: Path, only: list[str] | None = None) -> list[bytes]:
     return [p.relative_to(folder).as_posix().encode() + b"\0" + p.read_bytes() for p in files]
 
 
-def base_ref() -> ImageRef:
-    tag = _digest(BASE_RECIPE_VERSION, DEBIAN_SUITE, debian_mirror(), *BASE_PACKAGES)
-    return ImageRef("base", "testbed-base", tag)
+def base_ref(line: int = 3) -> ImageRef:
+    suite = LINES[line].suite
+    tag = _digest(BASE_RECIPE_VERSION, suite, debian_mirror(), *BASE_PACKAGES)
+    return ImageRef("base", "testbed-base", tag, line=line)
 
 
 def services_ref() -> ImageRef:
@@ -91,9 +127,9 @@ def services_ref() -> ImageRef:
     return ImageRef("services", "testbed-services", tag, ctx)
 
 
-def deps_lock() -> str:
-    """The shared image's lock: the default version's lock without :data:`PER_VERSION`."""
-    text = (HERE / "airflow" / "locks" / f"{DEFAULT_AIRFLOW_VERSION}.txt").read_text()
+def deps_lock(line: int = 3) -> str:
+    """The shared image's lock: the line's default version's lock without :data:`PER_VERSION`."""
+    text = (HERE / "airflow" / "locks" / f"{LINES[line].default}.txt").read_text()
     kept = [b for b in _requirement_blocks(text) if _block_name(b) not in PER_VERSION]
     return "".join(kept)
 
@@ -113,26 +149,27 @@ def _block_name(block: str) -> str:
     return block.split("==", 1)[0].split("[", 1)[0].strip().lower().replace("_", "-")
 
 
-def deps_ref() -> ImageRef:
+def deps_ref(line: int = 3) -> ImageRef:
     ctx = HERE / "airflow"
     inputs = _tree_bytes(ctx, only=[DEPS_DOCKERFILE, TOOLS_LOCK])
-    tag = _digest(base_ref().name, deps_lock(), *inputs)
-    return ImageRef("airflow-deps", "testbed-airflow-deps", tag, ctx)
+    tag = _digest(base_ref(line).name, deps_lock(line), *inputs)
+    return ImageRef("airflow-deps", "testbed-airflow-deps", tag, ctx, line=line)
 
 
 def airflow_ref(version: str = DEFAULT_AIRFLOW_VERSION) -> ImageRef:
-    if version not in AIRFLOW_VERSIONS:
+    if version not in IMAGE_VERSIONS:
         from testbed.core.errors import ImageMissing
 
         raise ImageMissing(
             f"no lock file for Airflow {version}",
-            hint=f"buildable versions: {', '.join(AIRFLOW_VERSIONS)}; add one with "
+            hint=f"buildable versions: {', '.join(IMAGE_VERSIONS)}; add one with "
             f"`make lock AIRFLOW_VERSIONS={version}`",
         )
+    line = major(version)
     ctx = HERE / "airflow"
     inputs = _tree_bytes(ctx, only=["Dockerfile", f"locks/{version}.txt"])
-    tag = f"{version}-{_digest(deps_ref().name, version, *inputs)}"
-    return ImageRef("airflow", "testbed-airflow", tag, ctx)
+    tag = f"{version}-{_digest(deps_ref(line).name, version, *inputs)}"
+    return ImageRef("airflow", "testbed-airflow", tag, ctx, line=line)
 
 
 def extra_ref(version: str, requirements: tuple[str, ...]) -> ImageRef:
@@ -179,7 +216,11 @@ def tools_pins() -> dict[str, str]:
 
 
 def all_refs(versions: tuple[str, ...] = (DEFAULT_AIRFLOW_VERSION,)) -> list[ImageRef]:
-    return [base_ref(), services_ref(), deps_ref(), *(airflow_ref(v) for v in versions)]
+    """What ``versions`` need: the services image (on Airflow 3's base) and, for each Airflow
+    line among them, its base and shared layer; then the versions' images."""
+    lines = sorted({3} | {major(v) for v in versions}, reverse=True)
+    shared = [base_ref(n) for n in lines] + [services_ref()] + [deps_ref(n) for n in lines]
+    return [*shared, *(airflow_ref(v) for v in versions)]
 
 
 def snapshot_tag(airflow_image: str, services_image: str) -> str:

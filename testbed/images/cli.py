@@ -19,7 +19,9 @@ console = progress.results  # results on stdout; progress on stderr
 @images_app.command("build")
 def images_build(
     airflow_version: list[str] = typer.Option(
-        [catalog.DEFAULT_AIRFLOW_VERSION], help=f"One of {', '.join(catalog.AIRFLOW_VERSIONS)}."
+        [catalog.DEFAULT_AIRFLOW_VERSION],
+        help=f"One of {', '.join(catalog.IMAGE_VERSIONS)} (an Airflow 2 image on Debian "
+        "bookworm's Python 3.11: the start of a 2 -> 3 upgrade).",
     ),
     verbose: bool = typer.Option(False, "-v", help="Show every build line."),
     kubernetes: bool = typer.Option(

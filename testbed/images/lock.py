@@ -76,18 +76,20 @@ def recipe(version: str) -> Recipe:
 
 
 def release_cut(version: str) -> Recipe:
-    """The upload of the release's last candidate (the final release's when it had none)."""
-    files = _simple("apache-airflow-core")["files"]
+    """The upload of the release's last candidate (the final release's when it had none): of
+    apache-airflow-core for Airflow 3, of apache-airflow for Airflow 2 (which has no core)."""
+    package = "apache-airflow-core" if catalog.major(version) >= 3 else "apache-airflow"
+    files = _simple(package)["files"]
     pattern = re.compile(rf"-{re.escape(version)}(rc\d+)?-py3-none-any\.whl$")
     wheels = sorted(
         (f["upload-time"], f["filename"]) for f in files if pattern.search(f["filename"])
     )
     if not wheels:
-        raise TestbedError(f"apache-airflow-core {version} is not on PyPI")
+        raise TestbedError(f"{package} {version} is not on PyPI")
     candidates = [w for w in wheels if "rc" in w[1].split("-")[1]]
     when, name = (candidates or wheels)[-1]
     release = name.split("-")[1]
-    return Recipe(version, when, f"the upload of apache-airflow-core {release}")
+    return Recipe(version, when, f"the upload of {package} {release}")
 
 
 def _simple(package: str) -> dict:
@@ -101,14 +103,15 @@ def _simple(package: str) -> dict:
 
 def compile_lock(rec: Recipe, *, hashes: bool = True) -> str:
     """Resolve the release's requirements with its recipe; the lock's text, header first."""
+    line = catalog.line_of(rec.version)
     requirements = (AIRFLOW_DIR / "requirements.in").read_text().replace("{version}", rec.version)
-    requirements += "".join(f"{name}=={pin}\n" for name, pin in _compiled_pins().items())
+    requirements += "".join(f"{name}=={pin}\n" for name, pin in _compiled_pins(line).items())
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "requirements.in"
         source.write_text(requirements)
         command = [
             *(sys.executable, "-m", "uv", "pip", "compile", str(source)),
-            *("--python-version", "3.13", "--python-platform", "x86_64-unknown-linux-gnu"),
+            *("--python-version", line.python, "--python-platform", "x86_64-unknown-linux-gnu"),
             *("--resolution", "highest", "--exclude-newer", rec.cut),
             *(a for pkg in (*OWN, *COMPILED) for a in ("--exclude-newer-package", f"{pkg}=false")),
             *("--no-header", "-q", "--custom-compile-command", "make lock"),
@@ -120,15 +123,19 @@ def compile_lock(rec: Recipe, *, hashes: bool = True) -> str:
     return rec.header() + done.stdout
 
 
-def _compiled_pins() -> dict[str, str]:
-    """The C extensions' pins in the default version's lock (the shared layer's)."""
-    pins = catalog.lock_pins(catalog.DEFAULT_AIRFLOW_VERSION)
-    return {name: pins[name] for name in COMPILED}
+def _compiled_pins(line: catalog.Line) -> dict[str, str]:
+    """The C extensions' pins in the line's default version's lock (its shared layer's); none
+    before that lock exists (the line's first lock resolves them)."""
+    if not (LOCKS / f"{line.default}.txt").is_file():
+        return {}
+    pins = catalog.lock_pins(line.default)
+    return {name: pins[name] for name in COMPILED if name in pins}
 
 
 def main(versions: list[str]) -> int:
-    # the default version first: the others hold its C extensions' pins
-    for version in sorted(versions, key=lambda v: v != catalog.DEFAULT_AIRFLOW_VERSION):
+    # each line's default version first: the others hold its C extensions' pins
+    defaults = {line.default for line in catalog.LINES.values()}
+    for version in sorted(versions, key=lambda v: v not in defaults):
         rec = release_cut(version)
         (LOCKS / f"{version}.txt").write_text(compile_lock(rec))
         print(f"locked Airflow {version}: nothing newer than {rec.cut} ({rec.why})")

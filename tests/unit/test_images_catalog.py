@@ -109,3 +109,33 @@ def test_snapshot_name_is_tied_to_both_images():
     assert catalog.snapshot_is_current({name}) is False
     current = catalog.snapshot_name(catalog.airflow_ref().name, catalog.services_ref().name)
     assert catalog.snapshot_is_current({"testbed-pgdata:old", current})
+
+
+def test_airflow_2_builds_on_its_own_base_and_shared_layer_but_boots_no_cluster():
+    assert "2.11.2" in catalog.IMAGE_VERSIONS and "2.11.2" not in catalog.AIRFLOW_VERSIONS
+    two, three = catalog.airflow_ref("2.11.2"), catalog.airflow_ref("3.3.2")
+    assert two.tag.startswith("2.11.2-") and (two.line, three.line) == (2, 3)
+    # bookworm (Python 3.11) under Airflow 2, trixie (3.13) under Airflow 3: other inputs,
+    # other tags, all the way down
+    assert catalog.LINES[2].suite == "bookworm" and catalog.LINES[3].suite == "trixie"
+    assert catalog.base_ref(2).tag != catalog.base_ref(3).tag
+    assert catalog.deps_ref(2).tag != catalog.deps_ref(3).tag
+
+
+def test_all_refs_adds_the_airflow_2_base_and_layer_only_when_asked_for():
+    only3 = catalog.all_refs(("3.3.2", "3.3.1"))
+    assert [r.kind for r in only3] == ["base", "services", "airflow-deps", "airflow", "airflow"]
+    assert {r.line for r in only3} == {3}
+    both = catalog.all_refs(("3.3.2", "2.11.2"))
+    assert {(r.kind, r.line) for r in both} == {
+        ("base", 3), ("base", 2), ("services", 3), ("airflow-deps", 3), ("airflow-deps", 2),
+        ("airflow", 3), ("airflow", 2),
+    }  # fmt: skip
+
+
+def test_airflow_2_shared_layer_is_its_own_lock_without_apache_airflow():
+    shared = catalog._pins_of(catalog.deps_lock(2))
+    own = catalog.lock_pins("2.11.2")
+    assert set(own) - set(shared) == {"apache-airflow"}  # 2.x has no -core, no -task-sdk
+    assert shared["sqlalchemy"].startswith("1.4.")  # Airflow 2 stays on SQLAlchemy 1.4
+    assert lock.recipe("2.11.2").why == "the upload of apache-airflow 2.11.2rc1"
