@@ -1,5 +1,6 @@
 """``testbed preflight``: before an Airflow 2 -> 3 upgrade, what in a folder of DAGs will break
-(:mod:`testbed.preflight`); exit 1 when anything would."""
+(ruff's rules, :mod:`testbed.preflight`; every file imported, :mod:`testbed.dagparse`); exit 1
+when anything would."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from pathlib import Path
 
 import typer
 
+from testbed import dagparse
 from testbed import preflight as P
 from testbed.core import progress
-from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
+from testbed.dagparse import Parsed
+from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION, IMAGE_VERSIONS
 
 
 def preflight(
@@ -21,42 +24,95 @@ def preflight(
         None, "--config", help="Your airflow.cfg: `airflow config lint` of the target over it."
     ),
     to_version: str = typer.Option(
-        DEFAULT_AIRFLOW_VERSION, "--to", help="The Airflow 3 version to go to (for --config)."
+        DEFAULT_AIRFLOW_VERSION, "--to", help="The Airflow 3 version to go to."
+    ),
+    from_version: str | None = typer.Option(
+        None,
+        "--from",
+        help="The version you run now (its image built): a file that fails there too is "
+        "broken already, not by the upgrade.",
+    ),
+    parse: bool = typer.Option(
+        True, "--parse/--no-parse", help="Import every file under the target version (Docker)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON on stdout."),
 ) -> None:
-    """What in a folder of DAGs breaks on Airflow 3 (ruff's Airflow 3 rules).
+    """What in a folder of DAGs breaks on Airflow 3: ruff's Airflow 3 rules, then every file
+    imported by the target version's own DagBag.
 
     AIR301 (removed), AIR302 (moved to a provider, the old import gone) and AIR303 (a changed
-    signature) break a DAG; AIR311 and AIR312 (shimmed for now) are advice. Exit 1 when any
-    would break. With --config, the target version's `airflow config lint` lists each option
-    of your airflow.cfg that moved, was renamed or removed, or whose default changed (advice:
-    run `airflow config update`). Then parse the folder under the target version:
-    `testbed up --dags DIR --airflow-version 3.3.2` reports each import error.
+    signature) break a DAG; AIR311 and AIR312 (shimmed for now) are advice. A file the target
+    version cannot import breaks (file, line and error; with --from, whether the version you
+    run imports it). Exit 1 when anything would break. With --config, the target version's
+    `airflow config lint` lists each option of your airflow.cfg that moved, was renamed or
+    removed, or whose default changed (advice: run `airflow config update`).
 
-    Example: `testbed preflight --dags ./dags`, or `testbed preflight --dags ./dags --config
-    airflow.cfg --json`."""
-    if to_version not in AIRFLOW_VERSIONS:
-        raise typer.BadParameter(f"{to_version!r}; built: {', '.join(AIRFLOW_VERSIONS)}")
+    Example: `testbed preflight --dags ./dags --from 2.11.2`, or `testbed preflight --dags
+    ./dags --no-parse --config airflow.cfg --json`."""
+    _check_versions(to_version, from_version)
     findings = P.lint(dags)
     options = P.config_lint(config, to_version) if config else []
+    parsed = _parse(dags, to_version, from_version) if parse else []
+    failures = parsed[0].failures if parsed else ()
     breaking = [f for f in findings if f.breaking]
     if as_json:
         rows = [asdict(f) | {"breaking": f.breaking} for f in findings]
-        doc = {"dags": rows, "config": options}
+        doc = {"dags": rows, "config": options, "parse": [asdict(p) for p in parsed]}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        out = progress.results
-        for f in findings:
-            mark = "[red]BREAKS[/]" if f.breaking else "[yellow]ADVICE[/]"
-            out.print(f"  {mark} {f.text()}", highlight=False)
-        files = len({f.file for f in breaking})
-        verdict = (
-            f"[red]{len(breaking)} break(s) in {files} file(s)[/]"
-            if breaking
-            else ("[green]nothing breaks[/]")
-        )
-        for line in options:
-            out.print(f"  [yellow]CONFIG[/] {line}", highlight=False)
-        out.print(f"{verdict} on Airflow 3 ({len(findings) - len(breaking)} advice) in {dags}")
-    raise typer.Exit(1 if breaking else 0)
+        _print(findings, options, parsed, dags)
+    raise typer.Exit(1 if breaking or failures else 0)
+
+
+def _check_versions(to_version: str, from_version: str | None) -> None:
+    if to_version not in AIRFLOW_VERSIONS:
+        raise typer.BadParameter(f"--to {to_version!r}; built: {', '.join(AIRFLOW_VERSIONS)}")
+    if from_version is not None and from_version not in IMAGE_VERSIONS:
+        raise typer.BadParameter(f"--from {from_version!r}; built: {', '.join(IMAGE_VERSIONS)}")
+
+
+def _parse(dags: Path, to_version: str, from_version: str | None) -> list[Parsed]:
+    """The folder imported under the target version, then under the current one (if given)."""
+    versions = [to_version] + ([from_version] if from_version else [])
+    parsed = []
+    for version in versions:
+        with progress.status(f"importing every file of {dags} with Airflow {version}"):
+            parsed.append(dagparse.parse(dags, version))
+    return parsed
+
+
+def _print(findings: list, options: list[str], parsed: list[Parsed], dags: Path) -> None:
+    out = progress.results
+    for f in findings:
+        mark = "[red]BREAKS[/]" if f.breaking else "[yellow]ADVICE[/]"
+        out.print(f"  {mark} {f.text()}", highlight=False)
+    for line in _import_lines(parsed):
+        out.print(f"  [red]BREAKS[/] {line}", highlight=False)
+    for line in options:
+        out.print(f"  [yellow]CONFIG[/] {line}", highlight=False)
+    breaking = [f for f in findings if f.breaking]
+    failures = parsed[0].failures if parsed else ()
+    files = len({f.file for f in breaking} | {f.file for f in failures})
+    count = len(breaking) + len(failures)
+    verdict = (
+        f"[red]{count} break(s) in {files} file(s)[/]" if count else "[green]nothing breaks[/]"
+    )
+    advice = len(findings) - len(breaking)
+    imported = f"; {len(parsed[0].dags)} DAG(s) imported" if parsed else ""
+    out.print(f"{verdict} on Airflow {parsed[0].version if parsed else 3} ({advice} advice"
+              f"{imported}) in {dags}")  # fmt: skip
+
+
+def _import_lines(parsed: list[Parsed]) -> list[str]:
+    """Each file the target cannot import, and whether the current version could (pure)."""
+    if not parsed:
+        return []
+    target, current = parsed[0], (parsed[1] if len(parsed) > 1 else None)
+    lines = []
+    for f in target.failures:
+        line = f"{f.text()} (does not import on {target.version}"
+        if current is not None:
+            line += f"; fails on {current.version} too" if current.failed(f.file) else (
+                f"; imports on {current.version}: the upgrade breaks it")  # fmt: skip
+        lines.append(line + ")")
+    return lines

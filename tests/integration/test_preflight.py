@@ -36,3 +36,38 @@ def test_config_lint_names_each_airflow_2_option_and_leaves_no_container(tmp_pat
     assert len(issues) == 4, issues  # and the executor's changed default
     left = runtime.containers({"label": L.RUN})
     assert not [c for c in left if c.labels.get(L.RUN, "").startswith("preflight")]
+
+
+OLD_IMPORT = """\
+from datetime import datetime
+
+from airflow import DAG
+from airflow.operators.dummy import DummyOperator
+
+with DAG("old_import", start_date=datetime(2024, 1, 1), schedule=None):
+    DummyOperator(task_id="noop")
+"""
+FINE = """\
+from datetime import datetime
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
+
+with DAG("fine", start_date=datetime(2024, 1, 1), schedule=None):
+    EmptyOperator(task_id="noop")
+"""
+
+
+def test_parse_imports_every_file_with_the_targets_dagbag_and_leaves_no_container(tmp_path):
+    from testbed.dagparse import parse
+
+    (tmp_path / "team").mkdir()
+    (tmp_path / "team" / "old.py").write_text(OLD_IMPORT)
+    (tmp_path / "fine.py").write_text(FINE)
+    parsed = parse(tmp_path, DEFAULT_AIRFLOW_VERSION)
+    assert parsed.dags == ("fine",)
+    [failure] = parsed.failures
+    assert (failure.file, failure.line) == ("team/old.py", 4)
+    assert failure.error == "ModuleNotFoundError: No module named 'airflow.operators.dummy'"
+    left = runtime.containers({"label": L.RUN})
+    assert not [c for c in left if c.labels.get(L.RUN, "").startswith("preflight")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from testbed.cli import app
@@ -60,12 +61,12 @@ def test_an_airflow_2_dag_breaks_and_the_findings_name_file_line_and_rule(tmp_pa
 def test_the_command_exits_1_on_a_break_and_0_on_a_clean_folder(tmp_path):
     runner = CliRunner()
     broken = _folder(tmp_path / "a", **{"old.py": AIRFLOW_2})
-    r = runner.invoke(app, ["preflight", "--dags", str(broken), "--json"])
+    r = runner.invoke(app, ["preflight", "--dags", str(broken), "--json", "--no-parse"])
     assert r.exit_code == 1
     rows = json.loads(r.stdout)["dags"]
     assert {row["code"] for row in rows if row["breaking"]} == {"AIR301", "AIR302"}
     clean = _folder(tmp_path / "b", **{"new.py": AIRFLOW_3})
-    r = runner.invoke(app, ["preflight", "--dags", str(clean)])
+    r = runner.invoke(app, ["preflight", "--dags", str(clean), "--no-parse"])
     assert r.exit_code == 0 and "nothing breaks" in r.stdout
 
 
@@ -79,4 +80,43 @@ def test_a_missing_config_file_or_an_unbuilt_version_is_refused_before_docker(tm
     r = CliRunner().invoke(app, ["preflight", "--dags", str(dags), "--config", "nope.cfg"])
     assert isinstance(r.exception, TestbedError) and "nope.cfg: not a file" in str(r.exception)
     r = CliRunner().invoke(app, ["preflight", "--dags", str(dags), "--to", "2.11.2"])
-    assert r.exit_code == 2 and "built: 3.1.7" in r.output
+    assert r.exit_code == 2 and "built: 3.1.7" in r.output  # Airflow 2 is no target
+    r = CliRunner().invoke(app, ["preflight", "--dags", str(dags), "--from", "2.9.9"])
+    assert r.exit_code == 2 and "--from '2.9.9'" in r.output and "2.11.2" in r.output
+
+
+TRACEBACK = """Traceback (most recent call last):
+  File "<frozen importlib._bootstrap>", line 488, in _call_with_frames_removed
+  File "/opt/airflow/dags/team/old.py", line 3, in <module>
+    from airflow.operators.dummy import DummyOperator
+ModuleNotFoundError: No module named 'airflow.operators.dummy'
+"""
+
+
+def test_an_import_error_reads_as_the_folders_file_line_and_exception():
+    from testbed import dagparse
+
+    f = dagparse.failure("/opt/airflow/dags/team/old.py", TRACEBACK)
+    assert f == dagparse.ImportFailure(
+        "team/old.py", 3, "ModuleNotFoundError: No module named 'airflow.operators.dummy'"
+    )
+    answer = json.dumps({"dags": ["new"], "errors": {"/opt/airflow/dags/team/old.py": TRACEBACK}})
+    parsed = dagparse.read("3.3.2", "a warning\n" + dagparse.MARK + answer + "\n")
+    assert parsed.dags == ("new",) and parsed.failures == (f,) and parsed.failed("team/old.py")
+    with pytest.raises(TestbedError, match="gave no answer: Killed"):
+        dagparse.read("3.3.2", "Killed\n")
+
+
+def test_an_import_failure_says_whether_the_upgrade_broke_it():
+    from testbed.cli_preflight import _import_lines
+    from testbed.dagparse import ImportFailure, Parsed
+
+    moved = ImportFailure("old.py", 3, "ModuleNotFoundError: airflow.operators.dummy")
+    typo = ImportFailure("typo.py", 1, "SyntaxError: invalid syntax")
+    target = Parsed("3.3.2", ("new",), (moved, typo))
+    current = Parsed("2.11.2", ("new", "old"), (typo,))
+    lines = _import_lines([target, current])
+    assert lines[0].endswith("(does not import on 3.3.2; imports on 2.11.2: the upgrade breaks it)")
+    assert lines[1].endswith("(does not import on 3.3.2; fails on 2.11.2 too)")
+    assert _import_lines([target])[0] == f"{moved.text()} (does not import on 3.3.2)"
+    assert _import_lines([]) == []
