@@ -37,9 +37,9 @@ def preflight(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON on stdout."),
 ) -> None:
-    """What in a folder of DAGs breaks on Airflow 3: ruff's Airflow 3 rules, then every file
-    imported by the target version's own DagBag.
+    """What in a folder of DAGs breaks on Airflow 3 (ruff's rules, each file imported).
 
+    Ruff's Airflow 3 rules first, then every file imported by the target version's own DagBag.
     AIR301 (removed), AIR302 (moved to a provider, the old import gone) and AIR303 (a changed
     signature) break a DAG; AIR311 and AIR312 (shimmed for now) are advice. A file the target
     version cannot import breaks (file, line and error; with --from, whether the version you
