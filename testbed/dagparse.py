@@ -90,41 +90,40 @@ def read(version: str, output: str) -> Parsed:
 
 def parse(dags: Path, version: str, *, timeout: float = PARSE_TIMEOUT) -> Parsed:
     """Import every file of ``dags`` with Airflow ``version`` (its image must be built)."""
-    import docker.errors
-    import requests
-
     from testbed import runtime
-    from testbed.core import labels
-    from testbed.images import catalog
+    from testbed.core.errors import ExecTimeout
 
     if not dags.is_dir():
         raise TestbedError(f"--dags {dags}: not a folder")
-    image = catalog.airflow_ref(version).name
+    image = built_image(version, "parsing the DAGs", "--no-parse")
     try:
-        runtime.client().images.get(image)
-    except docker.errors.ImageNotFound:
-        raise TestbedError(
-            f"parsing the DAGs under Airflow {version} needs its image; build it with "
-            f"`testbed images build --airflow-version {version}` (or pass --no-parse)"
-        ) from None
-    container = runtime.client().containers.run(
-        image,
-        [MOUNT],
-        entrypoint=["python", "-c", SCRIPT],
-        # as the caller (a folder only its owner reads is read), with a home anyone may write
-        user=f"{os.getuid()}:{os.getgid()}",
-        environment={"AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW_HOME": "/tmp/airflow"},
-        volumes={str(dags.resolve()): {"bind": MOUNT, "mode": "ro"}},
-        labels=labels.run_labels(labels.new_run_id("preflight")),
-        detach=True,
-    )
-    try:
-        container.wait(timeout=timeout)
-        output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
-    except requests.exceptions.RequestException:
+        done = runtime.run_once(
+            image,
+            [MOUNT],
+            timeout=timeout,
+            node="preflight-parse",
+            entrypoint=["python", "-c", SCRIPT],
+            # as the caller (a folder only its owner reads is read), a home anyone may write
+            user=f"{os.getuid()}:{os.getgid()}",
+            environment={"AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW_HOME": "/tmp/airflow"},
+            volumes={str(dags.resolve()): {"bind": MOUNT, "mode": "ro"}},
+        )
+    except ExecTimeout:
         raise TestbedError(
             f"parsing the DAGs under Airflow {version} did not end in {timeout:g} s"
         ) from None
-    finally:
-        container.remove(force=True)
-    return read(version, output)
+    return read(version, done.stdout + done.stderr)
+
+
+def built_image(version: str, what: str, instead: str) -> str:
+    """The image of ``version``, which must be built for ``what`` (else one line saying how,
+    or ``instead``)."""
+    from testbed.images import build, catalog
+
+    image = catalog.airflow_ref(version).name
+    if not build.exists_name(image):
+        raise TestbedError(
+            f"{what} under Airflow {version} needs its image; build it with "
+            f"`testbed images build --airflow-version {version}` (or pass {instead})"
+        )
+    return image

@@ -88,32 +88,20 @@ def config_lint(cfg: Path, version: str) -> list[str]:
     """``airflow config lint`` of the target version over the user's ``airflow.cfg``, in that
     version's image (one short container, labelled like a run's and removed when it exits):
     each option it reports moved, renamed, removed or with a changed default."""
-    import docker.errors
-
     from testbed import runtime
-    from testbed.core import labels
-    from testbed.images import catalog
+    from testbed.dagparse import built_image
 
     if not cfg.is_file():
         raise TestbedError(f"--config {cfg}: not a file")
-    image = catalog.airflow_ref(version).name
-    try:
-        runtime.client().images.get(image)
-    except docker.errors.ImageNotFound:
-        raise TestbedError(
-            f"--config: Airflow {version}'s image is not built; build it with "
-            f"`testbed images build --airflow-version {version}`"
-        ) from None
-    out = runtime.client().containers.run(
+    image = built_image(version, "--config", "no --config")
+    done = runtime.run_once(
         image,
         ["config", "lint"],
+        timeout=LINT_TIMEOUT,
+        node="preflight-config",
         entrypoint=["airflow"],
         environment={"AIRFLOW_CONFIG": CONFIG_IN_IMAGE},
         volumes={str(cfg.resolve()): {"bind": CONFIG_IN_IMAGE, "mode": "ro"}},
-        labels=labels.run_labels(labels.new_run_id("preflight")),
-        remove=True,
-        stdout=True,
-        stderr=False,
     )
-    lines = out.decode("utf-8", "replace").splitlines()
+    lines = done.stdout.splitlines()
     return [ln.removeprefix(LINT_ISSUE).strip() for ln in lines if ln.startswith(LINT_ISSUE)]

@@ -341,3 +341,49 @@ def docker_time(text: str) -> datetime | None:
         return datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00")
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class OnceResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_once(
+    image: str, command: list[str], *, timeout: float, node: str, **options: Any
+) -> OnceResult:
+    """Run ``command`` in a new container of ``image`` with no network, labelled as a run of
+    its own named ``node`` (``testbed gc`` removes it should this process die), and remove it
+    afterwards, also on timeout; ``options`` go to the engine's create (volumes, user,
+    environment, entrypoint).
+
+    Raises:
+        ExecTimeout: the command did not end within ``timeout`` seconds.
+    """
+    from testbed.core import bounded
+
+    run_id = L.new_run_id("tbq")
+    labels = {**L.run_labels(run_id), L.ROLE: node, L.NODE: node}
+    container = client().containers.create(
+        image, command=command, name=container_name(run_id, node), labels=labels,
+        network_mode="none", init=True, **options,
+    )  # fmt: skip
+    try:
+        container.start()
+        try:
+            status = bounded.call(
+                lambda: container.wait(timeout=timeout), timeout + 5, f"{node} in {image}"
+            )
+        except Exception as exc:  # NoAnswer, or the engine's own read timeout
+            raise ExecTimeout(
+                f"{node} in {image} gave no answer within {timeout:g}s ({type(exc).__name__})"
+            ) from None
+        out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+        err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+        return OnceResult(int(status.get("StatusCode", -1)), out, err)
+    finally:
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass

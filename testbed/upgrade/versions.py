@@ -200,7 +200,16 @@ def schema_info_from_image(
 ) -> SchemaInfo:
     """Run :data:`HEAD_SCRIPT` in a short-lived container of the version's image."""
     image = image or catalog.airflow_ref(version).name
-    code, out, err = run_once(image, ["python", "-c", HEAD_SCRIPT], timeout=timeout)
+    from testbed import runtime
+    from testbed.core.errors import ExecTimeout
+
+    try:
+        done = runtime.run_once(
+            image, ["python", "-c", HEAD_SCRIPT], timeout=timeout, node="schema-probe"
+        )
+    except ExecTimeout as exc:
+        raise SchemaProbeError(str(exc)) from None
+    code, out, err = done.code, done.stdout, done.stderr
     if code != 0:
         tail = "; ".join(err.strip().splitlines()[-3:]) or "no output"
         raise SchemaProbeError(f"reading the schema head in {image} exited {code}: {tail}")
@@ -222,52 +231,6 @@ def parse_probe_output(stdout: str, version: str, source: str) -> SchemaInfo:
     if not revisions or revisions[-1] != heads[0]:
         raise SchemaProbeError(f"{source}: the migration chain does not end at {heads[0]}")
     return SchemaInfo(version, heads[0], revisions, source, data.get("heads_map") or {})
-
-
-def run_once(image: str, command: list[str], *, timeout: float) -> tuple[int, str, str]:
-    """Run ``command`` in a new container of ``image`` (no network) and return its exit code,
-    stdout and stderr; the container is labelled as a run of its own (``testbed gc`` removes
-    it should this process die) and removed afterwards, also on timeout.
-
-    Raises:
-        SchemaProbeError: the command did not finish within ``timeout`` seconds.
-    """
-    import docker.errors
-
-    from testbed import runtime
-    from testbed.core import bounded
-    from testbed.core import labels as L
-
-    run_id = L.new_run_id("tbq")
-    node = "schema-probe"
-    labels = {**L.run_labels(run_id), L.ROLE: node, L.NODE: node}
-    container = runtime.client().containers.create(
-        image,
-        command=command,
-        name=runtime.container_name(run_id, node),
-        labels=labels,
-        network_mode="none",
-        init=True,
-    )
-    try:
-        container.start()
-        try:
-            status = bounded.call(
-                lambda: container.wait(timeout=timeout), timeout + 5, f"{node} in {image}"
-            )
-        except Exception as exc:  # NoAnswer, or the engine's own read timeout
-            raise SchemaProbeError(
-                f"`{command[0]} …` in {image} gave no answer within {timeout:g}s "
-                f"({type(exc).__name__})"
-            ) from None
-        out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-        err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-        return int(status.get("StatusCode", -1)), out, err
-    finally:
-        try:
-            container.remove(force=True)
-        except docker.errors.NotFound:
-            pass
 
 
 # -- from the wheel ---------------------------------------------------------------------------

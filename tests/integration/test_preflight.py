@@ -35,7 +35,7 @@ def test_config_lint_names_each_airflow_2_option_and_leaves_no_container(tmp_pat
     assert "`dag_dir_list_interval` configuration parameter moved from `scheduler`" in text
     assert len(issues) == 4, issues  # and the executor's changed default
     left = runtime.containers({"label": L.RUN})
-    assert not [c for c in left if c.labels.get(L.RUN, "").startswith("preflight")]
+    assert not [c for c in left if c.labels.get(L.NODE, "").startswith("preflight")]
 
 
 OLD_IMPORT = """\
@@ -70,4 +70,4 @@ def test_parse_imports_every_file_with_the_targets_dagbag_and_leaves_no_containe
     assert (failure.file, failure.line) == ("team/old.py", 4)
     assert failure.error == "ModuleNotFoundError: No module named 'airflow.operators.dummy'"
     left = runtime.containers({"label": L.RUN})
-    assert not [c for c in left if c.labels.get(L.RUN, "").startswith("preflight")]
+    assert not [c for c in left if c.labels.get(L.NODE, "").startswith("preflight")]
