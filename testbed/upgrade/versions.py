@@ -37,14 +37,18 @@ PROBE_TIMEOUT = 120.0  # importing Airflow and Alembic's walk of ~120 revisions 
 WHEEL_TIMEOUT = 180.0
 
 # Runs inside the image with Airflow's own Python: Alembic's ScriptDirectory over the
-# installed airflow/migrations folder (works on 3.1-3.3), plus Airflow's map of heads.
+# installed airflow/migrations folder (works on 2.11 and 3.1-3.3), plus Airflow's map of heads.
 HEAD_SCRIPT = """\
 import importlib.util, json, os
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from alembic.script import ScriptDirectory
 root = importlib.util.find_spec("airflow").submodule_search_locations[0]
 script = ScriptDirectory(os.path.join(root, "migrations"))
-out = {"airflow": version("apache-airflow-core"), "heads": list(script.get_heads()),
+try:
+    airflow = version("apache-airflow-core")
+except PackageNotFoundError:  # Airflow 2: one package
+    airflow = version("apache-airflow")
+out = {"airflow": airflow, "heads": list(script.get_heads()),
        "revisions": [r.revision for r in script.walk_revisions("base", "heads")][::-1]}
 try:
     from airflow.utils.db import _REVISION_HEADS_MAP
@@ -137,16 +141,18 @@ def schema_info(
 ) -> SchemaInfo:
     """The schema of ``version`` from its image; from the cache when the same image was asked
     before. ``allow_wheel``: when the image is not built (or no Docker engine answers), read
-    the ``apache-airflow-core`` wheel from the package index instead.
+    the version's wheel from the package index instead (``apache-airflow-core``; Airflow 2's
+    ``apache-airflow``, the only source for an Airflow 2 version with no lock).
 
     Raises:
         UnknownVersion: no lock file for ``version``.
         ImageMissing: the image is not built (and ``allow_wheel`` is off).
         SchemaProbeError: the container or the wheel gave no usable answer.
     """
-    if version_key(version)[0] == 2:  # no Airflow 2 image: the apache-airflow wheel
-        return _from_wheel(version, allow_wheel)
-    check_buildable(version)
+    if version not in catalog.IMAGE_VERSIONS:  # an Airflow 2 with no lock: only its wheel
+        if version_key(version)[0] == 2:
+            return _from_wheel(version, allow_wheel)
+        check_buildable(version)
     image = catalog.airflow_ref(version).name
     cached = _cache_get(image)
     if cached is not None:

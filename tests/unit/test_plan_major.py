@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from testbed.core.errors import ImageMissing
+from testbed.images import catalog
 from testbed.upgrade import versions
 from testbed.upgrade.plan import make_plan, plan_between
 from testbed.upgrade.versions import SchemaInfo, UnknownVersion
@@ -68,8 +69,9 @@ def test_the_airflow_2_side_needs_no_image_and_counts_the_migrations_between():
     assert (a.head, b.head) == (HEAD_2, HEAD_3)
 
 
-def test_an_airflow_2_schema_comes_from_the_apache_airflow_wheel():
+def test_an_airflow_2_schema_with_no_image_comes_from_the_apache_airflow_wheel():
     assert versions.wheel_package("2.11.2") == "apache-airflow"
     assert versions.wheel_package("3.1.7") == "apache-airflow-core"
+    assert "2.10.5" not in catalog.IMAGE_VERSIONS  # no lock: its wheel is all there is
     with pytest.raises(ImageMissing, match="apache-airflow wheel"):
-        versions.schema_info("2.11.2", allow_wheel=False)
+        versions.schema_info("2.10.5", allow_wheel=False)
