@@ -21,6 +21,9 @@ from testbed.services.kerberos import KEYTAB_NAME, worker_principal
 from testbed.topology import Topology, sidecar_name
 
 SIDECAR = "kerberos"  # the sidecar container's name in a worker's pod
+# the sidecar's first ticket, awaited before the worker starts: up to 2 min (a KDC slow to
+# answer); a sidecar that never gets one is restarted by the kubelet
+FIRST_TICKET = {"periodSeconds": 1, "timeoutSeconds": 5, "failureThreshold": 120}
 CONF_MAP = "krb5-conf"
 
 
@@ -57,8 +60,11 @@ def _keytab_secret(worker: str, keytab_b64: str) -> dict[str, Any]:
 
 
 def add_sidecar(spec: dict[str, Any], worker: str) -> None:
-    """The worker's pod spec gains the sidecar container, the keytab volume (mounted in the
-    sidecar only), the shared cache (read-only in the worker) and ``krb5.conf`` (in both)."""
+    """The worker's pod spec gains the sidecar, the keytab volume (mounted in the sidecar
+    only), the shared cache (read-only in the worker) and ``krb5.conf`` (in both). A native
+    sidecar (an init container that keeps running): the worker starts only once the cache
+    holds a ticket (its startup probe), and at the pod's deletion the refresher stops after
+    the worker, so a warm shutdown's tasks keep their tickets."""
     conf = {"name": "krb5-conf", "mountPath": krb5.KRB5_CONF, "subPath": "krb5.conf"}
     cache = {"name": "ccache", "mountPath": AC.CCACHE_DIR}
     worker_c = spec["containers"][0]
@@ -74,8 +80,10 @@ def add_sidecar(spec: dict[str, Any], worker: str) -> None:
             conf,
             cache,
         ],
+        "restartPolicy": "Always",
+        "startupProbe": {"exec": {"command": ["klist", "-s", "-c", AC.CCACHE]}, **FIRST_TICKET},
     }
-    spec["containers"].append(sidecar)
+    spec.setdefault("initContainers", []).append(sidecar)
     spec["volumes"] += [
         # 0440, group root: the image's airflow user (uid 50000) is in group 0
         {"name": "keytab", "secret": {"secretName": f"keytab-{worker}", "defaultMode": 0o440}},

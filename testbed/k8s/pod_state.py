@@ -28,10 +28,11 @@ def running_pod(ctx, role: str) -> dict[str, Any]:
 
 
 def container_states(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each container's ``{"state", "restarts", "started_at"}``, as a node's are recorded
-    (``running``, ``waiting``, ``terminated``; the start of its current run)."""
+    """Each container's ``{"state", "restarts", "started_at"}`` (init containers included), as
+    a node's are recorded (``running``, ``waiting``, ``terminated``; its current run's start)."""
     out = {}
-    for s in pod.get("status", {}).get("containerStatuses", []):
+    status = pod.get("status", {})  # a native sidecar is an init container that keeps running
+    for s in [*status.get("initContainerStatuses", []), *status.get("containerStatuses", [])]:
         state = next(iter(s.get("state") or {"unknown": {}}))
         started = (s.get("state") or {}).get(state, {}).get("startedAt")
         out[s["name"]] = {
@@ -45,7 +46,8 @@ def container_states(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def container_config(ctx, pod: dict[str, Any], container: str) -> dict[str, Any]:
     """A container's mounts (``destination``, ``name``, ``rw``) and its environment: every
     variable of the Secrets it takes (``envFrom``), decoded here and never printed."""
-    spec = next(c for c in pod["spec"]["containers"] if c["name"] == container)
+    every = [*pod["spec"].get("initContainers", []), *pod["spec"]["containers"]]
+    spec = next(c for c in every if c["name"] == container)  # a native sidecar is an init one
     mounts = [
         {"destination": m["mountPath"], "name": m["name"], "rw": not m.get("readOnly", False)}
         for m in spec.get("volumeMounts", [])

@@ -45,18 +45,23 @@ def test_only_the_sidecar_mounts_the_keytab_and_the_worker_reads_the_cache_only(
     objs = _objects()
     for worker in ("worker-1", "worker-2"):
         spec = _pod(objs, worker)
-        main, sidecar = spec["containers"]
+        (main,), (sidecar,) = spec["containers"], spec["initContainers"]
         assert (main["name"], sidecar["name"]) == (worker, "kerberos")
+        # a native sidecar: running all along, the worker started once it has a ticket
+        assert sidecar["restartPolicy"] == "Always"
+        assert sidecar["startupProbe"]["exec"]["command"][:2] == ["klist", "-s"]
         volumes = {v["name"]: v for v in spec["volumes"]}
         assert volumes["keytab"]["secret"]["secretName"] == f"keytab-{worker}"
         assert volumes["ccache"]["emptyDir"] == {"medium": "Memory"}
-        mounts = {c["name"]: {m["name"]: m for m in c["volumeMounts"]} for c in spec["containers"]}
+        both = [main, sidecar]
+        mounts = {c["name"]: {m["name"]: m for m in c["volumeMounts"]} for c in both}
         assert "keytab" in mounts["kerberos"] and "keytab" not in mounts[worker]
         assert mounts[worker]["ccache"]["readOnly"] is True
         assert not mounts["kerberos"]["ccache"].get("readOnly")
         assert mounts[worker]["ccache"]["mountPath"] == AC.CCACHE_DIR
     for role in ("scheduler", "api-server", "dag-processor", "triggerer"):
-        assert len(_pod(objs, role)["containers"]) == 1  # no sidecar beyond the workers
+        pod = _pod(objs, role)  # no sidecar beyond the workers
+        assert len(pod["containers"]) == 1 and "initContainers" not in pod
 
 
 def test_each_keytab_secret_holds_its_own_workers_keytab():
@@ -133,3 +138,24 @@ def test_only_the_names_of_keytab_variables_are_recorded():
 
     env = ["KRB5_KTNAME=/secret/path", "PATH=/bin", "AIRFLOW__KERBEROS__KEYTAB=/k", "X=KTNAME"]
     assert _keytab_names(env) == ["KRB5_KTNAME", "AIRFLOW__KERBEROS__KEYTAB"]
+
+
+def test_a_native_sidecars_state_is_read_from_the_init_container_statuses():
+    from testbed.k8s.pod_state import container_states
+
+    running = {"running": {"startedAt": "2026-12-07T02:00:00Z"}}
+    pod = {
+        "status": {
+            "initContainerStatuses": [{"name": "kerberos", "restartCount": 2, "state": running}],
+            "containerStatuses": [
+                {"name": "worker-1", "restartCount": 0, "state": {"waiting": {}}},
+            ],
+        }
+    }
+    states = container_states(pod)
+    assert states["kerberos"] == {
+        "state": "running",
+        "restarts": 2,
+        "started_at": "2026-12-07T02:00:00Z",
+    }
+    assert states["worker-1"]["state"] == "waiting"
