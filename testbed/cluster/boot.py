@@ -32,7 +32,7 @@ from testbed.core.errors import ImageMissing
 from testbed.images import build as image_build
 from testbed.services import minio
 
-DEFAULT_WEIGHT = 1024  # cgroup v1 cpu.shares of a container given none
+DEFAULT_WEIGHT = nodes.DEFAULT_WEIGHT
 BOOT_WEIGHT = 128  # cpu.shares of a boot beside a drill: 1/8 of a drill's under contention
 
 

@@ -141,6 +141,11 @@ class Cluster:
         """Stop every wait of this cluster now (boot, readiness of restarted nodes)."""
         self._cancel.set()
 
+    def promote(self) -> None:
+        """A boot at a low CPU weight gets the default weight now (what it started already
+        too): someone waits for it (testbed.pool)."""
+        boot.restore_default_weight(self)
+
     def mark_good(self) -> None:
         """Every node is known ready as of now (a later reset waits only for restarts)."""
         self.good_since = time.time()

@@ -33,6 +33,7 @@ from testbed.services import (
 )
 from testbed.topology import K8S_NODE, PG_KRB, SIDECAR_SUFFIX
 
+DEFAULT_WEIGHT = 1024  # cgroup v1 cpu.shares of a container given none
 SERVICE_MODULES = {
     "postgres": postgres,
     "redis": redis,
@@ -80,8 +81,10 @@ def start(cluster: Any, s: NodeSpec) -> Container:
     if c is None:
         c = runtime.create(s, cluster.run_id, cluster.network, cluster.labels)
     cluster.nodes[s.name] = c
-    if cluster.boot_weight:
-        c.update(cpu_shares=cluster.boot_weight)
+    if weight := cluster.boot_weight:
+        c.update(cpu_shares=weight)
+        if cluster.boot_weight is None:  # promoted meanwhile (Cluster.promote), maybe past it
+            c.update(cpu_shares=DEFAULT_WEIGHT)
     c.start()
     cluster.history.append("container", node=s.name, state="started", image=s.image)
     return c

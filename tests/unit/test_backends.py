@@ -34,12 +34,11 @@ def test_backend_for_picks_the_topologys_backend():
     assert backends.__all__ == ["Backend", "DockerBackend", "KubernetesBackend", "backend_for"]
 
 
-def test_both_backends_clusters_are_reusable_but_only_docker_boots_ahead(tmp_path, monkeypatch):
+def test_both_backends_clusters_are_reusable(tmp_path, monkeypatch):
     monkeypatch.setenv("TESTBED_HOME", str(tmp_path))
     assert Cluster(Topology()).reusable is True
     k8s = Cluster(K8S)
     assert isinstance(k8s.backend, KubernetesBackend) and k8s.reusable is True
-    assert not KubernetesBackend.boots_ahead and DockerBackend.boots_ahead
 
 
 def test_a_kubernetes_reset_deletes_task_pods_and_needs_every_deployment_ready(monkeypatch):

@@ -38,11 +38,13 @@ class FakeCluster:
     made: list[FakeCluster] = []
     gate = threading.Event()
     fail = False
+    promote_ends = False
 
     def __init__(self, topology, *, detached=False, boot_weight=None) -> None:
         self.topology, self.boot_weight = topology, boot_weight
         self.reusable, self.up_done, self.down_reason = True, False, None
         self.cancelled = threading.Event()
+        self.promoted_before_up = None  # set when get() promoted it: was the boot still going?
         self.run_id = f"run{len(self.made)}"
         FakeCluster.made.append(self)
 
@@ -57,6 +59,12 @@ class FakeCluster:
     def cancel(self) -> None:
         self.cancelled.set()
 
+    def promote(self) -> None:
+        self.promoted_before_up = not self.up_done
+        self.boot_weight = None
+        if FakeCluster.promote_ends:  # a boot at the default weight ends (here: at once)
+            FakeCluster.gate.set()
+
     def down(self, reason="teardown") -> list[str]:
         self.down_reason = reason
         return []
@@ -64,7 +72,7 @@ class FakeCluster:
 
 @pytest.fixture
 def fake(monkeypatch):
-    FakeCluster.made, FakeCluster.fail = [], False
+    FakeCluster.made, FakeCluster.fail, FakeCluster.promote_ends = [], False, False
     FakeCluster.gate = threading.Event()
     FakeCluster.gate.set()
     monkeypatch.setattr(pool_mod, "Cluster", FakeCluster)
@@ -101,6 +109,22 @@ def test_after_an_upgrade_the_next_cluster_is_booted_ahead_at_the_low_weight(fak
     fake.gate.set()
     assert p.get(Topology(workers=1, airflow_version="3.3.1")) is ahead and ahead.up_done
     assert first.down_reason == "pool closed" and len(fake.made) == 2
+
+
+def test_a_boot_ahead_still_going_when_asked_for_gets_the_default_weight(fake):
+    p = pool_mod.ClusterPool()
+    p.get(Topology(workers=1))
+    fake.gate.clear()  # the drill ended before the boot ahead did
+    fake.promote_ends = True
+    p.boot_ahead(scenario(PLAIN), scenario(PLAIN, workers=2))
+    ahead = fake.made[1]
+    assert ahead.boot_weight == pool_mod.BOOT_WEIGHT
+    assert p.get(Topology(workers=2)) is ahead
+    assert ahead.promoted_before_up is True and ahead.boot_weight is None and ahead.up_done
+    # a boot ahead that ended before its drill came is handed out as it is
+    p.boot_ahead(scenario(PLAIN, workers=2), scenario(PLAIN, workers=3))
+    p._ahead.thread.join(5)
+    assert p.get(Topology(workers=3)).promoted_before_up is None
 
 
 def test_another_topology_is_booted_ahead_and_handed_out(fake):
@@ -146,13 +170,22 @@ def test_close_cancels_and_removes_a_boot_still_going_on(fake):
     assert p._ahead is None and p.cluster is None
 
 
-def test_no_boot_ahead_for_or_beside_a_kubernetes_drill(fake):
+def test_a_kubernetes_drills_cluster_boots_ahead_unless_its_backend_cannot(fake, monkeypatch):
     k8s = {"backend": "kubernetes", "executor": "KubernetesExecutor"}
     p = pool_mod.ClusterPool()
     p.get(Topology(workers=1))
     p.boot_ahead(scenario(PLAIN), scenario(PLAIN, **k8s))
+    assert len(fake.made) == 2 and p._ahead.topology.backend == "kubernetes"
+    p.close()
+    # a backend that cannot boot a second cluster beside a running one: never for, never beside
+    from testbed.backends.kubernetes import KubernetesBackend
+
+    monkeypatch.setattr(KubernetesBackend, "boots_ahead", False)
+    p = pool_mod.ClusterPool()
+    p.get(Topology(workers=1))
+    p.boot_ahead(scenario(PLAIN), scenario(PLAIN, **k8s))
     p.boot_ahead(scenario(PLAIN, **k8s), scenario(PLAIN, workers=2))
-    assert len(fake.made) == 1 and p._ahead is None
+    assert len(fake.made) == 3 and p._ahead is None
 
 
 @pytest.fixture
