@@ -32,8 +32,12 @@ def preflight(
         help="The version you run now (its image built): a file that fails there too is "
         "broken already, not by the upgrade.",
     ),
-    parse: bool = typer.Option(
-        True, "--parse/--no-parse", help="Import every file under the target version (Docker)."
+    parse: bool | None = typer.Option(
+        None,
+        "--parse/--no-parse",
+        show_default="when Docker and the image are there",
+        help="Import every file under the target version, in its image (--parse: an error "
+        "when Docker or the image is missing).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON on stdout."),
 ) -> None:
@@ -52,28 +56,42 @@ def preflight(
     _check_versions(to_version, from_version)
     findings = P.lint(dags)
     options = P.config_lint(config, to_version) if config else []
-    parsed = _parse(dags, to_version, from_version) if parse else []
+    versions, skipped = _importable([to_version, *([from_version] if from_version else [])], parse)
+    parsed = _parse(dags, versions)
     failures = parsed[0].failures if parsed else ()
     breaking = [f for f in findings if f.breaking]
     if as_json:
         rows = [asdict(f) | {"breaking": f.breaking} for f in findings]
         doc = {"dags": rows, "config": options, "parse": [asdict(p) for p in parsed]}
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        sys.stdout.write(json.dumps(doc | {"not_imported": skipped}, indent=2) + "\n")
     else:
         _print(findings, options, parsed, dags)
+        for why in skipped:
+            progress.results.print(f"  [yellow]NOTE[/] not imported: {why}", highlight=False)
     raise typer.Exit(1 if breaking or failures else 0)
 
 
 def _check_versions(to_version: str, from_version: str | None) -> None:
     if to_version not in AIRFLOW_VERSIONS:
-        raise typer.BadParameter(f"--to {to_version!r}; built: {', '.join(AIRFLOW_VERSIONS)}")
+        raise typer.BadParameter(f"--to {to_version!r}; buildable: {', '.join(AIRFLOW_VERSIONS)}")
     if from_version is not None and from_version not in IMAGE_VERSIONS:
-        raise typer.BadParameter(f"--from {from_version!r}; built: {', '.join(IMAGE_VERSIONS)}")
+        raise typer.BadParameter(f"--from {from_version!r}; buildable: {', '.join(IMAGE_VERSIONS)}")
 
 
-def _parse(dags: Path, to_version: str, from_version: str | None) -> list[Parsed]:
-    """The folder imported under the target version, then under the current one (if given)."""
-    versions = [to_version] + ([from_version] if from_version else [])
+def _importable(versions: list[str], parse: bool | None) -> tuple[list[str], list[str]]:
+    """Which of ``versions`` (the target first) the folder is imported under, and why the
+    others are not: --no-parse none; --parse all (a missing image is then an error); by
+    default those whose image is here, and none when the target's is not."""
+    if parse is not None:
+        return (versions if parse else []), []
+    why = {v: dagparse.unavailable(v) for v in versions}
+    if why[versions[0]]:
+        return [], [why[versions[0]]]
+    return [v for v in versions if not why[v]], [w for w in why.values() if w]
+
+
+def _parse(dags: Path, versions: list[str]) -> list[Parsed]:
+    """The folder imported under each version, in order (the target first)."""
     parsed = []
     for version in versions:
         with progress.status(f"importing every file of {dags} with Airflow {version}"):

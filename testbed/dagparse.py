@@ -115,6 +115,21 @@ def parse(dags: Path, version: str, *, timeout: float = PARSE_TIMEOUT) -> Parsed
     return read(version, done.stdout + done.stderr)
 
 
+def unavailable(version: str) -> str | None:
+    """Why the files cannot be imported under ``version`` here (no engine, its image not
+    built), or None."""
+    from testbed.core.errors import DockerUnavailable
+    from testbed.images import build, catalog
+
+    try:
+        if build.exists_name(catalog.airflow_ref(version).name):
+            return None
+    except DockerUnavailable:
+        return "no Docker engine answers"
+    build_it = f"testbed images build --airflow-version {version}"
+    return f"Airflow {version}'s image is not built (`{build_it}`)"
+
+
 def built_image(version: str, what: str, instead: str) -> str:
     """The image of ``version``, which must be built for ``what`` (else one line saying how,
     or ``instead``)."""

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 from testbed.backends import backend_for
 from testbed.cluster import BOOT_WEIGHT, Cluster
 from testbed.core import progress
+from testbed.images import build as image_build
+from testbed.images.steps import exists_name
 from testbed.reset import reset
 from testbed.topology import Topology
 
@@ -31,6 +33,13 @@ if TYPE_CHECKING:
 # the nodes' versions changed), so the next scenario needs a fresh cluster even of one topology.
 UNRESETTABLE = frozenset({"upgrade", "migrate", "restore"})
 CANCEL_JOIN = 120.0  # seconds a cancelled boot ahead gets to stop before its cluster is removed
+
+
+def images_present(scenario: Scenario) -> bool:
+    """Every image ``scenario``'s cluster boots from is built: its Airflow images and its
+    backend's own (the Kubernetes node); a boot ahead never builds one beside a drill."""
+    backend = backend_for(scenario.topology.build())
+    return image_build.present_for([scenario]) and all(map(exists_name, backend.images()))
 
 
 def keeps_cluster(scenario: Scenario) -> bool:
@@ -132,6 +141,8 @@ class ClusterPool:
         ahead_ok = backend_for(topology).boots_ahead
         if not (ahead_ok and backend_for(current.topology.build()).boots_ahead):
             return  # a backend that cannot boot a second cluster beside a running one
+        if not images_present(upcoming):
+            return  # built at its turn, or still building in the background
         if (
             self.cluster is not None
             and self.cluster.topology == topology

@@ -103,5 +103,8 @@ def config_lint(cfg: Path, version: str) -> list[str]:
         environment={"AIRFLOW_CONFIG": CONFIG_IN_IMAGE},
         volumes={str(cfg.resolve()): {"bind": CONFIG_IN_IMAGE, "mode": "ro"}},
     )
+    if done.code != 0:  # e.g. a file Airflow cannot read: no verdict, not "nothing to say"
+        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])[-400:]
+        raise TestbedError(f"--config {cfg}: `airflow config lint` of {version} failed: {tail}")
     lines = done.stdout.splitlines()
     return [ln.removeprefix(LINT_ISSUE).strip() for ln in lines if ln.startswith(LINT_ISSUE)]

@@ -3,10 +3,12 @@
 Four kinds, each tagged with a hash of its inputs so that a rebuild with nothing changed is a
 no-op (one ``docker images`` look-up):
 
-- ``testbed-base``: Debian trixie, debootstrapped on the host and ``docker import``-ed;
+- ``testbed-base``: Debian debootstrapped on the host and ``docker import``-ed (trixie under
+  Airflow 3 and the services, bookworm under Airflow 2: one per Airflow major version);
 - ``testbed-services``: Postgres, Redis, a krb5 KDC (Debian), MinIO and Toxiproxy (Go modules);
-- ``testbed-airflow-deps``: what every Airflow version shares (the default version's lock
-  without Airflow's own packages, the C extensions compiled once, the diagnostic tools);
+- ``testbed-airflow-deps``: what every version of one Airflow major version shares (its
+  default version's lock without Airflow's own packages, the C extensions compiled once, the
+  diagnostic tools);
 - ``testbed-airflow:<version>-<hash>``: one version's committed lock synced onto it.
 
 The Kubernetes node (:mod:`testbed.images.k8s_node`) has a recipe of its own.

@@ -56,8 +56,8 @@ AIRFLOW_2_VERSIONS = tuple(v for v in _LOCKED if major(v) == 2)
 IMAGE_VERSIONS = AIRFLOW_VERSIONS + AIRFLOW_2_VERSIONS
 TOOLS_LOCK = "tools.lock"  # in the airflow build context, beside the Dockerfile
 DEPS_DOCKERFILE = "deps.Dockerfile"  # the layer every version shares, in the same context
-# Airflow's own packages: installed per version; everything else of the default version's lock
-# is in the shared image (a version whose pins differ re-installs only those).
+# Airflow's own packages: installed per version; everything else of the line's default
+# version's lock is in its shared image (a version whose pins differ re-installs only those).
 PER_VERSION = frozenset({"apache-airflow", "apache-airflow-core", "apache-airflow-task-sdk"})
 
 SNAPSHOT_REPO = "testbed-pgdata"  # a migrated metadata database, per Airflow and services image

@@ -224,7 +224,7 @@ def plan_between(
         raise UnknownVersion(why)
     for version in (from_version, to_version):
         if not major.is_major(from_version, to_version) or version == to_version:
-            check_buildable(version)  # Airflow 2: from its wheel (no image is built)
+            check_buildable(version)  # Airflow 2: its image when built, else its wheel
     a, b = read(from_version), read(to_version)
     newer = b if version_key(to_version) >= version_key(from_version) else a
     older = a if newer is b else b

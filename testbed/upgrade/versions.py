@@ -8,8 +8,9 @@ covers the lock file and the Dockerfile) in ``<cache dir>/schema-heads.json``, s
 call is instant.
 
 When the image is not built, :func:`schema_info` can read the same migration files from the
-``apache-airflow-core`` wheel on the package index instead (downloaded with pip, parsed with
-``ast``, never imported); the answer says which source it came from.
+version's wheel on the package index instead (``apache-airflow-core``; Airflow 2's
+``apache-airflow``, the only source for an Airflow 2 version with no lock), downloaded with
+pip, parsed with ``ast``, never imported; the answer says which source it came from.
 """
 
 from __future__ import annotations

@@ -77,6 +77,7 @@ def fake(monkeypatch):
     FakeCluster.gate.set()
     monkeypatch.setattr(pool_mod, "Cluster", FakeCluster)
     monkeypatch.setattr(pool_mod, "reset", lambda c: 1.5)
+    monkeypatch.setattr(pool_mod, "images_present", lambda s: True)
     return FakeCluster
 
 
@@ -119,12 +120,26 @@ def test_a_boot_ahead_still_going_when_asked_for_gets_the_default_weight(fake):
     p.boot_ahead(scenario(PLAIN), scenario(PLAIN, workers=2))
     ahead = fake.made[1]
     assert ahead.boot_weight == pool_mod.BOOT_WEIGHT
-    assert p.get(Topology(workers=2)) is ahead
+    got = []  # get() in a thread: without the promotion it would wait forever
+    asking = threading.Thread(target=lambda: got.append(p.get(Topology(workers=2))), daemon=True)
+    asking.start()
+    asking.join(5)
+    assert got == [ahead], "get() waited on a boot ahead left at the low weight"
     assert ahead.promoted_before_up is True and ahead.boot_weight is None and ahead.up_done
     # a boot ahead that ended before its drill came is handed out as it is
     p.boot_ahead(scenario(PLAIN, workers=2), scenario(PLAIN, workers=3))
     p._ahead.thread.join(5)
     assert p.get(Topology(workers=3)).promoted_before_up is None
+
+
+def test_no_boot_ahead_while_the_next_clusters_images_are_not_built(fake, monkeypatch):
+    monkeypatch.setattr(pool_mod, "images_present", lambda s: s.topology.workers != 2)
+    p = pool_mod.ClusterPool()
+    p.get(Topology(workers=1))
+    p.boot_ahead(scenario(PLAIN), scenario(PLAIN, workers=2))  # its images: not yet
+    assert p._ahead is None and len(fake.made) == 1
+    p.boot_ahead(scenario(PLAIN), scenario(PLAIN, workers=3))
+    assert p._ahead is not None and p._ahead.topology == Topology(workers=3)
 
 
 def test_another_topology_is_booted_ahead_and_handed_out(fake):

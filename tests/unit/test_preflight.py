@@ -80,7 +80,7 @@ def test_a_missing_config_file_or_an_unbuilt_version_is_refused_before_docker(tm
     r = CliRunner().invoke(app, ["preflight", "--dags", str(dags), "--config", "nope.cfg"])
     assert isinstance(r.exception, TestbedError) and "nope.cfg: not a file" in str(r.exception)
     r = CliRunner().invoke(app, ["preflight", "--dags", str(dags), "--to", "2.11.2"])
-    assert r.exit_code == 2 and "built: 3.1.7" in r.output  # Airflow 2 is no target
+    assert r.exit_code == 2 and "buildable: 3.1.7" in r.output  # Airflow 2 is no target
     r = CliRunner().invoke(app, ["preflight", "--dags", str(dags), "--from", "2.9.9"])
     assert r.exit_code == 2 and "--from '2.9.9'" in r.output and "2.11.2" in r.output
 
@@ -120,3 +120,16 @@ def test_an_import_failure_says_whether_the_upgrade_broke_it():
     assert lines[1].endswith("(does not import on 3.3.2; fails on 2.11.2 too)")
     assert _import_lines([target])[0] == f"{moved.text()} (does not import on 3.3.2)"
     assert _import_lines([]) == []
+
+
+def test_by_default_the_folder_is_imported_under_each_version_whose_image_is_here(monkeypatch):
+    from testbed import dagparse
+    from testbed.cli_preflight import _importable
+
+    here = {"3.3.2"}
+    monkeypatch.setattr(dagparse, "unavailable", lambda v: None if v in here else f"no {v}")
+    assert _importable(["3.3.2", "2.11.2"], None) == (["3.3.2"], ["no 2.11.2"])
+    here.clear()  # no target: no import at all (the current version alone says nothing)
+    assert _importable(["3.3.2", "2.11.2"], None) == ([], ["no 3.3.2"])
+    assert _importable(["3.3.2", "2.11.2"], True) == (["3.3.2", "2.11.2"], [])  # errors later
+    assert _importable(["3.3.2"], False) == ([], [])
