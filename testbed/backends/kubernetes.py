@@ -36,7 +36,7 @@ class KubernetesBackend(DockerBackend):
     reusable = True
     # the next node boots beside a running drill at the boot's low CPU weight (the node
     # container's cpu.shares, which its pods inherit); measured beside the Kubernetes drills
-    # (docs/testing-and-benchmarks.md "Boot ahead under xdist")
+    # (docs/testing-and-benchmarks.md "Boot ahead on two lanes")
     boots_ahead = True
 
     def images(self) -> list[str]:
