@@ -141,9 +141,8 @@ def _images_ahead(items: list[pytest.Item]) -> None:
 
 def _next_scenario(request):
     """The scenario of the test that runs next in this process (:func:`_following`), when it
-    is known: not one whose images are missing (they are built in the foreground, when its test
-    asks), not one skipped at collection."""
-    from testbed.images import build as image_build
+    is known: not one skipped at collection (the pool boots it ahead only once its images are
+    built: :func:`testbed.pool.images_present`)."""
     from testbed.scenario import load
 
     for item in _following(request):
@@ -153,8 +152,7 @@ def _next_scenario(request):
         if marker is None or not marker.args:
             return None  # a test of its own may use the pool's cluster first
         try:  # a guess: a next scenario that does not load is its own test's failure
-            upcoming = load(marker.args[0])
-            return upcoming if image_build.present_for([upcoming]) else None
+            return load(marker.args[0])
         except Exception:
             return None
     return None
