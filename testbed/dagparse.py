@@ -131,14 +131,11 @@ def unavailable(version: str) -> str | None:
 
 
 def built_image(version: str, what: str, instead: str) -> str:
-    """The image of ``version``, which must be built for ``what`` (else one line saying how,
-    or ``instead``)."""
-    from testbed.images import build, catalog
+    """The image of ``version``, which must be here for ``what`` (else one line saying why
+    not and how, or ``instead``)."""
+    from testbed.images import catalog
 
-    image = catalog.airflow_ref(version).name
-    if not build.exists_name(image):
-        raise TestbedError(
-            f"{what} under Airflow {version} needs its image; build it with "
-            f"`testbed images build --airflow-version {version}` (or pass {instead})"
-        )
-    return image
+    why = unavailable(version)
+    if why:
+        raise TestbedError(f"{what} under Airflow {version}: {why} (or pass {instead})")
+    return catalog.airflow_ref(version).name
