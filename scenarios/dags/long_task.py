@@ -3,6 +3,9 @@ second, with one retry, so that a lost worker's task is retried elsewhere. The s
 the drill's clock: scaled by the cluster's timescale (``TESTBED_TIMESCALE``), like Airflow's
 timers, so a task outlives a detection by the same margin at every timescale.
 
+``conf.retry_seconds`` (default 0: as long as the first): how long a later try runs, so a drill
+that waits for the retry to succeed waits for the recovery, not for the task's length again.
+
 ``conf.memory_mb`` (default 0): the first try holds that much memory, touched page by page, one
 tick in (the memory drills' load; a retry holds none, so it shows what the recovery does)."""
 
@@ -15,7 +18,12 @@ import time
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import dag, get_current_context, task
+
+try:
+    from airflow.sdk import dag, get_current_context, task
+except ImportError:  # Airflow 2: the same names, from their Airflow 2 modules
+    from airflow.decorators import dag, task
+    from airflow.operators.python import get_current_context
 
 
 @dag(
@@ -23,16 +31,15 @@ from airflow.sdk import dag, get_current_context, task
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     tags=["testbed"],
-    params={"seconds": 60, "memory_mb": 0},
+    params={"seconds": 60, "retry_seconds": 0, "memory_mb": 0},
     default_args={"retries": 1, "retry_delay": timedelta(seconds=2)},
 )
 def long_task():
     @task
     def work() -> str:
         context = get_current_context()
-        scale = float(os.environ.get("TESTBED_TIMESCALE", "1"))
-        seconds = math.ceil(int(context["params"]["seconds"]) * scale)
         first_try = context["ti"].try_number == 1
+        seconds = _seconds(context["params"], first_try)
         held, host = [], socket.gethostname()
         for i in range(seconds):
             print(f"TESTBED-TICK {i} on {host}", flush=True)
@@ -42,6 +49,12 @@ def long_task():
         return host
 
     work()
+
+
+def _seconds(params: dict, first_try: bool) -> int:
+    """This try's length on the drill's clock: ``seconds``, or ``retry_seconds`` after the first."""
+    given = params["seconds"] if first_try else (params.get("retry_seconds") or params["seconds"])
+    return math.ceil(int(given) * float(os.environ.get("TESTBED_TIMESCALE", "1")))
 
 
 def _memory(mb: int) -> bytearray:
