@@ -137,6 +137,7 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
     if not names:
         return CheckResult.failed("no run was triggered")
     total, wrong, max_try, spent, retried = 0, [], 0, [], []
+    final = 0  # problems no later look can undo (see _for_good)
     for name in names:
         series = view.task_series(name)
         if len(series) < p.min_tasks:
@@ -157,8 +158,10 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
             elif value["state"] != p.state:
                 kind = "lost" if value["state"] not in TERMINAL_TI_STATES else "ended"
                 wrong.append(f"{label} {kind} {value['state']}")
+                final += _for_good(value, p)
             elif p.max_try is not None and tries > p.max_try:
                 wrong.append(f"{label} retried: try {tries}")
+                final += 1
     m = {"tasks": total, "max_try": max_try, "budget_spent": spent, "retried": retried}
     if len(retried) < p.min_retried:
         wrong.append(
@@ -172,7 +175,8 @@ def no_task_lost(view: View, p: NoLossParams) -> CheckResult:
                   if host not in p.hosts]  # fmt: skip
         wrong += [f"no task ran on {h}" for h in p.hosts if h not in ran.values()]
     if wrong:
-        return CheckResult.failed(
+        # one problem for good is enough: the check can no longer hold, so waiting cannot help
+        return (CheckResult.failed_for_good if final else CheckResult.failed)(
             f"{len(wrong)} problem(s): {'; '.join(wrong[:8])}", bad=len(wrong), **m
         )
     budget = f"; {len(spent)} failed with every retry used: {', '.join(spent[:4])}" if spent else ""
@@ -195,6 +199,16 @@ def _hosts_of(view: View, names: list[str]) -> dict[str, str]:
             if host is not None:
                 out[f"{name}.{task_id}" + ("" if idx < 0 else f"[{idx}]")] = host
     return out
+
+
+def _for_good(value: dict, p: NoLossParams) -> bool:
+    """A task instance's wrong end that no later look can undo (nothing in a drill clears a
+    task while an expectation waits): a try beyond ``max_try`` (tries only go up), or ``failed``
+    with no retry left, where ``success`` was due."""
+    tries = value.get("try_number") or 0
+    if p.max_try is not None and tries > p.max_try:
+        return True
+    return p.state == "success" and _budget_spent(value)
 
 
 def _budget_spent(value: dict) -> bool:

@@ -269,6 +269,26 @@ def test_no_task_lost_uses_the_latest_state_of_every_instance():
     assert not run("no_task_lost", []).ok
 
 
+def test_no_task_lost_settles_only_when_no_later_look_can_undo_the_loss():
+    """A ``within`` wait ends at once on a settled failure: a try beyond ``max_try`` (tries only
+    go up), or ``failed`` with every retry used; a task still running or retrying may yet end
+    well, so its failure is not settled."""
+
+    def with_max(state, try_number, max_tries=1):
+        e = ti(2, state=state, try_number=try_number)
+        e["value"]["max_tries"] = max_tries
+        return [TRIGGER, e]
+
+    assert run("no_task_lost", with_max("running", 2), max_try=1).settled
+    assert run("no_task_lost", with_max("failed", 2)).settled  # its one retry used
+    retrying = run("no_task_lost", with_max("up_for_retry", 1))
+    assert not retrying.ok and not retrying.settled
+    assert not run("no_task_lost", with_max("failed", 1, max_tries=3)).settled
+    assert not run("no_task_lost", with_max("running", 1)).settled
+    mixed = [*with_max("failed", 2), ti(3, task="b", state="queued")]  # b may still run; a not
+    assert run("no_task_lost", mixed).settled
+
+
 def test_no_task_lost_on_given_hosts_needs_every_host_to_have_served():
     h = [TRIGGER, ti(1, task="a", host="worker-3"), ti(2, task="a", state="success", host=None)]
     h += [ti(2, task="b", state="success", host="worker-3")]
