@@ -12,7 +12,7 @@ from urllib.parse import quote
 from testbed import faketime, krb5, secret_options, timescale
 from testbed.core.errors import TestbedError
 from testbed.core.secrets import Secrets
-from testbed.topology import Topology, role_is_worker
+from testbed.topology import WEBSERVER, Topology, role_is_worker
 
 SECRETS_DIR = "/run/testbed"
 DAGS_FOLDER = "/opt/airflow/dags"
@@ -80,12 +80,56 @@ CMD_OPTIONS = {
 }
 
 
+# What Airflow 2 takes instead (``line: 2``): the API and UI are the webserver's (one gunicorn
+# worker, like the api-server's one), its REST API (v1) takes basic auth against the FAB users
+# (the admin is imported from a secret file when the webserver starts), and the dag-processor
+# runs standalone only when the scheduler is told so.
+AIRFLOW_2_CONFIG: dict[str, dict[str, str]] = {
+    "webserver": {
+        "workers": "1",
+        "web_server_port": str(API_PORT),
+        "base_url": f"http://webserver:{API_PORT}",
+    },
+    "api": {"auth_backends": "airflow.api.auth.backend.basic_auth"},
+    # Airflow 3's [dag_processor] refresh_interval (5 s here) was the scheduler's in Airflow 2
+    "scheduler": {"standalone_dag_processor": "True", "dag_dir_list_interval": "5"},
+}
+AIRFLOW_3_ONLY = {
+    "core": (
+        "execution_api_server_url",
+        "simple_auth_manager_users",
+        "simple_auth_manager_passwords_file",
+    ),
+    "api": ("workers", "port", "base_url"),
+    "dag_processor": ("refresh_interval",),
+}
+# the admin an Airflow 2 webserver creates at its start, if it is not there yet
+ADMIN_USER = ("--username", "admin", "--role", "Admin", "--email", "admin@testbed.invalid",
+              "--firstname", "Testbed", "--lastname", "Admin")  # fmt: skip
+
+
 def env_name(section: str, key: str) -> str:
     return f"AIRFLOW__{section.upper()}__{key.upper()}"
 
 
+def base_config(line: int) -> dict[str, dict[str, str]]:
+    """The defaults of a cluster of Airflow ``line`` (3, or 2: :data:`AIRFLOW_2_CONFIG`)."""
+    base = {s: dict(kv) for s, kv in BASE_CONFIG.items()}
+    if line == 2:
+        for section, keys in AIRFLOW_3_ONLY.items():
+            for key in keys:
+                base[section].pop(key)
+        base["webserver"] = {
+            **AIRFLOW_2_CONFIG["webserver"],
+            "base_url": f"http://webserver:{API_PORT}",
+        }
+        base["api"].update(AIRFLOW_2_CONFIG["api"])
+        base["scheduler"].update(AIRFLOW_2_CONFIG["scheduler"])
+    return base
+
+
 def merged_config(topology: Topology) -> dict[str, dict[str, str]]:
-    merged = {s: dict(kv) for s, kv in BASE_CONFIG.items()}
+    merged = base_config(topology.line)
     merged["core"]["executor"] = topology.executor
     for section, kv in topology.effective_config().items():
         merged.setdefault(section, {}).update({k: str(v) for k, v in kv.items()})
@@ -115,13 +159,17 @@ def _endpoint(topology: Topology, node: str, upstream: str, port: int) -> tuple[
 def secret_files(topology: Topology, node: str, secrets: Secrets) -> dict[str, str]:
     """The files behind the ``*_cmd`` options for one node (name -> content)."""
     redis_host, redis_port = _endpoint(topology, node, "redis", 6379)
-    return {
+    files = {
         "sql_alchemy_conn": _pg_url(topology, node, secrets, "postgresql+psycopg2"),
         "result_backend": _pg_url(topology, node, secrets, "db+postgresql"),
         "broker_url": f"redis://:{secrets.redis_password}@{redis_host}:{redis_port}/0",
         "fernet_key": secrets.fernet_key,
         "passwords.json": json.dumps({"admin": secrets.admin_password}),
     }
+    if node.startswith(WEBSERVER):  # Airflow 2's admin: `airflow users create` reads the
+        # password (twice: it asks again to confirm) from its input, never its command line
+        files["admin_password"] = f"{secrets.admin_password}\n{secrets.admin_password}\n"
+    return files
 
 
 def environment(topology: Topology, node: str, secrets: Secrets) -> dict[str, str]:
@@ -132,14 +180,16 @@ def environment(topology: Topology, node: str, secrets: Secrets) -> dict[str, st
             env[env_name(section, key) + "_CMD"] = f"cat {SECRETS_DIR}/{fname}"
     if topology.timescale != 1.0:  # the testbed's own DAGs run their `seconds` on this clock
         env[TIMESCALE_ENV] = f"{topology.timescale:g}"
+    web = "webserver" if topology.line == 2 else "api"  # the session cookie's signing key
     for (section, key), value in (
         (("api_auth", "jwt_secret"), secrets.jwt_secret),
-        (("api", "secret_key"), secrets.api_secret_key),
+        ((web, "secret_key"), secrets.api_secret_key),
     ):
         if not secret_options.user_supplies(topology.config, section, key):
             env[env_name(section, key)] = value
     host, port = _endpoint(topology, node, "api-server", API_PORT)
-    if host != "api-server" and "execution_api_server_url" not in topology.config.get("core", {}):
+    user_url = "execution_api_server_url" in topology.config.get("core", {})
+    if topology.line == 3 and host != "api-server" and not user_url:
         env[env_name("core", "execution_api_server_url")] = f"http://{host}:{port}/execution/"
     if topology.kerberos and role_is_worker(node):
         env.update(worker_kerberos_env(topology))

@@ -65,7 +65,7 @@ DEMO_DRILL = "scenarios/scheduler_db_stall.yaml"
 def _version(value: bool) -> None:
     if value:
         mine = importlib.metadata.version("airflow-testbed")
-        built = ", ".join(catalog.AIRFLOW_VERSIONS)
+        built = ", ".join(catalog.IMAGE_VERSIONS)
         default = catalog.DEFAULT_AIRFLOW_VERSION
         progress.result(f"testbed {mine} (Airflow {built}; default {default})")
         raise typer.Exit(EXIT.HELD)

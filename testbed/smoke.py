@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 from testbed import airflow_config as AC
 from testbed.api import AirflowAPI
+from testbed.api_v1 import AirflowV1API
 from testbed.cluster import Cluster
 from testbed.services import airflow, minio
 
@@ -43,8 +44,10 @@ class SmokeResult:
         )
 
 
-def api_for(cluster: Cluster, node: str | None = None) -> AirflowAPI:
-    return AirflowAPI(airflow.api_url(cluster, node), cluster.secrets.admin_password)
+def api_for(cluster: Cluster, node: str | None = None) -> AirflowAPI | AirflowV1API:
+    """The cluster's REST API: v2 (the api-server's), or v1 on Airflow 2 (the webserver's)."""
+    api = AirflowV1API if cluster.topology.line == 2 else AirflowAPI
+    return api(airflow.api_url(cluster, node), cluster.secrets.admin_password)
 
 
 def s3_object_present(cluster: Cluster, key: str, timeout: float = 30) -> bool:

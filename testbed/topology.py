@@ -22,10 +22,11 @@ from testbed import secret_options, timescale
 from testbed.core.errors import TestbedError
 from testbed.dag_sync import GIT_SERVER
 from testbed.images.catalog import (
-    AIRFLOW_VERSIONS,
     DEFAULT_AIRFLOW_VERSION,
     GIT_PROVIDER,
+    IMAGE_VERSIONS,
     K8S_PROVIDER,
+    major,
 )
 
 INFRA = ("postgres", "redis", "minio", "toxiproxy")
@@ -46,6 +47,7 @@ K8S_PROCESSES = (
 # the roles that reach the api-server's Execution API (besides the workers)
 EXECUTION_API_CLIENTS = ("dag-processor", "triggerer")
 AIRFLOW_CORE = ("api-server", "scheduler", "dag-processor", "triggerer")
+WEBSERVER = "webserver"  # Airflow 2's API and UI, where Airflow 3 runs the api-server
 KERBEROS_INFRA = ("kdc",)
 PG_KRB = "pg-krb"  # the kerberized target: a second Postgres that accepts only GSSAPI
 SIDECAR_SUFFIX = "-kerberos"
@@ -181,12 +183,14 @@ class Topology:
             raise TestbedError(f"workers must be 1..8, got {self.workers}")
         if not 1 <= self.api_servers <= 3:
             raise TestbedError(f"api_servers must be 1..3, got {self.api_servers}")
-        self._check_backend()
-        if self.airflow_version not in AIRFLOW_VERSIONS:
+        if self.airflow_version not in IMAGE_VERSIONS:
             raise TestbedError(
                 f"airflow_version {self.airflow_version!r} is not buildable; "
-                f"allowed: {', '.join(AIRFLOW_VERSIONS)}"
+                f"allowed: {', '.join(IMAGE_VERSIONS)}"
             )
+        self._check_backend()
+        if self.line == 2:
+            self._check_airflow_2()
         for section, keys in self.config.items():
             for key in [section, *keys]:
                 if not _NAME.match(key):
@@ -265,6 +269,31 @@ class Topology:
                 f"(api_servers: {limits.api_servers}), got {self.api_servers}"
             )
 
+    def _check_airflow_2(self) -> None:
+        """What an Airflow 2 cluster runs: Docker (so the Celery or Local executor), the DAGs
+        copied; the rest is Airflow 3's (the git bundle, the Kubernetes chart's pods as the
+        testbed builds them) or not built for Airflow 2 yet (Kerberos, clock jumps)."""
+        refused = {
+            "backend": self.backend != "docker",
+            "dag_sync": self.dag_sync != "copy",
+            "kerberos": self.kerberos,
+            "clock_jumps": self.clock_jumps,
+            # the timers it scales carry Airflow 3's names
+            "timescale": self.timescale != 1.0,
+        }
+        bad = [name for name, is_bad in refused.items() if is_bad]
+        if bad:
+            raise TestbedError(
+                f"airflow_version {self.airflow_version}: {', '.join(bad)} not built for "
+                "Airflow 2 (it runs on backend docker, dag_sync copy, timescale 1, without "
+                "kerberos or clock_jumps)"
+            )
+
+    @property
+    def line(self) -> int:
+        """The Airflow major version the cluster boots (2: a webserver serves the API)."""
+        return major(self.airflow_version)
+
     @property
     def limits(self) -> BackendLimits:
         """What this topology's backend runs and supports."""
@@ -342,7 +371,9 @@ class Topology:
 
     @property
     def api_server_names(self) -> list[str]:
-        return ["api-server", *(f"api-server-{i}" for i in range(2, self.api_servers + 1))]
+        """The nodes that serve the REST API: the api-servers, or on Airflow 2 the webservers
+        (``api_servers`` of them: ``webserver``, ``webserver-2``, ...)."""
+        return _numbered(WEBSERVER if self.line == 2 else "api-server", self.api_servers)
 
     @property
     def airflow_nodes(self) -> list[str]:
@@ -386,7 +417,8 @@ class Topology:
         if self.kubernetes:  # the pods' links to the containers beside the node (Toxiproxy
             # cannot reach a pod: the api-server's Execution API is reached directly)
             return [Link(c, u, PROXY_BASE_PORT + i) for i, (c, u) in enumerate(pairs)]
-        pairs += [(n, "postgres") for n in self.api_server_names[1:]]
+        # Airflow 3's api-servers (on Airflow 2 too: their links are ready for the upgrade)
+        pairs += [(n, "postgres") for n in _numbered("api-server", self.api_servers)[1:]]
         pairs.append(("migrate", "postgres"))  # the others above keep their ports
         # Airflow 3's own path: what runs tasks, triggers and callbacks reaches the api-server's
         # Execution API (after the database links, whose ports stay as they were)
@@ -396,6 +428,10 @@ class Topology:
         pairs += [(n, "minio") for n in (*self.worker_names, "api-server")]
         if self.local:  # the scheduler's task processes: the Execution API, log uploads
             pairs += [("scheduler", "api-server"), ("scheduler", "minio")]
+        if self.line == 2:  # the webservers last: Airflow 3's links keep their ports through a
+            # 2 -> 3 upgrade (which replaces the webservers by the api-server)
+            webservers = self.api_server_names
+            pairs += [(n, u) for n in webservers for u in ("postgres", "minio")]
         return [Link(c, u, PROXY_BASE_PORT + i) for i, (c, u) in enumerate(pairs)]
 
     def link(self, client: str, upstream: str) -> Link:
@@ -417,6 +453,11 @@ class Topology:
     def flat_effective(self) -> dict[str, str]:
         """The effective overrides as {"section.key": "value"} (what config_in_force checks)."""
         return _flat(self.effective_config())
+
+
+def _numbered(base: str, count: int) -> list[str]:
+    """``base``, then ``base-2`` ... ``base-<count>``."""
+    return [base, *(f"{base}-{i}" for i in range(2, count + 1))]
 
 
 def _flat(config: dict[str, dict[str, str]]) -> dict[str, str]:

@@ -13,7 +13,12 @@ import os
 import subprocess
 
 import pendulum
-from airflow.sdk import dag, get_current_context, task
+
+try:
+    from airflow.sdk import dag, get_current_context, task
+except ImportError:  # Airflow 2: the same names, from their Airflow 2 modules
+    from airflow.decorators import dag, task
+    from airflow.operators.python import get_current_context
 
 CHILD = ["sh", "-c", "while :; do sleep 1; done", "testbed-child"]
 

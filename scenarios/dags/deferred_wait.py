@@ -11,8 +11,14 @@ import socket
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-from airflow.sdk import BaseOperator, dag
+
+try:
+    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+    from airflow.sdk import BaseOperator, dag
+except ImportError:  # Airflow 2: the same names, from their Airflow 2 modules
+    from airflow.decorators import dag
+    from airflow.models import BaseOperator
+    from airflow.triggers.temporal import DateTimeTrigger
 
 
 class WaitDeferred(BaseOperator):

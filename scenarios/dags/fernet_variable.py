@@ -16,7 +16,12 @@ import secrets
 import socket
 
 import pendulum
-from airflow.sdk import Variable, dag, task
+
+try:
+    from airflow.sdk import Variable, dag, task
+except ImportError:  # Airflow 2: the same names, from their Airflow 2 modules
+    from airflow.decorators import dag, task
+    from airflow.models import Variable
 
 SECRET = "testbed_fernet"
 FINGERPRINT = "testbed_fernet_fingerprint"

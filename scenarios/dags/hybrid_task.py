@@ -19,7 +19,12 @@ from datetime import timedelta
 
 import pendulum
 from airflow.configuration import conf
-from airflow.sdk import dag, get_current_context, task
+
+try:
+    from airflow.sdk import dag, get_current_context, task
+except ImportError:  # Airflow 2: the same names, from their Airflow 2 modules
+    from airflow.decorators import dag, task
+    from airflow.operators.python import get_current_context
 
 EXECUTORS = {e.strip() for e in conf.get("core", "executor").split(",")}
 

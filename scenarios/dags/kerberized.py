@@ -14,7 +14,12 @@ import socket
 import time
 
 import pendulum
-from airflow.sdk import Connection, dag, task
+
+try:
+    from airflow.sdk import Connection, dag, task
+except ImportError:  # Airflow 2: the same names, from their Airflow 2 modules
+    from airflow.decorators import dag, task
+    from airflow.models import Connection
 
 GSSAPI_SQL = (
     "select gss_authenticated, principal, encrypted, current_user "

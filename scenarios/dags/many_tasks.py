@@ -10,7 +10,11 @@ import time
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import dag, task
+
+try:
+    from airflow.sdk import dag, task
+except ImportError:  # Airflow 2: the same names, from their Airflow 2 modules
+    from airflow.decorators import dag, task
 
 
 @dag(

@@ -5,7 +5,11 @@ from __future__ import annotations
 import socket
 
 import pendulum
-from airflow.sdk import dag, task
+
+try:
+    from airflow.sdk import dag, task
+except ImportError:  # Airflow 2: the same names, from their Airflow 2 modules
+    from airflow.decorators import dag, task
 
 
 @dag(

@@ -8,7 +8,12 @@ import error takes another path)."""
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Variable, dag, task
+
+try:
+    from airflow.sdk import Variable, dag, task
+except ImportError:  # Airflow 2: the same names, from their Airflow 2 modules
+    from airflow.decorators import dag, task
+    from airflow.models import Variable
 
 SWITCH = "testbed_victim"
 START = pendulum.datetime(2024, 1, 1, tz="UTC")

@@ -37,7 +37,7 @@ def api_health(cluster: Cluster) -> dict:
 
 
 def _health_of(cluster: Cluster, node: str) -> Any:
-    url = f"{airflow.api_url(cluster, node)}{airflow.HEALTH_PATH}"
+    url = f"{airflow.api_url(cluster, node)}{airflow.health_path(cluster)}"
     return requests.get(url, timeout=core.PROBE_TIMEOUT).json()
 
 

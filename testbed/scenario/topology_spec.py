@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from testbed import timescale
 from testbed.core.values import ConfigKey, Duration, nested_config
-from testbed.images.catalog import AIRFLOW_VERSIONS, DEFAULT_AIRFLOW_VERSION
+from testbed.images.catalog import DEFAULT_AIRFLOW_VERSION, IMAGE_VERSIONS
 from testbed.scenario.base import Strict
 from testbed.topology import (
     BACKEND_LIMITS,
@@ -24,7 +24,7 @@ from testbed.topology import (
 
 class TopologySpec(Strict):
     workers: int = Field(2, ge=1, le=8)  # Celery workers (the CeleryExecutor only)
-    airflow_version: Literal[tuple(AIRFLOW_VERSIONS)] = DEFAULT_AIRFLOW_VERSION  # type: ignore[valid-type]
+    airflow_version: Literal[tuple(IMAGE_VERSIONS)] = DEFAULT_AIRFLOW_VERSION  # type: ignore[valid-type]
     config: dict[ConfigKey, str | int | float | bool] = {}
     kerberos: bool = False  # a KDC, a ticket-refresher sidecar per worker, a kerberized Postgres
     # The user's own workload: a DAG folder (relative to the scenario file) used instead of the
