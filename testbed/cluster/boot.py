@@ -51,14 +51,16 @@ def up(cluster: Any) -> None:
         finally:
             cluster._created.clear()  # only the boot's own specs: later starts create anew
         restore_default_weight(cluster)
+        cluster.timings["total"] = time.monotonic() - started
+        cluster.mark_good()
+        cluster.history.append("cluster", phase="ready", timings=cluster.timings)
+        # its URLs are looked up here: a node gone since its readiness fails the boot too,
+        # and the cluster is removed like any failed boot's (never left running unrecorded)
+        record.write(cluster, state="running")
     except BaseException:
         cluster._cancel.set()
         cluster.down(reason="boot failed")
         raise
-    cluster.timings["total"] = time.monotonic() - started
-    cluster.mark_good()
-    cluster.history.append("cluster", phase="ready", timings=cluster.timings)
-    record.write(cluster, state="running")
 
 
 def _record_boot(cluster: Any) -> None:
