@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 SNAPSHOT_TIMEOUT = 60.0  # Airflow's import on a busy 2-core node takes seconds
 # salts the fingerprints of sensitive values: comparable within this process, never recorded
 SALT = secrets.token_hex(16)
-AUDITED = {"api-server", "scheduler", "dag-processor", "triggerer", "celery-worker"}
+AUDITED = {"api-server", "webserver", "scheduler", "dag-processor", "triggerer", "celery-worker"}
 
 
 def airflow_nodes(cluster: Cluster) -> list[str]:

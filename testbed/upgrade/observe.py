@@ -31,7 +31,12 @@ LOCKS_SQL = (
 )
 LOCK_KEYS = ("classid", "objid", "objsubid", "granted", "pid", "application_name")
 LOCK_KEYS += ("client_addr", "state")
-VERSION_SCRIPT = "from importlib.metadata import version; print(version('apache-airflow-core'))"
+# apache-airflow-core from 3.0 on; Airflow 2 ships one package, apache-airflow
+VERSION_SCRIPT = (
+    "from importlib.metadata import PackageNotFoundError as N, version as v\n"
+    "try: print(v('apache-airflow-core'))\n"
+    "except N: print(v('apache-airflow'))"
+)
 
 
 # -- pure: rows -> values ---------------------------------------------------------------------

@@ -55,7 +55,7 @@ from testbed.upgrade.versions import (
 Kind = Literal["none", "live", "downtime", "rollback", "major"]
 # the name each plan's own pg_dump saves under: a rollback's must not overwrite the backup taken
 # before the upgrade, which is the one it restores
-BACKUP_NAME = {"downtime": "upgrade", "rollback": "rollback"}
+BACKUP_NAME = {"downtime": "upgrade", "major": "upgrade", "rollback": "rollback"}
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,8 @@ def make_plan(
     if direction == "same":
         return plan.of("none", "same version: nothing to do", (), ())
     if major.is_major(from_version, to_version):  # Airflow 2 -> 3: the guide's own procedure
-        steps = major.steps(from_version, to_version, from_head, to_head, by_role["celery-worker"])
+        by_role["webserver"] = [n for n in nodes if role(n) == "webserver"]
+        steps = major.steps(from_version, to_version, from_head, to_head, by_role)
         return plan.of("major", major.summary(to_version, migrations), major.REASONS, steps)
     if from_head == to_head:
         return _live(plan, direction, by_role, local)

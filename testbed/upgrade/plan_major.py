@@ -21,15 +21,15 @@ reverts the schema, not the rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from testbed.upgrade.step import Step
 from testbed.upgrade.versions import version_key
 
 OLDEST_2 = (2, 7)  # the guide: upgrade from 2.7 or later
-# the roles of a 2.x Celery deployment, in the order they are stopped (the workers drained)
-AIRFLOW_2_STOP = ("webserver", "scheduler", "dag-processor", "triggerer")
-AIRFLOW_3_START = ("api-server", "scheduler", "dag-processor", "triggerer")
+# the roles of a 2.x Celery deployment stopped after the workers are drained and the
+# webservers stopped, in this order; started again on 3.x (after the api-servers) in the same
+CORE_ROLES = ("scheduler", "dag-processor", "triggerer")
 
 
 def is_major(from_version: str, to_version: str) -> bool:
@@ -74,12 +74,17 @@ def steps(
     to_version: str,
     from_head: str,
     to_head: str,
-    workers: Sequence[str],
+    by_role: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Step]:
-    """The guide's steps for a 2.x Celery deployment with ``workers``."""
+    """The guide's steps for a 2.x Celery deployment whose nodes are ``by_role`` (role -> its
+    nodes; a role not given has one node of its name, and no Celery worker): every node of
+    each role stopped and started again on 3.x, as many api-servers as webservers."""
+    nodes = _nodes(by_role or {})
+    workers, webservers = nodes["celery-worker"], nodes["webserver"]
+    core = [n for r in CORE_ROLES for n in nodes[r]]
     return [
-        *_checks(from_version, to_version),
-        *_stop(workers),
+        *_checks(from_version, to_version, nodes["dag-processor"][0]),
+        *_stop(workers, webservers, core),
         Step("backup", "pg_dump", "postgres", f"back up the metadata DB (schema {from_head})"),
         Step(
             "migrate",
@@ -88,7 +93,7 @@ def steps(
             f"`airflow db migrate` with the {to_version} image ({from_head} -> {to_head}); "
             "an interrupted migration leaves the schema half-migrated: restore the backup",
         ),
-        *_start(to_version, workers),
+        *_start(to_version, workers, webservers, core),
         Step(
             "verify",
             "history",
@@ -99,7 +104,13 @@ def steps(
     ]
 
 
-def _checks(from_version: str, to_version: str) -> list[Step]:
+def _nodes(by_role: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    out = {r: list(by_role.get(r) or [r]) for r in ("webserver", *CORE_ROLES)}
+    out["celery-worker"] = list(by_role.get("celery-worker") or [])
+    return out
+
+
+def _checks(from_version: str, to_version: str, dag_processor: str) -> list[Step]:
     return [
         Step(
             "check",
@@ -108,7 +119,10 @@ def _checks(from_version: str, to_version: str) -> list[Step]:
             f"`testbed preflight --dags DIR --config airflow.cfg --to {to_version}`: ruff's "
             "AIR301/302/303 rules (what breaks) and `airflow config lint` of the new version",
         ),
-        Step("check", "reserialize", "scheduler", f"`airflow dags reserialize` on {from_version}"),
+        # where the DAG files are: it empties serialized_dag, then serializes its own folder
+        Step(
+            "check", "reserialize", dag_processor, f"`airflow dags reserialize` on {from_version}"
+        ),  # fmt: skip
         Step(
             "check",
             "db_clean",
@@ -119,7 +133,7 @@ def _checks(from_version: str, to_version: str) -> list[Step]:
     ]
 
 
-def _stop(workers: Sequence[str]) -> list[Step]:
+def _stop(workers: Sequence[str], webservers: Sequence[str], core: Sequence[str]) -> list[Step]:
     drain = [
         s
         for w in workers
@@ -128,20 +142,37 @@ def _stop(workers: Sequence[str]) -> list[Step]:
             Step("drain", "wait_idle", w, "wait until it runs no task, then it exits"),
         )
     ]
-    stops = [Step("stop", "stop", n, "stop (the 2.x role)") for n in AIRFLOW_2_STOP]
+    stops = [Step("stop", "stop", n, "stop (the 2.x role)") for n in (*webservers, *core)]
     return drain + stops
 
 
-def _start(to_version: str, workers: Sequence[str]) -> list[Step]:
+def api_servers(webservers: Sequence[str]) -> list[str]:
+    """The api-servers that take the webservers' place: as many (``api-server``, then
+    ``api-server-2`` ...)."""
+    return ["api-server", *(f"api-server-{i}" for i in range(2, len(webservers) + 1))]
+
+
+def _start(
+    to_version: str, workers: Sequence[str], webservers: Sequence[str], core: Sequence[str]
+) -> list[Step]:
+    apis = api_servers(webservers)
+    retire = [
+        Step("start", "retire", n, "removed: Airflow 3 has no webserver (the api-server serves "
+             "the UI and the API)")
+        for n in webservers
+    ]  # fmt: skip
     starts = [
-        Step(
-            "start",
-            "start",
-            "api-server",
-            f"`airflow api-server` on {to_version} (replaces "
-            "the webserver; [webserver] options move to [api])",
+        *(
+            Step(
+                "start",
+                "start",
+                n,
+                f"`airflow api-server` on {to_version} (replaces "
+                "the webserver; [webserver] options move to [api])",
+            )
+            for n in apis
         ),  # fmt: skip
-        *(Step("start", "start", n, f"start on {to_version}") for n in AIRFLOW_3_START[1:]),
+        *(Step("start", "start", n, f"start on {to_version}") for n in core),
         *(
             Step(
                 "start",
@@ -154,7 +185,5 @@ def _start(to_version: str, workers: Sequence[str]) -> list[Step]:
             for w in workers
         ),
     ]
-    waits = [
-        Step("start", "wait_ready", n, "wait until ready") for n in (*AIRFLOW_3_START, *workers)
-    ]
-    return starts + waits
+    waits = [Step("start", "wait_ready", n, "wait until ready") for n in (*apis, *core, *workers)]
+    return retire + starts + waits

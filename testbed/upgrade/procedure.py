@@ -8,7 +8,8 @@ tasks and exited), ``stop``, ``kill`` (SIGKILL, the task instances it ran record
 procedures, :mod:`testbed.upgrade.local`),
 ``replace``/``start`` (the node's container created again from the new version's image),
 ``wait_ready``, ``pg_dump``/``pg_restore`` (the metadata DB, inside the
-Postgres node), ``db_migrate``/``db_downgrade`` (a one-shot migrator node),
+Postgres node), ``db_migrate``/``db_downgrade`` (a one-shot migrator node), the Airflow 2 -> 3
+ones (:mod:`testbed.upgrade.major_actions`),
 ``check_migrations`` and the checks of heads and versions (observations for the checks to
 judge). Every wait is bounded and stops when the scenario is cancelled.
 """
@@ -28,7 +29,7 @@ from testbed import runtime
 from testbed.core import bounded
 from testbed.core.errors import UpgradeFailed
 from testbed.services import airflow
-from testbed.upgrade import k8s_actions, local
+from testbed.upgrade import k8s_actions, local, major_actions
 from testbed.upgrade import observe as uobs
 from testbed.upgrade.plan import BACKUP_NAME, Plan, Step
 from testbed.upgrade.plan_docker import HEALTHY_INTERVAL, HEALTHY_THRESHOLD, HEALTHY_TIMEOUT
@@ -134,6 +135,7 @@ class Procedure:
 
     def replace(self, step: Step) -> None:
         """The node's container created anew from the target version's image, and started."""
+        major_actions.switch_line(self)  # the first 3.x role of a 2 -> 3 upgrade
         node = step.node
         if node in self.cluster.nodes:
             self.stop(step)  # graceful (SIGTERM, then the grace): a roll never SIGKILLs a node
@@ -171,12 +173,15 @@ class Procedure:
             return False
 
     def pg_dump(self, step: Step) -> None:
+        if self._plan.kind == "major":  # what the history check counts after the upgrade
+            major_actions.record_before(self)
         backup(self.cluster, BACKUP_NAME[self._plan.kind])
 
     def pg_restore(self, step: Step) -> None:
         restore(self.cluster, "upgrade")
 
     def db_migrate(self, step: Step) -> None:
+        major_actions.switch_line(self)  # 2 -> 3: the migrator runs with 3.x's configuration
         self._db_command(self.version, None, f"`airflow db migrate` to {self.version}")
 
     def db_downgrade(self, step: Step) -> None:
@@ -257,10 +262,13 @@ ACTIONS: dict[str, Callable[[Procedure, Step], None]] = {
     "heads_differ": Procedure.heads,
     "versions": Procedure.versions,
     **k8s_actions.ACTIONS,
+    **major_actions.ACTIONS,
 }
 
 
-UPGRADED_ROLES = {"api-server", "scheduler", "dag-processor", "triggerer", "celery-worker"}
+UPGRADED_ROLES = {
+    "api-server", "webserver", "scheduler", "dag-processor", "triggerer", "celery-worker"
+}  # fmt: skip
 
 
 def airflow_nodes(cluster: Cluster) -> list[str]:

@@ -94,7 +94,12 @@ class Upgrades:
                     f"{start} -> {to}: no backup from before an upgrade to restore (an "
                     "`upgrade` step across a schema change takes one); use `rollback: downgrade`"
                 )
-            if plan.kind in ("downtime", "rollback"):
+            if plan.kind == "major" and local:
+                raise UpgradeStepFailed(
+                    f"{start} -> {to}: an Airflow 2 -> 3 upgrade of a LocalExecutor cluster is "
+                    "not built yet (the Celery one is)"
+                )
+            if plan.kind in ("downtime", "rollback", "major"):
                 self.cluster.reusable = False  # the schema changed: no reset brings it back
             proc = procedure.Procedure(
                 self.cluster,
@@ -109,8 +114,9 @@ class Upgrades:
             try:
                 proc.run(plan)
             finally:
-                if any(s.action == "pg_restore" for s in plan.steps):
-                    self.unsettle()  # the restored database may hold older task states
+                if any(s.action in ("pg_restore", "clear_killed") for s in plan.steps):
+                    # a restored database may hold older task states; a cleared task runs again
+                    self.unsettle()
 
     def migrate(self, name: str, to: str, wait: bool = True, timeout: float = 300) -> int:
         with self._step("migrate", name, to=to, wait=wait):

@@ -75,3 +75,50 @@ def test_an_airflow_2_schema_with_no_image_comes_from_the_apache_airflow_wheel()
     assert "2.10.5" not in catalog.IMAGE_VERSIONS  # no lock: its wheel is all there is
     with pytest.raises(ImageMissing, match="apache-airflow wheel"):
         versions.schema_info("2.10.5", allow_wheel=False)
+
+
+def test_on_a_running_airflow_2_cluster_each_webserver_is_retired_for_an_api_server():
+    nodes = ["webserver", "webserver-2", "scheduler", "dag-processor", "triggerer", "worker-1",
+             "scheduler-2"]  # fmt: skip
+    plan = make_plan("2.11.2", "3.3.2", HEAD_2, HEAD_3, nodes=nodes)
+    stopped = [s.node for s in plan.steps if s.action == "stop"]
+    assert stopped == [
+        "webserver",
+        "webserver-2",
+        "scheduler",
+        "scheduler-2",
+        "dag-processor",
+        "triggerer",
+    ]  # fmt: skip: an added scheduler stops too, then starts on 3.x
+    # reserialize where the DAG files are (it empties serialized_dag first)
+    assert next(s.node for s in plan.steps if s.action == "reserialize") == "dag-processor"
+    retired = [s.node for s in plan.steps if s.action == "retire"]
+    assert retired == ["webserver", "webserver-2"]
+    started = [s.node for s in plan.steps if s.action == "start"]
+    assert started[:2] == ["api-server", "api-server-2"] and "webserver" not in started
+    # retired after the migration, before any 3.x role starts; every 3.x role waited for
+    assert _order(plan, "migrate", "db_migrate") < _order(plan, "start", "retire", "webserver")
+    assert _order(plan, "start", "retire", "webserver-2") < _order(plan, "start", "start")
+    ready = {s.node for s in plan.steps if s.action == "wait_ready"}
+    assert ready == {"api-server", "api-server-2", "scheduler", "scheduler-2", "dag-processor",
+                     "triggerer", "worker-1"}  # fmt: skip
+
+
+def test_the_cluster_becomes_an_airflow_3_one_when_its_first_3x_role_starts():
+    from types import SimpleNamespace
+
+    from testbed.topology import Topology
+    from testbed.upgrade import major_actions
+
+    events = []
+    cluster = SimpleNamespace(
+        topology=Topology(airflow_version="2.11.2", workers=1, api_servers=2),
+        history=SimpleNamespace(append=lambda kind, **f: events.append((kind, f))),
+    )
+    proc = SimpleNamespace(cluster=cluster, version="3.3.2")
+    major_actions.switch_line(proc)
+    assert cluster.topology.line == 3 and cluster.topology.airflow_version == "3.3.2"
+    assert cluster.topology.api_server_names == ["api-server", "api-server-2"]
+    assert cluster.topology.workers == 1  # nothing else of the topology changes
+    major_actions.switch_line(proc)  # the next 3.x role: already switched
+    assert events == [("topology", {"airflow_version": "3.3.2"})]

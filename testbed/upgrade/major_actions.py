@@ -1,0 +1,137 @@
+"""The actions of an Airflow 2 -> 3 upgrade (:mod:`testbed.upgrade.plan_major`) on a running
+Docker cluster: the pre-flight of the cluster's DAGs under the target version (before anything
+stops), ``airflow dags reserialize`` on 2.x, the webservers retired, the cluster made an Airflow
+3 one when its first 3.x role starts, and the history check (the rows made on 2.x are all
+there after the migration, and the latest runs read the same through the 3.x API).
+
+``proc`` is the :class:`~testbed.upgrade.procedure.Procedure` carrying out the plan (typed
+loosely: it imports this module).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from testbed import dagparse, runtime
+from testbed.core import paths
+from testbed.core.errors import UpgradeFailed
+from testbed.images.catalog import major
+from testbed.services import postgres
+from testbed.upgrade.step import Step
+
+# what a team's history is made of; the migration must keep every row (xcom values are
+# rewritten as JSON by the 3.0 migrations, not dropped)
+HISTORY_TABLES = ("dag_run", "task_instance", "xcom", "connection", "variable")
+RUNS_READ_BACK = 5  # the latest runs read through the new API after the upgrade
+RESERIALIZE_TIMEOUT = 180
+
+
+def preflight(proc: Any, step: Step) -> None:
+    """Import the cluster's DAG folder with the target version (its image, no cluster); a file
+    that breaks there but imports on the running version fails the upgrade before anything
+    stops. Recorded as a ``preflight`` event either way."""
+    cluster, plan = proc.cluster, proc._plan
+    folder = Path(cluster.topology.dags) if cluster.topology.dags else paths.dags_dir()
+    target = dagparse.parse(folder, plan.to_version)
+    source = dagparse.parse(folder, plan.from_version) if target.failures else None
+    breaks = [f for f in target.failures if source is None or not source.failed(f.file)]
+    cluster.history.append(
+        "preflight", version=plan.to_version, dags=len(target.dags),
+        failures=[f.text() for f in target.failures], breaks=[f.text() for f in breaks],
+    )  # fmt: skip
+    if breaks:
+        listed = "; ".join(f.text() for f in breaks[:3])
+        raise UpgradeFailed(
+            f"pre-flight: {len(breaks)} DAG file(s) import on {plan.from_version} and break on "
+            f"{plan.to_version}: {listed} (fix them before the upgrade: `testbed preflight`)"
+        )
+
+
+def reserialize(proc: Any, step: Step) -> None:
+    """``airflow dags reserialize`` on the running 2.x node that holds the DAG files (the
+    dag-processor: the command empties ``serialized_dag``, then serializes its own folder),
+    the guide's check that every DAG serializes before the upgrade."""
+    c = proc.cluster.container(step.node)
+    cmd = ["airflow", "dags", "reserialize"]
+    r = runtime.exec_run(c, cmd, timeout=RESERIALIZE_TIMEOUT, node=step.node)
+    if r.exit_code != 0:
+        tail = " | ".join(r.output.strip().splitlines()[-3:])[-300:]
+        raise UpgradeFailed(
+            f"`airflow dags reserialize` on {step.node} exited {r.exit_code}: {tail}"
+        )
+
+
+def db_clean(proc: Any, step: Step) -> None:
+    """The guide's optional clean-up of old rows: not asked by the step, so recorded as
+    skipped (the history check then counts every row the 2.x cluster made)."""
+    proc.cluster.history.append("upgrade_skipped", action="db_clean", reason="optional, not asked")
+
+
+def retire(proc: Any, step: Step) -> None:
+    """A 2.x role Airflow 3 does not run (the webserver): its stopped container removed."""
+    if step.node in proc.cluster.nodes:
+        proc.cluster.remove_node(step.node)
+
+
+def switch_line(proc: Any) -> None:
+    """Make the cluster an Airflow ``proc.version`` one when its first role of the new major
+    version starts: from then on its topology (the API's nodes and client, every new node's
+    configuration and image) is the new version's. A no-op within one major version."""
+    topology = proc.cluster.topology
+    if major(proc.version) != topology.line:
+        proc.cluster.topology = dataclasses.replace(topology, airflow_version=proc.version)
+        proc.cluster.history.append("topology", airflow_version=proc.version)
+
+
+def count_rows(cluster: Any) -> dict[str, int]:
+    """How many rows each history table holds now."""
+    sql = " union all ".join(f"select '{t}', count(*) from {t}" for t in HISTORY_TABLES)
+    return {table: int(n) for table, n in postgres.query(cluster, sql, (), timeout=30)}
+
+
+def record_before(proc: Any) -> None:
+    """The history's row counts at the backup (every 2.x role stopped), for :func:`history`."""
+    proc.cluster.history.append("history_rows", phase="before", rows=count_rows(proc.cluster))
+
+
+def history(proc: Any, step: Step) -> None:
+    """Every row counted at the backup is still there, and the latest finished runs read
+    through the 3.x API with the state the database holds (a run still going may change
+    between the two reads). The counts are recorded before the API is asked."""
+    cluster = proc.cluster
+    before = next(
+        (e["rows"] for e in reversed(cluster.history.snapshot())
+         if e["kind"] == "history_rows" and e.get("phase") == "before"), {},
+    )  # fmt: skip
+    after = count_rows(cluster)
+    cluster.history.append("history_rows", phase="after", rows=after, before=before)
+    lost = {t: (n, after.get(t, 0)) for t, n in before.items() if after.get(t, 0) < n}
+    differ = _runs_read_back(cluster)
+    if lost or differ:
+        raise UpgradeFailed(f"history after the upgrade: rows lost {lost}, runs read as {differ}")
+
+
+def _runs_read_back(cluster: Any) -> dict[str, tuple[str, str]]:
+    """The latest finished runs as the database holds them against what the API answers:
+    {run: (database, API)} for each that differs (the reads recorded)."""
+    from testbed.smoke import api_for
+
+    runs = postgres.query(
+        cluster, "select dag_id, run_id, state from dag_run where state in ('success', "
+        "'failed') order by id desc limit %s", (RUNS_READ_BACK,), timeout=30,
+    )  # fmt: skip
+    api = api_for(cluster)
+    read = {f"{d}/{r}": (s, api.run_state(d, r)) for d, r, s in runs}
+    cluster.history.append("history_runs", read=read)
+    return {run: states for run, states in read.items() if states[0] != states[1]}
+
+
+ACTIONS = {
+    "preflight": preflight,
+    "reserialize": reserialize,
+    "db_clean": db_clean,
+    "retire": retire,
+    "history": history,
+}
