@@ -81,15 +81,7 @@ class AirflowAPI:
         return str(_json(r, f"run {dag_id}/{run_id}")["state"])
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float) -> str:
-        """Wait until the run is in a terminal state; return it (raise on timeout)."""
-        deadline = time.monotonic() + timeout
-        state = "unknown"
-        while time.monotonic() < deadline:
-            state = self.run_state(dag_id, run_id)
-            if state in TERMINAL_RUN_STATES:
-                return state
-            time.sleep(1)
-        raise TestbedError(f"run {dag_id}/{run_id} still {state} after {timeout:g}s")
+        return wait_run(self, dag_id, run_id, timeout)
 
     def dag_ids(self, paused: bool) -> list[str]:
         """The DAGs that are paused (``paused``) or not, page by page (the API caps a page at
@@ -157,6 +149,19 @@ class AirflowAPI:
             _request_timeout=self.timeout,
         )
         return _log_text(resp.content)
+
+
+def wait_run(api, dag_id: str, run_id: str, timeout: float) -> str:
+    """Wait until the run is in a terminal state, asking ``api`` (either API's client); return
+    the state (raise on timeout)."""
+    deadline = time.monotonic() + timeout
+    state = "unknown"
+    while time.monotonic() < deadline:
+        state = api.run_state(dag_id, run_id)
+        if state in TERMINAL_RUN_STATES:
+            return state
+        time.sleep(1)
+    raise TestbedError(f"run {dag_id}/{run_id} still {state} after {timeout:g}s")
 
 
 def clear_body(run_id: str, task_id: str, map_index: int = -1) -> dict:

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import requests
 
 from testbed.airflow_config import DAGS_FOLDER
-from testbed.api import TERMINAL_RUN_STATES, clear_body
+from testbed.api import clear_body, wait_run
 from testbed.core.errors import TestbedError
 
 
@@ -69,15 +69,7 @@ class AirflowV1API:
         return str(r.json()["state"])
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float) -> str:
-        """Wait until the run is in a terminal state; return it (raise on timeout)."""
-        deadline = time.monotonic() + timeout
-        state = "unknown"
-        while time.monotonic() < deadline:
-            state = self.run_state(dag_id, run_id)
-            if state in TERMINAL_RUN_STATES:
-                return state
-            time.sleep(1)
-        raise TestbedError(f"run {dag_id}/{run_id} still {state} after {timeout:g}s")
+        return wait_run(self, dag_id, run_id, timeout)
 
     def dag_ids(self, paused: bool) -> list[str]:
         """The DAGs that are paused (``paused``) or not, page by page."""

@@ -213,7 +213,7 @@ HANDLERS: dict[str, Callable[[Runner, Any], None]] = {
     "remove_node": lambda r, s: r.remove_node(s.node),
     "sleep": lambda r, s: r.sleep(s.seconds),
     "upgrade": lambda r, s: r.upgrade(
-        s.to, s.nodes, s.strategy, s.drain_timeout, s.bound(), s.rollback, s.local
+        s.to, s.nodes, s.strategy, s.drain_timeout, s.bound(), s.rollback, s.local, s.refused_by
     ),
     "migrate": lambda r, s: r.migrate(s.name, s.to, s.wait, s.bound()),
     "wait_node": lambda r, s: r.wait_node(s.node, s.state, s.timeout),

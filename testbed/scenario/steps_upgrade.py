@@ -37,9 +37,15 @@ class Upgrade(Bounded):
     # the default there), kill them with it and clear them after (kill), or one TERM, on which
     # the scheduler waits for them before it exits (term: Airflow 3, beyond the guide)
     local: Literal["drain", "kill", "term"] | None = None
+    # the drill expects the upgrade to be refused by this check of its plan, before anything
+    # stops (the 2 -> 3 pre-flight: a DAG that breaks on the target); the step fails if the
+    # upgrade goes through, or fails anywhere else
+    refused_by: Literal["preflight"] | None = None
 
     def describe(self) -> str:
         nodes = ", ".join(self.nodes) if self.nodes else "every Airflow node"
+        if self.refused_by:
+            return f"upgrade {nodes} to Airflow {self.to}: expect its {self.refused_by} to refuse"
         how = "rolling only" if self.strategy == "rolling" else "as the guide says"
         how += "" if self.rollback == "restore" else "; a rollback by `airflow db downgrade`"
         how += LOCAL_HOW.get(self.local or "", "")

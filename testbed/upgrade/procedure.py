@@ -67,6 +67,7 @@ class Procedure:
     plan: Plan | None = None  # the plan being carried out (set by run)
     paused: list[str] = field(default_factory=list)  # the DAGs the drain paused
     killed: list[dict] = field(default_factory=list)  # the task instances live at a kill
+    failed: Step | None = None  # the step whose action failed, if one did
 
     def run(self, plan: Plan) -> None:
         self.plan = plan
@@ -114,6 +115,7 @@ class Procedure:
             ACTIONS[step.action](self, step)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
+            self.failed = step
             raise
         finally:
             took = round(time.monotonic() - t0, 3)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from testbed import runtime
 from testbed.core import bounded
-from testbed.core.errors import TestbedError
+from testbed.core.errors import TestbedError, UpgradeFailed
 from testbed.upgrade import procedure
 from testbed.upgrade.plan import BACKUP_NAME, Local, Rollback, plan_between
 from testbed.upgrade.versions import schema_info
@@ -28,6 +28,22 @@ if TYPE_CHECKING:
 
 class UpgradeStepFailed(TestbedError):
     """An upgrade step could not be carried out as asked."""
+
+
+def _refused(proc: procedure.Procedure, plan, check: str) -> None:
+    """Carry out a plan the drill expects ``check`` (one of its steps' actions) to refuse: the
+    refusal is recorded and the step holds; the upgrade going through, or failing at another
+    step, fails it."""
+    try:
+        proc.run(plan)
+    except UpgradeFailed as exc:
+        if proc.failed is None or proc.failed.action != check:
+            raise
+        proc.cluster.history.append("upgrade_refused", action=check, error=str(exc)[:500])
+        return
+    raise UpgradeStepFailed(
+        f"the upgrade was expected to be refused by its {check}; it went through"
+    )
 
 
 class Upgrades:
@@ -65,6 +81,7 @@ class Upgrades:
         timeout: float = 900.0,
         rollback: Rollback = "restore",
         local: Local | None = None,
+        refused_by: str | None = None,
     ) -> None:
         if self.cluster.topology.local:  # the LocalExecutor: its scheduler's tasks drained
             local = local or "drain"
@@ -112,7 +129,10 @@ class Upgrades:
                 planned=self._planned,
             )
             try:
-                proc.run(plan)
+                if refused_by is None:
+                    proc.run(plan)
+                else:
+                    _refused(proc, plan, refused_by)
             finally:
                 if any(s.action in ("pg_restore", "clear_killed") for s in plan.steps):
                     # a restored database may hold older task states; a cleared task runs again

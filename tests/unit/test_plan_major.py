@@ -122,3 +122,31 @@ def test_the_cluster_becomes_an_airflow_3_one_when_its_first_3x_role_starts():
     assert cluster.topology.workers == 1  # nothing else of the topology changes
     major_actions.switch_line(proc)  # the next 3.x role: already switched
     assert events == [("topology", {"airflow_version": "3.3.2"})]
+
+
+def test_an_upgrade_expected_refused_holds_only_when_that_check_refuses():
+    from types import SimpleNamespace
+
+    from testbed.core.errors import UpgradeFailed
+    from testbed.upgrade.plan import Step
+    from testbed.upgrade.runner import UpgradeStepFailed, _refused
+
+    events = []
+
+    def proc(fails_at):
+        def run(plan):
+            if fails_at:
+                p.failed = Step("check", fails_at, None, "")
+                raise UpgradeFailed(f"{fails_at}: legacy.py breaks")
+
+        history = SimpleNamespace(append=lambda kind, **f: events.append((kind, f)))
+        p = SimpleNamespace(run=run, failed=None, cluster=SimpleNamespace(history=history))
+        return p
+
+    _refused(proc("preflight"), None, "preflight")  # refused as expected: the step holds
+    assert events == [("upgrade_refused", {"action": "preflight",
+                                           "error": "preflight: legacy.py breaks"})]  # fmt: skip
+    with pytest.raises(UpgradeFailed, match="db_migrate"):  # refused elsewhere: its own error
+        _refused(proc("db_migrate"), None, "preflight")
+    with pytest.raises(UpgradeStepFailed, match="went through"):
+        _refused(proc(None), None, "preflight")

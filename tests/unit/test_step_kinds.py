@@ -84,5 +84,8 @@ def test_an_upgrade_handler_passes_strategy_bound_and_rollback():
     runner = Recorder()
     execute._dispatch(runner, step)
     assert runner.calls == [
-        ("upgrade", ("3.3.2", ["scheduler"], "rolling", 180.0, 900.0, "restore", None), {})
+        ("upgrade", ("3.3.2", ["scheduler"], "rolling", 180.0, 900.0, "restore", None, None), {})
     ]
+    refused = M.Upgrade(to="3.3.2", refused_by="preflight")
+    execute._dispatch(runner, refused)
+    assert runner.calls[-1][1][-1] == "preflight" and "preflight to refuse" in refused.describe()
