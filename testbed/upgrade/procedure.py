@@ -58,6 +58,8 @@ class Procedure:
     cancelled: threading.Event
     drain_timeout: float = 180.0
     ready_timeout: float = 180.0
+    # a migration's bound: the upgrade step's own (96 revisions from 2.x, a long history)
+    migrate_timeout: float = 300.0
     before_signal: Callable[[], object] = lambda: None  # e.g. read task instances first
     only: set[str] | None = None  # carry out steps of these nodes only (a partial roll)
     # a node restarted on purpose, from its first roll action to its readiness (e.g. the hang
@@ -195,7 +197,7 @@ class Procedure:
     def _db_command(self, version: str, command: list[str] | None, what: str) -> None:
         """An Airflow DB command (``airflow db migrate`` by default) as the one-shot node
         ``migrate`` on ``version``'s image; its exit code must be 0."""
-        code = migrate(self.cluster, "migrate", version, self.ready_timeout, command=command)
+        code = migrate(self.cluster, "migrate", version, self.migrate_timeout, command=command)
         if code != 0:
             raise UpgradeFailed(f"{what} exited {code}")
 

@@ -124,6 +124,7 @@ class Upgrades:
                 self.cancelled,
                 drain_timeout=drain_timeout,
                 ready_timeout=min(180.0, timeout),
+                migrate_timeout=timeout,
                 before_signal=self._observe_runs,
                 only=set(nodes) if nodes else None,
                 planned=self._planned,
