@@ -16,6 +16,7 @@ from testbed import dagscan
 from testbed.dag_sync import GIT_SERVER
 from testbed.faults import SKEWABLE
 from testbed.faults.process_roles import AIRFLOW_PROCESSES, runs_on
+from testbed.images.catalog import major
 from testbed.scenario import validate_k8s as k8s_rules
 from testbed.scenario.model import (
     AddNode,
@@ -49,6 +50,7 @@ from testbed.upgrade.versions import version_key
 HOST_OF = "host_of:"  # a fault target: the node a task ran on, e.g. host_of:long.work
 HYBRID_DAG = "hybrid_task"  # the testbed's DAG with a task per executor (scenarios/dags)
 _ADDABLE = re.compile(r"^(scheduler|triggerer|dag-processor|api-server)-\d+$|^worker-\d+$")
+_ADDABLE_2 = re.compile(r"^(scheduler|triggerer|dag-processor|webserver)-\d+$|^worker-\d+$")
 
 
 class _State:
@@ -182,9 +184,35 @@ def _upgrade(step: Upgrade, st: _State, dags: set[str]) -> list[tuple[str, str]]
     if step.local is not None and not st.topology.local:
         return [("local", f"applies to the LocalExecutor only; this topology runs the "
                  f"{st.topology.executor}")]  # fmt: skip
-    if step.nodes is None:
-        st.version = step.to
+    if refused := _major_errors(step, st):
+        return refused
+    if step.nodes is None and step.refused_by is None:
+        _to_version(st, step.to)
     return []
+
+
+def _major_errors(step: Upgrade, st: _State) -> list[tuple[str, str]]:
+    """An Airflow 2 -> 3 upgrade is never live and takes every node; its pre-flight is the
+    only check that can refuse it."""
+    crossing = major(st.version) == 2 and major(step.to) == 3
+    if step.refused_by and not crossing:
+        return [("refused_by", f"the {step.refused_by} is a check of an Airflow 2 -> 3 "
+                 f"upgrade; this step goes from {st.version} to {step.to}")]  # fmt: skip
+    if crossing and (step.nodes or step.strategy == "rolling"):
+        field = "nodes" if step.nodes else "strategy"
+        return [(field, f"{st.version} -> {step.to} is never live and takes every node "
+                 "(`testbed upgrade-plan` prints it): leave nodes and strategy out")]  # fmt: skip
+    return []
+
+
+def _to_version(st: _State, version: str) -> None:
+    """The cluster after a whole upgrade to ``version``; from Airflow 2 to 3 each webserver
+    gives way to an api-server (``webserver-2`` to ``api-server-2``)."""
+    if major(st.version) == 2 and major(version) == 3:
+        webservers = sorted(n for n in st.nodes if re.match(r"^webserver(-\d+)?$", n))
+        st.nodes -= set(webservers)
+        st.nodes |= {n.replace("webserver", "api-server") for n in webservers}
+    st.version = version
 
 
 def _unknown(what: str, name: str, known: set[str]) -> str:
@@ -392,7 +420,8 @@ def _kerberos_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
 def _add_node(step: AddNode, st: _State, dags: set[str]) -> list[tuple[str, str]]:
     if step.node in st.nodes:
         return [("node", f"node {step.node!r} already exists")]
-    if not _ADDABLE.match(step.node):
+    addable = _ADDABLE_2 if major(st.version) == 2 else _ADDABLE
+    if not addable.match(step.node):
         return [("node", f"cannot add {step.node!r}; use e.g. scheduler-2, triggerer-2, worker-3")]
     st.nodes.add(step.node)
     st.added.add(step.node)

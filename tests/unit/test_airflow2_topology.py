@@ -100,3 +100,54 @@ def test_a_scenario_may_name_an_airflow_2_version():
     assert TopologySpec(airflow_version=V2).airflow_version == V2
     with pytest.raises(ValueError, match="airflow_version"):
         TopologySpec(airflow_version="2.10.5")
+
+
+def _two_to_three(*steps: dict) -> dict:
+    return {
+        "name": "up",
+        "topology": {"workers": 1, "airflow_version": V2, "api_servers": 2},
+        "steps": [*steps, {"expect": {"check": "no_task_lost"}}],
+    }
+
+
+def _error(data: dict) -> str:
+    from testbed.core.errors import ScenarioError
+    from testbed.scenario import from_data
+
+    with pytest.raises(ScenarioError) as info:
+        from_data(data, "drill.yaml")
+    return str(info.value)
+
+
+def test_after_a_two_to_three_upgrade_the_webservers_are_api_servers_to_later_steps():
+    from testbed.scenario import from_data
+
+    up = {"upgrade": {"to": "3.3.2"}}
+    kill = {"fault": {"name": "k", "kind": "kill", "target": "api-server-2"}}
+    assert from_data(_two_to_three(up, kill), "drill.yaml").steps[1].target == "api-server-2"
+    assert "unknown" in _error(_two_to_three(kill))  # before the upgrade there is none
+    webserver = {"fault": {"name": "k", "kind": "kill", "target": "webserver-2"}}
+    assert "webserver-2" in _error(_two_to_three(up, webserver))  # gone after it
+    add = {"add_node": {"node": "webserver-3"}}
+    assert from_data(_two_to_three(add), "drill.yaml").steps[0].node == "webserver-3"
+
+
+@pytest.mark.parametrize(
+    ("step", "field", "says"),
+    [({"to": "3.3.2", "strategy": "rolling"}, "strategy", "never live"),
+     ({"to": "3.3.2", "nodes": ["scheduler"]}, "nodes", "takes every node")],
+)  # fmt: skip
+def test_a_two_to_three_upgrade_is_refused_live_or_partial_before_boot(step, field, says):
+    assert f"steps.0.upgrade.{field}" in _error(_two_to_three({"upgrade": step}))
+    assert says in _error(_two_to_three({"upgrade": step}))
+
+
+def test_refused_by_names_a_check_of_a_two_to_three_upgrade_only():
+    from testbed.scenario import from_data
+
+    refused = {"upgrade": {"to": "3.3.2", "refused_by": "preflight"}}
+    kill = {"fault": {"name": "k", "kind": "kill", "target": "webserver"}}  # still there after
+    assert from_data(_two_to_three(refused, kill), "drill.yaml").steps[0].refused_by
+    three = {"name": "up", "topology": {"workers": 1, "airflow_version": "3.2.2"},
+             "steps": [refused, {"expect": {"check": "no_task_lost"}}]}  # fmt: skip
+    assert "refused_by" in _error(three) and "2 -> 3 upgrade" in _error(three)
