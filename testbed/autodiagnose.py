@@ -44,10 +44,11 @@ def node_states(obs: dict[str, Any]) -> dict[str, str]:
         return {}
     if obs["probe"] != "api_health":
         return {obs["target"]: classify(obs)}
+    api = obs.get("target") or "api-server"  # the API's node: on Airflow 2, the webserver
     if obs.get("error"):
-        return {"api-server": "no answer"}
+        return {api: "no answer"}
     value = obs.get("value") or {}
-    states = {"api-server": "healthy"}
+    states = {api: "healthy"}
     states |= {n: classify(obs, c) for c, n in COMPONENT_NODES.items() if c in value}
     return states
 

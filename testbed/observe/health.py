@@ -33,7 +33,8 @@ def api_health(cluster: Cluster) -> dict:
             return _health_of(cluster, names[0])
         return _first_health(cluster, names)
 
-    return observe(cluster, "api_health", "api-server", fn)
+    # recorded as the first API node's (the api-server, or on Airflow 2 the webserver)
+    return observe(cluster, "api_health", cluster.topology.api_server_names[0], fn)
 
 
 def _health_of(cluster: Cluster, node: str) -> Any:
