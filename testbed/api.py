@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import airflow_client.client as ac
@@ -52,17 +53,8 @@ class AirflowAPI:
     def wait_for_dag(self, dag_id: str, timeout: float = 90) -> None:
         """Wait until the dag-processor has parsed and serialized ``dag_id``."""
         api = ac.DAGApi(self.client)
-        deadline = time.monotonic() + timeout
-        while True:
-            r = api.get_dag_without_preload_content(dag_id, _request_timeout=self.timeout)
-            if r.status == 200:
-                return
-            if r.status != 404 or time.monotonic() > deadline:
-                raise TestbedError(
-                    f"DAG {dag_id!r} not available after {timeout:g}s (HTTP {r.status})",
-                    hint="check the dag-processor's log: `testbed logs dag-processor`",
-                )
-            time.sleep(1)
+        get = lambda: api.get_dag_without_preload_content(dag_id, _request_timeout=self.timeout)  # noqa: E731
+        wait_for_dag(lambda: get().status, dag_id, timeout)
 
     # Run calls read the JSON themselves rather than the client's models: the client is of one
     # Airflow version, and an upgrade drill talks to api-servers of others (3.3.2's models
@@ -149,6 +141,22 @@ class AirflowAPI:
             _request_timeout=self.timeout,
         )
         return _log_text(resp.content)
+
+
+def wait_for_dag(status: Callable[[], int], dag_id: str, timeout: float) -> None:
+    """Ask ``status()`` (the HTTP status of the API's GET of the DAG, either API) every second
+    until it is 200; a 404 means "not parsed yet", anything else, or the timeout, raises."""
+    deadline = time.monotonic() + timeout
+    while True:
+        code = status()
+        if code == 200:
+            return
+        if code != 404 or time.monotonic() > deadline:
+            raise TestbedError(
+                f"DAG {dag_id!r} not available after {timeout:g}s (HTTP {code})",
+                hint="check the dag-processor's log: `testbed logs dag-processor`",
+            )
+        time.sleep(1)
 
 
 def wait_run(api, dag_id: str, run_id: str, timeout: float) -> str:

@@ -10,14 +10,13 @@ the v2 one, and both cannot be installed side by side.
 from __future__ import annotations
 
 import posixpath
-import time
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import requests
 
 from testbed.airflow_config import DAGS_FOLDER
-from testbed.api import clear_body, wait_run
+from testbed.api import clear_body, wait_for_dag, wait_run
 from testbed.core.errors import TestbedError
 
 
@@ -42,21 +41,9 @@ class AirflowV1API:
 
     def wait_for_dag(self, dag_id: str, timeout: float = 90) -> None:
         """Wait until the dag-processor has parsed and serialized ``dag_id``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            r = requests.get(
-                f"{self.base_url}/api/v1/dags/{dag_id}",
-                auth=(self.username, self.password),
-                timeout=self.timeout,
-            )
-            if r.status_code == 200:
-                return
-            if r.status_code != 404 or time.monotonic() > deadline:
-                raise TestbedError(
-                    f"DAG {dag_id!r} not available after {timeout:g}s (HTTP {r.status_code})",
-                    hint="check the dag-processor's log: `testbed logs dag-processor`",
-                )
-            time.sleep(1)
+        url, auth = f"{self.base_url}/api/v1/dags/{dag_id}", (self.username, self.password)
+        status = lambda: requests.get(url, auth=auth, timeout=self.timeout).status_code  # noqa: E731
+        wait_for_dag(status, dag_id, timeout)
 
     def trigger(self, dag_id: str, conf: dict | None = None) -> str:
         r = self._call(
