@@ -25,6 +25,7 @@ from rich.markup import escape
 
 from testbed import cli_cluster, runs
 from testbed.airflow_config import parse_overrides
+from testbed.backend_limits import BACKENDS
 from testbed.chaos.cli import chaos as chaos_command
 from testbed.cli_backends import backends as backends_command
 from testbed.cli_cluster import check_workers, print_smoke
@@ -36,7 +37,7 @@ from testbed.core.errors import TestbedError
 from testbed.images import catalog
 from testbed.images.cli import images_app
 from testbed.soak.cli import soak as soak_command
-from testbed.topology import BACKENDS, Topology
+from testbed.topology import Topology
 
 app = typer.Typer(
     no_args_is_help=True,

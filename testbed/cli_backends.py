@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
+from testbed.backend_limits import BACKENDS
 from testbed.core import progress
-from testbed.topology import BACKENDS
 
 
 def backends(

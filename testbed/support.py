@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from testbed.backend_limits import BACKEND_LIMITS, BACKENDS, BackendLimits
 from testbed.faults.registry import REGISTRY, FaultSpec
 from testbed.scenario.steps import ACTION_MODELS
-from testbed.topology import BACKEND_LIMITS, BACKENDS, BackendLimits
 
 YES = "yes"
 NO = "—"

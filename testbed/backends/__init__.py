@@ -2,7 +2,7 @@
 (pods in a Kubernetes node built here, testbed.k8s). :func:`backend_for` picks one for a
 topology; it is the only place that asks a topology which backend it has. What each backend
 supports (executors, node counts, Kerberos, the steps not built for it yet) is a table of the
-topology model, :data:`testbed.topology.BACKEND_LIMITS`, that the scenario validation asks.
+topology model, :data:`testbed.backend_limits.BACKEND_LIMITS`, that the scenario validation asks.
 
 ``base``: the :class:`~testbed.backends.base.Backend` protocol; ``docker`` and ``kubernetes``:
 the two implementations.

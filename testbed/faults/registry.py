@@ -26,7 +26,9 @@ class FaultSpec:
     healed_by_step: bool = False  # no `for:`: a `heal` step (or the scenario's end) heals it
     loses_task_log: bool = False  # a task running on the target uploads no log (checks.logs)
     chaos: bool = False  # seeded chaos may draw it (testbed.scenario.chaos_generate)
-    backends: tuple[str, ...] = ()  # it runs only on these (testbed.topology.BACKENDS); (): all
+    backends: tuple[
+        str, ...
+    ] = ()  # it runs only on these (testbed.backend_limits.BACKENDS); (): all
     # what its target names (TARGETS): a node, a pod role, a link or a glob of links, a node
     # holding a keytab, a node a fresh container re-creates whole with a skewed clock, the
     # metadata database's node, a node running Airflow, a node holding its own DAG files

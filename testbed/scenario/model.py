@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
+from testbed.backend_limits import BACKEND_LIMITS
 from testbed.core.errors import TestbedError
 from testbed.core.values import ConfigKey, Duration
 from testbed.scenario.base import (
@@ -58,7 +59,6 @@ from testbed.scenario.steps_fault import (
 )
 from testbed.scenario.steps_upgrade import Backup, Migrate, Restore, Upgrade, WaitNode
 from testbed.scenario.topology_spec import TopologySpec
-from testbed.topology import BACKEND_LIMITS
 from testbed.upgrade.versions import version_key
 
 __all__ = [

@@ -9,17 +9,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from testbed import timescale
+from testbed.backend_limits import BACKEND_LIMITS, BACKENDS, DAG_SYNC_MODES, EXECUTORS
 from testbed.core.values import ConfigKey, Duration, nested_config
 from testbed.images.catalog import DEFAULT_AIRFLOW_VERSION, IMAGE_VERSIONS
 from testbed.scenario.base import Strict
-from testbed.topology import (
-    BACKEND_LIMITS,
-    BACKENDS,
-    DAG_SYNC_MODES,
-    EXECUTORS,
-    Topology,
-    runs_celery,
-)
+from testbed.topology import Topology, runs_celery
 
 
 class TopologySpec(Strict):

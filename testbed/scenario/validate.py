@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from testbed import dagscan
+from testbed.backend_limits import HYBRID
 from testbed.dag_sync import GIT_SERVER
 from testbed.faults import SKEWABLE
 from testbed.faults.process_roles import AIRFLOW_PROCESSES, runs_on
 from testbed.images.catalog import major
 from testbed.scenario import validate_k8s as k8s_rules
+from testbed.scenario import validate_upgrade as upgrade_rules
 from testbed.scenario.model import (
     AddNode,
     Backup,
@@ -30,13 +32,11 @@ from testbed.scenario.model import (
     Scenario,
     StopWorkload,
     Trigger,
-    Upgrade,
     Wait,
     WaitNode,
     Workload,
 )
 from testbed.topology import (
-    HYBRID,
     INFRA,
     K8S_NODE,
     K8S_NODE_PROCESSES,
@@ -45,7 +45,6 @@ from testbed.topology import (
     SIDECAR_SUFFIX,
     holds_dags,
 )
-from testbed.upgrade.versions import version_key
 
 HOST_OF = "host_of:"  # a fault target: the node a task ran on, e.g. host_of:long.work
 HYBRID_DAG = "hybrid_task"  # the testbed's DAG with a task per executor (scenarios/dags)
@@ -161,58 +160,6 @@ def _push_dags(step, st: _State, dags: set[str]) -> list[tuple[str, str]]:
         if src.endswith(".py") and Path(src).is_file():
             dags.update(dagscan.file_ids(Path(src)))
     return []
-
-
-def _upgrade(step: Upgrade, st: _State, dags: set[str]) -> list[tuple[str, str]]:
-    """Known nodes; ``rollback:`` only on a way back (it would be ignored on the way up);
-    ``local:`` only on a LocalExecutor cluster; on Kubernetes, every Deployment upwards."""
-    going_up = version_key(step.to) >= version_key(st.version)
-    if st.topology.pods and (refused := k8s_rules.upgrade_refusal(step, going_up)):
-        return refused
-    airflow = {n for n in st.nodes if n not in INFRA and not n.startswith("migrate")}
-    bad = [n for n in step.nodes or [] if n not in airflow]
-    if bad:
-        return [("nodes", _unknown("Airflow node", bad[0], airflow))]
-    if "rollback" in step.model_fields_set and going_up:
-        return [
-            (
-                "rollback",
-                f"applies only on the way back to an older version; this step goes from "
-                f"{st.version} to {step.to}",
-            )
-        ]
-    if step.local is not None and not st.topology.local:
-        return [("local", f"applies to the LocalExecutor only; this topology runs the "
-                 f"{st.topology.executor}")]  # fmt: skip
-    if refused := _major_errors(step, st):
-        return refused
-    if step.nodes is None and step.refused_by is None:
-        _to_version(st, step.to)
-    return []
-
-
-def _major_errors(step: Upgrade, st: _State) -> list[tuple[str, str]]:
-    """An Airflow 2 -> 3 upgrade is never live and takes every node; its pre-flight is the
-    only check that can refuse it."""
-    crossing = major(st.version) == 2 and major(step.to) == 3
-    if step.refused_by and not crossing:
-        return [("refused_by", f"the {step.refused_by} is a check of an Airflow 2 -> 3 "
-                 f"upgrade; this step goes from {st.version} to {step.to}")]  # fmt: skip
-    if crossing and (step.nodes or step.strategy == "rolling"):
-        field = "nodes" if step.nodes else "strategy"
-        return [(field, f"{st.version} -> {step.to} is never live and takes every node "
-                 "(`testbed upgrade-plan` prints it): leave nodes and strategy out")]  # fmt: skip
-    return []
-
-
-def _to_version(st: _State, version: str) -> None:
-    """The cluster after a whole upgrade to ``version``; from Airflow 2 to 3 each webserver
-    gives way to an api-server (``webserver-2`` to ``api-server-2``)."""
-    if major(st.version) == 2 and major(version) == 3:
-        webservers = sorted(n for n in st.nodes if re.match(r"^webserver(-\d+)?$", n))
-        st.nodes -= set(webservers)
-        st.nodes |= {n.replace("webserver", "api-server") for n in webservers}
-    st.version = version
 
 
 def _unknown(what: str, name: str, known: set[str]) -> str:
@@ -467,7 +414,7 @@ VALIDATORS: dict[str, Callable[[Any, _State, set[str]], list[tuple[str, str]]]] 
     "heal": _heal,
     "add_node": _add_node,
     "expect": _expect,
-    "upgrade": _upgrade,
+    "upgrade": upgrade_rules.check,
     "migrate": _migrate,
     "wait_node": _wait_node,
     "backup": _backup,

@@ -1,4 +1,4 @@
-"""The one table of what each backend supports (testbed.topology.BACKEND_LIMITS): the topology
+"""The one table of what each backend supports (testbed.backend_limits.BACKEND_LIMITS): the topology
 checks its fields against it, the scenario's validation asks it which steps are built, and a
 fault kind that needs a backend says so in the fault registry; no rule names a backend."""
 
@@ -9,10 +9,11 @@ from dataclasses import replace
 import pytest
 
 from testbed import topology
+from testbed.backend_limits import BACKEND_LIMITS, BACKENDS
 from testbed.core.errors import TestbedError
 from testbed.faults.registry import REGISTRY
 from testbed.scenario.load import from_data
-from testbed.topology import BACKEND_LIMITS, BACKENDS, Topology
+from testbed.topology import Topology
 
 K8S = {"backend": "kubernetes", "executor": "KubernetesExecutor"}
 UP = {"expect": {"name": "up", "check": "healthy", "probe": "api_health"}}

@@ -123,7 +123,7 @@ def test_a_host_of_target_of_a_pod_fault_resolves_to_the_pods_role(monkeypatch):
 
 def test_the_hybrid_runs_celery_workers_and_configures_both_executors():
     from testbed import airflow_config as AC
-    from testbed.topology import HYBRID
+    from testbed.backend_limits import HYBRID
 
     t = Topology(1, backend="kubernetes", executor=HYBRID)
     assert t.celery and t.pods[-1] == "worker-1" and "redis" in t.infra_nodes

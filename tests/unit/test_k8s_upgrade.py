@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import pytest
 
+from testbed.backend_limits import HYBRID
 from testbed.core.errors import TestbedError
 from testbed.core.secrets import Secrets
 from testbed.k8s import manifests as M
 from testbed.k8s import roll
 from testbed.k8s.roll import _describe, _rolled
 from testbed.scenario.load import from_data
-from testbed.topology import HYBRID, Topology
+from testbed.topology import Topology
 from testbed.upgrade.plan import make_plan
 from testbed.upgrade.plan_k8s import NOT_BUILT
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from testbed.backend_limits import BACKEND_LIMITS
 from testbed.engine import execute
 from testbed.scenario import model as M
 from testbed.scenario import validate
 from testbed.scenario.base import StepKind
-from testbed.topology import BACKEND_LIMITS
 
 RUN = set(M.ACTIONS) - {"chaos"}  # a chaos step is replaced by plain steps when validated
 

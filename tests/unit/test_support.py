@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from testbed import support
+from testbed.backend_limits import BACKENDS
 from testbed.core.errors import TestbedError
 from testbed.faults.registry import REGISTRY
 from testbed.scenario.load import from_data
-from testbed.topology import BACKENDS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 TOPOLOGY = {  # the Kerberos kinds' pieces, where built

@@ -1,0 +1,58 @@
+"""What each backend runs and what a scenario may ask of it: the one table of backend
+capabilities (:data:`BACKEND_LIMITS`: executors, node counts, Kerberos, the steps not built for
+it yet). The topology checks its own fields against it; the scenario's validation asks it which
+steps are built. Pure data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# how the DAGs reach the nodes (testbed.dag_sync): a copy each at boot, a git checkout each
+# pulled on a timer, or Airflow 3's versioned git DAG bundle
+DAG_SYNC_MODES = ("copy", "git", "bundle")
+# Airflow 3's two executors at once (a task picks one with executor=), as the chart's
+# CeleryKubernetesExecutor was
+HYBRID = "CeleryExecutor,KubernetesExecutor"
+
+
+@dataclass(frozen=True)
+class BackendLimits:
+    """What one backend runs and what a scenario may ask of it: the one table of backend
+    capabilities. The topology checks its own fields against it; the scenario's validation
+    asks it which steps are built (a fault kind that needs a backend says so in the fault
+    registry, ``FaultSpec.backends``)."""
+
+    executors: tuple[str, ...]  # the first is the default
+    k8s_nodes: tuple[int, int] = (1, 1)  # fewest, most Kubernetes nodes
+    api_servers: int = 3  # at most
+    kerberos: bool = True  # the Kerberos pieces (a KDC, a sidecar per worker, pg-krb)
+    clock_jumps: bool = True  # Airflow nodes whose clock a clock_jump fault can step
+    # config core.executor may repeat the topology's executor (else: only the executor field)
+    executor_option: bool = True
+    steps_not_built: frozenset[str] = frozenset()  # step actions not built for it yet
+    # step actions built in part: (action, what of it is built), said in the backends table
+    steps_in_part: tuple[tuple[str, str], ...] = ()
+    dag_sync: tuple[str, ...] = DAG_SYNC_MODES  # how the DAGs may reach the nodes
+
+
+BACKEND_LIMITS: dict[str, BackendLimits] = {
+    "docker": BackendLimits(executors=("CeleryExecutor", "LocalExecutor")),
+    "kubernetes": BackendLimits(
+        # the last: the hybrid (Airflow 3's two executors at once; a task picks one with
+        # executor=, the first is the default), as the chart's CeleryKubernetesExecutor was
+        executors=("KubernetesExecutor", "CeleryExecutor", HYBRID),
+        k8s_nodes=(1, 3),
+        api_servers=1,
+        clock_jumps=False,
+        executor_option=False,
+        dag_sync=("copy",),
+        steps_not_built=frozenset(
+            {"add_node", "remove_node", "migrate", "backup", "restore", "wait_node"}
+            | {"push_dags"}  # no git server (dag_sync: copy only)
+        ),
+        steps_in_part=(("upgrade", "every Deployment, to a newer Airflow 3"),),
+    ),
+}
+BACKENDS = tuple(BACKEND_LIMITS)
+EXECUTORS = tuple(dict.fromkeys(e for b in BACKEND_LIMITS.values() for e in b.executors))

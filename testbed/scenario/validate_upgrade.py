@@ -1,0 +1,73 @@
+"""The scenario validation's rules for an ``upgrade`` step (pure): known nodes, ``rollback:``
+and ``local:`` only where they apply, Kubernetes' own rules; and for Airflow 2 -> 3: never
+live, every node, only its pre-flight can be expected to refuse it, and after it the
+webservers are api-servers to the steps that follow.
+
+``st`` is the validation's running state (:class:`testbed.scenario.validate._State`: the
+version after the last whole upgrade, the nodes known so far; typed loosely, it imports this
+module).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from testbed.images.catalog import major
+from testbed.scenario import validate_k8s as k8s_rules
+from testbed.scenario.steps_upgrade import Upgrade
+from testbed.topology import INFRA
+from testbed.upgrade.versions import version_key
+
+
+def major_errors(step: Upgrade, st: Any) -> list[tuple[str, str]]:
+    """An Airflow 2 -> 3 upgrade is never live and takes every node; its pre-flight is the
+    only check that can refuse it."""
+    crossing = major(st.version) == 2 and major(step.to) == 3
+    if step.refused_by and not crossing:
+        return [("refused_by", f"the {step.refused_by} is a check of an Airflow 2 -> 3 "
+                 f"upgrade; this step goes from {st.version} to {step.to}")]  # fmt: skip
+    if crossing and (step.nodes or step.strategy == "rolling"):
+        field = "nodes" if step.nodes else "strategy"
+        return [(field, f"{st.version} -> {step.to} is never live and takes every node "
+                 "(`testbed upgrade-plan` prints it): leave nodes and strategy out")]  # fmt: skip
+    return []
+
+
+def to_version(st: Any, version: str) -> None:
+    """The cluster after a whole upgrade to ``version``; from Airflow 2 to 3 each webserver
+    gives way to an api-server (``webserver-2`` to ``api-server-2``)."""
+    if major(st.version) == 2 and major(version) == 3:
+        webservers = sorted(n for n in st.nodes if re.match(r"^webserver(-\d+)?$", n))
+        st.nodes -= set(webservers)
+        st.nodes |= {n.replace("webserver", "api-server") for n in webservers}
+    st.version = version
+
+
+def check(step: Upgrade, st: Any, dags: set[str]) -> list[tuple[str, str]]:
+    """Known nodes; ``rollback:`` only on a way back (it would be ignored on the way up);
+    ``local:`` only on a LocalExecutor cluster; on Kubernetes, every Deployment upwards."""
+    going_up = version_key(step.to) >= version_key(st.version)
+    if st.topology.pods and (refused := k8s_rules.upgrade_refusal(step, going_up)):
+        return refused
+    airflow = {n for n in st.nodes if n not in INFRA and not n.startswith("migrate")}
+    bad = [n for n in step.nodes or [] if n not in airflow]
+    if bad:
+        known = ", ".join(sorted(airflow))
+        return [("nodes", f"unknown Airflow node {bad[0]!r} at this step; known: {known}")]
+    if "rollback" in step.model_fields_set and going_up:
+        return [
+            (
+                "rollback",
+                f"applies only on the way back to an older version; this step goes from "
+                f"{st.version} to {step.to}",
+            )
+        ]
+    if step.local is not None and not st.topology.local:
+        return [("local", f"applies to the LocalExecutor only; this topology runs the "
+                 f"{st.topology.executor}")]  # fmt: skip
+    if refused := major_errors(step, st):
+        return refused
+    if step.nodes is None and step.refused_by is None:
+        to_version(st, step.to)
+    return []
