@@ -82,7 +82,7 @@ CMD_OPTIONS = {
 
 # What Airflow 2 takes instead (``line: 2``): the API and UI are the webserver's (one gunicorn
 # worker, like the api-server's one), its REST API (v1) takes basic auth against the FAB users
-# (the admin is imported from a secret file when the webserver starts), and the dag-processor
+# (the admin is created when the webserver starts: ADMIN_USER), and the dag-processor
 # runs standalone only when the scheduler is told so.
 AIRFLOW_2_CONFIG: dict[str, dict[str, str]] = {
     "webserver": {
@@ -119,12 +119,8 @@ def base_config(line: int) -> dict[str, dict[str, str]]:
         for section, keys in AIRFLOW_3_ONLY.items():
             for key in keys:
                 base[section].pop(key)
-        base["webserver"] = {
-            **AIRFLOW_2_CONFIG["webserver"],
-            "base_url": f"http://webserver:{API_PORT}",
-        }
-        base["api"].update(AIRFLOW_2_CONFIG["api"])
-        base["scheduler"].update(AIRFLOW_2_CONFIG["scheduler"])
+        for section, kv in AIRFLOW_2_CONFIG.items():
+            base.setdefault(section, {}).update(kv)
     return base
 
 

@@ -92,19 +92,17 @@ def count_rows(cluster: Any) -> dict[str, int]:
 
 
 def record_before(proc: Any) -> None:
-    """The history's row counts at the backup (every 2.x role stopped), for :func:`history`."""
-    proc.cluster.history.append("history_rows", phase="before", rows=count_rows(proc.cluster))
+    """The history's row counts at the backup (every 2.x role stopped), kept for
+    :func:`history` and recorded."""
+    proc.rows_before = count_rows(proc.cluster)
+    proc.cluster.history.append("history_rows", phase="before", rows=proc.rows_before)
 
 
 def history(proc: Any, step: Step) -> None:
     """Every row counted at the backup is still there, and the latest finished runs read
     through the 3.x API with the state the database holds (a run still going may change
     between the two reads). The counts are recorded before the API is asked."""
-    cluster = proc.cluster
-    before = next(
-        (e["rows"] for e in reversed(cluster.history.snapshot())
-         if e["kind"] == "history_rows" and e.get("phase") == "before"), {},
-    )  # fmt: skip
+    cluster, before = proc.cluster, proc.rows_before
     after = count_rows(cluster)
     cluster.history.append("history_rows", phase="after", rows=after, before=before)
     lost = {t: (n, after.get(t, 0)) for t, n in before.items() if after.get(t, 0) < n}

@@ -70,6 +70,7 @@ class Procedure:
     paused: list[str] = field(default_factory=list)  # the DAGs the drain paused
     killed: list[dict] = field(default_factory=list)  # the task instances live at a kill
     failed: Step | None = None  # the step whose action failed, if one did
+    rows_before: dict[str, int] = field(default_factory=dict)  # a 2 -> 3 backup's row counts
 
     def run(self, plan: Plan) -> None:
         self.plan = plan
