@@ -36,11 +36,16 @@ ROLE_COMMANDS = {
     # on a restart), then the webserver runs, started with SIGTTIN and SIGTTOU ignored: its
     # gunicorn monitor may send the master a TTIN before gunicorn handles it, whose default
     # action stops the master for good (docs/findings.md, "Airflow 2's webserver"); gunicorn
-    # installs its own handlers over the ignore once it is up
+    # installs its own handlers over the ignore once it is up. Gunicorn 25's control socket is
+    # off where gunicorn has one: its thread logs while the master forks the first worker, and
+    # a worker forked during that write hangs on its first line until gunicorn's 120-s timeout
+    # (docs/findings.md, "Gunicorn 25's control socket")
     "webserver": [
         "sh",
         "-c",
         "trap '' TTIN TTOU; "
+        "gunicorn --help | grep -q -- --no-control-socket"
+        " && export GUNICORN_CMD_ARGS=--no-control-socket; "
         f"airflow users create {' '.join(AC.ADMIN_USER)} < {AC.SECRETS_DIR}/admin_password; "
         "exec airflow webserver",
     ],
