@@ -91,8 +91,15 @@ AIRFLOW_2_CONFIG: dict[str, dict[str, str]] = {
         "base_url": f"http://webserver:{API_PORT}",
     },
     "api": {"auth_backends": "airflow.api.auth.backend.basic_auth"},
-    # Airflow 3's [dag_processor] refresh_interval (5 s here) was the scheduler's in Airflow 2
-    "scheduler": {"standalone_dag_processor": "True", "dag_dir_list_interval": "5"},
+    # Airflow 3's [dag_processor] refresh_interval (5 s here) was the scheduler's in Airflow 2;
+    # its health server stays off, as Airflow 2's default has it: it is forked with the CLI's
+    # pooled connection, and its first request's pre-ping can take the scheduler's reply
+    # (docs/findings.md, "Airflow 2's scheduler at its start"); liveness is its job heartbeat
+    "scheduler": {
+        "standalone_dag_processor": "True",
+        "dag_dir_list_interval": "5",
+        "enable_health_check": "False",
+    },
 }
 AIRFLOW_3_ONLY = {
     "core": (

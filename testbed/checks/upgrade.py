@@ -161,10 +161,13 @@ class VersionsParams(BaseModel):
 
 
 def versions_in_force(view: View, p: VersionsParams) -> CheckResult:
-    """The latest version observation of each selected node is ``version``."""
+    """The latest version observation of each selected node is ``version`` (a node removed
+    since its last reading, e.g. a webserver an upgrade to Airflow 3 retired, is not there)."""
     latest: dict[str, Event] = {}
     for obs in view.observations("version"):
         latest[obs["target"]] = obs
+    gone = {e["node"]: e["seq"] for e in _events(view, "container") if e.get("state") == "removed"}
+    latest = {n: o for n, o in latest.items() if gone.get(n, -1) < o["seq"]}
     if p.nodes is not None:
         names = list(p.nodes)
     else:

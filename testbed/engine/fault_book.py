@@ -20,7 +20,7 @@ from testbed import faults, observe
 from testbed.cluster import Cluster
 from testbed.core import bounded
 from testbed.engine.steps_bound import StepFailed
-from testbed.engine.when import LogLine, ProbeAnswer, TaskState, Watch
+from testbed.engine.when import LogLine, ProbeAnswer, SchemaLeft, TaskState, Watch
 from testbed.faults import kinds
 from testbed.faults.registry import REGISTRY
 from testbed.scenario.validate import HOST_OF
@@ -219,10 +219,12 @@ class FaultBook:
         return problems
 
 
-def _check(cluster, when: When, runs) -> LogLine | ProbeAnswer | TaskState:
+def _check(cluster, when: When, runs) -> LogLine | ProbeAnswer | SchemaLeft | TaskState:
     """What a watch asks for ``when``'s condition."""
     if when.log:
         return LogLine(cluster, when.log)
     if when.probe:
         return ProbeAnswer(cluster, when.probe)
+    if when.schema_:
+        return SchemaLeft(cluster, when.schema_)
     return TaskState(cluster, when.condition(), runs)

@@ -46,7 +46,7 @@ class Observations:
         if probes is None:
             probes = [
                 lambda: autodiag.saw(observe.api_health(cluster)),
-                lambda: autodiag.saw(observe.scheduler_health(cluster, "scheduler")),
+                lambda: self._scheduler_health(autodiag),
                 lambda: observe.scheduler_jobs(cluster),
                 self.observe_runs,
                 self.watch_containers,
@@ -54,6 +54,12 @@ class Observations:
             ]
         self._states: dict[str, str] = {}
         self.observer = observe.Observer(probes, interval=interval)
+
+    def _scheduler_health(self, autodiag: AutoDiagnose) -> None:
+        """The scheduler's health endpoint; an Airflow 2 scheduler runs none (its liveness is
+        the job table's heartbeat, read by ``scheduler_jobs``)."""
+        if self.cluster.topology.line != 2:
+            autodiag.saw(observe.scheduler_health(self.cluster, "scheduler"))
 
     def start(self) -> None:
         self.observer.__enter__()

@@ -5,7 +5,8 @@ A :class:`Watch` is a thread that asks its condition every :data:`POLL` seconds 
 ``on_timeout``); :meth:`Watch.cancel` ends it early (a heal step, the scenario's end). The
 conditions are :class:`TaskState` (the run's task instance read from the metadata database,
 each read bounded), :class:`LogLine` (the node's output followed from the moment the watch
-starts) and :class:`ProbeAnswer` (the observer's records of a probe, from then on). The fault
+starts), :class:`ProbeAnswer` (the observer's records of a probe, from then on) and
+:class:`SchemaLeft` (the schema's revision, read from the metadata database). The fault
 book (:mod:`testbed.engine.fault_book`) injects when it holds.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from testbed.checks.health import classify
-from testbed.scenario.when import LogCondition, ProbeCondition, TaskCondition
+from testbed.scenario.when import LogCondition, ProbeCondition, SchemaCondition, TaskCondition
 from testbed.services import postgres
 
 if TYPE_CHECKING:
@@ -145,6 +146,22 @@ class LogLine:
             self._stream.close()
         except Exception:  # already closed
             pass
+
+
+class SchemaLeft:
+    """The schema's revision is set and no longer the head of ``cond.left`` (that version's
+    image says which revision its head is)."""
+
+    def __init__(self, cluster: Cluster, cond: SchemaCondition) -> None:
+        from testbed.upgrade.versions import schema_info
+
+        self.cluster, self.head = cluster, schema_info(cond.left).head
+
+    def __call__(self) -> dict | None:
+        rows = postgres.query(self.cluster, "select version_num from alembic_version", (),
+                              timeout=READ_TIMEOUT)  # fmt: skip
+        revision = rows[0][0] if len(rows) == 1 else None
+        return {"revision": revision} if revision not in (None, self.head) else None
 
 
 class ProbeAnswer:

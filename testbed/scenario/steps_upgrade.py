@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from testbed.core.values import Duration
+from testbed.images.catalog import IMAGE_VERSIONS
 from testbed.scenario.base import NAME, Bounded, StepKind, Version
 
 LOCAL_HOW = {
@@ -26,7 +27,7 @@ class Upgrade(Bounded):
     the downtime path (the step fails, saying why)."""
 
     action: Literal["upgrade"] = "upgrade"
-    to: Version
+    to: Literal[tuple(IMAGE_VERSIONS)]  # type: ignore[valid-type]  # 2.x: back from 3.x
     nodes: list[str] | None = None
     strategy: Literal["auto", "rolling"] = "auto"
     drain_timeout: Duration = 180.0
@@ -37,13 +38,19 @@ class Upgrade(Bounded):
     # the default there), kill them with it and clear them after (kill), or one TERM, on which
     # the scheduler waits for them before it exits (term: Airflow 3, beyond the guide)
     local: Literal["drain", "kill", "term"] | None = None
-    # the drill expects the upgrade to be refused by this check of its plan, before anything
-    # stops (the 2 -> 3 pre-flight: a DAG that breaks on the target); the step fails if the
-    # upgrade goes through, or fails anywhere else
-    refused_by: Literal["preflight"] | None = None
+    # the drill expects the upgrade to be refused by this step of its plan: the 2 -> 3
+    # pre-flight, before anything stops (a DAG that breaks on the target), or the migration (a
+    # fault on the migrator: then the backup is restored and the old version started again,
+    # testbed.upgrade.recover); the step fails if the upgrade goes through, or fails elsewhere
+    refused_by: Literal["preflight", "db_migrate"] | None = None
 
     def describe(self) -> str:
         nodes = ", ".join(self.nodes) if self.nodes else "every Airflow node"
+        if self.refused_by == "db_migrate":
+            return (
+                f"upgrade {nodes} to Airflow {self.to}: expect its migration to fail midway, "
+                "then restore the backup and start the old version again"
+            )
         if self.refused_by:
             return f"upgrade {nodes} to Airflow {self.to}: expect its {self.refused_by} to refuse"
         how = "rolling only" if self.strategy == "rolling" else "as the guide says"

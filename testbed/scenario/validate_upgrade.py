@@ -24,9 +24,16 @@ def major_errors(step: Upgrade, st: Any) -> list[tuple[str, str]]:
     """An Airflow 2 -> 3 upgrade is never live and takes every node; its pre-flight is the
     only check that can refuse it."""
     crossing = major(st.version) == 2 and major(step.to) == 3
-    if step.refused_by and not crossing:
+    if step.refused_by == "preflight" and not crossing:
         return [("refused_by", f"the {step.refused_by} is a check of an Airflow 2 -> 3 "
                  f"upgrade; this step goes from {st.version} to {step.to}")]  # fmt: skip
+    if step.refused_by == "db_migrate" and (
+        st.topology.pods or version_key(step.to) <= version_key(st.version)
+    ):
+        return [("refused_by", "a failed migration is recovered from (the backup restored, "
+                 "the old version started) on the Docker backend, on the way up; this step "
+                 f"goes from {st.version} to {step.to}"
+                 f"{' on Kubernetes' if st.topology.pods else ''}")]  # fmt: skip
     if crossing and (step.nodes or step.strategy == "rolling"):
         field = "nodes" if step.nodes else "strategy"
         return [(field, f"{st.version} -> {step.to} is never live and takes every node "
@@ -36,11 +43,13 @@ def major_errors(step: Upgrade, st: Any) -> list[tuple[str, str]]:
 
 def to_version(st: Any, version: str) -> None:
     """The cluster after a whole upgrade to ``version``; from Airflow 2 to 3 each webserver
-    gives way to an api-server (``webserver-2`` to ``api-server-2``)."""
-    if major(st.version) == 2 and major(version) == 3:
-        webservers = sorted(n for n in st.nodes if re.match(r"^webserver(-\d+)?$", n))
-        st.nodes -= set(webservers)
-        st.nodes |= {n.replace("webserver", "api-server") for n in webservers}
+    gives way to an api-server (``webserver-2`` to ``api-server-2``), and back from 3 to 2."""
+    if major(st.version) != major(version):
+        pair = ("webserver", "api-server")
+        old, new = pair if major(version) == 3 else pair[::-1]
+        gone = sorted(n for n in st.nodes if re.match(rf"^{old}(-\d+)?$", n))
+        st.nodes -= set(gone)
+        st.nodes |= {n.replace(old, new) for n in gone}
     st.version = version
 
 

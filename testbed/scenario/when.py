@@ -1,7 +1,7 @@
 """A fault's ``when:``: inject it the moment a condition holds, not after a duration. Reported
 races need a fault inside a window that lasts a fraction of a second (a scheduler killed after
 it sent a task to Celery but before it recorded the task's ``external_executor_id``); a delay
-hits such a window by luck. Three conditions:
+hits such a window by luck. Four conditions:
 
 - ``task``: a task instance of a triggered run in a state, with column values (``where``), e.g.
   ``{run: r, task: load, state: queued, where: {external_executor_id: null}}``; with ``count``,
@@ -10,7 +10,9 @@ hits such a window by luck. Three conditions:
   ``{node: triggerer, line: "Triggerer's async thread was blocked"}``;
 - ``probe``: a health probe's answer, as the testbed's observer records it from then on
   (``healthy``, ``unhealthy``, ``no answer``), e.g. ``{probe: api_health, component:
-  dag_processor, answer: unhealthy}``: a fault that goes in once a component is seen failing.
+  dag_processor, answer: unhealthy}``: a fault that goes in once a component is seen failing;
+- ``schema``: the metadata schema has left a version's head (a migration under way), e.g.
+  ``{left: 2.11.2}``: a migrator killed, or its link cut, midway through its revisions.
 
 ``within`` bounds the wait: a condition that never holds is a failed inject (the drill did not
 do what it says). The engine polls (:mod:`testbed.engine.when`) and records how long after the
@@ -24,6 +26,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from testbed.core.values import Duration, Regex
+from testbed.images.catalog import IMAGE_VERSIONS
 from testbed.scenario.base import Strict
 
 ANY_TI_STATE = (
@@ -99,20 +102,34 @@ class ProbeCondition(Strict):
         return f"{what}{f' on {self.target}' if self.target else ''} answering {self.answer}"
 
 
+class SchemaCondition(Strict):
+    """The schema's revision (``alembic_version``) is no longer ``left``'s head, and there is
+    one: a migration from that version has applied its first revision."""
+
+    left: Literal[tuple(IMAGE_VERSIONS)]  # type: ignore[valid-type]
+
+    def describe(self) -> str:
+        return f"the schema leaving the {self.left} head"
+
+
 class When(Strict):
     task: TaskCondition | None = None
     log: LogCondition | None = None
     probe: ProbeCondition | None = None
+    schema_: SchemaCondition | None = Field(default=None, alias="schema")
     within: Duration = WITHIN  # the condition must hold by then, or the inject fails
 
     @model_validator(mode="after")
     def _one(self) -> When:
-        if sum(c is not None for c in (self.task, self.log, self.probe)) != 1:
-            raise ValueError("name one condition: 'task', 'log' or 'probe'")
+        if sum(c is not None for c in self.conditions()) != 1:
+            raise ValueError("name one condition: 'task', 'log', 'probe' or 'schema'")
         return self
 
-    def condition(self) -> TaskCondition | LogCondition | ProbeCondition:
-        return self.task or self.log or self.probe  # type: ignore[return-value]
+    def conditions(self) -> tuple:
+        return (self.task, self.log, self.probe, self.schema_)
+
+    def condition(self) -> TaskCondition | LogCondition | ProbeCondition | SchemaCondition:
+        return next(c for c in self.conditions() if c is not None)
 
     def describe(self) -> str:
         return f"; injected when {self.condition().describe()} (within {self.within:g}s)"

@@ -286,8 +286,9 @@ def probe(ctx: Ctx, node: str) -> Probe:
             interval=0.5,
         )
     if role == "scheduler" and ctx.topology.line == 2:
-        # not its /health while it starts: a 2.11.2 scheduler whose first loop met the first
-        # health answer died once (docs/findings.md, "Airflow 2's scheduler at its start")
+        # an Airflow 2 scheduler runs no health server here (its forked server can take the
+        # scheduler's own database replies: docs/findings.md, "Airflow 2's scheduler at its
+        # start"); its liveness is the job table's heartbeat
         return Probe(
             "SchedulerJob heartbeat in the job table (as airflow jobs check reads it)",
             lambda: _job_alive(ctx, node),

@@ -75,14 +75,15 @@ def retire(proc: Any, step: Step) -> None:
         proc.cluster.remove_node(step.node)
 
 
-def switch_line(proc: Any) -> None:
-    """Make the cluster an Airflow ``proc.version`` one when its first role of the new major
-    version starts: from then on its topology (the API's nodes and client, every new node's
-    configuration and image) is the new version's. A no-op within one major version."""
-    topology = proc.cluster.topology
-    if major(proc.version) != topology.line:
-        proc.cluster.topology = dataclasses.replace(topology, airflow_version=proc.version)
-        proc.cluster.history.append("topology", airflow_version=proc.version)
+def switch_line(proc: Any, version: str | None = None) -> None:
+    """Make the cluster an Airflow ``version`` one (default ``proc.version``) when its first
+    role of that major version starts (or, after a failed migration, when the old version's
+    backup is restored): from then on its topology (the API's nodes and client, every new
+    node's configuration and image) is that version's. A no-op within one major version."""
+    topology, version = proc.cluster.topology, version or proc.version
+    if major(version) != topology.line:
+        proc.cluster.topology = dataclasses.replace(topology, airflow_version=version)
+        proc.cluster.history.append("topology", airflow_version=version)
 
 
 def count_rows(cluster: Any) -> dict[str, int]:

@@ -25,13 +25,16 @@ def summary(events: list[Event]) -> dict[str, Any]:
 
 
 def upgrades(events: list[Event]) -> list[dict[str, Any]]:
-    """Each upgrade step: from -> to, the plan's kind, its seconds, the API's longest gap."""
+    """Each upgrade step: from -> to, the plan's kind, its seconds, the API's longest gap, and
+    its downtime window and migration (None for a live roll)."""
     plans = [e for e in events if e["kind"] == "upgrade_plan"]
+    windows = [e for e in events if e["kind"] == "upgrade_window"]
     out = []
     for start, end in step_windows(events, "upgrade"):
         if end is None:
             continue  # under way: nothing measured yet
         plan = next((p["plan"] for p in plans if start["mono"] <= p["mono"] <= end["mono"]), {})
+        window = next((w for w in windows if start["mono"] <= w["mono"] <= end["mono"]), {})
         out.append(
             {
                 "from": plan.get("from_version"),
@@ -39,6 +42,8 @@ def upgrades(events: list[Event]) -> list[dict[str, Any]]:
                 "kind": plan.get("kind"),
                 "seconds": round(end["mono"] - start["mono"], 3),
                 "api_longest_gap_s": api_longest_gap(events, start["mono"], end["mono"]),
+                "downtime_s": window.get("downtime_s"),  # first node down to every role back
+                "migration_s": window.get("migration_s"),
                 "ok": not end.get("error"),
             }
         )

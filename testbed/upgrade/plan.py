@@ -124,6 +124,9 @@ def make_plan(
         by_role["webserver"] = [n for n in nodes if role(n) == "webserver"]
         steps = major.steps(from_version, to_version, from_head, to_head, by_role)
         return plan.of("major", major.summary(to_version, migrations), major.REASONS, steps)
+    if major.is_major_back(from_version, to_version):  # back to 2.x: the backup
+        steps = major.back_steps(from_version, to_version, to_head, by_role)
+        return plan.of("rollback", major.back_summary(to_version), major.BACK_REASONS, steps)
     if from_head == to_head:
         return _live(plan, direction, by_role, local)
     if direction == "upgrade":
@@ -221,10 +224,13 @@ def plan_between(
 ) -> tuple[Plan, SchemaInfo, SchemaInfo]:
     """Read both versions' schemas with ``read`` (e.g. :func:`~testbed.upgrade.versions.
     schema_info`) and make the plan; raises UnknownVersion for a version with no lock file."""
-    if why := major.refusal(from_version, to_version):
+    if why := major.refusal(from_version, to_version, rollback):
         raise UnknownVersion(why)
+    crossing = major.is_major(from_version, to_version) or major.is_major_back(
+        from_version, to_version
+    )
     for version in (from_version, to_version):
-        if not major.is_major(from_version, to_version) or version == to_version:
+        if not crossing or version_key(version)[0] != 2:
             check_buildable(version)  # Airflow 2: its image when built, else its wheel
     a, b = read(from_version), read(to_version)
     newer = b if version_key(to_version) >= version_key(from_version) else a

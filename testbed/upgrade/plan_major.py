@@ -37,14 +37,19 @@ def is_major(from_version: str, to_version: str) -> bool:
     return version_key(from_version)[0] == 2 and version_key(to_version)[0] == 3
 
 
-def refusal(from_version: str, to_version: str) -> str | None:
-    """Why the plan cannot be made, or None: the guide's floor, and no way back to 2.x except
-    by the backup (a downgrade plan 3 -> 2 is not drilled)."""
-    if version_key(to_version)[0] == 2 and version_key(from_version)[0] == 3:
+def is_major_back(from_version: str, to_version: str) -> bool:
+    """Airflow 3.x back to 2.x."""
+    return version_key(from_version)[0] == 3 and version_key(to_version)[0] == 2
+
+
+def refusal(from_version: str, to_version: str, rollback: str = "restore") -> str | None:
+    """Why the plan cannot be made, or None: the guide's floor, and no way back to 2.x but
+    the backup (``airflow db downgrade`` across 3.0 is not planned)."""
+    if is_major_back(from_version, to_version) and rollback != "restore":
         return (
             f"{from_version} -> {to_version}: the way back to Airflow 2 is the backup taken "
             "before the upgrade (`airflow db downgrade` below 3.0 needs the FAB provider and "
-            "reverts the schema, not the rows)"
+            "reverts the schema, not the rows): use `rollback: restore`"
         )
     if is_major(from_version, to_version) and version_key(from_version)[:2] < OLDEST_2:
         return (
@@ -104,6 +109,52 @@ def steps(
     ]
 
 
+BACK_REASONS = (
+    "back to Airflow 2: 2.x code refuses a 3.x schema, and `airflow db downgrade` below 3.0 "
+    "needs the FAB provider and reverts the schema, not the rows",
+    "the backup taken before the upgrade is the way back: everything written on 3.x is lost "
+    "(its own backup is taken first, under another name)",
+    "2.x runs the webserver in the api-servers' place",
+)
+
+
+def back_summary(to_version: str) -> str:
+    return (
+        f"NO live downgrade: back to Airflow 2 ({to_version}) by the backup taken before the "
+        "upgrade"
+    )
+
+
+def back_steps(
+    from_version: str, to_version: str, to_head: str, by_role: Mapping[str, Sequence[str]]
+) -> list[Step]:
+    """Airflow 3.x back to 2.x on a Celery deployment whose nodes are ``by_role``: every 3.x
+    role stopped, the 3.x database kept under another name, the pre-upgrade backup restored,
+    and the 2.x roles started, a webserver for each api-server."""
+    apis = list(by_role.get("api-server") or ["api-server"])
+    workers = list(by_role.get("celery-worker") or [])
+    core = [n for r in CORE_ROLES for n in (by_role.get(r) or [r])]
+    webservers = ["webserver", *(f"webserver-{i}" for i in range(2, len(apis) + 1))]
+    retire = [Step("start", "retire", n, "removed: Airflow 2 has no api-server") for n in apis]
+    starts = [
+        *(Step("start", "start", n, f"`airflow webserver` on {to_version}") for n in webservers),
+        *(Step("start", "start", n, f"start on {to_version}") for n in (*core, *workers)),
+    ]
+    waits = [Step("start", "wait_ready", n, "wait until ready") for n in (*webservers, *core,
+                                                                          *workers)]  # fmt: skip
+    return [
+        *_stop(workers, apis, core),
+        Step("backup", "pg_dump", "postgres", f"back up the {from_version} database (kept)"),
+        Step("restore", "pg_restore", "postgres",
+             f"restore the backup taken before the upgrade (schema {to_head})"),  # fmt: skip
+        *retire,
+        *starts,
+        *waits,
+        Step("verify", "history", None,
+             f"the runs finished before the upgrade read the same through the {to_version} API"),
+    ]  # fmt: skip
+
+
 def _nodes(by_role: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     out = {r: list(by_role.get(r) or [r]) for r in ("webserver", *CORE_ROLES)}
     out["celery-worker"] = list(by_role.get("celery-worker") or [])
@@ -142,7 +193,7 @@ def _stop(workers: Sequence[str], webservers: Sequence[str], core: Sequence[str]
             Step("drain", "wait_idle", w, "wait until it runs no task, then it exits"),
         )
     ]
-    stops = [Step("stop", "stop", n, "stop (the 2.x role)") for n in (*webservers, *core)]
+    stops = [Step("stop", "stop", n, "stop") for n in (*webservers, *core)]
     return drain + stops
 
 

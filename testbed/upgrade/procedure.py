@@ -71,6 +71,7 @@ class Procedure:
     killed: list[dict] = field(default_factory=list)  # the task instances live at a kill
     failed: Step | None = None  # the step whose action failed, if one did
     rows_before: dict[str, int] = field(default_factory=dict)  # a 2 -> 3 backup's row counts
+    down_since: float | None = None  # when the downtime window opened (its first stop or drain)
 
     def run(self, plan: Plan) -> None:
         self.plan = plan
@@ -82,14 +83,29 @@ class Procedure:
                 if self.cancelled.is_set():
                     raise UpgradeFailed(f"cancelled before {step.action} {step.node or ''}")
                 self._open_window(windows, step)
+                if step.phase in ("drain", "stop") and self.down_since is None and not plan.live:
+                    self.down_since = time.monotonic()
                 self._one(i, step)
                 if step.action in READY_ACTIONS and step.node in windows:
                     windows.pop(step.node).close()
+            self.record_window("done")
         finally:
             for window in windows.values():
                 window.close()
             if self.paused:  # a drain that never reached its unpause leaves no DAG paused
                 self._unpause_left()
+
+    def record_window(self, outcome: str) -> None:
+        """The downtime window (from the first node taken down to now: every role back) and
+        the migration's time, as an ``upgrade_window`` event; a live roll has none."""
+        if self.down_since is None:
+            return
+        migrated = [t for k, t in self.timings.items() if ":db_" in k]
+        self.cluster.history.append(
+            "upgrade_window", outcome=outcome,
+            downtime_s=round(time.monotonic() - self.down_since, 3),
+            migration_s=migrated[-1] if migrated else None,
+        )  # fmt: skip
 
     def _unpause_left(self) -> None:
         """Unpause what a failed drain paused; a failure here is recorded, never raised (the

@@ -18,6 +18,8 @@ from testbed.core import bounded
 from testbed.core.errors import TestbedError, UpgradeFailed
 from testbed.upgrade import procedure
 from testbed.upgrade.plan import BACKUP_NAME, Local, Rollback, plan_between
+from testbed.upgrade.plan_major import is_major_back as major_back
+from testbed.upgrade.recover import recover
 from testbed.upgrade.versions import schema_info
 from testbed.workload import Workload
 
@@ -33,13 +35,16 @@ class UpgradeStepFailed(TestbedError):
 def _refused(proc: procedure.Procedure, plan, check: str) -> None:
     """Carry out a plan the drill expects ``check`` (one of its steps' actions) to refuse: the
     refusal is recorded and the step holds; the upgrade going through, or failing at another
-    step, fails it."""
+    step, fails it. A migration that failed (``db_migrate``) is recovered from: the backup
+    restored and the old version started again (:mod:`testbed.upgrade.recover`)."""
     try:
         proc.run(plan)
     except UpgradeFailed as exc:
         if proc.failed is None or proc.failed.action != check:
             raise
         proc.cluster.history.append("upgrade_refused", action=check, error=str(exc)[:500])
+        if check == "db_migrate":  # half-migrated: the backup is the way back
+            recover(proc)
         return
     raise UpgradeStepFailed(
         f"the upgrade was expected to be refused by its {check}; it went through"
@@ -111,9 +116,9 @@ class Upgrades:
                     f"{start} -> {to}: no backup from before an upgrade to restore (an "
                     "`upgrade` step across a schema change takes one); use `rollback: downgrade`"
                 )
-            if plan.kind == "major" and local:
+            if (plan.kind == "major" or major_back(start, to)) and local:
                 raise UpgradeStepFailed(
-                    f"{start} -> {to}: an Airflow 2 -> 3 upgrade of a LocalExecutor cluster is "
+                    f"{start} -> {to}: crossing Airflow 2 and 3 on a LocalExecutor cluster is "
                     "not built yet (the Celery one is)"
                 )
             if plan.kind in ("downtime", "rollback", "major"):
@@ -135,7 +140,8 @@ class Upgrades:
                 else:
                     _refused(proc, plan, refused_by)
             finally:
-                if any(s.action in ("pg_restore", "clear_killed") for s in plan.steps):
+                restored = refused_by == "db_migrate"  # a failed migration's recovery
+                if restored or any(s.action in ("pg_restore", "clear_killed") for s in plan.steps):
                     # a restored database may hold older task states; a cleared task runs again
                     self.unsettle()
 

@@ -151,6 +151,17 @@ def test_every_selected_node_runs_the_version():
     assert not r.ok and "triggerer not read" in r.detail
 
 
+def test_a_node_removed_since_its_reading_is_not_judged():
+    # a 2 -> 3 upgrade retires the webserver: its reading from 2.x is not a node on 2.x now
+    h = [version(1, "webserver", "2.11.2"), version(2, "scheduler", "2.11.2")]
+    h += [ev("container", 3, node="webserver", state="removed"), version(4, "scheduler", "3.3.2")]
+    r = run("versions_in_force", h, version="3.3.2")
+    assert r.ok and r.measurements["running"] == {"scheduler": "3.3.2"}
+    # removed, then created again and read: judged on its new reading
+    h += [version(5, "webserver", "2.11.2")]
+    assert "webserver runs 2.11.2" in run("versions_in_force", h, version="3.3.2").detail
+
+
 def test_versions_need_nodes_and_answers():
     assert not run("versions_in_force", [], version="3.3.2").ok
     h = [version(1, "worker-1", "3.3.2"), version(2, "worker-1", None, error="timeout")]

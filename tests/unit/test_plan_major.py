@@ -54,8 +54,28 @@ def test_a_three_to_three_plan_is_not_a_major_one():
     ],
 )
 def test_what_the_guide_does_not_plan_is_refused(a, b, why):
-    with pytest.raises(UnknownVersion, match=why):
-        plan_between(a, b, lambda v: pytest.fail(f"read {v}"))
+    with pytest.raises(UnknownVersion, match=why):  # back to 2.x: by the backup only
+        plan_between(a, b, lambda v: pytest.fail(f"read {v}"), rollback="downgrade")
+
+
+def test_back_to_airflow_2_restores_the_upgrades_backup_and_starts_a_webserver():
+    infos = {
+        "2.11.2": SchemaInfo("2.11.2", HEAD_2, ("base", HEAD_2), "image"),
+        "3.3.2": SchemaInfo("3.3.2", HEAD_3, ("base", HEAD_2, "r1", HEAD_3), "image"),
+    }
+    nodes = ["api-server", "api-server-2", "scheduler", "dag-processor", "triggerer", "worker-1"]
+    plan, _, _ = plan_between("3.3.2", "2.11.2", infos.__getitem__, nodes=nodes)
+    assert plan.kind == "rollback" and "backup taken before the upgrade" in plan.summary
+    acts = [(s.action, s.node) for s in plan.steps]
+    # the 3.x database is kept under another name before the pre-upgrade one is restored
+    assert acts.index(("pg_dump", "postgres")) < acts.index(("pg_restore", "postgres"))
+    assert acts.index(("wait_idle", "worker-1")) < acts.index(("pg_dump", "postgres"))
+    assert acts.index(("stop", "api-server-2")) < acts.index(("pg_dump", "postgres"))
+    assert ("retire", "api-server") in acts and ("retire", "api-server-2") in acts
+    assert [n for a, n in acts if a == "start"] == [
+        "webserver", "webserver-2", "scheduler", "dag-processor", "triggerer", "worker-1"
+    ]  # fmt: skip
+    assert acts[-1] == ("history", None)
 
 
 def test_the_airflow_2_side_needs_no_image_and_counts_the_migrations_between():

@@ -28,8 +28,13 @@ def test_an_upgrade_its_time_and_the_apis_longest_gap():
         "kind": "live",
         "seconds": 20.0,
         "api_longest_gap_s": 9.0,  # last answer at 11, next at 20
+        "downtime_s": None,  # a live roll has no downtime window
+        "migration_s": None,
         "ok": True,
     }
+    h.insert(-1, ev("upgrade_window", 29, outcome="done", downtime_s=12.5, migration_s=3.2))
+    (up,) = metrics.upgrades(h)
+    assert (up["downtime_s"], up["migration_s"]) == (12.5, 3.2)
     assert metrics.api_longest_gap(h, 0, 5) is None  # never asked in the window
     assert metrics.api_longest_gap([api(1, ok=False)], 0, 5) == 5.0
 

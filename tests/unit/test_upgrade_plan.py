@@ -255,7 +255,7 @@ def test_plan_between_reads_both_and_counts_the_migrations():
     with pytest.raises(V.UnknownVersion, match="buildable: 3.1.7"):
         plan_between("3.1.7", "3.0.6", read)
     with pytest.raises(V.UnknownVersion, match="the way back to Airflow 2 is the backup"):
-        plan_between("3.1.7", "2.10.5", read)
+        plan_between("3.1.7", "2.10.5", read, rollback="downgrade")
 
 
 def test_cli_unknown_version_is_one_line_listing_the_buildable(tmp_path):

@@ -227,7 +227,7 @@ def _drill(when_: dict, **fault) -> dict:
         ({"task": {"run": "nope", "task": "t"}}, {}, "when.task.run: unknown run 'nope'"),
         ({"log": {"node": "nowhere", "line": "x"}}, {}, "when.log.node: unknown node 'nowhere'"),
         ({"task": {"run": "r", "task": "t"}, "log": {"node": "redis", "line": "x"}}, {}, "one"),
-        ({}, {}, "name one condition: 'task', 'log' or 'probe'"),
+        ({}, {}, "name one condition: 'task', 'log', 'probe' or 'schema'"),
         ({"probe": {"probe": "api_health", "answer": "sick"}}, {}, "answer: Input should be"),
         (
             {"probe": {"probe": "scheduler_health", "answer": "healthy", "target": "sched"}},

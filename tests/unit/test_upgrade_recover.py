@@ -1,0 +1,88 @@
+"""A migration that failed midway (``upgrade: {refused_by: db_migrate}``): the fault must have
+left the schema strictly between the two heads, the ``schema`` condition that times the fault
+holds only once the schema left the old head, and the scenario rules say where it applies. No
+Docker: the revisions are a list, the database reads are scripted."""
+
+from __future__ import annotations
+
+import pytest
+
+from testbed.core.errors import ScenarioError, UpgradeFailed
+from testbed.engine import when
+from testbed.scenario.load import from_data
+from testbed.scenario.when import SchemaCondition
+from testbed.upgrade.recover import half_migrated
+
+CHAIN = ["a0", "h2", "r1", "r2", "r3", "h3", "later"]  # h2: 2.x's head, h3: 3.x's
+
+
+@pytest.mark.parametrize(("revision", "applied"), [("r1", 1), ("r2", 2), ("r3", 3)])
+def test_a_schema_between_the_heads_is_half_migrated(revision, applied):
+    assert half_migrated(revision, CHAIN, "h2", "h3") == applied
+
+
+@pytest.mark.parametrize(
+    ("revision", "why"),
+    [
+        ("h2", "the old head: the migration had not begun"),
+        ("h3", "the new head: the migration had finished"),
+        ("later", "off the migration's path"),
+        (None, "off the migration's path"),
+    ],
+)
+def test_a_fault_that_missed_the_window_fails_the_step(revision, why):
+    with pytest.raises(UpgradeFailed, match=why):
+        half_migrated(revision, CHAIN, "h2", "h3")
+
+
+def test_heads_off_the_chain_fail_the_step():
+    with pytest.raises(UpgradeFailed, match="not on the new version's chain"):
+        half_migrated("r1", CHAIN, "h1", "h3")
+
+
+def _schema_left(monkeypatch, reads: list[list[tuple]]):
+    from types import SimpleNamespace
+
+    import testbed.upgrade.versions as versions
+
+    monkeypatch.setattr(versions, "schema_info", lambda v: SimpleNamespace(head="h2"))
+    seq = iter(reads)
+    monkeypatch.setattr(when.postgres, "query", lambda *a, **k: next(seq))
+    return when.SchemaLeft(object(), SchemaCondition(left="2.11.2"))
+
+
+def test_the_schema_condition_holds_once_the_old_head_is_left(monkeypatch):
+    check = _schema_left(monkeypatch, [[("h2",)], [], [("r1",)]])
+    assert check() is None  # still at the old head
+    assert check() is None  # no revision (a restore under way): not "left"
+    assert check() == {"revision": "r1"}
+
+
+def _drill(steps: list[dict], topology: dict | None = None) -> dict:
+    steps = [*steps, {"expect": {"check": "no_task_lost"}}]
+    return {"name": "d", "topology": topology or {"airflow_version": "2.11.2"}, "steps": steps}
+
+
+KILL_MIGRATE = {"fault": {"name": "k", "kind": "kill", "target": "migrate"}}
+
+
+def test_the_upgrades_migrator_is_a_target_only_for_a_schema_condition():
+    timed = {"fault": {**KILL_MIGRATE["fault"], "when": {"schema": {"left": "2.11.2"}}}}
+    up = {"upgrade": {"to": "3.3.2", "refused_by": "db_migrate"}}
+    assert from_data(_drill([timed, up]), "d.yaml").steps[1].refused_by == "db_migrate"
+    with pytest.raises(ScenarioError, match="unknown node 'migrate'"):
+        from_data(_drill([KILL_MIGRATE, up]), "d.yaml")
+
+
+@pytest.mark.parametrize(
+    ("topology", "to", "message"),
+    [
+        ({"airflow_version": "3.3.2"}, "3.2.2", "on the way up; this step goes from 3.3.2"),
+        ({"airflow_version": "3.2.2", "backend": "kubernetes", "executor": "KubernetesExecutor"},
+         "3.3.2", "on Kubernetes"),
+    ],
+)  # fmt: skip
+def test_a_migration_failure_is_expected_only_where_it_is_recovered_from(topology, to, message):
+    up = {"upgrade": {"to": to, "refused_by": "db_migrate"}}
+    with pytest.raises(ScenarioError, match=message):
+        from_data(_drill([up], topology), "d.yaml")
