@@ -50,6 +50,7 @@ BACKEND_LIMITS: dict[str, BackendLimits] = {
         steps_not_built=frozenset(
             {"add_node", "remove_node", "migrate", "backup", "restore", "wait_node"}
             | {"push_dags"}  # no git server (dag_sync: copy only)
+            | {"seed_history"}  # Airflow 2's rows; Airflow 2 runs on Docker only
         ),
         steps_in_part=(("upgrade", "every Deployment, to a newer Airflow 3"),),
     ),

@@ -22,10 +22,14 @@ from testbed.services import airflow, minio, toxiproxy
 
 def urls(cluster: Any) -> dict[str, str]:
     """Where the host reaches the cluster's services (host ports looked up now)."""
-    health = {"scheduler_health": airflow.scheduler_health_url(cluster)}
+    health = (  # Airflow 2: no health server
+        {"scheduler_health": airflow.scheduler_health_url(cluster)}
+        if cluster.topology.line != 2
+        else {}
+    )
     return {
         "api": airflow.api_url(cluster),
-        **(health if cluster.topology.line != 2 else {}),  # Airflow 2: no health server
+        **health,
         "minio": minio.url(cluster),
         "toxiproxy": toxiproxy.api(cluster),
         "postgres": f"postgresql://airflow@127.0.0.1:{cluster.host_port('postgres', 5432)}",

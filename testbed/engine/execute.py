@@ -213,8 +213,17 @@ HANDLERS: dict[str, Callable[[Runner, Any], None]] = {
     "remove_node": lambda r, s: r.remove_node(s.node),
     "sleep": lambda r, s: r.sleep(s.seconds),
     "upgrade": lambda r, s: r.upgrade(
-        s.to, s.nodes, s.strategy, s.drain_timeout, s.bound(), s.rollback, s.local, s.refused_by
-    ),
+        s.to,
+        s.nodes,
+        s.strategy,
+        s.drain_timeout,
+        s.bound(),
+        s.rollback,
+        s.local,
+        s.refused_by,
+        s.db_clean,
+    ),  # fmt: skip
+    "seed_history": lambda r, s: r.seed_history(s.dag, s.runs, s.tasks, s.age),
     "migrate": lambda r, s: r.migrate(s.name, s.to, s.wait, s.bound()),
     "wait_node": lambda r, s: r.wait_node(s.node, s.state, s.timeout),
     "backup": lambda r, s: r.backup(s.name),

@@ -116,7 +116,13 @@ class Gatherer:
         probe, target = getattr(params, "probe", None), getattr(params, "target", None)
         if probe == "jobs_check":  # an exec: only when asked for
             self.autodiag.saw(observe.jobs_check(self.cluster, target or "scheduler"))
-        elif probe == "scheduler_health" and target not in (None, "scheduler"):
+        elif (
+            probe == "scheduler_health"
+            and target not in (None, "scheduler")
+            and (
+                self.cluster.topology.line != 2  # an Airflow 2 scheduler: no health server
+            )
+        ):
             observe.scheduler_health(self.cluster, target)  # e.g. a replacement scheduler-2
         if "scheduler_job" in spec.needs:
             observe.scheduler_jobs(self.cluster)

@@ -276,5 +276,6 @@ class Runner:
     wait_node = _verb("upgrades", Upgrades.wait_node)
     backup = _verb("upgrades", Upgrades.backup)
     restore = _verb("upgrades", Upgrades.restore)
+    seed_history = _verb("upgrades", Upgrades.seed_history)
     workload = _verb("upgrades", Upgrades.workload)
     stop_workload = _verb("upgrades", Upgrades.stop_workload)

@@ -35,6 +35,7 @@ DEFAULT_BOUNDS = {
     "migrate": 300.0,
     "backup": 120.0,
     "restore": 120.0,
+    "seed_history": 600.0,
     "remove_node": 60.0,
     "push_dags": 60.0,
 }

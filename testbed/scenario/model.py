@@ -57,7 +57,14 @@ from testbed.scenario.steps_fault import (
     Fault,
     FaultKind,
 )
-from testbed.scenario.steps_upgrade import Backup, Migrate, Restore, Upgrade, WaitNode
+from testbed.scenario.steps_upgrade import (
+    Backup,
+    Migrate,
+    Restore,
+    SeedHistory,
+    Upgrade,
+    WaitNode,
+)
 from testbed.scenario.topology_spec import TopologySpec
 from testbed.upgrade.versions import version_key
 
@@ -93,6 +100,7 @@ __all__ = [
     "Strict",
     "TopologySpec",
     "Trigger",
+    "SeedHistory",
     "Upgrade",
     "Version",
     "Wait",

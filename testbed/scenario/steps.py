@@ -19,7 +19,14 @@ from testbed.core.values import Duration
 from testbed.scenario.base import NAME, Bounded, StepKind, Version
 from testbed.scenario.steps_chaos import Chaos
 from testbed.scenario.steps_fault import Fault, FaultByKind
-from testbed.scenario.steps_upgrade import Backup, Migrate, Restore, Upgrade, WaitNode
+from testbed.scenario.steps_upgrade import (
+    Backup,
+    Migrate,
+    Restore,
+    SeedHistory,
+    Upgrade,
+    WaitNode,
+)
 
 TI_STATES = ("queued", "running", "deferred", "success", "failed", "up_for_retry", "scheduled")
 EXPECT_SLACK = 15.0  # one last round of on-demand probes after an expectation's window
@@ -226,6 +233,7 @@ Step = Annotated[
     | WaitNode
     | Backup
     | Restore
+    | SeedHistory
     | Workload
     | StopWorkload
     | RemoveNode
@@ -246,6 +254,7 @@ ACTIONS = (
     "wait_node",
     "backup",
     "restore",
+    "seed_history",
     "workload",
     "stop_workload",
     "remove_node",
@@ -267,6 +276,7 @@ ACTION_MODELS: dict[str, type[BaseModel]] = {
     "wait_node": WaitNode,
     "backup": Backup,
     "restore": Restore,
+    "seed_history": SeedHistory,
     "workload": Workload,
     "stop_workload": StopWorkload,
     "remove_node": RemoveNode,

@@ -43,6 +43,9 @@ class Upgrade(Bounded):
     # fault on the migrator: then the backup is restored and the old version started again,
     # testbed.upgrade.recover); the step fails if the upgrade goes through, or fails elsewhere
     refused_by: Literal["preflight", "db_migrate"] | None = None
+    # Airflow 2 -> 3: the guide's optional `airflow db clean` before the backup, of the rows
+    # older than this (the runs' start dates): none when left out
+    db_clean: Duration | None = None
 
     def describe(self) -> str:
         nodes = ", ".join(self.nodes) if self.nodes else "every Airflow node"
@@ -56,6 +59,8 @@ class Upgrade(Bounded):
         how = "rolling only" if self.strategy == "rolling" else "as the guide says"
         how += "" if self.rollback == "restore" else "; a rollback by `airflow db downgrade`"
         how += LOCAL_HOW.get(self.local or "", "")
+        if self.db_clean is not None:
+            how += f"; `airflow db clean` of rows older than {self.db_clean:g}s"
         return f"upgrade {nodes} to Airflow {self.to} ({how}; see `testbed upgrade-plan`)"
 
 
@@ -84,6 +89,24 @@ class WaitNode(StepKind):
 
     def describe(self) -> str:
         return f"wait until node {self.node} is {self.state} (at most {self.timeout:g}s)"
+
+
+class SeedHistory(Bounded):
+    """A long-lived Airflow 2 deployment's history, written into its database: ``runs``
+    finished runs of ``dag``, one an hour going back from ``age`` ago, each with ``tasks``
+    task instances and an XCom for each (:mod:`testbed.upgrade.history_seed`)."""
+
+    action: Literal["seed_history"] = "seed_history"
+    dag: str
+    runs: int = Field(ge=1, le=500_000)
+    tasks: int = Field(4, ge=1, le=50)
+    age: Duration = 0.0  # how old the newest seeded run is
+
+    def describe(self) -> str:
+        return (
+            f"seed {self.runs} finished runs of {self.dag} ({self.tasks} task instance(s) and "
+            f"XComs each, one run an hour), the newest {self.age:g}s old"
+        )
 
 
 class Backup(Bounded):

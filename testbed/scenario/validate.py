@@ -67,6 +67,7 @@ class _State:
         self.sidecars = {n for n in self.nodes if n.endswith(SIDECAR_SUFFIX)}
         self.not_airflow = {*INFRA, *KERBEROS_INFRA, PG_KRB, GIT_SERVER}
         self.version = self.topology.airflow_version  # after the last whole upgrade
+        self.upgraded_from: str | None = None  # the 2.x a 2 -> 3 step's backup holds
 
 
 def cross_check(s: Scenario, dags: set[str]) -> list[tuple[str, str]]:
@@ -199,6 +200,15 @@ def _fault(step: Fault, st: _State, dags: set[str]) -> list[tuple[str, str]]:
     return out
 
 
+def _no_health_server(probe: str | None, st: _State) -> list[tuple[str, str]]:
+    """An Airflow 2 scheduler runs no health server here: its liveness is the job table."""
+    if probe != "scheduler_health" or not st.version.startswith("2."):
+        return []
+    return [("probe", f"an Airflow {st.version} scheduler runs no health server here (it can "
+             "take the scheduler's own database replies: docs/findings.md); use `probe: "
+             "jobs_check` (its job heartbeat) or `api_health`")]  # fmt: skip
+
+
 def _when(step: Fault, st: _State) -> list[tuple[str, str]]:
     """A condition names a run triggered before it, or a node there at this step."""
     when = step.when
@@ -208,6 +218,14 @@ def _when(step: Fault, st: _State) -> list[tuple[str, str]]:
         return [("when.task.run", _unknown("run", when.task.run, st.runs))]
     if when.log and when.log.node not in st.nodes:
         return [("when.log.node", _unknown("node", when.log.node, st.nodes))]
+    if when.probe and (refused := _no_health_server(when.probe.probe, st)):
+        return [("when.probe.probe", refused[0][1])]
+    if when.schema_ and when.schema_.left != st.version:
+        return [("when.schema.left", f"the cluster runs {st.version} at this step: a "
+                 f"migration leaves {st.version}'s head, not {when.schema_.left}'s")]  # fmt: skip
+    if when.schema_ and step.target == "migrate" and step.kind not in MIGRATOR_FAULTS:
+        return [("kind", f"the migrator takes {', '.join(MIGRATOR_FAULTS)} faults (it is a "
+                 "one-shot node: nothing restarts or re-creates it)")]  # fmt: skip
     target = when.probe.target if when.probe else None
     if target is not None and target not in st.nodes:
         return [("when.probe.target", _unknown("node", target, st.nodes))]
@@ -396,6 +414,8 @@ def _expect(step: Expect, st: _State, dags: set[str]) -> list[tuple[str, str]]:
             )
         )
     out += k8s_rules.deployment_as_host(step.check, p, st.topology.pods)
+    out += _no_health_server(p.get("probe", "scheduler_health" * (step.check == "probe_answered")),
+                             st)  # fmt: skip
     nodes = ("node",) if step.check in ("process_running", *POD_READERS) else ()
     for field in ("by", "target", *nodes):
         pods = set(st.topology.pods) if step.check in POD_READERS and field == "node" else set()
@@ -405,6 +425,7 @@ def _expect(step: Expect, st: _State, dags: set[str]) -> list[tuple[str, str]]:
     return out
 
 
+MIGRATOR_FAULTS = ("kill", "stop", "hang")  # what a one-shot migrator can take as a node
 # The checks whose ``node`` may be a role's pod on Kubernetes: what it wrote, where it was stuck.
 POD_READERS = ("logged", "stack_shows")
 # What each step kind is checked against across steps (by ``action``); each reads and updates
@@ -421,6 +442,7 @@ VALIDATORS: dict[str, Callable[[Any, _State, set[str]], list[tuple[str, str]]]] 
     "wait_node": _wait_node,
     "backup": _backup,
     "restore": _restore,
+    "seed_history": upgrade_rules.seed_history,
     "workload": _workload,
     "remove_node": _remove_node,
     "stop_workload": _stop_workload,

@@ -15,7 +15,7 @@ from typing import Any
 
 from testbed.images.catalog import major
 from testbed.scenario import validate_k8s as k8s_rules
-from testbed.scenario.steps_upgrade import Upgrade
+from testbed.scenario.steps_upgrade import SeedHistory, Upgrade
 from testbed.topology import INFRA
 from testbed.upgrade.versions import version_key
 
@@ -34,16 +34,42 @@ def major_errors(step: Upgrade, st: Any) -> list[tuple[str, str]]:
                  "the old version started) on the Docker backend, on the way up; this step "
                  f"goes from {st.version} to {step.to}"
                  f"{' on Kubernetes' if st.topology.pods else ''}")]  # fmt: skip
-    if crossing and (step.nodes or step.strategy == "rolling"):
+    if step.db_clean is not None and not crossing:
+        return [("db_clean", "`airflow db clean` before the migration is a step of an Airflow "
+                 f"2 -> 3 upgrade; this step goes from {st.version} to {step.to}")]  # fmt: skip
+    back = major(st.version) == 3 and major(step.to) == 2
+    if (crossing or back or step.refused_by == "db_migrate") and (
+        step.nodes or step.strategy == "rolling"
+    ):
         field = "nodes" if step.nodes else "strategy"
         return [(field, f"{st.version} -> {step.to} is never live and takes every node "
                  "(`testbed upgrade-plan` prints it): leave nodes and strategy out")]  # fmt: skip
+    if (crossing or back or step.refused_by == "db_migrate") and st.topology.local:
+        return [("refused_by" if step.refused_by else "to", "crossing Airflow 2 and 3, or a "
+                 "failed migration's recovery, is built for the CeleryExecutor, not the "
+                 "LocalExecutor")]  # fmt: skip
+    return _back_errors(step, st) if back else []
+
+
+def _back_errors(step: Upgrade, st: Any) -> list[tuple[str, str]]:
+    """Back to Airflow 2: the backup an earlier 2 -> 3 step of this scenario took, restored."""
+    if step.rollback != "restore":
+        return [("rollback", "back to Airflow 2 is by the backup taken before the upgrade "
+                 "(`airflow db downgrade` below 3.0 reverts the schema, not the rows): "
+                 "`rollback: restore`")]  # fmt: skip
+    if st.upgraded_from != step.to:
+        return [("to", f"back to {step.to} restores the backup a {step.to} -> 3 upgrade step "
+                 "takes; no earlier step of this scenario made one")]  # fmt: skip
     return []
 
 
 def to_version(st: Any, version: str) -> None:
     """The cluster after a whole upgrade to ``version``; from Airflow 2 to 3 each webserver
     gives way to an api-server (``webserver-2`` to ``api-server-2``), and back from 3 to 2."""
+    if major(st.version) == 2 and major(version) == 3:
+        st.upgraded_from = st.version  # the backup a way back to it restores
+    elif major(st.version) == 3 and major(version) == 3 and version != st.version:
+        st.upgraded_from = None  # a later upgrade's backup took that name
     if major(st.version) != major(version):
         pair = ("webserver", "api-server")
         old, new = pair if major(version) == 3 else pair[::-1]
@@ -79,4 +105,14 @@ def check(step: Upgrade, st: Any, dags: set[str]) -> list[tuple[str, str]]:
         return refused
     if step.nodes is None and step.refused_by is None:
         to_version(st, step.to)
+    return []
+
+
+def seed_history(step: SeedHistory, st: Any, dags: set[str]) -> list[tuple[str, str]]:
+    """A seeded history is Airflow 2's rows, in a Docker cluster's database, of a known DAG."""
+    if major(st.version) != 2 or st.topology.pods:
+        where = f"Airflow {st.version}" + " on Kubernetes" * bool(st.topology.pods)
+        return [("action", f"seed_history writes Airflow 2's rows (Docker); here: {where}")]
+    if step.dag not in dags:
+        return [("dag", f"unknown DAG {step.dag!r}; DAGs: {', '.join(sorted(dags))}")]
     return []

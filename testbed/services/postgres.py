@@ -86,6 +86,23 @@ def query(
     return bounded.call(run, timeout + 1, what, key=key, abort=lambda: _shutdown(held))
 
 
+def transaction(
+    ctx: Ctx, statements: list[tuple[str, str]], params: dict, *, timeout: float = 60
+) -> dict[str, int]:
+    """Named statements in one transaction, each with ``params``, under the same hard deadline
+    as :func:`query`; return each one's row count."""
+    held: dict[str, psycopg.Connection] = {}
+
+    def run() -> dict[str, int]:
+        with connect(ctx, timeout) as conn:
+            held["conn"] = conn
+            with conn.transaction():
+                return {name: conn.execute(sql, params).rowcount for name, sql in statements}
+
+    what = f"postgres: {', '.join(name for name, _ in statements)}"
+    return bounded.call(run, timeout + 1, what, abort=lambda: _shutdown(held))
+
+
 def _shutdown(held: dict) -> None:
     """Shut the connection's socket down from another thread: its blocked read returns."""
     conn = held.get("conn")

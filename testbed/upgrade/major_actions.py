@@ -11,6 +11,8 @@ loosely: it imports this module).
 from __future__ import annotations
 
 import dataclasses
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,12 @@ from testbed.upgrade.step import Step
 HISTORY_TABLES = ("dag_run", "task_instance", "xcom", "connection", "variable")
 RUNS_READ_BACK = 5  # the latest runs read through the new API after the upgrade
 RESERIALIZE_TIMEOUT = 180
+CLEAN_TIMEOUT = 600
+# runs older than the cutoff, but the latest scheduled run of each DAG (db clean keeps it)
+OLD_RUNS_LEFT = """
+select count(*) from dag_run where start_date < %s and id not in (
+  select max(id) from dag_run where not coalesce(external_trigger, false) group by dag_id)
+"""
 
 
 def preflight(proc: Any, step: Step) -> None:
@@ -64,9 +72,42 @@ def reserialize(proc: Any, step: Step) -> None:
 
 
 def db_clean(proc: Any, step: Step) -> None:
-    """The guide's optional clean-up of old rows: not asked by the step, so recorded as
-    skipped (the history check then counts every row the 2.x cluster made)."""
-    proc.cluster.history.append("upgrade_skipped", action="db_clean", reason="optional, not asked")
+    """The guide's optional clean-up of old rows, when the step asks (``db_clean``: an age):
+    ``airflow db clean`` on the running 2.x node, without archive tables, of the rows older
+    than that; the rows each history table lost are recorded. A run older than the cutoff left
+    behind (but the latest scheduled one of each DAG, which ``db clean`` keeps) fails the
+    step. Not asked: recorded as skipped (the history check then counts every row)."""
+    cluster = proc.cluster
+    if proc.clean_before is None:
+        cluster.history.append("upgrade_skipped", action="db_clean", reason="optional, not asked")
+        return
+    cutoff = datetime.now(UTC) - timedelta(seconds=proc.clean_before)
+    newer = _runs_since(cluster, cutoff)
+    before, t0 = count_rows(cluster), time.monotonic()
+    cmd = ["airflow", "db", "clean", "--clean-before-timestamp", cutoff.isoformat(), "--yes",
+           "--skip-archive"]  # fmt: skip
+    r = runtime.exec_run(cluster.container(step.node), cmd, timeout=CLEAN_TIMEOUT, node=step.node)
+    took = round(time.monotonic() - t0, 3)
+    after = count_rows(cluster)
+    cluster.history.append(
+        "db_clean", cutoff=cutoff.isoformat(), exit_code=r.exit_code, seconds=took,
+        deleted={t: before[t] - after.get(t, 0) for t in before}, rows=after,
+    )  # fmt: skip
+    if r.exit_code != 0:
+        tail = " | ".join(r.output.strip().splitlines()[-3:])[-300:]
+        raise UpgradeFailed(f"`airflow db clean` on {step.node} exited {r.exit_code}: {tail}")
+    (left,) = postgres.query(cluster, OLD_RUNS_LEFT, (cutoff,), timeout=30)[0]
+    if left:
+        raise UpgradeFailed(f"`airflow db clean` left {left} run(s) older than {cutoff:%Y-%m-%d}")
+    if (kept := _runs_since(cluster, cutoff)) != newer:
+        raise UpgradeFailed(
+            f"`airflow db clean` took runs newer than its cutoff: {newer} -> {kept}"
+        )
+
+
+def _runs_since(cluster: Any, cutoff: datetime) -> int:
+    sql = "select count(*) from dag_run where start_date >= %s"
+    return int(postgres.query(cluster, sql, (cutoff,), timeout=30)[0][0])
 
 
 def retire(proc: Any, step: Step) -> None:
@@ -97,6 +138,16 @@ def record_before(proc: Any) -> None:
     :func:`history` and recorded."""
     proc.rows_before = count_rows(proc.cluster)
     proc.cluster.history.append("history_rows", phase="before", rows=proc.rows_before)
+
+
+def rows_of_backup(proc: Any) -> None:
+    """After a restore back to Airflow 2: the row counts its 2 -> 3 upgrade recorded at the
+    backup now restored, which the history check must find again (none known: no count)."""
+    if major(proc.version) != 2:
+        return
+    counted = [e for e in proc.cluster.history.snapshot()
+               if e["kind"] == "history_rows" and e.get("phase") == "before"]  # fmt: skip
+    proc.rows_before = dict(counted[-1]["rows"]) if counted else {}
 
 
 def history(proc: Any, step: Step) -> None:

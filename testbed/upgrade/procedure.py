@@ -47,6 +47,8 @@ ROLL_ACTIONS = frozenset(
     | {"roll_pod", "scale_down", "start_pod", "wait_pod"}  # a Deployment's, on Kubernetes
 )
 READY_ACTIONS = frozenset({"wait_ready", "wait_healthy", "roll_pod", "wait_pod"})
+DOWN_ACTIONS = frozenset({"term", "stop", "kill"})  # a node taken down: the downtime opens
+DB_ACTIONS = ("db_migrate", "db_downgrade")
 
 
 @dataclass
@@ -71,7 +73,9 @@ class Procedure:
     killed: list[dict] = field(default_factory=list)  # the task instances live at a kill
     failed: Step | None = None  # the step whose action failed, if one did
     rows_before: dict[str, int] = field(default_factory=dict)  # a 2 -> 3 backup's row counts
-    down_since: float | None = None  # when the downtime window opened (its first stop or drain)
+    down_since: float | None = None  # when the downtime window opened (a node taken down)
+    up_at: float | None = None  # when the last node came back (its readiness)
+    clean_before: float | None = None  # 2 -> 3: `airflow db clean` of rows older than this (s)
 
     def run(self, plan: Plan) -> None:
         self.plan = plan
@@ -83,9 +87,11 @@ class Procedure:
                 if self.cancelled.is_set():
                     raise UpgradeFailed(f"cancelled before {step.action} {step.node or ''}")
                 self._open_window(windows, step)
-                if step.phase in ("drain", "stop") and self.down_since is None and not plan.live:
+                if step.action in DOWN_ACTIONS and self.down_since is None and not plan.live:
                     self.down_since = time.monotonic()
                 self._one(i, step)
+                if step.action in READY_ACTIONS:
+                    self.up_at = time.monotonic()
                 if step.action in READY_ACTIONS and step.node in windows:
                     windows.pop(step.node).close()
             self.record_window("done")
@@ -96,14 +102,16 @@ class Procedure:
                 self._unpause_left()
 
     def record_window(self, outcome: str) -> None:
-        """The downtime window (from the first node taken down to now: every role back) and
-        the migration's time, as an ``upgrade_window`` event; a live roll has none."""
+        """The downtime window (from the first node taken down to the last one ready; a
+        recovery's: to now, its nodes ready) and the migration's time, as an
+        ``upgrade_window`` event; a live roll has none."""
         if self.down_since is None:
             return
-        migrated = [t for k, t in self.timings.items() if ":db_" in k]
+        migrated = [t for k, t in self.timings.items() if k.split(":")[1] in DB_ACTIONS]
+        up = self.up_at if outcome == "done" and self.up_at else time.monotonic()
         self.cluster.history.append(
             "upgrade_window", outcome=outcome,
-            downtime_s=round(time.monotonic() - self.down_since, 3),
+            downtime_s=round(up - self.down_since, 3),
             migration_s=migrated[-1] if migrated else None,
         )  # fmt: skip
 
@@ -200,6 +208,7 @@ class Procedure:
 
     def pg_restore(self, step: Step) -> None:
         restore(self.cluster, "upgrade")
+        major_actions.rows_of_backup(self)  # back to 2.x: what the history check expects
 
     def db_migrate(self, step: Step) -> None:
         major_actions.switch_line(self)  # 2 -> 3: the migrator runs with 3.x's configuration
@@ -322,6 +331,19 @@ def has_backup(cluster: Cluster, name: str) -> bool:
     c = cluster.container("postgres")
     r = runtime.exec_run(c, ["test", "-s", f"{BACKUP_DIR}/backup-{name}.dump"], timeout=15)
     return r.exit_code == 0
+
+
+def backup_head(cluster: Cluster, name: str) -> str | None:
+    """The schema revision backup ``name`` holds (its ``alembic_version`` row), read from the
+    dump; None when it has none or cannot be read."""
+    cmd = [f"{PG}/pg_restore", "--data-only", "-t", "alembic_version", "-f", "-",
+           f"{BACKUP_DIR}/backup-{name}.dump"]  # fmt: skip
+    try:
+        out = _pg(cluster, cmd, "pg_restore of alembic_version", timeout=30)
+    except UpgradeFailed:
+        return None
+    rows = out.split("FROM stdin;", 1)[-1].split("\\.", 1)[0].split()
+    return rows[0] if len(rows) == 1 else None
 
 
 def restore(cluster: Cluster, name: str) -> None:

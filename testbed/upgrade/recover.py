@@ -32,6 +32,7 @@ def recover(proc: Any) -> None:
     revision = (uobs.schema(cluster).get("value") or {}).get("revision")
     chain = list(schema_info(plan.to_version).revisions)
     steps = half_migrated(revision, chain, plan.from_head, plan.to_head)
+    cluster.remove_node("migrate")  # a migrator still running must not write after the restore
     restore(cluster, BACKUP_NAME[plan.kind])
     major_actions.switch_line(proc, plan.from_version)
     nodes = airflow_nodes(cluster)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from testbed import runtime
 from testbed.core import bounded
 from testbed.core.errors import TestbedError, UpgradeFailed
-from testbed.upgrade import procedure
+from testbed.upgrade import history_seed, procedure
 from testbed.upgrade.plan import BACKUP_NAME, Local, Rollback, plan_between
 from testbed.upgrade.plan_major import is_major_back as major_back
 from testbed.upgrade.recover import recover
@@ -87,6 +87,7 @@ class Upgrades:
         rollback: Rollback = "restore",
         local: Local | None = None,
         refused_by: str | None = None,
+        db_clean: float | None = None,
     ) -> None:
         if self.cluster.topology.local:  # the LocalExecutor: its scheduler's tasks drained
             local = local or "drain"
@@ -116,6 +117,8 @@ class Upgrades:
                     f"{start} -> {to}: no backup from before an upgrade to restore (an "
                     "`upgrade` step across a schema change takes one); use `rollback: downgrade`"
                 )
+            if restores and major_back(start, to):
+                self._backup_is_from(plan.to_head, start, to)
             if (plan.kind == "major" or major_back(start, to)) and local:
                 raise UpgradeStepFailed(
                     f"{start} -> {to}: crossing Airflow 2 and 3 on a LocalExecutor cluster is "
@@ -129,10 +132,12 @@ class Upgrades:
                 self.cancelled,
                 drain_timeout=drain_timeout,
                 ready_timeout=min(180.0, timeout),
-                migrate_timeout=timeout,
+                # a failed migration's recovery needs time of its own within the step's
+                migrate_timeout=timeout if refused_by != "db_migrate" else timeout / 2,
                 before_signal=self._observe_runs,
                 only=set(nodes) if nodes else None,
                 planned=self._planned,
+                clean_before=db_clean,
             )
             try:
                 if refused_by is None:
@@ -144,6 +149,16 @@ class Upgrades:
                 if restored or any(s.action in ("pg_restore", "clear_killed") for s in plan.steps):
                     # a restored database may hold older task states; a cleared task runs again
                     self.unsettle()
+
+    def _backup_is_from(self, head: str, start: str, to: str) -> None:
+        """Back to Airflow 2 restores the backup the 2 -> 3 upgrade took: it must hold the 2.x
+        schema (a later upgrade within 3.x takes a backup of the same name)."""
+        held = procedure.backup_head(self.cluster, BACKUP_NAME["major"])
+        if held != head:
+            raise UpgradeStepFailed(
+                f"{start} -> {to}: the backup {BACKUP_NAME['major']!r} holds schema {held}, not "
+                f"{to}'s head {head}: only the backup a 2 -> 3 upgrade took brings 2.x back"
+            )
 
     def migrate(self, name: str, to: str, wait: bool = True, timeout: float = 300) -> int:
         with self._step("migrate", name, to=to, wait=wait):
@@ -174,6 +189,11 @@ class Upgrades:
     def backup(self, name: str) -> None:
         with self._step("backup", name):
             procedure.backup(self.cluster, name)
+
+    def seed_history(self, dag: str, runs: int, tasks: int, age: float) -> None:
+        with self._step("seed_history", dag, runs=runs, tasks=tasks, age=age):
+            self.cluster.reusable = False
+            history_seed.seed(self.cluster, dag, runs, tasks, age)
 
     def restore(self, name: str) -> None:
         with self._step("restore", name):

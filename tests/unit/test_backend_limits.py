@@ -28,6 +28,7 @@ STEP = {
     "wait_node": {"wait_node": {"node": "migrate"}},
     "sleep": {"sleep": "1s"},
     "push_dags": {"push_dags": {"files": {"a.py": "a.py"}}},
+    "seed_history": {"seed_history": {"dag": "smoke", "runs": 10}},
 }
 
 

@@ -84,8 +84,15 @@ def test_an_upgrade_handler_passes_strategy_bound_and_rollback():
     runner = Recorder()
     execute._dispatch(runner, step)
     assert runner.calls == [
-        ("upgrade", ("3.3.2", ["scheduler"], "rolling", 180.0, 900.0, "restore", None, None), {})
-    ]
+        ("upgrade", ("3.3.2", ["scheduler"], "rolling", 180.0, 900.0, "restore", None, None, None),
+         {})
+    ]  # fmt: skip
     refused = M.Upgrade(to="3.3.2", refused_by="preflight")
     execute._dispatch(runner, refused)
-    assert runner.calls[-1][1][-1] == "preflight" and "preflight to refuse" in refused.describe()
+    assert runner.calls[-1][1][-2] == "preflight" and "preflight to refuse" in refused.describe()
+    cleaned = M.Upgrade(to="3.3.2", db_clean="2h")
+    execute._dispatch(runner, cleaned)
+    assert runner.calls[-1][1][-1] == 7200.0 and "older than 7200s" in cleaned.describe()
+    seeded = M.SeedHistory(dag="smoke", runs=10)
+    execute._dispatch(runner, seeded)
+    assert runner.calls[-1] == ("seed_history", ("smoke", 10, 4, 0.0), {})

@@ -342,7 +342,7 @@ def test_a_nodes_planned_window_runs_from_its_first_roll_action_to_its_readiness
     monkeypatch.setattr(
         P.Procedure, "_one", lambda self, i, step: P.ACTIONS[step.action](self, step)
     )
-    proc.run(SimpleNamespace(steps=steps))
+    proc.run(SimpleNamespace(steps=steps, live=True))
     assert log == [
         "open scheduler", "stop scheduler",
         "open api-server", "replace api-server", "wait_ready api-server", "close api-server",
@@ -350,5 +350,5 @@ def test_a_nodes_planned_window_runs_from_its_first_roll_action_to_its_readiness
     ]  # fmt: skip
     log.clear()
     with pytest.raises(P.UpgradeFailed):
-        proc.run(SimpleNamespace(steps=[P.Step("roll", "replace", "broken", "")]))
+        proc.run(SimpleNamespace(steps=[P.Step("roll", "replace", "broken", "")], live=True))
     assert log == ["open broken", "replace broken", "close broken"]  # closed on failure too

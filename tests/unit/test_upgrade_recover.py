@@ -5,6 +5,8 @@ Docker: the revisions are a list, the database reads are scripted."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from testbed.core.errors import ScenarioError, UpgradeFailed
@@ -86,3 +88,85 @@ def test_a_migration_failure_is_expected_only_where_it_is_recovered_from(topolog
     up = {"upgrade": {"to": to, "refused_by": "db_migrate"}}
     with pytest.raises(ScenarioError, match=message):
         from_data(_drill([up], topology), "d.yaml")
+
+
+@pytest.mark.parametrize(
+    ("topology", "step", "message"),
+    [
+        ({"airflow_version": "3.3.2"}, {"seed_history": {"dag": "smoke", "runs": 5}},
+         "seed_history writes Airflow 2's rows (Docker); here: Airflow 3.3.2"),
+        ({"airflow_version": "2.11.2"}, {"seed_history": {"dag": "nope", "runs": 5}},
+         "unknown DAG 'nope'"),
+        ({"airflow_version": "2.11.2"}, {"seed_history": {"dag": "smoke", "runs": 0}},
+         "greater than or equal to 1"),
+        ({"airflow_version": "3.2.2"}, {"upgrade": {"to": "3.3.2", "db_clean": "1h"}},
+         "db_clean: `airflow db clean` before the migration is a step of an Airflow 2 -> 3"),
+    ],
+)  # fmt: skip
+def test_a_seeded_history_and_db_clean_belong_to_airflow_2(topology, step, message):
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        from_data(_drill([step], topology), "d.yaml")
+
+
+def test_a_seeded_history_then_a_cleaned_upgrade_validates():
+    steps = [{"seed_history": {"dag": "smoke", "runs": 5, "age": "1h"}},
+             {"upgrade": {"to": "3.3.2", "db_clean": "2160h"}}]  # fmt: skip
+    s = from_data(_drill(steps), "d.yaml")
+    assert (s.steps[0].age, s.steps[1].db_clean) == (3600.0, 2160 * 3600.0)
+
+
+UP_3 = {"upgrade": {"to": "3.3.2"}}
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ([UP_3, {"upgrade": {"to": "3.3.1"}}, {"upgrade": {"to": "2.11.2"}}],
+         "no earlier step of this scenario made one"),  # 3.3.1's backup took the name
+        ([UP_3, {"upgrade": {"to": "2.11.2", "rollback": "downgrade"}}], "`rollback: restore`"),
+        ([UP_3, {"upgrade": {"to": "2.11.2", "nodes": ["scheduler"]}}], "never live"),
+        ([{"fault": {"name": "k", "kind": "kill", "target": "migrate",
+                     "when": {"schema": {"left": "3.3.2"}}}}, UP_3],
+         "a migration leaves 2.11.2's head, not 3.3.2's"),
+        ([{"fault": {"name": "k", "kind": "restart", "target": "migrate",
+                     "when": {"schema": {"left": "2.11.2"}}}}, UP_3],
+         "the migrator takes kill, stop, hang faults"),
+        ([{"expect": {"check": "healthy", "probe": "scheduler_health"}}],
+         "an Airflow 2.11.2 scheduler runs no health server here"),
+        ([{"expect": {"check": "probe_answered", "step": "upgrade"}}],
+         "runs no health server here"),
+    ],
+)  # fmt: skip
+def test_what_airflow_2_cannot_do_is_refused_before_boot(steps, message):
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        from_data(_drill(steps), "d.yaml")
+
+
+def test_back_to_2_needs_the_backup_of_a_2_to_3_step():
+    with pytest.raises(ScenarioError, match="no earlier step of this scenario made one"):
+        from_data(_drill([{"upgrade": {"to": "2.11.2"}}], {"airflow_version": "3.3.2"}), "d.yaml")
+
+
+def test_back_to_2_after_the_upgrade_and_its_nodes():
+    running = {"check": "process_running", "node": "webserver", "cmdline": "x"}
+    steps = [UP_3, {"upgrade": {"to": "2.11.2"}}, {"expect": running}]
+    assert from_data(_drill(steps), "d.yaml").steps[1].to == "2.11.2"
+    steps[-1] = {"expect": {"check": "process_running", "node": "api-server", "cmdline": "x"}}
+    with pytest.raises(ScenarioError, match="unknown node 'api-server'"):
+        from_data(_drill(steps), "d.yaml")
+
+
+def test_the_downtime_window_ends_at_the_last_readiness_and_counts_the_migration_only():
+    from types import SimpleNamespace
+
+    from testbed.upgrade.procedure import Procedure
+
+    events = []
+    history = SimpleNamespace(append=lambda kind, **f: events.append((kind, f)))
+    proc = Procedure(SimpleNamespace(history=history), "3.3.2", None)  # type: ignore[arg-type]
+    proc.record_window("done")  # a live roll: nothing opened
+    proc.down_since, proc.up_at = 100.0, 130.5
+    proc.timings = {"2:db_clean:scheduler": 9.0, "9:db_migrate:migrate": 3.25}
+    proc.record_window("done")
+    assert events == [("upgrade_window", {"outcome": "done", "downtime_s": 30.5,
+                                          "migration_s": 3.25})]  # fmt: skip
