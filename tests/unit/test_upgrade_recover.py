@@ -170,3 +170,63 @@ def test_the_downtime_window_ends_at_the_last_readiness_and_counts_the_migration
     proc.record_window("done")
     assert events == [("upgrade_window", {"outcome": "done", "downtime_s": 30.5,
                                           "migration_s": 3.25})]  # fmt: skip
+
+
+class _Cluster:
+    """What recover() touches: its calls in order, its topology swapped by switch_line."""
+
+    def __init__(self) -> None:
+        from types import SimpleNamespace
+
+        from testbed.topology import Topology
+
+        self.calls: list[tuple] = []
+        self.topology = Topology(airflow_version="3.3.2")  # switched at the migration
+        self.history = SimpleNamespace(append=lambda kind, **f: self.calls.append((kind, f)))
+
+    def remove_node(self, node):
+        self.calls.append(("remove", node))
+
+    def replace_node(self, node, wait=True):
+        self.calls.append(("replace", node, wait))
+
+    def wait_node(self, node, timeout):
+        self.calls.append(("wait", node))
+
+
+def _recovering(monkeypatch, revision: str):
+    from types import SimpleNamespace
+
+    from testbed.upgrade import recover as R
+
+    cluster = _Cluster()
+    monkeypatch.setattr(R.uobs, "schema", lambda c: {"value": {"revision": revision}})
+    monkeypatch.setattr(R, "schema_info", lambda v: SimpleNamespace(revisions=CHAIN))
+    monkeypatch.setattr(R, "restore", lambda c, name: c.calls.append(("restore", name)))
+    monkeypatch.setattr(R, "airflow_nodes", lambda c: ["webserver", "scheduler"])
+    plan = SimpleNamespace(kind="major", from_version="2.11.2", to_version="3.3.2",
+                           from_head="h2", to_head="h3")  # fmt: skip
+    window = lambda outcome: cluster.calls.append(("window", outcome))  # noqa: E731
+    proc = SimpleNamespace(cluster=cluster, plan=plan, version="3.3.2", ready_timeout=5,
+                           record_window=window)  # fmt: skip
+    return R, proc, cluster
+
+
+def test_a_failed_migration_is_recovered_from_the_backup_on_the_old_version(monkeypatch):
+    R, proc, cluster = _recovering(monkeypatch, "r2")
+    R.recover(proc)
+    acts = [c for c in cluster.calls if c[0] != "topology"]
+    assert acts[:2] == [("remove", "migrate"), ("restore", "upgrade")]  # the migrator first
+    assert acts[2:6] == [("replace", "webserver", False), ("replace", "scheduler", False),
+                         ("wait", "webserver"), ("wait", "scheduler")]  # fmt: skip
+    assert ("window", "recovered") in acts
+    assert cluster.topology.line == 2 and cluster.topology.airflow_version == "2.11.2"
+    (done,) = [f for kind, *f in cluster.calls if kind == "upgrade_recovered"]
+    assert done[0]["steps_applied"] == 2 and done[0]["backup"] == "upgrade"
+
+
+def test_a_migration_that_had_finished_is_not_restored(monkeypatch):
+    R, proc, cluster = _recovering(monkeypatch, "h3")
+    with pytest.raises(UpgradeFailed, match="the migration had finished"):
+        R.recover(proc)
+    assert cluster.calls == []  # nothing removed, restored or started
