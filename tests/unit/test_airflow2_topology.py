@@ -99,7 +99,7 @@ def test_what_airflow_2_does_not_run_is_refused_by_name(field, value, named):
 def test_a_scenario_may_name_an_airflow_2_version():
     assert TopologySpec(airflow_version=V2).airflow_version == V2
     with pytest.raises(ValueError, match="airflow_version"):
-        TopologySpec(airflow_version="2.10.5")
+        TopologySpec(airflow_version="2.9.3")
 
 
 def _two_to_three(*steps: dict) -> dict:

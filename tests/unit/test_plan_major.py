@@ -92,9 +92,9 @@ def test_the_airflow_2_side_needs_no_image_and_counts_the_migrations_between():
 def test_an_airflow_2_schema_with_no_image_comes_from_the_apache_airflow_wheel():
     assert versions.wheel_package("2.11.2") == "apache-airflow"
     assert versions.wheel_package("3.1.7") == "apache-airflow-core"
-    assert "2.10.5" not in catalog.IMAGE_VERSIONS  # no lock: its wheel is all there is
+    assert "2.9.3" not in catalog.IMAGE_VERSIONS  # no lock: its wheel is all there is
     with pytest.raises(ImageMissing, match="apache-airflow wheel"):
-        versions.schema_info("2.10.5", allow_wheel=False)
+        versions.schema_info("2.9.3", allow_wheel=False)
 
 
 def test_on_a_running_airflow_2_cluster_each_webserver_is_retired_for_an_api_server():

@@ -78,7 +78,7 @@ def test_unknown_link_names_the_existing_ones():
     [
         ({"workers": 0}, "workers must be 1..8"),
         ({"workers": 9}, "workers must be 1..8"),
-        ({"airflow_version": "2.10.5"}, "allowed: 3.1.7, 3.1.8, 3.2.2, 3.3.1, 3.3.2"),
+        ({"airflow_version": "2.9.3"}, "allowed: 3.1.7, 3.1.8, 3.2.2, 3.3.1, 3.3.2"),
         ({"config": {"Scheduler": {"x": "1"}}}, "'Scheduler' is not a lowercase"),
         ({"api_servers": 0}, "api_servers must be 1..3"),
     ],
