@@ -200,15 +200,6 @@ def _fault(step: Fault, st: _State, dags: set[str]) -> list[tuple[str, str]]:
     return out
 
 
-def _no_health_server(probe: str | None, st: _State) -> list[tuple[str, str]]:
-    """An Airflow 2 scheduler runs no health server here: its liveness is the job table."""
-    if probe != "scheduler_health" or not st.version.startswith("2."):
-        return []
-    return [("probe", f"an Airflow {st.version} scheduler runs no health server here (it can "
-             "take the scheduler's own database replies: docs/findings.md); use `probe: "
-             "jobs_check` (its job heartbeat) or `api_health`")]  # fmt: skip
-
-
 def _when(step: Fault, st: _State) -> list[tuple[str, str]]:
     """A condition names a run triggered before it, or a node there at this step."""
     when = step.when
@@ -218,7 +209,7 @@ def _when(step: Fault, st: _State) -> list[tuple[str, str]]:
         return [("when.task.run", _unknown("run", when.task.run, st.runs))]
     if when.log and when.log.node not in st.nodes:
         return [("when.log.node", _unknown("node", when.log.node, st.nodes))]
-    if when.probe and (refused := _no_health_server(when.probe.probe, st)):
+    if when.probe and (refused := upgrade_rules.no_health_server(when.probe.probe, st)):
         return [("when.probe.probe", refused[0][1])]
     if when.schema_ and when.schema_.left != st.version:
         return [("when.schema.left", f"the cluster runs {st.version} at this step: a "
@@ -414,8 +405,8 @@ def _expect(step: Expect, st: _State, dags: set[str]) -> list[tuple[str, str]]:
             )
         )
     out += k8s_rules.deployment_as_host(step.check, p, st.topology.pods)
-    out += _no_health_server(p.get("probe", "scheduler_health" * (step.check == "probe_answered")),
-                             st)  # fmt: skip
+    probe = p.get("probe", "scheduler_health" if step.check == "probe_answered" else None)
+    out += upgrade_rules.no_health_server(probe, st)
     nodes = ("node",) if step.check in ("process_running", *POD_READERS) else ()
     for field in ("by", "target", *nodes):
         pods = set(st.topology.pods) if step.check in POD_READERS and field == "node" else set()

@@ -116,3 +116,12 @@ def seed_history(step: SeedHistory, st: Any, dags: set[str]) -> list[tuple[str, 
     if step.dag not in dags:
         return [("dag", f"unknown DAG {step.dag!r}; DAGs: {', '.join(sorted(dags))}")]
     return []
+
+
+def no_health_server(probe: str | None, st: Any) -> list[tuple[str, str]]:
+    """An Airflow 2 scheduler runs no health server here: its liveness is the job table."""
+    if probe != "scheduler_health" or not st.version.startswith("2."):
+        return []
+    return [("probe", f"an Airflow {st.version} scheduler runs no health server here (it can "
+             "take the scheduler's own database replies: docs/findings.md); use `probe: "
+             "jobs_check` (its job heartbeat) or `api_health`")]  # fmt: skip
