@@ -250,6 +250,13 @@ class Topology:
         return major(self.airflow_version)
 
     @property
+    def scheduler_health_served(self) -> bool:
+        """Whether the schedulers run Airflow's health server: not on Airflow 2, whose forked
+        server can take the scheduler's own database replies (docs/findings.md); there the
+        job table's heartbeat is their liveness."""
+        return self.line != 2
+
+    @property
     def limits(self) -> BackendLimits:
         """What this topology's backend runs and supports."""
         return BACKEND_LIMITS[self.backend]

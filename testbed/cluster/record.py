@@ -22,9 +22,9 @@ from testbed.services import airflow, minio, toxiproxy
 
 def urls(cluster: Any) -> dict[str, str]:
     """Where the host reaches the cluster's services (host ports looked up now)."""
-    health = (  # Airflow 2: no health server
+    health = (
         {"scheduler_health": airflow.scheduler_health_url(cluster)}
-        if cluster.topology.line != 2
+        if cluster.topology.scheduler_health_served
         else {}
     )
     return {

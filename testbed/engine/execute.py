@@ -223,7 +223,7 @@ HANDLERS: dict[str, Callable[[Runner, Any], None]] = {
         s.refused_by,
         s.db_clean,
     ),  # fmt: skip
-    "seed_history": lambda r, s: r.seed_history(s.dag, s.runs, s.tasks, s.age),
+    "seed_history": lambda r, s: r.seed_history(s.dag, s.runs, s.tasks, s.age, s.bound()),
     "migrate": lambda r, s: r.migrate(s.name, s.to, s.wait, s.bound()),
     "wait_node": lambda r, s: r.wait_node(s.node, s.state, s.timeout),
     "backup": lambda r, s: r.backup(s.name),

@@ -119,9 +119,7 @@ class Gatherer:
         elif (
             probe == "scheduler_health"
             and target not in (None, "scheduler")
-            and (
-                self.cluster.topology.line != 2  # an Airflow 2 scheduler: no health server
-            )
+            and self.cluster.topology.scheduler_health_served
         ):
             observe.scheduler_health(self.cluster, target)  # e.g. a replacement scheduler-2
         if "scheduler_job" in spec.needs:

@@ -58,7 +58,7 @@ class Observations:
     def _scheduler_health(self, autodiag: AutoDiagnose) -> None:
         """The scheduler's health endpoint; an Airflow 2 scheduler runs none (its liveness is
         the job table's heartbeat, read by ``scheduler_jobs``)."""
-        if self.cluster.topology.line != 2:
+        if self.cluster.topology.scheduler_health_served:
             autodiag.saw(observe.scheduler_health(self.cluster, "scheduler"))
 
     def start(self) -> None:

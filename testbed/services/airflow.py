@@ -285,7 +285,7 @@ def probe(ctx: Ctx, node: str) -> Probe:
             lambda: api_ready(api_url(ctx, node)),
             interval=0.5,
         )
-    if role == "scheduler" and ctx.topology.line == 2:
+    if role == "scheduler" and not ctx.topology.scheduler_health_served:
         # an Airflow 2 scheduler runs no health server here (its forked server can take the
         # scheduler's own database replies: docs/findings.md, "Airflow 2's scheduler at its
         # start"); its liveness is the job table's heartbeat

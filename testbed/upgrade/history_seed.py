@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from testbed.cluster import Cluster
 
 RUN_PREFIX = "seeded__"  # the seeded runs' run_id prefix
-SEED_TIMEOUT = 600.0
 
 DAG_RUNS = """
 insert into dag_run (dag_id, queued_at, execution_date, start_date, end_date, state, run_id,
@@ -51,14 +50,16 @@ where r.dag_id = %(dag)s and r.run_id like %(like)s
 """
 
 
-def seed(cluster: Cluster, dag: str, runs: int, tasks: int, age_s: float) -> dict[str, int]:
-    """Insert the history; return the rows each table got."""
+def seed(
+    cluster: Cluster, dag: str, runs: int, tasks: int, age_s: float, *, timeout: float
+) -> dict[str, int]:
+    """Insert the history in at most ``timeout`` s; return the rows each table got."""
     params = {"dag": dag, "runs": runs, "tasks": tasks, "age": age_s, "prefix": RUN_PREFIX,
               "like": RUN_PREFIX.replace("_", r"\_") + "%"}  # fmt: skip
     t0 = time.monotonic()
     added = postgres.transaction(
         cluster, [("dag_run", DAG_RUNS), ("task_instance", TASK_INSTANCES), ("xcom", XCOMS)],
-        params, timeout=SEED_TIMEOUT,
+        params, timeout=timeout,
     )  # fmt: skip
     cluster.history.append(
         "history_seeded", dag=dag, rows=added, seconds=round(time.monotonic() - t0, 3)

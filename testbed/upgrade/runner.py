@@ -190,10 +190,13 @@ class Upgrades:
         with self._step("backup", name):
             procedure.backup(self.cluster, name)
 
-    def seed_history(self, dag: str, runs: int, tasks: int, age: float) -> None:
+    def seed_history(
+        self, dag: str, runs: int, tasks: int, age: float, timeout: float = 600
+    ) -> None:
         with self._step("seed_history", dag, runs=runs, tasks=tasks, age=age):
             self.cluster.reusable = False
-            history_seed.seed(self.cluster, dag, runs, tasks, age)
+            # the database's own deadline ends the insert before the step's bound does
+            history_seed.seed(self.cluster, dag, runs, tasks, age, timeout=max(10, timeout - 15))
 
     def restore(self, name: str) -> None:
         with self._step("restore", name):

@@ -95,4 +95,4 @@ def test_an_upgrade_handler_passes_strategy_bound_and_rollback():
     assert runner.calls[-1][1][-1] == 7200.0 and "older than 7200s" in cleaned.describe()
     seeded = M.SeedHistory(dag="smoke", runs=10)
     execute._dispatch(runner, seeded)
-    assert runner.calls[-1] == ("seed_history", ("smoke", 10, 4, 0.0), {})
+    assert runner.calls[-1] == ("seed_history", ("smoke", 10, 4, 0.0, 600.0), {})
