@@ -24,6 +24,9 @@ def major_errors(step: Upgrade, st: Any) -> list[tuple[str, str]]:
     """An Airflow 2 -> 3 upgrade is never live and takes every node; its pre-flight is the
     only check that can refuse it."""
     crossing = major(st.version) == 2 and major(step.to) == 3
+    if major(st.version) == 2 and major(step.to) == 2:
+        return [("to", f"{st.version} -> {step.to}: upgrades between Airflow 2 releases are not "
+                 "built (an Airflow 2 cluster goes to 3, and back by its backup)")]  # fmt: skip
     if step.refused_by == "preflight" and not crossing:
         return [("refused_by", f"the {step.refused_by} is a check of an Airflow 2 -> 3 "
                  f"upgrade; this step goes from {st.version} to {step.to}")]  # fmt: skip
@@ -115,6 +118,10 @@ def seed_history(step: SeedHistory, st: Any, dags: set[str]) -> list[tuple[str, 
         return [("action", f"seed_history writes Airflow 2's rows (Docker); here: {where}")]
     if step.dag not in dags:
         return [("dag", f"unknown DAG {step.dag!r}; DAGs: {', '.join(sorted(dags))}")]
+    if step.dag in st.seeded:
+        return [("dag", f"{step.dag}'s history is seeded by an earlier step (its runs' ids and "
+                 "dates would collide): one seed_history per DAG, with more runs")]  # fmt: skip
+    st.seeded.add(step.dag)
     return []
 
 

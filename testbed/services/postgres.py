@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 import docker.errors
 import psycopg
@@ -90,14 +91,21 @@ def transaction(
     ctx: Ctx, statements: list[tuple[str, str]], params: dict, *, timeout: float = 60
 ) -> dict[str, int]:
     """Named statements in one transaction, each with ``params``, under the same hard deadline
-    as :func:`query`; return each one's row count."""
+    as :func:`query`; return each one's row count. Each statement's server-side timeout is
+    what is left of ``timeout``, so the server stops too when the deadline passes."""
     held: dict[str, psycopg.Connection] = {}
+    deadline = time.monotonic() + timeout
 
     def run() -> dict[str, int]:
+        counts = {}
         with connect(ctx, timeout) as conn:
             held["conn"] = conn
             with conn.transaction():
-                return {name: conn.execute(sql, params).rowcount for name, sql in statements}
+                for name, sql in statements:
+                    left_ms = max(1, int((deadline - time.monotonic()) * 1000))
+                    conn.execute(f"set local statement_timeout = {left_ms}")
+                    counts[name] = conn.execute(sql, params).rowcount
+        return counts
 
     what = f"postgres: {', '.join(name for name, _ in statements)}"
     return bounded.call(run, timeout + 1, what, abort=lambda: _shutdown(held))

@@ -5,8 +5,8 @@ XCom per task instance (Airflow 2's JSON-serialized value). The rows are what Ai
 for a finished scheduled run; Airflow's 3.0 migrations rewrite ``task_instance`` (a UUID key)
 and ``xcom`` (values as JSON), which is why the upgrade guide says old rows make them slow.
 
-SQL inside the Postgres node, one transaction; recorded as a ``history_seeded`` event with the
-rows each table got and the seconds it took.
+SQL over one connection from the host, one transaction; recorded as a ``history_seeded`` event
+with the rows each table got and the seconds it took.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ select %(dag)s, ts, ts, ts, ts + interval '1 minute', 'success',
        false, 'scheduled', ts - interval '1 hour', ts, (select max(id) from log_template),
        ts + interval '1 minute', 0
 from (select now() - %(age)s * interval '1 second' - g * interval '1 hour' as ts
-      from generate_series(0, %(runs)s - 1) g) s
+      from generate_series(%(runs)s - 1, 0, -1) g) s  -- oldest first: ids follow time
 """
 TASK_INSTANCES = """
 insert into task_instance (task_id, dag_id, run_id, map_index, start_date, end_date, duration,

@@ -117,8 +117,13 @@ class Upgrades:
                     f"{start} -> {to}: no backup from before an upgrade to restore (an "
                     "`upgrade` step across a schema change takes one); use `rollback: downgrade`"
                 )
-            if restores and major_back(start, to):
+            if restores:  # the one backup name: the last upgrade across a schema change's
                 self._backup_is_from(plan.to_head, start, to)
+            if refused_by and all(s.action != refused_by for s in plan.steps):
+                raise UpgradeStepFailed(
+                    f"{start} -> {to}: expected to be refused by its {refused_by}, but its plan "
+                    f"({plan.kind}) has no {refused_by} step: {plan.summary}"
+                )
             if (plan.kind == "major" or major_back(start, to)) and local:
                 raise UpgradeStepFailed(
                     f"{start} -> {to}: crossing Airflow 2 and 3 on a LocalExecutor cluster is "
@@ -151,13 +156,15 @@ class Upgrades:
                     self.unsettle()
 
     def _backup_is_from(self, head: str, start: str, to: str) -> None:
-        """Back to Airflow 2 restores the backup the 2 -> 3 upgrade took: it must hold the 2.x
-        schema (a later upgrade within 3.x takes a backup of the same name)."""
+        """A rollback by restore brings back the backup the last upgrade across a schema change
+        took (one name: a later one overwrites it); it must hold ``to``'s schema, or ``to``
+        would start on a database of another version (e.g. 2 -> 3.3.2 -> 3.1.8)."""
         held = procedure.backup_head(self.cluster, BACKUP_NAME["major"])
         if held != head:
             raise UpgradeStepFailed(
                 f"{start} -> {to}: the backup {BACKUP_NAME['major']!r} holds schema {held}, not "
-                f"{to}'s head {head}: only the backup a 2 -> 3 upgrade took brings 2.x back"
+                f"{to}'s head {head}: restoring it would not bring {to} back (it is from the "
+                "last upgrade across a schema change)"
             )
 
     def migrate(self, name: str, to: str, wait: bool = True, timeout: float = 300) -> int:
@@ -195,7 +202,7 @@ class Upgrades:
     ) -> None:
         with self._step("seed_history", dag, runs=runs, tasks=tasks, age=age):
             self.cluster.reusable = False
-            # the database's own deadline ends the insert before the step's bound does
+            # the transaction's deadline (the server's too) ends before the step's bound does
             history_seed.seed(self.cluster, dag, runs, tasks, age, timeout=max(10, timeout - 15))
 
     def restore(self, name: str) -> None:
