@@ -14,6 +14,7 @@ on it, each waited for. Recorded as an ``upgrade_recovered`` event with its timi
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from typing import Any
 
 from testbed.core.errors import UpgradeFailed
@@ -36,10 +37,13 @@ def recover(proc: Any) -> None:
     restore(cluster, BACKUP_NAME[plan.kind])
     major_actions.switch_line(proc, plan.from_version)
     nodes = airflow_nodes(cluster)
-    for node in nodes:  # stopped by the plan; created again on the version they ran
-        cluster.replace_node(node, wait=False)
-    for node in nodes:
-        cluster.wait_node(node, proc.ready_timeout)
+    with ExitStack() as windows:  # restarted on purpose: their flips meanwhile are expected
+        for node in nodes:
+            windows.enter_context(proc.planned(node))
+        for node in nodes:  # stopped by the plan; created again on the version they ran
+            cluster.replace_node(node, wait=False)
+        for node in nodes:
+            cluster.wait_node(node, proc.ready_timeout)
     uobs.schema(cluster)
     proc.record_window("recovered")  # down from the first stop until the old version is back
     cluster.history.append(

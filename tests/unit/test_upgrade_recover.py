@@ -5,6 +5,7 @@ Docker: the revisions are a list, the database reads are scripted."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
@@ -215,8 +216,21 @@ def _recovering(monkeypatch, revision: str):
                            from_head="h2", to_head="h3")  # fmt: skip
     window = lambda outcome: cluster.calls.append(("window", outcome))  # noqa: E731
     proc = SimpleNamespace(cluster=cluster, plan=plan, version="3.3.2", ready_timeout=5,
-                           record_window=window)  # fmt: skip
+                           record_window=window, planned=_Planned(cluster.calls))  # fmt: skip
     return R, proc, cluster
+
+
+class _Planned:
+    """Procedure.planned: a node's window, its opening and closing recorded."""
+
+    def __init__(self, calls: list) -> None:
+        self.calls = calls
+
+    @contextlib.contextmanager
+    def __call__(self, node):
+        self.calls.append(("planned", node))
+        yield
+        self.calls.append(("planned_end", node))
 
 
 def test_a_failed_migration_is_recovered_from_the_backup_on_the_old_version(monkeypatch):
@@ -224,8 +238,10 @@ def test_a_failed_migration_is_recovered_from_the_backup_on_the_old_version(monk
     R.recover(proc)
     acts = [c for c in cluster.calls if c[0] != "topology"]
     assert acts[:2] == [("remove", "migrate"), ("restore", "upgrade")]  # the migrator first
-    assert acts[2:6] == [("replace", "webserver", False), ("replace", "scheduler", False),
+    assert acts[2:4] == [("planned", "webserver"), ("planned", "scheduler")]  # windows open
+    assert acts[4:8] == [("replace", "webserver", False), ("replace", "scheduler", False),
                          ("wait", "webserver"), ("wait", "scheduler")]  # fmt: skip
+    assert sorted(acts[8:10]) == [("planned_end", "scheduler"), ("planned_end", "webserver")]
     assert ("window", "recovered") in acts
     assert cluster.topology.line == 2 and cluster.topology.airflow_version == "2.11.2"
     (done,) = [f for kind, *f in cluster.calls if kind == "upgrade_recovered"]
