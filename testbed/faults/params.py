@@ -187,6 +187,11 @@ class ClockJumpParams(_Offset):
     fault_kind: ClassVar[str] = "clock_jump"  # a running node's clock stepped
 
 
+class ContainerKillParams(Params):
+    # one container of the role's pod: the role's own (its name) by default, or `kerberos`
+    container: str | None = None
+
+
 class PodDeleteParams(Params):
     # seconds between SIGTERM and SIGKILL (0: at once); Kubernetes' default if absent
     grace: Duration | None = None

@@ -8,18 +8,25 @@ deleted. The Deployment
 makes a replacement pod (another name, another hostname: another SchedulerJob); the heal waits
 until the role has its ready pod again. The deleted pods are recorded, and the signal each got
 (TERM, or KILL for a crash) as a ``signal`` event on the pod's name (its hostname).
+
+``container_kill``: SIGKILL one container of a role's running pod (``container``: the role's own
+by default, or ``kerberos``, a Celery worker's Kerberos sidecar), its processes found by the
+container's cgroup, as the OOM killer or a crash ends it. The pod stays; the kubelet restarts the
+container by its restart policy (a native sidecar's is Always), which the heal waits for: the
+container running again, its restart count past the one at the kill.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from typing import Any
 
 from testbed.core.errors import FaultError
 from testbed.faults.base import Fault
 from testbed.faults.proc import descendants
-from testbed.k8s import deploy
+from testbed.k8s import deploy, pod_state
 from testbed.k8s.node import kubectl
 from testbed.topology import K8S_NODE
 
@@ -64,16 +71,8 @@ class PodDelete(Fault):
             if done.returncode != 0 or not done.stdout.strip():
                 raise FaultError(f"pod_delete: no uid for {pod}: {done.stderr.strip()[:200]}")
             uids.append(done.stdout.strip())
-        nodes = [c for n, c in self.cluster.nodes.items() if n.startswith(K8S_NODE)]
-        pids = [pid for c in nodes for pid in pod_pids(c, uids)]
-        if not pids:
-            raise FaultError(f"pod_delete: no process of {', '.join(pods)} found on the nodes")
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        return pids
+        marks = [f"/pod{uid}/" for uid in uids]
+        return kill_cgroups(self.cluster, marks, f"pod_delete: {', '.join(pods)}")
 
     def _heal(self) -> None:
         """The role's new pod ready and answering its probe as at boot (a replaced Celery
@@ -82,11 +81,81 @@ class PodDelete(Fault):
         deploy.wait_role(self.cluster, self.target)
 
 
-def pod_pids(container, uids: list[str]) -> list[int]:
-    """Host pids under a node container whose cgroup is one of the pods' (the kubelet's
-    cgroupfs layout: ``/kubepods/<qos>/pod<uid>/<container>``)."""
+RESTART_TIMEOUT = 120.0  # the kubelet's first restart is at once; a crash loop's back-off 10 s
+
+
+class ContainerKill(Fault):
+    kind = "container_kill"
+
+    def __init__(self, cluster, target: str, container: str | None = None, **kw) -> None:
+        super().__init__(cluster, target, **kw)
+        self.container_name = container or target  # a role's own container bears its name
+        self.pod: str | None = None
+        self.restarts = 0
+
+    def describe(self) -> dict[str, Any]:
+        return {"container": self.container_name}
+
+    def _inject(self) -> None:
+        pod = pod_state.running_pod(self.cluster, self.target)
+        self.pod = pod["metadata"]["name"]
+        state = pod_state.container_states(pod).get(self.container_name)
+        cid = _container_id(pod, self.container_name)
+        if state is None or state["state"] != "running" or not cid:
+            raise FaultError(f"container_kill: {self.container_name} of {self.pod} is not running")
+        self.restarts = state["restarts"]
+        marks = [f"/pod{pod['metadata']['uid']}/{cid}"]
+        what = f"container_kill: {self.container_name} of {self.pod}"
+        pids = kill_cgroups(self.cluster, marks, what)
+        self.record("killed", pod=self.pod, pids=pids, restarts=self.restarts)
+
+    def _heal(self) -> None:
+        """The kubelet has restarted the container in the same pod, and it runs."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < RESTART_TIMEOUT:
+            pod = pod_state.running_pod(self.cluster, self.target)
+            state = pod_state.container_states(pod).get(self.container_name) or {}
+            if state.get("state") == "running" and state.get("restarts", 0) > self.restarts:
+                self.record(
+                    "restarted", pod=pod["metadata"]["name"], restarts=state["restarts"],
+                    seconds=round(time.monotonic() - t0, 1),
+                )  # fmt: skip
+                return
+            time.sleep(1)
+        raise FaultError(
+            f"container_kill: {self.container_name} of {self.pod} not running again after "
+            f"{RESTART_TIMEOUT:g}s (restart count {self.restarts})"
+        )
+
+
+def _container_id(pod: dict[str, Any], container: str) -> str | None:
+    """The runtime's id of a container of the pod (``containerd://<id>`` in its status)."""
+    status = pod.get("status", {})
+    for s in [*status.get("initContainerStatuses", []), *status.get("containerStatuses", [])]:
+        if s["name"] == container and s.get("containerID"):
+            return s["containerID"].rpartition("://")[2]
+    return None
+
+
+def kill_cgroups(cluster, marks: list[str], what: str) -> list[int]:
+    """SIGKILL every process, on whichever Kubernetes node, whose cgroup path holds one of
+    ``marks`` (a pod's ``/pod<uid>/``, a container's ``/pod<uid>/<id>``); return their pids."""
+    nodes = [c for n, c in cluster.nodes.items() if n.startswith(K8S_NODE)]
+    pids = [pid for c in nodes for pid in pod_pids(c, marks)]
+    if not pids:
+        raise FaultError(f"{what}: no process found on the nodes")
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+def pod_pids(container, marks: list[str]) -> list[int]:
+    """Host pids under a node container whose cgroup path holds one of ``marks`` (the
+    kubelet's cgroupfs layout: ``/kubepods/<qos>/pod<uid>/<container id>``)."""
     container.reload()
-    marks = [f"/pod{uid}/" for uid in uids]
     out = []
     for pid in descendants(container.attrs["State"]["Pid"]):
         try:
@@ -99,4 +168,4 @@ def pod_pids(container, uids: list[str]) -> list[int]:
     return out
 
 
-K8S_FAULTS = {"pod_delete": PodDelete}
+K8S_FAULTS = {"pod_delete": PodDelete, "container_kill": ContainerKill}

@@ -192,6 +192,17 @@ REGISTRY: dict[str, FaultSpec] = {
             targets="pod",
         ),
         FaultSpec(
+            "container_kill",
+            "testbed.faults.pod:ContainerKill",
+            "SIGKILL one container of a role's pod on Kubernetes (`container`: the role's own, "
+            "or `kerberos`, a worker's sidecar); the kubelet restarts it, the heal waits for it.",
+            params=P.ContainerKillParams,
+            healed_by_step=True,
+            loses_task_log=True,  # a Celery worker's own container killed mid-task
+            backends=("kubernetes",),
+            targets="pod",
+        ),
+        FaultSpec(
             "dag_drift",
             f"{_F}.dags:DagDrift",
             "One node's copy of a DAG file out of step: an older version, or missing.",

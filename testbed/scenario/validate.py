@@ -284,7 +284,11 @@ def _pod_target(step: Fault, st: _State) -> list[tuple[str, str]]:
     if not step.target.startswith(HOST_OF):
         if step.target not in st.topology.pods:
             return [("target", _unknown("pod role", step.target, set(st.topology.pods)))]
+        if step.kind == "container_kill":
+            return k8s_rules.container_errors(step.target, step.container, st.topology)
         return []
+    if step.kind == "container_kill":
+        return [("target", f"{step.kind} names a role (e.g. worker-1), not {step.target!r}")]
     if not st.topology.celery:
         why = "a task pod is no Deployment's: kill its node (kind kill, target host_of:...)"
         return [("target", f"{step.kind} of {step.target}: {why}")]

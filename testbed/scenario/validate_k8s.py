@@ -46,3 +46,16 @@ def address_kept(kind: str, target: str) -> list[tuple[str, str]]:
     why = "the pods reach it at its boot address (a hostAliases entry), which a fresh container"
     return [("kind", f"a {kind} of {target} on Kubernetes: {why} may not keep; kill, stop or "
              "hang it")]  # fmt: skip
+
+
+def container_errors(role: str, container: str | None, topology: Any) -> list[tuple[str, str]]:
+    """A container of the role's pod: its own (named as the role), or a Celery worker's
+    Kerberos sidecar (``kerberos``) in a topology with Kerberos."""
+    from testbed.k8s.kerberos import SIDECAR
+    from testbed.topology import role_is_worker
+
+    allowed = [role] + [SIDECAR] * (topology.kerberos and role_is_worker(role))
+    if container is None or container in allowed:
+        return []
+    return [("container", f"{role}'s pod has the containers {', '.join(allowed)}; "
+             f"not {container!r}")]  # fmt: skip

@@ -5,6 +5,8 @@ loader's messages for a bad kind or field stay one readable line."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 
@@ -32,6 +34,7 @@ GOOD = {
     "clock_skew": ({"offset": "-10m"}, {"offset": -600.0}),
     "clock_jump": ({"offset": "5m"}, {"offset": 300.0}),
     "pod_delete": ({"grace": "0s"}, {"grace": 0.0}),
+    "container_kill": ({"container": "kerberos"}, {"container": "kerberos"}),
     "cpu_throttle": ({"cpus": 0.2}, {"cpus": 0.2}),
     "memory_limit": ({"memory": "300m"}, {"memory": 300 * 2**20}),
     "disk_full": ({"path": "/data", "free": "1m"}, {"path": "/data", "free": 2**20}),
@@ -226,3 +229,39 @@ def test_validation_reads_what_a_kind_targets_and_needs_from_its_registry_entry(
     monkeypatch.setattr(hang, "spec", replace(hang.spec, needs_kerberos=False, targets="link"))
     with pytest.raises(ScenarioError, match="no link 'scheduler'"):
         from_data(data)
+
+
+K8S_KERBEROS = {"backend": "kubernetes", "executor": "CeleryExecutor", "workers": 2,
+                "kerberos": True}  # fmt: skip
+
+
+def _k8s(fault: dict, topology: dict = K8S_KERBEROS) -> dict:
+    return {"name": "d", "topology": topology,
+            "steps": [{"fault": {"name": "f", "kind": "container_kill", **fault}},
+                      {"heal": "f"}, {"expect": {"check": "no_task_lost"}}]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fault", "topology", "message"),
+    [
+        ({"target": "worker-1", "container": "kerbros"}, K8S_KERBEROS,
+         "steps.0.fault.container: worker-1's pod has the containers worker-1, kerberos; not "
+         "'kerbros'"),
+        ({"target": "scheduler", "container": "kerberos"}, K8S_KERBEROS,
+         "scheduler's pod has the containers scheduler; not 'kerberos'"),
+        ({"target": "worker-1", "container": "kerberos"}, {**K8S_KERBEROS, "kerberos": False},
+         "worker-1's pod has the containers worker-1; not 'kerberos'"),
+        ({"target": "worker-9"}, K8S_KERBEROS, "steps.0.fault.target: unknown pod role"),
+        ({"target": "worker-1"}, {"workers": 2},
+         "a container_kill fault needs `topology: {backend: kubernetes}`"),
+    ],
+)  # fmt: skip
+def test_a_container_kill_names_a_container_of_the_roles_pod(fault, topology, message):
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        from_data(_k8s(fault, topology), "d.yaml")
+
+
+def test_a_container_kill_of_a_sidecar_or_a_roles_own_container_validates():
+    for fault in ({"target": "worker-1", "container": "kerberos"}, {"target": "scheduler"}):
+        step = from_data(_k8s(fault), "d.yaml").steps[0]
+        assert step.kind == "container_kill" and step.target == fault["target"]

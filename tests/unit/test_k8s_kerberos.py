@@ -159,3 +159,32 @@ def test_a_native_sidecars_state_is_read_from_the_init_container_statuses():
         "started_at": "2026-12-07T02:00:00Z",
     }
     assert states["worker-1"]["state"] == "waiting"
+
+
+def test_a_container_is_killed_by_its_runtime_id_read_from_the_pods_status():
+    from testbed.faults.pod import _container_id
+
+    pod = {
+        "status": {
+            "initContainerStatuses": [{"name": "kerberos", "containerID": "containerd://ab12"}],
+            "containerStatuses": [
+                {"name": "worker-1", "containerID": "containerd://cd34"},
+                {"name": "starting"},  # no id before its first start
+            ],
+        }
+    }
+    assert _container_id(pod, "kerberos") == "ab12"  # a native sidecar: an init container
+    assert _container_id(pod, "worker-1") == "cd34"
+    assert _container_id(pod, "starting") is None and _container_id(pod, "other") is None
+
+
+def test_a_container_kill_names_the_roles_own_container_unless_told():
+    from types import SimpleNamespace
+
+    from testbed.faults.pod import ContainerKill
+
+    cluster = SimpleNamespace()
+    assert ContainerKill(cluster, "worker-1", container="kerberos").describe() == {
+        "container": "kerberos"
+    }
+    assert ContainerKill(cluster, "scheduler").describe() == {"container": "scheduler"}

@@ -338,8 +338,9 @@ def test_pod_pids_finds_processes_by_their_pod_cgroup(tmp_path, monkeypatch):
         def reload(self) -> None:
             pass
 
-    assert kf.pod_pids(Node(), ["1234-uid"]) == [11]
-    assert kf.pod_pids(Node(), ["nope"]) == []
+    assert kf.pod_pids(Node(), ["/pod1234-uid/"]) == [11]  # a pod's processes
+    assert kf.pod_pids(Node(), ["/pod1234-uid/ctr1"]) == [11]  # one container's
+    assert kf.pod_pids(Node(), ["/pod1234-uid/ctr2", "/pod-nope/"]) == []
 
 
 def test_exec_in_pod_keeps_stdout_alone_when_it_worked(monkeypatch):

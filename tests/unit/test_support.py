@@ -32,6 +32,7 @@ TARGET = {  # a target each kind accepts where it runs
     "link": "*",
     "db_lock": "postgres",
     "pod_delete": "scheduler",
+    "container_kill": "scheduler",
     "rotate_key": "pg-krb",
     "clock_skew": "pg-krb",
     "dag_drift": "worker-1",
