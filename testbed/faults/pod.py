@@ -166,6 +166,3 @@ def pod_pids(container, marks: list[str]) -> list[int]:
         if any(m in cgroups for m in marks):
             out.append(pid)
     return out
-
-
-K8S_FAULTS = {"pod_delete": PodDelete, "container_kill": ContainerKill}
