@@ -91,15 +91,15 @@ class Observations:
 
     def watch_containers(self) -> None:
         """Record every node's container state when it changes (running, paused, exited...)."""
+        run = self.cluster.run_id
+        try:
+            seen = bounded.call(
+                lambda: runtime.states(run), 10, "container states", key=f"st:{run}"
+            )
+        except bounded.NoAnswer:
+            seen = None  # the engine did not say: recorded as such
         for node, c in list(self.cluster.nodes.items()):
-            try:
-                state = bounded.call(
-                    lambda c=c: runtime.state(c), 10, f"container state of {node}", key=f"st:{c.id}"
-                )
-            except bounded.NoAnswer:
-                state = "no answer"  # the engine did not say; recorded as such
-            except Exception:  # removed meanwhile
-                state = "gone"
+            state = "no answer" if seen is None else seen.get(c.id, "removed")
             if self._states.get(node) != state:
                 self._states[node] = state
                 self.history.append("container", node=node, state=state)

@@ -19,7 +19,7 @@ from testbed.core import bounded
 from testbed.core import labels as L
 from testbed.readiness import Probe
 from testbed.runtime import NodeSpec
-from testbed.services import Ctx, secret_file
+from testbed.services import Ctx, pg_idle, secret_file
 
 PORT = 5432
 
@@ -72,19 +72,39 @@ def connect(ctx: Ctx, timeout: float = 5) -> psycopg.Connection:
 def query(
     ctx: Ctx, sql: str, params: tuple = (), *, timeout: float = 5, key: str | None = None
 ) -> list[tuple]:
-    """One statement on a fresh connection, with a hard deadline of ``timeout`` + 1 s: raises
+    """One statement, with a hard deadline of ``timeout`` + 1 s: raises
     :class:`~testbed.core.bounded.NoAnswer` (and shuts the socket down, so no thread stays stuck)
-    when the server gives no answer."""
+    when the server gives no answer. It runs on a connection kept from an earlier statement
+    (:mod:`testbed.services.pg_idle`), or a fresh one; a kept one the server has closed since
+    is replaced by a fresh one once, within the same deadline."""
     held: dict[str, psycopg.Connection] = {}
+    idle_key = (ctx.secrets.pg_password, ctx.host_port("postgres", PORT), timeout)  # per run
 
     def run() -> list[tuple]:
-        with connect(ctx, timeout) as conn:
-            held["conn"] = conn
-            cur = conn.execute(sql, params)
-            return cur.fetchall() if cur.description else []
+        kept = pg_idle.take(idle_key)
+        if kept is not None:
+            try:
+                return _run_on(kept, held, idle_key, sql, params)
+            except psycopg.OperationalError:
+                if not kept.broken:  # an answer (e.g. the statement timed out), not a dead link
+                    raise
+        return _run_on(connect(ctx, timeout), held, idle_key, sql, params)
 
     what = f"postgres: {' '.join(sql.split()[:6])}"
     return bounded.call(run, timeout + 1, what, key=key, abort=lambda: _shutdown(held))
+
+
+def _run_on(conn: psycopg.Connection, held: dict, idle_key, sql: str, params: tuple) -> list:
+    """``sql`` on ``conn``; the connection is kept afterwards only if the statement completed."""
+    held["conn"] = conn
+    try:
+        cur = conn.execute(sql, params)
+        rows = cur.fetchall() if cur.description else []
+    except BaseException:
+        pg_idle.close(conn)
+        raise
+    pg_idle.give(idle_key, conn)
+    return rows
 
 
 def transaction(
