@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-unit test-integration docker venv images images-docker bench bench-drills bench-boot bench-warmup bench-timescale soak lint lock clean gc docs
+.PHONY: demo test test-unit test-integration docker venv images images-docker bench bench-drills bench-boot bench-idle bench-warmup bench-timescale soak lint lock clean gc docs
 
 demo: docker venv
 	$(BIN)/testbed demo
@@ -80,6 +80,10 @@ bench-drills: docker venv images
 # Where boot time and CPU go per node, and the testbed's boot beside the Compose export's.
 bench-boot: docker venv images
 	$(BIN)/python benchmarks/bench_boot_cpu.py --rounds $(ROUNDS)
+
+# What an idle cluster and the observer's reads cost in CPU, each choice beside the other.
+bench-idle: docker venv images
+	$(BIN)/python benchmarks/bench_idle_cpu.py --rounds 3
 
 # The api-server's Execution API warmed at readiness against not: all-green, the first task.
 bench-warmup: docker venv images

@@ -8,6 +8,7 @@ Host ports are published on 127.0.0.1 only, chosen free by the engine.
 from __future__ import annotations
 
 import io
+import math
 import re
 import tarfile
 import threading
@@ -165,13 +166,15 @@ def ensure_volume(volume: Volume, run_id: str, run_labels: dict[str, str]) -> st
 
 def put_files(container: Container, files: dict[str, tuple[bytes, int]], uid: int = 50000) -> None:
     """Copy files into a (possibly not yet started) container, with their modes, modified now
-    (a Python file replaced by one of the same size must not be read from a stale .pyc)."""
+    (a Python file replaced by one of the same size must not be read from a stale .pyc). The
+    time is rounded up to the second: a DAG file written in the second a parse of it ended is
+    still newer than that parse, and Airflow parses it again first."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for path, (data, mode) in files.items():
             info = tarfile.TarInfo(path.lstrip("/"))
             info.size, info.mode, info.uid, info.gid = len(data), mode, uid, 0
-            info.mtime = int(time.time())
+            info.mtime = math.ceil(time.time())
             tar.addfile(info, io.BytesIO(data))
     container.put_archive("/", buf.getvalue())
 

@@ -90,7 +90,8 @@ class Observations:
             self._settled.clear()
 
     def watch_containers(self) -> None:
-        """Record every node's container state when it changes (running, paused, exited...)."""
+        """Record every node's container state when it changes (running, paused, exited...),
+        from one list call; a node the list missed (added meanwhile) is inspected alone."""
         run = self.cluster.run_id
         try:
             seen = bounded.call(
@@ -98,11 +99,24 @@ class Observations:
             )
         except bounded.NoAnswer:
             seen = None  # the engine did not say: recorded as such
+        except Exception:  # the engine failed the list: this round says nothing
+            return
         for node, c in list(self.cluster.nodes.items()):
-            state = "no answer" if seen is None else seen.get(c.id, "removed")
+            state = "no answer" if seen is None else seen.get(c.id) or self._inspect(node, c)
             if self._states.get(node) != state:
                 self._states[node] = state
                 self.history.append("container", node=node, state=state)
+
+    @staticmethod
+    def _inspect(node: str, c: Any) -> str:
+        try:
+            return bounded.call(
+                lambda: runtime.state(c), 10, f"container state of {node}", key=f"st:{c.id}"
+            )
+        except bounded.NoAnswer:
+            return "no answer"
+        except Exception:  # removed meanwhile
+            return "gone"
 
 
 def finished_attempts(rows: list[dict]) -> list[Attempt]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 
 import docker.errors
@@ -63,6 +64,10 @@ def connect(ctx: Ctx, timeout: float = 5) -> psycopg.Connection:
         dbname="airflow",
         connect_timeout=max(2, int(timeout)),
         autocommit=True,
+        # a kept connection must not prepare statements on the server: a migration beside the
+        # reads may change a column's type, and a prepared plan then fails
+        prepare_threshold=None,
+        application_name="testbed",  # its sessions, named in pg_stat_activity
         options=f"-c statement_timeout={int(timeout * 1000)}",
         tcp_user_timeout=int(timeout * 1000),
         **KEEPALIVE,
@@ -76,34 +81,38 @@ def query(
     :class:`~testbed.core.bounded.NoAnswer` (and shuts the socket down, so no thread stays stuck)
     when the server gives no answer. It runs on a connection kept from an earlier statement
     (:mod:`testbed.services.pg_idle`), or a fresh one; a kept one the server has closed since
-    is replaced by a fresh one once, within the same deadline."""
-    held: dict[str, psycopg.Connection] = {}
-    idle_key = (ctx.secrets.pg_password, ctx.host_port("postgres", PORT), timeout)  # per run
+    is replaced by a fresh one once, within the same deadline (never after it)."""
+    held = _Held()
 
     def run() -> list[tuple]:
+        idle_key = (ctx.secrets.pg_password, ctx.host_port("postgres", PORT), timeout)  # per run
         kept = pg_idle.take(idle_key)
         if kept is not None:
             try:
                 return _run_on(kept, held, idle_key, sql, params)
             except psycopg.OperationalError:
-                if not kept.broken:  # an answer (e.g. the statement timed out), not a dead link
+                if held.aborted or not kept.broken:  # an answer (e.g. statement timeout)
                     raise
         return _run_on(connect(ctx, timeout), held, idle_key, sql, params)
 
     what = f"postgres: {' '.join(sql.split()[:6])}"
-    return bounded.call(run, timeout + 1, what, key=key, abort=lambda: _shutdown(held))
+    return bounded.call(run, timeout + 1, what, key=key, abort=held.abort)
 
 
-def _run_on(conn: psycopg.Connection, held: dict, idle_key, sql: str, params: tuple) -> list:
-    """``sql`` on ``conn``; the connection is kept afterwards only if the statement completed."""
-    held["conn"] = conn
+def _run_on(conn: psycopg.Connection, held: _Held, idle_key, sql: str, params: tuple) -> list:
+    """``sql`` on ``conn``; the connection is kept afterwards only if the statement completed
+    before the call's deadline."""
+    held.use(conn)
     try:
         cur = conn.execute(sql, params)
         rows = cur.fetchall() if cur.description else []
     except BaseException:
         pg_idle.close(conn)
         raise
-    pg_idle.give(idle_key, conn)
+    if held.release():
+        pg_idle.give(idle_key, conn)
+    else:
+        pg_idle.close(conn)
     return rows
 
 
@@ -113,13 +122,13 @@ def transaction(
     """Named statements in one transaction, each with ``params``, under the same hard deadline
     as :func:`query`; return each one's row count. Each statement's server-side timeout is
     what is left of ``timeout``, so the server stops too when the deadline passes."""
-    held: dict[str, psycopg.Connection] = {}
+    held = _Held()
     deadline = time.monotonic() + timeout
 
     def run() -> dict[str, int]:
         counts = {}
         with connect(ctx, timeout) as conn:
-            held["conn"] = conn
+            held.use(conn)
             with conn.transaction():
                 for name, sql in statements:
                     left_ms = max(1, int((deadline - time.monotonic()) * 1000))
@@ -128,19 +137,43 @@ def transaction(
         return counts
 
     what = f"postgres: {', '.join(name for name, _ in statements)}"
-    return bounded.call(run, timeout + 1, what, abort=lambda: _shutdown(held))
+    return bounded.call(run, timeout + 1, what, abort=held.abort)
 
 
-def _shutdown(held: dict) -> None:
-    """Shut the connection's socket down from another thread: its blocked read returns."""
-    conn = held.get("conn")
-    if conn is None or conn.closed:
-        return
-    dup = socket.socket(fileno=os.dup(conn.pgconn.socket))
-    try:
-        dup.shutdown(socket.SHUT_RDWR)
-    finally:
-        dup.close()
+class _Held:
+    """The connection a bounded call is using. Its deadline's ``abort`` shuts that connection's
+    socket down from another thread (its blocked read returns), unless the call already handed
+    it back to the kept ones; after the abort the call uses no connection again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection | None = None
+        self.aborted = False
+
+    def use(self, conn: psycopg.Connection) -> None:
+        with self._lock:
+            if self.aborted:
+                pg_idle.close(conn)
+                raise TimeoutError("the call's deadline passed")
+            self._conn = conn
+
+    def release(self) -> bool:
+        """Detach the connection; False if the deadline passed first (it is not to be kept)."""
+        with self._lock:
+            self._conn = None
+            return not self.aborted
+
+    def abort(self) -> None:
+        with self._lock:
+            self.aborted = True
+            conn = self._conn
+            if conn is None or conn.closed:
+                return
+            dup = socket.socket(fileno=os.dup(conn.pgconn.socket))
+            try:
+                dup.shutdown(socket.SHUT_RDWR)
+            finally:
+                dup.close()
 
 
 def snapshot_exists(name: str) -> bool:

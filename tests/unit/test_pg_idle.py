@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from testbed.services import pg_idle
+from testbed.services.postgres import _Held
 
 
 class Conn:
@@ -57,3 +60,44 @@ def test_one_idle_too_long_is_closed_not_used(monkeypatch):
     pg_idle.give(("pw", 1, 3.0), old)
     now[0] += pg_idle.MAX_IDLE + 1
     assert pg_idle.take(("pw", 1, 3.0)) is None and old.closed
+
+
+class Sock:
+    def __init__(self, fileno: int) -> None:
+        self.socket = fileno
+
+
+class SocketConn(Conn):
+    """A stand-in whose "server link" is one end of a socket pair."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mine, self.server = socket.socketpair()
+        self.pgconn = Sock(self.mine.fileno())
+
+    def link_up(self) -> bool:
+        try:
+            self.mine.send(b"x")
+            return self.server.recv(1) == b"x"
+        except OSError:
+            return False
+
+
+def test_a_deadline_shuts_the_link_of_the_connection_in_use_and_ends_the_call():
+    held, conn = _Held(), SocketConn()
+    held.use(conn)
+    held.abort()
+    assert not conn.link_up()  # the blocked read returns
+    assert held.release() is False  # so it is closed, not kept
+    late = Conn()
+    with pytest.raises(TimeoutError):
+        held.use(late)  # no fresh connection after the deadline
+    assert late.closed
+
+
+def test_a_connection_handed_back_before_the_deadline_is_left_alone():
+    held, conn = _Held(), SocketConn()
+    held.use(conn)
+    assert held.release() is True
+    held.abort()  # the deadline passes after the hand-back: another call may be using it
+    assert conn.link_up()
