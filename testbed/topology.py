@@ -106,6 +106,13 @@ class Link:
         return f"{self.client}->{self.upstream}"
 
 
+def serves_scheduler_health(version: str) -> bool:
+    """Whether the schedulers of Airflow ``version`` run Airflow's health server here: not on
+    Airflow 2, whose forked server can take the scheduler's own database replies
+    (docs/findings.md); there the job table's heartbeat is their liveness."""
+    return major(version) != 2
+
+
 @dataclass(frozen=True)
 class Topology:
     workers: int = 2
@@ -251,10 +258,8 @@ class Topology:
 
     @property
     def scheduler_health_served(self) -> bool:
-        """Whether the schedulers run Airflow's health server: not on Airflow 2, whose forked
-        server can take the scheduler's own database replies (docs/findings.md); there the
-        job table's heartbeat is their liveness."""
-        return self.line != 2
+        """Whether the schedulers run Airflow's health server (:func:`serves_scheduler_health`)."""
+        return serves_scheduler_health(self.airflow_version)
 
     @property
     def limits(self) -> BackendLimits:

@@ -16,7 +16,7 @@ from typing import Any
 from testbed.images.catalog import major
 from testbed.scenario import validate_k8s as k8s_rules
 from testbed.scenario.steps_upgrade import SeedHistory, Upgrade
-from testbed.topology import INFRA
+from testbed.topology import INFRA, serves_scheduler_health
 from testbed.upgrade.versions import version_key
 
 
@@ -127,7 +127,7 @@ def seed_history(step: SeedHistory, st: Any, dags: set[str]) -> list[tuple[str, 
 
 def no_health_server(probe: str | None, st: Any) -> list[tuple[str, str]]:
     """An Airflow 2 scheduler runs no health server here: its liveness is the job table."""
-    if probe != "scheduler_health" or not st.version.startswith("2."):
+    if probe != "scheduler_health" or serves_scheduler_health(st.version):
         return []
     return [("probe", f"an Airflow {st.version} scheduler runs no health server here (it can "
              "take the scheduler's own database replies: docs/findings.md); use `probe: "
