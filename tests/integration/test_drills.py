@@ -38,7 +38,7 @@ pytestmark = pytest.mark.integration
 # Kubernetes drills split in three groups (KubernetesExecutor; Celery workers; the upgrades,
 # each on a cluster of its own, with the drill booted on one's topology) share no topology, so
 # the split costs no boot and lets both lanes share them at the end (in two groups, one lane
-# ended 6 min after the other).
+# ended 5 min after the other).
 UPGRADES_LANE, DRILLS_LANE = "testbed-upgrades", "testbed-drills"
 KERBEROS_LANE, KUBERNETES_LANE = "testbed-kerberos", "testbed-kubernetes"
 KUBERNETES_CELERY_LANE = "testbed-kubernetes-celery"
