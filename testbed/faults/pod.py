@@ -130,8 +130,7 @@ class ContainerKill(Fault):
 
 def _container_id(pod: dict[str, Any], container: str) -> str | None:
     """The runtime's id of a container of the pod (``containerd://<id>`` in its status)."""
-    status = pod.get("status", {})
-    for s in [*status.get("initContainerStatuses", []), *status.get("containerStatuses", [])]:
+    for s in pod_state.statuses(pod):
         if s["name"] == container and s.get("containerID"):
             return s["containerID"].rpartition("://")[2]
     return None

@@ -27,12 +27,18 @@ def running_pod(ctx, role: str) -> dict[str, Any]:
     return pods[0]
 
 
+def statuses(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every container's status entry, init containers first (a native sidecar is an init
+    container that keeps running)."""
+    status = pod.get("status", {})
+    return [*status.get("initContainerStatuses", []), *status.get("containerStatuses", [])]
+
+
 def container_states(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each container's ``{"state", "restarts", "started_at"}`` (init containers included), as
     a node's are recorded (``running``, ``waiting``, ``terminated``; its current run's start)."""
     out = {}
-    status = pod.get("status", {})  # a native sidecar is an init container that keeps running
-    for s in [*status.get("initContainerStatuses", []), *status.get("containerStatuses", [])]:
+    for s in statuses(pod):
         state = next(iter(s.get("state") or {"unknown": {}}))
         started = (s.get("state") or {}).get(state, {}).get("startedAt")
         out[s["name"]] = {
