@@ -34,6 +34,10 @@ class BackendLimits:
     # step actions built in part: (action, what of it is built), said in the backends table
     steps_in_part: tuple[tuple[str, str], ...] = ()
     dag_sync: tuple[str, ...] = DAG_SYNC_MODES  # how the DAGs may reach the nodes
+    # the fault kinds it runs, where not all that name it (an existing cluster: what a
+    # namespace-scoped user can do there), and why the others are refused
+    faults_only: frozenset[str] | None = None
+    faults_why: str = ""
 
 
 BACKEND_LIMITS: dict[str, BackendLimits] = {
@@ -56,4 +60,21 @@ BACKEND_LIMITS: dict[str, BackendLimits] = {
     ),
 }
 BACKENDS = tuple(BACKEND_LIMITS)
+# an existing cluster (``backend: kubernetes`` with a ``kubeconfig``): the testbed is a
+# namespace-scoped user there, with no node, runtime or host of its own to fault
+EXISTING_LIMITS = BackendLimits(
+    executors=BACKEND_LIMITS["kubernetes"].executors,
+    api_servers=1,
+    kerberos=False,
+    clock_jumps=False,
+    executor_option=False,
+    dag_sync=("copy",),
+    steps_not_built=BACKEND_LIMITS["kubernetes"].steps_not_built | {"upgrade", "chaos"},
+    faults_only=frozenset({"pod_delete", "link", "db_lock"}),
+    faults_why=(
+        "an existing cluster is driven as a namespace-scoped user: pods deleted, links "
+        "faulted (Toxiproxy runs in the namespace), the database locked; nothing of its "
+        "nodes, container runtime or hosts"
+    ),
+)
 EXECUTORS = tuple(dict.fromkeys(e for b in BACKEND_LIMITS.values() for e in b.executors))

@@ -255,6 +255,9 @@ def run(
         help="Run the scenarios on this many clusters side by side (a worker process each; a "
         "free one takes the next scenario). docs/drills.md 'Compressed time' says when this helps.",
     ),
+    kubeconfig: Path | None = cli_cluster.KUBECONFIG_OPTION,
+    registry: str | None = cli_cluster.REGISTRY_OPTION,
+    namespace: str = cli_cluster.NAMESPACE_OPTION,
 ) -> None:
     """Run scenarios on a real cluster, booted once per topology and reset between them.
 
@@ -268,7 +271,11 @@ def run(
     from testbed.scenario.catalog import resolve
     from testbed.scenario.plan import plan
 
-    scenarios = [load(resolve(f)) for f in files]  # every file is validated before anything boots
+    target = cli_cluster.existing_target(kubeconfig, registry, namespace)
+    if target and clusters > 1:
+        raise TestbedError("--kubeconfig needs --clusters 1 (one run a namespace)")
+    # every file is validated before anything boots
+    scenarios = [load(resolve(f), target=target) for f in files]
     if dry_run:
         if as_json:
             progress.result(json.dumps([{"scenario": s.name, "plan": plan(s)} for s in scenarios]))

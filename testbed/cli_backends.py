@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from testbed.backend_limits import BACKENDS
 from testbed.core import progress
 
 
@@ -32,7 +31,7 @@ def backends(
     if markdown:
         progress.result(support.markdown().rstrip("\n"))
         return
-    table = Table("", *BACKENDS)
+    table = Table("", *support.HEADS)
     for row in support.rows():
         table.add_row(f"{row.section}: {row.name}", *row.cells)
     progress.results.print(table)

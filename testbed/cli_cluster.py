@@ -83,6 +83,29 @@ def check_workers(workers: int, executor: str) -> None:
         )
 
 
+# an existing Kubernetes cluster (`testbed up`, `testbed run`): testbed.k8s.client
+KUBECONFIG_OPTION = typer.Option(
+    None,
+    help="An existing Kubernetes cluster (scenarios of backend: kubernetes): everything is "
+    "deployed into --namespace there, the images pulled from --registry.",
+)
+REGISTRY_OPTION = typer.Option(
+    None, help="With --kubeconfig: HOST:PORT of the registry the cluster pulls from."
+)
+NAMESPACE_OPTION = typer.Option("default", help="With --kubeconfig: the run's namespace.")
+
+
+def existing_target(kubeconfig: Path | None, registry: str | None, namespace: str) -> dict | None:
+    """The topology keys of an existing cluster (None without ``--kubeconfig``)."""
+    if kubeconfig is None:
+        if registry:
+            raise TestbedError("--registry: only with --kubeconfig (an existing cluster)")
+        return None
+    if not kubeconfig.is_file():
+        raise TestbedError(f"--kubeconfig: {kubeconfig} is not a file")
+    return {"kubeconfig": str(kubeconfig.resolve()), "registry": registry, "namespace": namespace}
+
+
 def up(
     workers: int = typer.Option(2, help="Celery workers (each its own node)."),
     airflow_version: str = typer.Option(catalog.DEFAULT_AIRFLOW_VERSION, help="Airflow version."),
@@ -121,6 +144,9 @@ def up(
         "worker pod per --workers), or both: CeleryExecutor,KubernetesExecutor.",
         show_default="CeleryExecutor; KubernetesExecutor with --kubernetes",
     ),
+    kubeconfig: Path | None = KUBECONFIG_OPTION,
+    registry: str | None = REGISTRY_OPTION,
+    namespace: str = NAMESPACE_OPTION,
 ) -> None:
     """Boot a cluster and leave it running; prints a status table and URLs.
 
@@ -132,6 +158,8 @@ def up(
     if dags is not None and not dags.is_dir():
         raise TestbedError(f"--dags: {dags} is not a folder")
     reqs = tuple(requirement_lines(requirements, "--requirements")) if requirements else ()
+    target = existing_target(kubeconfig, registry, namespace) or {}
+    kubernetes = kubernetes or bool(target)
     executor = executor or ("KubernetesExecutor" if kubernetes else "CeleryExecutor")
     check_workers(workers, executor)
     topology = Topology(
@@ -146,6 +174,7 @@ def up(
         backend="kubernetes" if kubernetes else "docker",
         executor=executor,
         k8s_nodes=k8s_nodes,
+        **target,
     )
     if build:
         image_build.ensure((airflow_version,))

@@ -27,6 +27,9 @@ def topology_fields(topology: Topology) -> dict[str, Any]:
         "clock_jumps": topology.clock_jumps,
         "dag_sync": topology.dag_sync,
         "dag_sync_every": topology.dag_sync_every,
+        "kubeconfig": topology.kubeconfig,
+        "registry": topology.registry,
+        "namespace": topology.namespace,
         "config_in_force": topology.flat_effective(),
     }
 
@@ -53,4 +56,7 @@ def topology_of(topo: dict[str, Any]) -> Topology:
         clock_jumps=topo.get("clock_jumps", False),
         dag_sync=topo.get("dag_sync", "copy"),
         dag_sync_every=topo.get("dag_sync_every", 300.0),
+        kubeconfig=topo.get("kubeconfig"),
+        registry=topo.get("registry"),
+        namespace=topo.get("namespace", "default"),
     )

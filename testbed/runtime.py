@@ -8,6 +8,7 @@ Host ports are published on 127.0.0.1 only, chosen free by the engine.
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 import tarfile
@@ -77,6 +78,10 @@ class NodeSpec:
     restart: str | None = None  # a Docker restart policy, e.g. "on-failure"
     binds: dict[str, str] = field(default_factory=dict)  # host path -> path, read-only
     engine: dict[str, Any] = field(default_factory=dict)  # more create() options (caps, tmpfs)
+    # the host's network (no run network, no published ports): a client that must reach what
+    # this machine reaches, as the user's own tools would
+    host_network: bool = False
+    cleanup: list[str] | None = None  # run in the container before it is removed (L.CLEANUP)
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ def container_name(run_id: str, node: str) -> str:
 def create(spec: NodeSpec, run_id: str, network: Network, run_labels: dict[str, str]) -> Container:
     """Create (not start) a node's container, attached to the run network, files in place."""
     labels = {**run_labels, L.ROLE: spec.role, L.NODE: spec.name}
+    if spec.cleanup:
+        labels[L.CLEANUP] = json.dumps(spec.cleanup)
     volumes = {
         ensure_volume(v, run_id, run_labels): {
             "bind": v.path,
@@ -120,20 +127,15 @@ def create(spec: NodeSpec, run_id: str, network: Network, run_labels: dict[str, 
         spec.image,
         command=spec.command,
         name=container_name(run_id, spec.name),
-        hostname=spec.name,
         environment=spec.env,
         labels=labels,
         user=spec.user,
         working_dir=spec.workdir,
-        ports={f"{p}/tcp": ("127.0.0.1", None) for p in spec.ports},
         mem_limit=spec.mem_limit,
         init=True,
         volumes=volumes or None,
         restart_policy={"Name": spec.restart} if spec.restart else None,
-        network=network.name,
-        networking_config={
-            network.name: client().api.create_endpoint_config(aliases=[spec.name, *spec.aliases])
-        },
+        **(_host_network() if spec.host_network else _run_network(spec, network)),
         **spec.engine,
     )
     if spec.files:
@@ -141,6 +143,21 @@ def create(spec: NodeSpec, run_id: str, network: Network, run_labels: dict[str, 
     if spec.root_files:
         put_files(container, spec.root_files, uid=0)
     return container
+
+
+def _run_network(spec: NodeSpec, network: Network) -> dict[str, Any]:
+    """On the run network under the node's names, its ports published on 127.0.0.1."""
+    aliases = [spec.name, *spec.aliases]
+    return {
+        "hostname": spec.name,
+        "ports": {f"{p}/tcp": ("127.0.0.1", None) for p in spec.ports},
+        "network": network.name,
+        "networking_config": {network.name: client().api.create_endpoint_config(aliases=aliases)},
+    }
+
+
+def _host_network() -> dict[str, Any]:
+    return {"network_mode": "host"}
 
 
 def volume_name(run_id: str, name: str) -> str:
@@ -309,6 +326,7 @@ def remove_objects(
 
     def remove(obj: Container) -> None:
         try:
+            failed.extend(_clean_up(obj))
             obj.remove(force=True, v=True)
         except docker.errors.NotFound:
             pass
@@ -327,6 +345,27 @@ def remove_objects(
         except docker.errors.APIError as exc:
             failed.append(f"{obj.name}: {exc.explanation}")
     return failed
+
+
+CLEANUP_TIMEOUT = 90.0
+
+
+def _clean_up(container: Container) -> list[str]:
+    """The container's cleanup command (label L.CLEANUP), run before its removal (the
+    container started again first if it had stopped): what could not be cleaned up, or
+    nothing."""
+    cmd = labels_of(container).get(L.CLEANUP)
+    if not cmd:
+        return []
+    try:
+        if container.status != "running":
+            container.start()
+        r = exec_run(container, json.loads(cmd), timeout=CLEANUP_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - said, and the removal goes on
+        return [f"cleanup in {container.name}: {exc}"[:300]]
+    if r.exit_code != 0:
+        return [f"cleanup in {container.name}: {r.output.strip()[-300:]}"]
+    return []
 
 
 def remove_run(run_id: str) -> list[str]:

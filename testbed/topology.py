@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from packaging.requirements import InvalidRequirement, Requirement
 
 from testbed import secret_options, timescale
-from testbed.backend_limits import BACKEND_LIMITS, BACKENDS, BackendLimits
+from testbed.backend_limits import BACKEND_LIMITS, BACKENDS, EXISTING_LIMITS, BackendLimits
 from testbed.core.errors import TestbedError
 from testbed.dag_sync import GIT_SERVER
 from testbed.images.catalog import (
@@ -54,6 +54,9 @@ PG_KRB = "pg-krb"  # the kerberized target: a second Postgres that accepts only 
 SIDECAR_SUFFIX = "-kerberos"
 PROXY_BASE_PORT = 20000
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+K8S_CLIENT = "k8s-client"  # the container kubectl runs in, for an existing cluster
 
 
 def runs_celery(executor: str) -> bool:
@@ -137,6 +140,13 @@ class Topology:
     # checkout pulls or a git bundle refreshes (seconds)
     dag_sync: str = "copy"
     dag_sync_every: float = 300.0
+    # an existing Kubernetes cluster (backend: kubernetes) instead of the node the testbed
+    # builds: its kubeconfig (a path on this machine), the registry its nodes pull the pushed
+    # images from (HOST:PORT, as this machine pushes to it too), the namespace the run's
+    # objects go in (testbed.k8s.existing)
+    kubeconfig: str | None = None
+    registry: str | None = None
+    namespace: str = "default"
 
     def __post_init__(self) -> None:
         self._check_workload()
@@ -184,6 +194,7 @@ class Topology:
         """The topology against its backend's limits (:data:`BACKEND_LIMITS`)."""
         if self.backend not in BACKENDS:
             raise TestbedError(f"backend {self.backend!r}: allowed {', '.join(BACKENDS)}")
+        self._check_existing()
         limits = self.limits
         if self.executor not in limits.executors:
             raise TestbedError(
@@ -231,6 +242,27 @@ class Topology:
                 f"(api_servers: {limits.api_servers}), got {self.api_servers}"
             )
 
+    def _check_existing(self) -> None:
+        """An existing cluster: Kubernetes, its kubeconfig and registry both given, a
+        namespace name Kubernetes accepts."""
+        given = [k for k in ("kubeconfig", "registry") if getattr(self, k)]
+        if given and not self.kubernetes:
+            raise TestbedError(f"{', '.join(given)}: an existing cluster needs backend: kubernetes")
+        if given and len(given) < 2:
+            missing = {"kubeconfig", "registry"} - set(given)
+            raise TestbedError(
+                f"{given[0]} given without {missing.pop()}: an existing cluster needs both "
+                "(its kubeconfig, and the registry its nodes pull the testbed's images from)"
+            )
+        if self.registry and not _REGISTRY.match(self.registry):
+            raise TestbedError(
+                f"registry {self.registry!r}: expected HOST:PORT (e.g. 127.0.0.1:5000)"
+            )
+        if not _NAMESPACE.match(self.namespace):
+            raise TestbedError(
+                f"namespace {self.namespace!r}: lowercase letters, digits and '-' (at most 63)"
+            )
+
     def _check_airflow_2(self) -> None:
         """What an Airflow 2 cluster runs: Docker (so the Celery or Local executor), the DAGs
         copied; the rest is Airflow 3's (the git bundle, the Kubernetes chart's pods as the
@@ -263,12 +295,19 @@ class Topology:
 
     @property
     def limits(self) -> BackendLimits:
-        """What this topology's backend runs and supports."""
-        return BACKEND_LIMITS[self.backend]
+        """What this topology's backend runs and supports (an existing cluster: what a
+        namespace-scoped user can do there)."""
+        return EXISTING_LIMITS if self.existing else BACKEND_LIMITS[self.backend]
 
     @property
     def kubernetes(self) -> bool:
         return self.backend == "kubernetes"
+
+    @property
+    def existing(self) -> bool:
+        """The Airflow roles and the infrastructure go into an existing Kubernetes cluster's
+        namespace (``kubeconfig``), not a node the testbed builds."""
+        return self.kubeconfig is not None
 
     @property
     def celery(self) -> bool:
@@ -320,6 +359,8 @@ class Topology:
     @property
     def k8s_workers(self) -> list[str]:
         """The Kubernetes nodes beyond the control plane's (joined once it is up)."""
+        if self.existing:  # the cluster's own nodes: none the testbed makes
+            return []
         return [f"{K8S_NODE}-{i}" for i in range(2, self.k8s_nodes + 1)]
 
     @property
@@ -353,11 +394,20 @@ class Topology:
     def infra_nodes(self) -> list[str]:
         """The nodes booted before the metadata database is migrated."""
         kdc = KERBEROS_INFRA if self.kerberos else ()
+        if self.existing:  # the client; the infrastructure runs as pods (infra_pods)
+            return [K8S_CLIENT]
         if self.kubernetes:
             return [*(n for n in K8S_INFRA if self.celery or n != "redis"), *kdc]
         infra = [n for n in INFRA if self.celery or n != "redis"]  # Redis: Celery's broker
         git = (GIT_SERVER,) if self.dag_sync != "copy" else ()
         return [*infra, *kdc, *git]
+
+    @property
+    def infra_pods(self) -> list[str]:
+        """The infrastructure as pods of an existing cluster's namespace (none elsewhere)."""
+        if not self.existing:
+            return []
+        return [n for n in INFRA if self.celery or n != "redis"]
 
     @property
     def kerberos_nodes(self) -> list[str]:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from testbed.backends.base import Backend
 from testbed.backends.docker import DockerBackend
+from testbed.backends.existing import ExistingClusterBackend
 from testbed.backends.kubernetes import KubernetesBackend
 from testbed.topology import Topology
 
-__all__ = ["Backend", "DockerBackend", "KubernetesBackend", "backend_for"]
+__all__ = ["Backend", "DockerBackend", "ExistingClusterBackend", "KubernetesBackend", "backend_for"]
 
 
 def backend_for(topology: Topology) -> Backend:
     """The backend that runs ``topology``'s Airflow roles."""
+    if topology.existing:
+        return ExistingClusterBackend()
     return KubernetesBackend() if topology.kubernetes else DockerBackend()

@@ -26,6 +26,11 @@ class Backend(Protocol):
         """The images this backend needs beyond the Airflow and services images."""
         ...
 
+    def boot_infrastructure(self, cluster: Any) -> bool:
+        """Boot the infrastructure (and migrate) in this backend's own way and return True,
+        or return False for the cluster's (containers, then the migration)."""
+        ...
+
     def boot_roles(self, cluster: Any) -> None:
         """Boot the Airflow roles (after the infrastructure and the migration) and wait until
         each is ready."""

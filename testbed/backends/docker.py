@@ -17,6 +17,9 @@ class DockerBackend:
     def images(self) -> list[str]:
         return []
 
+    def boot_infrastructure(self, cluster: Any) -> bool:
+        return False  # the cluster's own: containers on the run network, then the migration
+
     def boot_roles(self, cluster: Any) -> None:
         topology = cluster.topology
         cluster._phase("airflow", topology.airflow_nodes + topology.kerberos_nodes)

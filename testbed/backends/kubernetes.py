@@ -93,8 +93,9 @@ class KubernetesBackend(DockerBackend):
         return super().output(cluster, node, since_wall)
 
     def save_logs(self, cluster: Any, folder: Any) -> None:
-        """The pods' logs, listing and events (k8s.deploy.save_logs), while the node is here."""
-        if K8S_NODE not in cluster.nodes:
+        """The pods' logs, listing and events (k8s.deploy.save_logs), while the node (or an
+        existing cluster's client) is here."""
+        if k8s_node.kubectl_node(cluster) not in cluster.nodes:
             return
         try:
             k8s_deploy.save_logs(cluster, folder)

@@ -45,7 +45,8 @@ def up(cluster: Any) -> None:
         cluster.secrets.save(cluster.dir / "secrets")
         _record_boot(cluster)
         cluster.network = runtime.create_network(cluster.run_id, cluster.labels)
-        _boot_infrastructure(cluster)
+        if not cluster.backend.boot_infrastructure(cluster):
+            _boot_infrastructure(cluster)
         try:
             cluster.backend.boot_roles(cluster)
         finally:

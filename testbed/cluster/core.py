@@ -95,7 +95,8 @@ class Cluster:
 
     def has(self, name: str) -> bool:
         """``name`` is one of the run's nodes, or (on Kubernetes) the role of one of its pods."""
-        return name in self.nodes or name in self.topology.pods
+        topology = self.topology
+        return name in self.nodes or name in topology.pods or name in topology.infra_pods
 
     def version_of(self, node: str) -> str:
         """The Airflow version ``node`` runs (or will run when next created)."""

@@ -17,6 +17,7 @@ from testbed import runtime
 from testbed.cluster import record
 from testbed.core.errors import ClusterError
 from testbed.dag_sync import GIT_SERVER
+from testbed.k8s import client as k8s_client
 from testbed.k8s import node as k8s_node
 from testbed.readiness import wait_ready
 from testbed.runtime import NodeSpec
@@ -31,7 +32,7 @@ from testbed.services import (
     redis,
     toxiproxy,
 )
-from testbed.topology import K8S_NODE, PG_KRB, SIDECAR_SUFFIX
+from testbed.topology import K8S_CLIENT, K8S_NODE, PG_KRB, SIDECAR_SUFFIX
 
 DEFAULT_WEIGHT = 1024  # cgroup v1 cpu.shares of a container given none
 SERVICE_MODULES = {
@@ -42,6 +43,7 @@ SERVICE_MODULES = {
     "kdc": kdc,
     PG_KRB: pg_krb,
     K8S_NODE: k8s_node,
+    K8S_CLIENT: k8s_client,
     GIT_SERVER: git_server,
 }
 

@@ -20,6 +20,9 @@ ROLE = "io.testbed.role"
 NODE = "io.testbed.node"
 DETACHED = "io.testbed.detached"
 KIND = "io.testbed.kind"  # image kind, on images the testbed builds
+# a command the container runs before it is removed (what the run made outside Docker: the
+# objects in an existing Kubernetes cluster's namespace)
+CLEANUP = "io.testbed.cleanup"
 PARENT = "io.testbed.parent"  # on a derived image (a user's extra packages): the image it extends
 
 

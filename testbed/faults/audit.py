@@ -37,7 +37,9 @@ def heal_audit(cluster: Cluster) -> list[str]:
         elif st != "running":
             problems.append(f"{node} is {st}")
         else:
-            if not on_network(c, cluster.network.name):
+            # (a client on the host's network, an existing cluster's kubectl, has none)
+            host = c.attrs.get("HostConfig", {}).get("NetworkMode") == "host"
+            if not host and not on_network(c, cluster.network.name):
                 problems.append(f"{node} is off the cluster network")
             problems += [f"{node}: process {pid} is stopped (SIGSTOP)" for pid in stopped_pids(c)]
     try:

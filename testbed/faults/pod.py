@@ -4,7 +4,8 @@
 ``grace`` seconds between SIGTERM and SIGKILL. ``grace: 0`` is a crash: every process of the
 pod is SIGKILLed first (found by the pod's cgroup, inside the node containers; Kubernetes itself
 would still send SIGTERM and wait at least 2 s, even with ``--force``), then the pod object is
-deleted. The Deployment
+deleted; on an existing cluster, whose nodes the testbed does not reach, a force delete
+only. The Deployment
 makes a replacement pod (another name, another hostname: another SchedulerJob); the heal waits
 until the role has its ready pod again. The deleted pods are recorded, and the signal each got
 (TERM, or KILL for a crash) as a ``signal`` event on the pod's name (its hostname).
@@ -49,8 +50,13 @@ class PodDelete(Fault):
         args = ["delete", "pod", *pods, "--wait=false"]
         if self.grace is not None:
             args.append(f"--grace-period={int(self.grace)}")
-        if self.grace == 0:
+        # a crash kills every process first, where the testbed reaches the nodes; on an
+        # existing cluster (a namespace-scoped user) the force delete is all there is: the
+        # kubelet stops the containers with its shortest grace
+        crash = self.grace == 0 and not self.cluster.topology.existing
+        if crash:
             self.record("killed", pids=self._kill(pods))
+        if self.grace == 0:
             args.append("--force")
         done = kubectl(self.cluster, *args, timeout=20)
         if done.returncode != 0:
@@ -59,7 +65,7 @@ class PodDelete(Fault):
         self.record("deleted", pods=pods)
         # each pod's signal, on its name: the hostname its tasks record, which checks such as
         # drained_cleanly judge against
-        signal = "KILL" if self.grace == 0 else "TERM"
+        signal = "KILL" if crash else "TERM"
         for pod in pods:
             self.cluster.history.append("signal", node=pod, signal=signal, fault=self.name)
 

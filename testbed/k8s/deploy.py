@@ -16,12 +16,12 @@ from testbed.core import progress
 from testbed.core.errors import ClusterError, ExecTimeout
 from testbed.k8s import manifests
 from testbed.k8s.node import exec_in_pod as k8s_exec
-from testbed.k8s.node import kubectl, node_container
+from testbed.k8s.node import kubectl, kubectl_node, node_container
 from testbed.readiness import NeverReady, Probe, wait_ready
 from testbed.services import airflow, kdc, pg_krb
 from testbed.services.airflow import CELERY_PING as CELERY_PING_SCRIPT
 from testbed.services.kerberos import worker_principal
-from testbed.topology import K8S_NODE, PG_KRB, role_is_worker
+from testbed.topology import PG_KRB, role_is_worker
 
 BESIDE = ("postgres", "redis", "minio", "toxiproxy")  # containers the pods reach by address
 KERBEROS_BESIDE = {"kdc": krb5.HOST, PG_KRB: pg_krb.HOST}  # and with Kerberos, by these names
@@ -73,7 +73,7 @@ def up(cluster, update: Callable[[str], None]) -> None:
 def wait_role(cluster, role: str, update: Callable[[str], None] = lambda _m: None) -> float:
     probe = role_probe(cluster, role)
     waited = wait_ready(
-        K8S_NODE,
+        kubectl_node(cluster),
         node_container(cluster),
         probe,
         timeout=cluster.ready_timeout,
@@ -99,10 +99,10 @@ def role_probe(ctx, role: str) -> Probe:
         path = manifests.HEALTH_PATHS[role]
         base = lambda: f"http://127.0.0.1:{ctx.host_port(role, port)}"  # noqa: E731
         if role == "api-server":  # health, then the Execution API's first request
-            what = f"GET {path}, then {airflow.EXECUTION_WARMUP} via NodePort"
+            what = f"GET {path}, then {airflow.EXECUTION_WARMUP} via its Service"
             return Probe(what, lambda: airflow.api_ready(base()), interval=0.5)
         return Probe(
-            f"GET {path} via NodePort",
+            f"GET {path} via its Service",
             lambda: airflow._http_ok(lambda: base() + path),
             interval=0.5,
         )
@@ -187,7 +187,9 @@ def save_logs(ctx, folder) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     listing = kubectl(ctx, "get", "pods,nodes,events", "-o", "wide", timeout=10)
     (folder / "k8s-pods.txt").write_text(listing.stdout + listing.stderr)
-    names = kubectl(ctx, "get", "pods", "-o", "jsonpath={.items[*].metadata.name}", timeout=10)
+    # the deployment's own pods (an existing cluster's namespace may hold others)
+    mine = ("-l", "release=testbed", "-o", "jsonpath={.items[*].metadata.name}")
+    names = kubectl(ctx, "get", "pods", *mine, timeout=10)
     for pod in names.stdout.split()[:30]:
         done = kubectl(ctx, "logs", pod, "--all-containers", "--tail=5000", timeout=10)
         (folder / f"pod-{pod}.log").write_text(done.stdout + done.stderr)
@@ -206,7 +208,8 @@ def audit(ctx, timeout: float = 15) -> list[str]:
     if done.returncode != 0:
         return [f"kubectl get deployments: {done.stderr.strip()[:200]}"]
     ready = dict(line.split("=", 1) for line in done.stdout.split())
-    return [f"deployment {r} has no ready pod" for r in ctx.topology.pods if ready.get(r) != "1"]
+    roles = [*ctx.topology.infra_pods, *ctx.topology.pods]
+    return [f"deployment {r} has no ready pod" for r in roles if ready.get(r) != "1"]
 
 
 def audit_settled(

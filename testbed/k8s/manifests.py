@@ -74,9 +74,9 @@ def objects(
 ) -> list[dict[str, Any]]:
     """Every object, in the order ``kubectl apply`` should create them. ``hosts``: the address
     of each name the pods use (postgres, minio, toxiproxy; redis with Celery; the KDC and the
-    kerberized target with Kerberos); the API's is added here. ``keytabs``: each worker's, with
-    Kerberos (its sidecar's alone, testbed.k8s.kerberos)."""
-    hosts = {**hosts, "api-server": API_CLUSTER_IP}
+    kerberized target with Kerberos); the API's is added here where not given. ``keytabs``:
+    each worker's, with Kerberos (its sidecar's alone, testbed.k8s.kerberos)."""
+    hosts = {"api-server": API_CLUSTER_IP, **hosts}  # an existing cluster's: its own
     roles = [*topology.pods, "migrate", WORKER]
     out: list[dict[str, Any]] = [_config(role, topology, secrets, image) for role in roles]
     out += [_files(role, topology, secrets) for role in roles]

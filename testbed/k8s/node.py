@@ -24,7 +24,7 @@ from testbed.readiness import NeverReady, Probe
 from testbed.runtime import NodeSpec
 from testbed.services import Ctx
 from testbed.services.airflow import dag_files
-from testbed.topology import K8S_NODE
+from testbed.topology import K8S_CLIENT, K8S_NODE
 
 ENGINE_OPTIONS = {
     "cap_add": ["ALL"],
@@ -146,20 +146,28 @@ def _accounts(ctx: Ctx) -> bool:
     return kubectl(ctx, "get", "serviceaccount", "default", timeout=10).returncode == 0
 
 
+def kubectl_node(ctx: Ctx) -> str:
+    """Where ``kubectl`` runs: the control plane's node, or for an existing cluster the
+    client holding its kubeconfig (testbed.k8s.client)."""
+    return K8S_CLIENT if ctx.topology.existing else K8S_NODE
+
+
 def node_container(ctx: Ctx) -> Container:
-    """The control plane's container (where ``kubectl`` runs)."""
-    return ctx.container(K8S_NODE)
+    """The container ``kubectl`` runs in (:func:`kubectl_node`)."""
+    return ctx.container(kubectl_node(ctx))
 
 
 def kubectl(
     ctx: Ctx, *args: str, stdin: str | None = None, timeout: float = 30
 ) -> subprocess.CompletedProcess:
-    """``kubectl`` inside the node (its admin kubeconfig); output captured, never printed
-    (a Secret's manifest goes in on stdin)."""
+    """``kubectl`` inside the node (its admin kubeconfig), or the client of an existing
+    cluster, in the run's namespace; output captured, never printed (a Secret's manifest goes
+    in on stdin)."""
     name = node_container(ctx).name
     if args and args[0] != "exec":  # bounded inside too: a hung API server holds no kubectl
         args = (*args, f"--request-timeout={max(1, int(timeout))}s")
-    cmd = ["docker", "exec", *(["-i"] if stdin is not None else []), name, "kubectl", *args]
+    ns = ("-n", ctx.topology.namespace)
+    cmd = ["docker", "exec", *(["-i"] if stdin is not None else []), name, "kubectl", *ns, *args]
     try:
         return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

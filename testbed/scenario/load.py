@@ -18,16 +18,35 @@ from testbed.scenario.model import Scenario, allowed_fields, field_path
 from testbed.scenario.validate import cross_check
 
 
-def load(path: str | Path, dags: Path | None = None) -> Scenario:
-    """Read and fully validate a ``.yaml``/``.yml`` or ``.py`` scenario file."""
+def load(path: str | Path, dags: Path | None = None, target: dict | None = None) -> Scenario:
+    """Read and fully validate a ``.yaml``/``.yml`` or ``.py`` scenario file; ``target``: the
+    topology keys of an existing cluster to run it on (kubeconfig, registry, namespace), for a
+    scenario of ``backend: kubernetes``."""
     path = Path(path)
     if not path.is_file():
         raise ScenarioError(f"{path}: no such scenario file")
     if path.suffix in (".yaml", ".yml"):
-        return from_data(_yaml(path), str(path), dags, base=path.parent)
+        data = _yaml(path)
+        if target and isinstance(data, dict):
+            data = {**data, "topology": _on_target(data.get("topology") or {}, target, path)}
+        return from_data(data, str(path), dags, base=path.parent)
     if path.suffix == ".py":
-        return check(_python(path), str(path), dags, base=path.parent)
+        found = _python(path)
+        if target:
+            spec = _on_target(found.topology.model_dump(exclude_unset=True), target, path)
+            found = found.model_copy(update={"topology": type(found.topology)(**spec)})
+        return check(found, str(path), dags, base=path.parent)
     raise ScenarioError(f"{path}: a scenario is a .yaml, .yml or .py file")
+
+
+def _on_target(topology: dict, target: dict, path: Path) -> dict:
+    """The scenario's topology on an existing cluster; refused for a Docker scenario."""
+    if topology.get("backend") != "kubernetes":
+        raise ScenarioError(
+            f"{path}: topology.backend: an existing cluster (--kubeconfig) runs scenarios of "
+            "backend: kubernetes only"
+        )
+    return {**topology, **target}
 
 
 def _yaml(path: Path) -> object:

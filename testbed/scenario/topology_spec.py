@@ -46,6 +46,12 @@ class TopologySpec(Strict):
     # git DAG bundle: runs pinned to a commit, refreshed every dag_sync_every)
     dag_sync: Literal[DAG_SYNC_MODES] = "copy"  # type: ignore[valid-type]
     dag_sync_every: Duration = Field(300.0, ge=5, le=3600)
+    # an existing Kubernetes cluster (backend: kubernetes) instead of a node the testbed builds:
+    # its kubeconfig, the registry it pulls the pushed images from (HOST:PORT), the namespace
+    # the run's objects go in (usually given on the command line: `testbed run --kubeconfig`)
+    kubeconfig: str | None = None
+    registry: str | None = None
+    namespace: str = "default"
 
     @model_validator(mode="after")
     def _every_needs_git(self) -> TopologySpec:
@@ -85,4 +91,7 @@ class TopologySpec(Strict):
             clock_jumps=self.clock_jumps,
             dag_sync=self.dag_sync,
             dag_sync_every=self.dag_sync_every,
+            kubeconfig=self.kubeconfig,
+            registry=self.registry,
+            namespace=self.namespace,
         )

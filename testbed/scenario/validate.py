@@ -226,7 +226,13 @@ def _when(step: Fault, st: _State) -> list[tuple[str, str]]:
 
 
 def _backend_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
-    """A kind that runs only on some backends (the fault registry's ``backends``)."""
+    """A kind that runs only on some backends (the fault registry's ``backends``), or that
+    the backend does not run (an existing cluster's namespace-scoped faults)."""
+    only = st.topology.limits.faults_only
+    if only is not None and step.kind not in only:
+        allowed = ", ".join(sorted(only))
+        why = st.topology.limits.faults_why
+        return [("kind", f"a {step.kind} fault is not run here ({why}); allowed: {allowed}")]
     if not step.spec.backends or st.topology.backend in step.spec.backends:
         return []
     needs = " or ".join(step.spec.backends)

@@ -12,6 +12,7 @@ from typing import Protocol
 from docker.models.containers import Container
 
 from testbed.core.secrets import Secrets
+from testbed.runtime import ExecResult
 from testbed.topology import Topology
 
 SECRETS_DIR = "/run/testbed"
@@ -25,6 +26,8 @@ class Ctx(Protocol):
     postgres_image: str
 
     def container(self, node: str) -> Container: ...
+
+    def exec_in(self, node: str, cmd: list[str], *, timeout: float) -> ExecResult: ...
 
     def image_for(self, node: str) -> str: ...
 

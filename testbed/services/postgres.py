@@ -39,9 +39,8 @@ def spec(ctx: Ctx, node: str = "postgres") -> NodeSpec:
 
 def probe(ctx: Ctx, node: str = "postgres") -> Probe:
     def attempt() -> bool:
-        c = ctx.container(node)
         cmd = ["pg_isready", "-h", "127.0.0.1", "-p", str(PORT), "-t", "2"]
-        return runtime.exec_run(c, cmd, timeout=5, node=node).exit_code == 0
+        return ctx.exec_in(node, cmd, timeout=5).exit_code == 0
 
     return Probe("pg_isready", attempt, interval=0.3)
 

@@ -7,7 +7,13 @@ from __future__ import annotations
 import pytest
 
 from testbed import backends
-from testbed.backends import Backend, DockerBackend, KubernetesBackend, backend_for
+from testbed.backends import (
+    Backend,
+    DockerBackend,
+    ExistingClusterBackend,
+    KubernetesBackend,
+    backend_for,
+)
 from testbed.backends import kubernetes as kb
 from testbed.cluster import Cluster
 from testbed.runtime import ExecResult
@@ -16,11 +22,12 @@ from testbed.topology import K8S_NODE, Topology
 K8S = Topology(backend="kubernetes", executor="KubernetesExecutor")
 
 
-@pytest.mark.parametrize("cls", [DockerBackend, KubernetesBackend])
+@pytest.mark.parametrize("cls", [DockerBackend, KubernetesBackend, ExistingClusterBackend])
 def test_each_backend_implements_the_protocol(cls):
     backend = cls()
     assert isinstance(backend, Backend)
-    members = ("name", "reusable", "boots_ahead", "images", "boot_roles", "exec_in")
+    members = ("name", "reusable", "boots_ahead", "images", "boot_infrastructure", "boot_roles")
+    members += ("exec_in",)
     members += ("host_port", "save_logs", "audit", "node_of_host")
     for name in members:
         assert name in Backend.__annotations__ or callable(getattr(Backend, name, None))
@@ -31,7 +38,17 @@ def test_backend_for_picks_the_topologys_backend():
     assert type(backend_for(Topology())) is DockerBackend
     assert type(backend_for(K8S)) is KubernetesBackend
     assert backend_for(K8S).name == "kubernetes" and backend_for(Topology()).name == "docker"
-    assert backends.__all__ == ["Backend", "DockerBackend", "KubernetesBackend", "backend_for"]
+    existing = Topology(
+        backend="kubernetes", executor="KubernetesExecutor", kubeconfig="/k", registry="r:5000"
+    )
+    assert type(backend_for(existing)) is ExistingClusterBackend
+    assert backends.__all__ == [
+        "Backend",
+        "DockerBackend",
+        "ExistingClusterBackend",
+        "KubernetesBackend",
+        "backend_for",
+    ]
 
 
 def test_both_backends_clusters_are_reusable(tmp_path, monkeypatch):

@@ -193,6 +193,6 @@ def test_the_backends_table_says_which_part_of_the_upgrade_is_built_on_kubernete
     from testbed import support
 
     row = next(r for r in support.rows() if r.section == "step" and r.name == "upgrade")
-    docker, kubernetes = row.cells
-    assert docker == support.YES
+    docker, kubernetes, existing = row.cells
+    assert docker == support.YES and existing == support.NO
     assert kubernetes.startswith(f"{support.YES} (every Deployment") and "newer" in kubernetes

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from testbed import support
-from testbed.backend_limits import BACKENDS
 from testbed.core.errors import TestbedError
 from testbed.faults.registry import REGISTRY
 from testbed.scenario.load import from_data
@@ -18,6 +17,12 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 TOPOLOGY = {  # the Kerberos kinds' pieces, where built
     "docker": {"workers": 1, "kerberos": True},
     "kubernetes": {"backend": "kubernetes", "executor": "CeleryExecutor", "kerberos": True},
+    support.EXISTING: {
+        "backend": "kubernetes",
+        "executor": "CeleryExecutor",
+        "kubeconfig": "/k",
+        "registry": "r:5000",
+    },
 }
 EXTRA = {  # what each kind needs beyond name, kind and target to pass its model
     "clock_jump": {"offset": "2m"},
@@ -37,7 +42,12 @@ TARGET = {  # a target each kind accepts where it runs
     "clock_skew": "pg-krb",
     "dag_drift": "worker-1",
 }
-NODE = {"docker": "scheduler", "kubernetes": "k8s-node"}  # a node a node fault may target
+# a node a node fault may target
+NODE = {
+    "docker": "scheduler",
+    "kubernetes": "k8s-node",
+    support.EXISTING: "k8s-client",
+}
 # kinds the backend runs, refused for this one target for a reason of their own
 CA = "s.yaml: steps.0.fault.target: k8s-node holds the cluster's CA and etcd: kill, stop or hang it"
 ALSO_REFUSED = {("replace", "kubernetes"): CA, ("remove", "kubernetes"): CA}
@@ -45,6 +55,7 @@ REFUSED_FOR_BACKEND = (
     "needs `topology: {backend",
     "needs `topology: {kerberos: true}`",
     "backend only",
+    "is not run here (an existing cluster is driven as a namespace-scoped user",
 )
 
 
@@ -68,11 +79,11 @@ def _refusal(kind: str, backend: str) -> str:
     return ""
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", support.HEADS)
 @pytest.mark.parametrize("kind", list(REGISTRY))
 def test_each_fault_cell_is_what_validation_does(kind, backend):
     cell = dict(
-        zip(BACKENDS, next(r for r in support.rows() if r.name == kind).cells, strict=True)
+        zip(support.HEADS, next(r for r in support.rows() if r.name == kind).cells, strict=True)
     )[backend]
     said = _refusal(kind, backend)
     if cell == support.YES:  # accepted as written (a node the backend has, the kind's fields)

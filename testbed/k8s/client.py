@@ -1,0 +1,184 @@
+"""The client of an existing Kubernetes cluster (``kubeconfig:``): a container of the node image
+on this machine's network, holding the user's kubeconfig, that every ``kubectl`` of the run
+goes through (testbed.k8s.node.kubectl), and the run's port-forwards to the Services it deployed
+(how the testbed reaches Postgres, MinIO, Toxiproxy and the API there, as the user would).
+
+A service module like testbed.services.*: ``spec(ctx, node)`` and ``probe(ctx, node)``. Its
+cleanup command (run before the container goes, by the teardown or the next run's clean-up)
+deletes every object of the run in the namespace (testbed.runtime, ``L.CLEANUP``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from testbed.core.errors import ClusterError, TestbedError
+from testbed.images import k8s_node as k8s_image
+from testbed.k8s.existing_objects import RUN_LABEL
+from testbed.readiness import NeverReady, Probe
+from testbed.runtime import NodeSpec
+from testbed.services import Ctx
+from testbed.topology import K8S_CLIENT
+
+KUBECONFIG = "/root/.kube/config"
+# what a run makes in the namespace; the workloads first, then their pods at once (a Celery
+# worker's pod has a 600 s grace: the run is over, nothing is left to drain)
+WORKLOADS = "deployments,replicasets,jobs"
+REST = "services,secrets,configmaps,serviceaccounts,roles,rolebindings"
+FORWARDS = "forwards.json"  # in the run's folder: the host port of each forwarded Service port
+# a kubeconfig's paths that a copy into the client cannot follow: inlined as their data
+_INLINE = {
+    "certificate-authority": "certificate-authority-data",
+    "client-certificate": "client-certificate-data",
+    "client-key": "client-key-data",
+}
+
+
+def flatten(path: Path) -> bytes:
+    """The kubeconfig at ``path`` with the files it names inlined (as ``kubectl config view
+    --flatten`` would), so the copy in the client container stands alone."""
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise TestbedError(f"kubeconfig {path}: not readable as a kubeconfig ({exc})") from None
+    if not isinstance(config, dict) or not config.get("clusters"):
+        raise TestbedError(f"kubeconfig {path}: no clusters in it")
+    for section, key in (("clusters", "cluster"), ("users", "user")):
+        for entry in config.get(section) or []:
+            _inline(entry.get(key) or {}, path.parent)
+    return yaml.safe_dump(config).encode()
+
+
+def _inline(entry: dict, base: Path) -> None:
+    for field, data_field in _INLINE.items():
+        if field in entry:
+            named = base / entry.pop(field)
+            try:
+                entry[data_field] = base64.b64encode(named.read_bytes()).decode()
+            except OSError as exc:
+                raise TestbedError(f"kubeconfig: {field} {named}: {exc}") from None
+
+
+def cleanup_command(run_id: str, namespace: str) -> list[str]:
+    """Delete every object of the run in the namespace (by its label), bounded."""
+    sel = f"-n {namespace} -l {RUN_LABEL}={run_id} --request-timeout=20s"
+    every = f"{WORKLOADS},pods,{REST}"
+    script = (
+        f"kubectl delete {WORKLOADS} {sel} --ignore-not-found --wait=false;"
+        f" kubectl delete pods {sel} --ignore-not-found --grace-period=0 --force --wait=false;"
+        f" kubectl delete {REST} {sel} --ignore-not-found --wait=false;"
+        # the garbage collector removes what the workloads owned a moment later: gone, or said
+        f" for i in $(seq 60); do left=$(kubectl get {every} {sel} -o name) || continue;"
+        f' [ -z "$left" ] && exit 0; sleep 1; done; echo "left in {namespace}: $left"; exit 1'
+    )
+    return ["sh", "-c", script]
+
+
+def spec(ctx: Ctx, node: str = K8S_CLIENT) -> NodeSpec:
+    topology = ctx.topology
+    config = flatten(Path(topology.kubeconfig or ""))
+    return NodeSpec(
+        name=node,
+        role="k8s-client",
+        image=k8s_image.node_image(),
+        command=[],
+        env={"KUBECONFIG": KUBECONFIG},
+        files={KUBECONFIG: (config, 0o600)},
+        file_uid=0,
+        host_network=True,
+        cleanup=cleanup_command(ctx.run_id, topology.namespace),
+        engine={"entrypoint": ["sleep", "infinity"]},
+    )
+
+
+def probe(ctx: Ctx, node: str = K8S_CLIENT) -> Probe:
+    """The cluster answers, the run may create Deployments in the namespace, and no other run
+    of the testbed holds it (the objects' names are fixed: one run a namespace)."""
+    from testbed.k8s.node import kubectl  # the client is what kubectl goes through
+
+    ns = ctx.topology.namespace
+
+    def ready() -> bool:
+        done = kubectl(ctx, "auth", "can-i", "create", "deployments", timeout=15)
+        if done.returncode != 0 and "no" not in done.stdout:
+            return False  # no answer yet (or a refusal, said once the wait ends)
+        if done.stdout.strip() != "yes":
+            raise NeverReady(f"the kubeconfig's user may not create Deployments in namespace {ns}")
+        path = "jsonpath={.items[*].metadata.labels.testbed\\.io/run}"
+        held = kubectl(ctx, "get", "deployments", "-l", "release=testbed", "-o", path)
+        others = set(held.stdout.split()) - {ctx.run_id}
+        if others:
+            raise NeverReady(
+                f"namespace {ns} holds the testbed run {', '.join(sorted(others))} "
+                f"(`testbed down {sorted(others)[0]}` on the machine that made it, or another "
+                "--namespace)"
+            )
+        return True
+
+    return Probe(f"kubectl auth can-i create deployments -n {ns}", ready, interval=1.0)
+
+
+class Forwards:
+    """The run's port-forwards: one ``kubectl port-forward svc/<name>`` per Service port the
+    testbed reaches, on a free port of this machine's loopback, started again whenever it ends
+    (a port-forward ends with the pod it picked: a deleted pod's Service gets a new one)."""
+
+    def __init__(self, ctx) -> None:
+        self._ctx = ctx
+        self._lock = threading.Lock()
+        self._file = ctx.dir / FORWARDS
+        self.ports: dict[str, int] = self._load()
+
+    def _load(self) -> dict[str, int]:
+        try:
+            return json.loads(self._file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def port(self, service: str, port: int, timeout: float = 15) -> int:
+        key = f"{service}:{port}"
+        with self._lock:
+            if key not in self.ports:
+                self.ports[key] = self._start(service, port)
+                self._file.write_text(json.dumps(self.ports))
+        host_port = self.ports[key]
+        _wait_listening(host_port, key, timeout)
+        return host_port
+
+    def _start(self, service: str, port: int) -> int:
+        local = _free_port()
+        forward = (
+            f"kubectl port-forward -n {self._ctx.topology.namespace} --address 127.0.0.1 "
+            f"svc/{service} {local}:{port}"
+        )
+        loop = f"while :; do {forward} >/dev/null 2>&1; sleep 0.5; done"
+        c = self._ctx.container(K8S_CLIENT)
+        c.exec_run(["sh", "-c", loop], detach=True)
+        return local
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_listening(port: int, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"port-forward {what}: nothing listens on 127.0.0.1:{port}"
+                ) from None
+            time.sleep(0.2)
