@@ -326,7 +326,11 @@ def remove_objects(
 
     def remove(obj: Container) -> None:
         try:
-            failed.extend(_clean_up(obj))
+            unclean = _clean_up(obj)
+            if unclean:  # kept: the next clean-up tries again (it holds what to clean up)
+                hint = f"kept {obj.name} to try again; `docker rm -f {obj.name}` gives up"
+                failed.extend([*unclean, hint])
+                return
             obj.remove(force=True, v=True)
         except docker.errors.NotFound:
             pass

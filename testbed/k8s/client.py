@@ -71,12 +71,15 @@ def cleanup_command(run_id: str, namespace: str) -> list[str]:
     sel = f"-n {namespace} -l {RUN_LABEL}={run_id} --request-timeout=20s"
     every = f"{WORKLOADS},pods,{REST}"
     script = (
-        f"kubectl delete {WORKLOADS} {sel} --ignore-not-found --wait=false;"
+        # an unreachable cluster fails at once (the container is kept to try again)
+        "kubectl get --raw /version --request-timeout=5s >/dev/null || exit 2;"
+        f" kubectl delete {WORKLOADS} {sel} --ignore-not-found --wait=false;"
         f" kubectl delete pods {sel} --ignore-not-found --grace-period=0 --force --wait=false;"
         f" kubectl delete {REST} {sel} --ignore-not-found --wait=false;"
         # the garbage collector removes what the workloads owned a moment later: gone, or said
-        f" for i in $(seq 60); do left=$(kubectl get {every} {sel} -o name) || continue;"
-        f' [ -z "$left" ] && exit 0; sleep 1; done; echo "left in {namespace}: $left"; exit 1'
+        f" for i in $(seq 60); do left=$(kubectl get {every} {sel} -o name 2>/tmp/err) &&"
+        f' [ -z "$left" ] && exit 0; sleep 1; done;'
+        f' echo "left in {namespace}: $left $(tail -c 300 /tmp/err)"; exit 1'
     )
     return ["sh", "-c", script]
 
@@ -98,31 +101,53 @@ def spec(ctx: Ctx, node: str = K8S_CLIENT) -> NodeSpec:
     )
 
 
+UNANSWERED = 5  # kubectl failures in a row that end the wait, with what kubectl said
+
+
 def probe(ctx: Ctx, node: str = K8S_CLIENT) -> Probe:
-    """The cluster answers, the run may create Deployments in the namespace, and no other run
-    of the testbed holds it (the objects' names are fixed: one run a namespace)."""
+    """The cluster answers, the run may create Deployments in the namespace, and none of the
+    names the run gives its Deployments and Services is taken there (by another testbed run,
+    or by something else: an apply would take it over, the teardown delete it)."""
     from testbed.k8s.node import kubectl  # the client is what kubectl goes through
 
     ns = ctx.topology.namespace
+    failures: list[str] = []
 
     def ready() -> bool:
         done = kubectl(ctx, "auth", "can-i", "create", "deployments", timeout=15)
-        if done.returncode != 0 and "no" not in done.stdout:
-            return False  # no answer yet (or a refusal, said once the wait ends)
+        if done.returncode != 0 and done.stdout.strip() != "no":
+            failures.append(done.stderr.strip()[-300:])
+            if len(failures) >= UNANSWERED:  # e.g. an unreachable server, an exec plugin
+                raise NeverReady(f"kubectl cannot use the kubeconfig: {failures[-1]}")
+            return False
         if done.stdout.strip() != "yes":
             raise NeverReady(f"the kubeconfig's user may not create Deployments in namespace {ns}")
-        path = "jsonpath={.items[*].metadata.labels.testbed\\.io/run}"
-        held = kubectl(ctx, "get", "deployments", "-l", "release=testbed", "-o", path)
-        others = set(held.stdout.split()) - {ctx.run_id}
-        if others:
+        taken = _taken(ctx, kubectl)
+        if taken:
             raise NeverReady(
-                f"namespace {ns} holds the testbed run {', '.join(sorted(others))} "
-                f"(`testbed down {sorted(others)[0]}` on the machine that made it, or another "
-                "--namespace)"
+                f"namespace {ns} already holds {taken}: give the run a namespace of its own"
             )
         return True
 
     return Probe(f"kubectl auth can-i create deployments -n {ns}", ready, interval=1.0)
+
+
+def _taken(ctx: Ctx, kubectl) -> str:
+    """The Deployments and Services of the names the run gives its own that the namespace
+    holds already (with the testbed run that made them, if one did), or ""."""
+    topology = ctx.topology
+    ours = {*topology.infra_pods, *topology.pods, "api-server", "scheduler"}
+    path = (
+        '{range .items[*]}{.kind} {.metadata.name} {.metadata.labels.testbed\\.io/run}{"\\n"}{end}'
+    )
+    done = kubectl(ctx, "get", "deployments,services", "-o", f"jsonpath={path}")
+    found = []
+    rows = (line.split() for line in done.stdout.splitlines())
+    for kind, name, *run in (row for row in rows if len(row) >= 2):
+        if name in ours and run != [ctx.run_id]:
+            by = f" (testbed run {run[0]}: `testbed down --run {run[0]}`)" if run else ""
+            found.append(f"{kind} {name}{by}")
+    return ", ".join(found[:4])
 
 
 class Forwards:

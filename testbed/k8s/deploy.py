@@ -16,7 +16,7 @@ from testbed.core import progress
 from testbed.core.errors import ClusterError, ExecTimeout
 from testbed.k8s import manifests
 from testbed.k8s.node import exec_in_pod as k8s_exec
-from testbed.k8s.node import kubectl, kubectl_node, node_container
+from testbed.k8s.node import kubectl, kubectl_node, node_container, role_selector
 from testbed.readiness import NeverReady, Probe, wait_ready
 from testbed.services import airflow, kdc, pg_krb
 from testbed.services.airflow import CELERY_PING as CELERY_PING_SCRIPT
@@ -51,8 +51,12 @@ def keytabs(ctx) -> dict[str, bytes]:
 
 
 def apply(ctx, objs: list[dict]) -> None:
-    """``kubectl apply`` the objects (on stdin: Secrets are never on a command line or printed)."""
-    done = kubectl(ctx, "apply", "-f", "-", stdin=manifests.to_yaml(objs), timeout=60)
+    """``kubectl apply`` the objects (on stdin: Secrets are never on a command line or printed).
+    On an existing cluster server-side: a client-side apply keeps each object's whole manifest
+    in an annotation, a Secret's values too, for anyone who may read the namespace's Secrets'
+    metadata to see."""
+    how = ("--server-side", "--force-conflicts") if ctx.topology.existing else ()
+    done = kubectl(ctx, "apply", *how, "-f", "-", stdin=manifests.to_yaml(objs), timeout=60)
     if done.returncode != 0:
         raise ClusterError(f"kubectl apply: {done.stderr.strip()[:500]}")
 
@@ -124,7 +128,7 @@ def pod_names(ctx, role: str, running_only: bool = True) -> list[str]:
     """The pods of a role (a Deployment's or the Job's), by label; ``running_only``: running
     and not being deleted (a pod draining after a delete is still in phase Running)."""
     path = '{range .items[*]}{.metadata.name}={.metadata.deletionTimestamp}{"\\n"}{end}'
-    args = ["get", "pods", "-l", f"component={role}", "-o", f"jsonpath={path}"]
+    args = ["get", "pods", "-l", role_selector(ctx, role), "-o", f"jsonpath={path}"]
     if running_only:
         args += ["--field-selector", "status.phase=Running"]
     done = kubectl(ctx, *args, timeout=10)

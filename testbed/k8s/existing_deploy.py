@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 from testbed.core import progress
-from testbed.core.errors import ClusterError
+from testbed.core.errors import ClusterError, ReadinessTimeout
 from testbed.k8s import deploy, existing_objects, manifests, push
-from testbed.k8s.node import kubectl, node_container
+from testbed.k8s.node import kubectl, node_container, role_selector
 from testbed.readiness import wait_ready
 from testbed.services import airflow, minio, postgres, redis, toxiproxy
 
@@ -47,7 +48,8 @@ def infrastructure(cluster, update: Callable[[str], None]) -> None:
     deploy.apply(cluster, labelled(cluster, objs))
     cluster.history.append("k8s", phase="infrastructure", pods=cluster.topology.infra_pods)
     for s in specs:
-        wait_infra(cluster, s.name, update)
+        with _explained(cluster, s.name):
+            wait_infra(cluster, s.name, update)
     minio.create_log_bucket(cluster)
     cluster.timings["infrastructure"] = time.monotonic() - t0
 
@@ -85,4 +87,28 @@ def roles(cluster, update: Callable[[str], None]) -> None:
     deploy.apply(cluster, labelled(cluster, objs))
     cluster.history.append("k8s", phase="applied", image=image, roles=topology.pods)
     for role in [manifests.MIGRATION_JOB, *topology.pods]:
-        deploy.wait_role(cluster, role, update)
+        with _explained(cluster, role):
+            deploy.wait_role(cluster, role, update)
+
+
+@contextmanager
+def _explained(cluster, role: str):
+    """A role not ready in time, said with its pods' states and its last log lines (the wait
+    watched the client container, which says nothing of them): an image the nodes could not
+    pull shows as ``ErrImagePull``/``ImagePullBackOff`` here."""
+    try:
+        yield
+    except ReadinessTimeout as exc:
+        path = (
+            "{range .items[*]}{.metadata.name} {.status.phase}"
+            " {.status.initContainerStatuses[*].state.waiting.reason}"
+            ' {.status.containerStatuses[*].state.waiting.reason}{"\\n"}{end}'
+        )
+        job = role == manifests.MIGRATION_JOB  # its pods carry the Job's name, no component
+        sel = f"job-name={role}" if job else role_selector(cluster, role)
+        pods = kubectl(cluster, "get", "pods", "-l", sel, "-o", f"jsonpath={path}", timeout=10)
+        what = "job" if job else "deploy"
+        logs = kubectl(cluster, "logs", f"{what}/{role}", "--all-containers", "--tail=15")
+        state = "; ".join(pods.stdout.split("\n")).strip("; ") or "no pod"
+        lines = (logs.stdout or logs.stderr).splitlines()
+        raise ReadinessTimeout(role, exc.waited_for, cluster.ready_timeout, state, lines) from None

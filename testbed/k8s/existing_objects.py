@@ -26,11 +26,10 @@ import yaml
 
 from testbed import airflow_config as AC
 from testbed.k8s import manifests
-from testbed.k8s.meta import LABELS
+from testbed.k8s.meta import LABELS, RUN_LABEL
 from testbed.runtime import NodeSpec
 from testbed.topology import Topology
 
-RUN_LABEL = "testbed.io/run"  # every object of a run in an existing cluster
 DAGS_MAP = "airflow-dags"
 DAGS_SOURCE = "/opt/testbed/dags-map"  # the ConfigMap's volume, in the copy-dags init container
 # a ConfigMap holds 1 MiB at most (etcd's object limit, less the object's own fields)
@@ -39,16 +38,27 @@ INFRA_COMPONENT = "testbed-infrastructure"  # the infrastructure pods' ``tier`` 
 
 
 def label(objs: list[dict[str, Any]], run_id: str, namespace: str) -> list[dict[str, Any]]:
-    """Every object in ``namespace`` with the run's label, its pod templates' too (a task pod
-    the KubernetesExecutor launches carries it: the teardown deletes it by that label)."""
+    """Every object in ``namespace`` with the run's label, its pod templates' too, the
+    KubernetesExecutor's among them (a task pod carries it: the teardown deletes it by that
+    label, a failed one too), and every selector narrowed to the run's pods (the namespace may
+    hold an Airflow of the official chart, whose pods carry the same ``component`` labels)."""
     out = copy.deepcopy(objs)
+    mine = {RUN_LABEL: run_id}
     for obj in out:
         meta = obj["metadata"]
         meta["namespace"] = namespace
-        meta.setdefault("labels", {})[RUN_LABEL] = run_id
-        template = obj.get("spec", {}).get("template")
-        if template:
-            template.setdefault("metadata", {}).setdefault("labels", {})[RUN_LABEL] = run_id
+        meta.setdefault("labels", {}).update(mine)
+        spec = obj.get("spec", {})
+        if obj["kind"] == "Service":
+            spec["selector"].update(mine)
+        if "template" in spec:
+            spec["template"].setdefault("metadata", {}).setdefault("labels", {}).update(mine)
+        if "matchLabels" in spec.get("selector", {}):
+            spec["selector"]["matchLabels"].update(mine)
+        if obj["kind"] == "ConfigMap" and meta["name"] == "pod-template":
+            template = yaml.safe_load(obj["data"]["pod_template.yaml"])
+            template["metadata"].setdefault("labels", {}).update(mine)
+            obj["data"]["pod_template.yaml"] = yaml.safe_dump(template, sort_keys=False)
     return out
 
 

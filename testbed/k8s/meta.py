@@ -7,6 +7,7 @@ from typing import Any
 
 NAMESPACE = "default"
 LABELS = {"tier": "airflow", "release": "testbed"}
+RUN_LABEL = "testbed.io/run"  # every object of a run in an existing cluster (its run id)
 
 
 def _meta(name: str, role: str | None = None) -> dict[str, Any]:

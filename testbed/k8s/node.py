@@ -20,6 +20,7 @@ from testbed import runtime
 from testbed.core.errors import ClusterError, ExecTimeout
 from testbed.images import k8s_node as k8s_image
 from testbed.k8s.manifests import DAGS_ON_NODE, NODE_PORTS
+from testbed.k8s.meta import RUN_LABEL
 from testbed.readiness import NeverReady, Probe
 from testbed.runtime import NodeSpec
 from testbed.services import Ctx
@@ -150,6 +151,14 @@ def kubectl_node(ctx: Ctx) -> str:
     """Where ``kubectl`` runs: the control plane's node, or for an existing cluster the
     client holding its kubeconfig (testbed.k8s.client)."""
     return K8S_CLIENT if ctx.topology.existing else K8S_NODE
+
+
+def role_selector(ctx: Ctx, role: str) -> str:
+    """The label selector of a role's pods: its ``component``, and on an existing cluster the
+    run's label too (the namespace may hold another Airflow's pods of that component)."""
+    if ctx.topology.existing:
+        return f"component={role},{RUN_LABEL}={ctx.run_id}"
+    return f"component={role}"
 
 
 def node_container(ctx: Ctx) -> Container:

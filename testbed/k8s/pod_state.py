@@ -10,12 +10,13 @@ import json
 from typing import Any
 
 from testbed.core.errors import ClusterError
-from testbed.k8s.node import kubectl
+from testbed.k8s.node import kubectl, role_selector
 
 
 def running_pod(ctx, role: str) -> dict[str, Any]:
     """The role's running pod (not one being deleted), as ``kubectl get -o json`` gives it."""
-    args = ["get", "pods", "-l", f"component={role}", "--field-selector", "status.phase=Running"]
+    args = ["get", "pods", "-l", role_selector(ctx, role)]
+    args += ["--field-selector", "status.phase=Running"]
     done = kubectl(ctx, *args, "-o", "json", timeout=10)
     if done.returncode != 0:
         raise ClusterError(f"kubectl get pods of {role}: {done.stderr.strip()[:300]}")

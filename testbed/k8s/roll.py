@@ -16,7 +16,7 @@ from testbed.core import progress
 from testbed.core.errors import ClusterError
 from testbed.images import k8s_node as k8s_image
 from testbed.k8s import deploy, kerberos, manifests
-from testbed.k8s.node import kubectl
+from testbed.k8s.node import kubectl, role_selector
 from testbed.topology import K8S_NODE, role_is_worker
 
 IMPORT_TIMEOUT = 300.0  # seconds one node may take to import a ~1 GB image
@@ -125,8 +125,8 @@ def live_pods(cluster, role: str) -> list[str] | None:
     """The role's pods not yet ended (pending or running, one being deleted included; not an
     evicted or failed one left behind); None when Kubernetes does not say."""
     path = '{range .items[*]}{.metadata.name}={.status.phase}{"\\n"}{end}'
-    done = kubectl(cluster, "get", "pods", "-l", f"component={role}", "-o", f"jsonpath={path}",
-                   timeout=10)  # fmt: skip
+    sel = role_selector(cluster, role)
+    done = kubectl(cluster, "get", "pods", "-l", sel, "-o", f"jsonpath={path}", timeout=10)
     if done.returncode != 0:
         return None
     pods = [line.partition("=") for line in done.stdout.split()]

@@ -190,8 +190,9 @@ class Scenario(Strict):
                 "(add invariants with its 'expect' list)"
             )
         backend = self.topology.backend
-        if "chaos" in BACKEND_LIMITS[backend].steps_not_built:
-            raise ValueError(f"a chaos step is not built for backend {backend} yet")
+        if "chaos" in BACKEND_LIMITS[backend].steps_not_built or self.topology.kubeconfig:
+            where = "an existing cluster" if self.topology.kubeconfig else f"backend {backend}"
+            raise ValueError(f"a chaos step is not built for {where} yet")
         try:
             drawn = chaos[0].draw(self.topology)
             expanded = Scenario.model_validate(scenario_data(drawn, self.name))

@@ -194,3 +194,48 @@ def test_the_cleanup_deletes_by_the_runs_label_in_its_namespace_and_waits():
     script = client.cleanup_command("tb1", "team-a")[-1]
     assert script.count("-n team-a -l testbed.io/run=tb1") == 4
     assert "--grace-period=0 --force" in script and "exit 1" in script
+
+
+def test_task_pods_and_selectors_carry_the_runs_label():
+    t = existing(namespace="team-a", executor="CeleryExecutor")
+    objs = existing_objects.label(existing_objects.adapt(built_objects(t), t, {}), "tb1", "ns")
+    template = yaml.safe_load(
+        next(o for o in objs if o["metadata"]["name"] == "pod-template")["data"][
+            "pod_template.yaml"
+        ]
+    )
+    assert template["metadata"]["labels"][existing_objects.RUN_LABEL] == "tb1"
+    for obj in objs:
+        if obj["kind"] == "Service":
+            assert obj["spec"]["selector"][existing_objects.RUN_LABEL] == "tb1"
+        if obj["kind"] == "Deployment":
+            assert obj["spec"]["selector"]["matchLabels"][existing_objects.RUN_LABEL] == "tb1"
+
+
+class FakeCtx:
+    def __init__(self, listing: str, **kw) -> None:
+        self.topology = existing(**kw)
+        self.run_id = "tb1"
+        self.listing = listing
+
+    def kubectl(self, _ctx, *args, **_kw):
+        import subprocess
+
+        return subprocess.CompletedProcess(args, 0, self.listing, "")
+
+
+def test_a_namespace_whose_names_are_taken_is_refused_with_who_took_them():
+    listing = "Deployment scheduler tb0\nService postgres\nDeployment my-app\nService minio tb1\n"
+    ctx = FakeCtx(listing)
+    said = client._taken(ctx, ctx.kubectl)
+    assert "Deployment scheduler (testbed run tb0: `testbed down --run tb0`)" in said
+    assert "Service postgres" in said and "my-app" not in said and "minio" not in said
+    free = FakeCtx("Deployment my-app\nService scheduler tb1\n")
+    assert client._taken(free, free.kubectl) == ""
+
+
+def test_a_chaos_step_is_refused_on_an_existing_cluster():
+    data = scenario("fault: {name: f, kind: pod_delete, target: scheduler}")
+    data["steps"] = [{"chaos": {"seed": 1, "duration": "60s"}}]
+    with pytest.raises(ScenarioError, match="chaos step is not built for an existing cluster"):
+        from_data(data)

@@ -4,6 +4,8 @@ them. No Docker, no Kubernetes."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from testbed.core.errors import TestbedError
@@ -152,8 +154,9 @@ def test_a_pod_being_deleted_is_no_longer_one_of_its_roles_running_pods(monkeypa
 
     listing = "worker-1-a-new=\nworker-1-a-old=2026-12-06T17:10:00Z\n"
     monkeypatch.setattr(deploy, "kubectl", FakeNode({"get": (0, listing, "")}))
-    assert deploy.pod_names(None, "worker-1") == ["worker-1-a-new"]
-    assert deploy.pod_names(None, "worker-1", running_only=False) == [
+    ctx = SimpleNamespace(topology=Topology(backend="kubernetes", executor="CeleryExecutor"))
+    assert deploy.pod_names(ctx, "worker-1") == ["worker-1-a-new"]
+    assert deploy.pod_names(ctx, "worker-1", running_only=False) == [
         "worker-1-a-new",
         "worker-1-a-old",
     ]
