@@ -168,14 +168,15 @@ class Forwards:
             return {}
 
     def port(self, service: str, port: int, timeout: float = 15) -> int:
+        """The host port of ``service``'s ``port``; a new forward is waited for until it
+        listens (a probe through it is a connection to the pod: never made for nothing)."""
         key = f"{service}:{port}"
         with self._lock:
             if key not in self.ports:
                 self.ports[key] = self._start(service, port)
                 self._file.write_text(json.dumps(self.ports))
-        host_port = self.ports[key]
-        _wait_listening(host_port, key, timeout)
-        return host_port
+                _wait_listening(self.ports[key], key, timeout)
+        return self.ports[key]
 
     def _start(self, service: str, port: int) -> int:
         local = _free_port()

@@ -192,6 +192,13 @@ def test_up_leaves_airflow_running_there_and_down_removes_it(staging):
         assert set(roles) == {"postgres", "minio", "toxiproxy", "api-server", "scheduler",
                               "dag-processor", "triggerer"}, roles  # fmt: skip
         assert set(roles.values()) == {"1"}, roles
+        # applied server-side: no Secret's values in a last-applied-configuration annotation
+        assert "secret/airflow-env-scheduler" in admin(
+            node, "-n", NAMESPACE, "get", "secrets", "-l", sel, "-o", "name"
+        )
+        notes = admin(node, "-n", NAMESPACE, "get", "secrets", "-l", sel, "-o",
+                      "jsonpath={.items[*].metadata.annotations}")  # fmt: skip
+        assert "last-applied-configuration" not in notes
     finally:
         down = subprocess.run([sys.executable, "-m", "testbed", "down", "--run", run_id[1]],
                               capture_output=True, text=True, timeout=300)  # fmt: skip
