@@ -39,6 +39,13 @@ class BackendLimits:
     faults_only: frozenset[str] | None = None
     faults_why: str = ""
 
+    def refuses_fault(self, kind: str) -> str | None:
+        """Why a fault of ``kind`` is not run here (None: it may be, as far as this says)."""
+        if self.faults_only is None or kind in self.faults_only:
+            return None
+        allowed = ", ".join(sorted(self.faults_only))
+        return f"a {kind} fault is not run here ({self.faults_why}); allowed: {allowed}"
+
 
 BACKEND_LIMITS: dict[str, BackendLimits] = {
     "docker": BackendLimits(executors=("CeleryExecutor", "LocalExecutor")),

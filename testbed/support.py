@@ -37,7 +37,7 @@ def fault_refusal(spec: FaultSpec, limits: BackendLimits, backend: str) -> str |
     """Why a fault of this kind is refused on ``backend`` (None: it runs there)."""
     if spec.backends and backend not in spec.backends:
         return NO
-    if limits.faults_only is not None and spec.kind not in limits.faults_only:
+    if limits.refuses_fault(spec.kind):
         return NO
     if spec.needs_kerberos and not limits.kerberos:
         return f"{NO} (no Kerberos)"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from testbed import secret_options, timescale
+from testbed import secret_options, timescale, topology_checks
 from testbed.backend_limits import BACKEND_LIMITS, BACKENDS, EXISTING_LIMITS, BackendLimits
 from testbed.core.errors import TestbedError
 from testbed.dag_sync import GIT_SERVER
@@ -54,8 +54,6 @@ PG_KRB = "pg-krb"  # the kerberized target: a second Postgres that accepts only 
 SIDECAR_SUFFIX = "-kerberos"
 PROXY_BASE_PORT = 20000
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
-_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 K8S_CLIENT = "k8s-client"  # the container kubectl runs in, for an existing cluster
 
 
@@ -162,7 +160,7 @@ class Topology:
             )
         self._check_backend()
         if self.line == 2:
-            self._check_airflow_2()
+            topology_checks.airflow_2(self)
         for section, keys in self.config.items():
             for key in [section, *keys]:
                 if not _NAME.match(key):
@@ -194,7 +192,7 @@ class Topology:
         """The topology against its backend's limits (:data:`BACKEND_LIMITS`)."""
         if self.backend not in BACKENDS:
             raise TestbedError(f"backend {self.backend!r}: allowed {', '.join(BACKENDS)}")
-        self._check_existing()
+        topology_checks.existing(self)
         limits = self.limits
         if self.executor not in limits.executors:
             raise TestbedError(
@@ -240,47 +238,6 @@ class Topology:
             raise TestbedError(
                 f"backend {self.backend} runs {limits.api_servers} api-server(s) at most "
                 f"(api_servers: {limits.api_servers}), got {self.api_servers}"
-            )
-
-    def _check_existing(self) -> None:
-        """An existing cluster: Kubernetes, its kubeconfig and registry both given, a
-        namespace name Kubernetes accepts."""
-        given = [k for k in ("kubeconfig", "registry") if getattr(self, k)]
-        if given and not self.kubernetes:
-            raise TestbedError(f"{', '.join(given)}: an existing cluster needs backend: kubernetes")
-        if given and len(given) < 2:
-            missing = {"kubeconfig", "registry"} - set(given)
-            raise TestbedError(
-                f"{given[0]} given without {missing.pop()}: an existing cluster needs both "
-                "(its kubeconfig, and the registry its nodes pull the testbed's images from)"
-            )
-        if self.registry and not _REGISTRY.match(self.registry):
-            raise TestbedError(
-                f"registry {self.registry!r}: expected HOST:PORT (e.g. 127.0.0.1:5000)"
-            )
-        if not _NAMESPACE.match(self.namespace):
-            raise TestbedError(
-                f"namespace {self.namespace!r}: lowercase letters, digits and '-' (at most 63)"
-            )
-
-    def _check_airflow_2(self) -> None:
-        """What an Airflow 2 cluster runs: Docker (so the Celery or Local executor), the DAGs
-        copied; the rest is Airflow 3's (the git bundle, the Kubernetes chart's pods as the
-        testbed builds them) or not built for Airflow 2 yet (Kerberos, clock jumps)."""
-        refused = {
-            "backend": self.backend != "docker",
-            "dag_sync": self.dag_sync != "copy",
-            "kerberos": self.kerberos,
-            "clock_jumps": self.clock_jumps,
-            # the timers it scales carry Airflow 3's names
-            "timescale": self.timescale != 1.0,
-        }
-        bad = [name for name, is_bad in refused.items() if is_bad]
-        if bad:
-            raise TestbedError(
-                f"airflow_version {self.airflow_version}: {', '.join(bad)} not built for "
-                "Airflow 2 (it runs on backend docker, dag_sync copy, timescale 1, without "
-                "kerberos or clock_jumps)"
             )
 
     @property

@@ -226,17 +226,12 @@ def _when(step: Fault, st: _State) -> list[tuple[str, str]]:
 
 
 def _backend_fault(step: Fault, st: _State) -> list[tuple[str, str]]:
-    """A kind that runs only on some backends (the fault registry's ``backends``), or that
-    the backend does not run (an existing cluster's namespace-scoped faults)."""
-    only = st.topology.limits.faults_only
-    if only is not None and step.kind not in only:
-        allowed = ", ".join(sorted(only))
-        why = st.topology.limits.faults_why
-        return [("kind", f"a {step.kind} fault is not run here ({why}); allowed: {allowed}")]
-    if not step.spec.backends or st.topology.backend in step.spec.backends:
-        return []
-    needs = " or ".join(step.spec.backends)
-    return [("kind", f"a {step.kind} fault needs `topology: {{backend: {needs}}}`")]
+    """A kind the backend does not run (``FaultSpec.backends``, ``BackendLimits.faults_only``)."""
+    if step.spec.backends and st.topology.backend not in step.spec.backends:
+        needs = " or ".join(step.spec.backends)
+        return [("kind", f"a {step.kind} fault needs `topology: {{backend: {needs}}}`")]
+    refused = st.topology.limits.refuses_fault(step.kind)
+    return [("kind", refused)] if refused else []
 
 
 def _fault_target(step: Fault, st: _State) -> list[tuple[str, str]]:
