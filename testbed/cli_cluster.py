@@ -103,6 +103,9 @@ def existing_target(kubeconfig: Path | None, registry: str | None, namespace: st
         return None
     if not kubeconfig.is_file():
         raise TestbedError(f"--kubeconfig: {kubeconfig} is not a file")
+    from testbed.k8s.client import flatten
+
+    flatten(kubeconfig)  # a file that is no kubeconfig is said before anything boots
     return {"kubeconfig": str(kubeconfig.resolve()), "registry": registry, "namespace": namespace}
 
 

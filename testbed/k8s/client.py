@@ -47,7 +47,8 @@ def flatten(path: Path) -> bytes:
     try:
         config = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise TestbedError(f"kubeconfig {path}: not readable as a kubeconfig ({exc})") from None
+        why = str(exc).splitlines()[0]
+        raise TestbedError(f"kubeconfig {path}: not readable as a kubeconfig ({why})") from None
     if not isinstance(config, dict) or not config.get("clusters"):
         raise TestbedError(f"kubeconfig {path}: no clusters in it")
     for section, key in (("clusters", "cluster"), ("users", "user")):

@@ -239,3 +239,14 @@ def test_a_chaos_step_is_refused_on_an_existing_cluster():
     data["steps"] = [{"chaos": {"seed": 1, "duration": "60s"}}]
     with pytest.raises(ScenarioError, match="chaos step is not built for an existing cluster"):
         from_data(data)
+
+
+def test_the_command_line_refuses_a_file_that_is_no_kubeconfig_before_anything_boots(tmp_path):
+    from testbed.cli_cluster import existing_target
+
+    (tmp_path / "notes.md").write_text("```\ntext\n```\n")
+    with pytest.raises(TestbedError, match="not readable as a kubeconfig"):
+        existing_target(tmp_path / "notes.md", "r:5000", "ns")
+    with pytest.raises(TestbedError, match="--registry: only with --kubeconfig"):
+        existing_target(None, "r:5000", "ns")
+    assert existing_target(None, None, "default") is None
