@@ -21,7 +21,9 @@ import yaml
 
 from testbed.core.errors import ClusterError, TestbedError
 from testbed.images import k8s_node as k8s_image
-from testbed.k8s.existing_objects import RUN_LABEL
+from testbed.k8s.manifests import NODE_PORTS
+from testbed.k8s.meta import RUN_LABEL
+from testbed.k8s.node import kubectl
 from testbed.readiness import NeverReady, Probe
 from testbed.runtime import NodeSpec
 from testbed.services import Ctx
@@ -109,8 +111,6 @@ def probe(ctx: Ctx, node: str = K8S_CLIENT) -> Probe:
     """The cluster answers, the run may create Deployments in the namespace, and none of the
     names the run gives its Deployments and Services is taken there (by another testbed run,
     or by something else: an apply would take it over, the teardown delete it)."""
-    from testbed.k8s.node import kubectl  # the client is what kubectl goes through
-
     ns = ctx.topology.namespace
     failures: list[str] = []
 
@@ -137,7 +137,7 @@ def _taken(ctx: Ctx, kubectl) -> str:
     """The Deployments and Services of the names the run gives its own that the namespace
     holds already (with the testbed run that made them, if one did), or ""."""
     topology = ctx.topology
-    ours = {*topology.infra_pods, *topology.pods, "api-server", "scheduler"}
+    ours = {*topology.infra_pods, *topology.pods, *NODE_PORTS}  # NODE_PORTS: their Services
     path = (
         '{range .items[*]}{.kind} {.metadata.name} {.metadata.labels.testbed\\.io/run}{"\\n"}{end}'
     )

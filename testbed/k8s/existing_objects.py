@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from testbed import airflow_config as AC
+from testbed.core.errors import TestbedError
 from testbed.k8s import manifests
 from testbed.k8s.meta import LABELS, RUN_LABEL
 from testbed.runtime import NodeSpec
@@ -55,11 +56,18 @@ def label(objs: list[dict[str, Any]], run_id: str, namespace: str) -> list[dict[
             spec["template"].setdefault("metadata", {}).setdefault("labels", {}).update(mine)
         if "matchLabels" in spec.get("selector", {}):
             spec["selector"]["matchLabels"].update(mine)
-        if obj["kind"] == "ConfigMap" and meta["name"] == "pod-template":
-            template = yaml.safe_load(obj["data"]["pod_template.yaml"])
-            template["metadata"].setdefault("labels", {}).update(mine)
-            obj["data"]["pod_template.yaml"] = yaml.safe_dump(template, sort_keys=False)
+        _edit_template(obj, lambda t: t["metadata"].setdefault("labels", {}).update(mine))
     return out
+
+
+def _edit_template(obj: dict[str, Any], change) -> None:
+    """Apply ``change`` to the KubernetesExecutor's pod template, if ``obj`` is its ConfigMap
+    (the template is YAML text in it)."""
+    if obj["kind"] != "ConfigMap" or obj["metadata"]["name"] != "pod-template":
+        return
+    template = yaml.safe_load(obj["data"]["pod_template.yaml"])
+    change(template)
+    obj["data"]["pod_template.yaml"] = yaml.safe_dump(template, sort_keys=False)
 
 
 def adapt(objs: list[dict[str, Any]], topology: Topology, dags: dict[str, tuple[bytes, int]]):
@@ -79,10 +87,7 @@ def adapt(objs: list[dict[str, Any]], topology: Topology, dags: dict[str, tuple[
             key = AC.env_name("kubernetes_executor", "namespace")
             if key in obj["stringData"]:
                 obj["stringData"][key] = ns
-        elif kind == "ConfigMap" and obj["metadata"]["name"] == "pod-template":
-            template = yaml.safe_load(obj["data"]["pod_template.yaml"])
-            _pod(template["spec"], dags)
-            obj["data"]["pod_template.yaml"] = yaml.safe_dump(template, sort_keys=False)
+        _edit_template(obj, lambda t: _pod(t["spec"], dags))
         pod = obj.get("spec", {}).get("template", {}).get("spec")
         if pod:
             _pod(pod, dags)
@@ -136,7 +141,7 @@ def dags_map(dags: dict[str, tuple[bytes, int]]) -> dict[str, Any]:
     it back at its path, subfolders included); raises past what a ConfigMap holds."""
     size = sum(len(data) for data, _ in dags.values())
     if size > MAX_DAGS_BYTES:
-        raise ValueError(
+        raise TestbedError(
             f"dags: {size // 1024} KiB; an existing cluster gets the DAG folder as a ConfigMap, "
             f"which holds {MAX_DAGS_BYTES // 1024} KiB at most"
         )

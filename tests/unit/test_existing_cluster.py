@@ -144,7 +144,7 @@ def test_the_objects_are_fit_for_someone_elses_cluster():
 
 def test_a_dag_folder_past_what_a_configmap_holds_is_refused():
     big = {"/opt/airflow/dags/big.py": (b"#" * (existing_objects.MAX_DAGS_BYTES + 1), 0o644)}
-    with pytest.raises(ValueError, match="holds 900 KiB at most"):
+    with pytest.raises(TestbedError, match="holds 900 KiB at most"):
         existing_objects.dags_map(big)
 
 
