@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from testbed import secret_options
+from testbed import drift, secret_options
 from testbed.observe import core
 from testbed.observe.core import describe_error, observe
 from testbed.services import airflow
@@ -136,6 +136,7 @@ def jobs_check(cluster: Cluster, node: str, job_type: str | None = None) -> dict
 # value: it is a secret)
 CONFIG_SCRIPT = (
     "import json, sys\n"
+    f"{drift.AS_LIBRARY}\n"
     "from airflow.configuration import conf, run_command\n"
     "out = {}\n"
     "for dotted in sys.argv[1:]:\n"

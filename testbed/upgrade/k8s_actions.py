@@ -68,9 +68,19 @@ def _stop_timeout(proc: Procedure, role: str) -> float:
 
 
 def scale_down(proc: Procedure, step: Step) -> None:
+    scale_zero(proc, step)
+    wait_gone(proc, step)
+
+
+def scale_zero(proc: Procedure, step: Step) -> None:
+    """The first half of :func:`scale_down`: its pod told to go (TERM, recorded)."""
+    _term_recorded(proc, str(step.node))
+    roll.scale(proc.cluster, str(step.node), 0)
+
+
+def wait_gone(proc: Procedure, step: Step) -> None:
+    """The second half: its pod gone within the role's grace."""
     role = str(step.node)
-    _term_recorded(proc, role)
-    roll.scale(proc.cluster, role, 0)
     roll.wait_gone(proc.cluster, role, _stop_timeout(proc, role), proc.cancelled)
 
 
@@ -95,6 +105,8 @@ ACTIONS = {
     "migration_job": migration_job,
     "roll_pod": roll_pod,
     "scale_down": scale_down,
+    "scale_zero": scale_zero,
+    "wait_gone": wait_gone,
     "wait_task_pods": wait_task_pods,
     "start_pod": start_pod,
     "wait_pod": wait_pod,

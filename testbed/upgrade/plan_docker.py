@@ -14,6 +14,7 @@ from testbed.upgrade.step import Step
 
 Rollback = Literal["restore", "downgrade"]
 MIGRATION_LOCK = 1  # Airflow's DBLocks.MIGRATIONS: `airflow db migrate` holds pg_advisory_lock(1)
+STOP_GRACE = 30  # seconds a stopped node has after SIGTERM before SIGKILL (non-worker roles)
 
 
 def roll(node: str, version: str, ready: str) -> list[Step]:
@@ -112,20 +113,35 @@ def scheduler_steps(schedulers: list[str], version: str, local: Local | None) ->
 
 def stop_all_drained(by_role: dict[str, list[str]], local: Local | None = None) -> list[Step]:
     """Drain, then stop: schedulers first (nothing new is queued; with the LocalExecutor, its
-    tasks drained or killed first), each worker warm-shut down, then the rest of what talks to
-    the database."""
+    tasks drained or killed first), then the workers' warm shutdowns, then the rest of what
+    talks to the database (:func:`stop_together`)."""
     steps = local_before(by_role["scheduler"], local)
     steps += [
         Step("drain", "stop", n, "stop: nothing new is scheduled or queued")
         for n in by_role["scheduler"]
     ]
-    steps += [s for n in by_role["celery-worker"] for s in drain_worker(n)]
-    steps += [
-        Step("stop", "stop", n, "stop")
-        for r in ("dag-processor", "triggerer", "api-server")
-        for n in by_role[r]
+    steps += drain_together(by_role["celery-worker"])
+    rest = [n for r in ("dag-processor", "triggerer", "api-server") for n in by_role[r]]
+    return steps + stop_together(rest)
+
+
+def drain_together(workers: list[str]) -> list[Step]:
+    """Every worker TERMed, then each waited for: their warm shutdowns overlap (in a downtime
+    window nothing needs a worker to stay up), where one after another they would add up."""
+    drains = [drain_worker(n) for n in workers]
+    return [d[0] for d in drains] + [d[1] for d in drains]
+
+
+def stop_together(nodes: list[str]) -> list[Step]:
+    """Every node TERMed, then each waited for (SIGKILL after :data:`STOP_GRACE`, as ``docker
+    stop`` would): their shutdowns overlap (a 3.x triggerer takes ~10 s to exit, a 2.x one its
+    whole grace; docs/findings.md), and each node's TERM-to-exit is in the record."""
+    terms = [Step("stop", "term", n, "SIGTERM") for n in nodes]
+    waits = [
+        Step("stop", "wait_exit", n, f"wait until it exits (SIGKILL after {STOP_GRACE} s)")
+        for n in nodes
     ]
-    return steps
+    return terms + waits
 
 
 def start_all(version: str, by_role: dict[str, list[str]]) -> list[Step]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from testbed.upgrade.plan_docker import drain_together, stop_together
 from testbed.upgrade.step import Step
 from testbed.upgrade.versions import version_key
 
@@ -185,16 +186,7 @@ def _checks(from_version: str, to_version: str, dag_processor: str) -> list[Step
 
 
 def _stop(workers: Sequence[str], webservers: Sequence[str], core: Sequence[str]) -> list[Step]:
-    drain = [
-        s
-        for w in workers
-        for s in (
-            Step("drain", "term", w, "SIGTERM: warm shutdown, no new tasks"),
-            Step("drain", "wait_idle", w, "wait until it runs no task, then it exits"),
-        )
-    ]
-    stops = [Step("stop", "stop", n, "stop") for n in (*webservers, *core)]
-    return drain + stops
+    return drain_together(list(workers)) + stop_together([*webservers, *core])
 
 
 def api_servers(webservers: Sequence[str]) -> list[str]:

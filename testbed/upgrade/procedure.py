@@ -32,7 +32,12 @@ from testbed.services import airflow
 from testbed.upgrade import k8s_actions, local, major_actions
 from testbed.upgrade import observe as uobs
 from testbed.upgrade.plan import BACKUP_NAME, Plan, Step
-from testbed.upgrade.plan_docker import HEALTHY_INTERVAL, HEALTHY_THRESHOLD, HEALTHY_TIMEOUT
+from testbed.upgrade.plan_docker import (
+    HEALTHY_INTERVAL,
+    HEALTHY_THRESHOLD,
+    HEALTHY_TIMEOUT,
+    STOP_GRACE,
+)
 
 if TYPE_CHECKING:
     from testbed.cluster import Cluster
@@ -40,11 +45,10 @@ if TYPE_CHECKING:
 PG = "/usr/lib/postgresql/bin"
 HEALTH_PATHS = (airflow.HEALTH_PATH, airflow.EXECUTION_WARMUP)  # the api-server's two apps
 BACKUP_DIR = "/tmp"  # inside the Postgres node, writable by the postgres user
-STOP_GRACE = 30  # seconds docker waits after SIGTERM before SIGKILL, for non-worker roles
 # A node's planned window: from its first roll action to its readiness (its flips expected).
 ROLL_ACTIONS = frozenset(
-    {"term", "wait_idle", "stop", "kill", "replace", "start", "wait_ready"}
-    | {"roll_pod", "scale_down", "start_pod", "wait_pod"}  # a Deployment's, on Kubernetes
+    {"term", "wait_idle", "wait_exit", "stop", "kill", "replace", "start", "wait_ready"}
+    | {"roll_pod", "scale_down", "scale_zero", "wait_gone", "start_pod", "wait_pod"}  # on k8s
 )
 READY_ACTIONS = frozenset({"wait_ready", "wait_healthy", "roll_pod", "wait_pod"})
 DOWN_ACTIONS = frozenset({"term", "stop", "kill"})  # a node taken down: the downtime opens
@@ -157,6 +161,18 @@ class Procedure:
     def wait_idle(self, step: Step) -> None:
         """The TERMed worker finished its running tasks and exited (a warm shutdown)."""
         self._wait_state(step.node, lambda st: st.startswith("exited"), self.drain_timeout)
+
+    def wait_exit(self, step: Step) -> None:
+        """The TERMed node exited within :data:`STOP_GRACE`; else it is sent SIGKILL (recorded),
+        as ``docker stop`` does when its timeout runs out."""
+        exited = lambda st: st.startswith("exited")  # noqa: E731
+        try:
+            self._wait_state(step.node, exited, STOP_GRACE)
+        except UpgradeFailed:
+            if self.cancelled.is_set():
+                raise
+            uobs.send_signal(self.cluster, step.node, "KILL")
+            self._wait_state(step.node, exited, 15)
 
     def stop(self, step: Step) -> None:
         c = self.cluster.container(step.node)
@@ -273,6 +289,7 @@ def _answers_within(url: str, seconds: float) -> bool:
 ACTIONS: dict[str, Callable[[Procedure, Step], None]] = {
     "term": Procedure.term,
     "wait_idle": Procedure.wait_idle,
+    "wait_exit": Procedure.wait_exit,
     "stop": Procedure.stop,
     "kill": local.kill,
     "pause_dags": local.pause_dags,

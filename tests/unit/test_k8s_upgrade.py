@@ -59,13 +59,15 @@ def test_a_schema_change_stops_every_deployment_drained_migrates_then_starts_the
     plan = _k8s_plan("3.2.2", "3.3.2", pods, (H2, H1))
     assert plan.kind == "downtime"
     actions = [(s.action, s.node) for s in plan.steps]
-    stops = [n for a, n in actions if a == "scale_down"]
-    # nothing new first, the running work drained, the API last
+    stops = [n for a, n in actions if a in ("scale_down", "scale_zero")]
+    # nothing new first, the running work drained, then the rest side by side
     assert stops == ["scheduler", "worker-1", "dag-processor", "triggerer", "api-server"]
     assert actions.index(("wait_task_pods", None)) == actions.index(("scale_down", "scheduler")) + 1
     order = [a for a, _ in actions]
+    rest = order.index("scale_zero")
+    assert order[rest : rest + 6] == ["scale_zero"] * 3 + ["wait_gone"] * 3
     # stopped, backed up, migrated and checked before anything starts on the new image
-    last_stop = max(i for i, a in enumerate(order) if a == "scale_down")
+    last_stop = max(i for i, a in enumerate(order) if a in ("scale_down", "wait_gone"))
     first_start = order.index("start_pod")
     middle = order[last_stop + 1 : first_start]
     assert middle == ["pg_dump", "load_image", "roll_config", "migration_job", "check_migrations"]

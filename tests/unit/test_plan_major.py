@@ -29,7 +29,12 @@ def test_two_to_three_is_a_downtime_window_in_the_guides_order():
     first = plan.steps[0]
     assert (first.phase, first.action) == ("check", "preflight") and "AIR301" in first.detail
     # the workers drained before anything stops; the backup after every stop, before migrating
-    assert _order(plan, "drain", "wait_idle", "worker-2") < _order(plan, "stop", "stop")
+    assert _order(plan, "drain", "wait_idle", "worker-2") < _order(plan, "stop", "term")
+    # the workers' drains overlap, and so do the stops: every TERM before the first wait
+    assert _order(plan, "drain", "term", "worker-2") < _order(plan, "drain", "wait_idle")
+    assert max(i for i, s in enumerate(plan.steps) if s.phase == "stop" and s.action == "term") < (
+        _order(plan, "stop", "wait_exit")
+    )
     last_stop = max(i for i, s in enumerate(plan.steps) if s.phase == "stop")
     assert last_stop < _order(plan, "backup", "pg_dump") < _order(plan, "migrate", "db_migrate")
     # the webserver stops and never starts again; the api-server starts in its place
@@ -70,7 +75,7 @@ def test_back_to_airflow_2_restores_the_upgrades_backup_and_starts_a_webserver()
     # the 3.x database is kept under another name before the pre-upgrade one is restored
     assert acts.index(("pg_dump", "postgres")) < acts.index(("pg_restore", "postgres"))
     assert acts.index(("wait_idle", "worker-1")) < acts.index(("pg_dump", "postgres"))
-    assert acts.index(("stop", "api-server-2")) < acts.index(("pg_dump", "postgres"))
+    assert acts.index(("wait_exit", "api-server-2")) < acts.index(("pg_dump", "postgres"))
     assert ("retire", "api-server") in acts and ("retire", "api-server-2") in acts
     assert [n for a, n in acts if a == "start"] == [
         "webserver", "webserver-2", "scheduler", "dag-processor", "triggerer", "worker-1"
@@ -101,7 +106,7 @@ def test_on_a_running_airflow_2_cluster_each_webserver_is_retired_for_an_api_ser
     nodes = ["webserver", "webserver-2", "scheduler", "dag-processor", "triggerer", "worker-1",
              "scheduler-2"]  # fmt: skip
     plan = make_plan("2.11.2", "3.3.2", HEAD_2, HEAD_3, nodes=nodes)
-    stopped = [s.node for s in plan.steps if s.action == "stop"]
+    stopped = [s.node for s in plan.steps if s.action == "wait_exit"]
     assert stopped == [
         "webserver",
         "webserver-2",

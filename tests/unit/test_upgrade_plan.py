@@ -158,7 +158,7 @@ def test_patch_with_a_schema_change_is_refused_the_live_path():
     assert firsts == sorted(firsts)
     assert phases.index("start") > phases.index("migrate") > phases.index("backup")
     keys = [("stop", "scheduler"), ("term", "worker-1"), ("wait_idle", "worker-2")]
-    keys += [("stop", "api-server"), ("pg_dump", "postgres"), ("db_migrate", "migrate")]
+    keys += [("wait_exit", "api-server"), ("pg_dump", "postgres"), ("db_migrate", "migrate")]
     keys += [("check_migrations", "migrate"), ("replace", "scheduler"), ("replace", "worker-1")]
     got = order(plan, *keys)
     assert got == sorted(got)
