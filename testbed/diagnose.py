@@ -48,7 +48,7 @@ PS_SCRIPT = (
     'for d in /proc/[0-9]*; do echo "${d#/proc/} $(readlink "$d/exe" 2>/dev/null)"; done'
 )
 # -d names every worker: the command returns as soon as they all replied (else after -t)
-CELERY_INSPECT = 'celery -b "$(cat {dir}/broker_url)" inspect {what} -t {t} -d {dest}'
+CELERY_INSPECT = 'BROKER_URL="$(cat {dir}/broker_url)" celery inspect {what} -t {t} -d {dest}'
 
 ACTIVITY_SQL = (
     "select pid, application_name, client_addr, backend_type, state, wait_event_type, "

@@ -57,8 +57,11 @@ PORTS = {
     "scheduler": [AC.SCHEDULER_HEALTH_PORT],
 }
 JOB_TYPES = {"dag-processor": "DagProcessorJob", "triggerer": "TriggererJob"}
+# the broker's URL (its password in it) through Celery's BROKER_URL, never on a command line
+# (every process of the node could read it there, and `ps` in the hang diagnostics would show it)
 CELERY_PING = (
-    'celery -b "$(cat /run/testbed/broker_url)" inspect ping -d "celery@$1" -t 4 | grep -q pong'
+    'BROKER_URL="$(cat /run/testbed/broker_url)" celery inspect ping -d "celery@$1" -t 4 '
+    "| grep -q pong"
 )
 
 
