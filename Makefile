@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-unit test-integration docker venv images images-docker bench bench-drills bench-boot bench-idle bench-warmup bench-timescale soak lint lock clean gc docs
+.PHONY: demo test test-unit test-integration docker venv images images-docker bench bench-drills bench-boot bench-idle bench-stop bench-warmup bench-timescale soak lint lock clean gc docs
 
 demo: docker venv
 	$(BIN)/testbed demo
@@ -84,6 +84,11 @@ bench-boot: docker venv images
 # What an idle cluster and the observer's reads cost in CPU, each choice beside the other.
 bench-idle: docker venv images
 	$(BIN)/python benchmarks/bench_idle_cpu.py --rounds 3
+
+# A downtime window's stops one by one against side by side; a config read with and without
+# Airflow's initialization.
+bench-stop: docker venv images
+	$(BIN)/python benchmarks/bench_downtime_stop.py --rounds $(ROUNDS)
 
 # The api-server's Execution API warmed at readiness against not: all-green, the first task.
 bench-warmup: docker venv images
