@@ -21,10 +21,11 @@ Writes benchmarks/results/downtime-stop-<time>.json and prints a summary.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
+
+import results_file
 
 from testbed import drift, runtime
 from testbed.cluster import Cluster
@@ -135,12 +136,7 @@ def main() -> None:
         out["stop"] = stop_rounds(cluster, args.rounds)
     finally:
         cluster.down(reason="benchmark")
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    path = results / f"downtime-stop-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(out, indent=1))
-    print(json.dumps(out, indent=1))
-    print(f"written: {path}")
+    results_file.write("downtime-stop", out)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,13 @@ Writes benchmarks/results/idle-cpu-<time>.json and prints a summary.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import results_file
 
 from testbed import runtime
 from testbed.cluster import Cluster
@@ -142,12 +143,7 @@ def main() -> None:
             c.down(reason="benchmark")
     out = {"rounds": args.rounds, "window_s": args.window, "reads": args.reads}
     out |= summary(idle, reads)
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    path = results / f"idle-cpu-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(out, indent=1))
-    print(json.dumps(out, indent=1))
-    print(f"written: {path}")
+    results_file.write("idle-cpu", out)
 
 
 if __name__ == "__main__":
