@@ -38,6 +38,7 @@ from testbed.report.time_split import time_split
 from testbed.scenario import load
 from testbed.scenario.catalog import family
 from testbed.timescale import ENV as TIMESCALE_ENV
+from testbed.topology import role_is_worker
 from testbed.upgrade import metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,7 +197,10 @@ def _upgrade_medians(per_round: list[dict]) -> dict:
     """Medians over rounds of what an upgrade drill measured (position by position)."""
     ups = list(zip(*[r["upgrades"] for r in per_round], strict=False))
     migs = list(zip(*[r["migrations"] for r in per_round], strict=False))
-    drains = [d["term_to_exit_s"] for r in per_round for d in r["drains"]]
+    # the workers' warm shutdowns (a downtime window TERMs its other nodes too)
+    drains = [
+        d["term_to_exit_s"] for r in per_round for d in r["drains"] if role_is_worker(d["node"])
+    ]
     return {
         "upgrades": [
             {

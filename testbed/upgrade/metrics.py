@@ -92,15 +92,18 @@ def migrations(events: list[Event]) -> list[dict[str, Any]]:
 def drains(events: list[Event]) -> list[dict[str, Any]]:
     """Each TERM sent to a node: seconds until its container exited (Docker's exit time when
     recorded, else when it was seen exited; None: not seen exiting before it was started again,
-    signalled again, or the end)."""
+    signalled again, or the end); ``killed``: the SIGKILL at the end of its grace came first."""
     out = []
     for i, sig in enumerate(events):
         if sig["kind"] != "signal" or sig.get("signal") != "TERM":
             continue
         node = sig["node"]
-        exited = None
+        exited, killed = None, False
         for e in events[i + 1 :]:
             if e["kind"] == "signal" and e.get("node") == node:
+                if e.get("escalation"):  # the SIGKILL at the end of the grace: this drain's
+                    killed = True
+                    continue
                 break  # a later signal: its own drain
             if e["kind"] == "container" and e.get("node") == node:
                 state = str(e.get("state"))
@@ -110,5 +113,7 @@ def drains(events: list[Event]) -> list[dict[str, Any]]:
                     break
                 if state in ("started", "ready", "running"):
                     break  # started again: an exit before it went unseen
-        out.append({"node": node, "fault": sig.get("fault"), "term_to_exit_s": exited})
+        out.append(
+            {"node": node, "fault": sig.get("fault"), "term_to_exit_s": exited, "killed": killed}
+        )
     return out

@@ -136,10 +136,12 @@ def record_schema_info(history: History, info: SchemaInfo) -> dict:
     )
 
 
-def send_signal(cluster: Cluster, node: str, signal: str = "TERM", timeout: float = 10) -> dict:
+def send_signal(
+    cluster: Cluster, node: str, signal: str = "TERM", timeout: float = 10, **fields: Any
+) -> dict:
     """Send ``SIG<signal>`` to the node's main process and record it (``drained_cleanly``
-    measures from this event). The container's init (tini) passes the signal on to the
-    command it runs, not to the whole process group."""
+    measures from this event; ``fields`` go into the event). The container's init (tini) passes
+    the signal on to the command it runs, not to the whole process group."""
     c = cluster.container(node)
     bounded.call(lambda: c.kill(signal=f"SIG{signal}"), timeout, f"{signal} to {node}")
-    return cluster.history.append("signal", node=node, signal=signal)
+    return cluster.history.append("signal", node=node, signal=signal, **fields)

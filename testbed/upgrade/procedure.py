@@ -23,6 +23,7 @@ from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import docker.errors
 import requests
 
 from testbed import runtime
@@ -51,7 +52,8 @@ ROLL_ACTIONS = frozenset(
     | {"roll_pod", "scale_down", "scale_zero", "wait_gone", "start_pod", "wait_pod"}  # on k8s
 )
 READY_ACTIONS = frozenset({"wait_ready", "wait_healthy", "roll_pod", "wait_pod"})
-DOWN_ACTIONS = frozenset({"term", "stop", "kill"})  # a node taken down: the downtime opens
+# a node taken down: the downtime window opens (on Kubernetes, a Deployment scaled to 0)
+DOWN_ACTIONS = frozenset({"term", "stop", "kill", "scale_down", "scale_zero"})
 DB_ACTIONS = ("db_migrate", "db_downgrade")
 
 
@@ -77,6 +79,7 @@ class Procedure:
     killed: list[dict] = field(default_factory=list)  # the task instances live at a kill
     failed: Step | None = None  # the step whose action failed, if one did
     rows_before: dict[str, int] = field(default_factory=dict)  # a 2 -> 3 backup's row counts
+    termed_at: dict[str, float] = field(default_factory=dict)  # monotonic time of each TERM
     down_since: float | None = None  # when the downtime window opened (a node taken down)
     up_at: float | None = None  # when the last node came back (its readiness)
     clean_before: float | None = None  # 2 -> 3: `airflow db clean` of rows older than this (s)
@@ -155,24 +158,46 @@ class Procedure:
 
     # -- actions ---------------------------------------------------------------------------
     def term(self, step: Step) -> None:
-        self.before_signal()
-        uobs.send_signal(self.cluster, step.node, "TERM")
+        """SIGTERM to the node, unless it has exited already (a drain's TERM reads what runs
+        there first: ``drained_cleanly`` judges it; a stop's does not)."""
+        if self._exited(step.node):
+            return
+        if step.phase != "stop":
+            self.before_signal()
+        self.termed_at[step.node] = time.monotonic()
+        self._signal(step.node, "TERM")
 
     def wait_idle(self, step: Step) -> None:
         """The TERMed worker finished its running tasks and exited (a warm shutdown)."""
         self._wait_state(step.node, lambda st: st.startswith("exited"), self.drain_timeout)
 
     def wait_exit(self, step: Step) -> None:
-        """The TERMed node exited within :data:`STOP_GRACE`; else it is sent SIGKILL (recorded),
-        as ``docker stop`` does when its timeout runs out."""
-        exited = lambda st: st.startswith("exited")  # noqa: E731
+        """The TERMed node exited within :data:`STOP_GRACE` of its TERM; else it is sent SIGKILL
+        (recorded as the escalation), as ``docker stop`` does when its timeout runs out."""
+        node, exited = step.node, lambda st: st.startswith("exited")
+        left = self.termed_at.get(node, time.monotonic()) + STOP_GRACE - time.monotonic()
         try:
-            self._wait_state(step.node, exited, STOP_GRACE)
+            self._wait_state(node, exited, max(0.0, left))
         except UpgradeFailed:
             if self.cancelled.is_set():
                 raise
-            uobs.send_signal(self.cluster, step.node, "KILL")
-            self._wait_state(step.node, exited, 15)
+            self._signal(node, "KILL", escalation=True)
+            self._wait_state(node, exited, 15)
+
+    def _exited(self, node: str) -> bool:
+        c = self.cluster.container(node)
+        return bounded.call(lambda: runtime.state(c), 10, f"container state of {node}").startswith(
+            "exited"
+        )
+
+    def _signal(self, node: str, signal: str, **fields: object) -> None:
+        """Send and record ``signal``; a node that exits meanwhile (Docker: 409, "is not
+        running") is left as it is."""
+        try:
+            uobs.send_signal(self.cluster, node, signal, **fields)
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:
+                raise
 
     def stop(self, step: Step) -> None:
         c = self.cluster.container(step.node)

@@ -69,3 +69,15 @@ def test_term_to_exit_prefers_dockers_exit_time_and_stops_at_a_restart():
     assert metrics.drains([sig, running_again, seen])[0]["term_to_exit_s"] is None
     other = ev("container", 105, node="worker-2", state="exited(0)")
     assert metrics.drains([sig, other])[0]["term_to_exit_s"] is None
+
+
+def test_the_kill_at_the_end_of_a_grace_is_part_of_its_drain():
+    sig = ev("signal", 100, node="triggerer", signal="TERM")
+    kill = ev("signal", 130, node="triggerer", signal="KILL", escalation=True)
+    seen = ev("container", 131, node="triggerer", state="exited(137)")
+    (d,) = metrics.drains([sig, kill, seen])
+    assert d["killed"] is True and d["term_to_exit_s"] == 31.0
+    (d,) = metrics.drains([sig, seen])
+    assert d["killed"] is False and d["term_to_exit_s"] == 31.0
+    again = ev("signal", 130, node="triggerer", signal="KILL")  # a fault's own signal
+    assert metrics.drains([sig, again, seen])[0]["term_to_exit_s"] is None
