@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from testbed.topology import holds_dags, role_is_worker
 
 # Reading the configuration needs none of what ``import airflow`` initializes (logging, the
-# ORM, plugins): with Airflow's ``_AIRFLOW__AS_LIBRARY`` set, a read costs 0.6 CPU-seconds instead
-# of 1.3 on a 2-core machine, with the same output (checked on 2.11.2, 3.1.7 and 3.3.2).
+# ORM, plugins): with Airflow's ``_AIRFLOW__AS_LIBRARY`` set, a read costs half the CPU
+# (`make bench-stop`), with the same output (checked on 2.11.2, 3.1.7 and 3.3.2).
 AS_LIBRARY = 'import os; os.environ["_AIRFLOW__AS_LIBRARY"] = "1"'
 # Prints {"config": {"section.key": value or "sha256:..."} (the options not at Airflow's
 # default; a sensitive value's fingerprint salted with argv[1], a secret of the testbed's

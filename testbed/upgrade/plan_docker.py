@@ -134,8 +134,9 @@ def drain_together(workers: list[str]) -> list[Step]:
 
 def stop_together(nodes: list[str]) -> list[Step]:
     """Every node TERMed, then each waited for (SIGKILL after :data:`STOP_GRACE`, as ``docker
-    stop`` would): their shutdowns overlap (a 3.x triggerer takes ~10 s to exit, a 2.x one its
-    whole grace; docs/findings.md), and each node's TERM-to-exit is in the record."""
+    stop`` would): their shutdowns overlap (a 3.3.2 triggerer stopped on its own takes ~10 s to
+    exit, a 2.x one can take its whole grace; docs/findings.md), and each node's TERM-to-exit is
+    in the record."""
     terms = [Step("stop", "term", n, "SIGTERM") for n in nodes]
     waits = [
         Step("stop", "wait_exit", n, f"wait until it exits (SIGKILL after {STOP_GRACE} s)")

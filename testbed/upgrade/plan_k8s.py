@@ -97,8 +97,8 @@ def _new_image(version: str) -> list[Step]:
 # the downtime window's order of stopping: nothing new first, then the running work drained
 STOP_ORDER = ("scheduler", "worker", "dag-processor", "triggerer", "api-server")
 START_ORDER = ("api-server", "scheduler", "dag-processor", "triggerer", "worker")
-# stopped side by side once the work is drained: their shutdowns overlap (a triggerer takes
-# ~10 s to exit), where one after another they would add up
+# stopped side by side once the work is drained: their shutdowns overlap (a triggerer stopped
+# on its own takes ~10 s to exit), where one after another they would add up
 TOGETHER = ("dag-processor", "triggerer", "api-server")
 
 

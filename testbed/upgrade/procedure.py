@@ -185,10 +185,11 @@ class Procedure:
             self._wait_state(node, exited, 15)
 
     def _exited(self, node: str) -> bool:
+        return self._state(node).startswith("exited")
+
+    def _state(self, node: str) -> str:
         c = self.cluster.container(node)
-        return bounded.call(lambda: runtime.state(c), 10, f"container state of {node}").startswith(
-            "exited"
-        )
+        return bounded.call(lambda: runtime.state(c), 10, f"container state of {node}")
 
     def _signal(self, node: str, signal: str, **fields: object) -> None:
         """Send and record ``signal``; a node that exits meanwhile (Docker: 409, "is not
@@ -292,9 +293,8 @@ class Procedure:
 
     def _wait_state(self, node: str, ok: Callable[[str], bool], timeout: float) -> str:
         deadline = time.monotonic() + timeout
-        c = self.cluster.container(node)
         while True:
-            st = bounded.call(lambda: runtime.state(c), 10, f"container state of {node}")
+            st = self._state(node)
             if ok(st):
                 self.cluster.history.append("container", node=node, state=st)
                 return st
