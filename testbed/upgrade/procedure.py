@@ -54,7 +54,7 @@ ROLL_ACTIONS = frozenset(
 READY_ACTIONS = frozenset({"wait_ready", "wait_healthy", "roll_pod", "wait_pod"})
 # a node taken down: the downtime window opens (on Kubernetes, a Deployment scaled to 0)
 DOWN_ACTIONS = frozenset({"term", "stop", "kill", "scale_down", "scale_zero"})
-DB_ACTIONS = ("db_migrate", "db_downgrade")
+DB_ACTIONS = ("db_migrate", "db_downgrade", "migration_job")  # the last: Kubernetes' Job
 
 
 @dataclass

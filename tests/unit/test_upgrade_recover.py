@@ -178,6 +178,10 @@ def test_the_downtime_window_ends_at_the_last_readiness_and_counts_the_migration
     proc.record_window("done")
     assert events == [("upgrade_window", {"outcome": "done", "downtime_s": 30.5,
                                           "migration_s": 3.25})]  # fmt: skip
+    events.clear()  # on Kubernetes the migration is a Job
+    proc.timings = {"3:pg_dump:postgres": 1.0, "6:migration_job:run-airflow-migrations": 7.5}
+    proc.record_window("done")
+    assert events[0][1]["migration_s"] == 7.5
 
 
 class _Cluster:
