@@ -160,7 +160,7 @@ class Procedure:
     def term(self, step: Step) -> None:
         """SIGTERM to the node, unless it has exited already (a drain's TERM reads what runs
         there first: ``drained_cleanly`` judges it; a stop's does not)."""
-        if self._exited(step.node):
+        if _exited(self._state(step.node)):
             return
         if step.phase != "stop":
             self.before_signal()
@@ -169,23 +169,20 @@ class Procedure:
 
     def wait_idle(self, step: Step) -> None:
         """The TERMed worker finished its running tasks and exited (a warm shutdown)."""
-        self._wait_state(step.node, lambda st: st.startswith("exited"), self.drain_timeout)
+        self._wait_state(step.node, _exited, self.drain_timeout)
 
     def wait_exit(self, step: Step) -> None:
         """The TERMed node exited within :data:`STOP_GRACE` of its TERM; else it is sent SIGKILL
         (recorded as the escalation), as ``docker stop`` does when its timeout runs out."""
-        node, exited = step.node, lambda st: st.startswith("exited")
+        node = step.node
         left = self.termed_at.get(node, time.monotonic()) + STOP_GRACE - time.monotonic()
         try:
-            self._wait_state(node, exited, max(0.0, left))
+            self._wait_state(node, _exited, max(0.0, left))
         except UpgradeFailed:
             if self.cancelled.is_set():
                 raise
             self._signal(node, "KILL", escalation=True)
-            self._wait_state(node, exited, 15)
-
-    def _exited(self, node: str) -> bool:
-        return self._state(node).startswith("exited")
+            self._wait_state(node, _exited, 15)
 
     def _state(self, node: str) -> str:
         c = self.cluster.container(node)
@@ -301,6 +298,10 @@ class Procedure:
             if time.monotonic() > deadline or self.cancelled.is_set():
                 raise UpgradeFailed(f"{node} still {st} after {timeout:g}s")
             self.cancelled.wait(0.5)
+
+
+def _exited(state: str) -> bool:
+    return state.startswith("exited")
 
 
 def _answers_within(url: str, seconds: float) -> bool:
